@@ -1,0 +1,32 @@
+"""Exceptions raised by eventsim.
+
+Every error raised on a user's input names where the problem is (a file, or a
+layer of a network), the field, and what was expected, so that the message alone
+tells the user what to fix.
+"""
+
+from __future__ import annotations
+
+
+class EventsimError(Exception):
+    """Base class of every error eventsim raises on purpose."""
+
+
+class FormatError(EventsimError):
+    """A file is not in the format its name or content claims (truncated, foreign, damaged)."""
+
+
+class EventError(FormatError):
+    """Events are malformed: coordinates off the sensor, wrong dtype, bad polarity."""
+
+
+class NetworkError(EventsimError):
+    """A network description is invalid: a wrong shape, a NaN weight, a bad parameter."""
+
+
+class InputError(EventsimError):
+    """Inputs given to the simulator do not fit the network (shape, values, binning)."""
+
+
+class EventsimWarning(UserWarning):
+    """Warnings about input eventsim could repair (for example unsorted timestamps)."""

@@ -1,0 +1,131 @@
+"""Binning events into time steps: the one rule used by the engine, the trainer and the bridge.
+
+An event at time ``t`` (microseconds) falls into step::
+
+    step = (t - t_start_us) // dt_us
+
+Events before ``t_start_us`` and, when ``T`` is given, at ``step >= T`` are dropped. Without
+``T`` the window covers the recording: ``T = (t_last - t_start_us) // dt_us + 1``. Several
+events of one channel in one step make one input spike unless ``counts=True``.
+Channels follow :func:`eventsim.events.stream.event_channels`: ``p*W*H + y*W + x``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from eventsim.errors import InputError
+from eventsim.events.stream import EventStream, event_channels
+
+
+def _check_binning(dt_us, T, t_start_us) -> tuple[int, int | None, int]:
+    if isinstance(dt_us, bool) or not isinstance(dt_us, (int, np.integer)) or dt_us <= 0:
+        raise InputError(f"binning: field 'dt_us' must be a positive integer (us), got {dt_us!r}")
+    if T is not None and (
+        isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 0
+    ):
+        raise InputError(f"binning: field 'T' must be a non-negative integer or None, got {T!r}")
+    if not isinstance(t_start_us, (int, np.integer)):
+        raise InputError(f"binning: field 't_start_us' must be an integer (us), got {t_start_us!r}")
+    return int(dt_us), (None if T is None else int(T)), int(t_start_us)
+
+
+def n_steps(t_last_us: int | None, dt_us: int, t_start_us: int = 0) -> int:
+    """Steps needed to cover a recording whose last event is at ``t_last_us`` (0 if none)."""
+    if t_last_us is None or t_last_us < t_start_us:
+        return 0
+    return (int(t_last_us) - t_start_us) // dt_us + 1
+
+
+def event_steps(
+    t_us: np.ndarray, dt_us: int, T: int | None = None, t_start_us: int = 0
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Step of each event and the mask of events kept.
+
+    Returns
+    -------
+    steps : ndarray, shape (n_events,), int64
+    keep : ndarray, shape (n_events,), bool
+        False for events before ``t_start_us`` or at ``step >= T``.
+    T : int
+        The window length (given, or covering the recording).
+    """
+    dt_us, T, t_start_us = _check_binning(dt_us, T, t_start_us)
+    t_us = np.asarray(t_us, dtype=np.int64)
+    steps = (t_us - t_start_us) // dt_us
+    if T is None:
+        T = int(steps.max()) + 1 if len(steps) and steps.max() >= 0 else 0
+    keep = (steps >= 0) & (steps < T)
+    return steps, keep, T
+
+
+def bin_events(
+    stream: EventStream,
+    dt_us: int,
+    T: int | None = None,
+    t_start_us: int = 0,
+    counts: bool = False,
+) -> np.ndarray:
+    """Bin an event stream into frames.
+
+    Parameters
+    ----------
+    stream : EventStream
+    dt_us : int
+        Bin width in microseconds.
+    T : int, optional
+        Number of steps; events at ``step >= T`` are dropped. Default: cover the recording.
+    t_start_us : int
+        Time of the start of step 0; earlier events are dropped.
+    counts : bool
+        Count events per channel and step instead of marking a binary spike.
+
+    Returns
+    -------
+    ndarray, shape (T, P, H, W)
+        ``uint8`` 0/1 frames, or ``int32`` counts with ``counts=True``.
+    """
+    w, h, p = stream.sensor_size
+    steps, keep, T = event_steps(stream.events["t"], dt_us, T, t_start_us)
+    n_ch = w * h * p
+    flat = steps[keep] * n_ch + event_channels(stream.events[keep], stream.sensor_size)
+    frames = np.bincount(flat, minlength=T * n_ch)
+    if counts:
+        frames = frames.astype(np.int32)
+    else:
+        frames = (frames > 0).astype(np.uint8)
+    return frames.reshape(T, p, h, w)
+
+
+def bin_sparse(
+    channels: np.ndarray,
+    t_us: np.ndarray,
+    n_channels: int,
+    dt_us: int,
+    T: int | None = None,
+    t_start_us: int = 0,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Binary binning in compressed form, as the engine consumes it.
+
+    Returns
+    -------
+    step_ptr : ndarray, shape (T + 1,), int64
+        Input spikes of step ``s`` are ``channel_idx[step_ptr[s]:step_ptr[s+1]]``.
+    channel_idx : ndarray, shape (n_spikes,), int64
+        Active channels, sorted within each step, each once per step.
+    T : int
+    """
+    steps, keep, T = event_steps(t_us, dt_us, T, t_start_us)
+    key = np.unique(steps[keep] * n_channels + np.asarray(channels, dtype=np.int64)[keep])
+    step_of = key // n_channels
+    step_ptr = np.zeros(T + 1, np.int64)
+    np.cumsum(np.bincount(step_of, minlength=T), out=step_ptr[1:])
+    return step_ptr, key % n_channels, T
+
+
+def dense_to_sparse(spikes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(T, n_channels)`` 0/1 array to ``(step_ptr, channel_idx)`` as in :func:`bin_sparse`."""
+    steps, chans = np.nonzero(spikes)
+    step_ptr = np.zeros(spikes.shape[0] + 1, np.int64)
+    np.cumsum(np.bincount(steps, minlength=spikes.shape[0]), out=step_ptr[1:])
+    return step_ptr, chans.astype(np.int64)

@@ -1,0 +1,179 @@
+"""The event stream: tonic's structured array plus a sensor size.
+
+Input channel of an event (the one rule, used everywhere)::
+
+    channel = p * W * H + y * W + x
+
+so that a binned frame of shape ``(P, H, W)`` flattened in C order puts the
+event at that index.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from eventsim.errors import EventError, EventsimWarning
+
+#: tonic's event dtype (``tonic.io.events_struct``); ``t`` in microseconds.
+EVENT_DTYPE = np.dtype([("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "?")])
+
+
+@dataclass(frozen=True, eq=False)
+class EventStream:
+    """A recording of address events from one sensor.
+
+    Attributes
+    ----------
+    events : ndarray, shape (n_events,), dtype ``EVENT_DTYPE``
+        Fields ``x``, ``y`` (pixel), ``t`` (microseconds, non-decreasing) and ``p``
+        (polarity, bool). The same dtype as tonic's, so tonic's arrays convert for free.
+    sensor_size : tuple of int
+        ``(W, H, P)``: width, height and number of polarities.
+    source : str
+        Where the events came from (a path, or a description); used in error messages.
+    """
+
+    events: np.ndarray
+    sensor_size: tuple[int, int, int]
+    source: str = "<array>"
+
+    def __post_init__(self) -> None:
+        events = as_event_array(self.events, self.source)
+        object.__setattr__(self, "events", events)
+        object.__setattr__(self, "sensor_size", _check_sensor_size(self.sensor_size, self.source))
+        check_events(events, self.sensor_size, self.source)
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def __repr__(self) -> str:
+        return (
+            f"EventStream({len(self)} events, sensor_size={self.sensor_size}, "
+            f"duration_us={self.duration_us}, source={self.source!r})"
+        )
+
+    @property
+    def n_channels(self) -> int:
+        """Number of input channels, ``W * H * P``."""
+        w, h, p = self.sensor_size
+        return w * h * p
+
+    @property
+    def duration_us(self) -> int:
+        """Time of the last event in microseconds (0 for an empty stream)."""
+        return int(self.events["t"][-1]) if len(self.events) else 0
+
+    def channels(self) -> np.ndarray:
+        """Input channel of every event, ``p*W*H + y*W + x``, shape (n_events,), int64."""
+        return event_channels(self.events, self.sensor_size)
+
+
+def event_channels(events: np.ndarray, sensor_size: tuple[int, int, int]) -> np.ndarray:
+    """Input channel ``p*W*H + y*W + x`` of each event, shape (n_events,), int64."""
+    w, h, _ = sensor_size
+    return (
+        events["p"].astype(np.int64) * (w * h)
+        + events["y"].astype(np.int64) * w
+        + events["x"].astype(np.int64)
+    )
+
+
+def _check_sensor_size(sensor_size, source: str) -> tuple[int, int, int]:
+    try:
+        size = tuple(int(s) for s in sensor_size)
+    except (TypeError, ValueError):
+        raise EventError(
+            f"{source}: field 'sensor_size' must be three integers (W, H, P), got {sensor_size!r}"
+        ) from None
+    if len(size) != 3 or min(size) < 1:
+        raise EventError(
+            f"{source}: field 'sensor_size' must be three positive integers (W, H, P), "
+            f"got {sensor_size!r}"
+        )
+    if size[2] > 2:
+        raise EventError(f"{source}: field 'sensor_size' has P={size[2]}; expected 1 or 2")
+    return size  # type: ignore[return-value]
+
+
+def as_event_array(events: np.ndarray, source: str = "<array>") -> np.ndarray:
+    """Return ``events`` as a contiguous array of ``EVENT_DTYPE`` (no copy when it already is).
+
+    Accepts any structured array with fields ``x``, ``y``, ``t`` and ``p`` (an integer
+    polarity in {0, 1} or a bool); raises :class:`EventError` otherwise.
+    """
+    events = np.asarray(events)
+    names = events.dtype.names or ()
+    missing = [f for f in ("x", "y", "t", "p") if f not in names]
+    if missing:
+        raise EventError(
+            f"{source}: events need fields x, y, t, p; missing {', '.join(missing)} "
+            f"(got dtype {events.dtype})"
+        )
+    if events.ndim != 1:
+        raise EventError(f"{source}: events must be 1-D, got shape {events.shape}")
+    if events.dtype == EVENT_DTYPE:
+        return np.ascontiguousarray(events)
+    p = events["p"]
+    if p.dtype != np.bool_:
+        bad = np.flatnonzero((p != 0) & (p != 1))
+        if len(bad):
+            raise EventError(
+                f"{source}: field 'p' of record {bad[0]} is {p[bad[0]]}; expected 0 or 1"
+            )
+    out = np.empty(len(events), EVENT_DTYPE)
+    for f in ("x", "y", "t", "p"):
+        out[f] = events[f]
+    return out
+
+
+def check_events(events: np.ndarray, sensor_size: tuple[int, int, int], source: str) -> None:
+    """Raise :class:`EventError` naming the first record off the sensor or with a negative time."""
+    w, h, p = sensor_size
+    for field, limit in (("x", w), ("y", h)):
+        values = events[field]
+        bad = np.flatnonzero((values < 0) | (values >= limit))
+        if len(bad):
+            i = bad[0]
+            raise EventError(
+                f"{source}: record {i} has {field}={values[i]}, off the sensor "
+                f"(expected 0 <= {field} < {limit} for sensor_size {tuple(sensor_size)}); "
+                f"{len(bad)} records are off the sensor"
+            )
+    if p == 1 and len(events) and events["p"].any():
+        i = int(np.flatnonzero(events["p"])[0])
+        raise EventError(
+            f"{source}: record {i} has p=1 but sensor_size {tuple(sensor_size)} has one polarity"
+        )
+    t = events["t"]
+    if len(t) and t.min() < 0:
+        i = int(np.flatnonzero(t < 0)[0])
+        raise EventError(f"{source}: record {i} has t={t[i]} us; expected t >= 0")
+
+
+def sort_by_time(events: np.ndarray, source: str) -> np.ndarray:
+    """Return events in non-decreasing time, warning (naming ``source``) when any went backwards."""
+    t = events["t"]
+    backwards = int(np.count_nonzero(t[1:] < t[:-1])) if len(t) > 1 else 0
+    if backwards == 0:
+        return events
+    warnings.warn(
+        f"{source}: timestamps go backwards at {backwards} records; events were sorted by time",
+        EventsimWarning,
+        stacklevel=3,
+    )
+    return events[np.argsort(t, kind="stable")]
+
+
+def from_tonic(events: np.ndarray, sensor_size: tuple[int, int, int]) -> EventStream:
+    """Wrap a tonic event array (same dtype: no copy) as an :class:`EventStream`."""
+    return EventStream(events, tuple(sensor_size))
+
+
+def infer_sensor_size(events: np.ndarray, n_polarities: int = 2) -> tuple[int, int, int]:
+    """Smallest ``(W, H, P)`` holding every event (``P`` as given, 2 by default)."""
+    if len(events) == 0:
+        raise EventError("cannot infer the sensor size of an empty recording; give sensor_size")
+    return (int(events["x"].max()) + 1, int(events["y"].max()) + 1, n_polarities)
