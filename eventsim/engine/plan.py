@@ -1,0 +1,141 @@
+"""Flatten a :class:`Network` into the arrays the numba kernels run on.
+
+Only layers with neurons (every layer but Flatten) become *populations*; Flatten is the
+identity on neuron indices because every population numbers its neurons in C order of its
+output shape ``(C, H, W)``. Population ``l`` owns global neuron ids
+``offset[l] .. offset[l] + n[l] - 1``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse
+
+from eventsim.network.layers import AvgPool2d, Conv2d, Dense, SumPool2d
+from eventsim.network.network import Network
+
+# Columns of the integer layer table ``lt`` (one row per population).
+KIND, N, OFF, C_IN, H_IN, W_IN, C_OUT, H_OUT, W_OUT, KH, KW, STRIDE, PAD, W_OFF, SUBTRACT = range(15)
+N_COLS = 15
+# Kinds.
+K_DENSE, K_CONV, K_POOL = 0, 1, 2
+# Columns of the float layer table ``ft``.
+DECAY, V_TH, POOL_W = range(3)
+
+
+@dataclass
+class Plan:
+    """Flat arrays of one network in one dtype.
+
+    Attributes
+    ----------
+    lt : ndarray, shape (n_pop, N_COLS), int64
+        Integer description of each population (columns named in this module).
+    ft : ndarray, shape (n_pop, 3)
+        ``decay``, ``v_th`` and the pooling weight of each population.
+    csr_ptr, csr_idx, csr_w : ndarray
+        Dense fan-out in CSR form, all Dense populations concatenated: the targets of input
+        ``j`` of population ``l`` are ``csr_idx[csr_ptr[lt[l, W_OFF] + j] : csr_ptr[lt[l, W_OFF] + j + 1]]``
+        (nonzero weights only, targets ascending).
+    conv_w : ndarray
+        Conv kernels concatenated, each transposed to ``(c_in, kh, kw, c_out)`` and starting at
+        ``lt[l, W_OFF]``.
+    bias : ndarray, shape (n_neurons,)
+        Bias of every neuron (0 where a layer has none; conv biases repeated per position).
+    layer_index : list of int
+        Index in ``net.layers`` of each population.
+    """
+
+    lt: np.ndarray
+    ft: np.ndarray
+    csr_ptr: np.ndarray
+    csr_idx: np.ndarray
+    csr_w: np.ndarray
+    conv_w: np.ndarray
+    bias: np.ndarray
+    layer_index: list[int]
+
+    @property
+    def n_neurons(self) -> int:
+        return int(self.lt[-1, OFF] + self.lt[-1, N])
+
+    @property
+    def n_pop(self) -> int:
+        return len(self.lt)
+
+
+def _geometry(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    return (shape[0], shape[1], shape[2]) if len(shape) == 3 else (int(np.prod(shape)), 1, 1)
+
+
+def build_plan(net: Network, dtype: np.dtype) -> Plan:
+    """Build the flat arrays of ``net`` with weights and state in ``dtype``."""
+    dtype = np.dtype(dtype)
+    pops = net.lif_layers
+    lt = np.zeros((len(pops), N_COLS), np.int64)
+    ft = np.zeros((len(pops), 3), dtype)
+    csr_ptr, csr_idx, csr_w, conv_w, biases = [], [], [], [], []
+    n_ptr = n_csr = n_conv = offset = 0
+    for row, li in enumerate(pops):
+        layer = net.layers[li]
+        c_in, h_in, w_in = _geometry(net.input_shape_of(li))
+        c_out, h_out, w_out = _geometry(net.shapes[li])
+        n = c_out * h_out * w_out
+        lt[row, [N, OFF, C_IN, H_IN, W_IN, C_OUT, H_OUT, W_OUT]] = (
+            n, offset, c_in, h_in, w_in, c_out, h_out, w_out)
+        lt[row, SUBTRACT] = layer.reset == "subtract"
+        ft[row, DECAY], ft[row, V_TH] = layer.decay, layer.v_th
+        bias = np.zeros(n, dtype)
+        if isinstance(layer, Dense):
+            lt[row, KIND] = K_DENSE
+            fan = scipy.sparse.csr_matrix(layer.weight.T.astype(dtype))
+            fan.eliminate_zeros()
+            fan.sort_indices()
+            lt[row, W_OFF] = n_ptr
+            csr_ptr.append(fan.indptr.astype(np.int64) + n_csr)
+            csr_idx.append(fan.indices.astype(np.int64))
+            csr_w.append(fan.data)
+            n_ptr += len(fan.indptr)
+            n_csr += fan.nnz
+            if layer.bias is not None:
+                bias[:] = layer.bias
+        elif isinstance(layer, Conv2d):
+            lt[row, KIND] = K_CONV
+            _, _, kh, kw = layer.weight.shape
+            lt[row, [KH, KW, STRIDE, PAD, W_OFF]] = kh, kw, layer.stride, layer.padding, n_conv
+            kernel = np.ascontiguousarray(layer.weight.transpose(1, 2, 3, 0), dtype=dtype)
+            conv_w.append(kernel.ravel())
+            n_conv += kernel.size
+            if layer.bias is not None:
+                bias[:] = np.repeat(layer.bias, h_out * w_out)
+        elif isinstance(layer, (AvgPool2d, SumPool2d)):
+            lt[row, KIND] = K_POOL
+            k = layer.kernel_size
+            lt[row, [KH, KW, STRIDE, PAD]] = k, k, layer.stride, 0
+            ft[row, POOL_W] = layer.pool_weight
+        biases.append(bias)
+        offset += n
+
+    def cat(parts, dt):
+        return np.concatenate(parts).astype(dt) if parts else np.zeros(1, dt)
+
+    return Plan(lt, ft, cat(csr_ptr, np.int64), cat(csr_idx, np.int64), cat(csr_w, dtype),
+                cat(conv_w, dtype), np.concatenate(biases).astype(dtype), list(pops))
+
+
+def decay_tables(ft: np.ndarray, T: int) -> tuple[np.ndarray, np.ndarray]:
+    """``P[l, n] = decay_l ** n`` and ``G[l, n] = sum_{i<n} decay_l ** i`` for n = 0..T.
+
+    A neuron left alone for ``n`` steps is brought forward in closed form as
+    ``u <- P[l, n] * u + bias * G[l, n]`` (``n`` steps of ``u <- decay * u + bias``). Rows are
+    computed in the tables' dtype; column ``T + 1`` is a spare so ``n`` may reach ``T + 1``.
+    """
+    n_pop = len(ft)
+    P = np.ones((n_pop, T + 2), ft.dtype)
+    G = np.zeros((n_pop, T + 2), ft.dtype)
+    for row in range(n_pop):
+        np.cumprod(np.full(T + 1, ft[row, DECAY], ft.dtype), out=P[row, 1:])
+        np.cumsum(P[row, :-1], out=G[row, 1:])
+    return P, G

@@ -1,0 +1,113 @@
+"""The plain dense implementation of the STBP recurrence: the engine's slow numpy twin.
+
+Every projection is written out as an explicit dense matrix ``M[out, in]`` (conv and pooling
+by looping over the kernel: obviously right, slow), and every neuron is updated every step::
+
+    u = decay * u * (1 - o) + M @ o_prev + b        (zero reset)
+    u = decay * (u - v_th * o) + M @ o_prev + b     (subtract reset)
+    o = u >= v_th
+
+Used by the tests (spike-for-spike equality, equal SOPs) and as the dense baseline of the
+benchmarks. SOPs here are counted from the spikes: each spike of input ``j`` adds the number
+of nonzero entries in column ``j`` of ``M``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from eventsim.network.layers import AvgPool2d, Conv2d, Dense, SumPool2d
+from eventsim.network.network import Network
+
+
+def dense_matrix(net: Network, index: int) -> np.ndarray:
+    """The projection of layer ``index`` as a dense matrix, shape (n_out, n_in), float64."""
+    layer = net.layers[index]
+    in_shape = net.input_shape_of(index)
+    n_in = int(np.prod(in_shape))
+    if isinstance(layer, Dense):
+        return layer.weight.astype(np.float64)
+    c_out, h_out, w_out = net.shapes[index]
+    c_in, h_in, w_in = in_shape
+    M = np.zeros((c_out * h_out * w_out, n_in))
+    if isinstance(layer, Conv2d):
+        _, _, kh, kw = layer.weight.shape
+        s, p = layer.stride, layer.padding
+        for co in range(c_out):
+            for yo in range(h_out):
+                for xo in range(w_out):
+                    out = (co * h_out + yo) * w_out + xo
+                    for ci in range(c_in):
+                        for ky in range(kh):
+                            for kx in range(kw):
+                                yi, xi = yo * s - p + ky, xo * s - p + kx
+                                if 0 <= yi < h_in and 0 <= xi < w_in:
+                                    M[out, (ci * h_in + yi) * w_in + xi] = layer.weight[co, ci, ky, kx]
+    elif isinstance(layer, (AvgPool2d, SumPool2d)):
+        k, s = layer.kernel_size, layer.stride
+        for c in range(c_out):
+            for yo in range(h_out):
+                for xo in range(w_out):
+                    out = (c * h_out + yo) * w_out + xo
+                    for ky in range(k):
+                        for kx in range(k):
+                            M[out, (c * h_in + yo * s + ky) * w_in + xo * s + kx] = layer.pool_weight
+    else:
+        raise TypeError(f"layer {index} has no projection")
+    return M
+
+
+def dense_bias(net: Network, index: int) -> np.ndarray:
+    """Bias of every neuron of layer ``index``, shape (n_out,) (zeros without bias)."""
+    layer = net.layers[index]
+    n = int(np.prod(net.shapes[index]))
+    if getattr(layer, "bias", None) is None:
+        return np.zeros(n)
+    if isinstance(layer, Conv2d):
+        return np.repeat(layer.bias, n // len(layer.bias))
+    return np.asarray(layer.bias, np.float64)
+
+
+def simulate_dense(net: Network, spikes: np.ndarray, dtype="float64"):
+    """Run the recurrence densely on a batch.
+
+    Parameters
+    ----------
+    spikes : ndarray, shape (T, n_inputs) or (T, batch, n_inputs)
+        0/1 input spikes.
+
+    Returns
+    -------
+    outputs : list of ndarray
+        Spikes of each population, bool, shape (T, n_neurons) (or (T, batch, n_neurons)).
+    sops : ndarray, shape (n_pop,) (or (batch, n_pop))
+    """
+    dtype = np.dtype(dtype)
+    x = np.asarray(spikes).astype(dtype)
+    single = x.ndim == 2
+    if single:
+        x = x[:, None, :]
+    T, batch, _ = x.shape
+    outputs, sops = [], []
+    for li in net.lif_layers:
+        layer = net.layers[li]
+        M = dense_matrix(net, li)
+        fan_out = np.count_nonzero(M, axis=0).astype(np.int64)
+        sops.append((x.reshape(T * batch, -1).astype(bool) @ fan_out).reshape(T, batch).sum(0))
+        Mt = M.T.astype(dtype)
+        b = dense_bias(net, li).astype(dtype)
+        k, v_th = dtype.type(layer.decay), dtype.type(layer.v_th)
+        u = np.zeros((batch, M.shape[0]), dtype)
+        o = np.zeros((batch, M.shape[0]), dtype)
+        out = np.zeros((T, batch, M.shape[0]), bool)
+        for t in range(T):
+            if layer.reset == "zero":
+                u = k * u * (1 - o) + x[t] @ Mt + b
+            else:
+                u = k * (u - v_th * o) + x[t] @ Mt + b
+            o = (u >= v_th).astype(dtype)
+            out[t] = o
+        outputs.append(out[:, 0] if single else out)
+        x = out.astype(dtype)
+    sops = np.stack(sops, axis=-1)
+    return outputs, (sops[0] if single else sops)

@@ -1,0 +1,87 @@
+"""What a simulation returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(eq=False)
+class Result:
+    """Spikes and counters of one simulated sample.
+
+    Populations are the layers with neurons (every layer but Flatten); ``layer_index[i]``
+    gives population ``i``'s index in ``net.layers``.
+
+    Attributes
+    ----------
+    spikes : list of ndarray
+        Population ``i``'s spikes. Discrete mode: int64 array, shape (n_spikes, 2), columns
+        ``(step, neuron)`` with 0-based steps (bins of the binning rule), sorted by step then
+        neuron. Continuous mode: structured array with fields ``t_us`` (float64, microseconds)
+        and ``neuron`` (int64), sorted by time then neuron.
+    sops : ndarray, shape (n_pop,), int64
+        Synaptic operations into each population: every spike arriving at it (input spikes
+        for population 0) adds the synapses it traverses (nonzero weights only, conv borders
+        and pooling windows exact).
+    spike_counts : list of ndarray
+        Spikes per neuron, shape (n_neurons of population i,), int64.
+    neuron_updates : ndarray, shape (n_pop,), int64
+        Threshold evaluations: one per neuron per step in which it was touched (input
+        arrived or its own scheduled crossing fell due).
+    self_events : ndarray, shape (n_pop,), int64
+        Scheduled crossings (bias, or a subtract reset that leaves ``u`` high) that fired a
+        touch without input.
+    input_spikes : int
+        Input spikes delivered to population 0 (binned, binary in discrete mode).
+    events_processed : int
+        Input spikes + spikes of every population + self-events.
+    peak_queue : int
+        Largest number of live entries on the priority queue.
+    T : int
+        Steps simulated (discrete mode) or 0 (continuous).
+    mode : str
+    layer_index : list of int
+    """
+
+    spikes: list[np.ndarray]
+    sops: np.ndarray
+    spike_counts: list[np.ndarray]
+    neuron_updates: np.ndarray
+    self_events: np.ndarray
+    input_spikes: int
+    events_processed: int
+    peak_queue: int
+    T: int
+    mode: str
+    layer_index: list[int] = field(default_factory=list)
+
+    @property
+    def n_spikes(self) -> np.ndarray:
+        """Spikes per population, shape (n_pop,), int64."""
+        return np.array([len(s) for s in self.spikes], np.int64)
+
+    @property
+    def output_counts(self) -> np.ndarray:
+        """Spikes per output neuron, shape (n_outputs,)."""
+        return self.spike_counts[-1]
+
+    @property
+    def predicted(self) -> int:
+        """Class with the most output spikes; ties go to the earliest first spike, then the
+        lower index. -1 when the output layer did not spike at all."""
+        counts = self.spike_counts[-1]
+        if counts.sum() == 0:
+            return -1
+        best = np.flatnonzero(counts == counts.max())
+        if len(best) == 1:
+            return int(best[0])
+        out = self.spikes[-1]
+        time_col = out["t_us"] if out.dtype.names else out[:, 0]
+        neuron_col = out["neuron"] if out.dtype.names else out[:, 1]
+        first = np.full(len(counts), np.inf)
+        # spikes are sorted by time: the first occurrence of each neuron is its first spike
+        neurons, idx = np.unique(neuron_col, return_index=True)
+        first[neurons] = time_col[idx]
+        return int(best[np.argmin(first[best])])

@@ -1,0 +1,229 @@
+"""``simulate``: run a network on input spikes or events, event by event."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from eventsim.engine import discrete
+from eventsim.engine.plan import OFF, Plan, build_plan, decay_tables
+from eventsim.engine.queue import new_heap
+from eventsim.engine.result import Result
+from eventsim.errors import InputError
+from eventsim.events.binning import bin_sparse, dense_to_sparse
+from eventsim.events.stream import EventStream
+from eventsim.network.network import Network
+
+DEFAULT_DT_US = 1000
+DTYPES = ("float32", "float64")
+
+
+class DiscreteRun:
+    """State of one discrete-mode simulation, fed step ranges of input spikes in order.
+
+    Python orchestration around :func:`discrete.run_steps`: builds the state arrays once, grows
+    the spike buffer between kernel calls when it fills, and wraps the counters in a Result.
+    """
+
+    def __init__(self, plan: Plan, T: int):
+        self.plan, self.T = plan, T
+        dtype = plan.ft.dtype
+        n = plan.n_neurons
+        self.P, self.G = decay_tables(plan.ft, T)
+        self.u = np.zeros(n, dtype)
+        self.t_last = np.full(n, -1, np.int64)
+        self.mark = np.full(n, -1, np.int64)
+        self.version = np.zeros(n, np.int64)
+        self.pending = np.zeros(n, np.bool_)
+        self.heap = new_heap(2 * n + 16)
+        self.touched = np.zeros(n, np.int64)
+        self.spk = np.zeros(n, np.int64)
+        self.out_step = np.zeros(max(4 * n, 1024), np.int64)
+        self.out_gid = np.zeros_like(self.out_step)
+        self.out_n = np.zeros(1, np.int64)
+        self.stats = np.zeros((plan.n_pop, 4), np.int64)
+        self.gstats = np.zeros(3, np.int64)
+        self.step = 0
+        discrete.schedule_bias(plan.lt, plan.ft, plan.bias, self.P, self.G, T, self.version,
+                               self.pending, *self.heap, self.gstats)
+
+    def run(self, step_ptr: np.ndarray, channel_idx: np.ndarray, s_begin: int, s_end: int):
+        """Run up to step ``s_end`` (exclusive) with the input spikes of steps ``s_begin ..
+        s_end - 1`` (``step_ptr`` as from :func:`bin_sparse`, step 0 of it being ``s_begin``).
+        Steps between the current one and ``s_begin`` run without input."""
+        if s_begin < self.step:
+            raise InputError(f"inputs for step {s_begin} arrived after step {self.step} was run")
+        if s_begin > self.step:
+            self._feed(np.zeros(s_begin - self.step + 1, np.int64), channel_idx[:0],
+                       self.step, s_begin)
+        self._feed(step_ptr, channel_idx, s_begin, s_end)
+
+    def _feed(self, step_ptr, channel_idx, base: int, s_end: int) -> None:
+        p = self.plan
+        s_end = min(s_end, self.T)
+        while self.step < s_end:
+            s = discrete.run_steps(
+                p.lt, p.ft, p.csr_ptr, p.csr_idx, p.csr_w, p.conv_w, p.bias, self.P, self.G,
+                step_ptr[self.step - base:], channel_idx, self.step, s_end, self.T,
+                self.u, self.t_last, self.version, self.pending, self.mark, *self.heap,
+                self.touched, self.spk, self.out_step, self.out_gid, self.out_n,
+                self.stats, self.gstats)
+            self.step = s
+            if s < s_end:  # spike buffer full: grow it and go on
+                self.out_step = np.resize(self.out_step, 2 * len(self.out_step))
+                self.out_gid = np.resize(self.out_gid, 2 * len(self.out_gid))
+
+    def result(self) -> Result:
+        self.run(np.zeros(1, np.int64), np.zeros(0, np.int64), self.T, self.T)
+        p = self.plan
+        n_out = int(self.out_n[0])
+        steps, gids = self.out_step[:n_out], self.out_gid[:n_out]
+        spikes, counts = [], []
+        for row in range(p.n_pop):
+            off, n = int(p.lt[row, OFF]), int(p.lt[row, 1])
+            sel = (gids >= off) & (gids < off + n)
+            spikes.append(np.stack([steps[sel], gids[sel] - off], axis=1))
+            counts.append(np.bincount(gids[sel] - off, minlength=n).astype(np.int64))
+        st = self.stats
+        return Result(
+            spikes=spikes, sops=st[:, discrete.SOPS].copy(), spike_counts=counts,
+            neuron_updates=st[:, discrete.UPDATES].copy(), self_events=st[:, discrete.SELF].copy(),
+            input_spikes=int(self.gstats[discrete.EVENTS] - st[:, discrete.SPIKES].sum()
+                             - st[:, discrete.SELF].sum()),
+            events_processed=int(self.gstats[discrete.EVENTS]),
+            peak_queue=int(self.gstats[discrete.PEAK_QUEUE]), T=self.T, mode="discrete",
+            layer_index=list(p.layer_index))
+
+
+def _check_dtype(dtype) -> np.dtype:
+    if str(np.dtype(dtype)) not in DTYPES:
+        raise InputError(f"simulate: field 'dtype' must be float32 or float64, got {dtype!r}")
+    return np.dtype(dtype)
+
+
+def _check_stream(net: Network, stream: EventStream) -> None:
+    if stream.n_channels != net.n_inputs:
+        raise InputError(
+            f"{stream.source}: sensor_size {stream.sensor_size} gives {stream.n_channels} input "
+            f"channels; the network's input_shape {net.input_shape} has {net.n_inputs}"
+        )
+
+
+def _dense_input(net: Network, spikes: np.ndarray, T: int | None) -> tuple[np.ndarray, int]:
+    spikes = np.asarray(spikes)
+    if spikes.ndim < 2 or int(np.prod(spikes.shape[1:])) != net.n_inputs or (
+            spikes.ndim > 2 and spikes.shape[1:] != net.input_shape):
+        raise InputError(
+            f"inputs: array of shape {spikes.shape}; expected (T, {net.n_inputs}) or "
+            f"(T, *{net.input_shape}) for the network's input_shape {net.input_shape}"
+        )
+    spikes = spikes.reshape(spikes.shape[0], -1)
+    if spikes.dtype != np.bool_ and not np.all((spikes == 0) | (spikes == 1)):
+        bad = np.argwhere((spikes != 0) & (spikes != 1))[0]
+        raise InputError(
+            f"inputs: value {spikes[tuple(bad)]} at (step {bad[0]}, channel {bad[1]}); "
+            "expected 0/1 input spikes"
+        )
+    if T is not None and T != spikes.shape[0]:
+        raise InputError(f"inputs: array has {spikes.shape[0]} steps but T={T} was given")
+    return spikes, spikes.shape[0]
+
+
+def simulate(
+    net: Network,
+    inputs: np.ndarray | EventStream | Iterable[EventStream],
+    mode: str = "discrete",
+    dtype: str = "float32",
+    dt_us: int | None = None,
+    T: int | None = None,
+) -> Result:
+    """Simulate ``net`` event by event.
+
+    Parameters
+    ----------
+    net : Network
+    inputs : ndarray, EventStream, or iterable of EventStream
+        A 0/1 array of input spikes, shape ``(T, n_inputs)`` or ``(T, *input_shape)``; or an
+        event stream, binned (binary) by the one rule of :mod:`eventsim.events.binning`; or an
+        iterator of consecutive chunks of one recording (state carries across chunks; the
+        result equals the whole stream at once; ``T`` must then be given or set on ``net``).
+    mode : {"discrete", "continuous"}
+        ``"discrete"``: the STBP recurrence exactly (see :mod:`eventsim.network.layers`).
+        ``"continuous"``: real-valued time from the events' timestamps.
+    dtype : {"float32", "float64"}
+        Membrane potentials and weights. float64 gives the spikes of a plain numpy
+        implementation of the recurrence.
+    dt_us : int, optional
+        Bin width (discrete) or the step ``decay`` refers to (continuous), in microseconds.
+        Default: ``net.dt_us``, else 1000.
+    T : int, optional
+        Steps to simulate. Default: ``net.T``, else covering the recording.
+
+    Returns
+    -------
+    Result
+    """
+    dtype = _check_dtype(dtype)
+    if mode == "continuous":
+        from eventsim.engine.continuous import simulate_continuous
+
+        return simulate_continuous(net, inputs, dtype, dt_us, T)
+    if mode != "discrete":
+        raise InputError(f"simulate: field 'mode' must be 'discrete' or 'continuous', got {mode!r}")
+    dt_us = dt_us if dt_us is not None else (net.dt_us or DEFAULT_DT_US)
+    T = T if T is not None else net.T
+    plan = build_plan(net, dtype)
+    if isinstance(inputs, EventStream):
+        _check_stream(net, inputs)
+        step_ptr, idx, T = bin_sparse(inputs.channels(), inputs.events["t"], net.n_inputs,
+                                      dt_us, T)
+        run = DiscreteRun(plan, T)
+        run.run(step_ptr, idx, 0, T)
+        return run.result()
+    if isinstance(inputs, np.ndarray):
+        spikes, T = _dense_input(net, inputs, T)
+        step_ptr, idx = dense_to_sparse(spikes)
+        run = DiscreteRun(plan, T)
+        run.run(step_ptr, idx, 0, T)
+        return run.result()
+    if isinstance(inputs, Iterable):
+        if T is None:
+            raise InputError("simulate: streaming chunks needs 'T' (argument or net.T): the "
+                             "window cannot cover a recording whose end is not yet known")
+        return _simulate_chunks(net, plan, iter(inputs), dt_us, T)
+    raise InputError(f"simulate: 'inputs' must be an array, an EventStream or an iterator of "
+                     f"EventStream chunks, got {type(inputs).__name__}")
+
+
+def _simulate_chunks(net: Network, plan: Plan, chunks: Iterator[EventStream],
+                     dt_us: int, T: int) -> Result:
+    """Stream chunks: each chunk's last (possibly incomplete) step waits for the next chunk.
+
+    Only the steps a chunk covers are binned (``t_start_us`` moves along), so memory is bounded
+    by the chunk, not by the recording.
+    """
+    run = DiscreteRun(plan, T)
+    held = np.zeros(0, np.int64), np.zeros(0, np.int64)  # (channels, t_us) of the open step
+
+    def advance(ch: np.ndarray, t: np.ndarray, s_end: int) -> None:
+        begin, s_end = run.step, min(s_end, T)
+        if s_end > begin:
+            step_ptr, idx, _ = bin_sparse(ch, t, net.n_inputs, dt_us, s_end - begin,
+                                          t_start_us=begin * dt_us)
+            run.run(step_ptr, idx, begin, s_end)
+
+    for chunk in chunks:
+        if not isinstance(chunk, EventStream):
+            raise InputError(f"simulate: chunks must be EventStream, got {type(chunk).__name__}")
+        _check_stream(net, chunk)
+        if len(chunk) == 0:
+            continue
+        ch = np.concatenate([held[0], chunk.channels()])
+        t = np.concatenate([held[1], chunk.events["t"]])
+        open_step = int(t[-1]) // dt_us
+        closed = t < open_step * dt_us
+        advance(ch[closed], t[closed], open_step)
+        held = ch[~closed], t[~closed]
+    advance(held[0], held[1], T)
+    return run.result()

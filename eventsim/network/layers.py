@@ -1,0 +1,272 @@
+"""Layers: a projection followed by a population of LIF neurons (the STBP model).
+
+Every layer but :class:`Flatten` ends in LIF neurons. For neuron ``i`` of a layer at step
+``t = 1..T``, with ``u[0] = 0`` and ``o[0] = 0`` (Wu et al. 2018)::
+
+    u[t] = decay * u[t-1] * (1 - o[t-1]) + I[t] + b          (reset="zero")
+    u[t] = decay * (u[t-1] - v_th * o[t-1]) + I[t] + b       (reset="subtract")
+    o[t] = 1 if u[t] >= v_th else 0
+
+where ``I[t]`` is the layer's projection of the spikes ``o_prev[t]`` of the layer below *at
+the same step* (input spikes for the first layer). In continuous time (``mode="continuous"``)
+``u`` decays as ``exp(-dt / tau_us)`` between arrivals, with ``tau_us`` given or derived from
+``decay = exp(-dt_us / tau_us)``; the bias is a constant drive of ``b`` per ``dt_us``, and a
+spike reaches the next layer ``delay_us`` later.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from eventsim.errors import NetworkError
+
+RESETS = ("zero", "subtract")
+
+
+def _finite_array(value, name: str, field_name: str, ndim: int) -> np.ndarray:
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise NetworkError(f"{name}: field '{field_name}' must be a numeric array") from None
+    if arr.ndim != ndim:
+        raise NetworkError(
+            f"{name}: field '{field_name}' must have {ndim} dimensions, got shape {arr.shape}"
+        )
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if len(bad):
+        where = np.unravel_index(bad[0], arr.shape)
+        raise NetworkError(
+            f"{name}: field '{field_name}' has {len(bad)} non-finite values "
+            f"(first {arr[where]} at index {tuple(int(i) for i in where)}); expected finite numbers"
+        )
+    return arr
+
+
+def _positive_int(value, name: str, field_name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise NetworkError(f"{name}: field '{field_name}' must be a positive integer, got {value!r}")
+    return int(value)
+
+
+@dataclass(eq=False)
+class LIF:
+    """Parameters of the LIF population a layer ends in (see the module docstring).
+
+    Attributes
+    ----------
+    decay : float
+        Membrane decay per step, in (0, 1]; 1 is a perfect integrator.
+    v_th : float
+        Firing threshold, > 0.
+    reset : {"zero", "subtract"}
+    tau_us : float, optional
+        Membrane time constant for continuous mode (microseconds).
+    delay_us : float
+        Synaptic delay of the projection into this layer in continuous mode (microseconds).
+    """
+
+    decay: float = 0.2
+    v_th: float = 0.5
+    reset: str = "zero"
+    tau_us: float | None = None
+    delay_us: float = 0.0
+
+    def check_lif(self, name: str) -> None:
+        for f in ("decay", "v_th", "delay_us"):
+            v = getattr(self, f)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
+                raise NetworkError(f"{name}: field '{f}' must be a number, got {v!r}")
+            if not math.isfinite(v):
+                raise NetworkError(f"{name}: field '{f}' must be finite, got {v!r}")
+        if not 0.0 < self.decay <= 1.0:
+            raise NetworkError(f"{name}: field 'decay' must be in (0, 1], got {self.decay!r}")
+        if not self.v_th > 0:
+            raise NetworkError(f"{name}: field 'v_th' must be > 0, got {self.v_th!r}")
+        if self.reset not in RESETS:
+            raise NetworkError(
+                f"{name}: field 'reset' must be 'zero' or 'subtract', got {self.reset!r}"
+            )
+        if self.tau_us is not None and not (self.tau_us > 0):
+            raise NetworkError(f"{name}: field 'tau_us' must be > 0, got {self.tau_us!r}")
+        if self.delay_us < 0:
+            raise NetworkError(f"{name}: field 'delay_us' must be >= 0, got {self.delay_us!r}")
+
+    def tau_for(self, dt_us: float | None, name: str) -> float:
+        """Continuous-mode time constant in microseconds (``inf`` for ``decay == 1``)."""
+        if self.tau_us is not None:
+            return float(self.tau_us)
+        if self.decay == 1.0:
+            return math.inf
+        if dt_us is None:
+            raise NetworkError(
+                f"{name}: continuous mode needs field 'tau_us', or 'dt_us' to derive it from 'decay'"
+            )
+        return -float(dt_us) / math.log(self.decay)
+
+
+@dataclass(eq=False)
+class Dense(LIF):
+    """Fully connected projection, then LIF: ``I[t] = weight @ o_prev[t]``.
+
+    Attributes
+    ----------
+    weight : ndarray, shape (n_out, n_in)
+    bias : ndarray, shape (n_out,), optional
+        Added to ``u`` every step.
+    """
+
+    weight: np.ndarray = field(default=None)  # type: ignore[assignment]
+    bias: np.ndarray | None = None
+    kind: ClassVar[str] = "Dense"
+
+    def __init__(self, weight, bias=None, decay=0.2, v_th=0.5, reset="zero",
+                 tau_us=None, delay_us=0.0):
+        LIF.__init__(self, decay, v_th, reset, tau_us, delay_us)
+        self.weight = weight
+        self.bias = bias
+
+    def output_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
+        self.weight = _finite_array(self.weight, name, "weight", 2)
+        n_in = int(np.prod(in_shape))
+        if self.weight.shape[1] != n_in:
+            raise NetworkError(
+                f"{name}: field 'weight' has shape {self.weight.shape}; expected (n_out, {n_in}) "
+                f"for an input of shape {in_shape} (flattened in C order)"
+            )
+        _check_bias(self, name, (self.weight.shape[0],))
+        return (self.weight.shape[0],)
+
+
+@dataclass(eq=False)
+class Conv2d(LIF):
+    """2-D convolution (cross-correlation, as in PyTorch), then LIF.
+
+    ``I[co, y, x] = sum_{ci, ky, kx} weight[co, ci, ky, kx] * o_prev[ci, y*s - p + ky, x*s - p + kx]``
+    with zero padding ``p`` and stride ``s``.
+
+    Attributes
+    ----------
+    weight : ndarray, shape (c_out, c_in, kh, kw)
+    stride, padding : int
+    bias : ndarray, shape (c_out,), optional
+        One bias per output channel, added every step.
+    """
+
+    weight: np.ndarray = field(default=None)  # type: ignore[assignment]
+    stride: int = 1
+    padding: int = 0
+    bias: np.ndarray | None = None
+    kind: ClassVar[str] = "Conv2d"
+
+    def __init__(self, weight, stride=1, padding=0, bias=None, decay=0.2, v_th=0.5,
+                 reset="zero", tau_us=None, delay_us=0.0):
+        LIF.__init__(self, decay, v_th, reset, tau_us, delay_us)
+        self.weight, self.stride, self.padding, self.bias = weight, stride, padding, bias
+
+    def output_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
+        self.weight = _finite_array(self.weight, name, "weight", 4)
+        self.stride = _positive_int(self.stride, name, "stride")
+        if isinstance(self.padding, bool) or not isinstance(self.padding, (int, np.integer)) \
+                or self.padding < 0:
+            raise NetworkError(f"{name}: field 'padding' must be an integer >= 0, "
+                               f"got {self.padding!r}")
+        self.padding = int(self.padding)
+        if len(in_shape) != 3:
+            raise NetworkError(f"{name}: needs an input of shape (C, H, W), got {in_shape}")
+        c_out, c_in, kh, kw = self.weight.shape
+        if c_in != in_shape[0]:
+            raise NetworkError(
+                f"{name}: field 'weight' has {c_in} input channels; the input has {in_shape[0]} "
+                f"(shape {in_shape})"
+            )
+        h = (in_shape[1] + 2 * self.padding - kh) // self.stride + 1
+        w = (in_shape[2] + 2 * self.padding - kw) // self.stride + 1
+        if h < 1 or w < 1:
+            raise NetworkError(f"{name}: kernel {kh}x{kw} does not fit the input {in_shape}")
+        _check_bias(self, name, (c_out,))
+        return (c_out, h, w)
+
+
+@dataclass(eq=False)
+class _Pool(LIF):
+    kernel_size: int = 2
+    stride: int | None = None
+
+    def __init__(self, kernel_size=2, stride=None, decay=0.2, v_th=0.5, reset="zero",
+                 tau_us=None, delay_us=0.0):
+        LIF.__init__(self, decay, v_th, reset, tau_us, delay_us)
+        self.kernel_size, self.stride = kernel_size, stride
+
+    @property
+    def bias(self) -> None:
+        return None
+
+    def output_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
+        self.kernel_size = _positive_int(self.kernel_size, name, "kernel_size")
+        self.stride = _positive_int(
+            self.kernel_size if self.stride is None else self.stride, name, "stride"
+        )
+        if len(in_shape) != 3:
+            raise NetworkError(f"{name}: needs an input of shape (C, H, W), got {in_shape}")
+        h = (in_shape[1] - self.kernel_size) // self.stride + 1
+        w = (in_shape[2] - self.kernel_size) // self.stride + 1
+        if h < 1 or w < 1:
+            raise NetworkError(f"{name}: kernel_size {self.kernel_size} does not fit {in_shape}")
+        return (in_shape[0], h, w)
+
+
+@dataclass(eq=False, init=False)
+class AvgPool2d(_Pool):
+    """Average pooling per channel (weight ``1/kernel_size**2`` per input in the window), then LIF.
+
+    Attributes
+    ----------
+    kernel_size : int
+    stride : int, optional
+        Defaults to ``kernel_size``. No padding.
+    """
+
+    kind: ClassVar[str] = "AvgPool2d"
+
+    @property
+    def pool_weight(self) -> float:
+        return 1.0 / (self.kernel_size * self.kernel_size)
+
+
+@dataclass(eq=False, init=False)
+class SumPool2d(_Pool):
+    """Sum pooling per channel (weight 1 per input in the window), then LIF."""
+
+    kind: ClassVar[str] = "SumPool2d"
+
+    @property
+    def pool_weight(self) -> float:
+        return 1.0
+
+
+@dataclass(eq=False)
+class Flatten:
+    """Reshape ``(C, H, W)`` to ``(C*H*W,)`` in C order; no neurons."""
+
+    kind: ClassVar[str] = "Flatten"
+
+    def output_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
+        return (int(np.prod(in_shape)),)
+
+
+def _check_bias(layer, name: str, shape: tuple[int, ...]) -> None:
+    if layer.bias is None:
+        return
+    layer.bias = _finite_array(layer.bias, name, "bias", 1)
+    if layer.bias.shape != shape:
+        raise NetworkError(
+            f"{name}: field 'bias' has shape {layer.bias.shape}; expected {shape}"
+        )
+
+
+Layer = Dense | Conv2d | AvgPool2d | SumPool2d | Flatten
+LAYER_TYPES = {cls.kind: cls for cls in (Dense, Conv2d, AvgPool2d, SumPool2d, Flatten)}

@@ -1,0 +1,121 @@
+"""A network: an ordered list of layers over an input of a given shape, plus its binning."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from eventsim.errors import NetworkError
+from eventsim.network.layers import LAYER_TYPES, Flatten
+
+
+def layer_name(index: int, layer) -> str:
+    """How errors name a layer: ``layer 2 (Conv2d)``."""
+    return f"layer {index} ({type(layer).__name__})"
+
+
+@dataclass(eq=False)
+class Network:
+    """A feed-forward spiking network.
+
+    Parameters
+    ----------
+    layers : list of layers
+        :class:`Dense`, :class:`Conv2d`, :class:`AvgPool2d`, :class:`SumPool2d`,
+        :class:`Flatten`, in order. A Dense layer after a ``(P, H, W)`` input flattens it in
+        C order: channel ``p*H*W + y*W + x``.
+    input_shape : tuple of int
+        ``(n_inputs,)`` or ``(P, H, W)``.
+    dt_us, T : int, optional
+        Binning the network was trained with (step width in microseconds, steps per sample).
+    sensor_size : tuple of int, optional
+        ``(W, H, P)`` of the recordings it expects.
+    labels : list of str, optional
+        Class names of the output neurons.
+    provenance : dict, optional
+        Where the weights came from: dataset, epochs, seed, accuracy, eventsim version, ...
+
+    Attributes
+    ----------
+    shapes : list of tuple
+        Output shape of every layer, checked at construction.
+    """
+
+    layers: list
+    input_shape: tuple[int, ...]
+    dt_us: int | None = None
+    T: int | None = None
+    sensor_size: tuple[int, int, int] | None = None
+    labels: list[str] | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+    shapes: list[tuple[int, ...]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.layers = list(self.layers)
+        if not self.layers:
+            raise NetworkError("network: field 'layers' is empty; expected at least one layer")
+        try:
+            self.input_shape = tuple(int(s) for s in self.input_shape)
+        except (TypeError, ValueError):
+            raise NetworkError(
+                f"network: field 'input_shape' must be integers, got {self.input_shape!r}"
+            ) from None
+        if len(self.input_shape) not in (1, 3) or min(self.input_shape) < 1:
+            raise NetworkError(
+                f"network: field 'input_shape' must be (n,) or (P, H, W) of positive integers, "
+                f"got {self.input_shape}"
+            )
+        for f in ("dt_us", "T"):
+            v = getattr(self, f)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer))
+                                  or v < 1):
+                raise NetworkError(f"network: field '{f}' must be a positive integer, got {v!r}")
+        if self.sensor_size is not None:
+            self.sensor_size = tuple(int(s) for s in self.sensor_size)
+            w, h, p = self.sensor_size
+            if w * h * p != int(np.prod(self.input_shape)):
+                raise NetworkError(
+                    f"network: field 'sensor_size' {self.sensor_size} gives {w * h * p} channels; "
+                    f"the input_shape {self.input_shape} has {int(np.prod(self.input_shape))}"
+                )
+        self.provenance = dict(self.provenance or {})
+        shape = self.input_shape
+        self.shapes = []
+        for i, layer in enumerate(self.layers):
+            if type(layer) not in LAYER_TYPES.values():
+                raise NetworkError(f"layer {i}: unknown layer type {type(layer).__name__}; "
+                                   f"expected one of {', '.join(LAYER_TYPES)}")
+            name = layer_name(i, layer)
+            if not isinstance(layer, Flatten):
+                layer.check_lif(name)
+            shape = layer.output_shape(shape, name)
+            self.shapes.append(shape)
+        if isinstance(self.layers[-1], Flatten):
+            raise NetworkError(f"{layer_name(len(self.layers) - 1, self.layers[-1])}: "
+                               "the last layer must have neurons")
+        if self.labels is not None:
+            self.labels = [str(s) for s in self.labels]
+            if len(self.labels) != self.n_outputs:
+                raise NetworkError(
+                    f"network: field 'labels' has {len(self.labels)} names; the output layer "
+                    f"has {self.n_outputs} neurons"
+                )
+
+    @property
+    def n_inputs(self) -> int:
+        return int(np.prod(self.input_shape))
+
+    @property
+    def n_outputs(self) -> int:
+        return int(np.prod(self.shapes[-1]))
+
+    @property
+    def lif_layers(self) -> list[int]:
+        """Indices of the layers that have neurons (all but Flatten)."""
+        return [i for i, layer in enumerate(self.layers) if not isinstance(layer, Flatten)]
+
+    def input_shape_of(self, index: int) -> tuple[int, ...]:
+        """Shape of the input to layer ``index``."""
+        return self.input_shape if index == 0 else self.shapes[index - 1]

@@ -1,0 +1,80 @@
+"""Random networks for property tests: structure drawn by hypothesis, values by a seeded RNG.
+
+Values come from a continuous distribution so that no membrane potential lands within a few
+ulps of a threshold (where any two correct float implementations may legitimately differ).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, SumPool2d
+from eventsim.network.network import Network
+
+
+def _lif(draw, rng):
+    return dict(
+        decay=draw(st.sampled_from([1.0, 0.9, 0.5, 0.2, float(rng.uniform(0.05, 1.0))])),
+        v_th=float(rng.uniform(0.2, 1.5)),
+        reset=draw(st.sampled_from(["zero", "subtract"])),
+    )
+
+
+def _weights(rng, shape, zero_frac, scale):
+    w = rng.normal(0.0, scale, shape)
+    w[rng.random(shape) < zero_frac] = 0.0
+    return w
+
+
+@st.composite
+def dense_networks(draw):
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    sizes = draw(st.lists(st.integers(1, 12), min_size=2, max_size=4))
+    zero_frac = draw(st.sampled_from([0.0, 0.3, 0.9]))
+    layers = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        bias = (rng.normal(0.1, 0.3, n_out) if draw(st.booleans()) else None)
+        layers.append(Dense(_weights(rng, (n_out, n_in), zero_frac, 1.2 / np.sqrt(n_in)),
+                            bias=bias, **_lif(draw, rng)))
+    T = draw(st.integers(1, 25))
+    x = (rng.random((T, sizes[0])) < draw(st.sampled_from([0.05, 0.3, 0.8]))).astype(np.uint8)
+    return Network(layers, (sizes[0],)), x
+
+
+@st.composite
+def conv_networks(draw):
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    c_in = draw(st.integers(1, 2))
+    h = draw(st.integers(4, 9))
+    w = draw(st.integers(4, 9))
+    shape = (c_in, h, w)
+    zero_frac = draw(st.sampled_from([0.0, 0.3]))
+    layers = []
+    c_out = draw(st.integers(1, 3))
+    k = draw(st.integers(1, min(3, h, w)))
+    stride = draw(st.integers(1, 2))
+    padding = draw(st.integers(0, k - 1)) if k > 1 else 0
+    bias = rng.normal(0.05, 0.2, c_out) if draw(st.booleans()) else None
+    layers.append(Conv2d(_weights(rng, (c_out, c_in, k, k), zero_frac, 1.0 / k), stride=stride,
+                         padding=padding, bias=bias, **_lif(draw, rng)))
+    h_out = (h + 2 * padding - k) // stride + 1
+    w_out = (w + 2 * padding - k) // stride + 1
+    n = c_out * h_out * w_out
+    if min(h_out, w_out) >= 2 and draw(st.booleans()):
+        pool = draw(st.sampled_from([AvgPool2d, SumPool2d]))
+        pk = draw(st.integers(1, 2))
+        layers.append(pool(pk, stride=draw(st.sampled_from([None, 1])), **_lif(draw, rng)))
+        ps = layers[-1].stride or pk
+        n = c_out * ((h_out - pk) // ps + 1) * ((w_out - pk) // ps + 1)
+    if draw(st.booleans()):
+        layers.append(Flatten())
+    n_classes = draw(st.integers(1, 5))
+    layers.append(Dense(_weights(rng, (n_classes, n), zero_frac, 2.0 / np.sqrt(n)),
+                        bias=rng.normal(0.0, 0.2, n_classes) if draw(st.booleans()) else None,
+                        **_lif(draw, rng)))
+    T = draw(st.integers(1, 20))
+    x = (rng.random((T, *shape)) < draw(st.sampled_from([0.1, 0.5]))).astype(np.uint8)
+    return Network(layers, shape), x

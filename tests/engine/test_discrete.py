@@ -1,0 +1,100 @@
+"""Discrete mode against the plain dense recurrence (the numpy twin): spikes and SOPs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from eventsim.engine.reference import dense_matrix, simulate_dense
+from eventsim.engine.simulate import simulate
+from eventsim.network.layers import Conv2d, Dense
+from eventsim.network.network import Network
+
+from netgen import conv_networks, dense_networks  # noqa: E402  (tests/engine on sys.path)
+
+
+def assert_same_as_twin(net, x, dtype="float64"):
+    result = simulate(net, x, dtype=dtype)
+    outputs, sops = simulate_dense(net, x.reshape(x.shape[0], -1), dtype=dtype)
+    for i, out in enumerate(outputs):
+        np.testing.assert_array_equal(result.spikes[i], np.argwhere(out),
+                                      err_msg=f"population {i} spikes differ")
+        np.testing.assert_array_equal(result.spike_counts[i], out.sum(0))
+    np.testing.assert_array_equal(result.sops, sops)
+    return result
+
+
+@settings(max_examples=150, deadline=None)
+@given(dense_networks())
+def test_dense_networks_equal_twin(case):
+    assert_same_as_twin(*case)
+
+
+@settings(max_examples=100, deadline=None)
+@given(conv_networks())
+def test_conv_networks_equal_twin(case):
+    assert_same_as_twin(*case)
+
+
+@settings(max_examples=40, deadline=None)
+@given(dense_networks())
+def test_float32_equal_twin_float32(case):
+    assert_same_as_twin(*case, dtype="float32")
+
+
+def test_bias_alone_fires_on_schedule():
+    # u[t] = 0.5 u[t-1] + 0.3, never any input: u = 0.3, 0.45, 0.525 -> spike at step 2, reset
+    net = Network([Dense(np.zeros((1, 1)), bias=[0.3], decay=0.5, v_th=0.5)], (1,))
+    r = simulate(net, np.zeros((9, 1), np.uint8), dtype="float64")
+    np.testing.assert_array_equal(r.spikes[0][:, 0], [2, 5, 8])
+    assert r.sops[0] == 0 and r.input_spikes == 0
+    assert r.self_events[0] == 3 and r.neuron_updates[0] == 3
+
+
+def test_subtract_reset_keeps_firing_without_input():
+    # one input of 1.7 at step 0; decay 1, v_th 0.5, subtract: 1.7 -> 1.2 -> 0.7 -> 0.2
+    net = Network([Dense([[1.7]], decay=1.0, v_th=0.5, reset="subtract")], (1,))
+    x = np.zeros((6, 1), np.uint8)
+    x[0] = 1
+    r = simulate(net, x, dtype="float64")
+    np.testing.assert_array_equal(r.spikes[0][:, 0], [0, 1, 2])
+
+
+def test_conv_border_sops_exact():
+    # 3x3 kernel of ones, padding 1, on a 4x4 input: a corner spike reaches 4 outputs,
+    # an edge spike 6, an inner one 9; a zero weight is not a synapse.
+    w = np.ones((1, 1, 3, 3))
+    net = Network([Conv2d(w, padding=1, v_th=100.0)], (1, 4, 4))
+    for (y, x), expected in {(0, 0): 4, (0, 1): 6, (1, 1): 9, (3, 3): 4}.items():
+        spikes = np.zeros((1, 1, 4, 4), np.uint8)
+        spikes[0, 0, y, x] = 1
+        assert simulate(net, spikes).sops[0] == expected
+    w[0, 0, 1, 1] = 0.0
+    net = Network([Conv2d(w, padding=1, v_th=100.0)], (1, 4, 4))
+    spikes = np.zeros((1, 1, 4, 4), np.uint8)
+    spikes[0, 0, 1, 1] = 1
+    assert simulate(net, spikes).sops[0] == 8
+    assert np.count_nonzero(dense_matrix(net, 0)[:, 5]) == 8
+
+
+def test_same_step_propagation_through_layers():
+    # one input spike at step 3 crosses three layers within step 3
+    net = Network([Dense([[1.0]]), Dense([[1.0]]), Dense([[1.0]])], (1,))
+    x = np.zeros((5, 1), np.uint8)
+    x[3] = 1
+    r = simulate(net, x)
+    assert [s.tolist() for s in r.spikes] == [[[3, 0]]] * 3
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_predicted_ties_go_to_earliest_first_spike(dtype):
+    # neurons 0 and 1 both spike twice; neuron 1 spikes first
+    w = np.array([[0.0, 1.0], [1.0, 0.0]])
+    net = Network([Dense(w, v_th=0.5)], (2,))
+    x = np.array([[1, 0], [0, 1], [1, 0], [0, 1]], np.uint8)
+    r = simulate(net, x, dtype=dtype)
+    assert r.spike_counts[0].tolist() == [2, 2]
+    assert r.predicted == 1
+    silent = simulate(net, np.zeros((3, 2), np.uint8), dtype=dtype)
+    assert silent.predicted == -1
