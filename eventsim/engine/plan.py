@@ -17,8 +17,12 @@ from eventsim.network.layers import AvgPool2d, Conv2d, Dense, SumPool2d
 from eventsim.network.network import Network
 
 # Columns of the integer layer table ``lt`` (one row per population).
-KIND, N, OFF, C_IN, H_IN, W_IN, C_OUT, H_OUT, W_OUT, KH, KW, STRIDE, PAD, W_OFF, SUBTRACT = range(15)
-N_COLS = 15
+(KIND, N, OFF, C_IN, H_IN, W_IN, C_OUT, H_OUT, W_OUT, KH, KW, STRIDE, PAD, W_OFF, SUBTRACT,
+ DW_OFF) = range(16)
+N_COLS = 16
+#: A Dense layer whose weights are at least this dense also keeps them as a dense matrix
+#: ``(n_in, n_out)``, so a spike is delivered by one contiguous (vectorised) row add.
+DENSE_ROWS_MIN_DENSITY = 0.5
 # Kinds.
 K_DENSE, K_CONV, K_POOL = 0, 1, 2
 # Columns of the float layer table ``ft``.
@@ -39,6 +43,9 @@ class Plan:
         Dense fan-out in CSR form, all Dense populations concatenated: the targets of input
         ``j`` of population ``l`` are ``csr_idx[csr_ptr[lt[l, W_OFF] + j] : csr_ptr[lt[l, W_OFF] + j + 1]]``
         (nonzero weights only, targets ascending).
+    dense_w : ndarray
+        For Dense layers at least ``DENSE_ROWS_MIN_DENSITY`` dense: the weights transposed,
+        ``(n_in, n_out)`` row-major, from ``lt[l, DW_OFF]`` (-1 for layers without).
     conv_w : ndarray
         Conv kernels concatenated, each transposed to ``(c_in, kh, kw, c_out)`` and starting at
         ``lt[l, W_OFF]``.
@@ -53,6 +60,7 @@ class Plan:
     csr_ptr: np.ndarray
     csr_idx: np.ndarray
     csr_w: np.ndarray
+    dense_w: np.ndarray
     conv_w: np.ndarray
     bias: np.ndarray
     layer_index: list[int]
@@ -76,8 +84,8 @@ def build_plan(net: Network, dtype: np.dtype) -> Plan:
     pops = net.lif_layers
     lt = np.zeros((len(pops), N_COLS), np.int64)
     ft = np.zeros((len(pops), 3), dtype)
-    csr_ptr, csr_idx, csr_w, conv_w, biases = [], [], [], [], []
-    n_ptr = n_csr = n_conv = offset = 0
+    csr_ptr, csr_idx, csr_w, dense_w, conv_w, biases = [], [], [], [], [], []
+    n_ptr = n_csr = n_dense = n_conv = offset = 0
     for row, li in enumerate(pops):
         layer = net.layers[li]
         c_in, h_in, w_in = _geometry(net.input_shape_of(li))
@@ -86,6 +94,7 @@ def build_plan(net: Network, dtype: np.dtype) -> Plan:
         lt[row, [N, OFF, C_IN, H_IN, W_IN, C_OUT, H_OUT, W_OUT]] = (
             n, offset, c_in, h_in, w_in, c_out, h_out, w_out)
         lt[row, SUBTRACT] = layer.reset == "subtract"
+        lt[row, DW_OFF] = -1
         ft[row, DECAY], ft[row, V_TH] = layer.decay, layer.v_th
         bias = np.zeros(n, dtype)
         if isinstance(layer, Dense):
@@ -99,6 +108,10 @@ def build_plan(net: Network, dtype: np.dtype) -> Plan:
             csr_w.append(fan.data)
             n_ptr += len(fan.indptr)
             n_csr += fan.nnz
+            if fan.nnz >= DENSE_ROWS_MIN_DENSITY * layer.weight.size:
+                lt[row, DW_OFF] = n_dense
+                dense_w.append(np.ascontiguousarray(layer.weight.T, dtype=dtype).ravel())
+                n_dense += layer.weight.size
             if layer.bias is not None:
                 bias[:] = layer.bias
         elif isinstance(layer, Conv2d):
@@ -122,7 +135,7 @@ def build_plan(net: Network, dtype: np.dtype) -> Plan:
         return np.concatenate(parts).astype(dt) if parts else np.zeros(1, dt)
 
     return Plan(lt, ft, cat(csr_ptr, np.int64), cat(csr_idx, np.int64), cat(csr_w, dtype),
-                cat(conv_w, dtype), np.concatenate(biases).astype(dtype), list(pops))
+                cat(dense_w, dtype), cat(conv_w, dtype), np.concatenate(biases).astype(dtype), list(pops))
 
 
 def decay_tables(ft: np.ndarray, T: int) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from eventsim.engine import discrete
-from eventsim.engine.plan import OFF, Plan, build_plan, decay_tables
+from eventsim.engine.plan import C_OUT, KH, KW, N, OFF, Plan, build_plan, decay_tables
 from eventsim.engine.queue import new_heap
 from eventsim.engine.result import Result
 from eventsim.errors import InputError
@@ -31,22 +31,25 @@ class DiscreteRun:
         dtype = plan.ft.dtype
         n = plan.n_neurons
         self.P, self.G = decay_tables(plan.ft, T)
-        self.u = np.zeros(n, dtype)
-        self.t_last = np.full(n, -1, np.int64)
-        self.mark = np.full(n, -1, np.int64)
-        self.version = np.zeros(n, np.int64)
-        self.pending = np.zeros(n, np.bool_)
+        self.net_arrays = (plan.lt, plan.ft, plan.csr_ptr, plan.csr_idx, plan.csr_w,
+                           plan.dense_w, plan.conv_w, plan.bias)
+        # u, cur (input of the step), t_last, version, pending, mark, all_mark
+        self.state = (np.zeros(n, dtype), np.zeros(n, dtype), np.full(n, -1, np.int64),
+                      np.zeros(n, np.int64), np.zeros(n, np.bool_), np.full(n, -1, np.int64),
+                      np.full(plan.n_pop, -1, np.int64))
         self.heap = new_heap(2 * n + 16)
-        self.touched = np.zeros(n, np.int64)
-        self.spk = np.zeros(n, np.int64)
+        fan_max = max([1] + [int(r[C_OUT] * r[KH] * r[KW]) for r in plan.lt])
+        # touched, spk, tgt, wix
+        self.scratch = (np.zeros(n, np.int64), np.zeros(n, np.int64),
+                        np.zeros(fan_max, np.int64), np.zeros(fan_max, np.int64))
         self.out_step = np.zeros(max(4 * n, 1024), np.int64)
         self.out_gid = np.zeros_like(self.out_step)
         self.out_n = np.zeros(1, np.int64)
         self.stats = np.zeros((plan.n_pop, 4), np.int64)
         self.gstats = np.zeros(3, np.int64)
         self.step = 0
-        discrete.schedule_bias(plan.lt, plan.ft, plan.bias, self.P, self.G, T, self.version,
-                               self.pending, *self.heap, self.gstats)
+        discrete.schedule_bias(self.net_arrays, self.P, self.G, T, self.state[3], self.state[4],
+                               self.heap, self.gstats)
 
     def run(self, step_ptr: np.ndarray, channel_idx: np.ndarray, s_begin: int, s_end: int):
         """Run up to step ``s_end`` (exclusive) with the input spikes of steps ``s_begin ..
@@ -60,15 +63,12 @@ class DiscreteRun:
         self._feed(step_ptr, channel_idx, s_begin, s_end)
 
     def _feed(self, step_ptr, channel_idx, base: int, s_end: int) -> None:
-        p = self.plan
         s_end = min(s_end, self.T)
         while self.step < s_end:
             s = discrete.run_steps(
-                p.lt, p.ft, p.csr_ptr, p.csr_idx, p.csr_w, p.conv_w, p.bias, self.P, self.G,
-                step_ptr[self.step - base:], channel_idx, self.step, s_end, self.T,
-                self.u, self.t_last, self.version, self.pending, self.mark, *self.heap,
-                self.touched, self.spk, self.out_step, self.out_gid, self.out_n,
-                self.stats, self.gstats)
+                self.net_arrays, self.P, self.G, step_ptr[self.step - base:], channel_idx,
+                self.step, s_end, self.T, self.state, self.heap, self.scratch,
+                self.out_step, self.out_gid, self.out_n, self.stats, self.gstats)
             self.step = s
             if s < s_end:  # spike buffer full: grow it and go on
                 self.out_step = np.resize(self.out_step, 2 * len(self.out_step))
@@ -81,7 +81,7 @@ class DiscreteRun:
         steps, gids = self.out_step[:n_out], self.out_gid[:n_out]
         spikes, counts = [], []
         for row in range(p.n_pop):
-            off, n = int(p.lt[row, OFF]), int(p.lt[row, 1])
+            off, n = int(p.lt[row, OFF]), int(p.lt[row, N])
             sel = (gids >= off) & (gids < off + n)
             spikes.append(np.stack([steps[sel], gids[sel] - off], axis=1))
             counts.append(np.bincount(gids[sel] - off, minlength=n).astype(np.int64))
