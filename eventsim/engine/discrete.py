@@ -66,48 +66,13 @@ def next_crossing(u0, b, P, G, l, v_th, decay, n_max):
     return n if n <= n_max else -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _list(g, s, mark, touched, nt):
     """List neuron ``g`` as touched in step ``s`` (once). Returns the new list length."""
     if mark[g] != s:
         mark[g] = s
         touched[nt] = g
         nt += 1
-    return nt
-
-
-@njit(cache=True)
-def _deliver(net_arrays, l, j, s, cur, mark, all_mark, touched, nt, tgt, wix, stats):
-    """Phase A for one spike of input ``j`` of population ``l``. Returns the touched count."""
-    lt, ft, csr_ptr, csr_idx, csr_w, dense_w, conv_w, bias = net_arrays
-    off = lt[l, OFF]
-    if lt[l, KIND] == K_DENSE:
-        row = lt[l, W_OFF] + j
-        begin, end = csr_ptr[row], csr_ptr[row + 1]
-        n_out = lt[l, N]
-        if lt[l, DW_OFF] >= 0 and end > begin:
-            base = lt[l, DW_OFF] + j * n_out
-            for i in range(n_out):  # contiguous: vectorised
-                cur[off + i] += dense_w[base + i]
-            if end - begin == n_out:
-                all_mark[l] = s  # every neuron touched: no list needed
-            else:
-                for p in range(begin, end):
-                    nt = _list(off + csr_idx[p], s, mark, touched, nt)
-        else:
-            for p in range(begin, end):
-                g = off + csr_idx[p]
-                nt = _list(g, s, mark, touched, nt)
-                cur[g] += csr_w[p]
-        stats[l, SOPS] += end - begin
-    else:
-        n = spatial_targets(lt, conv_w, l, j, tgt, wix)
-        pool_w = ft[l, POOL_W]
-        for i in range(n):
-            g = off + tgt[i]
-            nt = _list(g, s, mark, touched, nt)
-            cur[g] += conv_w[wix[i]] if wix[i] >= 0 else pool_w
-        stats[l, SOPS] += n
     return nt
 
 
@@ -144,18 +109,50 @@ def run_steps(net_arrays, P, G, in_ptr, in_idx, s_begin, s_end, T, state, heap, 
     touched, spk, tgt, wix = scratch
     n_pop = lt.shape[0]
     n_total = lt[n_pop - 1, OFF] + lt[n_pop - 1, N]
+    n_out = out_n[0]
     for s in range(s_begin, s_end):
-        if out_n[0] + n_total > out_step.shape[0]:
+        if n_out + n_total > out_step.shape[0]:
+            out_n[0] = n_out
             return s
-        nt = 0
-        for p in range(in_ptr[s - s_begin], in_ptr[s - s_begin + 1]):
-            nt = _deliver(net_arrays, 0, in_idx[p], s, cur, mark, all_mark, touched, nt,
-                          tgt, wix, stats)
-        gstats[EVENTS] += in_ptr[s - s_begin + 1] - in_ptr[s - s_begin]
+        # spk holds the spikes reaching population l: the input spikes for l = 0
+        n_spk = in_ptr[s - s_begin + 1] - in_ptr[s - s_begin]
+        spk[:n_spk] = in_idx[in_ptr[s - s_begin]:in_ptr[s - s_begin + 1]]
+        gstats[EVENTS] += n_spk
         for l in range(n_pop):
             off, n_l = lt[l, OFF], lt[l, N]
             v_th, decay = ft[l, V_TH], ft[l, DECAY]
             subtract = lt[l, SUBTRACT] != 0
+            # phase A: deliver the spikes of the layer below
+            nt = 0
+            dense = lt[l, KIND] == K_DENSE
+            for k in range(n_spk):
+                j = spk[k]
+                if dense:
+                    row = lt[l, W_OFF] + j
+                    begin, end = csr_ptr[row], csr_ptr[row + 1]
+                    if lt[l, DW_OFF] >= 0 and end > begin:
+                        dst = cur[off:off + n_l]
+                        row_w = dense_w[lt[l, DW_OFF] + j * n_l:lt[l, DW_OFF] + (j + 1) * n_l]
+                        for i in range(n_l):  # contiguous views: vectorised
+                            dst[i] += row_w[i]
+                        if end - begin == n_l:
+                            all_mark[l] = s  # every neuron touched: no list needed
+                        else:
+                            for p in range(begin, end):
+                                nt = _list(off + csr_idx[p], s, mark, touched, nt)
+                    else:
+                        for p in range(begin, end):
+                            g = off + csr_idx[p]
+                            nt = _list(g, s, mark, touched, nt)
+                            cur[g] += csr_w[p]
+                    stats[l, SOPS] += end - begin
+                else:
+                    n_tgt = spatial_targets(lt, conv_w, l, j, tgt, wix)
+                    for i in range(n_tgt):
+                        g = off + tgt[i]
+                        nt = _list(g, s, mark, touched, nt)
+                        cur[g] += conv_w[wix[i]] if wix[i] >= 0 else ft[l, POOL_W]
+                    stats[l, SOPS] += n_tgt
             end_key = s * n_total + off + n_l
             while hstate[SIZE] > 0 and hkey[0] < end_key:  # this population's crossings due now
                 key, ver = heap_pop(hkey, hseq, hver, hstate)
@@ -178,18 +175,22 @@ def run_steps(net_arrays, P, G, in_ptr, in_idx, s_begin, s_end, T, state, heap, 
                 v = P[l, dn] * u[g] + bias[g] * G[l, dn] + cur[g]
                 cur[g] = 0.0
                 t_last[g] = s
-                version[g] += 1
-                if pending[g]:
+                if pending[g]:  # new input makes its queued crossing stale
+                    version[g] += 1
                     pending[g] = False
                     gstats[QUEUE] -= 1
                 if v >= v_th:
                     spk[n_spk] = g - off
                     n_spk += 1
-                    out_step[out_n[0]] = s
-                    out_gid[out_n[0]] = g
-                    out_n[0] += 1
+                    out_step[n_out] = s
+                    out_gid[n_out] = g
+                    n_out += 1
                     v = v - v_th if subtract else 0.0
                 u[g] = v
+                # next crossing without input: only a bias, or a subtract reset that leaves
+                # u high enough for the next step, can cause one
+                if bias[g] <= 0 and P[l, 1] * v < v_th:
+                    continue
                 n = next_crossing(v, bias[g], P, G, l, v_th, decay, T - 1 - s)
                 if n > 0:
                     if hstate[SIZE] == hkey.shape[0]:
@@ -201,9 +202,31 @@ def run_steps(net_arrays, P, G, in_ptr, in_idx, s_begin, s_end, T, state, heap, 
             stats[l, UPDATES] += nt
             stats[l, SPIKES] += n_spk
             gstats[EVENTS] += n_spk
-            nt = 0  # this population's spikes reach the next one in the same step
-            if l + 1 < n_pop:
-                for i in range(n_spk):
-                    nt = _deliver(net_arrays, l + 1, spk[i], s, cur, mark, all_mark, touched,
-                                  nt, tgt, wix, stats)
+    out_n[0] = n_out
     return s_end
+
+
+@njit(cache=True)
+def split_spikes(out_step, out_gid, n_out, pop_of, offsets, n_pop):
+    """Split the spike record by population, keeping (step, neuron) order.
+
+    Returns ``rows`` (n_out, 2) int64 of ``(step, local neuron)`` grouped by population,
+    ``ptr`` (n_pop + 1,) so population ``l`` is ``rows[ptr[l]:ptr[l + 1]]``, and ``counts``
+    (n_neurons,) spikes per neuron.
+    """
+    counts = np.zeros(pop_of.shape[0], np.int64)
+    ptr = np.zeros(n_pop + 1, np.int64)
+    for i in range(n_out):
+        counts[out_gid[i]] += 1
+        ptr[pop_of[out_gid[i]] + 1] += 1
+    for l in range(n_pop):
+        ptr[l + 1] += ptr[l]
+    fill = ptr[:n_pop].copy()
+    rows = np.empty((n_out, 2), np.int64)
+    for i in range(n_out):
+        g = out_gid[i]
+        l = pop_of[g]
+        rows[fill[l], 0] = out_step[i]
+        rows[fill[l], 1] = g - offsets[l]
+        fill[l] += 1
+    return rows, ptr, counts

@@ -15,7 +15,7 @@ from eventsim.engine.plan import C_OUT, H_IN, H_OUT, K_CONV, KH, KIND, KW, PAD, 
     W_OFF, W_OUT
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def spatial_targets(lt, conv_w, l, j, tgt, wix):
     """Targets of input ``j`` of conv/pool population ``l``.
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from eventsim.engine import discrete
-from eventsim.engine.plan import C_OUT, KH, KW, N, OFF, Plan, build_plan, decay_tables
+from eventsim.engine.plan import C_IN, C_OUT, H_IN, KH, KW, N, OFF, W_IN, Plan, build_plan, decay_tables
 from eventsim.engine.queue import new_heap
 from eventsim.engine.result import Result
 from eventsim.errors import InputError
@@ -40,9 +40,11 @@ class DiscreteRun:
         self.heap = new_heap(2 * n + 16)
         fan_max = max([1] + [int(r[C_OUT] * r[KH] * r[KW]) for r in plan.lt])
         # touched, spk, tgt, wix
-        self.scratch = (np.zeros(n, np.int64), np.zeros(n, np.int64),
+        n_in = int(plan.lt[0, C_IN] * plan.lt[0, H_IN] * plan.lt[0, W_IN])
+        self.scratch = (np.zeros(n, np.int64), np.zeros(max(n, n_in), np.int64),
                         np.zeros(fan_max, np.int64), np.zeros(fan_max, np.int64))
-        self.out_step = np.zeros(max(4 * n, 1024), np.int64)
+        # room for a few percent of neurons firing every step; grown (x4) when it fills
+        self.out_step = np.zeros(min(n * T, max(16 * n, 1 << 16)) + n, np.int64)
         self.out_gid = np.zeros_like(self.out_step)
         self.out_n = np.zeros(1, np.int64)
         self.stats = np.zeros((plan.n_pop, 4), np.int64)
@@ -71,20 +73,18 @@ class DiscreteRun:
                 self.out_step, self.out_gid, self.out_n, self.stats, self.gstats)
             self.step = s
             if s < s_end:  # spike buffer full: grow it and go on
-                self.out_step = np.resize(self.out_step, 2 * len(self.out_step))
-                self.out_gid = np.resize(self.out_gid, 2 * len(self.out_gid))
+                self.out_step = np.resize(self.out_step, 4 * len(self.out_step))
+                self.out_gid = np.resize(self.out_gid, 4 * len(self.out_gid))
 
     def result(self) -> Result:
         self.run(np.zeros(1, np.int64), np.zeros(0, np.int64), self.T, self.T)
         p = self.plan
-        n_out = int(self.out_n[0])
-        steps, gids = self.out_step[:n_out], self.out_gid[:n_out]
-        spikes, counts = [], []
-        for row in range(p.n_pop):
-            off, n = int(p.lt[row, OFF]), int(p.lt[row, N])
-            sel = (gids >= off) & (gids < off + n)
-            spikes.append(np.stack([steps[sel], gids[sel] - off], axis=1))
-            counts.append(np.bincount(gids[sel] - off, minlength=n).astype(np.int64))
+        offsets = p.lt[:, OFF]
+        pop_of = np.repeat(np.arange(p.n_pop), p.lt[:, N])
+        rows, ptr, counts = discrete.split_spikes(self.out_step, self.out_gid, int(self.out_n[0]),
+                                                  pop_of, offsets, p.n_pop)
+        spikes = [rows[ptr[i]:ptr[i + 1]] for i in range(p.n_pop)]
+        counts = [counts[offsets[i]:offsets[i] + p.lt[i, N]] for i in range(p.n_pop)]
         st = self.stats
         return Result(
             spikes=spikes, sops=st[:, discrete.SOPS].copy(), spike_counts=counts,
