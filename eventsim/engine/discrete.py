@@ -80,14 +80,14 @@ def _list(g, s, mark, touched, nt):
 def schedule_bias(net_arrays, P, G, T, version, pending, heap, gstats):
     """Queue the first crossing of every neuron that its bias alone drives over threshold."""
     lt, ft, csr_ptr, csr_idx, csr_w, dense_w, conv_w, bias = net_arrays
-    hkey, hseq, hver, hstate = heap
+    hkey, hkey2, hseq, hver, hstate = heap
     n_total = lt[-1, OFF] + lt[-1, N]
     for l in range(lt.shape[0]):
         for g in range(lt[l, OFF], lt[l, OFF] + lt[l, N]):
             if bias[g] > 0:
                 n = next_crossing(0.0, bias[g], P, G, l, ft[l, V_TH], ft[l, DECAY], T)
                 if n > 0:  # from step -1 (u = 0) to step n - 1
-                    heap_push(hkey, hseq, hver, hstate, (n - 1) * n_total + g, version[g])
+                    heap_push(hkey, hkey2, hseq, hver, hstate, (n - 1) * n_total + g, 0, version[g])
                     pending[g] = True
                     gstats[QUEUE] += 1
     gstats[PEAK_QUEUE] = max(gstats[PEAK_QUEUE], gstats[QUEUE])
@@ -105,7 +105,7 @@ def run_steps(net_arrays, P, G, in_ptr, in_idx, s_begin, s_end, T, state, heap, 
     """
     lt, ft, csr_ptr, csr_idx, csr_w, dense_w, conv_w, bias = net_arrays
     u, cur, t_last, version, pending, mark, all_mark = state
-    hkey, hseq, hver, hstate = heap
+    hkey, hkey2, hseq, hver, hstate = heap
     touched, spk, tgt, wix = scratch
     n_pop = lt.shape[0]
     n_total = lt[n_pop - 1, OFF] + lt[n_pop - 1, N]
@@ -155,7 +155,7 @@ def run_steps(net_arrays, P, G, in_ptr, in_idx, s_begin, s_end, T, state, heap, 
                     stats[l, SOPS] += n_tgt
             end_key = s * n_total + off + n_l
             while hstate[SIZE] > 0 and hkey[0] < end_key:  # this population's crossings due now
-                key, ver = heap_pop(hkey, hseq, hver, hstate)
+                key, _, ver = heap_pop(hkey, hkey2, hseq, hver, hstate)
                 g = key % n_total
                 if ver == version[g]:
                     pending[g] = False
@@ -193,9 +193,11 @@ def run_steps(net_arrays, P, G, in_ptr, in_idx, s_begin, s_end, T, state, heap, 
                     continue
                 n = next_crossing(v, bias[g], P, G, l, v_th, decay, T - 1 - s)
                 if n > 0:
-                    if hstate[SIZE] == hkey.shape[0]:
-                        heap_compact(hkey, hseq, hver, hstate, version, n_total)
-                    heap_push(hkey, hseq, hver, hstate, (s + n) * n_total + g, version[g])
+                    if hstate[SIZE] == hkey.shape[0]:  # room: at most one live entry a neuron
+                        live = hver[:hstate[SIZE]] == version[hkey[:hstate[SIZE]] % n_total]
+                        heap_compact(hkey, hkey2, hseq, hver, hstate, live)
+                    heap_push(hkey, hkey2, hseq, hver, hstate, (s + n) * n_total + g, 0,
+                              version[g])
                     pending[g] = True
                     gstats[QUEUE] += 1
             gstats[PEAK_QUEUE] = max(gstats[PEAK_QUEUE], gstats[QUEUE])

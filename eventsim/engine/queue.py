@@ -1,9 +1,12 @@
 """A binary min-heap over flat arrays, for numba kernels.
 
-Entries are ``(key, seq, ver)``; the heap orders by ``key`` then ``seq``. Callers encode what
-an entry is in ``key`` (the discrete engine uses ``step * n_neurons + neuron``, which orders by
-step, then population, then neuron) and use ``ver`` for lazy invalidation: an entry whose
-``ver`` no longer matches its neuron's version is stale and skipped when popped.
+Entries are ``(key, key2, seq, ver)``; the heap orders by ``key``, then ``key2``, then
+``seq`` (the push order, which makes ties deterministic). Callers encode what an entry is in
+the keys (the discrete engine: ``key = step * n_neurons + neuron``, which orders by step, then
+population, then neuron; the continuous engine: ``key`` = the bits of a non-negative float64
+time, which order like the times, and ``key2 = population * stride + neuron``) and use ``ver``
+for lazy invalidation: an entry whose ``ver`` no longer matches its neuron's version is stale
+and skipped when popped.
 
 ``hstate`` is an int64 array ``[size, next_seq]``.
 """
@@ -17,75 +20,87 @@ SIZE, NEXT_SEQ = 0, 1
 
 
 @njit(cache=True)
-def _less(hkey, hseq, a, b):
-    return hkey[a] < hkey[b] or (hkey[a] == hkey[b] and hseq[a] < hseq[b])
+def _less(hkey, hkey2, hseq, a, b):
+    if hkey[a] != hkey[b]:
+        return hkey[a] < hkey[b]
+    if hkey2[a] != hkey2[b]:
+        return hkey2[a] < hkey2[b]
+    return hseq[a] < hseq[b]
 
 
 @njit(cache=True)
-def _swap(hkey, hseq, hver, a, b):
+def _swap(hkey, hkey2, hseq, hver, a, b):
     hkey[a], hkey[b] = hkey[b], hkey[a]
+    hkey2[a], hkey2[b] = hkey2[b], hkey2[a]
     hseq[a], hseq[b] = hseq[b], hseq[a]
     hver[a], hver[b] = hver[b], hver[a]
 
 
 @njit(cache=True)
-def _sift_down(hkey, hseq, hver, i, n):
+def _sift_down(hkey, hkey2, hseq, hver, i, n):
     while True:
         left = 2 * i + 1
         if left >= n:
             return
         child = left
-        if left + 1 < n and _less(hkey, hseq, left + 1, left):
+        if left + 1 < n and _less(hkey, hkey2, hseq, left + 1, left):
             child = left + 1
-        if not _less(hkey, hseq, child, i):
+        if not _less(hkey, hkey2, hseq, child, i):
             return
-        _swap(hkey, hseq, hver, i, child)
+        _swap(hkey, hkey2, hseq, hver, i, child)
         i = child
 
 
 @njit(cache=True)
-def heap_push(hkey, hseq, hver, hstate, key, ver):
-    """Push ``(key, next_seq, ver)``; the caller guarantees room (see :func:`heap_compact`)."""
+def heap_push(hkey, hkey2, hseq, hver, hstate, key, key2, ver):
+    """Push ``(key, key2, next_seq, ver)``; the caller guarantees room."""
     i = hstate[SIZE]
     hkey[i] = key
+    hkey2[i] = key2
     hseq[i] = hstate[NEXT_SEQ]
     hver[i] = ver
     hstate[SIZE] = i + 1
     hstate[NEXT_SEQ] += 1
     while i > 0:
         parent = (i - 1) // 2
-        if not _less(hkey, hseq, i, parent):
+        if not _less(hkey, hkey2, hseq, i, parent):
             break
-        _swap(hkey, hseq, hver, i, parent)
+        _swap(hkey, hkey2, hseq, hver, i, parent)
         i = parent
 
 
 @njit(cache=True)
-def heap_pop(hkey, hseq, hver, hstate):
-    """Remove the smallest entry and return its ``(key, ver)``."""
-    key, ver = hkey[0], hver[0]
+def heap_pop(hkey, hkey2, hseq, hver, hstate):
+    """Remove the smallest entry and return its ``(key, key2, ver)``."""
+    key, key2, ver = hkey[0], hkey2[0], hver[0]
     n = hstate[SIZE] - 1
     hstate[SIZE] = n
     if n > 0:
-        hkey[0], hseq[0], hver[0] = hkey[n], hseq[n], hver[n]
-        _sift_down(hkey, hseq, hver, 0, n)
-    return key, ver
+        hkey[0], hkey2[0], hseq[0], hver[0] = hkey[n], hkey2[n], hseq[n], hver[n]
+        _sift_down(hkey, hkey2, hseq, hver, 0, n)
+    return key, key2, ver
 
 
 @njit(cache=True)
-def heap_compact(hkey, hseq, hver, hstate, version, n_neurons):
-    """Drop stale entries (``ver != version[key % n_neurons]``) and restore the heap order."""
+def heap_compact(hkey, hkey2, hseq, hver, hstate, live):
+    """Keep only the entries where ``live[i]`` is True and restore the heap order."""
     n = 0
     for i in range(hstate[SIZE]):
-        if hver[i] == version[hkey[i] % n_neurons]:
-            hkey[n], hseq[n], hver[n] = hkey[i], hseq[i], hver[i]
+        if live[i]:
+            hkey[n], hkey2[n], hseq[n], hver[n] = hkey[i], hkey2[i], hseq[i], hver[i]
             n += 1
     hstate[SIZE] = n
     for i in range(n // 2 - 1, -1, -1):
-        _sift_down(hkey, hseq, hver, i, n)
+        _sift_down(hkey, hkey2, hseq, hver, i, n)
 
 
-def new_heap(capacity: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Empty heap arrays ``(hkey, hseq, hver, hstate)`` with room for ``capacity`` entries."""
+def new_heap(capacity: int) -> tuple[np.ndarray, ...]:
+    """Empty heap arrays ``(hkey, hkey2, hseq, hver, hstate)`` with room for ``capacity``."""
     return (np.zeros(capacity, np.int64), np.zeros(capacity, np.int64),
-            np.zeros(capacity, np.int64), np.zeros(2, np.int64))
+            np.zeros(capacity, np.int64), np.zeros(capacity, np.int64), np.zeros(2, np.int64))
+
+
+def grow_heap(heap: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """The same heap with twice the room."""
+    *arrays, hstate = heap
+    return (*(np.resize(a, 2 * len(a)) for a in arrays), hstate)

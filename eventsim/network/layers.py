@@ -36,6 +36,11 @@ def _finite_array(value, name: str, field_name: str, ndim: int) -> np.ndarray:
         raise NetworkError(
             f"{name}: field '{field_name}' must have {ndim} dimensions, got shape {arr.shape}"
         )
+    if arr.size == 0:
+        raise NetworkError(
+            f"{name}: field '{field_name}' is empty (shape {arr.shape}); expected every "
+            "dimension >= 1"
+        )
     bad = np.flatnonzero(~np.isfinite(arr))
     if len(bad):
         where = np.unravel_index(bad[0], arr.shape)
@@ -90,8 +95,12 @@ class LIF:
             raise NetworkError(
                 f"{name}: field 'reset' must be 'zero' or 'subtract', got {self.reset!r}"
             )
-        if self.tau_us is not None and not (self.tau_us > 0):
-            raise NetworkError(f"{name}: field 'tau_us' must be > 0, got {self.tau_us!r}")
+        if self.tau_us is not None and (
+            isinstance(self.tau_us, bool)
+            or not isinstance(self.tau_us, (int, float, np.floating, np.integer))
+            or not self.tau_us > 0
+        ):
+            raise NetworkError(f"{name}: field 'tau_us' must be a number > 0, got {self.tau_us!r}")
         if self.delay_us < 0:
             raise NetworkError(f"{name}: field 'delay_us' must be >= 0, got {self.delay_us!r}")
 

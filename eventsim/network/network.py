@@ -73,8 +73,18 @@ class Network:
                                   or v < 1):
                 raise NetworkError(f"network: field '{f}' must be a positive integer, got {v!r}")
         if self.sensor_size is not None:
-            self.sensor_size = tuple(int(s) for s in self.sensor_size)
-            w, h, p = self.sensor_size
+            try:
+                w, h, p = (int(s) for s in self.sensor_size)
+            except (TypeError, ValueError):
+                raise NetworkError(
+                    f"network: field 'sensor_size' must be (W, H, P) integers, "
+                    f"got {self.sensor_size!r}"
+                ) from None
+            if min(w, h, p) < 1:
+                raise NetworkError(
+                    f"network: field 'sensor_size' must be positive, got {(w, h, p)}"
+                )
+            self.sensor_size = (w, h, p)
             if w * h * p != int(np.prod(self.input_shape)):
                 raise NetworkError(
                     f"network: field 'sensor_size' {self.sensor_size} gives {w * h * p} channels; "

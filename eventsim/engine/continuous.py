@@ -1,0 +1,251 @@
+"""Continuous-time mode: real-valued spike times from the events' timestamps.
+
+Between arrivals a neuron of population ``l`` follows ``du/dt = -u / tau + bias / dt_us``
+exactly (``tau = tau_us``, or ``-dt_us / ln(decay)``; no leak when ``decay == 1``)::
+
+    u(t0 + d) = L + (u(t0) - L) * exp(-d / tau),   L = bias * tau / dt_us
+
+Each arriving spike adds its weight and the threshold is checked right then; a spike resets
+``u`` (to 0, or by ``- v_th``) and reaches the next population ``delay_us`` later. A neuron
+that its bias (or a subtract reset leaving ``u >= v_th``) drives over threshold without input
+gets its crossing time in closed form on the queue; new input makes that entry stale. The
+queue orders by (time, population, neuron, push order). Events at or after the end of the
+window (``T * dt_us``) are not processed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from eventsim.engine.fanout import spatial_targets
+from eventsim.engine.plan import DW_OFF, K_DENSE, KIND, N, OFF, POOL_W, SUBTRACT, V_TH, W_OFF
+from eventsim.engine.plan import Plan, build_plan
+from eventsim.engine.queue import SIZE, grow_heap, heap_pop, heap_push, new_heap
+from eventsim.engine.result import Result
+from eventsim.errors import InputError
+from eventsim.events.binning import n_steps
+from eventsim.events.stream import EventStream
+from eventsim.network.network import Network, layer_name
+
+SOPS, SPIKES, UPDATES, SELF = range(4)
+EVENTS, QUEUE, PEAK_QUEUE, POS = range(4)
+SPIKE_DTYPE = np.dtype([("t_us", "<f8"), ("neuron", "<i8")])
+
+
+@njit(cache=True, inline="always")
+def _bits(t):
+    """A non-negative float64 time as int64 bits: they order like the times."""
+    return np.array([t], np.float64).view(np.int64)[0]
+
+
+@njit(cache=True, inline="always")
+def _time(bits):
+    return np.array([bits], np.int64).view(np.float64)[0]
+
+
+@njit(cache=True, inline="always")
+def _advance(u, t_from, t_to, tau, drive):
+    """``u`` after ``t_to - t_from`` us of leak with constant ``drive`` (= bias / dt_us)."""
+    d = t_to - t_from
+    if d <= 0.0:
+        return u
+    if math.isinf(tau):
+        return u + drive * d
+    limit = drive * tau
+    return limit + (u - limit) * math.exp(-d / tau)
+
+
+@njit(cache=True, inline="always")
+def _crossing(u, t, tau, drive, v_th):
+    """Time at which ``u`` reaches ``v_th`` without input (``inf`` if never)."""
+    if u >= v_th:
+        return t
+    if drive <= 0.0:
+        return math.inf
+    if math.isinf(tau):
+        return t + (v_th - u) / drive
+    limit = drive * tau
+    if limit <= v_th:
+        return math.inf
+    return t + tau * math.log((limit - u) / (limit - v_th))
+
+
+@njit(cache=True)
+def schedule_drive(lt, ft, tau, drive, t_end, version, pending, heap, gstats, stride):
+    """Queue the first crossing of every neuron that its bias alone drives over threshold."""
+    hkey, hkey2, hseq, hver, hstate = heap
+    for l in range(lt.shape[0]):
+        for i in range(lt[l, N]):
+            g = lt[l, OFF] + i
+            t_x = _crossing(0.0, 0.0, tau[l], drive[g], ft[l, V_TH])
+            if t_x < t_end:
+                heap_push(hkey, hkey2, hseq, hver, hstate, _bits(t_x), l * stride + i, version[g])
+                pending[g] = True
+                gstats[QUEUE] += 1
+    gstats[PEAK_QUEUE] = max(gstats[PEAK_QUEUE], gstats[QUEUE])
+
+
+@njit(cache=True)
+def run_events(net_arrays, tau, drive, delay, in_t, in_ch, t_end, state, heap,
+               out_t, out_gid, out_n, stats, gstats, stride, margin):
+    """Process input events from ``gstats[POS]`` and queue entries in time order until both
+    are exhausted or past ``t_end``. Returns 0 when done, 1 when a buffer needs room (the
+    caller grows ``out_*`` and the heap and calls again)."""
+    lt, ft, csr_ptr, csr_idx, csr_w, dense_w, conv_w, bias = net_arrays
+    u, t_last, version, pending, tgt, wix = state
+    hkey, hkey2, hseq, hver, hstate = heap
+    n_pop = lt.shape[0]
+    n_in = in_t.shape[0]
+    while True:
+        if out_n[0] + margin > out_t.shape[0] or hstate[SIZE] + margin > hkey.shape[0]:
+            return 1
+        pos = gstats[POS]
+        t_in = in_t[pos] + delay[0] if pos < n_in else math.inf
+        t_q = _time(hkey[0]) if hstate[SIZE] > 0 else math.inf
+        from_input = t_in <= t_q  # input arrivals (population 0) go first at equal times
+        t = t_in if from_input else t_q
+        if not t < t_end:
+            return 0
+        if from_input:
+            l, j, ver = 0, in_ch[pos], -1
+            gstats[POS] = pos + 1
+        else:
+            _, key2, ver = heap_pop(hkey, hkey2, hseq, hver, hstate)
+            l, j = key2 // stride, key2 % stride
+            if ver < 0:
+                gstats[QUEUE] -= 1
+        off = lt[l, OFF]
+        gstats[EVENTS] += 1
+        if ver >= 0:  # a neuron's own crossing
+            g = off + j
+            if ver != version[g]:
+                gstats[EVENTS] -= 1
+                continue
+            pending[g] = False
+            gstats[QUEUE] -= 1
+            stats[l, SELF] += 1
+            tgt[0], wix[0], n_tgt, self_event = j, -2, 1, True
+        else:  # a spike of input j of population l arrives
+            self_event = False
+            if lt[l, KIND] == K_DENSE:
+                row = lt[l, W_OFF] + j
+                n_tgt = csr_ptr[row + 1] - csr_ptr[row]
+                for k in range(n_tgt):
+                    tgt[k] = csr_idx[csr_ptr[row] + k]
+                    wix[k] = csr_ptr[row] + k
+            else:
+                n_tgt = spatial_targets(lt, conv_w, l, j, tgt, wix)
+            stats[l, SOPS] += n_tgt
+        v_th = ft[l, V_TH]
+        for k in range(n_tgt):
+            g = off + tgt[k]
+            v = _advance(u[g], t_last[g], t, tau[l], drive[g])
+            t_last[g] = t
+            if self_event:
+                v = max(v, v_th)  # it crosses now, by construction
+            elif lt[l, KIND] == K_DENSE:
+                v += csr_w[wix[k]]
+            else:
+                v += conv_w[wix[k]] if wix[k] >= 0 else ft[l, POOL_W]
+            stats[l, UPDATES] += 1
+            if pending[g]:
+                version[g] += 1
+                pending[g] = False
+                gstats[QUEUE] -= 1
+            if v >= v_th:
+                out_t[out_n[0]] = t
+                out_gid[out_n[0]] = g
+                out_n[0] += 1
+                stats[l, SPIKES] += 1
+                v = v - v_th if lt[l, SUBTRACT] != 0 else 0.0
+                if l + 1 < n_pop and t + delay[l + 1] < t_end:
+                    t_arr = t + delay[l + 1]
+                    heap_push(hkey, hkey2, hseq, hver, hstate,
+                              _bits(t_arr), (l + 1) * stride + tgt[k], -1)
+                    gstats[QUEUE] += 1
+            u[g] = v
+            t_x = _crossing(v, t, tau[l], drive[g], v_th)
+            if t_x < t_end:
+                heap_push(hkey, hkey2, hseq, hver, hstate, _bits(t_x),
+                          l * stride + tgt[k], version[g])
+                pending[g] = True
+                gstats[QUEUE] += 1
+        gstats[PEAK_QUEUE] = max(gstats[PEAK_QUEUE], gstats[QUEUE])
+
+
+def _input_events(net: Network, inputs, dt_us: int, T: int | None):
+    """Times (us, float64), channels (int64) and the window end of the input."""
+    if isinstance(inputs, EventStream):
+        if inputs.n_channels != net.n_inputs:
+            raise InputError(
+                f"{inputs.source}: sensor_size {inputs.sensor_size} gives {inputs.n_channels} "
+                f"input channels; the network's input_shape {net.input_shape} has {net.n_inputs}")
+        t = inputs.events["t"].astype(np.float64)
+        ch = inputs.channels()
+        if T is None:
+            T = n_steps(inputs.duration_us if len(inputs) else None, dt_us)
+    elif isinstance(inputs, np.ndarray):
+        from eventsim.engine.simulate import _dense_input
+
+        spikes, T = _dense_input(net, inputs, T)
+        steps, ch = np.nonzero(spikes)
+        t = steps.astype(np.float64) * dt_us
+    else:
+        raise InputError("simulate: continuous mode takes an EventStream or a 0/1 array; "
+                         "streaming chunks is supported in discrete mode only")
+    order = np.argsort(t, kind="stable")
+    return t[order], ch[order].astype(np.int64), float(T * dt_us)
+
+
+def simulate_continuous(net: Network, inputs, dtype, dt_us: int | None, T: int | None) -> Result:
+    """Continuous-mode simulation (see the module docstring); called by ``simulate``."""
+    dt_us = dt_us if dt_us is not None else (net.dt_us or 1000)
+    T = T if T is not None else net.T
+    plan: Plan = build_plan(net, dtype)
+    in_t, in_ch, t_end = _input_events(net, inputs, dt_us, T)
+    layers = [net.layers[i] for i in plan.layer_index]
+    tau = np.array([ly.tau_for(dt_us, layer_name(i, ly))
+                    for i, ly in zip(plan.layer_index, layers)], np.float64)
+    delay = np.array([ly.delay_us for ly in layers], np.float64)
+    n = plan.n_neurons
+    drive = plan.bias.astype(np.float64) / dt_us
+    stride = int(max(net.n_inputs, plan.lt[:, N].max()))
+    fan_max = int(max(net.n_inputs, n))
+    state = (np.zeros(n, dtype), np.zeros(n, np.float64), np.zeros(n, np.int64),
+             np.zeros(n, np.bool_), np.zeros(fan_max, np.int64), np.zeros(fan_max, np.int64))
+    heap = new_heap(4 * n + 64)
+    out_t = np.zeros(max(4 * n, 4096), np.float64)
+    out_gid = np.zeros(len(out_t), np.int64)
+    out_n = np.zeros(1, np.int64)
+    stats = np.zeros((plan.n_pop, 4), np.int64)
+    gstats = np.zeros(4, np.int64)
+    net_arrays = (plan.lt, plan.ft, plan.csr_ptr, plan.csr_idx, plan.csr_w, plan.dense_w,
+                  plan.conv_w, plan.bias)
+    margin = 2 * fan_max + 2
+    schedule_drive(plan.lt, plan.ft, tau, drive, t_end, state[2], state[3], heap, gstats, stride)
+    while run_events(net_arrays, tau, drive, delay, in_t, in_ch, t_end, state, heap,
+                     out_t, out_gid, out_n, stats, gstats, stride, margin):
+        if out_n[0] + margin > len(out_t):
+            out_t, out_gid = np.resize(out_t, 2 * len(out_t)), np.resize(out_gid, 2 * len(out_t))
+        if heap[-1][SIZE] + margin > len(heap[0]):
+            heap = grow_heap(heap)
+    k = int(out_n[0])
+    order = np.lexsort((out_gid[:k], out_t[:k]))
+    t_sorted, g_sorted = out_t[:k][order], out_gid[:k][order]
+    spikes, counts = [], []
+    for row in range(plan.n_pop):
+        off, size = int(plan.lt[row, OFF]), int(plan.lt[row, N])
+        sel = (g_sorted >= off) & (g_sorted < off + size)
+        rec = np.zeros(int(sel.sum()), SPIKE_DTYPE)
+        rec["t_us"], rec["neuron"] = t_sorted[sel], g_sorted[sel] - off
+        spikes.append(rec)
+        counts.append(np.bincount(rec["neuron"], minlength=size).astype(np.int64))
+    return Result(
+        spikes=spikes, sops=stats[:, SOPS].copy(), spike_counts=counts,
+        neuron_updates=stats[:, UPDATES].copy(), self_events=stats[:, SELF].copy(),
+        input_spikes=int(gstats[POS]), events_processed=int(gstats[EVENTS]),
+        peak_queue=int(gstats[PEAK_QUEUE]), T=0, mode="continuous",
+        layer_index=list(plan.layer_index))

@@ -1,0 +1,425 @@
+"""Networks as HDF5 files: :func:`save_network` and :func:`load_network`.
+
+Layout (``format_version = 1``)::
+
+    /                      attributes:
+        format             "eventsim-network"
+        format_version     1
+        eventsim_version   version of eventsim that wrote the file ("unknown" if not installed)
+        input_shape        int64 array, (n,) or (P, H, W)
+        dt_us, T           int, only when the network has them
+        sensor_size        int64 array (W, H, P), only when the network has one
+        labels             array of UTF-8 strings, only when the network has them
+        provenance_json    names of the provenance keys stored as JSON (see below), if any
+    /provenance            group, one attribute per key: str, int, float, bool, or a list of
+                           numbers / of strings (read back as a list). Any other JSON value
+                           (a nested dict, None, a mixed or nested list) is stored as a JSON
+                           string and its key listed in the root attribute ``provenance_json``.
+                           ``eventsim_version`` is always recorded (added at save time if absent).
+                           Tuples and 1-D arrays come back as lists, and JSON turns the keys of
+                           nested dicts into strings.
+    /layers/000, /layers/001, ...
+                           one group per layer, in order; attribute ``kind`` (Dense, Conv2d,
+                           AvgPool2d, SumPool2d, Flatten); every kind but Flatten has the LIF
+                           attributes ``decay``, ``v_th``, ``reset``, ``delay_us`` and ``tau_us``
+                           (only when set); Conv2d has ``stride`` and ``padding``, the pooling
+                           layers ``kernel_size`` and ``stride``; Dense and Conv2d have a float64
+                           dataset ``weight`` and, when set, ``bias``.
+
+Strings are written as UTF-8 and read whether h5py returns them as str or bytes (other tools
+write fixed-length byte strings). Files are written to a temporary file in the target folder
+and renamed onto the path, so a failed save leaves nothing behind. Nothing is pickled. h5py is
+imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import uuid
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eventsim.errors import FormatError, NetworkError
+from eventsim.network.layers import LAYER_TYPES, Flatten
+from eventsim.network.network import Network
+
+FORMAT = "eventsim-network"
+FORMAT_VERSION = 1
+_LIF_FLOATS = ("decay", "v_th", "delay_us")
+_INTS = {
+    "Conv2d": ("stride", "padding"),
+    "AvgPool2d": ("kernel_size", "stride"),
+    "SumPool2d": ("kernel_size", "stride"),
+}
+_ARRAYS = {"Dense": ("weight", "bias"), "Conv2d": ("weight", "bias")}
+_REQUIRED_ARRAYS = ("weight",)
+
+
+def _eventsim_version() -> str:
+    try:
+        return version("eventsim")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+# ----------------------------------------------------------------------------- saving
+
+
+def save_network(net: Network, path: str | os.PathLike) -> None:
+    """Write ``net`` to an HDF5 file at ``path`` (layout in the module docstring).
+
+    The network is checked again first (its layers may have been changed since it was
+    built), then written to a temporary file beside ``path`` and renamed onto it: on any
+    error the temporary file is removed and an existing file at ``path`` is left untouched.
+
+    Parameters
+    ----------
+    net : Network
+    path : str or PathLike
+
+    Raises
+    ------
+    NetworkError
+        The network is invalid, or a provenance value cannot be stored.
+    FileNotFoundError
+        The folder of ``path`` does not exist.
+    """
+    import h5py
+
+    if not isinstance(net, Network):
+        raise TypeError(f"save_network: expected a Network, got {type(net).__name__}")
+    checked = Network(net.layers, net.input_shape, net.dt_us, net.T, net.sensor_size, net.labels)
+    if checked.labels is not None and any("\x00" in label for label in checked.labels):
+        raise NetworkError(f"network: field 'labels' {checked.labels!r} has a NUL character")
+    provenance = _encode_provenance(net.provenance)
+    path = Path(path)
+    folder = path.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            errno.ENOENT, "folder to save the network in does not exist", str(folder)
+        )
+    tmp = folder / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # mode from umask
+    try:
+        with h5py.File(tmp, "w") as f:
+            _write(f, checked, provenance, h5py)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write(f, net: Network, provenance: tuple[dict[str, Any], list[str]], h5py) -> None:
+    strings = h5py.string_dtype()
+    f.attrs["format"] = FORMAT
+    f.attrs["format_version"] = np.int64(FORMAT_VERSION)
+    f.attrs["eventsim_version"] = _eventsim_version()
+    f.attrs["input_shape"] = np.asarray(net.input_shape, dtype=np.int64)
+    for name in ("dt_us", "T"):
+        if getattr(net, name) is not None:
+            f.attrs[name] = np.int64(getattr(net, name))
+    if net.sensor_size is not None:
+        f.attrs["sensor_size"] = np.asarray(net.sensor_size, dtype=np.int64)
+    if net.labels is not None:
+        f.attrs["labels"] = np.array(net.labels, dtype=strings)
+    values, json_keys = provenance
+    if json_keys:
+        f.attrs["provenance_json"] = np.array(json_keys, dtype=strings)
+    group = f.create_group("provenance")
+    for key, value in values.items():
+        if isinstance(value, np.ndarray) and value.dtype.kind == "U":
+            value = np.array(value.tolist(), dtype=strings)
+        group.attrs[key] = value
+    layers = f.create_group("layers")
+    for i, layer in enumerate(net.layers):
+        _write_layer(layers.create_group(f"{i:03d}"), layer)
+
+
+def _write_layer(group, layer) -> None:
+    kind = type(layer).kind
+    group.attrs["kind"] = kind
+    if isinstance(layer, Flatten):
+        return
+    for name in _LIF_FLOATS:
+        group.attrs[name] = float(getattr(layer, name))
+    group.attrs["reset"] = str(layer.reset)
+    if layer.tau_us is not None:
+        group.attrs["tau_us"] = float(layer.tau_us)
+    for name in _INTS.get(kind, ()):
+        group.attrs[name] = np.int64(getattr(layer, name))
+    for name in _ARRAYS.get(kind, ()):
+        if getattr(layer, name) is not None:
+            group.create_dataset(name, data=np.asarray(getattr(layer, name), dtype=np.float64))
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+
+
+def _encode_provenance(prov: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Split provenance into attribute values and JSON-encoded keys (see module docstring).
+
+    A str, int (int64 range), float or bool, and a list (or tuple, or 1-D array) whose items
+    are all ints, all floats, all bools or all strings, become plain attributes; anything
+    else JSON-serialisable (nested dicts, None, mixed lists, strings holding NUL) is stored
+    as JSON text.
+    """
+    values: dict[str, Any] = {}
+    json_keys: list[str] = []
+    for key, value in dict(prov or {}).items():
+        if not isinstance(key, str) or not key or "\x00" in key:
+            raise NetworkError(
+                f"network: provenance key {key!r} must be a non-empty str without NUL"
+            )
+        if isinstance(value, (np.ndarray, np.generic)):
+            value = value.tolist()
+        if isinstance(value, tuple):
+            value = list(value)
+        if _plain(value):
+            values[key] = value
+        elif isinstance(value, list) and any(
+            all(_plain(x) and type(x) is t for x in value) for t in (int, float, bool, str)
+        ):
+            values[key] = np.array(value, dtype=None if value else np.float64)
+        else:
+            try:
+                values[key] = json.dumps(value)
+            except (TypeError, ValueError) as e:
+                raise NetworkError(
+                    f"network: provenance value of {key!r} ({type(value).__name__}) cannot be "
+                    f"saved: expected str, int, float, bool, a list of numbers or strings, or "
+                    f"a JSON-serialisable value ({e})"
+                ) from None
+            json_keys.append(key)
+    values.setdefault("eventsim_version", _eventsim_version())
+    return values, json_keys
+
+
+def _plain(v: Any) -> bool:
+    """Whether ``v`` is stored as an attribute as it is: str, int64, float, bool."""
+    if isinstance(v, str):
+        return "\x00" not in v
+    if isinstance(v, int) and not isinstance(v, bool):
+        return -(2**63) <= v < 2**63
+    return isinstance(v, (float, bool))
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load_network(path: str | os.PathLike) -> Network:
+    """Read a network written by :func:`save_network`.
+
+    Parameters
+    ----------
+    path : str or PathLike
+
+    Returns
+    -------
+    Network
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing at ``path``.
+    FormatError
+        ``path`` is a folder, not an HDF5 file, an HDF5 file of another kind, a newer
+        format version, or a field is missing or of the wrong type; the message names the
+        file, the group and the field.
+    NetworkError
+        The file is well formed but describes an invalid network (a NaN weight, decay 1.5,
+        ...); the message starts with the file path.
+    """
+    import h5py
+
+    name = os.fspath(path)
+    if not os.path.exists(name):
+        raise FileNotFoundError(errno.ENOENT, "no such network file", name)
+    if os.path.isdir(name):
+        raise FormatError(f"{name}: is a folder; expected an HDF5 network file")
+    with open(name, "rb"):  # a permission problem surfaces here as itself
+        pass
+    if not h5py.is_hdf5(name):
+        raise FormatError(f"{name}: not an HDF5 file; expected an eventsim network (.h5)")
+    try:
+        with h5py.File(name, "r") as f:
+            parts = _read(f, name, h5py)
+    except OSError as e:
+        raise FormatError(f"{name}: damaged HDF5 file ({e})") from e
+    try:
+        return Network(**parts)
+    except NetworkError as e:
+        raise NetworkError(f"{name}: {e}") from e
+
+
+def _fail(file: str, where: str, field: str, problem: str) -> FormatError:
+    return FormatError(f"{file}: {where}: field '{field}' {problem}")
+
+
+def _str(value: Any) -> str | None:
+    """A string attribute as str, whether h5py returns str, bytes or a 0-d array."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, (bytes, np.bytes_)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return str(value) if isinstance(value, str) else None
+
+
+def _attr_str(attrs, file: str, where: str, field: str, required: bool = True) -> str | None:
+    if field not in attrs:
+        if required:
+            raise _fail(file, where, field, "is missing; expected a string")
+        return None
+    s = _str(attrs[field])
+    if s is None:
+        raise _fail(file, where, field, f"is {attrs[field]!r}; expected a string")
+    return s
+
+
+def _attr_num(
+    attrs, file: str, where: str, field: str, integer: bool = False, required: bool = True
+) -> float | int | None:
+    if field not in attrs:
+        if required:
+            raise _fail(
+                file,
+                where,
+                field,
+                f"is missing; expected {'an integer' if integer else 'a number'}",
+            )
+        return None
+    v = attrs[field]
+    if isinstance(v, np.ndarray) and v.shape in ((), (1,)):
+        v = v.reshape(()).item()
+    ok = isinstance(v, (int, np.integer)) if integer else _is_number(v)
+    if isinstance(v, (bool, np.bool_)) or not ok:
+        raise _fail(
+            file, where, field, f"is {v!r}; expected {'an integer' if integer else 'a number'}"
+        )
+    return int(v) if integer else float(v)
+
+
+def _attr_ints(attrs, file: str, where: str, field: str, required: bool = True):
+    if field not in attrs:
+        if required:
+            raise _fail(file, where, field, "is missing; expected a list of integers")
+        return None
+    v = np.asarray(attrs[field])
+    if v.ndim != 1 or v.dtype.kind not in "iu":
+        raise _fail(file, where, field, f"is {attrs[field]!r}; expected a list of integers")
+    return tuple(int(x) for x in v)
+
+
+def _read(f, file: str, h5py) -> dict[str, Any]:
+    root = f.attrs
+    fmt = _str(root["format"]) if "format" in root else None
+    if fmt != FORMAT:
+        got = "is missing" if "format" not in root else f"is {root['format']!r}"
+        raise FormatError(
+            f"{file}: not an eventsim network file: field 'format' {got}; expected {FORMAT!r}"
+        )
+    ver = _attr_num(root, file, "/", "format_version", integer=True)
+    if ver > FORMAT_VERSION or ver < 1:
+        raise _fail(
+            file,
+            "/",
+            "format_version",
+            f"is {ver}; this eventsim reads versions 1 to {FORMAT_VERSION} "
+            f"(written by eventsim {_str(root.get('eventsim_version', b'?'))}: upgrade)",
+        )
+    parts: dict[str, Any] = {"input_shape": _attr_ints(root, file, "/", "input_shape")}
+    for name in ("dt_us", "T"):
+        parts[name] = _attr_num(root, file, "/", name, integer=True, required=False)
+    parts["sensor_size"] = _attr_ints(root, file, "/", "sensor_size", required=False)
+    parts["labels"] = _str_list(root, file, "/", "labels")
+    parts["provenance"] = _read_provenance(f, file, h5py)
+    layers = f.get("layers")
+    if not isinstance(layers, h5py.Group):
+        raise _fail(file, "/", "layers", "is missing; expected a group /layers/000, ...")
+    names = sorted(layers, key=lambda n: (not n.isdigit(), int(n) if n.isdigit() else 0, n))
+    if not names or any(not n.isdigit() or int(n) != i for i, n in enumerate(names)):
+        raise FormatError(
+            f"{file}: /layers: holds {names}; expected groups 000, 001, ... numbered without gaps"
+        )
+    parts["layers"] = []
+    for key in names:
+        group = layers[key]
+        if not isinstance(group, h5py.Group):
+            raise _fail(file, f"/layers/{key}", "kind", "is missing: not a group")
+        parts["layers"].append(_read_layer(group, file, f"/layers/{key}", h5py))
+    return parts
+
+
+def _str_list(attrs, file: str, where: str, field: str) -> list[str] | None:
+    if field not in attrs:
+        return None
+    v = np.asarray(attrs[field], dtype=object).ravel()
+    out = [_str(x) for x in v]
+    if np.asarray(attrs[field]).ndim != 1 or any(s is None for s in out):
+        raise _fail(file, where, field, f"is {attrs[field]!r}; expected a list of strings")
+    return out
+
+
+def _read_layer(group, file: str, where: str, h5py):
+    kind = _attr_str(group.attrs, file, where, "kind")
+    if kind not in LAYER_TYPES:
+        raise _fail(file, where, "kind", f"is {kind!r}; expected one of {', '.join(LAYER_TYPES)}")
+    if kind == "Flatten":
+        return Flatten()
+    kw: dict[str, Any] = {n: _attr_num(group.attrs, file, where, n) for n in _LIF_FLOATS}
+    kw["reset"] = _attr_str(group.attrs, file, where, "reset")
+    kw["tau_us"] = _attr_num(group.attrs, file, where, "tau_us", required=False)
+    for n in _INTS.get(kind, ()):
+        kw[n] = _attr_num(group.attrs, file, where, n, integer=True)
+    for n in _ARRAYS.get(kind, ()):
+        if n not in group:
+            if n in _REQUIRED_ARRAYS:
+                raise _fail(file, where, n, "is missing; expected a float64 dataset")
+            kw[n] = None
+            continue
+        ds = group[n]
+        if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in "biuf" or ds.shape is None:
+            raise _fail(file, where, n, f"is {ds!r}; expected a numeric dataset")
+        kw[n] = np.asarray(ds[()], dtype=np.float64)
+    return LAYER_TYPES[kind](**kw)
+
+
+def _read_provenance(f, file: str, h5py) -> dict[str, Any]:
+    group = f.get("provenance")
+    if group is None:
+        return {}
+    if not isinstance(group, h5py.Group):
+        raise _fail(file, "/", "provenance", "is not a group")
+    json_keys = set(_str_list(f.attrs, file, "/", "provenance_json") or ())
+    out: dict[str, Any] = {}
+    for key, value in group.attrs.items():
+        where = "/provenance"
+        if key in json_keys:
+            try:
+                out[key] = json.loads(_attr_str(group.attrs, file, where, key))
+            except ValueError as e:
+                raise _fail(file, where, key, f"is not valid JSON ({e})") from None
+        elif isinstance(value, np.ndarray) and value.ndim > 0:
+            out[key] = (
+                _str_list(group.attrs, file, where, key)
+                if value.dtype.kind in "OSU"
+                else value.tolist()
+            )
+        elif isinstance(value, (np.bool_, bool)):
+            out[key] = bool(value)
+        elif isinstance(value, (np.integer, np.floating)):
+            out[key] = value.item()
+        else:
+            s = _str(value)
+            out[key] = s if s is not None else value
+    return out
