@@ -1,1 +1,49 @@
-from importlib.metadata import version as _v
+"""eventsim: event-driven simulation of spiking networks on event-camera data.
+
+The public API. The engine (numba) is imported on first use of :func:`simulate` or
+:class:`Result`, so ``import eventsim`` stays light.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata as _metadata
+from typing import TYPE_CHECKING
+
+from eventsim import errors
+from eventsim.errors import EventError, EventsimError, FormatError, InputError, NetworkError
+from eventsim.events.binning import bin_events
+from eventsim.events.hdf5 import EventWriter, write_events
+from eventsim.events.readers import iter_events, read_events
+from eventsim.events.stream import EVENT_DTYPE, EventStream
+from eventsim.events.synthetic import saccade_events
+from eventsim.network.hdf5 import load_network, save_network
+from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, SumPool2d
+from eventsim.network.network import Network
+from eventsim.network.random import random_mlp
+
+if TYPE_CHECKING:
+    from eventsim.engine.result import Result
+    from eventsim.engine.simulate import simulate
+
+try:
+    __version__ = _metadata.version("eventsim")
+except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+_LAZY = {"simulate": "eventsim.engine.simulate", "Result": "eventsim.engine.result"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'eventsim' has no attribute {name!r}")
+
+
+__all__ = [
+    "EVENT_DTYPE", "AvgPool2d", "Conv2d", "Dense", "EventError", "EventStream", "EventWriter",
+    "EventsimError", "Flatten", "FormatError", "InputError", "Network", "NetworkError", "Result",
+    "SumPool2d", "__version__", "bin_events", "errors", "iter_events", "load_network",
+    "random_mlp", "read_events", "saccade_events", "save_network", "simulate", "write_events",
+]

@@ -11,6 +11,7 @@ event at that index.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -126,6 +127,36 @@ def as_event_array(events: np.ndarray, source: str = "<array>") -> np.ndarray:
     out = np.empty(len(events), EVENT_DTYPE)
     for f in ("x", "y", "t", "p"):
         out[f] = events[f]
+    return out
+
+
+def events_from_columns(columns: Mapping[str, np.ndarray], source: str = "<array>") -> np.ndarray:
+    """Build an ``EVENT_DTYPE`` array from the columns ``x``, ``y``, ``t``, ``p`` of a file.
+
+    Unlike a plain cast nothing wraps around: ``x``, ``y`` and ``t`` must be integers whose
+    values fit ``int16``/``int64``, ``p`` a bool or integers in {0, 1}. The columns must have
+    one length (callers check it, naming their fields). Raises :class:`EventError` naming
+    ``source``, the field and the first bad record.
+    """
+    out = np.empty(len(columns["x"]), EVENT_DTYPE)
+    for name in EVENT_DTYPE.names:
+        col = np.asarray(columns[name])
+        target = EVENT_DTYPE[name]
+        kinds = "biu" if name == "p" else "iu"
+        if col.dtype.kind not in kinds:
+            expected = "bool or integers 0/1" if name == "p" else f"integers fitting {target}"
+            raise EventError(f"{source}: field {name!r} has dtype {col.dtype}; expected {expected}")
+        if not np.can_cast(col.dtype, target) and len(col):
+            if name == "p":
+                bad, expected = np.flatnonzero((col != 0) & (col != 1)), "0 or 1"
+            else:
+                info = np.iinfo(target)
+                bad = np.flatnonzero((col < info.min) | (col > info.max))
+                expected = f"a value fitting {target}"
+            if len(bad):
+                i = int(bad[0])
+                raise EventError(f"{source}: record {i} has {name}={col[i]}; expected {expected}")
+        out[name] = col
     return out
 
 

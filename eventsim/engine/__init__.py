@@ -1,0 +1,1 @@
+"""The engine: numba kernels for discrete and continuous mode, simulate(), Result."""

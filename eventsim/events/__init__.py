@@ -1,0 +1,1 @@
+"""Events: the EventStream type, readers and writers, binning, synthetic recordings."""

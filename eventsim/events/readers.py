@@ -1,0 +1,370 @@
+"""Reading event files into :class:`~eventsim.events.stream.EventStream`, whole or in chunks.
+
+Formats, chosen by extension and checked against the content:
+
+===============  ==============================================================================
+``.bin .bs2``    Orchard's ATIS 5-byte records (N-MNIST, N-Caltech101, slayer's DVS Gesture)
+``.aedat4``      AEDAT 4.0 (iniVation cameras), through the ``aedat`` package
+``.npy``         a structured array with fields x, y, t, p (loaded without pickle)
+``.h5 .hdf5``    eventsim's HDF5 layout (:mod:`eventsim.events.hdf5`)
+===============  ==============================================================================
+
+Sensor size: a ``sensor_size`` given by the caller wins, and every event is checked against it.
+Otherwise it is the one stored in the file (AEDAT4 stream width/height, the HDF5 attribute), or
+else inferred from the largest coordinates (:func:`infer_atis_sensor_size` for ATIS files, the
+smallest sensor holding every event, with two polarities, for the others).
+
+Errors name the file: :class:`FileNotFoundError` for a missing path, :class:`FormatError` for a
+folder, an unknown extension, an empty or foreign or truncated file, :class:`EventError` for
+events off the sensor. Timestamps going backwards are sorted, with a warning.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from eventsim.errors import EventError, FormatError, InputError
+from eventsim.events.hdf5 import h5_blocks, h5_sensor_size
+from eventsim.events.stream import (
+    EVENT_DTYPE,
+    EventStream,
+    _check_sensor_size,
+    check_events,
+    events_from_columns,
+    infer_sensor_size,
+    sort_by_time,
+)
+
+SensorSize = tuple[int, int, int]
+
+#: Bytes per ATIS record.
+ATIS_RECORD_BYTES = 5
+#: ``y`` value marking an ATIS timestamp-overflow record (not an event).
+ATIS_OVERFLOW_Y = 240
+#: Microseconds added to every later timestamp at each overflow record. This is the value of
+#: Orchard's ``eventvision.py`` and of ``tonic.io.read_mnist_file``, kept so the arrays match.
+ATIS_OVERFLOW_US = 2**13
+#: Rows of the ATIS sensor array (304 x 240): ``y`` >= 240 cannot come from the sensor.
+ATIS_HEIGHT = 240
+
+
+def decode_atis(buffer: bytes, overflows_before: int = 0) -> tuple[np.ndarray, int]:
+    """Decode ATIS 5-byte records (bit 39 is the most significant bit of a record).
+
+    byte 0: x; byte 1: y; byte 2: bit 7 polarity, bits 6..0 timestamp bits 22..16;
+    bytes 3-4: timestamp bits 15..0 (microseconds). A record with ``y == 240`` is a
+    timestamp overflow, as in ``tonic.io.read_mnist_file``: it is dropped and adds
+    ``ATIS_OVERFLOW_US`` to its own and every later timestamp.
+
+    Parameters
+    ----------
+    buffer : bytes, length a multiple of 5
+    overflows_before : int
+        Overflow records seen earlier in the file (for chunked reading).
+
+    Returns
+    -------
+    events : ndarray, shape (n_events,), ``EVENT_DTYPE``
+    overflows : int
+        Overflow records seen up to the end of ``buffer``.
+    """
+    rec = np.frombuffer(buffer, np.uint8).reshape(-1, ATIS_RECORD_BYTES)
+    overflow = rec[:, 1] == ATIS_OVERFLOW_Y
+    n_overflow = np.cumsum(overflow) + overflows_before
+    t = (
+        (rec[:, 2].astype(np.int64) & 0x7F) << 16
+        | rec[:, 3].astype(np.int64) << 8
+        | rec[:, 4]
+    ) + ATIS_OVERFLOW_US * n_overflow
+    keep = ~overflow
+    events = np.empty(int(keep.sum()), EVENT_DTYPE)
+    events["x"] = rec[keep, 0]
+    events["y"] = rec[keep, 1]
+    events["t"] = t[keep]
+    events["p"] = rec[keep, 2] >= 0x80
+    return events, int(n_overflow[-1]) if len(rec) else overflows_before
+
+
+def infer_atis_sensor_size(extent: SensorSize) -> SensorSize:
+    """Sensor of an ATIS file from its extent ``(max x + 1, max y + 1, P)``.
+
+    ``(34, 34, 2)`` (N-MNIST) if every x and y is below 34, else ``(128, 128, 2)`` (DVS128)
+    if below 128, else the extent with two polarities, its height capped at the ATIS array's
+    240 rows so that a larger y (random bytes, a foreign file) is reported as off the sensor.
+    """
+    w, h, _ = extent
+    for side in (34, 128):
+        if w <= side and h <= side:
+            return (side, side, 2)
+    return (w, min(h, ATIS_HEIGHT), 2)
+
+
+def _atis_probe(path: Path) -> None:
+    size = path.stat().st_size
+    if size % ATIS_RECORD_BYTES:
+        cut = size - size % ATIS_RECORD_BYTES
+        raise FormatError(
+            f"{path}: file cut mid-record at byte offset {cut} ({size} bytes is not a whole "
+            f"number of {ATIS_RECORD_BYTES}-byte ATIS records)"
+        )
+
+
+def _atis_blocks(path: Path, chunk_events: int | None) -> Iterator[np.ndarray]:
+    overflows = 0
+    with open(path, "rb") as f:
+        while buffer := f.read(ATIS_RECORD_BYTES * chunk_events if chunk_events else -1):
+            events, overflows = decode_atis(buffer, overflows)
+            yield events
+
+
+def _npy_open(path: Path) -> np.ndarray:
+    """Memory-map a .npy file (no pickle) and check it holds a 1-D structured event array."""
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise FormatError(f"{path}: not a valid .npy file ({err})") from None
+    names = array.dtype.names
+    if names is None or array.ndim != 1:
+        raise FormatError(
+            f"{path}: expected a 1-D structured array with fields x, y, t, p; "
+            f"got dtype {array.dtype} and shape {array.shape}"
+        )
+    missing = [f for f in EVENT_DTYPE.names if f not in names]
+    if missing:
+        raise FormatError(
+            f"{path}: missing field {', '.join(map(repr, missing))} "
+            f"(expected fields x, y, t, p; got {', '.join(names)})"
+        )
+    return array
+
+
+def _npy_probe(path: Path) -> None:
+    _npy_open(path)
+
+
+def _npy_blocks(path: Path, chunk_events: int | None) -> Iterator[np.ndarray]:
+    array = _npy_open(path)
+    step = chunk_events or max(len(array), 1)
+    for start in range(0, len(array), step):
+        block = array[start:start + step]
+        yield events_from_columns({f: block[f] for f in EVENT_DTYPE.names}, str(path))
+
+
+def _aedat_decoder(path: Path):
+    """An ``aedat.Decoder`` on ``path`` and the id of its first event stream (as tonic picks)."""
+    import aedat
+
+    try:
+        decoder = aedat.Decoder(str(path))
+    except RuntimeError as err:
+        raise FormatError(f"{path}: not a readable AEDAT 4 file ({err})") from None
+    streams = decoder.id_to_stream()
+    ids = [i for i, s in streams.items() if s["type"] == "events"]
+    if not ids:
+        raise FormatError(f"{path}: no event stream (streams: {sorted(streams.values(), key=str)})")
+    return decoder, min(ids)
+
+
+def _aedat_probe(path: Path) -> SensorSize:
+    decoder, stream_id = _aedat_decoder(path)
+    stream = decoder.id_to_stream()[stream_id]
+    return _check_sensor_size((stream["width"], stream["height"], 2), str(path))
+
+
+def _aedat_blocks(path: Path, chunk_events: int | None) -> Iterator[np.ndarray]:
+    decoder, stream_id = _aedat_decoder(path)
+    try:
+        for packet in decoder:
+            if packet["stream_id"] == stream_id:
+                ev = packet["events"]
+                columns = {"x": ev["x"], "y": ev["y"], "t": ev["t"], "p": ev["on"]}
+                yield events_from_columns(columns, str(path))
+    except RuntimeError as err:
+        raise FormatError(f"{path}: damaged AEDAT 4 data ({err})") from None
+
+
+@dataclass(frozen=True)
+class _Format:
+    name: str
+    magic: bytes | None  # the file's first bytes, when the format has a signature
+    probe: Callable[[Path], SensorSize | None]  # check the layout; the stored sensor size
+    blocks: Callable[[Path, int | None], Iterator[np.ndarray]]  # events in file order
+    infer: Callable[[SensorSize], SensorSize] = lambda extent: extent
+
+
+_ATIS = _Format("ATIS 5-byte records", None, _atis_probe, _atis_blocks, infer_atis_sensor_size)
+_HDF5 = _Format("HDF5", b"\x89HDF\r\n\x1a\n", h5_sensor_size, h5_blocks)
+_FORMATS = {
+    ".bin": _ATIS,
+    ".bs2": _ATIS,
+    ".aedat4": _Format("AEDAT 4", b"#!AER-DAT4", _aedat_probe, _aedat_blocks),
+    ".npy": _Format("NumPy .npy", b"\x93NUMPY", _npy_probe, _npy_blocks),
+    ".h5": _HDF5,
+    ".hdf5": _HDF5,
+}
+#: File extensions :func:`read_events` and :func:`iter_events` understand.
+SUPPORTED_EXTENSIONS = tuple(_FORMATS)
+
+
+def _locate(path: str | os.PathLike) -> tuple[Path, _Format, SensorSize | None]:
+    """Check ``path`` is a file of a known format and its layout; the path, format, stored size."""
+    path = Path(path)
+    supported = ", ".join(SUPPORTED_EXTENSIONS)
+    if not path.exists():
+        raise FileNotFoundError(errno.ENOENT, "no such event file", str(path))
+    if path.is_dir():
+        raise FormatError(f"{path}: is a folder, expected a file ({supported})")
+    fmt = _FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise FormatError(f"{path}: unknown extension {path.suffix!r}; supported: {supported}")
+    if path.stat().st_size == 0:
+        raise FormatError(f"{path}: file is empty (0 bytes)")
+    with open(path, "rb") as f:
+        head = f.read(16)
+    for other in set(_FORMATS.values()) - {fmt}:
+        if other.magic and head.startswith(other.magic):
+            raise FormatError(
+                f"{path}: content is a {other.name} file, but the extension "
+                f"{path.suffix!r} stands for {fmt.name}"
+            )
+    return path, fmt, fmt.probe(path)
+
+
+def _sensor_size(
+    path: Path,
+    fmt: _Format,
+    sensor_size: SensorSize | None,
+    stored: SensorSize | None,
+    blocks: Callable[[], Iterable[np.ndarray]],
+) -> SensorSize:
+    """Given size, else the file's, else inferred from ``blocks()`` (read only if needed)."""
+    if sensor_size is not None:
+        return _check_sensor_size(sensor_size, str(path))
+    if stored is not None:
+        return stored
+    extents = [infer_sensor_size(b) for b in blocks() if len(b)]
+    if not extents:
+        raise EventError(
+            f"{path}: no events, so the sensor size cannot be inferred; give sensor_size"
+        )
+    return fmt.infer(tuple(max(sides) for sides in zip(*extents)))
+
+
+def _concat(blocks: Iterable[np.ndarray]) -> np.ndarray:
+    blocks = list(blocks)
+    if len(blocks) == 1:
+        return blocks[0]
+    return np.concatenate(blocks) if blocks else np.empty(0, EVENT_DTYPE)
+
+
+def read_events(path: str | os.PathLike, sensor_size: SensorSize | None = None) -> EventStream:
+    """Read a whole event file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.bin``/``.bs2`` (ATIS), ``.aedat4``, ``.npy`` or ``.h5``/``.hdf5`` file.
+    sensor_size : tuple of int, optional
+        ``(W, H, P)``. Default: stored in the file, else inferred (see the module docstring).
+
+    Returns
+    -------
+    EventStream
+        Events in time order (``t`` in microseconds as stored: re-zeroed per sample in
+        N-MNIST and DVS Gesture, absolute Unix time in AEDAT4, as tonic reads them).
+
+    Raises
+    ------
+    FileNotFoundError, FormatError, EventError
+        Naming the file and the field, byte offset or record at fault.
+    """
+    path, fmt, stored = _locate(path)
+    source = str(path)
+    events = _concat(fmt.blocks(path, None))
+    size = _sensor_size(path, fmt, sensor_size, stored, lambda: [events])
+    check_events(events, size, source)
+    return EventStream(sort_by_time(events, source), size, source)
+
+
+def iter_events(
+    path: str | os.PathLike,
+    chunk_events: int = 1_000_000,
+    sensor_size: SensorSize | None = None,
+) -> Iterator[EventStream]:
+    """Read an event file in chunks of ``chunk_events`` events, with bounded memory.
+
+    Every chunk has ``chunk_events`` events but the last; the chunks concatenate to
+    :func:`read_events`' array. ATIS, NumPy and HDF5 files are read slice by slice, AEDAT4
+    packet by packet. Without ``sensor_size`` and without one stored in the file (ATIS,
+    NumPy), a first pass over the file, also in chunks, finds the largest coordinates.
+    The file's layout (truncation, fields) is checked before the first chunk is yielded.
+
+    Time order: a chunk whose events go backwards is sorted, with a warning; an event
+    earlier than one in a previous chunk raises :class:`EventError` naming the record
+    (streaming cannot sort across chunks: use :func:`read_events` or larger chunks).
+    Errors on coordinates name the record counted from the start of its chunk.
+
+    Parameters
+    ----------
+    path : str or Path
+    chunk_events : int
+        Events per chunk (positive).
+    sensor_size : tuple of int, optional
+        ``(W, H, P)``; as for :func:`read_events`.
+
+    Yields
+    ------
+    EventStream
+        Consecutive chunks of the recording, each with the full recording's sensor size.
+    """
+    n = chunk_events
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise InputError(f"iter_events: field 'chunk_events' must be a positive integer, got {n!r}")
+    path, fmt, stored = _locate(path)
+    size = _sensor_size(path, fmt, sensor_size, stored, lambda: fmt.blocks(path, int(n)))
+    return _checked_chunks(_rechunk(fmt.blocks(path, int(n)), int(n)), size, str(path))
+
+
+def _rechunk(blocks: Iterable[np.ndarray], n: int) -> Iterator[np.ndarray]:
+    """Regroup arrays of any lengths into arrays of exactly ``n`` (the last may be shorter)."""
+    pending: list[np.ndarray] = []
+    count = 0
+    for block in blocks:
+        while len(block):
+            take = min(n - count, len(block))
+            pending.append(block[:take])
+            block = block[take:]
+            count += take
+            if count == n:
+                yield _concat(pending)
+                pending, count = [], 0
+    if count:
+        yield _concat(pending)
+
+
+def _checked_chunks(
+    chunks: Iterable[np.ndarray], size: SensorSize, source: str
+) -> Iterator[EventStream]:
+    start, last_t = 0, None
+    for chunk in chunks:
+        where = source if start == 0 else f"{source} (chunk from record {start})"
+        check_events(chunk, size, where)
+        t = chunk["t"]
+        early = np.flatnonzero(t < last_t) if last_t is not None else ()
+        if len(early):
+            i = int(early[0])
+            raise EventError(
+                f"{source}: record {start + i} has t={t[i]} us, earlier than t={last_t} us in a "
+                f"previous chunk; iter_events cannot sort across chunks (use read_events, or a "
+                f"larger chunk_events)"
+            )
+        chunk = sort_by_time(chunk, where)
+        last_t = int(chunk["t"][-1])
+        yield EventStream(chunk, size, source)
+        start += len(chunk)

@@ -1,0 +1,1 @@
+"""Networks: layer dataclasses, the Network, and their HDF5 file format."""
