@@ -23,14 +23,15 @@ from eventsim.network.random import random_mlp
 
 if TYPE_CHECKING:
     from eventsim.engine.result import Result
-    from eventsim.engine.simulate import simulate
+    from eventsim.engine.simulate import Simulator, simulate
 
 try:
     __version__ = _metadata.version("eventsim")
 except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-_LAZY = {"simulate": "eventsim.engine.simulate", "Result": "eventsim.engine.result"}
+_LAZY = {"simulate": "eventsim.engine.simulate", "Simulator": "eventsim.engine.simulate",
+         "Result": "eventsim.engine.result"}
 
 
 def __getattr__(name: str):
@@ -44,6 +45,6 @@ def __getattr__(name: str):
 __all__ = [
     "EVENT_DTYPE", "AvgPool2d", "Conv2d", "Dense", "EventError", "EventStream", "EventWriter",
     "EventsimError", "Flatten", "FormatError", "InputError", "Network", "NetworkError", "Result",
-    "SumPool2d", "__version__", "bin_events", "errors", "iter_events", "load_network",
+    "Simulator", "SumPool2d", "__version__", "bin_events", "errors", "iter_events", "load_network",
     "random_mlp", "read_events", "saccade_events", "save_network", "simulate", "write_events",
 ]

@@ -22,7 +22,7 @@ from numba import njit
 
 from eventsim.engine.fanout import spatial_targets
 from eventsim.engine.plan import DW_OFF, K_DENSE, KIND, N, OFF, POOL_W, SUBTRACT, V_TH, W_OFF
-from eventsim.engine.plan import Plan, build_plan
+from eventsim.engine.plan import Plan
 from eventsim.engine.queue import SIZE, grow_heap, heap_pop, heap_push, new_heap
 from eventsim.engine.result import Result
 from eventsim.errors import InputError
@@ -200,11 +200,9 @@ def _input_events(net: Network, inputs, dt_us: int, T: int | None):
     return t[order], ch[order].astype(np.int64), float(T * dt_us)
 
 
-def simulate_continuous(net: Network, inputs, dtype, dt_us: int | None, T: int | None) -> Result:
+def simulate_continuous(net: Network, plan: Plan, inputs, dt_us: int, T: int | None) -> Result:
     """Continuous-mode simulation (see the module docstring); called by ``simulate``."""
-    dt_us = dt_us if dt_us is not None else (net.dt_us or 1000)
-    T = T if T is not None else net.T
-    plan: Plan = build_plan(net, dtype)
+    dtype = plan.ft.dtype
     in_t, in_ch, t_end = _input_events(net, inputs, dt_us, T)
     layers = [net.layers[i] for i in plan.layer_index]
     tau = np.array([ly.tau_for(dt_us, layer_name(i, ly))
@@ -247,5 +245,5 @@ def simulate_continuous(net: Network, inputs, dtype, dt_us: int | None, T: int |
         spikes=spikes, sops=stats[:, SOPS].copy(), spike_counts=counts,
         neuron_updates=stats[:, UPDATES].copy(), self_events=stats[:, SELF].copy(),
         input_spikes=int(gstats[POS]), events_processed=int(gstats[EVENTS]),
-        peak_queue=int(gstats[PEAK_QUEUE]), T=0, mode="continuous",
+        peak_queue=int(gstats[PEAK_QUEUE]), T=0, duration_us=t_end, mode="continuous",
         layer_index=list(plan.layer_index))

@@ -41,6 +41,8 @@ class Result:
         Largest number of live entries on the priority queue.
     T : int
         Steps simulated (discrete mode) or 0 (continuous).
+    duration_us : float
+        Length of the simulated window in microseconds (``T * dt_us``).
     mode : str
     layer_index : list of int
     """
@@ -54,6 +56,7 @@ class Result:
     events_processed: int
     peak_queue: int
     T: int
+    duration_us: float
     mode: str
     layer_index: list[int] = field(default_factory=list)
 

@@ -26,8 +26,8 @@ class DiscreteRun:
     the spike buffer between kernel calls when it fills, and wraps the counters in a Result.
     """
 
-    def __init__(self, plan: Plan, T: int):
-        self.plan, self.T = plan, T
+    def __init__(self, plan: Plan, T: int, dt_us: int):
+        self.plan, self.T, self.dt_us = plan, T, dt_us
         dtype = plan.ft.dtype
         n = plan.n_neurons
         self.P, self.G = decay_tables(plan.ft, T)
@@ -92,7 +92,8 @@ class DiscreteRun:
             input_spikes=int(self.gstats[discrete.EVENTS] - st[:, discrete.SPIKES].sum()
                              - st[:, discrete.SELF].sum()),
             events_processed=int(self.gstats[discrete.EVENTS]),
-            peak_queue=int(self.gstats[discrete.PEAK_QUEUE]), T=self.T, mode="discrete",
+            peak_queue=int(self.gstats[discrete.PEAK_QUEUE]), T=self.T,
+            duration_us=float(self.T * self.dt_us), mode="discrete",
             layer_index=list(p.layer_index))
 
 
@@ -130,6 +131,63 @@ def _dense_input(net: Network, spikes: np.ndarray, T: int | None) -> tuple[np.nd
     return spikes, spikes.shape[0]
 
 
+class Simulator:
+    """A network prepared for the engine once (weights flattened, fan-out built), then run on
+    any number of samples: what :func:`simulate` does for one.
+
+    Parameters are those of :func:`simulate`.
+
+    Examples
+    --------
+    >>> sim = Simulator(net, dtype="float64")            # doctest: +SKIP
+    >>> results = [sim.run(read_events(f)) for f in files]  # doctest: +SKIP
+    """
+
+    def __init__(self, net: Network, mode: str = "discrete", dtype: str = "float32",
+                 dt_us: int | None = None, T: int | None = None):
+        if mode not in ("discrete", "continuous"):
+            raise InputError(
+                f"simulate: field 'mode' must be 'discrete' or 'continuous', got {mode!r}")
+        self.net, self.mode, self.dtype = net, mode, _check_dtype(dtype)
+        self.dt_us = dt_us if dt_us is not None else (net.dt_us or DEFAULT_DT_US)
+        if isinstance(self.dt_us, bool) or not isinstance(self.dt_us, (int, np.integer)) \
+                or self.dt_us <= 0:
+            raise InputError(f"simulate: field 'dt_us' must be a positive integer, got {dt_us!r}")
+        self.T = T if T is not None else net.T
+        self.plan = build_plan(net, self.dtype)
+
+    def run(self, inputs: np.ndarray | EventStream | Iterable[EventStream]) -> Result:
+        """Simulate one sample (see :func:`simulate` for ``inputs``)."""
+        net, T = self.net, self.T
+        if self.mode == "continuous":
+            from eventsim.engine.continuous import simulate_continuous
+
+            return simulate_continuous(net, self.plan, inputs, self.dt_us, T)
+        if isinstance(inputs, EventStream):
+            _check_stream(net, inputs)
+            step_ptr, idx, T = bin_sparse(inputs.channels(), inputs.events["t"], net.n_inputs,
+                                          self.dt_us, T)
+            return self.run_binned(step_ptr, idx)
+        if isinstance(inputs, np.ndarray):
+            spikes, T = _dense_input(net, inputs, T)
+            return self.run_binned(*dense_to_sparse(spikes))
+        if isinstance(inputs, Iterable):
+            if T is None:
+                raise InputError("simulate: streaming chunks needs 'T' (argument or net.T): the "
+                                 "window cannot cover a recording whose end is not yet known")
+            return _simulate_chunks(net, self.plan, iter(inputs), self.dt_us, T)
+        raise InputError(f"simulate: 'inputs' must be an array, an EventStream or an iterator "
+                         f"of EventStream chunks, got {type(inputs).__name__}")
+
+    def run_binned(self, step_ptr: np.ndarray, channel_idx: np.ndarray) -> Result:
+        """Discrete mode on input already binned by :func:`~eventsim.events.binning.bin_sparse`
+        (``T = len(step_ptr) - 1``)."""
+        T = len(step_ptr) - 1
+        run = DiscreteRun(self.plan, T, self.dt_us)
+        run.run(step_ptr, channel_idx, 0, T)
+        return run.result()
+
+
 def simulate(
     net: Network,
     inputs: np.ndarray | EventStream | Iterable[EventStream],
@@ -147,10 +205,12 @@ def simulate(
         A 0/1 array of input spikes, shape ``(T, n_inputs)`` or ``(T, *input_shape)``; or an
         event stream, binned (binary) by the one rule of :mod:`eventsim.events.binning`; or an
         iterator of consecutive chunks of one recording (state carries across chunks; the
-        result equals the whole stream at once; ``T`` must then be given or set on ``net``).
+        result equals the whole stream at once; ``T`` must then be given or set on ``net``;
+        discrete mode only).
     mode : {"discrete", "continuous"}
         ``"discrete"``: the STBP recurrence exactly (see :mod:`eventsim.network.layers`).
-        ``"continuous"``: real-valued time from the events' timestamps.
+        ``"continuous"``: real-valued time from the events' timestamps
+        (:mod:`eventsim.engine.continuous`).
     dtype : {"float32", "float64"}
         Membrane potentials and weights. float64 gives the spikes of a plain numpy
         implementation of the recurrence.
@@ -163,37 +223,10 @@ def simulate(
     Returns
     -------
     Result
-    """
-    dtype = _check_dtype(dtype)
-    if mode == "continuous":
-        from eventsim.engine.continuous import simulate_continuous
 
-        return simulate_continuous(net, inputs, dtype, dt_us, T)
-    if mode != "discrete":
-        raise InputError(f"simulate: field 'mode' must be 'discrete' or 'continuous', got {mode!r}")
-    dt_us = dt_us if dt_us is not None else (net.dt_us or DEFAULT_DT_US)
-    T = T if T is not None else net.T
-    plan = build_plan(net, dtype)
-    if isinstance(inputs, EventStream):
-        _check_stream(net, inputs)
-        step_ptr, idx, T = bin_sparse(inputs.channels(), inputs.events["t"], net.n_inputs,
-                                      dt_us, T)
-        run = DiscreteRun(plan, T)
-        run.run(step_ptr, idx, 0, T)
-        return run.result()
-    if isinstance(inputs, np.ndarray):
-        spikes, T = _dense_input(net, inputs, T)
-        step_ptr, idx = dense_to_sparse(spikes)
-        run = DiscreteRun(plan, T)
-        run.run(step_ptr, idx, 0, T)
-        return run.result()
-    if isinstance(inputs, Iterable):
-        if T is None:
-            raise InputError("simulate: streaming chunks needs 'T' (argument or net.T): the "
-                             "window cannot cover a recording whose end is not yet known")
-        return _simulate_chunks(net, plan, iter(inputs), dt_us, T)
-    raise InputError(f"simulate: 'inputs' must be an array, an EventStream or an iterator of "
-                     f"EventStream chunks, got {type(inputs).__name__}")
+    To run many samples, build a :class:`Simulator` once and call its ``run``.
+    """
+    return Simulator(net, mode, dtype, dt_us, T).run(inputs)
 
 
 def _simulate_chunks(net: Network, plan: Plan, chunks: Iterator[EventStream],
@@ -203,7 +236,7 @@ def _simulate_chunks(net: Network, plan: Plan, chunks: Iterator[EventStream],
     Only the steps a chunk covers are binned (``t_start_us`` moves along), so memory is bounded
     by the chunk, not by the recording.
     """
-    run = DiscreteRun(plan, T)
+    run = DiscreteRun(plan, T, dt_us)
     held = np.zeros(0, np.int64), np.zeros(0, np.int64)  # (channels, t_us) of the open step
 
     def advance(ch: np.ndarray, t: np.ndarray, s_end: int) -> None:

@@ -1,0 +1,200 @@
+"""The ``eventsim`` command: argument parsing and printing only."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from eventsim.errors import EventsimError, InputError
+
+EXAMPLE_NOTE = ("example: a seeded random 2312-800-10 network (decay 0.2, v_th 0.5) on a "
+                "synthetic 300 ms N-MNIST-like recording generated on the spot")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="eventsim", description=__doc__)
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="simulate a network on event recordings",
+                         description="Simulate NET on INPUT (a file, or a folder searched "
+                         "recursively; a numeric or class-named parent folder gives the label).")
+    run.add_argument("net", nargs="?", help="network file (.h5, from save_network)")
+    run.add_argument("input", nargs="?", help="event file or folder")
+    run.add_argument("--example", action="store_true",
+                     help="run the embedded default instead (no files needed)")
+    run.add_argument("--dt-us", type=int, help="bin width in us (default: the network's, else 1000)")
+    run.add_argument("--T", type=int, dest="T",
+                     help="steps per sample (default: the network's, else covering the recording)")
+    run.add_argument("--mode", choices=["discrete", "continuous"], default="discrete")
+    run.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    run.add_argument("--chunk-events", type=int,
+                     help="stream each file in chunks of this many events (bounded memory)")
+    run.add_argument("--json", type=Path, help="write the results to this JSON file")
+    run.add_argument("--debug", action="store_true", help="show tracebacks")
+    return parser
+
+
+def _label_of(path: Path, labels: list[str] | None) -> int | None:
+    """A numeric parent folder gives the label; so does one named as a class of the network."""
+    name = path.parent.name
+    if labels and name in labels:
+        return labels.index(name)
+    return int(name) if name.isdigit() else None
+
+
+def _samples(input_path: str) -> list[Path]:
+    from eventsim.events.readers import SUPPORTED_EXTENSIONS
+
+    path = Path(input_path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    if path.is_file():
+        return [path]
+    files = sorted(p for p in path.rglob("*")
+                   if p.is_file() and p.suffix.lower() in SUPPORTED_EXTENSIONS)
+    if not files:
+        raise InputError(f"{path}: no event files ({', '.join(SUPPORTED_EXTENSIONS)}) in the folder")
+    return files
+
+
+def _sensor_size(net):
+    if net.sensor_size is not None:
+        return net.sensor_size
+    if len(net.input_shape) == 3:
+        p, h, w = net.input_shape
+        return (w, h, p)
+    return None
+
+
+def _run_file(sim, path: Path, args, dt_us: int):
+    from eventsim import Simulator, iter_events, read_events
+
+    net = sim.net
+    size = _sensor_size(net)
+    if not args.chunk_events:
+        return sim.run(read_events(path, size))
+    T = args.T or net.T
+    if T is None:  # cover the recording: one bounded-memory pass for its last timestamp
+        t_last = max((int(c.events["t"][-1]) for c in iter_events(path, args.chunk_events, size)
+                      if len(c)), default=0)
+        T = t_last // dt_us + 1
+    return Simulator(net, args.mode, args.dtype, dt_us, T).run(
+        iter_events(path, args.chunk_events, size))
+
+
+def _table(net, results, mode: str, dt_us: int) -> tuple[str, list[dict]]:
+    rows = []
+    for i, li in enumerate(results[0].layer_index):
+        n = int(np.prod(net.shapes[li]))
+        spikes = int(sum(len(r.spikes[i]) for r in results))
+        if mode == "discrete":
+            steps = sum(r.T for r in results)
+            rate, unit = spikes / max(n * steps, 1), "/neuron/step"
+        else:
+            seconds = sum(r.duration_us for r in results) / 1e6 if results else 0
+            rate, unit = spikes / max(n * seconds, 1e-12), "Hz"
+        rows.append(dict(layer=li, kind=type(net.layers[li]).__name__, neurons=n, spikes=spikes,
+                         sops=int(sum(int(r.sops[i]) for r in results)),
+                         neuron_updates=int(sum(int(r.neuron_updates[i]) for r in results)),
+                         rate=rate, rate_unit=unit))
+    lines = [f"{'layer':>5}  {'kind':<10}{'neurons':>9}{'spikes':>12}{'SOPs':>15}  rate ({unit})"]
+    for r in rows:
+        lines.append(f"{r['layer']:>5}  {r['kind']:<10}{r['neurons']:>9}{r['spikes']:>12}"
+                     f"{r['sops']:>15}  {r['rate']:.4g}")
+    lines.append(f"{'total':>5}  {'':<10}{sum(r['neurons'] for r in rows):>9}"
+                 f"{sum(r['spikes'] for r in rows):>12}{sum(r['sops'] for r in rows):>15}")
+    return "\n".join(lines), rows
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    path = path.resolve()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cmd_run(args) -> int:
+    from tqdm import tqdm
+
+    from eventsim import Simulator, load_network, random_mlp, saccade_events
+
+    if args.example:
+        net = random_mlp([2312, 800, 10], (2, 34, 34), weight_std=[0.05, 0.08], seed=0)
+        print(EXAMPLE_NOTE)
+        files, net_name = [None], "<example network>"
+    else:
+        if not args.net or not args.input:
+            raise InputError("eventsim run: give NET and INPUT, or --example")
+        net, net_name = load_network(args.net), args.net
+        files = _samples(args.input)
+    dt_us = args.dt_us or net.dt_us or 1000
+    sim = Simulator(net, args.mode, args.dtype, dt_us, args.T)
+    results, samples = [], []
+    start = time.perf_counter()
+    for path in tqdm(files, disable=len(files) <= 1, file=sys.stderr, unit="sample"):
+        if path is None:
+            result = sim.run(saccade_events())
+        else:
+            result = _run_file(sim, path, args, dt_us)
+        label = _label_of(path, net.labels) if path is not None else None
+        results.append(result)
+        samples.append(dict(path=str(path) if path else "<synthetic saccades seed=0>",
+                            label=label, predicted=result.predicted, T=result.T,
+                            spikes=result.n_spikes.tolist(), sops=result.sops.tolist()))
+    elapsed = time.perf_counter() - start
+    table, rows = _table(net, results, args.mode, dt_us)
+    labelled = [s for s in samples if s["label"] is not None]
+    accuracy = (sum(s["label"] == s["predicted"] for s in labelled) / len(labelled)
+                if labelled else None)
+    print(f"network: {net_name}  mode: {args.mode}  dtype: {args.dtype}  dt_us: {dt_us}  "
+          f"samples: {len(samples)}")
+    print(table)
+    print(f"time: {elapsed:.3f} s ({elapsed / len(samples) * 1e3:.2f} ms per sample, "
+          "including reading the files)")
+    if accuracy is not None:
+        correct = sum(s["label"] == s["predicted"] for s in labelled)
+        print(f"accuracy: {accuracy:.2%} ({correct}/{len(labelled)})")
+    if args.json:
+        _write_json(args.json, dict(network=net_name, input=args.input, mode=args.mode,
+                                    dtype=args.dtype, dt_us=dt_us, T=args.T or net.T,
+                                    samples=samples, accuracy=accuracy, layers=rows))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from eventsim import __version__
+
+        print(f"eventsim {__version__}")
+        return 0
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return cmd_run(args)
+    except (EventsimError, OSError) as err:
+        if getattr(args, "debug", False):
+            raise
+        message = str(err) if not isinstance(err, OSError) or not err.filename else \
+            f"{err.filename}: {err.strerror or err}"
+        print(f"eventsim: error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
