@@ -30,7 +30,7 @@ import numpy as np
 from numba import njit
 
 from eventsim.engine.fanout import spatial_targets
-from eventsim.engine.plan import DECAY, DW_OFF, K_DENSE, KIND, N, OFF, POOL_W, SUBTRACT, V_TH, W_OFF
+from eventsim.engine.plan import CAN_SELF, DECAY, DW_OFF, K_DENSE, KIND, N, OFF, POOL_W, SUBTRACT, V_TH, W_OFF
 from eventsim.engine.queue import SIZE, heap_compact, heap_pop, heap_push
 
 SOPS, SPIKES, UPDATES, SELF = range(4)
@@ -104,7 +104,7 @@ def run_steps(net_arrays, P, G, in_ptr, in_idx, s_begin, s_end, T, state, heap, 
     buffers and call again from the returned step. Queue entries are kept for steps < T only.
     """
     lt, ft, csr_ptr, csr_idx, csr_w, dense_w, conv_w, bias = net_arrays
-    u, cur, t_last, version, pending, mark, all_mark = state
+    u, cur, t_last, version, pending, mark, all_mark, uniform = state
     hkey, hkey2, hseq, hver, hstate = heap
     touched, spk, tgt, wix = scratch
     n_pop = lt.shape[0]
@@ -164,21 +164,44 @@ def run_steps(net_arrays, P, G, in_ptr, in_idx, s_begin, s_end, T, state, heap, 
                     gstats[EVENTS] += 1
                     nt = _list(g, s, mark, touched, nt)
             everyone = all_mark[l] == s
+            # phase B.1: bring every touched neuron forward and add its input
             if everyone:
                 nt = n_l
-            else:
+                uu, cc, bb, tl = u[off:off + n_l], cur[off:off + n_l], bias[off:off + n_l], \
+                    t_last[off:off + n_l]
+                if uniform[l]:  # all last updated together: one factor, vectorised
+                    pn, gn = P[l, s - tl[0]], G[l, s - tl[0]]
+                    for i in range(n_l):
+                        uu[i] = pn * uu[i] + bb[i] * gn + cc[i]
+                        cc[i] = 0.0
+                        tl[i] = s
+                else:
+                    for i in range(n_l):
+                        dn = s - tl[i]
+                        uu[i] = P[l, dn] * uu[i] + bb[i] * G[l, dn] + cc[i]
+                        cc[i] = 0.0
+                        tl[i] = s
+                uniform[l] = True
+            elif nt > 0:
+                uniform[l] = False
                 touched[:nt].sort()
+                for i in range(nt):
+                    g = touched[i]
+                    dn = s - t_last[g]
+                    u[g] = P[l, dn] * u[g] + bias[g] * G[l, dn] + cur[g]
+                    cur[g] = 0.0
+                    t_last[g] = s
+            # phase B.2: threshold, reset, reschedule
             n_spk = 0
+            check_pending = gstats[QUEUE] > 0
+            can_self = lt[l, CAN_SELF] != 0
             for i in range(nt):
                 g = off + i if everyone else touched[i]
-                dn = s - t_last[g]
-                v = P[l, dn] * u[g] + bias[g] * G[l, dn] + cur[g]
-                cur[g] = 0.0
-                t_last[g] = s
-                if pending[g]:  # new input makes its queued crossing stale
+                if check_pending and pending[g]:  # new input makes its queued crossing stale
                     version[g] += 1
                     pending[g] = False
                     gstats[QUEUE] -= 1
+                v = u[g]
                 if v >= v_th:
                     spk[n_spk] = g - off
                     n_spk += 1
@@ -186,10 +209,10 @@ def run_steps(net_arrays, P, G, in_ptr, in_idx, s_begin, s_end, T, state, heap, 
                     out_gid[n_out] = g
                     n_out += 1
                     v = v - v_th if subtract else 0.0
-                u[g] = v
+                    u[g] = v
                 # next crossing without input: only a bias, or a subtract reset that leaves
                 # u high enough for the next step, can cause one
-                if bias[g] <= 0 and P[l, 1] * v < v_th:
+                if not can_self or (bias[g] <= 0 and P[l, 1] * v < v_th):
                     continue
                 n = next_crossing(v, bias[g], P, G, l, v_th, decay, T - 1 - s)
                 if n > 0:

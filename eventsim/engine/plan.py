@@ -18,8 +18,8 @@ from eventsim.network.network import Network
 
 # Columns of the integer layer table ``lt`` (one row per population).
 (KIND, N, OFF, C_IN, H_IN, W_IN, C_OUT, H_OUT, W_OUT, KH, KW, STRIDE, PAD, W_OFF, SUBTRACT,
- DW_OFF) = range(16)
-N_COLS = 16
+ DW_OFF, CAN_SELF) = range(17)
+N_COLS = 17
 #: A Dense layer whose weights are at least this dense also keeps them as a dense matrix
 #: ``(n_in, n_out)``, so a spike is delivered by one contiguous (vectorised) row add.
 DENSE_ROWS_MIN_DENSITY = 0.5
@@ -128,6 +128,9 @@ def build_plan(net: Network, dtype: np.dtype) -> Plan:
             k = layer.kernel_size
             lt[row, [KH, KW, STRIDE, PAD]] = k, k, layer.stride, 0
             ft[row, POOL_W] = layer.pool_weight
+        # a neuron can cross threshold without input only with a positive bias, or when a
+        # subtract reset leaves it high
+        lt[row, CAN_SELF] = bool((bias > 0).any()) or layer.reset == "subtract"
         biases.append(bias)
         offset += n
 

@@ -33,10 +33,11 @@ class DiscreteRun:
         self.P, self.G = decay_tables(plan.ft, T)
         self.net_arrays = (plan.lt, plan.ft, plan.csr_ptr, plan.csr_idx, plan.csr_w,
                            plan.dense_w, plan.conv_w, plan.bias)
-        # u, cur (input of the step), t_last, version, pending, mark, all_mark
+        # u, cur (input of the step), t_last, version, pending, mark, all_mark (step in which
+        # every neuron of a population was touched), uniform (its t_last all equal)
         self.state = (np.zeros(n, dtype), np.zeros(n, dtype), np.full(n, -1, np.int64),
                       np.zeros(n, np.int64), np.zeros(n, np.bool_), np.full(n, -1, np.int64),
-                      np.full(plan.n_pop, -1, np.int64))
+                      np.full(plan.n_pop, -1, np.int64), np.ones(plan.n_pop, np.bool_))
         self.heap = new_heap(2 * n + 16)
         fan_max = max([1] + [int(r[C_OUT] * r[KH] * r[KW]) for r in plan.lt])
         # touched, spk, tgt, wix
@@ -252,6 +253,12 @@ def _simulate_chunks(net: Network, plan: Plan, chunks: Iterator[EventStream],
         _check_stream(net, chunk)
         if len(chunk) == 0:
             continue
+        late = np.flatnonzero(chunk.events["t"] < run.step * dt_us)
+        if len(late):  # its step has run: binning would drop it silently
+            i, t_i = int(late[0]), int(chunk.events["t"][late[0]])
+            raise InputError(
+                f"{chunk.source}: record {i} has t={t_i} us (step {t_i // dt_us}), but earlier "
+                f"chunks already ran up to step {run.step}; chunks must follow each other in time")
         ch = np.concatenate([held[0], chunk.channels()])
         t = np.concatenate([held[1], chunk.events["t"]])
         open_step = int(t[-1]) // dt_us

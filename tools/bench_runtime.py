@@ -1,0 +1,126 @@
+"""Event-driven engine vs a dense numpy simulation of the same network, on real N-MNIST.
+
+Network 2312-800-10 (seeded random weights, scaled so the hidden layer fires a few percent
+per step), decay 0.2, v_th 0.5, zero reset, float32, one thread. Inputs are binned before
+timing. For each binning: the median per-sample time of the engine
+(``Simulator.run_binned``) against a dense numpy float32 simulation of batches of 64 samples
+(per-sample time = batch time / 64) measured in the same run; spike counts of both are
+checked equal per sample and layer.
+
+    python tools/bench_runtime.py [--samples 256]
+"""
+
+from __future__ import annotations
+
+import _machine  # noqa: F401  (one thread; must come before numpy)
+
+import argparse
+import time
+
+import numpy as np
+
+import eventsim
+from eventsim.events.binning import bin_sparse
+from _machine import command_line, data_dir, machine_line
+
+BATCH = 64
+TARGET_RATE = 0.03  # hidden spikes per neuron per step
+
+
+def dense_run(W1T, W2T, X, decay=0.2, v_th=0.5):
+    """Dense float32 STBP recurrence on a batch. X: (T, B, 2312) float32. Returns counts."""
+    T, B, _ = X.shape
+    k, th = np.float32(decay), np.float32(v_th)
+    u1 = np.zeros((B, W1T.shape[1]), np.float32)
+    o1 = np.zeros_like(u1)
+    u2 = np.zeros((B, W2T.shape[1]), np.float32)
+    o2 = np.zeros_like(u2)
+    c1 = np.zeros(B, np.int64)
+    c2 = np.zeros(B, np.int64)
+    for t in range(T):
+        u1 = k * u1 * (1 - o1) + X[t] @ W1T
+        o1 = (u1 >= th).astype(np.float32)
+        u2 = k * u2 * (1 - o2) + o1 @ W2T
+        o2 = (u2 >= th).astype(np.float32)
+        c1 += o1.sum(1).astype(np.int64)
+        c2 += o2.sum(1).astype(np.int64)
+    return c1, c2
+
+
+def frames(streams, dt_us, T):
+    X = np.zeros((T, len(streams), 2312), np.float32)
+    for b, s in enumerate(streams):
+        X[:, b] = eventsim.bin_events(s, dt_us, T).reshape(T, -1)
+    return X
+
+
+def calibrate(streams, dt_us, T, seed=0):
+    """Weight scale giving the hidden layer about TARGET_RATE spikes per neuron per step."""
+    X = frames(streams[:BATCH], dt_us, T)
+    rng = np.random.default_rng(seed)
+    base = rng.normal(0, 1, (2312, 800)).astype(np.float32)
+    lo, hi = 0.0, 1.0
+    for _ in range(20):
+        mid = (lo + hi) / 2
+        c1, _ = dense_run(base * np.float32(mid), np.zeros((800, 10), np.float32), X)
+        rate = c1.mean() / (800 * T)
+        lo, hi = (mid, hi) if rate < TARGET_RATE else (lo, mid)
+    return (lo + hi) / 2
+
+
+def bench(streams, dt_us, T, dense_samples):
+    std1 = calibrate(streams, dt_us, T)
+    net = eventsim.random_mlp([2312, 800, 10], (2, 34, 34), weight_std=[std1, 0.15], seed=1)
+    sim = eventsim.Simulator(net, dtype="float32", dt_us=dt_us, T=T)
+    binned = [bin_sparse(s.channels(), s.events["t"], 2312, dt_us, T)[:2] for s in streams]
+    sim.run_binned(*binned[0])  # compile / load the cache
+    times, counts, sops = [], [], 0
+    for step_ptr, idx in binned:
+        t0 = time.perf_counter()
+        r = sim.run_binned(step_ptr, idx)
+        times.append(time.perf_counter() - t0)
+        counts.append(r.n_spikes)
+        sops += int(r.sops.sum())
+    counts = np.array(counts)
+    W1T = np.ascontiguousarray(net.layers[0].weight.T, np.float32)
+    W2T = np.ascontiguousarray(net.layers[1].weight.T, np.float32)
+    dense_times, mismatches = [], 0
+    for b in range(0, dense_samples, BATCH):
+        X = frames(streams[b:b + BATCH], dt_us, T)
+        t0 = time.perf_counter()
+        c1, c2 = dense_run(W1T, W2T, X)
+        dense_times.append((time.perf_counter() - t0) / X.shape[1])
+        mismatches += int(np.sum(c1 != counts[b:b + BATCH, 0]) + np.sum(c2 != counts[b:b + BATCH, 1]))
+    t_event, t_dense = float(np.median(times)), float(np.median(dense_times))
+    rate = counts[:, 0].sum() / (800 * T * len(streams))
+    return dict(T=T, dt_us=dt_us, event_ms=t_event * 1e3, dense_ms=t_dense * 1e3,
+                ratio=t_event / t_dense, sop_s=sops / sum(times), rate=rate,
+                in_spikes=np.mean([len(i) for _, i in binned]), mismatches=mismatches,
+                dense_samples=dense_samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=256, help="N-MNIST samples (<= 1100)")
+    parser.add_argument("--dense-samples-t3000", type=int, default=128)
+    args = parser.parse_args()
+    files = sorted((data_dir() / "nmnist").glob("T*/*/*.bin"))[:args.samples]
+    streams = [eventsim.read_events(f, (34, 34, 2)) for f in files]
+    n = len(streams) - len(streams) % BATCH
+    streams = streams[:n]
+    print(command_line())
+    print(machine_line())
+    print(f"{n} N-MNIST samples, network 2312-800-10, float32; dense reference: numpy batch {BATCH}")
+    header = (f"{'T':>5} {'dt_us':>6} {'in spikes':>10} {'hidden rate':>11} {'event ms':>9} "
+              f"{'dense ms':>9} {'ratio':>7} {'SOP/s':>9} {'count mismatches':>17}")
+    print(header)
+    for dt_us, T, dense_n in ((10_000, 30, n), (1_000, 300, n),
+                              (100, 3000, min(n, args.dense_samples_t3000))):
+        r = bench(streams, dt_us, T, dense_n)
+        print(f"{r['T']:>5} {r['dt_us']:>6} {r['in_spikes']:>10.0f} {r['rate']:>11.3f} "
+              f"{r['event_ms']:>9.3f} {r['dense_ms']:>9.3f} {r['ratio']:>7.3f} "
+              f"{r['sop_s']:>9.2e} {r['mismatches']:>17}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
