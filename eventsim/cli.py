@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -130,6 +131,16 @@ def cmd_run(args) -> int:
 
     from eventsim import Simulator, load_network, random_mlp, saccade_events
 
+    for flag, value in (("--dt-us", args.dt_us), ("--T", args.T),
+                        ("--chunk-events", args.chunk_events)):
+        if value is not None and value < 1:
+            raise InputError(f"eventsim run: {flag} must be a positive integer, got {value}")
+    if args.json is not None:  # fail before the run, naming the file asked for
+        if args.json.is_dir():
+            raise InputError(f"{args.json}: is a folder; expected a JSON file to write")
+        if not args.json.resolve().parent.is_dir():
+            raise FileNotFoundError(errno.ENOENT, "no such folder to write the JSON file in",
+                                    str(args.json))
     if args.example:
         net = random_mlp([2312, 800, 10], (2, 34, 34), weight_std=[0.05, 0.08], seed=0)
         print(EXAMPLE_NOTE)

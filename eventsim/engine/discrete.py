@@ -29,8 +29,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from eventsim.engine.fanout import spatial_targets
-from eventsim.engine.plan import CAN_SELF, DECAY, DW_OFF, K_DENSE, KIND, N, OFF, POOL_W, SUBTRACT, V_TH, W_OFF
+from eventsim.engine.fanout import window
+from eventsim.engine.plan import (
+    C_OUT, CAN_SELF, DECAY, DW_OFF, H_IN, H_OUT, K_CONV, K_DENSE, KH, KIND, KW, N, OFF, PAD,
+    POOL_W, STRIDE, SUBTRACT, V_TH, W_IN, W_OFF, W_OUT,
+)
 from eventsim.engine.queue import SIZE, heap_compact, heap_pop, heap_push
 
 SOPS, SPIKES, UPDATES, SELF = range(4)
@@ -66,13 +69,101 @@ def next_crossing(u0, b, P, G, l, v_th, decay, n_max):
     return n if n <= n_max else -1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _list(g, s, mark, touched, nt):
     """List neuron ``g`` as touched in step ``s`` (once). Returns the new list length."""
     if mark[g] != s:
         mark[g] = s
         touched[nt] = g
         nt += 1
+    return nt
+
+
+@njit(cache=True)
+def deliver_csr(lt, csr_ptr, csr_idx, csr_w, l, spk, n_spk, s, cur, mark, touched, stats):
+    """Phase A, sparse Dense layer: each spike adds its CSR row. Returns the touched count."""
+    off, base = lt[l, OFF], lt[l, W_OFF]
+    nt = 0
+    sops = 0
+    for k in range(n_spk):
+        begin, end = csr_ptr[base + spk[k]], csr_ptr[base + spk[k] + 1]
+        for p in range(begin, end):
+            g = off + csr_idx[p]
+            if mark[g] != s:  # list it once per step (written out: a call here costs 8x)
+                mark[g] = s
+                touched[nt] = g
+                nt += 1
+            cur[g] += csr_w[p]
+        sops += end - begin
+    stats[l, SOPS] += sops
+    return nt
+
+
+@njit(cache=True)
+def deliver_rows(lt, csr_ptr, csr_idx, dense_w, l, spk, n_spk, s, cur, mark, all_mark,
+                 touched, stats):
+    """Phase A, Dense layer kept as dense rows: each spike adds one contiguous row (zeros
+    included, harmless), lists its nonzero targets, and counts those as SOPs. A full row
+    touches every neuron: ``all_mark[l] = s`` then stands for the list."""
+    off, base, n_l, d_off = lt[l, OFF], lt[l, W_OFF], lt[l, N], lt[l, DW_OFF]
+    dst = cur[off:off + n_l]
+    nt = 0
+    sops = 0
+    for k in range(n_spk):
+        j = spk[k]
+        begin, end = csr_ptr[base + j], csr_ptr[base + j + 1]
+        if end == begin:
+            continue
+        row_w = dense_w[d_off + j * n_l:d_off + (j + 1) * n_l]
+        for i in range(n_l):  # contiguous: vectorised
+            dst[i] += row_w[i]
+        if end - begin == n_l:
+            all_mark[l] = s
+        else:
+            for p in range(begin, end):
+                g = off + csr_idx[p]
+                if mark[g] != s:
+                    mark[g] = s
+                    touched[nt] = g
+                    nt += 1
+        sops += end - begin
+    stats[l, SOPS] += sops
+    return nt
+
+
+@njit(cache=True)
+def deliver_spatial(lt, ft, conv_w, l, spk, n_spk, s, cur, mark, touched, stats):
+    """Phase A, conv or pooling layer: implicit fan-out (:mod:`.fanout`), zero weights are
+    no synapse. Returns the touched count."""
+    off, c_out, h_out, w_out = lt[l, OFF], lt[l, C_OUT], lt[l, H_OUT], lt[l, W_OUT]
+    kh, kw, stride, w_off = lt[l, KH], lt[l, KW], lt[l, STRIDE], lt[l, W_OFF]
+    conv = lt[l, KIND] == K_CONV
+    pool_w = ft[l, POOL_W]
+    nt = 0
+    sops = 0
+    for k in range(n_spk):
+        ci, ny, nx, yo_lo, yo_hi, xo_lo, xo_hi = window(
+            spk[k], lt[l, H_IN], lt[l, W_IN], h_out, w_out, kh, kw, stride, lt[l, PAD])
+        for yo in range(yo_lo, yo_hi + 1):
+            for xo in range(xo_lo, xo_hi + 1):
+                tap = 0
+                if conv:
+                    tap = (ci * kh + ny - yo * stride) * kw + nx - xo * stride
+                    first, count = off + yo * w_out + xo, c_out
+                else:
+                    first, count = off + (ci * h_out + yo) * w_out + xo, 1
+                for co in range(count):
+                    w = conv_w[w_off + tap * c_out + co] if conv else pool_w
+                    if w == 0:
+                        continue
+                    g = first + co * h_out * w_out
+                    if mark[g] != s:
+                        mark[g] = s
+                        touched[nt] = g
+                        nt += 1
+                    cur[g] += w
+                    sops += 1
+    stats[l, SOPS] += sops
     return nt
 
 
@@ -95,18 +186,19 @@ def schedule_bias(net_arrays, P, G, T, version, pending, heap, gstats):
 
 @njit(cache=True)
 def run_steps(net_arrays, P, G, in_ptr, in_idx, s_begin, s_end, T, state, heap, scratch,
-              out_step, out_gid, out_n, stats, gstats):
+              out_step, out_gid, out_n, counts, rec_from, stats, gstats):
     """Run steps ``s_begin .. s_end - 1``; return the first step not run.
 
     Input spikes of step ``s`` are ``in_idx[in_ptr[s - s_begin] : in_ptr[s - s_begin + 1]]``.
-    Spikes are appended to ``out_step`` / ``out_gid`` at ``out_n[0]``; the kernel stops at the
+    ``counts[g]`` counts the spikes of every neuron; spikes of populations ``>= rec_from`` are
+    also appended to ``out_step`` / ``out_gid`` at ``out_n[0]``; the kernel stops at the
     start of a step when fewer than ``n_neurons`` slots are left, so the caller can grow the
     buffers and call again from the returned step. Queue entries are kept for steps < T only.
     """
     lt, ft, csr_ptr, csr_idx, csr_w, dense_w, conv_w, bias = net_arrays
     u, cur, t_last, version, pending, mark, all_mark, uniform = state
     hkey, hkey2, hseq, hver, hstate = heap
-    touched, spk, tgt, wix = scratch
+    touched, spk = scratch
     n_pop = lt.shape[0]
     n_total = lt[n_pop - 1, OFF] + lt[n_pop - 1, N]
     n_out = out_n[0]
@@ -123,36 +215,15 @@ def run_steps(net_arrays, P, G, in_ptr, in_idx, s_begin, s_end, T, state, heap, 
             v_th, decay = ft[l, V_TH], ft[l, DECAY]
             subtract = lt[l, SUBTRACT] != 0
             # phase A: deliver the spikes of the layer below
-            nt = 0
-            dense = lt[l, KIND] == K_DENSE
-            for k in range(n_spk):
-                j = spk[k]
-                if dense:
-                    row = lt[l, W_OFF] + j
-                    begin, end = csr_ptr[row], csr_ptr[row + 1]
-                    if lt[l, DW_OFF] >= 0 and end > begin:
-                        dst = cur[off:off + n_l]
-                        row_w = dense_w[lt[l, DW_OFF] + j * n_l:lt[l, DW_OFF] + (j + 1) * n_l]
-                        for i in range(n_l):  # contiguous views: vectorised
-                            dst[i] += row_w[i]
-                        if end - begin == n_l:
-                            all_mark[l] = s  # every neuron touched: no list needed
-                        else:
-                            for p in range(begin, end):
-                                nt = _list(off + csr_idx[p], s, mark, touched, nt)
-                    else:
-                        for p in range(begin, end):
-                            g = off + csr_idx[p]
-                            nt = _list(g, s, mark, touched, nt)
-                            cur[g] += csr_w[p]
-                    stats[l, SOPS] += end - begin
-                else:
-                    n_tgt = spatial_targets(lt, conv_w, l, j, tgt, wix)
-                    for i in range(n_tgt):
-                        g = off + tgt[i]
-                        nt = _list(g, s, mark, touched, nt)
-                        cur[g] += conv_w[wix[i]] if wix[i] >= 0 else ft[l, POOL_W]
-                    stats[l, SOPS] += n_tgt
+            if lt[l, KIND] != K_DENSE:
+                nt = deliver_spatial(lt, ft, conv_w, l, spk, n_spk, s, cur, mark, touched,
+                                     stats)
+            elif lt[l, DW_OFF] >= 0:
+                nt = deliver_rows(lt, csr_ptr, csr_idx, dense_w, l, spk, n_spk, s, cur, mark,
+                                  all_mark, touched, stats)
+            else:
+                nt = deliver_csr(lt, csr_ptr, csr_idx, csr_w, l, spk, n_spk, s, cur, mark,
+                                 touched, stats)
             end_key = s * n_total + off + n_l
             while hstate[SIZE] > 0 and hkey[0] < end_key:  # this population's crossings due now
                 key, _, ver = heap_pop(hkey, hkey2, hseq, hver, hstate)
@@ -184,7 +255,14 @@ def run_steps(net_arrays, P, G, in_ptr, in_idx, s_begin, s_end, T, state, heap, 
                 uniform[l] = True
             elif nt > 0:
                 uniform[l] = False
-                touched[:nt].sort()
+                if 8 * nt > n_l:  # many touched: list them in order by a scan, not a sort
+                    k = 0
+                    for i in range(n_l):
+                        if mark[off + i] == s:
+                            touched[k] = off + i
+                            k += 1
+                else:
+                    touched[:nt].sort()
                 for i in range(nt):
                     g = touched[i]
                     dn = s - t_last[g]
@@ -205,9 +283,11 @@ def run_steps(net_arrays, P, G, in_ptr, in_idx, s_begin, s_end, T, state, heap, 
                 if v >= v_th:
                     spk[n_spk] = g - off
                     n_spk += 1
-                    out_step[n_out] = s
-                    out_gid[n_out] = g
-                    n_out += 1
+                    counts[g] += 1
+                    if l >= rec_from:
+                        out_step[n_out] = s
+                        out_gid[n_out] = g
+                        n_out += 1
                     v = v - v_th if subtract else 0.0
                     u[g] = v
                 # next crossing without input: only a bias, or a subtract reset that leaves
@@ -235,14 +315,11 @@ def run_steps(net_arrays, P, G, in_ptr, in_idx, s_begin, s_end, T, state, heap, 
 def split_spikes(out_step, out_gid, n_out, pop_of, offsets, n_pop):
     """Split the spike record by population, keeping (step, neuron) order.
 
-    Returns ``rows`` (n_out, 2) int64 of ``(step, local neuron)`` grouped by population,
-    ``ptr`` (n_pop + 1,) so population ``l`` is ``rows[ptr[l]:ptr[l + 1]]``, and ``counts``
-    (n_neurons,) spikes per neuron.
+    Returns ``rows`` (n_out, 2) int64 of ``(step, local neuron)`` grouped by population and
+    ``ptr`` (n_pop + 1,) so that population ``l`` is ``rows[ptr[l]:ptr[l + 1]]``.
     """
-    counts = np.zeros(pop_of.shape[0], np.int64)
     ptr = np.zeros(n_pop + 1, np.int64)
     for i in range(n_out):
-        counts[out_gid[i]] += 1
         ptr[pop_of[out_gid[i]] + 1] += 1
     for l in range(n_pop):
         ptr[l + 1] += ptr[l]
@@ -254,4 +331,4 @@ def split_spikes(out_step, out_gid, n_out, pop_of, offsets, n_pop):
         rows[fill[l], 0] = out_step[i]
         rows[fill[l], 1] = g - offsets[l]
         fill[l] += 1
-    return rows, ptr, counts
+    return rows, ptr

@@ -15,7 +15,24 @@ from eventsim.engine.plan import C_OUT, H_IN, H_OUT, K_CONV, KH, KIND, KW, PAD, 
     W_OFF, W_OUT
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
+def window(j, h_in, w_in, h_out, w_out, kh, kw, stride, pad):
+    """Where input ``j = (ci * h_in + yi) * w_in + xi`` lands: ``(ci, ny, nx, yo_lo, yo_hi,
+    xo_lo, xo_hi)``. Outputs ``(yo, xo)`` in those inclusive ranges hold the input, through
+    kernel tap ``(ny - yo * stride, nx - xo * stride)``. Scalars only, so calling it from a
+    hot loop costs nothing.
+    """
+    ci = j // (h_in * w_in)
+    rest = j - ci * h_in * w_in
+    yi = rest // w_in
+    xi = rest - yi * w_in
+    ny, nx = yi + pad, xi + pad  # 0 <= ny - yo * stride < kh, inside the output map
+    yo_lo, yo_hi = max(0, (ny - kh) // stride + 1), min(h_out - 1, ny // stride)
+    xo_lo, xo_hi = max(0, (nx - kw) // stride + 1), min(w_out - 1, nx // stride)
+    return ci, ny, nx, yo_lo, yo_hi, xo_lo, xo_hi
+
+
+@njit(cache=True)
 def spatial_targets(lt, conv_w, l, j, tgt, wix):
     """Targets of input ``j`` of conv/pool population ``l``.
 
@@ -24,26 +41,17 @@ def spatial_targets(lt, conv_w, l, j, tgt, wix):
     ``wix`` is -1. Returns the number of targets. ``tgt``/``wix`` need ``c_out * kh * kw``
     slots.
     """
-    h_in, w_in = lt[l, H_IN], lt[l, W_IN]
     c_out, h_out, w_out = lt[l, C_OUT], lt[l, H_OUT], lt[l, W_OUT]
-    kh, kw, stride, pad = lt[l, KH], lt[l, KW], lt[l, STRIDE], lt[l, PAD]
+    kh, kw, stride = lt[l, KH], lt[l, KW], lt[l, STRIDE]
+    ci, ny, nx, yo_lo, yo_hi, xo_lo, xo_hi = window(
+        j, lt[l, H_IN], lt[l, W_IN], h_out, w_out, kh, kw, stride, lt[l, PAD])
     conv = lt[l, KIND] == K_CONV
-    ci = j // (h_in * w_in)
-    yi = (j // w_in) % h_in
-    xi = j % w_in
     n = 0
-    for ky in range(kh):
-        ny = yi + pad - ky
-        if ny < 0 or ny % stride != 0 or ny // stride >= h_out:
-            continue
-        yo = ny // stride
-        for kx in range(kw):
-            nx = xi + pad - kx
-            if nx < 0 or nx % stride != 0 or nx // stride >= w_out:
-                continue
-            xo = nx // stride
+    for yo in range(yo_lo, yo_hi + 1):
+        for xo in range(xo_lo, xo_hi + 1):
             if conv:
-                wbase = lt[l, W_OFF] + ((ci * kh + ky) * kw + kx) * c_out
+                tap = (ci * kh + ny - yo * stride) * kw + nx - xo * stride
+                wbase = lt[l, W_OFF] + tap * c_out
                 for co in range(c_out):
                     if conv_w[wbase + co] != 0:
                         tgt[n] = (co * h_out + yo) * w_out + xo

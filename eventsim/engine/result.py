@@ -17,7 +17,8 @@ class Result:
     Attributes
     ----------
     spikes : list of ndarray
-        Population ``i``'s spikes. Discrete mode: int64 array, shape (n_spikes, 2), columns
+        Population ``i``'s spikes (empty for populations not recorded, see ``record`` of
+        :class:`~eventsim.engine.simulate.Simulator`). Discrete mode: int64 array, shape (n_spikes, 2), columns
         ``(step, neuron)`` with 0-based steps (bins of the binning rule), sorted by step then
         neuron. Continuous mode: structured array with fields ``t_us`` (float64, microseconds)
         and ``neuron`` (int64), sorted by time then neuron.
@@ -62,8 +63,8 @@ class Result:
 
     @property
     def n_spikes(self) -> np.ndarray:
-        """Spikes per population, shape (n_pop,), int64."""
-        return np.array([len(s) for s in self.spikes], np.int64)
+        """Spikes per population, shape (n_pop,), int64 (recorded or not)."""
+        return np.array([int(c.sum()) for c in self.spike_counts], np.int64)
 
     @property
     def output_counts(self) -> np.ndarray:

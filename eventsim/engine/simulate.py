@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from eventsim.engine import discrete
-from eventsim.engine.plan import C_IN, C_OUT, H_IN, KH, KW, N, OFF, W_IN, Plan, build_plan, decay_tables
+from eventsim.engine.plan import C_IN, H_IN, N, OFF, W_IN, Plan, build_plan, decay_tables
 from eventsim.engine.queue import new_heap
 from eventsim.engine.result import Result
 from eventsim.errors import InputError
@@ -17,6 +17,7 @@ from eventsim.network.network import Network
 
 DEFAULT_DT_US = 1000
 DTYPES = ("float32", "float64")
+RECORDS = ("all", "output")
 
 
 class DiscreteRun:
@@ -26,8 +27,8 @@ class DiscreteRun:
     the spike buffer between kernel calls when it fills, and wraps the counters in a Result.
     """
 
-    def __init__(self, plan: Plan, T: int, dt_us: int):
-        self.plan, self.T, self.dt_us = plan, T, dt_us
+    def __init__(self, plan: Plan, T: int, dt_us: int, rec_from: int = 0):
+        self.plan, self.T, self.dt_us, self.rec_from = plan, T, dt_us, rec_from
         dtype = plan.ft.dtype
         n = plan.n_neurons
         self.P, self.G = decay_tables(plan.ft, T)
@@ -39,15 +40,13 @@ class DiscreteRun:
                       np.zeros(n, np.int64), np.zeros(n, np.bool_), np.full(n, -1, np.int64),
                       np.full(plan.n_pop, -1, np.int64), np.ones(plan.n_pop, np.bool_))
         self.heap = new_heap(2 * n + 16)
-        fan_max = max([1] + [int(r[C_OUT] * r[KH] * r[KW]) for r in plan.lt])
-        # touched, spk, tgt, wix
         n_in = int(plan.lt[0, C_IN] * plan.lt[0, H_IN] * plan.lt[0, W_IN])
-        self.scratch = (np.zeros(n, np.int64), np.zeros(max(n, n_in), np.int64),
-                        np.zeros(fan_max, np.int64), np.zeros(fan_max, np.int64))
+        self.scratch = (np.zeros(n, np.int64), np.zeros(max(n, n_in), np.int64))  # touched, spk
         # room for a few percent of neurons firing every step; grown (x4) when it fills
         self.out_step = np.zeros(min(n * T, max(16 * n, 1 << 16)) + n, np.int64)
         self.out_gid = np.zeros_like(self.out_step)
         self.out_n = np.zeros(1, np.int64)
+        self.counts = np.zeros(n, np.int64)
         self.stats = np.zeros((plan.n_pop, 4), np.int64)
         self.gstats = np.zeros(3, np.int64)
         self.step = 0
@@ -71,7 +70,8 @@ class DiscreteRun:
             s = discrete.run_steps(
                 self.net_arrays, self.P, self.G, step_ptr[self.step - base:], channel_idx,
                 self.step, s_end, self.T, self.state, self.heap, self.scratch,
-                self.out_step, self.out_gid, self.out_n, self.stats, self.gstats)
+                self.out_step, self.out_gid, self.out_n, self.counts, self.rec_from,
+                self.stats, self.gstats)
             self.step = s
             if s < s_end:  # spike buffer full: grow it and go on
                 self.out_step = np.resize(self.out_step, 4 * len(self.out_step))
@@ -82,10 +82,10 @@ class DiscreteRun:
         p = self.plan
         offsets = p.lt[:, OFF]
         pop_of = np.repeat(np.arange(p.n_pop), p.lt[:, N])
-        rows, ptr, counts = discrete.split_spikes(self.out_step, self.out_gid, int(self.out_n[0]),
-                                                  pop_of, offsets, p.n_pop)
+        rows, ptr = discrete.split_spikes(self.out_step, self.out_gid, int(self.out_n[0]),
+                                          pop_of, offsets, p.n_pop)
         spikes = [rows[ptr[i]:ptr[i + 1]] for i in range(p.n_pop)]
-        counts = [counts[offsets[i]:offsets[i] + p.lt[i, N]] for i in range(p.n_pop)]
+        counts = [self.counts[offsets[i]:offsets[i] + p.lt[i, N]] for i in range(p.n_pop)]
         st = self.stats
         return Result(
             spikes=spikes, sops=st[:, discrete.SOPS].copy(), spike_counts=counts,
@@ -136,7 +136,11 @@ class Simulator:
     """A network prepared for the engine once (weights flattened, fan-out built), then run on
     any number of samples: what :func:`simulate` does for one.
 
-    Parameters are those of :func:`simulate`.
+    Parameters are those of :func:`simulate`, and
+
+    record : {"all", "output"}
+        Whose spikes to keep in ``Result.spikes`` (discrete mode). Counters and per-neuron
+        spike counts are always complete; ``"output"`` keeps memory bounded on long streams.
 
     Examples
     --------
@@ -145,7 +149,7 @@ class Simulator:
     """
 
     def __init__(self, net: Network, mode: str = "discrete", dtype: str = "float32",
-                 dt_us: int | None = None, T: int | None = None):
+                 dt_us: int | None = None, T: int | None = None, record: str = "all"):
         if mode not in ("discrete", "continuous"):
             raise InputError(
                 f"simulate: field 'mode' must be 'discrete' or 'continuous', got {mode!r}")
@@ -155,7 +159,10 @@ class Simulator:
                 or self.dt_us <= 0:
             raise InputError(f"simulate: field 'dt_us' must be a positive integer, got {dt_us!r}")
         self.T = T if T is not None else net.T
+        if record not in RECORDS:
+            raise InputError(f"simulate: field 'record' must be one of {RECORDS}, got {record!r}")
         self.plan = build_plan(net, self.dtype)
+        self.rec_from = 0 if record == "all" else self.plan.n_pop - 1
 
     def run(self, inputs: np.ndarray | EventStream | Iterable[EventStream]) -> Result:
         """Simulate one sample (see :func:`simulate` for ``inputs``)."""
@@ -176,7 +183,7 @@ class Simulator:
             if T is None:
                 raise InputError("simulate: streaming chunks needs 'T' (argument or net.T): the "
                                  "window cannot cover a recording whose end is not yet known")
-            return _simulate_chunks(net, self.plan, iter(inputs), self.dt_us, T)
+            return _simulate_chunks(net, self.plan, iter(inputs), self.dt_us, T, self.rec_from)
         raise InputError(f"simulate: 'inputs' must be an array, an EventStream or an iterator "
                          f"of EventStream chunks, got {type(inputs).__name__}")
 
@@ -184,7 +191,7 @@ class Simulator:
         """Discrete mode on input already binned by :func:`~eventsim.events.binning.bin_sparse`
         (``T = len(step_ptr) - 1``)."""
         T = len(step_ptr) - 1
-        run = DiscreteRun(self.plan, T, self.dt_us)
+        run = DiscreteRun(self.plan, T, self.dt_us, self.rec_from)
         run.run(step_ptr, channel_idx, 0, T)
         return run.result()
 
@@ -231,13 +238,14 @@ def simulate(
 
 
 def _simulate_chunks(net: Network, plan: Plan, chunks: Iterator[EventStream],
-                     dt_us: int, T: int) -> Result:
+                     dt_us: int, T: int,
+                     rec_from: int = 0) -> Result:
     """Stream chunks: each chunk's last (possibly incomplete) step waits for the next chunk.
 
     Only the steps a chunk covers are binned (``t_start_us`` moves along), so memory is bounded
     by the chunk, not by the recording.
     """
-    run = DiscreteRun(plan, T, dt_us)
+    run = DiscreteRun(plan, T, dt_us, rec_from)
     held = np.zeros(0, np.int64), np.zeros(0, np.int64)  # (channels, t_us) of the open step
 
     def advance(ch: np.ndarray, t: np.ndarray, s_end: int) -> None:

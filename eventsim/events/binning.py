@@ -116,10 +116,15 @@ def bin_sparse(
     T : int
     """
     steps, keep, T = event_steps(t_us, dt_us, T, t_start_us)
-    key = np.unique(steps[keep] * n_channels + np.asarray(channels, dtype=np.int64)[keep])
-    step_of = key // n_channels
+    channels = np.asarray(channels, dtype=np.int64)
+    if len(steps) < 2 or np.all(steps[1:] >= steps[:-1]):  # time-sorted: the fast kernel
+        from eventsim.events.binning_kernel import bin_sorted
+
+        step_ptr, channel_idx = bin_sorted(steps, channels, keep, n_channels, T)
+        return step_ptr, channel_idx, T
+    key = np.unique(steps[keep] * n_channels + channels[keep])
     step_ptr = np.zeros(T + 1, np.int64)
-    np.cumsum(np.bincount(step_of, minlength=T), out=step_ptr[1:])
+    np.cumsum(np.bincount(key // n_channels, minlength=T), out=step_ptr[1:])
     return step_ptr, key % n_channels, T
 
 

@@ -133,6 +133,12 @@ def test_bin_events_equals_loop_and_bin_sparse_equals_nonzero(case, counts):
     assert T_sparse == binary.shape[0]
     np.testing.assert_array_equal(channel_idx, chans)
     np.testing.assert_array_equal(np.diff(step_ptr), np.bincount(steps, minlength=T_sparse))
+    # events out of time order take the general path: same result
+    order = np.random.default_rng(len(stream)).permutation(len(stream))[::-1]
+    shuffled = bin_sparse(stream.channels()[order], stream.events["t"][order],
+                          stream.n_channels, dt, T=T, t_start_us=t_start)
+    np.testing.assert_array_equal(shuffled[0], step_ptr)
+    np.testing.assert_array_equal(shuffled[1], channel_idx)
 
 
 @pytest.mark.parametrize("kwargs", [{"dt_us": 0}, {"dt_us": 1.5}, {"dt_us": 10, "T": -1}])

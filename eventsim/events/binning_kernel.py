@@ -1,0 +1,42 @@
+"""numba kernel of :func:`eventsim.events.binning.bin_sparse` for time-sorted events.
+
+Imported lazily by ``bin_sparse`` so that ``import eventsim`` does not load numba.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def bin_sorted(steps, channels, keep, n_channels, T):
+    """Binary binning of events whose ``steps`` are non-decreasing.
+
+    Returns ``(step_ptr (T + 1,), channel_idx)``: each step's channels once, ascending.
+    """
+    seen = np.full(n_channels, -1, np.int64)
+    idx = np.empty(steps.shape[0], np.int64)
+    counts = np.zeros(T, np.int64)
+    n = 0
+    begin = 0
+    prev = -1
+    for i in range(steps.shape[0]):
+        if not keep[i]:
+            continue
+        s = steps[i]
+        if s != prev:
+            idx[begin:n].sort()
+            begin = n
+            prev = s
+        c = channels[i]
+        if seen[c] != s:
+            seen[c] = s
+            idx[n] = c
+            n += 1
+            counts[s] += 1
+    idx[begin:n].sort()
+    step_ptr = np.zeros(T + 1, np.int64)
+    for s in range(T):
+        step_ptr[s + 1] = step_ptr[s] + counts[s]
+    return step_ptr, idx[:n].copy()
