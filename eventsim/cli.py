@@ -20,7 +20,8 @@ EXAMPLE_NOTE = ("example: a seeded random 2312-800-10 network (decay 0.2, v_th 0
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="eventsim", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="eventsim", description="Event-driven simulation of spiking networks on event data.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="simulate a network on event recordings",
@@ -75,7 +76,7 @@ def _sensor_size(net):
 
 
 def _run_file(sim, path: Path, args, dt_us: int):
-    from eventsim import Simulator, iter_events, read_events
+    from eventsim import iter_events, read_events
 
     net = sim.net
     size = _sensor_size(net)
@@ -86,8 +87,7 @@ def _run_file(sim, path: Path, args, dt_us: int):
         t_last = max((int(c.events["t"][-1]) for c in iter_events(path, args.chunk_events, size)
                       if len(c)), default=0)
         T = t_last // dt_us + 1
-    return Simulator(net, args.mode, args.dtype, dt_us, T).run(
-        iter_events(path, args.chunk_events, size))
+    return sim.run(iter_events(path, args.chunk_events, size), T=T)
 
 
 def _table(net, results, mode: str, dt_us: int) -> tuple[str, list[dict]]:

@@ -56,11 +56,11 @@ def frames(streams, dt_us, T):
 
 def calibrate(streams, dt_us, T, seed=0):
     """Weight scale giving the hidden layer about TARGET_RATE spikes per neuron per step."""
-    X = frames(streams[:BATCH], dt_us, T)
+    X = frames(streams[:16], dt_us, T)
     rng = np.random.default_rng(seed)
     base = rng.normal(0, 1, (2312, 800)).astype(np.float32)
     lo, hi = 0.0, 1.0
-    for _ in range(20):
+    for _ in range(12):
         mid = (lo + hi) / 2
         c1, _ = dense_run(base * np.float32(mid), np.zeros((800, 10), np.float32), X)
         rate = c1.mean() / (800 * T)
@@ -74,13 +74,14 @@ def bench(streams, dt_us, T, dense_samples):
     sim = eventsim.Simulator(net, dtype="float32", dt_us=dt_us, T=T)
     binned = [bin_sparse(s.channels(), s.events["t"], 2312, dt_us, T)[:2] for s in streams]
     sim.run_binned(*binned[0])  # compile / load the cache
-    times, counts, sops = [], [], 0
+    times, counts, sops, updates = [], [], 0, 0
     for step_ptr, idx in binned:
         t0 = time.perf_counter()
         r = sim.run_binned(step_ptr, idx)
         times.append(time.perf_counter() - t0)
         counts.append(r.n_spikes)
         sops += int(r.sops.sum())
+        updates += int(r.neuron_updates.sum())
     counts = np.array(counts)
     W1T = np.ascontiguousarray(net.layers[0].weight.T, np.float32)
     W2T = np.ascontiguousarray(net.layers[1].weight.T, np.float32)
@@ -96,6 +97,7 @@ def bench(streams, dt_us, T, dense_samples):
     return dict(T=T, dt_us=dt_us, event_ms=t_event * 1e3, dense_ms=t_dense * 1e3,
                 ratio=t_event / t_dense, sop_s=sops / sum(times), rate=rate,
                 in_spikes=np.mean([len(i) for _, i in binned]), mismatches=mismatches,
+                sops=sops / len(streams), updates=updates / len(streams),
                 dense_samples=dense_samples)
 
 
@@ -111,14 +113,17 @@ def main() -> None:
     print(command_line())
     print(machine_line())
     print(f"{n} N-MNIST samples, network 2312-800-10, float32; dense reference: numpy batch {BATCH}")
-    header = (f"{'T':>5} {'dt_us':>6} {'in spikes':>10} {'hidden rate':>11} {'event ms':>9} "
-              f"{'dense ms':>9} {'ratio':>7} {'SOP/s':>9} {'count mismatches':>17}")
+    header = (f"{'T':>5} {'dt_us':>6} {'in spikes':>10} {'hidden rate':>11} {'SOPs':>9} "
+              f"{'updates':>9} {'event ms':>9} {'dense ms':>9} {'ratio':>7} {'SOP/s':>9} "
+              f"{'count mismatches':>17}")
+    print("per sample: input spikes, SOPs and neuron updates (means), times (medians); "
+          "count mismatches: samples x layers whose spike counts differ (float32 rounding)")
     print(header)
     for dt_us, T, dense_n in ((10_000, 30, n), (1_000, 300, n),
                               (100, 3000, min(n, args.dense_samples_t3000))):
         r = bench(streams, dt_us, T, dense_n)
         print(f"{r['T']:>5} {r['dt_us']:>6} {r['in_spikes']:>10.0f} {r['rate']:>11.3f} "
-              f"{r['event_ms']:>9.3f} {r['dense_ms']:>9.3f} {r['ratio']:>7.3f} "
+              f"{r['sops']:>9.3g} {r['updates']:>9.3g} {r['event_ms']:>9.3f} {r['dense_ms']:>9.3f} {r['ratio']:>7.3f} "
               f"{r['sop_s']:>9.2e} {r['mismatches']:>17}", flush=True)
 
 

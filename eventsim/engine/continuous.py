@@ -36,17 +36,6 @@ SPIKE_DTYPE = np.dtype([("t_us", "<f8"), ("neuron", "<i8")])
 
 
 @njit(cache=True, inline="always")
-def _bits(t):
-    """A non-negative float64 time as int64 bits: they order like the times."""
-    return np.array([t], np.float64).view(np.int64)[0]
-
-
-@njit(cache=True, inline="always")
-def _time(bits):
-    return np.array([bits], np.int64).view(np.float64)[0]
-
-
-@njit(cache=True, inline="always")
 def _advance(u, t_from, t_to, tau, drive):
     """``u`` after ``t_to - t_from`` us of leak with constant ``drive`` (= bias / dt_us)."""
     d = t_to - t_from
@@ -74,15 +63,17 @@ def _crossing(u, t, tau, drive, v_th):
 
 
 @njit(cache=True)
-def schedule_drive(lt, ft, tau, drive, t_end, version, pending, heap, gstats, stride):
+def schedule_drive(lt, ft, tau, drive, t_end, version, pending, heap, gstats, stride, tbuf):
     """Queue the first crossing of every neuron that its bias alone drives over threshold."""
     hkey, hkey2, hseq, hver, hstate = heap
+    t_bits, bits = tbuf
     for l in range(lt.shape[0]):
         for i in range(lt[l, N]):
             g = lt[l, OFF] + i
             t_x = _crossing(0.0, 0.0, tau[l], drive[g], ft[l, V_TH])
             if t_x < t_end:
-                heap_push(hkey, hkey2, hseq, hver, hstate, _bits(t_x), l * stride + i, version[g])
+                t_bits[0] = t_x
+                heap_push(hkey, hkey2, hseq, hver, hstate, bits[0], l * stride + i, version[g])
                 pending[g] = True
                 gstats[QUEUE] += 1
     gstats[PEAK_QUEUE] = max(gstats[PEAK_QUEUE], gstats[QUEUE])
@@ -90,13 +81,14 @@ def schedule_drive(lt, ft, tau, drive, t_end, version, pending, heap, gstats, st
 
 @njit(cache=True)
 def run_events(net_arrays, tau, drive, delay, in_t, in_ch, t_end, state, heap,
-               out_t, out_gid, out_n, stats, gstats, stride, margin):
+               out_t, out_gid, out_n, stats, gstats, stride, margin, tbuf):
     """Process input events from ``gstats[POS]`` and queue entries in time order until both
     are exhausted or past ``t_end``. Returns 0 when done, 1 when a buffer needs room (the
     caller grows ``out_*`` and the heap and calls again)."""
     lt, ft, csr_ptr, csr_idx, csr_w, dense_w, conv_w, bias = net_arrays
     u, t_last, version, pending, tgt, wix = state
     hkey, hkey2, hseq, hver, hstate = heap
+    t_bits, bits = tbuf  # one float64 and an int64 view of it: times as heap keys
     n_pop = lt.shape[0]
     n_in = in_t.shape[0]
     while True:
@@ -104,7 +96,10 @@ def run_events(net_arrays, tau, drive, delay, in_t, in_ch, t_end, state, heap,
             return 1
         pos = gstats[POS]
         t_in = in_t[pos] + delay[0] if pos < n_in else math.inf
-        t_q = _time(hkey[0]) if hstate[SIZE] > 0 else math.inf
+        t_q = math.inf
+        if hstate[SIZE] > 0:
+            bits[0] = hkey[0]
+            t_q = t_bits[0]
         from_input = t_in <= t_q  # input arrivals (population 0) go first at equal times
         t = t_in if from_input else t_q
         if not t < t_end:
@@ -162,15 +157,16 @@ def run_events(net_arrays, tau, drive, delay, in_t, in_ch, t_end, state, heap,
                 stats[l, SPIKES] += 1
                 v = v - v_th if lt[l, SUBTRACT] != 0 else 0.0
                 if l + 1 < n_pop and t + delay[l + 1] < t_end:
-                    t_arr = t + delay[l + 1]
+                    t_bits[0] = t + delay[l + 1]
                     heap_push(hkey, hkey2, hseq, hver, hstate,
-                              _bits(t_arr), (l + 1) * stride + tgt[k], -1)
+                              bits[0], (l + 1) * stride + tgt[k], -1)
                     gstats[QUEUE] += 1
             u[g] = v
             t_x = _crossing(v, t, tau[l], drive[g], v_th)
             if t_x < t_end:
-                heap_push(hkey, hkey2, hseq, hver, hstate, _bits(t_x),
-                          l * stride + tgt[k], version[g])
+                t_bits[0] = t_x
+                heap_push(hkey, hkey2, hseq, hver, hstate, bits[0], l * stride + tgt[k],
+                          version[g])
                 pending[g] = True
                 gstats[QUEUE] += 1
         gstats[PEAK_QUEUE] = max(gstats[PEAK_QUEUE], gstats[QUEUE])
@@ -223,9 +219,12 @@ def simulate_continuous(net: Network, plan: Plan, inputs, dt_us: int, T: int | N
     net_arrays = (plan.lt, plan.ft, plan.csr_ptr, plan.csr_idx, plan.csr_w, plan.dense_w,
                   plan.conv_w, plan.bias)
     margin = 2 * fan_max + 2
-    schedule_drive(plan.lt, plan.ft, tau, drive, t_end, state[2], state[3], heap, gstats, stride)
+    t_bits = np.zeros(1, np.float64)
+    tbuf = (t_bits, t_bits.view(np.int64))
+    schedule_drive(plan.lt, plan.ft, tau, drive, t_end, state[2], state[3], heap, gstats, stride,
+                   tbuf)
     while run_events(net_arrays, tau, drive, delay, in_t, in_ch, t_end, state, heap,
-                     out_t, out_gid, out_n, stats, gstats, stride, margin):
+                     out_t, out_gid, out_n, stats, gstats, stride, margin, tbuf):
         if out_n[0] + margin > len(out_t):
             out_t, out_gid = np.resize(out_t, 2 * len(out_t)), np.resize(out_gid, 2 * len(out_t))
         if heap[-1][SIZE] + margin > len(heap[0]):

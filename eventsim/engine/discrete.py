@@ -215,7 +215,9 @@ def run_steps(net_arrays, P, G, in_ptr, in_idx, s_begin, s_end, T, state, heap, 
             v_th, decay = ft[l, V_TH], ft[l, DECAY]
             subtract = lt[l, SUBTRACT] != 0
             # phase A: deliver the spikes of the layer below
-            if lt[l, KIND] != K_DENSE:
+            if n_spk == 0:
+                nt = 0
+            elif lt[l, KIND] != K_DENSE:
                 nt = deliver_spatial(lt, ft, conv_w, l, spk, n_spk, s, cur, mark, touched,
                                      stats)
             elif lt[l, DW_OFF] >= 0:

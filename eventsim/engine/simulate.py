@@ -164,9 +164,11 @@ class Simulator:
         self.plan = build_plan(net, self.dtype)
         self.rec_from = 0 if record == "all" else self.plan.n_pop - 1
 
-    def run(self, inputs: np.ndarray | EventStream | Iterable[EventStream]) -> Result:
-        """Simulate one sample (see :func:`simulate` for ``inputs``)."""
-        net, T = self.net, self.T
+    def run(self, inputs: np.ndarray | EventStream | Iterable[EventStream],
+            T: int | None = None) -> Result:
+        """Simulate one sample (see :func:`simulate` for ``inputs``); ``T`` overrides the
+        simulator's for this sample."""
+        net, T = self.net, (T if T is not None else self.T)
         if self.mode == "continuous":
             from eventsim.engine.continuous import simulate_continuous
 
