@@ -21,21 +21,20 @@ import numpy as np
 from numba import njit
 
 from eventsim.engine.fanout import spatial_targets
-from eventsim.engine.plan import DW_OFF, K_DENSE, KIND, N, OFF, POOL_W, SUBTRACT, V_TH, W_OFF
-from eventsim.engine.plan import Plan
-from eventsim.engine.queue import SIZE, grow_heap, heap_pop, heap_push, new_heap
-from eventsim.engine.result import Result
+from eventsim.engine.inputs import check_stream, dense_input
+from eventsim.engine.plan import K_DENSE, KIND, OFF, POOL_W, SUBTRACT, V_TH, W_OFF, N, Plan
+from eventsim.engine.queue import SIZE, grow_heap, heap_compact, heap_pop, heap_push, new_heap
+from eventsim.engine.result import SELF, SOPS, SPIKES, UPDATES, Result, make_result
 from eventsim.errors import InputError
 from eventsim.events.binning import n_steps
 from eventsim.events.stream import EventStream
 from eventsim.network.network import Network, layer_name
 
-SOPS, SPIKES, UPDATES, SELF = range(4)
 EVENTS, QUEUE, PEAK_QUEUE, POS = range(4)
 SPIKE_DTYPE = np.dtype([("t_us", "<f8"), ("neuron", "<i8")])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _advance(u, t_from, t_to, tau, drive):
     """``u`` after ``t_to - t_from`` us of leak with constant ``drive`` (= bias / dt_us)."""
     d = t_to - t_from
@@ -47,7 +46,7 @@ def _advance(u, t_from, t_to, tau, drive):
     return limit + (u - limit) * math.exp(-d / tau)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _crossing(u, t, tau, drive, v_th):
     """Time at which ``u`` reaches ``v_th`` without input (``inf`` if never)."""
     if u >= v_th:
@@ -85,7 +84,7 @@ def run_events(net_arrays, tau, drive, delay, in_t, in_ch, t_end, state, heap,
     """Process input events from ``gstats[POS]`` and queue entries in time order until both
     are exhausted or past ``t_end``. Returns 0 when done, 1 when a buffer needs room (the
     caller grows ``out_*`` and the heap and calls again)."""
-    lt, ft, csr_ptr, csr_idx, csr_w, dense_w, conv_w, bias = net_arrays
+    lt, ft, csr_ptr, csr_idx, csr_w, _, conv_w, _ = net_arrays
     u, t_last, version, pending, tgt, wix = state
     hkey, hkey2, hseq, hver, hstate = heap
     t_bits, bits = tbuf  # one float64 and an int64 view of it: times as heap keys
@@ -175,18 +174,13 @@ def run_events(net_arrays, tau, drive, delay, in_t, in_ch, t_end, state, heap,
 def _input_events(net: Network, inputs, dt_us: int, T: int | None):
     """Times (us, float64), channels (int64) and the window end of the input."""
     if isinstance(inputs, EventStream):
-        if inputs.n_channels != net.n_inputs:
-            raise InputError(
-                f"{inputs.source}: sensor_size {inputs.sensor_size} gives {inputs.n_channels} "
-                f"input channels; the network's input_shape {net.input_shape} has {net.n_inputs}")
+        check_stream(net, inputs)
         t = inputs.events["t"].astype(np.float64)
         ch = inputs.channels()
         if T is None:
-            T = n_steps(inputs.duration_us if len(inputs) else None, dt_us)
+            T = n_steps(int(inputs.events["t"].max()) if len(inputs) else None, dt_us)
     elif isinstance(inputs, np.ndarray):
-        from eventsim.engine.simulate import _dense_input
-
-        spikes, T = _dense_input(net, inputs, T)
+        spikes, T = dense_input(net, inputs, T)
         steps, ch = np.nonzero(spikes)
         t = steps.astype(np.float64) * dt_us
     else:
@@ -194,6 +188,19 @@ def _input_events(net: Network, inputs, dt_us: int, T: int | None):
                          "streaming chunks is supported in discrete mode only")
     order = np.argsort(t, kind="stable")
     return t[order], ch[order].astype(np.int64), float(T * dt_us)
+
+
+def _make_room(heap, version, offsets, stride, margin):
+    """Drop stale queue entries (crossings whose neuron got input since); grow if still full."""
+    hkey, hkey2, hseq, hver, hstate = heap
+    size = int(hstate[SIZE])
+    if size + margin <= len(hkey):
+        return heap
+    ver = hver[:size]
+    g = offsets[hkey2[:size] // stride] + hkey2[:size] % stride
+    live = (ver < 0) | (ver == version[np.where(ver < 0, 0, g)])
+    heap_compact(hkey, hkey2, hseq, hver, hstate, live)
+    return grow_heap(heap) if hstate[SIZE] + margin > len(hkey) // 2 else heap
 
 
 def simulate_continuous(net: Network, plan: Plan, inputs, dt_us: int, T: int | None) -> Result:
@@ -208,6 +215,7 @@ def simulate_continuous(net: Network, plan: Plan, inputs, dt_us: int, T: int | N
     drive = plan.bias.astype(np.float64) / dt_us
     stride = int(max(net.n_inputs, plan.lt[:, N].max()))
     fan_max = int(max(net.n_inputs, n))
+    # u, t_last (us), version, pending, target and weight-index buffers of one arrival
     state = (np.zeros(n, dtype), np.zeros(n, np.float64), np.zeros(n, np.int64),
              np.zeros(n, np.bool_), np.zeros(fan_max, np.int64), np.zeros(fan_max, np.int64))
     heap = new_heap(4 * n + 64)
@@ -227,8 +235,7 @@ def simulate_continuous(net: Network, plan: Plan, inputs, dt_us: int, T: int | N
                      out_t, out_gid, out_n, stats, gstats, stride, margin, tbuf):
         if out_n[0] + margin > len(out_t):
             out_t, out_gid = np.resize(out_t, 2 * len(out_t)), np.resize(out_gid, 2 * len(out_t))
-        if heap[-1][SIZE] + margin > len(heap[0]):
-            heap = grow_heap(heap)
+        heap = _make_room(heap, state[2], plan.lt[:, OFF], stride, margin)
     k = int(out_n[0])
     order = np.lexsort((out_gid[:k], out_t[:k]))
     t_sorted, g_sorted = out_t[:k][order], out_gid[:k][order]
@@ -240,9 +247,5 @@ def simulate_continuous(net: Network, plan: Plan, inputs, dt_us: int, T: int | N
         rec["t_us"], rec["neuron"] = t_sorted[sel], g_sorted[sel] - off
         spikes.append(rec)
         counts.append(np.bincount(rec["neuron"], minlength=size).astype(np.int64))
-    return Result(
-        spikes=spikes, sops=stats[:, SOPS].copy(), spike_counts=counts,
-        neuron_updates=stats[:, UPDATES].copy(), self_events=stats[:, SELF].copy(),
-        input_spikes=int(gstats[POS]), events_processed=int(gstats[EVENTS]),
-        peak_queue=int(gstats[PEAK_QUEUE]), T=0, duration_us=t_end, mode="continuous",
-        layer_index=list(plan.layer_index))
+    return make_result(spikes, counts, stats, gstats[POS], gstats[EVENTS], gstats[PEAK_QUEUE],
+                       0, t_end, "continuous", plan.layer_index)

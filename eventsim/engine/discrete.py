@@ -31,8 +31,27 @@ from numba import njit
 
 from eventsim.engine.fanout import window
 from eventsim.engine.plan import (
-    C_OUT, CAN_SELF, DECAY, DW_OFF, H_IN, H_OUT, K_CONV, K_DENSE, KH, KIND, KW, N, OFF, PAD,
-    POOL_W, STRIDE, SUBTRACT, V_TH, W_IN, W_OFF, W_OUT,
+    C_OUT,
+    CAN_SELF,
+    DECAY,
+    DW_OFF,
+    H_IN,
+    H_OUT,
+    K_CONV,
+    K_DENSE,
+    KH,
+    KIND,
+    KW,
+    OFF,
+    PAD,
+    POOL_W,
+    STRIDE,
+    SUBTRACT,
+    V_TH,
+    W_IN,
+    W_OFF,
+    W_OUT,
+    N,
 )
 from eventsim.engine.queue import SIZE, heap_compact, heap_pop, heap_push
 
@@ -41,32 +60,59 @@ EVENTS, QUEUE, PEAK_QUEUE = range(3)
 
 
 @njit(cache=True)
-def next_crossing(u0, b, P, G, l, v_th, decay, n_max):
-    """Smallest ``n`` in ``1..n_max`` with ``P[l, n] * u0 + b * G[l, n] >= v_th``, else -1.
+def value_after(u0, b, tables, l, n):
+    """``u`` after ``n`` steps without input from ``u0``: the expression the kernel evaluates."""
+    P, G, cap, conv = tables
+    k = min(n, cap[l])
+    g = G[l, k]
+    if P[l, 1] == 1:  # decay 1: G[n] = n, converted to the tables' dtype through ``conv``
+        conv[0] = n
+        g = conv[0]
+    return P[l, k] * u0 + b * g
+
+
+@njit(cache=True)
+def next_crossing(u0, b, tables, l, v_th, decay, n_max):
+    """Smallest ``n`` in ``1..n_max`` with :func:`value_after` ``>= v_th``, else -1.
 
     Without input ``u`` moves monotonically towards ``b / (1 - decay)`` (linearly when
-    ``decay == 1``), so the crossing is found in closed form, then checked against the very
-    expression the engine evaluates, stepping ``n`` until both agree.
+    ``decay == 1``): the crossing is estimated in closed form, then checked against the very
+    expression the engine evaluates, stepping ``n`` (or bisecting) until both agree.
     """
     if n_max < 1:
         return -1
-    if P[l, 1] * u0 + b * G[l, 1] >= v_th:
+    if value_after(u0, b, tables, l, 1) >= v_th:
         return 1
     if b <= 0:
         return -1  # decays (or stays) below threshold after a failed first step
     if decay < 1.0:
         limit = b / (1.0 - decay)
-        if limit <= v_th or u0 >= limit:
-            return -1
-        n = int(np.ceil(np.log((limit - v_th) / (limit - u0)) / np.log(decay)))
+        if u0 >= limit:
+            return -1  # decreasing from a failed first step
+        if limit <= v_th:  # never in exact arithmetic; rounding may still reach v_th
+            x = np.float64(n_max)
+        else:
+            x = np.ceil(np.log((limit - v_th) / (limit - u0)) / np.log(decay))
     else:
-        n = int(np.ceil((v_th - u0) / b))
-    n = min(max(n, 2), n_max + 1)
-    while n > 2 and P[l, n - 1] * u0 + b * G[l, n - 1] >= v_th:
-        n -= 1
-    while n <= n_max and P[l, n] * u0 + b * G[l, n] < v_th:
-        n += 1
-    return n if n <= n_max else -1
+        x = np.ceil((v_th - u0) / b)
+    n = int(min(max(x, 2.0), n_max + 1.0))  # clamp as a float: no integer overflow
+    for _ in range(4):  # the estimate is off by rounding at most: step to the exact n
+        if n > 2 and value_after(u0, b, tables, l, n - 1) >= v_th:
+            n -= 1
+        elif n <= n_max and value_after(u0, b, tables, l, n) < v_th:
+            n += 1
+        else:
+            return n if n <= n_max else -1
+    lo, hi = 1, n_max + 1  # still off (a plateau): bisect value >= v_th on (lo, hi]
+    if value_after(u0, b, tables, l, n_max) < v_th:
+        return -1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if value_after(u0, b, tables, l, mid) >= v_th:
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 @njit(cache=True)
@@ -168,15 +214,15 @@ def deliver_spatial(lt, ft, conv_w, l, spk, n_spk, s, cur, mark, touched, stats)
 
 
 @njit(cache=True)
-def schedule_bias(net_arrays, P, G, T, version, pending, heap, gstats):
+def schedule_bias(net_arrays, tables, T, version, pending, heap, gstats):
     """Queue the first crossing of every neuron that its bias alone drives over threshold."""
-    lt, ft, csr_ptr, csr_idx, csr_w, dense_w, conv_w, bias = net_arrays
+    lt, ft, bias = net_arrays[0], net_arrays[1], net_arrays[7]
     hkey, hkey2, hseq, hver, hstate = heap
     n_total = lt[-1, OFF] + lt[-1, N]
     for l in range(lt.shape[0]):
         for g in range(lt[l, OFF], lt[l, OFF] + lt[l, N]):
             if bias[g] > 0:
-                n = next_crossing(0.0, bias[g], P, G, l, ft[l, V_TH], ft[l, DECAY], T)
+                n = next_crossing(0.0, bias[g], tables, l, ft[l, V_TH], ft[l, DECAY], T)
                 if n > 0:  # from step -1 (u = 0) to step n - 1
                     heap_push(hkey, hkey2, hseq, hver, hstate, (n - 1) * n_total + g, 0, version[g])
                     pending[g] = True
@@ -185,7 +231,7 @@ def schedule_bias(net_arrays, P, G, T, version, pending, heap, gstats):
 
 
 @njit(cache=True)
-def run_steps(net_arrays, P, G, in_ptr, in_idx, s_begin, s_end, T, state, heap, scratch,
+def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap, scratch,
               out_step, out_gid, out_n, counts, rec_from, stats, gstats):
     """Run steps ``s_begin .. s_end - 1``; return the first step not run.
 
@@ -196,6 +242,7 @@ def run_steps(net_arrays, P, G, in_ptr, in_idx, s_begin, s_end, T, state, heap, 
     buffers and call again from the returned step. Queue entries are kept for steps < T only.
     """
     lt, ft, csr_ptr, csr_idx, csr_w, dense_w, conv_w, bias = net_arrays
+    P, G, cap, conv = tables
     u, cur, t_last, version, pending, mark, all_mark, uniform = state
     hkey, hkey2, hseq, hver, hstate = heap
     touched, spk = scratch
@@ -214,6 +261,8 @@ def run_steps(net_arrays, P, G, in_ptr, in_idx, s_begin, s_end, T, state, heap, 
             off, n_l = lt[l, OFF], lt[l, N]
             v_th, decay = ft[l, V_TH], ft[l, DECAY]
             subtract = lt[l, SUBTRACT] != 0
+            cap_l = cap[l]
+            integrator = P[l, 1] == 1  # decay 1: G[n] = n
             # phase A: deliver the spikes of the layer below
             if n_spk == 0:
                 nt = 0
@@ -243,7 +292,11 @@ def run_steps(net_arrays, P, G, in_ptr, in_idx, s_begin, s_end, T, state, heap, 
                 uu, cc, bb, tl = u[off:off + n_l], cur[off:off + n_l], bias[off:off + n_l], \
                     t_last[off:off + n_l]
                 if uniform[l]:  # all last updated together: one factor, vectorised
-                    pn, gn = P[l, s - tl[0]], G[l, s - tl[0]]
+                    dn = s - tl[0]
+                    pn, gn = P[l, min(dn, cap_l)], G[l, min(dn, cap_l)]
+                    if integrator:
+                        conv[0] = dn
+                        gn = conv[0]
                     for i in range(n_l):
                         uu[i] = pn * uu[i] + bb[i] * gn + cc[i]
                         cc[i] = 0.0
@@ -251,7 +304,12 @@ def run_steps(net_arrays, P, G, in_ptr, in_idx, s_begin, s_end, T, state, heap, 
                 else:
                     for i in range(n_l):
                         dn = s - tl[i]
-                        uu[i] = P[l, dn] * uu[i] + bb[i] * G[l, dn] + cc[i]
+                        k = min(dn, cap_l)
+                        gk = G[l, k]
+                        if integrator:
+                            conv[0] = dn
+                            gk = conv[0]
+                        uu[i] = P[l, k] * uu[i] + bb[i] * gk + cc[i]
                         cc[i] = 0.0
                         tl[i] = s
                 uniform[l] = True
@@ -268,7 +326,12 @@ def run_steps(net_arrays, P, G, in_ptr, in_idx, s_begin, s_end, T, state, heap, 
                 for i in range(nt):
                     g = touched[i]
                     dn = s - t_last[g]
-                    u[g] = P[l, dn] * u[g] + bias[g] * G[l, dn] + cur[g]
+                    k = min(dn, cap_l)
+                    gk = G[l, k]
+                    if integrator:
+                        conv[0] = dn
+                        gk = conv[0]
+                    u[g] = P[l, k] * u[g] + bias[g] * gk + cur[g]
                     cur[g] = 0.0
                     t_last[g] = s
             # phase B.2: threshold, reset, reschedule
@@ -296,7 +359,7 @@ def run_steps(net_arrays, P, G, in_ptr, in_idx, s_begin, s_end, T, state, heap, 
                 # u high enough for the next step, can cause one
                 if not can_self or (bias[g] <= 0 and P[l, 1] * v < v_th):
                     continue
-                n = next_crossing(v, bias[g], P, G, l, v_th, decay, T - 1 - s)
+                n = next_crossing(v, bias[g], tables, l, v_th, decay, T - 1 - s)
                 if n > 0:
                     if hstate[SIZE] == hkey.shape[0]:  # room: at most one live entry a neuron
                         live = hver[:hstate[SIZE]] == version[hkey[:hstate[SIZE]] % n_total]

@@ -11,8 +11,20 @@ from __future__ import annotations
 
 from numba import njit
 
-from eventsim.engine.plan import C_OUT, H_IN, H_OUT, K_CONV, KH, KIND, KW, PAD, STRIDE, W_IN, \
-    W_OFF, W_OUT
+from eventsim.engine.plan import (
+    C_OUT,
+    H_IN,
+    H_OUT,
+    K_CONV,
+    KH,
+    KIND,
+    KW,
+    PAD,
+    STRIDE,
+    W_IN,
+    W_OFF,
+    W_OUT,
+)
 
 
 @njit(cache=True)

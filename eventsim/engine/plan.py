@@ -141,17 +141,43 @@ def build_plan(net: Network, dtype: np.dtype) -> Plan:
                 cat(dense_w, dtype), cat(conv_w, dtype), np.concatenate(biases).astype(dtype), list(pops))
 
 
-def decay_tables(ft: np.ndarray, T: int) -> tuple[np.ndarray, np.ndarray]:
-    """``P[l, n] = decay_l ** n`` and ``G[l, n] = sum_{i<n} decay_l ** i`` for n = 0..T.
+def decay_tables(ft: np.ndarray, T: int) -> tuple[np.ndarray, ...]:
+    """Closed-form decay factors: ``P[l, n] = decay_l ** n``, ``G[l, n] = sum_{i<n} decay_l ** i``.
 
-    A neuron left alone for ``n`` steps is brought forward in closed form as
-    ``u <- P[l, n] * u + bias * G[l, n]`` (``n`` steps of ``u <- decay * u + bias``). Rows are
-    computed in the tables' dtype; column ``T + 1`` is a spare so ``n`` may reach ``T + 1``.
+    A neuron left alone for ``n`` steps is brought forward as ``u <- P * u + bias * G``
+    (``n`` steps of ``u <- decay * u + bias``), with ``P, G`` read at ``min(n, cap[l])``:
+
+    * ``decay < 1``: ``cap[l]`` is the first ``n`` where ``P`` has underflowed and stops
+      changing (0, or stuck at the smallest subnormal), else ``T + 1``; from there on ``P`` and
+      ``G`` stay put (``G`` is >= 1, the subnormal is absorbed), so the tables hold every value
+      exactly and their length does not grow with ``T``;
+    * ``decay == 1``: ``P = 1`` and ``G[n] = n``, which the kernels convert to the tables'
+      dtype through the one-element array ``conv``; ``cap[l] = 1``.
+
+    Values are computed in the tables' dtype by cumulative products and sums.
+
+    Returns
+    -------
+    P, G : ndarray, shape (n_pop, width)
+    cap : ndarray, shape (n_pop,), int64
+    conv : ndarray, shape (1,), the tables' dtype
     """
-    n_pop = len(ft)
-    P = np.ones((n_pop, T + 2), ft.dtype)
-    G = np.zeros((n_pop, T + 2), ft.dtype)
-    for row in range(n_pop):
-        np.cumprod(np.full(T + 1, ft[row, DECAY], ft.dtype), out=P[row, 1:])
-        np.cumsum(P[row, :-1], out=G[row, 1:])
-    return P, G
+    dtype, n_pop = ft.dtype, len(ft)
+    leaky = ft[:, DECAY] < 1
+    tiny = float(np.finfo(dtype).smallest_subnormal)
+    guess = [int(np.log(tiny) / np.log(float(k))) + 3 if k < 1 else 2 for k in ft[:, DECAY]]
+    width = min(T + 2, max(guess))
+    while True:
+        P = np.ones((n_pop, width), dtype)
+        G = np.zeros((n_pop, width), dtype)
+        cap = np.ones(n_pop, np.int64)
+        done = True
+        for row in np.flatnonzero(leaky):
+            np.cumprod(np.full(width - 1, ft[row, DECAY], dtype), out=P[row, 1:])
+            np.cumsum(P[row, :-1], out=G[row, 1:])
+            still = np.flatnonzero(P[row, 1:] == P[row, :-1])  # underflowed: 0 or stuck
+            cap[row] = still[0] + 1 if len(still) else width - 1
+            done &= bool(len(still)) or width == T + 2
+        if done:
+            return P, G, cap, np.zeros(1, dtype)
+        width = min(T + 2, 2 * width)

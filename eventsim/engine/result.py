@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# Columns of the per-population counters the kernels fill: ``stats[l, SOPS]`` ...
+SOPS, SPIKES, UPDATES, SELF = range(4)
+
 
 @dataclass(eq=False)
 class Result:
@@ -32,8 +35,8 @@ class Result:
         Threshold evaluations: one per neuron per step in which it was touched (input
         arrived or its own scheduled crossing fell due).
     self_events : ndarray, shape (n_pop,), int64
-        Scheduled crossings (bias, or a subtract reset that leaves ``u`` high) that fired a
-        touch without input.
+        Scheduled crossings (bias, or a subtract reset that leaves ``u`` high) that fell due
+        (input may arrive in the same step; the neuron is updated once).
     input_spikes : int
         Input spikes delivered to population 0 (binned, binary in discrete mode).
     events_processed : int
@@ -89,3 +92,14 @@ class Result:
         neurons, idx = np.unique(neuron_col, return_index=True)
         first[neurons] = time_col[idx]
         return int(best[np.argmin(first[best])])
+
+
+def make_result(spikes: list[np.ndarray], counts: list[np.ndarray], stats: np.ndarray,
+                input_spikes: int, events: int, peak_queue: int, T: int, duration_us: float,
+                mode: str, layer_index: list[int]) -> Result:
+    """Wrap the kernels' outputs (``stats``: shape (n_pop, 4), columns as above)."""
+    return Result(spikes=spikes, sops=stats[:, SOPS].copy(), spike_counts=counts,
+                  neuron_updates=stats[:, UPDATES].copy(), self_events=stats[:, SELF].copy(),
+                  input_spikes=int(input_spikes), events_processed=int(events),
+                  peak_queue=int(peak_queue), T=T, duration_us=float(duration_us), mode=mode,
+                  layer_index=list(layer_index))

@@ -7,17 +7,26 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from eventsim.engine import discrete
-from eventsim.engine.plan import C_IN, H_IN, N, OFF, W_IN, Plan, build_plan, decay_tables
+from eventsim.engine.inputs import (
+    check_binned,
+    check_dtype,
+    check_network,
+    check_not_path,
+    check_steps,
+    check_stream,
+    dense_input,
+)
+from eventsim.engine.plan import C_IN, H_IN, OFF, W_IN, N, Plan, build_plan, decay_tables
 from eventsim.engine.queue import new_heap
-from eventsim.engine.result import Result
+from eventsim.engine.result import SELF, SPIKES, Result, make_result
 from eventsim.errors import InputError
 from eventsim.events.binning import bin_sparse, dense_to_sparse
 from eventsim.events.stream import EventStream
 from eventsim.network.network import Network
 
 DEFAULT_DT_US = 1000
-DTYPES = ("float32", "float64")
 RECORDS = ("all", "output")
+IDLE_BLOCK = 1 << 16  # steps without input are fed in blocks of at most this many
 
 
 class DiscreteRun:
@@ -31,7 +40,7 @@ class DiscreteRun:
         self.plan, self.T, self.dt_us, self.rec_from = plan, T, dt_us, rec_from
         dtype = plan.ft.dtype
         n = plan.n_neurons
-        self.P, self.G = decay_tables(plan.ft, T)
+        self.tables = decay_tables(plan.ft, T)
         self.net_arrays = (plan.lt, plan.ft, plan.csr_ptr, plan.csr_idx, plan.csr_w,
                            plan.dense_w, plan.conv_w, plan.bias)
         # u, cur (input of the step), t_last, version, pending, mark, all_mark (step in which
@@ -50,7 +59,7 @@ class DiscreteRun:
         self.stats = np.zeros((plan.n_pop, 4), np.int64)
         self.gstats = np.zeros(3, np.int64)
         self.step = 0
-        discrete.schedule_bias(self.net_arrays, self.P, self.G, T, self.state[3], self.state[4],
+        discrete.schedule_bias(self.net_arrays, self.tables, T, self.state[3], self.state[4],
                                self.heap, self.gstats)
 
     def run(self, step_ptr: np.ndarray, channel_idx: np.ndarray, s_begin: int, s_end: int):
@@ -59,16 +68,21 @@ class DiscreteRun:
         Steps between the current one and ``s_begin`` run without input."""
         if s_begin < self.step:
             raise InputError(f"inputs for step {s_begin} arrived after step {self.step} was run")
-        if s_begin > self.step:
-            self._feed(np.zeros(s_begin - self.step + 1, np.int64), channel_idx[:0],
-                       self.step, s_begin)
+        self.idle(s_begin)
         self._feed(step_ptr, channel_idx, s_begin, s_end)
+
+    def idle(self, s_end: int) -> None:
+        """Run the steps up to ``s_end`` (exclusive) without input, in bounded blocks."""
+        no_input = np.zeros(IDLE_BLOCK + 1, np.int64)
+        while self.step < min(s_end, self.T):
+            begin = self.step
+            self._feed(no_input, no_input[:0], begin, min(s_end, begin + IDLE_BLOCK))
 
     def _feed(self, step_ptr, channel_idx, base: int, s_end: int) -> None:
         s_end = min(s_end, self.T)
         while self.step < s_end:
             s = discrete.run_steps(
-                self.net_arrays, self.P, self.G, step_ptr[self.step - base:], channel_idx,
+                self.net_arrays, self.tables, step_ptr[self.step - base:], channel_idx,
                 self.step, s_end, self.T, self.state, self.heap, self.scratch,
                 self.out_step, self.out_gid, self.out_n, self.counts, self.rec_from,
                 self.stats, self.gstats)
@@ -78,7 +92,7 @@ class DiscreteRun:
                 self.out_gid = np.resize(self.out_gid, 4 * len(self.out_gid))
 
     def result(self) -> Result:
-        self.run(np.zeros(1, np.int64), np.zeros(0, np.int64), self.T, self.T)
+        self.idle(self.T)
         p = self.plan
         offsets = p.lt[:, OFF]
         pop_of = np.repeat(np.arange(p.n_pop), p.lt[:, N])
@@ -86,50 +100,11 @@ class DiscreteRun:
                                           pop_of, offsets, p.n_pop)
         spikes = [rows[ptr[i]:ptr[i + 1]] for i in range(p.n_pop)]
         counts = [self.counts[offsets[i]:offsets[i] + p.lt[i, N]] for i in range(p.n_pop)]
-        st = self.stats
-        return Result(
-            spikes=spikes, sops=st[:, discrete.SOPS].copy(), spike_counts=counts,
-            neuron_updates=st[:, discrete.UPDATES].copy(), self_events=st[:, discrete.SELF].copy(),
-            input_spikes=int(self.gstats[discrete.EVENTS] - st[:, discrete.SPIKES].sum()
-                             - st[:, discrete.SELF].sum()),
-            events_processed=int(self.gstats[discrete.EVENTS]),
-            peak_queue=int(self.gstats[discrete.PEAK_QUEUE]), T=self.T,
-            duration_us=float(self.T * self.dt_us), mode="discrete",
-            layer_index=list(p.layer_index))
-
-
-def _check_dtype(dtype) -> np.dtype:
-    if str(np.dtype(dtype)) not in DTYPES:
-        raise InputError(f"simulate: field 'dtype' must be float32 or float64, got {dtype!r}")
-    return np.dtype(dtype)
-
-
-def _check_stream(net: Network, stream: EventStream) -> None:
-    if stream.n_channels != net.n_inputs:
-        raise InputError(
-            f"{stream.source}: sensor_size {stream.sensor_size} gives {stream.n_channels} input "
-            f"channels; the network's input_shape {net.input_shape} has {net.n_inputs}"
-        )
-
-
-def _dense_input(net: Network, spikes: np.ndarray, T: int | None) -> tuple[np.ndarray, int]:
-    spikes = np.asarray(spikes)
-    if spikes.ndim < 2 or int(np.prod(spikes.shape[1:])) != net.n_inputs or (
-            spikes.ndim > 2 and spikes.shape[1:] != net.input_shape):
-        raise InputError(
-            f"inputs: array of shape {spikes.shape}; expected (T, {net.n_inputs}) or "
-            f"(T, *{net.input_shape}) for the network's input_shape {net.input_shape}"
-        )
-    spikes = spikes.reshape(spikes.shape[0], -1)
-    if spikes.dtype != np.bool_ and not np.all((spikes == 0) | (spikes == 1)):
-        bad = np.argwhere((spikes != 0) & (spikes != 1))[0]
-        raise InputError(
-            f"inputs: value {spikes[tuple(bad)]} at (step {bad[0]}, channel {bad[1]}); "
-            "expected 0/1 input spikes"
-        )
-    if T is not None and T != spikes.shape[0]:
-        raise InputError(f"inputs: array has {spikes.shape[0]} steps but T={T} was given")
-    return spikes, spikes.shape[0]
+        events = int(self.gstats[discrete.EVENTS])
+        input_spikes = events - self.stats[:, SPIKES].sum() - self.stats[:, SELF].sum()
+        return make_result(spikes, counts, self.stats, input_spikes, events,
+                           self.gstats[discrete.PEAK_QUEUE], self.T, self.T * self.dt_us,
+                           "discrete", p.layer_index)
 
 
 class Simulator:
@@ -153,12 +128,10 @@ class Simulator:
         if mode not in ("discrete", "continuous"):
             raise InputError(
                 f"simulate: field 'mode' must be 'discrete' or 'continuous', got {mode!r}")
-        self.net, self.mode, self.dtype = net, mode, _check_dtype(dtype)
-        self.dt_us = dt_us if dt_us is not None else (net.dt_us or DEFAULT_DT_US)
-        if isinstance(self.dt_us, bool) or not isinstance(self.dt_us, (int, np.integer)) \
-                or self.dt_us <= 0:
-            raise InputError(f"simulate: field 'dt_us' must be a positive integer, got {dt_us!r}")
-        self.T = T if T is not None else net.T
+        self.net, self.mode, self.dtype = check_network(net), mode, check_dtype(dtype)
+        self.dt_us = check_steps(dt_us, "dt_us") or net.dt_us or DEFAULT_DT_US
+        self.T = check_steps(T, "T", minimum=0)
+        self.T = self.T if self.T is not None else net.T
         if record not in RECORDS:
             raise InputError(f"simulate: field 'record' must be one of {RECORDS}, got {record!r}")
         self.plan = build_plan(net, self.dtype)
@@ -168,18 +141,21 @@ class Simulator:
             T: int | None = None) -> Result:
         """Simulate one sample (see :func:`simulate` for ``inputs``); ``T`` overrides the
         simulator's for this sample."""
-        net, T = self.net, (T if T is not None else self.T)
+        net = self.net
+        T = check_steps(T, "T", minimum=0)
+        T = T if T is not None else self.T
+        check_not_path(inputs)
         if self.mode == "continuous":
             from eventsim.engine.continuous import simulate_continuous
 
             return simulate_continuous(net, self.plan, inputs, self.dt_us, T)
         if isinstance(inputs, EventStream):
-            _check_stream(net, inputs)
+            check_stream(net, inputs)
             step_ptr, idx, T = bin_sparse(inputs.channels(), inputs.events["t"], net.n_inputs,
                                           self.dt_us, T)
             return self.run_binned(step_ptr, idx)
         if isinstance(inputs, np.ndarray):
-            spikes, T = _dense_input(net, inputs, T)
+            spikes, T = dense_input(net, inputs, T)
             return self.run_binned(*dense_to_sparse(spikes))
         if isinstance(inputs, Iterable):
             if T is None:
@@ -192,6 +168,7 @@ class Simulator:
     def run_binned(self, step_ptr: np.ndarray, channel_idx: np.ndarray) -> Result:
         """Discrete mode on input already binned by :func:`~eventsim.events.binning.bin_sparse`
         (``T = len(step_ptr) - 1``)."""
+        step_ptr, channel_idx = check_binned(step_ptr, channel_idx, self.net.n_inputs)
         T = len(step_ptr) - 1
         run = DiscreteRun(self.plan, T, self.dt_us, self.rec_from)
         run.run(step_ptr, channel_idx, 0, T)
@@ -240,27 +217,31 @@ def simulate(
 
 
 def _simulate_chunks(net: Network, plan: Plan, chunks: Iterator[EventStream],
-                     dt_us: int, T: int,
-                     rec_from: int = 0) -> Result:
+                     dt_us: int, T: int, rec_from: int = 0) -> Result:
     """Stream chunks: each chunk's last (possibly incomplete) step waits for the next chunk.
 
-    Only the steps a chunk covers are binned (``t_start_us`` moves along), so memory is bounded
-    by the chunk, not by the recording.
+    Only the steps from a chunk's first event to its last are binned, the open step is held as
+    its distinct channels, and steps without input run in bounded blocks, so memory is bounded
+    by the chunk (and the steps it spans), not by the recording.
     """
     run = DiscreteRun(plan, T, dt_us, rec_from)
     held = np.zeros(0, np.int64), np.zeros(0, np.int64)  # (channels, t_us) of the open step
 
     def advance(ch: np.ndarray, t: np.ndarray, s_end: int) -> None:
-        begin, s_end = run.step, min(s_end, T)
-        if s_end > begin:
-            step_ptr, idx, _ = bin_sparse(ch, t, net.n_inputs, dt_us, s_end - begin,
-                                          t_start_us=begin * dt_us)
-            run.run(step_ptr, idx, begin, s_end)
+        """Run to ``s_end`` with the events ``(ch, t)``, all in steps before ``s_end``."""
+        if len(t):
+            run.idle(int(t.min()) // dt_us)
+            begin, stop = run.step, min(s_end, T)
+            if stop > begin:
+                step_ptr, idx, _ = bin_sparse(ch, t, net.n_inputs, dt_us, stop - begin,
+                                              t_start_us=begin * dt_us)
+                run.run(step_ptr, idx, begin, stop)
+        run.idle(s_end)
 
     for chunk in chunks:
         if not isinstance(chunk, EventStream):
             raise InputError(f"simulate: chunks must be EventStream, got {type(chunk).__name__}")
-        _check_stream(net, chunk)
+        check_stream(net, chunk)
         if len(chunk) == 0:
             continue
         late = np.flatnonzero(chunk.events["t"] < run.step * dt_us)
@@ -271,9 +252,11 @@ def _simulate_chunks(net: Network, plan: Plan, chunks: Iterator[EventStream],
                 f"chunks already ran up to step {run.step}; chunks must follow each other in time")
         ch = np.concatenate([held[0], chunk.channels()])
         t = np.concatenate([held[1], chunk.events["t"]])
-        open_step = int(t[-1]) // dt_us
+        open_step = int(t.max()) // dt_us
         closed = t < open_step * dt_us
-        advance(ch[closed], t[closed], open_step)
-        held = ch[~closed], t[~closed]
+        advance(ch[closed], t[closed], min(open_step, T))
+        # binary binning: the open step needs only its distinct channels
+        held_ch = np.unique(ch[~closed])
+        held = held_ch, np.full(len(held_ch), open_step * dt_us, np.int64)
     advance(held[0], held[1], T)
     return run.result()

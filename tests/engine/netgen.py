@@ -6,6 +6,8 @@ ulps of a threshold (where any two correct float implementations may legitimatel
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from hypothesis import strategies as st
 
@@ -14,11 +16,11 @@ from eventsim.network.network import Network
 
 
 def _lif(draw, rng):
-    return dict(
-        decay=draw(st.sampled_from([1.0, 0.9, 0.5, 0.2, float(rng.uniform(0.05, 1.0))])),
-        v_th=float(rng.uniform(0.2, 1.5)),
-        reset=draw(st.sampled_from(["zero", "subtract"])),
-    )
+    return {
+        "decay": draw(st.sampled_from([1.0, 0.9, 0.5, 0.2, float(rng.uniform(0.05, 1.0))])),
+        "v_th": float(rng.uniform(0.2, 1.5)),
+        "reset": draw(st.sampled_from(["zero", "subtract"])),
+    }
 
 
 def _weights(rng, shape, zero_frac, scale):
@@ -34,7 +36,7 @@ def dense_networks(draw):
     sizes = draw(st.lists(st.integers(1, 12), min_size=2, max_size=4))
     zero_frac = draw(st.sampled_from([0.0, 0.3, 0.9]))
     layers = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+    for n_in, n_out in itertools.pairwise(sizes):
         bias = (rng.normal(0.1, 0.3, n_out) if draw(st.booleans()) else None)
         layers.append(Dense(_weights(rng, (n_out, n_in), zero_frac, 1.2 / np.sqrt(n_in)),
                             bias=bias, **_lif(draw, rng)))

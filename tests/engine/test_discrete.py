@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from netgen import conv_networks, dense_networks
 
 from eventsim.engine.reference import dense_matrix, simulate_dense
 from eventsim.engine.simulate import simulate
 from eventsim.network.layers import Conv2d, Dense
 from eventsim.network.network import Network
-
-from netgen import conv_networks, dense_networks  # noqa: E402  (tests/engine on sys.path)
 
 
 def assert_same_as_twin(net, x, dtype="float64"):
@@ -98,3 +97,40 @@ def test_predicted_ties_go_to_earliest_first_spike(dtype):
     assert r.predicted == 1
     silent = simulate(net, np.zeros((3, 2), np.uint8), dtype=dtype)
     assert silent.predicted == -1
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_bias_crossing_that_only_rounding_reaches(dtype):
+    # b / (1 - decay) == v_th exactly: never crossed in exact arithmetic, but the float
+    # recurrence gets there; the engine must find the same step as the twin
+    net = Network([Dense(np.zeros((1, 1)), bias=[0.25], decay=0.5, v_th=0.5)], (1,))
+    x = np.zeros((80, 1), np.uint8)
+    assert_same_as_twin(net, x, dtype=dtype)
+    assert len(simulate(net, x, dtype=dtype).spikes[0]) > 0
+
+
+def test_tiny_bias_of_an_integrator():
+    # (v_th - u) / b overflows an int64: the crossing step must still be right (here: none)
+    net = Network([Dense(np.ones((3, 1)), bias=[1e-30, 0.2, 0.0], decay=1.0, v_th=0.5)], (1,))
+    x = np.zeros((50, 1), np.uint8)
+    x[[3, 30]] = 1
+    assert_same_as_twin(net, x)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_capped_decay_tables_equal_full_tables(dtype):
+    from eventsim.engine.plan import decay_tables
+
+    ft = np.array([[0.2, 0.5, 0], [1.0, 0.5, 0], [0.999, 0.5, 0], [0.9, 0.5, 0]], dtype)
+    T = 120_000
+    P, G, cap, _ = decay_tables(ft, T)
+    assert decay_tables(ft[[0, 1, 3]], 10**9)[0].shape[1] < 10_000  # does not grow with T
+    n = np.arange(T + 2)
+    for row in (0, 2, 3):
+        full_p = np.concatenate([np.ones(1, dtype), np.cumprod(np.full(T + 1, ft[row, 0], dtype))])
+        full_g = np.concatenate([np.zeros(1, dtype), np.cumsum(full_p[:-1])])
+        assert full_g.dtype == dtype
+        k = np.minimum(n, cap[row])
+        np.testing.assert_array_equal(P[row, k], full_p)
+        np.testing.assert_array_equal(G[row, k], full_g)
+    assert cap[1] == 1 and P[1, 1] == 1  # decay 1: G[n] = n is computed, not tabled

@@ -1,0 +1,91 @@
+"""Checking what ``simulate`` is given, for both modes: the network, dtype, binning, inputs."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from eventsim.errors import InputError
+from eventsim.events.stream import EventStream
+from eventsim.network.network import Network
+
+DTYPES = ("float32", "float64")
+
+
+def check_network(net) -> Network:
+    if not isinstance(net, Network):
+        raise InputError(f"simulate: 'net' must be an eventsim Network, got {type(net).__name__}")
+    return net
+
+
+def check_dtype(dtype) -> np.dtype:
+    if isinstance(dtype, (str, type, np.dtype)):
+        try:
+            if np.dtype(dtype).name in DTYPES:
+                return np.dtype(dtype)
+        except TypeError:
+            pass
+    raise InputError(f"simulate: field 'dtype' must be 'float32' or 'float64', got {dtype!r}")
+
+
+def check_steps(value, field: str, allow_none: bool = True, minimum: int = 1) -> int | None:
+    """A positive integer (``dt_us``, ``T``), or None where allowed."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise InputError(f"simulate: field '{field}' must be an integer >= {minimum}, "
+                         f"got {value!r}")
+    return int(value)
+
+
+def check_stream(net: Network, stream: EventStream) -> None:
+    if stream.n_channels != net.n_inputs:
+        raise InputError(
+            f"{stream.source}: sensor_size {stream.sensor_size} gives {stream.n_channels} input "
+            f"channels; the network's input_shape {net.input_shape} has {net.n_inputs}"
+        )
+
+
+def check_not_path(inputs) -> None:
+    if isinstance(inputs, (str, bytes, os.PathLike)):
+        raise InputError(f"simulate: 'inputs' is a path ({inputs!r}); read it first with "
+                         "eventsim.read_events (or iter_events to stream it)")
+
+
+def dense_input(net: Network, spikes: np.ndarray, T: int | None) -> tuple[np.ndarray, int]:
+    """A 0/1 array ``(T, n_inputs)`` or ``(T, *input_shape)`` as ``(T, n_inputs)``, checked."""
+    spikes = np.asarray(spikes)
+    if spikes.ndim < 2 or int(np.prod(spikes.shape[1:])) != net.n_inputs or (
+            spikes.ndim > 2 and spikes.shape[1:] != net.input_shape):
+        raise InputError(
+            f"inputs: array of shape {spikes.shape}; expected (T, {net.n_inputs}) or "
+            f"(T, *{net.input_shape}) for the network's input_shape {net.input_shape}"
+        )
+    spikes = spikes.reshape(spikes.shape[0], -1)
+    if spikes.dtype != np.bool_ and not np.all((spikes == 0) | (spikes == 1)):
+        bad = np.argwhere((spikes != 0) & (spikes != 1))[0]
+        raise InputError(
+            f"inputs: value {spikes[tuple(bad)]} at (step {bad[0]}, channel {bad[1]}); "
+            "expected 0/1 input spikes"
+        )
+    if T is not None and T != spikes.shape[0]:
+        raise InputError(f"inputs: array has {spikes.shape[0]} steps but T={T} was given")
+    return spikes, spikes.shape[0]
+
+
+def check_binned(step_ptr, channel_idx, n_inputs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Input of ``Simulator.run_binned``, checked and as contiguous int64 arrays: a valid
+    :func:`~eventsim.events.binning.bin_sparse` result for ``n_inputs`` channels."""
+    step_ptr, channel_idx = np.asarray(step_ptr), np.asarray(channel_idx)
+    if step_ptr.ndim != 1 or len(step_ptr) < 1 or step_ptr.dtype.kind not in "iu" \
+            or channel_idx.ndim != 1 or channel_idx.dtype.kind not in "iu":
+        raise InputError("run_binned: 'step_ptr' and 'channel_idx' must be 1-D integer arrays "
+                         "(as from eventsim.events.binning.bin_sparse)")
+    if step_ptr[0] != 0 or step_ptr[-1] != len(channel_idx) or np.any(np.diff(step_ptr) < 0):
+        raise InputError("run_binned: 'step_ptr' must rise from 0 to len(channel_idx)")
+    if len(channel_idx) and (channel_idx.min() < 0 or channel_idx.max() >= n_inputs):
+        raise InputError(f"run_binned: 'channel_idx' holds channel "
+                         f"{channel_idx.min() if channel_idx.min() < 0 else channel_idx.max()}; "
+                         f"the network has {n_inputs} inputs")
+    return (np.ascontiguousarray(step_ptr, np.int64), np.ascontiguousarray(channel_idx, np.int64))

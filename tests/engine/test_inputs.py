@@ -1,0 +1,52 @@
+"""What simulate() refuses, with an InputError naming the field."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eventsim import Dense, Network, Simulator, simulate
+from eventsim.errors import InputError
+
+NET = Network([Dense(np.ones((2, 3)))], (3,))
+X = np.zeros((4, 3), np.uint8)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"dtype": "foo"}, "'dtype'"),
+    ({"dtype": None}, "'dtype'"),
+    ({"dtype": "int32"}, "'dtype'"),
+    ({"mode": "analog"}, "'mode'"),
+    ({"dt_us": 0}, "'dt_us'"),
+    ({"dt_us": 2.5}, "'dt_us'"),
+    ({"T": -1}, "'T'"),
+    ({"T": 2.5}, "'T'"),
+    ({"T": "5"}, "'T'"),
+])
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(InputError, match=match):
+        simulate(NET, X, **kwargs)
+
+
+def test_bad_inputs():
+    with pytest.raises(InputError, match="must be an eventsim Network"):
+        simulate("net.h5", X)
+    with pytest.raises(InputError, match="is a path"):
+        simulate(NET, "sample.bin")
+    with pytest.raises(InputError, match=r"expected \(T, 3\)"):
+        simulate(NET, np.zeros((4, 5)))
+    with pytest.raises(InputError, match="expected 0/1"):
+        simulate(NET, np.full((4, 3), 2))
+    with pytest.raises(InputError, match="chunks must be EventStream, got list"):
+        simulate(NET, [[0, 1]], T=3)
+
+
+def test_run_binned_checks_its_arrays():
+    sim = Simulator(NET)
+    with pytest.raises(InputError, match="'channel_idx' holds channel 7"):
+        sim.run_binned(np.array([0, 2], np.int64), np.array([1, 7], np.int64))
+    with pytest.raises(InputError, match="must rise from 0"):
+        sim.run_binned(np.array([0, 3], np.int64), np.array([1], np.int64))
+    with pytest.raises(InputError, match="1-D integer"):
+        sim.run_binned(np.array([0.0, 1.0]), np.array([1]))
+    assert sim.run_binned([0, 1], [1]).input_spikes == 1  # lists of ints are fine
