@@ -77,6 +77,7 @@ def _sensor_size(net):
 
 def _run_file(sim, path: Path, args, dt_us: int):
     from eventsim import iter_events, read_events
+    from eventsim.events.binning import n_steps
 
     net = sim.net
     size = _sensor_size(net)
@@ -84,9 +85,9 @@ def _run_file(sim, path: Path, args, dt_us: int):
         return sim.run(read_events(path, size))
     T = args.T or net.T
     if T is None:  # cover the recording: one bounded-memory pass for its last timestamp
-        t_last = max((int(c.events["t"][-1]) for c in iter_events(path, args.chunk_events, size)
-                      if len(c)), default=0)
-        T = t_last // dt_us + 1
+        t_last = max((c.t_last_us for c in iter_events(path, args.chunk_events, size) if len(c)),
+                     default=None)
+        T = n_steps(t_last, dt_us)
     return sim.run(iter_events(path, args.chunk_events, size), T=T)
 
 
@@ -101,10 +102,10 @@ def _table(net, results, mode: str, dt_us: int) -> tuple[str, list[dict]]:
         else:
             seconds = sum(r.duration_us for r in results) / 1e6 if results else 0
             rate, unit = spikes / max(n * seconds, 1e-12), "Hz"
-        rows.append(dict(layer=li, kind=type(net.layers[li]).__name__, neurons=n, spikes=spikes,
-                         sops=int(sum(int(r.sops[i]) for r in results)),
-                         neuron_updates=int(sum(int(r.neuron_updates[i]) for r in results)),
-                         rate=rate, rate_unit=unit))
+        rows.append({"layer": li, "kind": type(net.layers[li]).__name__, "neurons": n,
+                     "spikes": spikes, "sops": int(sum(int(r.sops[i]) for r in results)),
+                     "neuron_updates": int(sum(int(r.neuron_updates[i]) for r in results)),
+                     "rate": rate, "rate_unit": unit})
     lines = [f"{'layer':>5}  {'kind':<10}{'neurons':>9}{'spikes':>12}{'SOPs':>15}  rate ({unit})"]
     for r in rows:
         lines.append(f"{r['layer']:>5}  {r['kind']:<10}{r['neurons']:>9}{r['spikes']:>12}"
@@ -112,6 +113,29 @@ def _table(net, results, mode: str, dt_us: int) -> tuple[str, list[dict]]:
     lines.append(f"{'total':>5}  {'':<10}{sum(r['neurons'] for r in rows):>9}"
                  f"{sum(r['spikes'] for r in rows):>12}{sum(r['sops'] for r in rows):>15}")
     return "\n".join(lines), rows
+
+
+def _check_json_path(path: Path) -> None:
+    """Fail before the run, naming ``path`` as given, unless the JSON file can be written."""
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; expected a JSON file to write")
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "no such folder to write the JSON file in",
+                                str(path))
+    if not os.access(parent, os.W_OK):
+        reason = f"folder {parent} is not writable"
+    else:  # access() is not the last word (root, read-only or virtual file systems): try
+        try:
+            fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+        except OSError as err:
+            reason = f"creating a file in folder {parent} fails ({err.strerror or err})"
+        else:
+            os.close(fd)
+            os.unlink(probe)
+            return
+    raise InputError(f"{path}: cannot write the JSON file: {reason}; "
+                     "expected a path in a writable folder")
 
 
 def _write_json(path: Path, payload: dict) -> None:
@@ -135,12 +159,13 @@ def cmd_run(args) -> int:
                         ("--chunk-events", args.chunk_events)):
         if value is not None and value < 1:
             raise InputError(f"eventsim run: {flag} must be a positive integer, got {value}")
+    if args.chunk_events is not None and args.mode != "discrete":
+        raise InputError(f"eventsim run: --chunk-events streams in discrete mode only; "
+                         f"got --mode {args.mode}")
+    if args.chunk_events is not None and args.example:
+        raise InputError("eventsim run: --chunk-events streams files; --example reads none")
     if args.json is not None:  # fail before the run, naming the file asked for
-        if args.json.is_dir():
-            raise InputError(f"{args.json}: is a folder; expected a JSON file to write")
-        if not args.json.resolve().parent.is_dir():
-            raise FileNotFoundError(errno.ENOENT, "no such folder to write the JSON file in",
-                                    str(args.json))
+        _check_json_path(args.json)
     if args.example:
         net = random_mlp([2312, 800, 10], (2, 34, 34), weight_std=[0.05, 0.08], seed=0)
         print(EXAMPLE_NOTE)
@@ -161,9 +186,9 @@ def cmd_run(args) -> int:
             result = _run_file(sim, path, args, dt_us)
         label = _label_of(path, net.labels) if path is not None else None
         results.append(result)
-        samples.append(dict(path=str(path) if path else "<synthetic saccades seed=0>",
-                            label=label, predicted=result.predicted, T=result.T,
-                            spikes=result.n_spikes.tolist(), sops=result.sops.tolist()))
+        samples.append({"path": str(path) if path else "<synthetic saccades seed=0>",
+                        "label": label, "predicted": result.predicted, "T": result.T,
+                        "spikes": result.n_spikes.tolist(), "sops": result.sops.tolist()})
     elapsed = time.perf_counter() - start
     table, rows = _table(net, results, args.mode, dt_us)
     labelled = [s for s in samples if s["label"] is not None]
@@ -178,9 +203,9 @@ def cmd_run(args) -> int:
         correct = sum(s["label"] == s["predicted"] for s in labelled)
         print(f"accuracy: {accuracy:.2%} ({correct}/{len(labelled)})")
     if args.json:
-        _write_json(args.json, dict(network=net_name, input=args.input, mode=args.mode,
-                                    dtype=args.dtype, dt_us=dt_us, T=args.T or net.T,
-                                    samples=samples, accuracy=accuracy, layers=rows))
+        _write_json(args.json, {"network": net_name, "input": args.input, "mode": args.mode,
+                                "dtype": args.dtype, "dt_us": dt_us, "T": args.T or net.T,
+                                "samples": samples, "accuracy": accuracy, "layers": rows})
         print(f"wrote {args.json}")
     return 0
 

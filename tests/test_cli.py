@@ -4,6 +4,7 @@ one clean line on stderr (no traceback) for every bad input."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -345,6 +346,11 @@ BAD_INPUTS = {
         FileNotFoundError),
     "json-is-a-folder": lambda t, d, n: (
         [n, _folder(t, "in"), "--json", _folder(t, "out")], str(t / "out"), "folder", InputError),
+    "chunk-events-continuous": lambda t, d, n: (
+        [n, _folder(t, "in"), "--mode", "continuous", "--chunk-events", 100], "--chunk-events",
+        "streams in discrete mode only", InputError),
+    "chunk-events-example": lambda t, d, n: (
+        ["--example", "--chunk-events", 100], "--chunk-events", "--example", InputError),
 }
 
 
@@ -394,6 +400,73 @@ def test_bad_file_after_good_ones(capsys, tmp_path, data_dir, net_file):
     last = err.rstrip("\n").split("\n")[-1]
     assert last.startswith(f"eventsim: error: {bad}: file cut mid-record at byte offset 1000"), err
     assert not out_json.exists()
+
+
+def _refuse_to_run(monkeypatch):
+    """Make loading a network or building a simulator fail the test: the check is up front."""
+    def ran(*args, **kwargs):
+        raise AssertionError("the run started before the arguments were checked")
+
+    for name in ("Simulator", "load_network", "random_mlp"):
+        monkeypatch.setattr(eventsim, name, ran)
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["NET", "IN", "--mode", "continuous", "--chunk-events", 100],
+         "--chunk-events streams in discrete mode only; got --mode continuous"),
+        (["--example", "--chunk-events", 100], "--chunk-events streams files; --example reads none"),
+    ],
+    ids=["continuous", "example"],
+)
+def test_chunk_events_refused_up_front(capsys, monkeypatch, net_file, nmnist, argv, match):
+    argv = [{"NET": net_file, "IN": nmnist}.get(a, a) for a in argv]
+    _refuse_to_run(monkeypatch)
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (1, "")
+    assert err == f"eventsim: error: eventsim run: {match}\n"
+    with pytest.raises(InputError, match=match):
+        main(["run", *map(str, argv), "--debug"])
+
+
+def test_json_in_unwritable_folder_refused_up_front(capsys, monkeypatch, tmp_path):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: (
+        False if Path(p) == folder and mode & os.W_OK else access(p, mode, **kw)))
+    _refuse_to_run(monkeypatch)
+    given = folder / "out.json"
+    code, out, err = run(capsys, "--example", "--json", given)
+    assert (code, out) == (1, "")
+    assert err == (f"eventsim: error: {given}: cannot write the JSON file: folder {folder} is "
+                   "not writable; expected a path in a writable folder\n")
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_json_in_virtual_folder_refused_up_front(capsys, monkeypatch):
+    # os.access says /proc is writable for root; creating a file there fails all the same
+    _refuse_to_run(monkeypatch)
+    code, out, err = run(capsys, "--example", "--json", "/proc/x.json")
+    assert (code, out) == (1, "")
+    assert err.startswith("eventsim: error: /proc/x.json: cannot write the JSON file: "), err
+    assert ".tmp" not in err
+    with pytest.raises(InputError, match=r"^/proc/x\.json: cannot write the JSON file"):
+        main(["run", "--example", "--json", "/proc/x.json", "--debug"])
+
+
+def test_chunk_events_empty_recording_same_T(capsys, tmp_path, net_file):
+    """Covering an empty recording takes 0 steps, streamed or not (binning.n_steps)."""
+    empty = eventsim.write_events(np.empty(0, eventsim.EVENT_DTYPE), tmp_path / "empty.h5",
+                                  sensor_size=SENSOR)
+    whole, streamed = tmp_path / "whole.json", tmp_path / "streamed.json"
+    assert run(capsys, net_file, empty, "--json", whole)[0] == 0
+    assert run(capsys, net_file, empty, "--chunk-events", 10, "--json", streamed)[0] == 0
+    a, b = json.loads(whole.read_text()), json.loads(streamed.read_text())
+    assert [s["T"] for s in a["samples"]] == [s["T"] for s in b["samples"]] == [0]
+    assert b["samples"] == a["samples"]
 
 
 def test_no_command_prints_help(capsys):

@@ -53,7 +53,7 @@ class EventStream:
     def __repr__(self) -> str:
         return (
             f"EventStream({len(self)} events, sensor_size={self.sensor_size}, "
-            f"duration_us={self.duration_us}, source={self.source!r})"
+            f"t_last_us={self.t_last_us}, source={self.source!r})"
         )
 
     @property
@@ -63,8 +63,8 @@ class EventStream:
         return w * h * p
 
     @property
-    def duration_us(self) -> int:
-        """Time of the last event in microseconds (0 for an empty stream)."""
+    def t_last_us(self) -> int:
+        """Time of the last event, us; 0 when empty."""
         return int(self.events["t"][-1]) if len(self.events) else 0
 
     def channels(self) -> np.ndarray:
@@ -84,11 +84,16 @@ def event_channels(events: np.ndarray, sensor_size: tuple[int, int, int]) -> np.
 
 def _check_sensor_size(sensor_size, source: str) -> tuple[int, int, int]:
     try:
-        size = tuple(int(s) for s in sensor_size)
-    except (TypeError, ValueError):
+        size = tuple(sensor_size)
+    except TypeError:
+        size = None
+    if size is None or not all(
+        isinstance(s, (int, np.integer)) and not isinstance(s, (bool, np.bool_)) for s in size
+    ):
         raise EventError(
             f"{source}: field 'sensor_size' must be three integers (W, H, P), got {sensor_size!r}"
-        ) from None
+        )
+    size = tuple(int(s) for s in size)
     if len(size) != 3 or min(size) < 1:
         raise EventError(
             f"{source}: field 'sensor_size' must be three positive integers (W, H, P), "
@@ -102,8 +107,10 @@ def _check_sensor_size(sensor_size, source: str) -> tuple[int, int, int]:
 def as_event_array(events: np.ndarray, source: str = "<array>") -> np.ndarray:
     """Return ``events`` as a contiguous array of ``EVENT_DTYPE`` (no copy when it already is).
 
-    Accepts any structured array with fields ``x``, ``y``, ``t`` and ``p`` (an integer
-    polarity in {0, 1} or a bool); raises :class:`EventError` otherwise.
+    Accepts any structured array with fields ``x``, ``y``, ``t`` (integers whose values fit
+    ``EVENT_DTYPE``; nothing wraps around, floats are refused) and ``p`` (a bool or integers
+    in {0, 1}); raises :class:`EventError` naming ``source``, the field and the first bad
+    record otherwise.
     """
     events = np.asarray(events)
     names = events.dtype.names or ()
@@ -117,17 +124,7 @@ def as_event_array(events: np.ndarray, source: str = "<array>") -> np.ndarray:
         raise EventError(f"{source}: events must be 1-D, got shape {events.shape}")
     if events.dtype == EVENT_DTYPE:
         return np.ascontiguousarray(events)
-    p = events["p"]
-    if p.dtype != np.bool_:
-        bad = np.flatnonzero((p != 0) & (p != 1))
-        if len(bad):
-            raise EventError(
-                f"{source}: field 'p' of record {bad[0]} is {p[bad[0]]}; expected 0 or 1"
-            )
-    out = np.empty(len(events), EVENT_DTYPE)
-    for f in ("x", "y", "t", "p"):
-        out[f] = events[f]
-    return out
+    return events_from_columns({f: events[f] for f in EVENT_DTYPE.names}, source)
 
 
 def events_from_columns(columns: Mapping[str, np.ndarray], source: str = "<array>") -> np.ndarray:
@@ -145,7 +142,15 @@ def events_from_columns(columns: Mapping[str, np.ndarray], source: str = "<array
         kinds = "biu" if name == "p" else "iu"
         if col.dtype.kind not in kinds:
             expected = "bool or integers 0/1" if name == "p" else f"integers fitting {target}"
-            raise EventError(f"{source}: field {name!r} has dtype {col.dtype}; expected {expected}")
+            where = ""
+            if col.dtype.kind == "f" and col.ndim == 1:
+                fractional = np.flatnonzero(col != np.round(col))
+                if len(fractional):
+                    i = int(fractional[0])
+                    where = f" (record {i} has {name}={col[i]})"
+            raise EventError(
+                f"{source}: field {name!r} has dtype {col.dtype}; expected {expected}{where}"
+            )
         if not np.can_cast(col.dtype, target) and len(col):
             if name == "p":
                 bad, expected = np.flatnonzero((col != 0) & (col != 1)), "0 or 1"
@@ -196,11 +201,6 @@ def sort_by_time(events: np.ndarray, source: str) -> np.ndarray:
         stacklevel=3,
     )
     return events[np.argsort(t, kind="stable")]
-
-
-def from_tonic(events: np.ndarray, sensor_size: tuple[int, int, int]) -> EventStream:
-    """Wrap a tonic event array (same dtype: no copy) as an :class:`EventStream`."""
-    return EventStream(events, tuple(sensor_size))
 
 
 def infer_sensor_size(events: np.ndarray, n_polarities: int = 2) -> tuple[int, int, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,25 @@ from eventsim.network.layers import LAYER_TYPES, Flatten
 def layer_name(index: int, layer) -> str:
     """How errors name a layer: ``layer 2 (Conv2d)``."""
     return f"layer {index} ({type(layer).__name__})"
+
+
+def _kind(value) -> str:
+    """How errors name a value of the wrong type: ``None``, ``a Dense``, ``a list``."""
+    return "None" if value is None else f"a {type(value).__name__}"
+
+
+def _int_tuple(value, name: str, expected: str) -> tuple[int, ...]:
+    """``value`` as a tuple of int; NetworkError naming the field unless every item is an integer
+    (Python or NumPy; bool and float refused, so 2.9 does not become 2)."""
+    try:
+        items = tuple(value)
+    except TypeError:
+        items = None
+    if items is None or not all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items
+    ):
+        raise NetworkError(f"network: field '{name}' must be {expected}, got {value!r}")
+    return tuple(int(v) for v in items)
 
 
 @dataclass(eq=False)
@@ -53,15 +73,14 @@ class Network:
     shapes: list[tuple[int, ...]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.layers, (list, tuple)):
+            raise NetworkError(
+                f"network: field 'layers' must be a list of layers, got {_kind(self.layers)}"
+            )
         self.layers = list(self.layers)
         if not self.layers:
             raise NetworkError("network: field 'layers' is empty; expected at least one layer")
-        try:
-            self.input_shape = tuple(int(s) for s in self.input_shape)
-        except (TypeError, ValueError):
-            raise NetworkError(
-                f"network: field 'input_shape' must be integers, got {self.input_shape!r}"
-            ) from None
+        self.input_shape = _int_tuple(self.input_shape, "input_shape", "integers")
         if len(self.input_shape) not in (1, 3) or min(self.input_shape) < 1:
             raise NetworkError(
                 f"network: field 'input_shape' must be (n,) or (P, H, W) of positive integers, "
@@ -73,13 +92,13 @@ class Network:
                                   or v < 1):
                 raise NetworkError(f"network: field '{f}' must be a positive integer, got {v!r}")
         if self.sensor_size is not None:
-            try:
-                w, h, p = (int(s) for s in self.sensor_size)
-            except (TypeError, ValueError):
+            size = _int_tuple(self.sensor_size, "sensor_size", "(W, H, P) integers")
+            if len(size) != 3:
                 raise NetworkError(
                     f"network: field 'sensor_size' must be (W, H, P) integers, "
                     f"got {self.sensor_size!r}"
-                ) from None
+                )
+            w, h, p = size
             if min(w, h, p) < 1:
                 raise NetworkError(
                     f"network: field 'sensor_size' must be positive, got {(w, h, p)}"
@@ -90,6 +109,11 @@ class Network:
                     f"network: field 'sensor_size' {self.sensor_size} gives {w * h * p} channels; "
                     f"the input_shape {self.input_shape} has {int(np.prod(self.input_shape))}"
                 )
+        if self.provenance is not None and not isinstance(self.provenance, Mapping):
+            raise NetworkError(
+                f"network: field 'provenance' must be a dict (key -> value), got "
+                f"{_kind(self.provenance)}"
+            )
         self.provenance = dict(self.provenance or {})
         shape = self.input_shape
         self.shapes = []
@@ -106,6 +130,10 @@ class Network:
             raise NetworkError(f"{layer_name(len(self.layers) - 1, self.layers[-1])}: "
                                "the last layer must have neurons")
         if self.labels is not None:
+            if isinstance(self.labels, (str, bytes)) or not isinstance(self.labels, Iterable):
+                raise NetworkError(
+                    f"network: field 'labels' must be a list of names, got {self.labels!r}"
+                )
             self.labels = [str(s) for s in self.labels]
             if len(self.labels) != self.n_outputs:
                 raise NetworkError(

@@ -221,6 +221,18 @@ def test_spatial_layer_needs_chw_input(layer):
         ({"labels": ["a"]}, r"network: field 'labels' has 1 names; the output layer has 2"),
         ({"layers": [Dense(np.ones((2, 4))), Flatten()]}, r"layer 1 \(Flatten\): the last layer"),
         ({"layers": [Dense(np.ones((2, 4))), "relu"]}, r"layer 1: unknown layer type str"),
+        ({"layers": Dense(np.ones((2, 4)))},
+         r"network: field 'layers' must be a list of layers, got a Dense"),
+        ({"layers": None}, r"network: field 'layers' must be a list of layers, got None"),
+        ({"provenance": [1, 2]}, r"network: field 'provenance' must be a dict .*, got a list"),
+        ({"labels": "ab"}, r"network: field 'labels' must be a list of names, got 'ab'"),
+        ({"labels": 2}, r"network: field 'labels' must be a list of names, got 2"),
+        ({"input_shape": (4.9,)}, r"network: field 'input_shape' must be integers, got \(4.9,\)"),
+        ({"input_shape": (4.0,)}, r"network: field 'input_shape' must be integers"),
+        ({"input_shape": (True,)}, r"network: field 'input_shape' must be integers"),
+        ({"sensor_size": (2, 2, 1.5)},
+         r"network: field 'sensor_size' must be \(W, H, P\) integers, got \(2, 2, 1.5\)"),
+        ({"sensor_size": 4}, r"network: field 'sensor_size' must be \(W, H, P\) integers"),
     ],
 )
 def test_bad_network_fields(kwargs, match):
@@ -228,6 +240,11 @@ def test_bad_network_fields(kwargs, match):
     args.update(kwargs)
     with pytest.raises(NetworkError, match=match):
         Network(**args)
+
+
+def test_single_layer_not_in_a_list_rejected():
+    with pytest.raises(NetworkError, match=r"network: field 'layers' must be a list of layers"):
+        Network(Dense(np.ones((2, 4))), (4,))
 
 
 def test_network_fields_accepted():
@@ -243,6 +260,17 @@ def test_network_fields_accepted():
     assert net.sensor_size == (2, 2, 1)
     assert net.labels == ["left", "7"]
     assert net.provenance == {}
+    assert net.input_shape == (1, 2, 2)
+
+
+def test_network_numpy_integers_and_tuple_of_layers_accepted():
+    net = Network((Dense(np.ones((2, 4))),), np.array([1, 2, 2]), sensor_size=np.array([2, 2, 1]),
+                  labels=("a", "b"), provenance={"seed": 0})
+    assert net.input_shape == (1, 2, 2) and all(type(s) is int for s in net.input_shape)
+    assert net.sensor_size == (2, 2, 1) and all(type(s) is int for s in net.sensor_size)
+    assert isinstance(net.layers, list)
+    assert net.labels == ["a", "b"]
+    assert net.provenance == {"seed": 0}
 
 
 def test_layer_name():
