@@ -54,6 +54,7 @@ from eventsim.engine.plan import (
     N,
 )
 from eventsim.engine.queue import SIZE, heap_compact, heap_pop, heap_push
+from eventsim.events.binning_kernel import sort_prefix
 
 SOPS, SPIKES, UPDATES, SELF = range(4)
 EVENTS, QUEUE, PEAK_QUEUE = range(3)
@@ -322,7 +323,7 @@ def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap
                             touched[k] = off + i
                             k += 1
                 else:
-                    touched[:nt].sort()
+                    sort_prefix(touched, nt)
                 for i in range(nt):
                     g = touched[i]
                     dn = s - t_last[g]

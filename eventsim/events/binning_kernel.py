@@ -1,4 +1,5 @@
-"""numba kernel of :func:`eventsim.events.binning.bin_sparse` for time-sorted events.
+"""numba kernel of :func:`eventsim.events.binning.bin_sparse` for time-sorted events, and the
+allocation-free sort it (and the engine) use once per step.
 
 Imported lazily by ``bin_sparse`` so that ``import eventsim`` does not load numba.
 """
@@ -7,6 +8,30 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+
+@njit(cache=True)
+def sort_prefix(a, n):
+    """Sort ``a[:n]`` in place (heapsort): no allocation, unlike numba's ``ndarray.sort``."""
+    for start in range(n // 2 - 1, -1, -1):
+        _sift_values(a, start, n)
+    for end in range(n - 1, 0, -1):
+        a[0], a[end] = a[end], a[0]
+        _sift_values(a, 0, end)
+
+
+@njit(cache=True)
+def _sift_values(a, i, n):
+    while True:
+        child = 2 * i + 1
+        if child >= n:
+            return
+        if child + 1 < n and a[child + 1] > a[child]:
+            child += 1
+        if a[child] <= a[i]:
+            return
+        a[i], a[child] = a[child], a[i]
+        i = child
 
 
 @njit(cache=True)
@@ -26,7 +51,7 @@ def bin_sorted(steps, channels, keep, n_channels, T):
             continue
         s = steps[i]
         if s != prev:
-            idx[begin:n].sort()
+            sort_prefix(idx[begin:n], n - begin)
             begin = n
             prev = s
         c = channels[i]
@@ -35,7 +60,7 @@ def bin_sorted(steps, channels, keep, n_channels, T):
             idx[n] = c
             n += 1
             counts[s] += 1
-    idx[begin:n].sort()
+    sort_prefix(idx[begin:n], n - begin)
     step_ptr = np.zeros(T + 1, np.int64)
     for s in range(T):
         step_ptr[s + 1] = step_ptr[s] + counts[s]

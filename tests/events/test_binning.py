@@ -147,3 +147,16 @@ def test_bad_binning_arguments(kwargs):
 
     with pytest.raises(InputError, match="binning: field"):
         bin_events(stream_of((0, 0, 0, 0)), **kwargs)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(-50, 50), max_size=60), st.data())
+def test_sort_prefix_sorts_in_place_and_leaves_the_rest(values, data):
+    from eventsim.events.binning_kernel import sort_prefix
+
+    a = np.array(values + [7, -7], np.int64)
+    n = data.draw(st.integers(0, len(values)))
+    before = a.copy()
+    sort_prefix(a, n)
+    np.testing.assert_array_equal(a[:n], np.sort(before[:n]))
+    np.testing.assert_array_equal(a[n:], before[n:])
