@@ -1,0 +1,152 @@
+"""The LIF population of a layer: forward recurrence and its backward pass through time.
+
+Forward, for step ``t = 0..T-1`` with ``u[-1] = o[-1] = 0`` (DESIGN.md, "Discrete-time LIF")::
+
+    u[t] = k * u[t-1] * (1 - o[t-1]) + I[t] + b          (reset="zero")
+    u[t] = k * (u[t-1] - v_th * o[t-1]) + I[t] + b       (reset="subtract")
+    o[t] = f(u[t] - v_th)
+
+with ``f`` the spike function's forward pass (the Heaviside step, or a smooth stand-in), written
+in exactly the order of :func:`eventsim.engine.reference.simulate_dense` so that float64 spikes
+are identical to it.
+
+Backward (Wu et al. 2018, eqs. 7-10, with the reset gate kept): let ``g_u[t] = dL/du[t]``,
+``h[t] = f'(u[t] - v_th)`` (the surrogate for the step), ``grad_o[t]`` the gradient arriving from
+the layer above (the spatial path) and ``g_u[T] = 0``. Going back in time::
+
+    zero reset:     g_o[t] = grad_o[t] - k * u[t] * g_u[t+1]
+                    g_u[t] = g_o[t] * h[t] + k * (1 - o[t]) * g_u[t+1]
+    subtract reset: g_o[t] = grad_o[t] - k * v_th * g_u[t+1]
+                    g_u[t] = g_o[t] * h[t] + k * g_u[t+1]
+
+Since ``u[t]`` depends on ``I[t]`` and ``b`` with slope 1, ``dL/dI = g_u`` and ``dL/db`` is
+``g_u`` summed over steps, batch and every position sharing the bias.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from eventsim.network.layers import Conv2d
+from eventsim.train.surrogates import SpikeFn
+
+
+@dataclass(frozen=True)
+class LIFParams:
+    """The neuron parameters of one layer, in the dtype the layer is computed in.
+
+    Attributes
+    ----------
+    decay : numpy scalar
+        ``k`` in (0, 1].
+    v_th : numpy scalar
+        Threshold, > 0.
+    reset : {"zero", "subtract"}
+    bias : ndarray or None
+        Shaped to broadcast against one sample's neurons: ``(n,)`` for Dense, ``(c_out, 1, 1)``
+        for Conv2d (one value per channel).
+    """
+
+    decay: np.floating
+    v_th: np.floating
+    reset: str
+    bias: np.ndarray | None = None
+
+    @classmethod
+    def from_layer(cls, layer, dtype: np.dtype | str = np.float32) -> LIFParams:
+        """Parameters of ``layer`` (Dense, Conv2d, AvgPool2d or SumPool2d) cast to ``dtype``."""
+        dtype = np.dtype(dtype)
+        bias = getattr(layer, "bias", None)
+        if bias is not None:
+            bias = np.asarray(bias, dtype)
+            if isinstance(layer, Conv2d):
+                bias = bias.reshape(-1, 1, 1)
+        return cls(dtype.type(layer.decay), dtype.type(layer.v_th), layer.reset, bias)
+
+
+def lif_forward(
+    I: np.ndarray, params: LIFParams, spike_fn: SpikeFn
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run the LIF recurrence over all steps of a batch.
+
+    Parameters
+    ----------
+    I : ndarray, shape (T, B, *shape)
+        Input current of every neuron at every step (the projection of the layer below).
+    params : LIFParams
+    spike_fn : SpikeFn
+        ``o[t] = spike_fn.forward(u[t] - v_th)``.
+
+    Returns
+    -------
+    u : ndarray, shape (T, B, *shape)
+        Membrane potential after the input of step ``t`` (before its own reset).
+    o : ndarray, shape (T, B, *shape)
+        Output of every neuron, in ``I``'s dtype (0/1 for the Heaviside step).
+    """
+    k, v_th, b = params.decay, params.v_th, params.bias
+    u = np.empty_like(I)
+    o = np.empty_like(I)
+    u_prev = np.zeros_like(I[0])
+    o_prev = np.zeros_like(I[0])
+    for t in range(I.shape[0]):
+        if params.reset == "zero":
+            u_t = k * u_prev * (1 - o_prev) + I[t]
+        else:
+            u_t = k * (u_prev - v_th * o_prev) + I[t]
+        if b is not None:
+            u_t += b
+        u[t] = u_t
+        o[t] = spike_fn.forward(u_t - v_th)
+        u_prev, o_prev = u[t], o[t]
+    return u, o
+
+
+def lif_backward(
+    grad_o: np.ndarray, u: np.ndarray, o: np.ndarray, params: LIFParams, spike_fn: SpikeFn
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Backward pass through time of :func:`lif_forward` (equations in the module docstring).
+
+    Parameters
+    ----------
+    grad_o : ndarray, shape (T, B, *shape)
+        ``dL/do[t]`` through the spatial path (from the layer above or the loss).
+    u, o : ndarray, shape (T, B, *shape)
+        What :func:`lif_forward` returned.
+    params : LIFParams
+    spike_fn : SpikeFn
+        ``spike_fn.grad(u - v_th)`` stands in for ``do/du``.
+
+    Returns
+    -------
+    grad_I : ndarray, shape (T, B, *shape)
+        ``dL/dI[t]`` (equal to ``dL/du[t]``).
+    grad_bias : ndarray or None
+        ``dL/db``, shape (n,) for a Dense layer, (c_out,) for Conv2d; None without bias.
+    """
+    k, v_th = params.decay, params.v_th
+    h = spike_fn.grad(u - v_th)
+    grad_I = np.empty_like(grad_o)
+    g_next = np.zeros_like(grad_o[0])  # g_u[t+1]
+    for t in range(grad_o.shape[0] - 1, -1, -1):
+        if params.reset == "zero":
+            g_o = grad_o[t] - k * u[t] * g_next
+            g_u = g_o * h[t] + k * (1 - o[t]) * g_next
+        else:
+            g_o = grad_o[t] - (k * v_th) * g_next
+            g_u = g_o * h[t] + k * g_next
+        grad_I[t] = g_u
+        g_next = g_u
+    grad_bias = None
+    if params.bias is not None:
+        grad_bias = _sum_to(grad_I.sum(axis=(0, 1)), params.bias.shape).reshape(-1)
+    return grad_I, grad_bias
+
+
+def _sum_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum ``g`` over the axes where ``shape`` broadcast it (``shape`` has ``g.ndim`` axes)."""
+    axes = tuple(i for i, (n, m) in enumerate(zip(g.shape, shape, strict=True))
+                 if m == 1 and n != 1)
+    return g.sum(axis=axes, keepdims=True) if axes else g

@@ -1,0 +1,109 @@
+"""Losses on the output spikes of a batch, each with its gradient with respect to those spikes.
+
+Output neurons are decoded by their activity over the window of ``T`` steps.
+
+``mse_rate`` (the default, STBP): firing rate ``r[b, c] = (1/T) sum_t o[t, b, c]`` against the
+one-hot label ``y``::
+
+    L = 1/(B*C) * sum_{b, c} (r[b, c] - y[b, c])**2
+
+This is the normalisation of the authors' public code (PyTorch ``MSELoss()`` on the
+time-averaged output and the one-hot label: a mean over batch *and* classes). The paper writes
+``L = 1/(2S) * sum_s ||y_s - r_s||**2`` (a mean over samples of half the squared distance),
+which is ``C/2`` times this one. The two differ by a constant factor only, to which Adam is
+insensitive (up to its epsilon); we follow the code because its hyper-parameters (Adam at
+1e-3, decay 0.2, threshold 0.5) are the defaults we start from, and because its loss values are
+then directly comparable with the ones that code prints.
+
+``cross_entropy_counts`` (an option): softmax over the spike counts ``n[b, c] = sum_t
+o[t, b, c]`` used as logits, negative log-likelihood of the label, mean over the batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from eventsim.errors import InputError
+
+
+def _check(out_spikes: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    out_spikes = np.asarray(out_spikes)
+    labels = np.asarray(labels)
+    if out_spikes.ndim != 3:
+        raise InputError(f"loss: output spikes must have shape (T, B, C), got {out_spikes.shape}")
+    _, B, C = out_spikes.shape
+    if labels.shape != (B,) or not np.issubdtype(labels.dtype, np.integer):
+        raise InputError(
+            f"loss: labels must be {B} integers (one per sample), got shape {labels.shape} "
+            f"of {labels.dtype}"
+        )
+    if B and (labels.min() < 0 or labels.max() >= C):
+        raise InputError(
+            f"loss: labels must be in [0, {C}) for {C} output neurons, got values from "
+            f"{labels.min()} to {labels.max()}"
+        )
+    if not np.issubdtype(out_spikes.dtype, np.floating):
+        out_spikes = out_spikes.astype(np.float64)
+    return out_spikes, labels
+
+
+def _one_hot(labels: np.ndarray, n_classes: int, dtype: np.dtype) -> np.ndarray:
+    y = np.zeros((len(labels), n_classes), dtype)
+    y[np.arange(len(labels)), labels] = 1
+    return y
+
+
+def mse_rate(out_spikes: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean squared error between the output firing rate and the one-hot label.
+
+    ``L = mean over b and c of (mean_t o[t, b, c] - y[b, c])**2`` (see the module docstring for
+    why this normalisation).
+
+    Parameters
+    ----------
+    out_spikes : ndarray, shape (T, B, C)
+        Output of the last layer at every step.
+    labels : ndarray of int, shape (B,)
+        Class of each sample, in ``[0, C)``.
+
+    Returns
+    -------
+    loss : float
+    grad : ndarray, shape (T, B, C)
+        ``dL/d out_spikes``: ``2 (r - y) / (B C T)``, the same at every step, in the dtype of
+        ``out_spikes`` (float64 for integer or bool spikes).
+    """
+    out_spikes, labels = _check(out_spikes, labels)
+    T, B, C = out_spikes.shape
+    diff = out_spikes.mean(axis=0) - _one_hot(labels, C, out_spikes.dtype)
+    loss = float(np.mean(diff * diff, dtype=np.float64))
+    g = diff * out_spikes.dtype.type(2.0 / (B * C * T))
+    return loss, np.broadcast_to(g, out_spikes.shape).copy()
+
+
+def cross_entropy_counts(out_spikes: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """Cross-entropy of the softmax over spike counts, mean over the batch.
+
+    ``L = mean_b [ log sum_c exp(n[b, c]) - n[b, label_b] ]`` with ``n = sum_t o[t]``.
+
+    Parameters
+    ----------
+    out_spikes : ndarray, shape (T, B, C)
+    labels : ndarray of int, shape (B,)
+
+    Returns
+    -------
+    loss : float
+    grad : ndarray, shape (T, B, C)
+        ``dL/d out_spikes = (softmax(n) - y) / B`` at every step, in the dtype of
+        ``out_spikes`` (float64 for integer or bool spikes).
+    """
+    out_spikes, labels = _check(out_spikes, labels)
+    _, B, C = out_spikes.shape
+    counts = out_spikes.sum(axis=0, dtype=np.float64)
+    shifted = counts - counts.max(axis=1, keepdims=True)
+    log_z = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    log_p = shifted - log_z
+    loss = float(-log_p[np.arange(B), labels].mean())
+    g = (np.exp(log_p) - _one_hot(labels, C, np.float64)) / B
+    return loss, np.broadcast_to(g.astype(out_spikes.dtype), out_spikes.shape).copy()
