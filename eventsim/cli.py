@@ -40,7 +40,28 @@ def _parser() -> argparse.ArgumentParser:
                      help="stream each file in chunks of this many events (bounded memory)")
     run.add_argument("--json", type=Path, help="write the results to this JSON file")
     run.add_argument("--debug", action="store_true", help="show tracebacks")
+    train = sub.add_parser("train", help="train a network with STBP from a TOML spec",
+                           description="Train the network a TOML spec describes (data, binning, "
+                           "architecture, hyper-parameters) and save it for `eventsim run`.")
+    train.add_argument("spec", help="training spec (.toml)")
+    train.add_argument("--out", type=Path, required=True, help="network file to write (.h5)")
+    train.add_argument("--epochs", type=int, help="override the spec's number of epochs")
+    train.add_argument("--resume", type=Path, help="checkpoint to continue from")
+    train.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
+
+
+def cmd_train(args) -> int:
+    from eventsim.train.fit import fit
+    from eventsim.train.spec import load_spec
+
+    if args.epochs is not None and args.epochs < 1:
+        raise InputError(f"eventsim train: --epochs must be a positive integer, got {args.epochs}")
+    spec = load_spec(args.spec)
+    provenance = fit(spec, args.out, args.epochs, args.resume)
+    print(f"wrote {args.out} (trainer test accuracy {provenance['trainer_test_accuracy']:.2%}); "
+          f"checkpoint {args.out}.ckpt.h5")
+    return 0
 
 
 def _label_of(path: Path, labels: list[str] | None) -> int | None:
@@ -222,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return cmd_run(args)
+        return cmd_run(args) if args.command == "run" else cmd_train(args)
     except (EventsimError, OSError) as err:
         if getattr(args, "debug", False):
             raise

@@ -1,0 +1,175 @@
+"""Training specs: a TOML file that names the data, the binning, the architecture and the
+training hyper-parameters. Bad values raise :class:`~eventsim.errors.InputError` naming the key.
+
+Example (``networks/nmnist-mlp.toml``)::
+
+    [data]
+    dataset = "nmnist"                  # "nmnist": <path>/{Train,Test}/<label>/*.bin
+    path = "../shared/data/nmnist"      # "mnist": <path>/{train,t10k}-*-idx?-ubyte.gz
+    dt_us = 10000                       # binning (nmnist) or step width (mnist)
+    T = 30
+    limit_train = 1000                  # optional
+
+    [network]
+    layers = [{type = "Dense", out = 800}, {type = "Dense", out = 10}]
+    decay = 0.2
+    v_th = 0.5
+    reset = "zero"
+    bias = false
+
+    [train]                             # any field of TrainConfig
+    epochs = 20
+    lr = 1e-3
+
+Layer tables: ``{type = "Dense", out = N}``, ``{type = "Conv2d", out = C, kernel = K,
+stride = 1, padding = 0}``, ``{type = "AvgPool2d" | "SumPool2d", kernel = K}``,
+``{type = "Flatten"}``. Weights start as PyTorch's defaults for Linear/Conv2d (uniform in
+``+-1/sqrt(fan_in)``), drawn from the ``[train] seed``.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from eventsim.errors import InputError
+from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, SumPool2d
+from eventsim.network.network import Network
+from eventsim.train.trainer import TrainConfig
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DATASETS = {"nmnist": (2, 34, 34), "mnist": (1, 28, 28)}
+
+
+@dataclass
+class DataSpec:
+    dataset: str
+    path: Path
+    dt_us: int
+    T: int
+    limit_train: int | None = None
+    limit_test: int | None = None
+
+
+@dataclass
+class Spec:
+    data: DataSpec
+    net: Network
+    config: TrainConfig
+    source: str
+
+
+def _get(table: dict, key: str, kind, where: str, default=...):
+    if key not in table:
+        if default is ...:
+            raise InputError(f"{where}: missing key '{key}'")
+        return default
+    value = table[key]
+    ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        ok, value = True, float(value)
+    if not ok:
+        raise InputError(f"{where}: key '{key}' must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def _positive(table: dict, key: str, where: str, default=...) -> int | None:
+    value = _get(table, key, int, where, default)
+    if value is not None and value is not ... and value < 1:
+        raise InputError(f"{where}: key '{key}' must be a positive integer, got {value!r}")
+    return value
+
+
+def build_network(layers: list, input_shape: tuple[int, ...], lif: dict, bias: bool,
+                  rng: np.random.Generator, where: str, dtype=np.float32) -> Network:
+    """Layers from their spec tables, weights at PyTorch's default initialisation."""
+    built, shape = [], input_shape
+    for i, table in enumerate(layers):
+        at = f"{where}.layers[{i}]"
+        if not isinstance(table, dict):
+            raise InputError(f"{at}: expected a table like {{type = \"Dense\", out = 10}}")
+        kind = _get(table, "type", str, at)
+        if kind == "Dense":
+            n_in, n_out = int(np.prod(shape)), _positive(table, "out", at)
+            bound = 1 / np.sqrt(n_in)
+            w = rng.uniform(-bound, bound, (n_out, n_in)).astype(dtype)
+            b = rng.uniform(-bound, bound, n_out).astype(dtype) if bias else None
+            layer = Dense(w, bias=b, **lif)
+        elif kind == "Conv2d":
+            if len(shape) != 3:
+                raise InputError(f"{at}: Conv2d needs a (C, H, W) input, got {shape}")
+            k, c_out = _positive(table, "kernel", at), _positive(table, "out", at)
+            bound = 1 / np.sqrt(shape[0] * k * k)
+            w = rng.uniform(-bound, bound, (c_out, shape[0], k, k)).astype(dtype)
+            b = rng.uniform(-bound, bound, c_out).astype(dtype) if bias else None
+            layer = Conv2d(w, stride=_positive(table, "stride", at, 1),
+                           padding=_get(table, "padding", int, at, 0), bias=b, **lif)
+        elif kind in ("AvgPool2d", "SumPool2d"):
+            pool = AvgPool2d if kind == "AvgPool2d" else SumPool2d
+            layer = pool(_positive(table, "kernel", at), **lif)
+        elif kind == "Flatten":
+            layer = Flatten()
+        else:
+            raise InputError(f"{at}: key 'type' must be Dense, Conv2d, AvgPool2d, SumPool2d or "
+                             f"Flatten, got {kind!r}")
+        built.append(layer)
+        shape = Network(built, input_shape).shapes[-1] if kind != "Flatten" else \
+            (int(np.prod(shape)),)
+    return Network(built, input_shape)
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and check a training spec (see the module docstring)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such spec file")
+    try:
+        doc = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: not a valid TOML file ({err})") from None
+    for section in ("data", "network"):
+        if not isinstance(doc.get(section), dict):
+            raise InputError(f"{path}: missing section [{section}]")
+    d = doc["data"]
+    dataset = _get(d, "dataset", str, f"{path} [data]")
+    if dataset not in DATASETS:
+        raise InputError(f"{path} [data]: key 'dataset' must be one of {sorted(DATASETS)}, "
+                         f"got {dataset!r}")
+    data_path = Path(_get(d, "path", str, f"{path} [data]"))
+    if not data_path.is_absolute():
+        data_path = (path.parent / data_path).resolve()
+    data = DataSpec(dataset, data_path, _positive(d, "dt_us", f"{path} [data]"),
+                    _positive(d, "T", f"{path} [data]"),
+                    _positive(d, "limit_train", f"{path} [data]", None),
+                    _positive(d, "limit_test", f"{path} [data]", None))
+    t = doc.get("train", {})
+    known = {f.name: f.type for f in fields(TrainConfig) if f.name != "history"}
+    unknown = sorted(set(t) - set(known))
+    if unknown:
+        raise InputError(f"{path} [train]: unknown key '{unknown[0]}' (known: "
+                         f"{', '.join(sorted(known))})")
+    config = TrainConfig(**t)
+    try:
+        config.check()
+    except InputError as err:
+        raise InputError(f"{path} [train]: {err}") from None
+    n = doc["network"]
+    where = f"{path} [network]"
+    lif = {"decay": _get(n, "decay", float, where, 0.2), "v_th": _get(n, "v_th", float, where, 0.5),
+           "reset": _get(n, "reset", str, where, "zero")}
+    layers = _get(n, "layers", list, where)
+    rng = np.random.default_rng(config.seed)
+    net = build_network(layers, DATASETS[dataset], lif,
+                        _get(n, "bias", bool, where, False), rng, where, np.dtype(config.dtype))
+    net.dt_us, net.T = data.dt_us, data.T
+    if dataset == "nmnist":
+        net.sensor_size = (34, 34, 2)
+    net.labels = [str(i) for i in range(10)]
+    return Spec(data, net, config, str(path))

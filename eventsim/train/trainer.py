@@ -1,0 +1,217 @@
+"""The STBP training loop: batches, forward and backward through space and time, the optimiser,
+evaluation, checkpoints that resume bit-identically.
+
+Inputs are dense spike tensors built by the same binning rule the runtime uses
+(:func:`eventsim.bin_events`), or static images rate-coded per step; the network is an
+:class:`eventsim.Network` whose layers' arrays are trained in place, so the result can be saved
+with :func:`eventsim.save_network` and run event by event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from eventsim.errors import InputError
+from eventsim.network.layers import Conv2d, Dense
+from eventsim.network.network import Network
+from eventsim.train import loss as losses
+from eventsim.train import model
+from eventsim.train.optim import SGD, Adam, cosine_lr, step_lr
+from eventsim.train.surrogates import surrogate
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters; the defaults are those of the STBP authors' code where it has one.
+
+    Attributes
+    ----------
+    epochs, batch_size : int
+    lr : float
+        Learning rate (Adam 1e-3 as the authors' MNIST code).
+    optimizer : {"adam", "sgd"}
+    momentum, weight_decay : float
+    schedule : {"none", "step", "cosine"}
+    step_size, gamma : int, float
+        For ``schedule="step"``: multiply the rate by ``gamma`` every ``step_size`` epochs.
+    surrogate : {"rectangular", "polynomial", "sigmoid", "gaussian"}
+    surrogate_a : float
+        Width parameter of the surrogate (rectangular, a = 1: the authors' code).
+    loss : {"mse", "ce"}
+        MSE between output rate and one-hot label (the paper), or cross-entropy on counts.
+    max_shift : int
+        Random shifts of event frames by up to this many pixels (augmentation; 0: off).
+    seed : int
+        Seeds batching, augmentation and rate coding.
+    dtype : {"float32", "float64"}
+    """
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "none"
+    step_size: int = 10
+    gamma: float = 0.5
+    surrogate: str = "rectangular"
+    surrogate_a: float = 1.0
+    loss: str = "mse"
+    max_shift: int = 0
+    seed: int = 0
+    dtype: str = "float32"
+    history: list = field(default_factory=list, repr=False)
+
+    def check(self) -> None:
+        choices = {"optimizer": ("adam", "sgd"), "schedule": ("none", "step", "cosine"),
+                   "loss": ("mse", "ce"), "dtype": ("float32", "float64")}
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise InputError(f"train: field '{key}' must be one of {allowed}, "
+                                 f"got {getattr(self, key)!r}")
+        for key in ("epochs", "batch_size"):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InputError(f"train: field '{key}' must be a positive integer, got {v!r}")
+        if not self.lr > 0:
+            raise InputError(f"train: field 'lr' must be > 0, got {self.lr!r}")
+
+
+def trainable(net: Network) -> list[tuple[str, np.ndarray]]:
+    """``(name, array)`` of every trained parameter, in a fixed order (``"3.weight"``)."""
+    params = []
+    for i, layer in enumerate(net.layers):
+        if isinstance(layer, (Dense, Conv2d)):
+            params.append((f"{i}.weight", layer.weight))
+            if layer.bias is not None:
+                params.append((f"{i}.bias", layer.bias))
+    return params
+
+
+def predict(out_spikes: np.ndarray) -> np.ndarray:
+    """The runtime's decision on a batch: most output spikes, ties to the earliest first spike,
+    then the lower index; -1 without any output spike. ``out_spikes``: (T, B, C)."""
+    counts = out_spikes.sum(0)
+    T = out_spikes.shape[0]
+    fired = out_spikes.any(0)
+    first = np.where(fired, out_spikes.argmax(0), T)
+    best = counts == counts.max(1, keepdims=True)
+    key = np.where(best, first, T + 1)
+    pred = key.argmin(1)
+    pred[counts.max(1) == 0] = -1
+    return pred
+
+
+class Trainer:
+    """Train ``net`` in place with STBP.
+
+    Parameters
+    ----------
+    net : Network
+    config : TrainConfig
+    make_input : callable
+        ``make_input(x_batch, rng, augment) -> (T, B, *input_shape)`` spikes of a batch of
+        stored samples (event frames transposed, or rate-coded images); ``augment`` is True in
+        training only.
+    """
+
+    def __init__(self, net: Network, config: TrainConfig,
+                 make_input: Callable[[np.ndarray, np.random.Generator, bool], np.ndarray]):
+        config.check()
+        self.net, self.config, self.make_input = net, config, make_input
+        self.dtype = np.dtype(config.dtype)
+        for layer in net.layers:  # train the layers' own arrays, in the chosen dtype
+            if isinstance(layer, (Dense, Conv2d)):
+                layer.weight = np.ascontiguousarray(layer.weight, self.dtype)
+                if layer.bias is not None:
+                    layer.bias = np.ascontiguousarray(layer.bias, self.dtype)
+        self.spike_fn = surrogate(config.surrogate, config.surrogate_a)
+        opt = Adam if config.optimizer == "adam" else SGD
+        kwargs = {"weight_decay": config.weight_decay}
+        if config.optimizer == "sgd":
+            kwargs["momentum"] = config.momentum
+        self.optimizer = opt(lr=config.lr, **kwargs)
+        self.rng = np.random.default_rng(config.seed)
+        self.epoch = 0
+        self.history: list[dict] = []
+
+    def lr_at(self, epoch: int) -> float:
+        c = self.config
+        if c.schedule == "step":
+            return step_lr(epoch, c.lr, c.step_size, c.gamma)
+        if c.schedule == "cosine":
+            return cosine_lr(epoch, c.lr, c.epochs)
+        return c.lr
+
+    def train_epoch(self, x: np.ndarray, y: np.ndarray, progress: bool = True) -> dict:
+        """One pass over ``(x, y)`` in seeded random batches; returns loss and accuracy."""
+        from tqdm import tqdm
+
+        from eventsim.train.data import batches
+
+        c = self.config
+        self.optimizer.lr = self.lr_at(self.epoch)
+        params = [p for _, p in trainable(self.net)]
+        loss_fn = losses.mse_rate if c.loss == "mse" else losses.cross_entropy_counts
+        total, correct, seen = 0.0, 0, 0
+        order = list(batches(len(x), c.batch_size, self.rng))
+        for idx in tqdm(order, disable=not progress, desc=f"epoch {self.epoch + 1}",
+                        unit="batch", leave=False):
+            inputs = self.make_input(x[idx], self.rng, True).astype(self.dtype, copy=False)
+            cache, out = model.forward(self.net, inputs, self.spike_fn, self.dtype)
+            value, grad_out = loss_fn(out, y[idx])
+            grads = model.backward(self.net, cache, grad_out, self.spike_fn)
+            flat = [g[key] for g in grads if g is not None
+                    for key in ("weight", "bias") if g.get(key) is not None]
+            self.optimizer.step(params, flat)
+            total += float(value) * len(idx)
+            correct += int((predict(out) == y[idx]).sum())
+            seen += len(idx)
+        self.epoch += 1
+        stats = {"epoch": self.epoch, "loss": total / seen, "train_accuracy": correct / seen}
+        self.history.append(stats)
+        return stats
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray, rng_seed: int = 12345) -> float:
+        """Accuracy with the runtime's decision rule (inputs drawn with a fixed seed)."""
+        rng = np.random.default_rng(rng_seed)
+        correct = 0
+        for start in range(0, len(x), self.config.batch_size):
+            sl = slice(start, start + self.config.batch_size)
+            inputs = self.make_input(x[sl], rng, False).astype(self.dtype, copy=False)
+            _, out = model.forward(self.net, inputs, self.spike_fn, self.dtype)
+            correct += int((predict(out) == y[sl]).sum())
+        return correct / len(x)
+
+    def save_checkpoint(self, path) -> None:
+        """Weights, optimiser state, RNG state and epoch, written atomically."""
+        from eventsim.train.checkpoint import save_checkpoint
+
+        config = asdict(self.config)
+        config.pop("history")
+        save_checkpoint(path, dict(trainable(self.net)), self.optimizer.state_dict(), self.rng,
+                        self.epoch, {"config": config, "history": self.history})
+
+    def resume(self, path) -> None:
+        """Continue from a checkpoint: the run goes on exactly as if never stopped."""
+        from eventsim.errors import FormatError
+        from eventsim.train.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(path)
+        params = dict(trainable(self.net))
+        if set(ckpt["weights"]) != set(params):
+            raise FormatError(f"{path}: field 'weights' holds {sorted(ckpt['weights'])}; the "
+                              f"network has {sorted(params)}")
+        for name, value in ckpt["weights"].items():
+            if value.shape != params[name].shape:
+                raise FormatError(f"{path}: weight '{name}' has shape {value.shape}; the "
+                                  f"network's is {params[name].shape}")
+            params[name][...] = value
+        self.optimizer.load_state_dict(ckpt["optimizer_state"])
+        self.rng = ckpt["rng"]
+        self.epoch = int(ckpt["epoch"])
+        self.history = list(ckpt["extra"].get("history", []))
