@@ -57,7 +57,7 @@ def torch_epoch(torch, W1, W2, x, y, order, opt_state):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     return losses
 
 
