@@ -18,7 +18,6 @@ holds a half-written recording. ``h5py`` is imported inside the functions that n
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -35,6 +34,7 @@ from eventsim.events.stream import (
     events_from_columns,
     sort_by_time,
 )
+from eventsim.h5io import temp_path_beside
 
 FORMAT = "eventsim-events"
 VERSION = 1
@@ -82,7 +82,7 @@ class EventWriter:
             raise FormatError(f"{self.path}: is a folder, expected a file to write events to")
         self.n_events = 0
         self._last_t: int | None = None
-        self._tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.tmp")
+        self._tmp = temp_path_beside(self.path)
         self._file = h5py.File(self._tmp, "x")
         try:
             group = self._file.create_group("events")

@@ -34,17 +34,15 @@ imported inside the functions.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
-import uuid
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from eventsim.errors import FormatError, NetworkError
+from eventsim.h5io import atomic_path, check_format, fail, num_attr, open_for_reading, str_attr
 from eventsim.network.layers import LAYER_TYPES, Flatten
 from eventsim.network.network import Network
 
@@ -97,23 +95,8 @@ def save_network(net: Network, path: str | os.PathLike) -> None:
     if checked.labels is not None and any("\x00" in label for label in checked.labels):
         raise NetworkError(f"network: field 'labels' {checked.labels!r} has a NUL character")
     provenance = _encode_provenance(net.provenance)
-    path = Path(path)
-    folder = path.parent
-    if not folder.is_dir():
-        raise FileNotFoundError(
-            errno.ENOENT, "folder to save the network in does not exist", str(folder)
-        )
-    tmp = folder / f".{path.name}.{uuid.uuid4().hex}.tmp"
-    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # mode from umask
-    try:
-        with h5py.File(tmp, "w") as f:
-            _write(f, checked, provenance, h5py)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path, "network") as tmp, h5py.File(tmp, "w") as f:
+        _write(f, checked, provenance, h5py)
 
 
 def _write(f, net: Network, provenance: tuple[dict[str, Any], list[str]], h5py) -> None:
@@ -157,10 +140,6 @@ def _write_layer(group, layer) -> None:
     for name in _ARRAYS.get(kind, ()):
         if getattr(layer, name) is not None:
             group.create_dataset(name, data=np.asarray(getattr(layer, name), dtype=np.float64))
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
 
 def _encode_provenance(prov: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -240,112 +219,57 @@ def load_network(path: str | os.PathLike) -> Network:
     import h5py
 
     name = os.fspath(path)
-    if not os.path.exists(name):
-        raise FileNotFoundError(errno.ENOENT, "no such network file", name)
-    if os.path.isdir(name):
-        raise FormatError(f"{name}: is a folder; expected an HDF5 network file")
-    with open(name, "rb"):  # a permission problem surfaces here as itself
-        pass
-    if not h5py.is_hdf5(name):
-        raise FormatError(f"{name}: not an HDF5 file; expected an eventsim network (.h5)")
-    try:
-        with h5py.File(name, "r") as f:
-            parts = _read(f, name, h5py)
-    except OSError as e:
-        raise FormatError(f"{name}: damaged HDF5 file ({e})") from e
+    with open_for_reading(name, "network") as f:
+        parts = _read(f, name, h5py)
     try:
         return Network(**parts)
     except NetworkError as e:
         raise NetworkError(f"{name}: {e}") from e
 
 
-def _fail(file: str, where: str, field: str, problem: str) -> FormatError:
-    return FormatError(f"{file}: {where}: field '{field}' {problem}")
-
-
-def _str(value: Any) -> str | None:
-    """A string attribute as str, whether h5py returns str, bytes or a 0-d array."""
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value.item()
-    if isinstance(value, (bytes, np.bytes_)):
-        try:
-            return bytes(value).decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-    return str(value) if isinstance(value, str) else None
-
-
 def _attr_str(attrs, file: str, where: str, field: str, required: bool = True) -> str | None:
     if field not in attrs:
         if required:
-            raise _fail(file, where, field, "is missing; expected a string")
+            raise fail(file, where, field, "is missing; expected a string")
         return None
-    s = _str(attrs[field])
+    s = str_attr(attrs[field])
     if s is None:
-        raise _fail(file, where, field, f"is {attrs[field]!r}; expected a string")
+        raise fail(file, where, field, f"is {attrs[field]!r}; expected a string")
     return s
-
-
-def _attr_num(
-    attrs, file: str, where: str, field: str, integer: bool = False, required: bool = True
-) -> float | int | None:
-    if field not in attrs:
-        if required:
-            raise _fail(
-                file,
-                where,
-                field,
-                f"is missing; expected {'an integer' if integer else 'a number'}",
-            )
-        return None
-    v = attrs[field]
-    if isinstance(v, np.ndarray) and v.shape in ((), (1,)):
-        v = v.reshape(()).item()
-    ok = isinstance(v, (int, np.integer)) if integer else _is_number(v)
-    if isinstance(v, (bool, np.bool_)) or not ok:
-        raise _fail(
-            file, where, field, f"is {v!r}; expected {'an integer' if integer else 'a number'}"
-        )
-    return int(v) if integer else float(v)
 
 
 def _attr_ints(attrs, file: str, where: str, field: str, required: bool = True):
     if field not in attrs:
         if required:
-            raise _fail(file, where, field, "is missing; expected a list of integers")
+            raise fail(file, where, field, "is missing; expected a list of integers")
         return None
     v = np.asarray(attrs[field])
     if v.ndim != 1 or v.dtype.kind not in "iu":
-        raise _fail(file, where, field, f"is {attrs[field]!r}; expected a list of integers")
+        raise fail(file, where, field, f"is {attrs[field]!r}; expected a list of integers")
     return tuple(int(x) for x in v)
 
 
 def _read(f, file: str, h5py) -> dict[str, Any]:
     root = f.attrs
-    fmt = _str(root["format"]) if "format" in root else None
-    if fmt != FORMAT:
-        got = "is missing" if "format" not in root else f"is {root['format']!r}"
-        raise FormatError(
-            f"{file}: not an eventsim network file: field 'format' {got}; expected {FORMAT!r}"
-        )
-    ver = _attr_num(root, file, "/", "format_version", integer=True)
+    check_format(root, file, FORMAT, "network file")
+    ver = num_attr(root, file, "/", "format_version", integer=True)
     if ver > FORMAT_VERSION or ver < 1:
-        raise _fail(
+        raise fail(
             file,
             "/",
             "format_version",
             f"is {ver}; this eventsim reads versions 1 to {FORMAT_VERSION} "
-            f"(written by eventsim {_str(root.get('eventsim_version', b'?'))}: upgrade)",
+            f"(written by eventsim {str_attr(root.get('eventsim_version', b'?'))}: upgrade)",
         )
     parts: dict[str, Any] = {"input_shape": _attr_ints(root, file, "/", "input_shape")}
     for name in ("dt_us", "T"):
-        parts[name] = _attr_num(root, file, "/", name, integer=True, required=False)
+        parts[name] = num_attr(root, file, "/", name, integer=True, required=False)
     parts["sensor_size"] = _attr_ints(root, file, "/", "sensor_size", required=False)
     parts["labels"] = _str_list(root, file, "/", "labels")
     parts["provenance"] = _read_provenance(f, file, h5py)
     layers = f.get("layers")
     if not isinstance(layers, h5py.Group):
-        raise _fail(file, "/", "layers", "is missing; expected a group /layers/000, ...")
+        raise fail(file, "/", "layers", "is missing; expected a group /layers/000, ...")
     names = sorted(layers, key=lambda n: (not n.isdigit(), int(n) if n.isdigit() else 0, n))
     if not names or any(not n.isdigit() or int(n) != i for i, n in enumerate(names)):
         raise FormatError(
@@ -355,7 +279,7 @@ def _read(f, file: str, h5py) -> dict[str, Any]:
     for key in names:
         group = layers[key]
         if not isinstance(group, h5py.Group):
-            raise _fail(file, f"/layers/{key}", "kind", "is missing: not a group")
+            raise fail(file, f"/layers/{key}", "kind", "is missing: not a group")
         parts["layers"].append(_read_layer(group, file, f"/layers/{key}", h5py))
     return parts
 
@@ -364,32 +288,32 @@ def _str_list(attrs, file: str, where: str, field: str) -> list[str] | None:
     if field not in attrs:
         return None
     v = np.asarray(attrs[field], dtype=object).ravel()
-    out = [_str(x) for x in v]
+    out = [str_attr(x) for x in v]
     if np.asarray(attrs[field]).ndim != 1 or any(s is None for s in out):
-        raise _fail(file, where, field, f"is {attrs[field]!r}; expected a list of strings")
+        raise fail(file, where, field, f"is {attrs[field]!r}; expected a list of strings")
     return out
 
 
 def _read_layer(group, file: str, where: str, h5py):
     kind = _attr_str(group.attrs, file, where, "kind")
     if kind not in LAYER_TYPES:
-        raise _fail(file, where, "kind", f"is {kind!r}; expected one of {', '.join(LAYER_TYPES)}")
+        raise fail(file, where, "kind", f"is {kind!r}; expected one of {', '.join(LAYER_TYPES)}")
     if kind == "Flatten":
         return Flatten()
-    kw: dict[str, Any] = {n: _attr_num(group.attrs, file, where, n) for n in _LIF_FLOATS}
+    kw: dict[str, Any] = {n: num_attr(group.attrs, file, where, n) for n in _LIF_FLOATS}
     kw["reset"] = _attr_str(group.attrs, file, where, "reset")
-    kw["tau_us"] = _attr_num(group.attrs, file, where, "tau_us", required=False)
+    kw["tau_us"] = num_attr(group.attrs, file, where, "tau_us", required=False)
     for n in _INTS.get(kind, ()):
-        kw[n] = _attr_num(group.attrs, file, where, n, integer=True)
+        kw[n] = num_attr(group.attrs, file, where, n, integer=True)
     for n in _ARRAYS.get(kind, ()):
         if n not in group:
             if n in _REQUIRED_ARRAYS:
-                raise _fail(file, where, n, "is missing; expected a float64 dataset")
+                raise fail(file, where, n, "is missing; expected a float64 dataset")
             kw[n] = None
             continue
         ds = group[n]
         if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in "biuf" or ds.shape is None:
-            raise _fail(file, where, n, f"is {ds!r}; expected a numeric dataset")
+            raise fail(file, where, n, f"is {ds!r}; expected a numeric dataset")
         kw[n] = np.asarray(ds[()], dtype=np.float64)
     return LAYER_TYPES[kind](**kw)
 
@@ -399,7 +323,7 @@ def _read_provenance(f, file: str, h5py) -> dict[str, Any]:
     if group is None:
         return {}
     if not isinstance(group, h5py.Group):
-        raise _fail(file, "/", "provenance", "is not a group")
+        raise fail(file, "/", "provenance", "is not a group")
     json_keys = set(_str_list(f.attrs, file, "/", "provenance_json") or ())
     out: dict[str, Any] = {}
     for key, value in group.attrs.items():
@@ -408,7 +332,7 @@ def _read_provenance(f, file: str, h5py) -> dict[str, Any]:
             try:
                 out[key] = json.loads(_attr_str(group.attrs, file, where, key))
             except ValueError as e:
-                raise _fail(file, where, key, f"is not valid JSON ({e})") from None
+                raise fail(file, where, key, f"is not valid JSON ({e})") from None
         elif isinstance(value, np.ndarray) and value.ndim > 0:
             out[key] = (
                 _str_list(group.attrs, file, where, key)
@@ -420,6 +344,6 @@ def _read_provenance(f, file: str, h5py) -> dict[str, Any]:
         elif isinstance(value, (np.integer, np.floating)):
             out[key] = value.item()
         else:
-            s = _str(value)
+            s = str_attr(value)
             out[key] = s if s is not None else value
     return out

@@ -22,17 +22,15 @@ untouched. Nothing is pickled. h5py is imported inside the functions.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
-import uuid
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from eventsim.errors import FormatError, InputError
+from eventsim.errors import InputError
+from eventsim.h5io import atomic_path, check_format, fail, num_attr, open_for_reading, str_attr
 
 FORMAT = "eventsim-checkpoint"
 FORMAT_VERSION = 1
@@ -136,30 +134,15 @@ def save_checkpoint(
     except (TypeError, ValueError) as e:
         raise InputError(f"save_checkpoint: field 'extra' cannot be stored as JSON ({e})") from None
 
-    path = Path(path)
-    folder = path.parent
-    if not folder.is_dir():
-        raise FileNotFoundError(
-            errno.ENOENT, "folder to save the checkpoint in does not exist", str(folder)
-        )
-    tmp = folder / f".{path.name}.{uuid.uuid4().hex}.tmp"
-    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # mode from umask
-    try:
-        with h5py.File(tmp, "w", track_order=True) as f:
-            f.attrs["format"] = FORMAT
-            f.attrs["format_version"] = np.int64(FORMAT_VERSION)
-            f.attrs["eventsim_version"] = _eventsim_version()
-            f.attrs["epoch"] = np.int64(epoch)
-            f.attrs["rng_state"] = rng_json
-            f.attrs["extra"] = extra_json
-            _write_group(f.create_group("weights", track_order=True), arrays, {})
-            _write_group(f.create_group("optimizer", track_order=True), opt_arrays, opt_attrs)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path, "checkpoint") as tmp, h5py.File(tmp, "w", track_order=True) as f:
+        f.attrs["format"] = FORMAT
+        f.attrs["format_version"] = np.int64(FORMAT_VERSION)
+        f.attrs["eventsim_version"] = _eventsim_version()
+        f.attrs["epoch"] = np.int64(epoch)
+        f.attrs["rng_state"] = rng_json
+        f.attrs["extra"] = extra_json
+        _write_group(f.create_group("weights", track_order=True), arrays, {})
+        _write_group(f.create_group("optimizer", track_order=True), opt_arrays, opt_attrs)
 
 
 def _split_state(state: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -237,81 +220,39 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     import h5py
 
     name = os.fspath(path)
-    if not os.path.exists(name):
-        raise FileNotFoundError(errno.ENOENT, "no such checkpoint file", name)
-    if os.path.isdir(name):
-        raise FormatError(f"{name}: is a folder; expected an HDF5 checkpoint file")
-    with open(name, "rb"):  # a permission problem surfaces here as itself
-        pass
-    if not h5py.is_hdf5(name):
-        raise FormatError(f"{name}: not an HDF5 file; expected an eventsim checkpoint (.h5)")
-    try:
-        with h5py.File(name, "r") as f:
-            return _read(f, name, h5py)
-    except (OSError, RuntimeError, KeyError) as e:
-        raise FormatError(f"{name}: damaged HDF5 file ({e})") from e
-
-
-def _fail(file: str, where: str, field: str, problem: str) -> FormatError:
-    return FormatError(f"{file}: {where}: field '{field}' {problem}")
-
-
-def _str(value: Any) -> str | None:
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value.item()
-    if isinstance(value, (bytes, np.bytes_)):
-        try:
-            return bytes(value).decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-    return str(value) if isinstance(value, str) else None
+    with open_for_reading(name, "checkpoint", damaged=(OSError, RuntimeError, KeyError)) as f:
+        return _read(f, name, h5py)
 
 
 def _json_attr(attrs, file: str, field: str) -> Any:
     if field not in attrs:
-        raise _fail(file, "/", field, "is missing; expected JSON text")
-    text = _str(attrs[field])
+        raise fail(file, "/", field, "is missing; expected JSON text")
+    text = str_attr(attrs[field])
     if text is None:
-        raise _fail(file, "/", field, f"is {attrs[field]!r}; expected JSON text")
+        raise fail(file, "/", field, f"is {attrs[field]!r}; expected JSON text")
     try:
         return json.loads(text)
     except ValueError as e:
-        raise _fail(file, "/", field, f"is not valid JSON ({e})") from None
-
-
-def _int_attr(attrs, file: str, field: str) -> int:
-    if field not in attrs:
-        raise _fail(file, "/", field, "is missing; expected an integer")
-    v = attrs[field]
-    if isinstance(v, np.ndarray) and v.shape in ((), (1,)):
-        v = v.reshape(()).item()
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
-        raise _fail(file, "/", field, f"is {v!r}; expected an integer")
-    return int(v)
+        raise fail(file, "/", field, f"is not valid JSON ({e})") from None
 
 
 def _read(f, file: str, h5py) -> dict[str, Any]:
     root = f.attrs
-    fmt = _str(root["format"]) if "format" in root else None
-    if fmt != FORMAT:
-        got = "is missing" if "format" not in root else f"is {root['format']!r}"
-        raise FormatError(
-            f"{file}: not an eventsim checkpoint: field 'format' {got}; expected {FORMAT!r}"
-        )
-    ver = _int_attr(root, file, "format_version")
+    check_format(root, file, FORMAT, "checkpoint")
+    ver = num_attr(root, file, "/", "format_version", integer=True)
     if not 1 <= ver <= FORMAT_VERSION:
-        raise _fail(
+        raise fail(
             file,
             "/",
             "format_version",
             f"is {ver}; this eventsim reads versions 1 to {FORMAT_VERSION} (upgrade)",
         )
-    epoch = _int_attr(root, file, "epoch")
+    epoch = num_attr(root, file, "/", "epoch", integer=True)
     if epoch < 0:
-        raise _fail(file, "/", "epoch", f"is {epoch}; expected >= 0")
+        raise fail(file, "/", "epoch", f"is {epoch}; expected >= 0")
     extra = _json_attr(root, file, "extra")
     if not isinstance(extra, dict):
-        raise _fail(file, "/", "extra", f"is {type(extra).__name__} JSON; expected an object")
+        raise fail(file, "/", "extra", f"is {type(extra).__name__} JSON; expected an object")
     rng = _rng(_json_attr(root, file, "rng_state"), file)
     weights, _ = _read_group(f, file, "weights", h5py)
     opt_arrays, opt_attrs = _read_group(f, file, "optimizer", h5py)
@@ -329,7 +270,7 @@ def _rng(state: Any, file: str) -> np.random.Generator:
     name = state.get("bit_generator") if isinstance(state, dict) else None
     cls = getattr(np.random, name, None) if isinstance(name, str) else None
     if not (isinstance(cls, type) and issubclass(cls, np.random.BitGenerator)):
-        raise _fail(
+        raise fail(
             file,
             "/",
             "rng_state",
@@ -339,18 +280,18 @@ def _rng(state: Any, file: str) -> np.random.Generator:
     try:
         bit_generator.state = state
     except (TypeError, ValueError, KeyError, OverflowError) as e:
-        raise _fail(file, "/", "rng_state", f"is not a valid {name} state ({e!r})") from None
+        raise fail(file, "/", "rng_state", f"is not a valid {name} state ({e!r})") from None
     return np.random.Generator(bit_generator)
 
 
 def _read_group(f, file: str, group_name: str, h5py) -> tuple[dict[str, np.ndarray], dict]:
     group = f.get(group_name)
     if not isinstance(group, h5py.Group):
-        raise _fail(file, "/", group_name, "is missing; expected a group")
+        raise fail(file, "/", group_name, "is missing; expected a group")
     arrays: dict[str, np.ndarray] = {}
     for key, ds in group.items():
         if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in "biuf":
-            raise _fail(file, f"/{group_name}", key, f"is {ds!r}; expected a numeric dataset")
+            raise fail(file, f"/{group_name}", key, f"is {ds!r}; expected a numeric dataset")
         arrays[key] = np.asarray(ds[()])
     attrs: dict[str, Any] = {}
     for key, value in group.attrs.items():
@@ -359,9 +300,9 @@ def _read_group(f, file: str, group_name: str, h5py) -> tuple[dict[str, np.ndarr
         elif isinstance(value, (np.integer, np.floating)):
             attrs[key] = value.item()
         else:
-            s = _str(value)
+            s = str_attr(value)
             if s is None:
-                raise _fail(
+                raise fail(
                     file, f"/{group_name}", key, f"is {value!r}; expected a number, bool or str"
                 )
             attrs[key] = s
