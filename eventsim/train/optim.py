@@ -118,7 +118,22 @@ def _float_field(owner: str, d: dict, key: str) -> float:
     return v.item() if isinstance(v, np.ndarray) and v.shape == () else v
 
 
-class Adam:
+class _Optimizer:
+    """What Adam and SGD share: a checked, settable learning rate."""
+
+    name = "optimizer"
+
+    @property
+    def lr(self) -> float:
+        """Learning rate used by the next :meth:`step`."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self._lr = _number(self.name, "lr", value, 0.0)
+
+
+class Adam(_Optimizer):
     """Adam with L2 weight decay added to the gradient (recurrence in the module docstring).
 
     Parameters
@@ -138,6 +153,8 @@ class Adam:
     same list of parameters, in the same order, must be passed to every step.
     """
 
+    name = "Adam"
+
     def __init__(
         self,
         lr: float = 1e-3,
@@ -155,15 +172,6 @@ class Adam:
         self.t = 0
         self.m: list[np.ndarray] | None = None
         self.v: list[np.ndarray] | None = None
-
-    @property
-    def lr(self) -> float:
-        """Learning rate used by the next :meth:`step`."""
-        return self._lr
-
-    @lr.setter
-    def lr(self, value: float) -> None:
-        self._lr = _number("Adam", "lr", value, 0.0)
 
     def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
         """Update every ``params[i]`` in place from ``grads[i]`` (same shape).
@@ -237,7 +245,7 @@ class Adam:
         self.m, self.v = (m, v) if n else (None, None)
 
 
-class SGD:
+class SGD(_Optimizer):
     """Stochastic gradient descent with momentum and L2 weight decay (module docstring).
 
     Parameters
@@ -250,21 +258,14 @@ class SGD:
         L2 coefficient: ``weight_decay * w`` is added to the gradient.
     """
 
+    name = "SGD"
+
     def __init__(self, lr: float, momentum: float = 0.9, weight_decay: float = 0.0) -> None:
         self.lr = lr
         self.momentum = _number("SGD", "momentum", momentum, 0.0, 1.0, high_open=True)
         self.weight_decay = _number("SGD", "weight_decay", weight_decay, 0.0)
         self.t = 0
         self.buf: list[np.ndarray] | None = None
-
-    @property
-    def lr(self) -> float:
-        """Learning rate used by the next :meth:`step`."""
-        return self._lr
-
-    @lr.setter
-    def lr(self, value: float) -> None:
-        self._lr = _number("SGD", "lr", value, 0.0)
 
     def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
         """Update every ``params[i]`` in place from ``grads[i]`` (same shape).
