@@ -288,35 +288,23 @@ def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap
                     nt = _list(g, s, mark, touched, nt)
             everyone = all_mark[l] == s
             # phase B.1: bring every touched neuron forward and add its input
-            if everyone:
+            if everyone and uniform[l]:  # all last updated together: one factor, vectorised
                 nt = n_l
                 uu, cc, bb, tl = u[off:off + n_l], cur[off:off + n_l], bias[off:off + n_l], \
                     t_last[off:off + n_l]
-                if uniform[l]:  # all last updated together: one factor, vectorised
-                    dn = s - tl[0]
-                    pn, gn = P[l, min(dn, cap_l)], G[l, min(dn, cap_l)]
-                    if integrator:
-                        conv[0] = dn
-                        gn = conv[0]
-                    for i in range(n_l):
-                        uu[i] = pn * uu[i] + bb[i] * gn + cc[i]
-                        cc[i] = 0.0
-                        tl[i] = s
-                else:
-                    for i in range(n_l):
-                        dn = s - tl[i]
-                        k = min(dn, cap_l)
-                        gk = G[l, k]
-                        if integrator:
-                            conv[0] = dn
-                            gk = conv[0]
-                        uu[i] = P[l, k] * uu[i] + bb[i] * gk + cc[i]
-                        cc[i] = 0.0
-                        tl[i] = s
-                uniform[l] = True
-            elif nt > 0:
-                uniform[l] = False
-                if 8 * nt > n_l:  # many touched: list them in order by a scan, not a sort
+                dn = s - tl[0]
+                pn, gn = P[l, min(dn, cap_l)], G[l, min(dn, cap_l)]
+                if integrator:
+                    conv[0] = dn
+                    gn = conv[0]
+                for i in range(n_l):
+                    uu[i] = pn * uu[i] + bb[i] * gn + cc[i]
+                    cc[i] = 0.0
+                    tl[i] = s
+            else:
+                if everyone:
+                    nt = n_l
+                elif 8 * nt > n_l:  # many touched: list them in order by a scan, not a sort
                     k = 0
                     for i in range(n_l):
                         if mark[off + i] == s:
@@ -325,7 +313,7 @@ def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap
                 else:
                     sort_prefix(touched, nt)
                 for i in range(nt):
-                    g = touched[i]
+                    g = off + i if everyone else touched[i]
                     dn = s - t_last[g]
                     k = min(dn, cap_l)
                     gk = G[l, k]
@@ -335,6 +323,8 @@ def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap
                     u[g] = P[l, k] * u[g] + bias[g] * gk + cur[g]
                     cur[g] = 0.0
                     t_last[g] = s
+            if nt > 0:
+                uniform[l] = everyone  # a partial update leaves different t_last behind
             # phase B.2: threshold, reset, reschedule
             n_spk = 0
             check_pending = gstats[QUEUE] > 0

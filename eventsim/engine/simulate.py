@@ -73,10 +73,13 @@ class DiscreteRun:
 
     def idle(self, s_end: int) -> None:
         """Run the steps up to ``s_end`` (exclusive) without input, in bounded blocks."""
-        no_input = np.zeros(IDLE_BLOCK + 1, np.int64)
-        while self.step < min(s_end, self.T):
+        s_end = min(s_end, self.T)
+        if self.step >= s_end:
+            return
+        no_input = np.zeros(min(IDLE_BLOCK, s_end - self.step) + 1, np.int64)
+        while self.step < s_end:
             begin = self.step
-            self._feed(no_input, no_input[:0], begin, min(s_end, begin + IDLE_BLOCK))
+            self._feed(no_input, no_input[:0], begin, min(s_end, begin + len(no_input) - 1))
 
     def _feed(self, step_ptr, channel_idx, base: int, s_end: int) -> None:
         s_end = min(s_end, self.T)
