@@ -17,7 +17,7 @@ from eventsim.events.readers import iter_events, read_events
 from eventsim.events.stream import EVENT_DTYPE, EventStream
 from eventsim.events.synthetic import saccade_events
 from eventsim.network.hdf5 import load_network, save_network
-from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, SumPool2d
+from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, NeuNorm, SumPool2d
 from eventsim.network.network import Network
 from eventsim.network.random import random_mlp
 
@@ -44,7 +44,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "EVENT_DTYPE", "AvgPool2d", "Conv2d", "Dense", "EventError", "EventStream", "EventWriter",
-    "EventsimError", "Flatten", "FormatError", "InputError", "Network", "NetworkError", "Result",
+    "EventsimError", "Flatten", "FormatError", "InputError", "Network", "NetworkError", "NeuNorm", "Result",
     "Simulator", "SumPool2d", "__version__", "bin_events", "errors", "iter_events", "load_network",
     "random_mlp", "read_events", "saccade_events", "save_network", "simulate", "write_events",
 ]

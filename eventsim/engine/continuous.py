@@ -24,7 +24,7 @@ from eventsim.engine.fanout import spatial_targets
 from eventsim.engine.inputs import check_stream, dense_input
 from eventsim.engine.plan import K_DENSE, KIND, OFF, POOL_W, SUBTRACT, V_TH, W_OFF, N, Plan
 from eventsim.engine.queue import SIZE, grow_heap, heap_compact, heap_pop, heap_push, new_heap
-from eventsim.engine.result import SELF, SOPS, SPIKES, UPDATES, Result, make_result
+from eventsim.engine.result import N_STATS, SELF, SOPS, SPIKES, UPDATES, Result, make_result
 from eventsim.errors import InputError
 from eventsim.events.binning import n_steps
 from eventsim.events.stream import EventStream
@@ -222,7 +222,7 @@ def simulate_continuous(net: Network, plan: Plan, inputs, dt_us: int, T: int | N
     out_t = np.zeros(max(4 * n, 4096), np.float64)
     out_gid = np.zeros(len(out_t), np.int64)
     out_n = np.zeros(1, np.int64)
-    stats = np.zeros((plan.n_pop, 4), np.int64)
+    stats = np.zeros((plan.n_pop, N_STATS), np.int64)
     gstats = np.zeros(4, np.int64)
     net_arrays = (plan.lt, plan.ft, plan.csr_ptr, plan.csr_idx, plan.csr_w, plan.dense_w,
                   plan.conv_w, plan.bias)

@@ -18,9 +18,15 @@ B. *update*: each touched neuron (input arrived, or its own crossing fell due on
 Populations run in order within a step, so a spike of population ``l`` at step ``s`` reaches
 population ``l + 1`` in step ``s``.
 
+A population fed by a NeuNorm layer (:class:`~eventsim.network.layers.NeuNorm`) also steps
+that layer's auxiliary neurons in phase A, every step from the first spike below until they
+have decayed to exactly 0, and adds their analog share ``-alpha * x`` through its weights
+(:func:`deliver_analog`); every neuron of the population is then touched in that step.
+
 Counters (``stats[l]``): ``SOPS`` synapses traversed into population ``l`` (nonzero weights
 only, borders exact), ``SPIKES``, ``UPDATES`` (threshold evaluations, one per touched neuron
-and step), ``SELF`` (valid self-events popped). ``gstats``: ``EVENTS`` (input spikes + spikes
+and step), ``SELF`` (valid self-events popped), ``MACS`` (analog values times nonzero
+weights). ``gstats``: ``EVENTS`` (input spikes + spikes
 + self-events), ``QUEUE`` (live entries now), ``PEAK_QUEUE``.
 """
 
@@ -31,6 +37,7 @@ from numba import njit
 
 from eventsim.engine.fanout import window
 from eventsim.engine.plan import (
+    C_IN,
     C_OUT,
     CAN_SELF,
     DECAY,
@@ -42,6 +49,11 @@ from eventsim.engine.plan import (
     KH,
     KIND,
     KW,
+    NN_ALPHA,
+    NN_COEF,
+    NN_DECAY,
+    NN_HW,
+    NN_X,
     OFF,
     PAD,
     POOL_W,
@@ -54,9 +66,9 @@ from eventsim.engine.plan import (
     N,
 )
 from eventsim.engine.queue import SIZE, heap_compact, heap_pop, heap_push
+from eventsim.engine.result import MACS, SELF, SOPS, SPIKES, UPDATES
 from eventsim.events.binning_kernel import sort_prefix
 
-SOPS, SPIKES, UPDATES, SELF = range(4)
 EVENTS, QUEUE, PEAK_QUEUE = range(3)
 
 
@@ -215,6 +227,78 @@ def deliver_spatial(lt, ft, conv_w, l, spk, n_spk, s, cur, mark, touched, stats)
 
 
 @njit(cache=True)
+def deliver_analog(lt, ft, net_arrays, l, a, n_in, cur, stats):
+    """Analog values ``a[:n_in]`` (one per input of population ``l``) through its weights:
+    ``cur[g] += w * a[j]`` for every nonzero ``a[j]``; ``stats[l, MACS]`` counts the nonzero
+    weights used. The caller marks the whole population as touched."""
+    csr_ptr, csr_idx, csr_w, dense_w, conv_w = net_arrays[2:7]
+    off, n_l, base = lt[l, OFF], lt[l, N], lt[l, W_OFF]
+    macs = 0
+    if lt[l, KIND] == K_DENSE:
+        d_off = lt[l, DW_OFF]
+        for j in range(n_in):
+            aj = a[j]
+            if aj == 0:
+                continue
+            begin, end = csr_ptr[base + j], csr_ptr[base + j + 1]
+            if d_off >= 0:
+                row_w = dense_w[d_off + j * n_l:d_off + (j + 1) * n_l]
+                for i in range(n_l):
+                    cur[off + i] += row_w[i] * aj
+            else:
+                for p in range(begin, end):
+                    cur[off + csr_idx[p]] += csr_w[p] * aj
+            macs += end - begin
+        stats[l, MACS] += macs
+        return
+    c_out, h_out, w_out = lt[l, C_OUT], lt[l, H_OUT], lt[l, W_OUT]
+    kh, kw, stride = lt[l, KH], lt[l, KW], lt[l, STRIDE]
+    conv = lt[l, KIND] == K_CONV
+    for j in range(n_in):
+        aj = a[j]
+        if aj == 0:
+            continue
+        ci, ny, nx, yo_lo, yo_hi, xo_lo, xo_hi = window(
+            j, lt[l, H_IN], lt[l, W_IN], h_out, w_out, kh, kw, stride, lt[l, PAD])
+        for yo in range(yo_lo, yo_hi + 1):
+            for xo in range(xo_lo, xo_hi + 1):
+                if conv:
+                    tap = (ci * kh + ny - yo * stride) * kw + nx - xo * stride
+                    for co in range(c_out):
+                        w = conv_w[base + tap * c_out + co]
+                        if w != 0:
+                            cur[off + (co * h_out + yo) * w_out + xo] += w * aj
+                            macs += 1
+                elif ft[l, POOL_W] != 0:
+                    cur[off + (ci * h_out + yo) * w_out + xo] += ft[l, POOL_W] * aj
+                    macs += 1
+    stats[l, MACS] += macs
+
+
+@njit(cache=True)
+def neunorm_step(lt, ft, nn_alpha, nn_x, l, spk, n_spk, tally, analog):
+    """Step the auxiliary neurons of the NeuNorm layer below population ``l`` with the spikes
+    ``spk[:n_spk]`` reaching it, ``x <- decay * x + coef * (spikes at the position)``, and
+    write ``analog[j] = -(alpha[j] * x[position of j])``. Returns whether any ``x`` is nonzero
+    (else ``analog`` is left alone and there is nothing to deliver)."""
+    hw, x_off, a_off = lt[l, NN_HW], lt[l, NN_X], lt[l, NN_ALPHA]
+    k_aux, coef = ft[l, NN_DECAY], ft[l, NN_COEF]
+    for k in range(n_spk):
+        tally[spk[k] % hw] += 1.0
+    live = False
+    for p in range(hw):
+        x = k_aux * nn_x[x_off + p] + coef * tally[p]
+        tally[p] = 0.0
+        nn_x[x_off + p] = x
+        live = live or x != 0
+    if live:
+        n_in = lt[l, C_IN] * lt[l, H_IN] * lt[l, W_IN]
+        for j in range(n_in):
+            analog[j] = -(nn_alpha[a_off + j] * nn_x[x_off + j % hw])
+    return live
+
+
+@njit(cache=True)
 def schedule_bias(net_arrays, tables, T, version, pending, heap, gstats):
     """Queue the first crossing of every neuron that its bias alone drives over threshold."""
     lt, ft, bias = net_arrays[0], net_arrays[1], net_arrays[7]
@@ -242,11 +326,11 @@ def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap
     start of a step when fewer than ``n_neurons`` slots are left, so the caller can grow the
     buffers and call again from the returned step. Queue entries are kept for steps < T only.
     """
-    lt, ft, csr_ptr, csr_idx, csr_w, dense_w, conv_w, bias = net_arrays
+    lt, ft, csr_ptr, csr_idx, csr_w, dense_w, conv_w, bias, nn_alpha = net_arrays
     P, G, cap, conv = tables
-    u, cur, t_last, version, pending, mark, all_mark, uniform = state
+    u, cur, t_last, version, pending, mark, all_mark, uniform, nn_x, nn_live = state
     hkey, hkey2, hseq, hver, hstate = heap
-    touched, spk = scratch
+    touched, spk, tally, analog = scratch
     n_pop = lt.shape[0]
     n_total = lt[n_pop - 1, OFF] + lt[n_pop - 1, N]
     n_out = out_n[0]
@@ -276,6 +360,12 @@ def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap
             else:
                 nt = deliver_csr(lt, csr_ptr, csr_idx, csr_w, l, spk, n_spk, s, cur, mark,
                                  touched, stats)
+            if lt[l, NN_ALPHA] >= 0 and (n_spk > 0 or nn_live[l]):  # NeuNorm below
+                nn_live[l] = neunorm_step(lt, ft, nn_alpha, nn_x, l, spk, n_spk, tally, analog)
+                if nn_live[l]:
+                    deliver_analog(lt, ft, net_arrays, l, analog, lt[l, C_IN] * lt[l, H_IN] *
+                                   lt[l, W_IN], cur, stats)
+                    all_mark[l] = s
             end_key = s * n_total + off + n_l
             while hstate[SIZE] > 0 and hkey[0] < end_key:  # this population's crossings due now
                 key, _, ver = heap_pop(hkey, hkey2, hseq, hver, hstate)

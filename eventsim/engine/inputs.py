@@ -74,6 +74,26 @@ def dense_input(net: Network, spikes: np.ndarray, T: int | None) -> tuple[np.nda
     return spikes, spikes.shape[0]
 
 
+def analog_input(net: Network, image, T: int | None) -> tuple[np.ndarray, int]:
+    """A static analog input, shape ``input_shape`` or ``(n_inputs,)``, finite, as float64
+    ``(n_inputs,)``; with the number of steps to hold it for."""
+    if T is None:
+        raise InputError("simulate: an analog input needs 'T' (argument or net.T): a static "
+                         "image does not say how many steps to hold it for")
+    try:
+        image = np.asarray(image, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError("inputs: an analog input must be a numeric array") from None
+    if image.shape not in (net.input_shape, (net.n_inputs,)):
+        raise InputError(f"inputs: analog input of shape {image.shape}; expected "
+                         f"{net.input_shape} or ({net.n_inputs},)")
+    bad = np.flatnonzero(~np.isfinite(image.ravel()))
+    if len(bad):
+        raise InputError(f"inputs: analog input has {len(bad)} non-finite values (first at "
+                         f"flat index {bad[0]}); expected finite numbers")
+    return image.ravel(), T
+
+
 def check_binned(step_ptr, channel_idx, n_inputs: int) -> tuple[np.ndarray, np.ndarray]:
     """Input of ``Simulator.run_binned``, checked and as contiguous int64 arrays: a valid
     :func:`~eventsim.events.binning.bin_sparse` result for ``n_inputs`` channels."""

@@ -1,9 +1,12 @@
 """Flatten a :class:`Network` into the arrays the numba kernels run on.
 
-Only layers with neurons (every layer but Flatten) become *populations*; Flatten is the
-identity on neuron indices because every population numbers its neurons in C order of its
-output shape ``(C, H, W)``. Population ``l`` owns global neuron ids
-``offset[l] .. offset[l] + n[l] - 1``.
+Only layers with neurons (every layer but Flatten and NeuNorm) become *populations*; Flatten
+is the identity on neuron indices because every population numbers its neurons in C order of
+its output shape ``(C, H, W)``. Population ``l`` owns global neuron ids
+``offset[l] .. offset[l] + n[l] - 1``. A NeuNorm layer belongs to the population it feeds:
+its ``alpha`` (flattened in C order, like that population's inputs) starts at
+``lt[l, NN_ALPHA]`` in ``nn_alpha``, its auxiliary neurons (one per input position, ``NN_HW``
+of them) at ``lt[l, NN_X]`` in the state array ``nn_x``; ``-1`` without one.
 """
 
 from __future__ import annotations
@@ -13,20 +16,21 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse
 
-from eventsim.network.layers import AvgPool2d, Conv2d, Dense, SumPool2d
+from eventsim.network.layers import AvgPool2d, Conv2d, Dense, NeuNorm, SumPool2d
 from eventsim.network.network import Network
 
 # Columns of the integer layer table ``lt`` (one row per population).
 (KIND, N, OFF, C_IN, H_IN, W_IN, C_OUT, H_OUT, W_OUT, KH, KW, STRIDE, PAD, W_OFF, SUBTRACT,
- DW_OFF, CAN_SELF) = range(17)
-N_COLS = 17
+ DW_OFF, CAN_SELF, NN_ALPHA, NN_X, NN_HW) = range(20)
+N_COLS = 20
 #: A Dense layer whose weights are at least this dense also keeps them as a dense matrix
 #: ``(n_in, n_out)``, so a spike is delivered by one contiguous (vectorised) row add.
 DENSE_ROWS_MIN_DENSITY = 0.5
 # Kinds.
 K_DENSE, K_CONV, K_POOL = 0, 1, 2
-# Columns of the float layer table ``ft``.
-DECAY, V_TH, POOL_W = range(3)
+# Columns of the float layer table ``ft``: NeuNorm's auxiliary decay and increment ``coef``.
+DECAY, V_TH, POOL_W, NN_DECAY, NN_COEF = range(5)
+FT_COLS = 5
 
 
 @dataclass
@@ -37,8 +41,9 @@ class Plan:
     ----------
     lt : ndarray, shape (n_pop, N_COLS), int64
         Integer description of each population (columns named in this module).
-    ft : ndarray, shape (n_pop, 3)
-        ``decay``, ``v_th`` and the pooling weight of each population.
+    ft : ndarray, shape (n_pop, FT_COLS)
+        ``decay``, ``v_th``, the pooling weight and a NeuNorm's decay and ``coef`` below each
+        population.
     csr_ptr, csr_idx, csr_w : ndarray
         Dense fan-out in CSR form, all Dense populations concatenated: the targets of input
         ``j`` of population ``l`` are ``csr_idx[csr_ptr[lt[l, W_OFF] + j] : csr_ptr[lt[l, W_OFF] + j + 1]]``
@@ -51,6 +56,10 @@ class Plan:
         ``lt[l, W_OFF]``.
     bias : ndarray, shape (n_neurons,)
         Bias of every neuron (0 where a layer has none; conv biases repeated per position).
+    nn_alpha : ndarray
+        ``alpha`` of every NeuNorm layer, concatenated (see the module docstring).
+    n_aux : int
+        Auxiliary neurons of all NeuNorm layers (length of the state array ``nn_x``).
     layer_index : list of int
         Index in ``net.layers`` of each population.
     """
@@ -63,6 +72,8 @@ class Plan:
     dense_w: np.ndarray
     conv_w: np.ndarray
     bias: np.ndarray
+    nn_alpha: np.ndarray
+    n_aux: int
     layer_index: list[int]
 
     @property
@@ -83,9 +94,9 @@ def build_plan(net: Network, dtype: np.dtype) -> Plan:
     dtype = np.dtype(dtype)
     pops = net.lif_layers
     lt = np.zeros((len(pops), N_COLS), np.int64)
-    ft = np.zeros((len(pops), 3), dtype)
-    csr_ptr, csr_idx, csr_w, dense_w, conv_w, biases = [], [], [], [], [], []
-    n_ptr = n_csr = n_dense = n_conv = offset = 0
+    ft = np.zeros((len(pops), FT_COLS), dtype)
+    csr_ptr, csr_idx, csr_w, dense_w, conv_w, biases, nn_alpha = [], [], [], [], [], [], []
+    n_ptr = n_csr = n_dense = n_conv = offset = n_alpha = n_aux = 0
     for row, li in enumerate(pops):
         layer = net.layers[li]
         c_in, h_in, w_in = _geometry(net.input_shape_of(li))
@@ -94,8 +105,17 @@ def build_plan(net: Network, dtype: np.dtype) -> Plan:
         lt[row, [N, OFF, C_IN, H_IN, W_IN, C_OUT, H_OUT, W_OUT]] = (
             n, offset, c_in, h_in, w_in, c_out, h_out, w_out)
         lt[row, SUBTRACT] = layer.reset == "subtract"
-        lt[row, DW_OFF] = -1
+        lt[row, [DW_OFF, NN_ALPHA, NN_X]] = -1
         ft[row, DECAY], ft[row, V_TH] = layer.decay, layer.v_th
+        nn = net.neunorm_into(li)
+        if nn is not None:
+            norm: NeuNorm = net.layers[nn]
+            c, h, w = norm.alpha.shape
+            lt[row, [NN_ALPHA, NN_X, NN_HW]] = n_alpha, n_aux, h * w
+            ft[row, NN_DECAY], ft[row, NN_COEF] = norm.decay, norm.coef(c)
+            nn_alpha.append(norm.alpha.ravel())
+            n_alpha += norm.alpha.size
+            n_aux += h * w
         bias = np.zeros(n, dtype)
         if isinstance(layer, Dense):
             lt[row, KIND] = K_DENSE
@@ -138,7 +158,8 @@ def build_plan(net: Network, dtype: np.dtype) -> Plan:
         return np.concatenate(parts).astype(dt) if parts else np.zeros(1, dt)
 
     return Plan(lt, ft, cat(csr_ptr, np.int64), cat(csr_idx, np.int64), cat(csr_w, dtype),
-                cat(dense_w, dtype), cat(conv_w, dtype), np.concatenate(biases).astype(dtype), list(pops))
+                cat(dense_w, dtype), cat(conv_w, dtype), np.concatenate(biases).astype(dtype),
+                cat(nn_alpha, dtype), n_aux, list(pops))
 
 
 def decay_tables(ft: np.ndarray, T: int) -> tuple[np.ndarray, ...]:

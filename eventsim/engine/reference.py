@@ -7,16 +7,19 @@ by looping over the kernel: obviously right, slow), and every neuron is updated 
     u = decay * (u - v_th * o) + M @ o_prev + b     (subtract reset)
     o = u >= v_th
 
+A NeuNorm layer turns the spikes ``o`` of the layer below into ``o - alpha * x`` (its
+auxiliary neurons ``x`` stepped densely), which the next projection receives.
+
 Used by the tests (spike-for-spike equality, equal SOPs) and as the dense baseline of the
 benchmarks. SOPs here are counted from the spikes: each spike of input ``j`` adds the number
-of nonzero entries in column ``j`` of ``M``.
+of nonzero entries in column ``j`` of ``M``; MACs likewise from the nonzero analog values.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from eventsim.network.layers import AvgPool2d, Conv2d, Dense, SumPool2d
+from eventsim.network.layers import AvgPool2d, Conv2d, Dense, NeuNorm, SumPool2d, has_neurons
 from eventsim.network.network import Network
 
 
@@ -68,19 +71,40 @@ def dense_bias(net: Network, index: int) -> np.ndarray:
     return np.asarray(layer.bias, np.float64)
 
 
-def simulate_dense(net: Network, spikes: np.ndarray, dtype="float64"):
+def neunorm_dense(norm: NeuNorm, o: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """NeuNorm on spikes ``o`` of shape (T, batch, C*H*W): ``(o - alpha * x, -alpha * x)``."""
+    dtype = np.dtype(dtype)
+    c, h, w = norm.alpha.shape
+    T, batch = o.shape[:2]
+    k, coef = dtype.type(norm.decay), dtype.type(norm.coef(c))
+    alpha = norm.alpha.astype(dtype)
+    spikes = o.reshape(T, batch, c, h, w)
+    x = np.zeros((batch, h, w), dtype)
+    signal = np.empty_like(spikes)
+    for t in range(T):
+        x = k * x + coef * spikes[t].sum(axis=1)
+        signal[t] = spikes[t] - alpha * x[:, None]
+    return signal.reshape(o.shape), (signal - spikes).reshape(o.shape)
+
+
+def simulate_dense(net: Network, spikes: np.ndarray, dtype="float64", analog: bool = False,
+                   with_macs: bool = False):
     """Run the recurrence densely on a batch.
 
     Parameters
     ----------
     spikes : ndarray, shape (T, n_inputs) or (T, batch, n_inputs)
-        0/1 input spikes.
+        0/1 input spikes; with ``analog``, the input current of every step.
+    with_macs : bool
+        Also return the MACs of analog inputs (input currents, NeuNorm's share) per
+        population, counted every step.
 
     Returns
     -------
     outputs : list of ndarray
         Spikes of each population, bool, shape (T, n_neurons) (or (T, batch, n_neurons)).
     sops : ndarray, shape (n_pop,) (or (batch, n_pop))
+    macs : ndarray, like ``sops``; only with ``with_macs``.
     """
     dtype = np.dtype(dtype)
     x = np.asarray(spikes).astype(dtype)
@@ -88,12 +112,19 @@ def simulate_dense(net: Network, spikes: np.ndarray, dtype="float64"):
     if single:
         x = x[:, None, :]
     T, batch, _ = x.shape
-    outputs, sops = [], []
-    for li in net.lif_layers:
-        layer = net.layers[li]
+    spiking = np.zeros_like(x) if analog else x  # the spikes among what x carries
+    outputs, sops, macs = [], [], []
+    for li, layer in enumerate(net.layers):
+        if isinstance(layer, NeuNorm):
+            x, _ = neunorm_dense(layer, x, dtype)
+            continue
+        if not has_neurons(layer):
+            continue
         M = dense_matrix(net, li)
         fan_out = np.count_nonzero(M, axis=0).astype(np.int64)
-        sops.append((x.reshape(T * batch, -1).astype(bool) @ fan_out).reshape(T, batch).sum(0))
+        sops.append((spiking.reshape(T * batch, -1).astype(bool) @ fan_out)
+                    .reshape(T, batch).sum(0))
+        macs.append(((x != spiking).reshape(T * batch, -1) @ fan_out).reshape(T, batch).sum(0))
         Mt = M.T.astype(dtype)
         b = dense_bias(net, li).astype(dtype)
         k, v_th = dtype.type(layer.decay), dtype.type(layer.v_th)
@@ -108,6 +139,8 @@ def simulate_dense(net: Network, spikes: np.ndarray, dtype="float64"):
             o = (u >= v_th).astype(dtype)
             out[t] = o
         outputs.append(out[:, 0] if single else out)
-        x = out.astype(dtype)
-    sops = np.stack(sops, axis=-1)
-    return outputs, (sops[0] if single else sops)
+        x = spiking = out.astype(dtype)
+    sops, macs = np.stack(sops, axis=-1), np.stack(macs, axis=-1)
+    if single:
+        sops, macs = sops[0], macs[0]
+    return (outputs, sops, macs) if with_macs else (outputs, sops)

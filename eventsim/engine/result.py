@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # Columns of the per-population counters the kernels fill: ``stats[l, SOPS]`` ...
-SOPS, SPIKES, UPDATES, SELF = range(4)
+SOPS, SPIKES, UPDATES, SELF, MACS = range(5)
+N_STATS = 5
 
 
 @dataclass(eq=False)
@@ -29,6 +30,11 @@ class Result:
         Synaptic operations into each population: every spike arriving at it (input spikes
         for population 0) adds the synapses it traverses (nonzero weights only, conv borders
         and pooling windows exact).
+    macs : ndarray, shape (n_pop,), int64
+        Multiply-accumulates of analog inputs into each population (nonzero weight times
+        nonzero value): a static image fed as current (``analog=True``; ``W x`` is computed
+        once per sample and held), and the auxiliary share ``-alpha * x`` of a
+        :class:`~eventsim.network.layers.NeuNorm` below (every step it is nonzero). Not SOPs.
     spike_counts : list of ndarray
         Spikes per neuron, shape (n_neurons of population i,), int64.
     neuron_updates : ndarray, shape (n_pop,), int64
@@ -54,6 +60,7 @@ class Result:
     spikes: list[np.ndarray]
     sops: np.ndarray
     spike_counts: list[np.ndarray]
+    macs: np.ndarray
     neuron_updates: np.ndarray
     self_events: np.ndarray
     input_spikes: int
@@ -97,8 +104,9 @@ class Result:
 def make_result(spikes: list[np.ndarray], counts: list[np.ndarray], stats: np.ndarray,
                 input_spikes: int, events: int, peak_queue: int, T: int, duration_us: float,
                 mode: str, layer_index: list[int]) -> Result:
-    """Wrap the kernels' outputs (``stats``: shape (n_pop, 4), columns as above)."""
+    """Wrap the kernels' outputs (``stats``: shape (n_pop, 5), columns as above)."""
     return Result(spikes=spikes, sops=stats[:, SOPS].copy(), spike_counts=counts,
+                  macs=stats[:, MACS].copy(),
                   neuron_updates=stats[:, UPDATES].copy(), self_events=stats[:, SELF].copy(),
                   input_spikes=int(input_spikes), events_processed=int(events),
                   peak_queue=int(peak_queue), T=T, duration_us=float(duration_us), mode=mode,

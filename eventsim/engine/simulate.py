@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator
 
 import numpy as np
 
 from eventsim.engine import discrete
 from eventsim.engine.inputs import (
+    analog_input,
     check_binned,
     check_dtype,
     check_network,
@@ -16,13 +18,26 @@ from eventsim.engine.inputs import (
     check_stream,
     dense_input,
 )
-from eventsim.engine.plan import C_IN, H_IN, OFF, W_IN, N, Plan, build_plan, decay_tables
+from eventsim.engine.plan import (
+    C_IN,
+    CAN_SELF,
+    H_IN,
+    NN_ALPHA,
+    NN_HW,
+    OFF,
+    W_IN,
+    N,
+    Plan,
+    build_plan,
+    decay_tables,
+)
 from eventsim.engine.queue import new_heap
-from eventsim.engine.result import SELF, SPIKES, Result, make_result
-from eventsim.errors import InputError
+from eventsim.engine.result import MACS, N_STATS, SELF, SPIKES, Result, make_result
+from eventsim.errors import InputError, NetworkError
 from eventsim.events.binning import bin_sparse, dense_to_sparse
 from eventsim.events.stream import EventStream
-from eventsim.network.network import Network
+from eventsim.network.layers import NeuNorm
+from eventsim.network.network import Network, layer_name
 
 DEFAULT_DT_US = 1000
 RECORDS = ("all", "output")
@@ -42,21 +57,27 @@ class DiscreteRun:
         n = plan.n_neurons
         self.tables = decay_tables(plan.ft, T)
         self.net_arrays = (plan.lt, plan.ft, plan.csr_ptr, plan.csr_idx, plan.csr_w,
-                           plan.dense_w, plan.conv_w, plan.bias)
+                           plan.dense_w, plan.conv_w, plan.bias, plan.nn_alpha)
         # u, cur (input of the step), t_last, version, pending, mark, all_mark (step in which
-        # every neuron of a population was touched), uniform (its t_last all equal)
+        # every neuron of a population was touched), uniform (its t_last all equal), the
+        # NeuNorm auxiliary neurons and whether any of a population's is nonzero
         self.state = (np.zeros(n, dtype), np.zeros(n, dtype), np.full(n, -1, np.int64),
                       np.zeros(n, np.int64), np.zeros(n, np.bool_), np.full(n, -1, np.int64),
-                      np.full(plan.n_pop, -1, np.int64), np.ones(plan.n_pop, np.bool_))
+                      np.full(plan.n_pop, -1, np.int64), np.ones(plan.n_pop, np.bool_),
+                      np.zeros(max(plan.n_aux, 1), dtype), np.zeros(plan.n_pop, np.bool_))
         self.heap = new_heap(2 * n + 16)
-        n_in = int(plan.lt[0, C_IN] * plan.lt[0, H_IN] * plan.lt[0, W_IN])
-        self.scratch = (np.zeros(n, np.int64), np.zeros(max(n, n_in), np.int64))  # touched, spk
+        n_in = plan.lt[:, C_IN] * plan.lt[:, H_IN] * plan.lt[:, W_IN]
+        has_nn = plan.lt[:, NN_ALPHA] >= 0
+        # touched, spk, and for NeuNorm: spikes per position, the analog values
+        self.scratch = (np.zeros(n, np.int64), np.zeros(max(n, int(n_in[0])), np.int64),
+                        np.zeros(int(plan.lt[has_nn, NN_HW].max(initial=1)), dtype),
+                        np.zeros(int(n_in[has_nn].max(initial=1)), dtype))
         # room for a few percent of neurons firing every step; grown (x4) when it fills
         self.out_step = np.zeros(min(n * T, max(16 * n, 1 << 16)) + n, np.int64)
         self.out_gid = np.zeros_like(self.out_step)
         self.out_n = np.zeros(1, np.int64)
         self.counts = np.zeros(n, np.int64)
-        self.stats = np.zeros((plan.n_pop, 4), np.int64)
+        self.stats = np.zeros((plan.n_pop, N_STATS), np.int64)
         self.gstats = np.zeros(3, np.int64)
         self.step = 0
         discrete.schedule_bias(self.net_arrays, self.tables, T, self.state[3], self.state[4],
@@ -137,17 +158,24 @@ class Simulator:
         self.T = self.T if self.T is not None else net.T
         if record not in RECORDS:
             raise InputError(f"simulate: field 'record' must be one of {RECORDS}, got {record!r}")
+        if mode == "continuous":
+            for i, layer in enumerate(net.layers):
+                if isinstance(layer, NeuNorm):
+                    raise NetworkError(f"{layer_name(i, layer)}: NeuNorm runs in discrete mode "
+                                       "only (its auxiliary neurons step with dt_us)")
         self.plan = build_plan(net, self.dtype)
         self.rec_from = 0 if record == "all" else self.plan.n_pop - 1
 
     def run(self, inputs: np.ndarray | EventStream | Iterable[EventStream],
-            T: int | None = None) -> Result:
-        """Simulate one sample (see :func:`simulate` for ``inputs``); ``T`` overrides the
-        simulator's for this sample."""
+            T: int | None = None, analog: bool = False) -> Result:
+        """Simulate one sample (see :func:`simulate` for ``inputs`` and ``analog``); ``T``
+        overrides the simulator's for this sample."""
         net = self.net
         T = check_steps(T, "T", minimum=0)
         T = T if T is not None else self.T
         check_not_path(inputs)
+        if analog:
+            return self._run_analog(inputs, T)
         if self.mode == "continuous":
             from eventsim.engine.continuous import simulate_continuous
 
@@ -168,6 +196,34 @@ class Simulator:
         raise InputError(f"simulate: 'inputs' must be an array, an EventStream or an iterator "
                          f"of EventStream chunks, got {type(inputs).__name__}")
 
+    def _run_analog(self, image, T: int | None) -> Result:
+        """A static image as a constant current into the first population: ``W x`` is
+        computed once (counted as MACs) and added to its bias for every step."""
+        image, T = analog_input(self.net, image, T)
+        plan = self.plan
+        current = np.zeros(plan.n_neurons, plan.ft.dtype)
+        macs = np.zeros((plan.n_pop, N_STATS), np.int64)
+        net_arrays = (plan.lt, plan.ft, plan.csr_ptr, plan.csr_idx, plan.csr_w, plan.dense_w,
+                      plan.conv_w, plan.bias, plan.nn_alpha)
+        discrete.deliver_analog(plan.lt, plan.ft, net_arrays, 0, image.astype(plan.ft.dtype),
+                                self.net.n_inputs, current, macs)
+        bias = plan.bias + current
+        lt = plan.lt.copy()  # the first population's neurons may now cross on their own
+        lt[0, CAN_SELF] = lt[0, CAN_SELF] or bool((bias[:lt[0, N]] > 0).any())
+        driven = dataclasses.replace(plan, lt=lt, bias=bias)
+        if self.mode == "continuous":
+            from eventsim.engine.continuous import simulate_continuous
+
+            result = simulate_continuous(self.net, driven,
+                                         np.zeros((T, self.net.n_inputs), np.uint8),
+                                         self.dt_us, T)
+        else:
+            run = DiscreteRun(driven, T, self.dt_us, self.rec_from)
+            run.idle(T)
+            result = run.result()
+        result.macs[0] += macs[0, MACS]
+        return result
+
     def run_binned(self, step_ptr: np.ndarray, channel_idx: np.ndarray) -> Result:
         """Discrete mode on input already binned by :func:`~eventsim.events.binning.bin_sparse`
         (``T = len(step_ptr) - 1``)."""
@@ -185,6 +241,7 @@ def simulate(
     dtype: str = "float32",
     dt_us: int | None = None,
     T: int | None = None,
+    analog: bool = False,
 ) -> Result:
     """Simulate ``net`` event by event.
 
@@ -209,6 +266,11 @@ def simulate(
         Default: ``net.dt_us``, else 1000.
     T : int, optional
         Steps to simulate. Default: ``net.T``, else covering the recording.
+    analog : bool
+        ``inputs`` is a static analog image, shape ``net.input_shape`` or ``(n_inputs,)``,
+        fed as a constant current into the first layer at each of the ``T`` steps (the
+        "direct" encoding of static images). ``W x`` is computed once and counted in
+        ``Result.macs``, not as SOPs; the first layer then runs on its closed-form crossings.
 
     Returns
     -------
@@ -216,7 +278,7 @@ def simulate(
 
     To run many samples, build a :class:`Simulator` once and call its ``run``.
     """
-    return Simulator(net, mode, dtype, dt_us, T).run(inputs)
+    return Simulator(net, mode, dtype, dt_us, T).run(inputs, analog=analog)
 
 
 def _simulate_chunks(net: Network, plan: Plan, chunks: Iterator[EventStream],

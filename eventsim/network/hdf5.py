@@ -20,11 +20,12 @@ Layout (``format_version = 1``)::
                            nested dicts into strings.
     /layers/000, /layers/001, ...
                            one group per layer, in order; attribute ``kind`` (Dense, Conv2d,
-                           AvgPool2d, SumPool2d, Flatten); every kind but Flatten has the LIF
-                           attributes ``decay``, ``v_th``, ``reset``, ``delay_us`` and ``tau_us``
+                           AvgPool2d, SumPool2d, Flatten, NeuNorm); every kind but Flatten and
+                           NeuNorm has the LIF attributes ``decay``, ``v_th``, ``reset``, ``delay_us`` and ``tau_us``
                            (only when set); Conv2d has ``stride`` and ``padding``, the pooling
                            layers ``kernel_size`` and ``stride``; Dense and Conv2d have a float64
-                           dataset ``weight`` and, when set, ``bias``.
+                           dataset ``weight`` and, when set, ``bias``. NeuNorm has the
+                           attributes ``decay`` and ``scale`` and a float64 dataset ``alpha``.
 
 Strings are written as UTF-8 and read whether h5py returns them as str or bytes (other tools
 write fixed-length byte strings). Files are written to a temporary file in the target folder
@@ -43,7 +44,7 @@ import numpy as np
 
 from eventsim.errors import FormatError, NetworkError
 from eventsim.h5io import atomic_path, check_format, fail, num_attr, open_for_reading, str_attr
-from eventsim.network.layers import LAYER_TYPES, Flatten
+from eventsim.network.layers import LAYER_TYPES, Flatten, NeuNorm
 from eventsim.network.network import Network
 
 FORMAT = "eventsim-network"
@@ -54,8 +55,9 @@ _INTS = {
     "AvgPool2d": ("kernel_size", "stride"),
     "SumPool2d": ("kernel_size", "stride"),
 }
-_ARRAYS = {"Dense": ("weight", "bias"), "Conv2d": ("weight", "bias")}
-_REQUIRED_ARRAYS = ("weight",)
+_ARRAYS = {"Dense": ("weight", "bias"), "Conv2d": ("weight", "bias"), "NeuNorm": ("alpha",)}
+_REQUIRED_ARRAYS = ("weight", "alpha")
+_NEUNORM_FLOATS = ("decay", "scale")
 
 
 def _eventsim_version() -> str:
@@ -129,6 +131,11 @@ def _write_layer(group, layer) -> None:
     kind = type(layer).kind
     group.attrs["kind"] = kind
     if isinstance(layer, Flatten):
+        return
+    if isinstance(layer, NeuNorm):
+        for name in _NEUNORM_FLOATS:
+            group.attrs[name] = float(getattr(layer, name))
+        group.create_dataset("alpha", data=np.asarray(layer.alpha, dtype=np.float64))
         return
     for name in _LIF_FLOATS:
         group.attrs[name] = float(getattr(layer, name))
@@ -300,9 +307,12 @@ def _read_layer(group, file: str, where: str, h5py):
         raise fail(file, where, "kind", f"is {kind!r}; expected one of {', '.join(LAYER_TYPES)}")
     if kind == "Flatten":
         return Flatten()
-    kw: dict[str, Any] = {n: num_attr(group.attrs, file, where, n) for n in _LIF_FLOATS}
-    kw["reset"] = _attr_str(group.attrs, file, where, "reset")
-    kw["tau_us"] = num_attr(group.attrs, file, where, "tau_us", required=False)
+    if kind == "NeuNorm":
+        kw: dict[str, Any] = {n: num_attr(group.attrs, file, where, n) for n in _NEUNORM_FLOATS}
+    else:
+        kw = {n: num_attr(group.attrs, file, where, n) for n in _LIF_FLOATS}
+        kw["reset"] = _attr_str(group.attrs, file, where, "reset")
+        kw["tau_us"] = num_attr(group.attrs, file, where, "tau_us", required=False)
     for n in _INTS.get(kind, ()):
         kw[n] = num_attr(group.attrs, file, where, n, integer=True)
     for n in _ARRAYS.get(kind, ()):

@@ -1,7 +1,7 @@
 """Layers: a projection followed by a population of LIF neurons (the STBP model).
 
-Every layer but :class:`Flatten` ends in LIF neurons. For neuron ``i`` of a layer at step
-``t = 1..T``, with ``u[0] = 0`` and ``o[0] = 0`` (Wu et al. 2018)::
+Every layer but :class:`Flatten` and :class:`NeuNorm` ends in LIF neurons. For neuron ``i``
+of a layer at step ``t = 1..T``, with ``u[0] = 0`` and ``o[0] = 0`` (Wu et al. 2018)::
 
     u[t] = decay * u[t-1] * (1 - o[t-1]) + I[t] + b          (reset="zero")
     u[t] = decay * (u[t-1] - v_th * o[t-1]) + I[t] + b       (reset="subtract")
@@ -267,6 +267,67 @@ class Flatten:
         return (int(np.prod(in_shape)),)
 
 
+@dataclass(eq=False)
+class NeuNorm:
+    """Neuron normalization (NeuNorm, Wu et al. 2019) of the spikes of the layer below; no
+    neurons of its own.
+
+    An auxiliary neuron at each position ``(i, j)`` integrates the spikes of all ``C`` channels
+    there, and the layer above receives the spikes minus a trained share of it::
+
+        x[t](i, j)    = decay * x[t-1](i, j) + coef * sum_c o[t](c, i, j)     (x[-1] = 0)
+        s[t](c, i, j) = o[t](c, i, j) - alpha(c, i, j) * x[t](i, j)
+
+    with ``coef = scale / C`` (computed in float64, then rounded once to the run's dtype).
+    ``s`` is analog: the layer above integrates ``W s`` exactly, its spiking part event by
+    event (synaptic operations) and the auxiliary part as multiply-accumulates (discrete mode
+    only).
+
+    Attributes
+    ----------
+    alpha : ndarray, shape (C, H, W)
+        Trained scale of the auxiliary neuron's output, per channel and position (0: identity).
+    decay : float
+        Decay of the auxiliary neuron per step, in (0, 1].
+    scale : float
+        ``v`` of the paper, > 0.
+    """
+
+    alpha: np.ndarray
+    decay: float = 0.5
+    scale: float = 1.0
+    kind: ClassVar[str] = "NeuNorm"
+
+    def coef(self, n_channels: int) -> float:
+        """The auxiliary neuron's increment per spike, ``scale / C``, in float64."""
+        return float(self.scale) / n_channels
+
+    def output_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
+        for f in ("decay", "scale"):
+            v = getattr(self, f)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) \
+                    or not math.isfinite(v):
+                raise NetworkError(f"{name}: field '{f}' must be a finite number, got {v!r}")
+        if not 0.0 < self.decay <= 1.0:
+            raise NetworkError(f"{name}: field 'decay' must be in (0, 1], got {self.decay!r}")
+        if not self.scale > 0:
+            raise NetworkError(f"{name}: field 'scale' must be > 0, got {self.scale!r}")
+        if len(in_shape) != 3:
+            raise NetworkError(f"{name}: needs an input of shape (C, H, W), got {in_shape}")
+        self.alpha = _finite_array(self.alpha, name, "alpha", 3)
+        if self.alpha.shape != tuple(in_shape):
+            raise NetworkError(
+                f"{name}: field 'alpha' has shape {self.alpha.shape}; expected {tuple(in_shape)} "
+                "(the shape of its input)"
+            )
+        return tuple(in_shape)
+
+
+def has_neurons(layer) -> bool:
+    """Whether ``layer`` ends in a LIF population (every kind but Flatten and NeuNorm)."""
+    return not isinstance(layer, (Flatten, NeuNorm))
+
+
 def _check_bias(layer, name: str, shape: tuple[int, ...]) -> None:
     if layer.bias is None:
         return
@@ -277,5 +338,5 @@ def _check_bias(layer, name: str, shape: tuple[int, ...]) -> None:
         )
 
 
-Layer = Dense | Conv2d | AvgPool2d | SumPool2d | Flatten
-LAYER_TYPES = {cls.kind: cls for cls in (Dense, Conv2d, AvgPool2d, SumPool2d, Flatten)}
+Layer = Dense | Conv2d | AvgPool2d | SumPool2d | Flatten | NeuNorm
+LAYER_TYPES = {cls.kind: cls for cls in (Dense, Conv2d, AvgPool2d, SumPool2d, Flatten, NeuNorm)}

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from eventsim.errors import NetworkError
-from eventsim.network.layers import LAYER_TYPES, Flatten
+from eventsim.network.layers import LAYER_TYPES, NeuNorm, has_neurons
 
 
 def layer_name(index: int, layer) -> str:
@@ -44,8 +44,9 @@ class Network:
     ----------
     layers : list of layers
         :class:`Dense`, :class:`Conv2d`, :class:`AvgPool2d`, :class:`SumPool2d`,
-        :class:`Flatten`, in order. A Dense layer after a ``(P, H, W)`` input flattens it in
-        C order: channel ``p*H*W + y*W + x``.
+        :class:`Flatten`, :class:`NeuNorm` (right after a layer with neurons), in order. A
+        Dense layer after a ``(P, H, W)`` input flattens it in C order: channel
+        ``p*H*W + y*W + x``.
     input_shape : tuple of int
         ``(n_inputs,)`` or ``(P, H, W)``.
     dt_us, T : int, optional
@@ -122,11 +123,14 @@ class Network:
                 raise NetworkError(f"layer {i}: unknown layer type {type(layer).__name__}; "
                                    f"expected one of {', '.join(LAYER_TYPES)}")
             name = layer_name(i, layer)
-            if not isinstance(layer, Flatten):
+            if has_neurons(layer):
                 layer.check_lif(name)
+            elif isinstance(layer, NeuNorm) and (i == 0 or not has_neurons(self.layers[i - 1])):
+                raise NetworkError(f"{name}: NeuNorm normalizes the spikes of a layer with "
+                                   "neurons; it must come right after one")
             shape = layer.output_shape(shape, name)
             self.shapes.append(shape)
-        if isinstance(self.layers[-1], Flatten):
+        if not has_neurons(self.layers[-1]):
             raise NetworkError(f"{layer_name(len(self.layers) - 1, self.layers[-1])}: "
                                "the last layer must have neurons")
         if self.labels is not None:
@@ -151,8 +155,18 @@ class Network:
 
     @property
     def lif_layers(self) -> list[int]:
-        """Indices of the layers that have neurons (all but Flatten)."""
-        return [i for i, layer in enumerate(self.layers) if not isinstance(layer, Flatten)]
+        """Indices of the layers that have neurons (all but Flatten and NeuNorm)."""
+        return [i for i, layer in enumerate(self.layers) if has_neurons(layer)]
+
+    def neunorm_into(self, index: int) -> int | None:
+        """Index of the NeuNorm layer whose output layer ``index`` receives (through Flatten),
+        or None."""
+        for j in range(index - 1, -1, -1):
+            if isinstance(self.layers[j], NeuNorm):
+                return j
+            if has_neurons(self.layers[j]):
+                return None
+        return None
 
     def input_shape_of(self, index: int) -> tuple[int, ...]:
         """Shape of the input to layer ``index``."""

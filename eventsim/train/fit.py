@@ -31,8 +31,13 @@ def load_data(spec: Spec, progress: bool = True):
         xtr, ytr = xtr[:d.limit_train], ytr[:d.limit_train]
         xte, yte = xte[:d.limit_test], yte[:d.limit_test]
 
-        def make_input(x, rng, augment):  # (B, 28, 28) uint8 -> Bernoulli spikes (T, B, 1, 28, 28)
-            return rate_code(x, d.T, rng)[:, :, None]
+        if d.encoding == "current":
+            def make_input(x, rng, augment):  # (B, 28, 28) uint8 -> the same current each step
+                image = (x[:, None] / np.float32(255)).astype(np.float32)
+                return np.broadcast_to(image, (d.T, *image.shape))
+        else:
+            def make_input(x, rng, augment):  # (B, 28, 28) uint8 -> Bernoulli spikes (T, B, 1, 28, 28)
+                return rate_code(x, d.T, rng)[:, :, None]
     return xtr, ytr, xte, yte, make_input
 
 
@@ -63,6 +68,7 @@ def fit(spec: Spec, out: Path, epochs: int | None = None, resume: Path | None = 
         trainer.save_checkpoint(checkpoint)
     spec.net.provenance = {
         "dataset": spec.data.dataset, "data_path": str(spec.data.path),
+        "input_encoding": "current" if spec.data.encoding == "current" else "spikes",
         "train_samples": len(xtr), "test_samples": len(xte), "epochs": trainer.epoch,
         "seed": spec.config.seed, "trainer_test_accuracy": test_acc,
         "history": trainer.history, "spec": spec.source, "eventsim_version": __version__,

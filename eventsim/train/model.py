@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from eventsim.errors import InputError
-from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, SumPool2d
+from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, NeuNorm, SumPool2d
 from eventsim.network.network import Network
 from eventsim.train.lif import LIFParams, lif_backward, lif_forward
+from eventsim.train.neunorm import neunorm_backward, neunorm_forward
 from eventsim.train.projections import (
     conv2d_backward,
     conv2d_forward,
@@ -39,11 +40,14 @@ class LayerCache:
     x : ndarray, shape (T, B, *in_shape)
         The layer's input (the output of the layer below; no copy).
     weight : ndarray or None
-        The layer's weight in the computation dtype (None for pooling and Flatten).
+        The layer's weight (NeuNorm: its ``alpha``) in the computation dtype (None for
+        pooling and Flatten).
     params : LIFParams or None
-        Neuron parameters in the computation dtype (None for Flatten).
+        Neuron parameters in the computation dtype (None for Flatten and NeuNorm).
     u, o : ndarray, shape (T, B, *out_shape), or None
-        Membrane potentials and outputs (None for Flatten).
+        Membrane potentials and outputs (None for Flatten and NeuNorm).
+    aux : ndarray, shape (T, B, H, W), or None
+        NeuNorm's auxiliary neurons.
     """
 
     x: np.ndarray
@@ -51,6 +55,7 @@ class LayerCache:
     params: LIFParams | None = None
     u: np.ndarray | None = None
     o: np.ndarray | None = None
+    aux: np.ndarray | None = None
 
 
 @dataclass
@@ -114,6 +119,10 @@ def forward(
         if isinstance(layer, Flatten):
             x = x.reshape(T, B, -1)
             continue
+        if isinstance(layer, NeuNorm):
+            entry.weight = np.asarray(layer.alpha, dtype)
+            x, entry.aux = neunorm_forward(x, layer, entry.weight)
+            continue
         if isinstance(layer, Dense):
             entry.weight = np.asarray(layer.weight, dtype)
             current = dense_forward(flat, entry.weight)
@@ -159,7 +168,8 @@ def backward(
     grads : list
         One entry per layer of ``net.layers``: ``{"weight": dW, "bias": db}`` for Dense and
         Conv2d (``dW`` shaped like ``layer.weight``, ``db`` like ``layer.bias`` or None without
-        bias), None for pooling and Flatten. In the computation dtype.
+        bias), ``{"alpha": dalpha}`` for NeuNorm, None for pooling and Flatten. In the
+        computation dtype.
     grad_x : ndarray, shape (T, B, *net.input_shape)
         Only when ``input_grad`` is true: then ``(grads, grad_x)`` is returned.
     """
@@ -173,6 +183,10 @@ def backward(
         need_x = i > 0 or input_grad
         if isinstance(layer, Flatten):
             g = None if g is None else g.reshape(T, B, *in_shape)
+            continue
+        if isinstance(layer, NeuNorm):
+            g, grad_alpha = neunorm_backward(g, entry.aux, layer, entry.weight, need_x)
+            grads[i] = {"alpha": grad_alpha}
             continue
         grad_I, grad_b = lif_backward(g, entry.u, entry.o, entry.params, spike_fn)
         grad_I = grad_I.reshape(T * B, *grad_I.shape[2:])

@@ -9,6 +9,8 @@ Example (``networks/nmnist-mlp.toml``)::
     dt_us = 10000                       # binning (nmnist) or step width (mnist)
     T = 30
     limit_train = 1000                  # optional
+    encoding = "rate"                   # mnist: "rate" (Bernoulli spikes per step) or
+                                        # "current" (the image as analog input current)
 
     [network]
     layers = [{type = "Dense", out = 800}, {type = "Dense", out = 10}]
@@ -23,7 +25,8 @@ Example (``networks/nmnist-mlp.toml``)::
 
 Layer tables: ``{type = "Dense", out = N}``, ``{type = "Conv2d", out = C, kernel = K,
 stride = 1, padding = 0}``, ``{type = "AvgPool2d" | "SumPool2d", kernel = K}``,
-``{type = "Flatten"}``. Weights start as PyTorch's defaults for Linear/Conv2d (uniform in
+``{type = "Flatten"}``, ``{type = "NeuNorm", decay = 0.5, scale = 1.0, alpha = 0.0}`` (after a
+conv or pooling layer; ``alpha`` is its initial value everywhere). Weights start as PyTorch's defaults for Linear/Conv2d (uniform in
 ``+-1/sqrt(fan_in)``), drawn from the ``[train] seed``.
 """
 
@@ -35,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from eventsim.errors import InputError
-from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, SumPool2d
+from eventsim.errors import InputError, NetworkError
+from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, NeuNorm, SumPool2d
 from eventsim.network.network import Network
 from eventsim.train.trainer import TrainConfig
 
@@ -56,6 +59,7 @@ class DataSpec:
     T: int
     limit_train: int | None = None
     limit_test: int | None = None
+    encoding: str = "rate"
 
 
 @dataclass
@@ -116,13 +120,28 @@ def build_network(layers: list, input_shape: tuple[int, ...], lif: dict, bias: b
             layer = pool(_positive(table, "kernel", at), **lif)
         elif kind == "Flatten":
             layer = Flatten()
+        elif kind == "NeuNorm":
+            if len(shape) != 3:
+                raise InputError(f"{at}: NeuNorm needs a (C, H, W) input, got {shape}")
+            layer = NeuNorm(np.full(shape, _get(table, "alpha", float, at, 0.0), dtype),
+                            decay=_get(table, "decay", float, at, 0.5),
+                            scale=_get(table, "scale", float, at, 1.0))
         else:
-            raise InputError(f"{at}: key 'type' must be Dense, Conv2d, AvgPool2d, SumPool2d or "
-                             f"Flatten, got {kind!r}")
+            raise InputError(f"{at}: key 'type' must be Dense, Conv2d, AvgPool2d, SumPool2d, "
+                             f"Flatten or NeuNorm, got {kind!r}")
         built.append(layer)
-        shape = Network(built, input_shape).shapes[-1] if kind != "Flatten" else \
-            (int(np.prod(shape)),)
-    return Network(built, input_shape)
+        if kind == "Flatten":
+            shape = (int(np.prod(shape)),)
+        elif kind != "NeuNorm":  # NeuNorm keeps the shape; checked with the whole network
+            shape = _network(built, input_shape, at).shapes[-1]
+    return _network(built, input_shape, where)
+
+
+def _network(layers: list, input_shape: tuple[int, ...], where: str) -> Network:
+    try:
+        return Network(layers, input_shape)
+    except NetworkError as err:
+        raise InputError(f"{where}: {err}") from None
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -148,7 +167,12 @@ def load_spec(path: str | Path) -> Spec:
     data = DataSpec(dataset, data_path, _positive(d, "dt_us", f"{path} [data]"),
                     _positive(d, "T", f"{path} [data]"),
                     _positive(d, "limit_train", f"{path} [data]", None),
-                    _positive(d, "limit_test", f"{path} [data]", None))
+                    _positive(d, "limit_test", f"{path} [data]", None),
+                    _get(d, "encoding", str, f"{path} [data]", "rate"))
+    if data.encoding not in ("rate", "current") or (dataset != "mnist" and
+                                                     data.encoding != "rate"):
+        raise InputError(f"{path} [data]: key 'encoding' must be 'rate' (or 'current' for "
+                         f"mnist), got {data.encoding!r}")
     t = doc.get("train", {})
     known = {f.name: f.type for f in fields(TrainConfig) if f.name != "history"}
     unknown = sorted(set(t) - set(known))

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from eventsim.errors import InputError
-from eventsim.network.layers import Conv2d, Dense
+from eventsim.network.layers import Conv2d, Dense, NeuNorm
 from eventsim.network.network import Network
 from eventsim.train import loss as losses
 from eventsim.train import model
@@ -89,6 +89,8 @@ def trainable(net: Network) -> list[tuple[str, np.ndarray]]:
             params.append((f"{i}.weight", layer.weight))
             if layer.bias is not None:
                 params.append((f"{i}.bias", layer.bias))
+        elif isinstance(layer, NeuNorm):
+            params.append((f"{i}.alpha", layer.alpha))
     return params
 
 
@@ -129,6 +131,8 @@ class Trainer:
                 layer.weight = np.ascontiguousarray(layer.weight, self.dtype)
                 if layer.bias is not None:
                     layer.bias = np.ascontiguousarray(layer.bias, self.dtype)
+            elif isinstance(layer, NeuNorm):
+                layer.alpha = np.ascontiguousarray(layer.alpha, self.dtype)
         self.spike_fn = surrogate(config.surrogate, config.surrogate_a)
         opt = Adam if config.optimizer == "adam" else SGD
         kwargs = {"weight_decay": config.weight_decay}
@@ -166,7 +170,7 @@ class Trainer:
             value, grad_out = loss_fn(out, y[idx])
             grads = model.backward(self.net, cache, grad_out, self.spike_fn)
             flat = [g[key] for g in grads if g is not None
-                    for key in ("weight", "bias") if g.get(key) is not None]
+                    for key in ("weight", "bias", "alpha") if g.get(key) is not None]
             self.optimizer.step(params, flat)
             total += float(value) * len(idx)
             correct += int((predict(out) == y[idx]).sum())

@@ -11,7 +11,7 @@ import itertools
 import numpy as np
 from hypothesis import strategies as st
 
-from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, SumPool2d
+from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, NeuNorm, SumPool2d
 from eventsim.network.network import Network
 
 
@@ -45,8 +45,15 @@ def dense_networks(draw):
     return Network(layers, (sizes[0],)), x
 
 
+def _neunorm(draw, rng, shape):
+    return NeuNorm(rng.normal(0.2, 0.4, shape), decay=draw(st.sampled_from([1.0, 0.5, 0.9])),
+                   scale=float(rng.uniform(0.3, 2.0)))
+
+
 @st.composite
-def conv_networks(draw):
+def conv_networks(draw, neunorm=False):
+    """Conv (-> pool) -> Dense; with ``neunorm``, a NeuNorm layer after the conv and maybe one
+    after the pool."""
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     c_in = draw(st.integers(1, 2))
@@ -65,12 +72,17 @@ def conv_networks(draw):
     h_out = (h + 2 * padding - k) // stride + 1
     w_out = (w + 2 * padding - k) // stride + 1
     n = c_out * h_out * w_out
+    if neunorm:
+        layers.append(_neunorm(draw, rng, (c_out, h_out, w_out)))
     if min(h_out, w_out) >= 2 and draw(st.booleans()):
         pool = draw(st.sampled_from([AvgPool2d, SumPool2d]))
         pk = draw(st.integers(1, 2))
         layers.append(pool(pk, stride=draw(st.sampled_from([None, 1])), **_lif(draw, rng)))
         ps = layers[-1].stride or pk
-        n = c_out * ((h_out - pk) // ps + 1) * ((w_out - pk) // ps + 1)
+        h_p, w_p = (h_out - pk) // ps + 1, (w_out - pk) // ps + 1
+        n = c_out * h_p * w_p
+        if neunorm and draw(st.booleans()):
+            layers.append(_neunorm(draw, rng, (c_out, h_p, w_p)))
     if draw(st.booleans()):
         layers.append(Flatten())
     n_classes = draw(st.integers(1, 5))

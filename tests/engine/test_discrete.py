@@ -15,12 +15,14 @@ from eventsim.network.network import Network
 
 def assert_same_as_twin(net, x, dtype="float64"):
     result = simulate(net, x, dtype=dtype)
-    outputs, sops = simulate_dense(net, x.reshape(x.shape[0], -1), dtype=dtype)
+    outputs, sops, macs = simulate_dense(net, x.reshape(x.shape[0], -1), dtype=dtype,
+                                         with_macs=True)
     for i, out in enumerate(outputs):
         np.testing.assert_array_equal(result.spikes[i], np.argwhere(out),
                                       err_msg=f"population {i} spikes differ")
         np.testing.assert_array_equal(result.spike_counts[i], out.sum(0))
     np.testing.assert_array_equal(result.sops, sops)
+    np.testing.assert_array_equal(result.macs, macs)
     return result
 
 
@@ -33,6 +35,13 @@ def test_dense_networks_equal_twin(case):
 @settings(max_examples=100, deadline=None)
 @given(conv_networks())
 def test_conv_networks_equal_twin(case):
+    assert_same_as_twin(*case)
+
+
+@settings(max_examples=100, deadline=None)
+@given(conv_networks(neunorm=True))
+def test_neunorm_networks_equal_twin(case):
+    """NeuNorm's auxiliary neurons and analog share, into conv, pooling and dense layers."""
     assert_same_as_twin(*case)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from hypothesis import strategies as st
 from numpy.lib.stride_tricks import sliding_window_view
 
-from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, SumPool2d
+from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, NeuNorm, SumPool2d
 
 
 def conv_numpy(x: np.ndarray, weight: np.ndarray, stride: int, padding: int) -> np.ndarray:
@@ -50,9 +50,11 @@ def layer_stacks(draw, max_layers: int = 4):
     x = rng.random(shape)
     layers, shapes = [], []
     n = draw(st.integers(1, max_layers))
-    while len(layers) < n or isinstance(layers[-1], Flatten):
+    while len(layers) < n or isinstance(layers[-1], (Flatten, NeuNorm)):
         bias = draw(st.booleans())
         kinds = ["Dense"] + (["Conv2d", "AvgPool2d", "SumPool2d", "Flatten"] if x.ndim == 3 else [])
+        if x.ndim == 3 and layers and not isinstance(layers[-1], (Flatten, NeuNorm)):
+            kinds.append("NeuNorm")
         kind = draw(st.sampled_from(kinds))
         if len(layers) >= n:  # finish a stack ending in Flatten with neurons
             kind = "Dense"
@@ -82,6 +84,10 @@ def layer_stacks(draw, max_layers: int = 4):
             cls = AvgPool2d if kind == "AvgPool2d" else SumPool2d
             layer = cls(k, stride=stride, **_lif(draw, rng))
             x = pool_numpy(x, k, k if stride is None else stride, kind == "AvgPool2d")
+        elif kind == "NeuNorm":
+            layer = NeuNorm(rng.normal(size=x.shape),
+                            decay=draw(st.sampled_from([1.0, float(rng.uniform(0.01, 1.0))])),
+                            scale=float(rng.uniform(0.1, 3.0)))
         else:
             layer = Flatten()
             x = x.reshape(-1)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from stacks import conv_numpy, layer_stacks, pool_numpy
 
 from eventsim.errors import NetworkError
-from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, SumPool2d
+from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, NeuNorm, SumPool2d
 from eventsim.network.network import Network, layer_name
 
 # ----------------------------------------------------------------------------- shapes
@@ -28,7 +28,8 @@ def test_shapes_match_numpy(case):
     assert net.n_inputs == math.prod(input_shape)
     for i in range(len(layers)):
         assert net.input_shape_of(i) == (input_shape if i == 0 else expected[i - 1])
-    assert net.lif_layers == [i for i, lay in enumerate(layers) if not isinstance(lay, Flatten)]
+    assert net.lif_layers == [i for i, lay in enumerate(layers)
+                              if not isinstance(lay, (Flatten, NeuNorm))]
 
 
 @settings(max_examples=60, deadline=None)
@@ -275,3 +276,53 @@ def test_network_numpy_integers_and_tuple_of_layers_accepted():
 
 def test_layer_name():
     assert layer_name(2, Conv2d(np.ones((1, 1, 1, 1)))) == "layer 2 (Conv2d)"
+
+
+# ----------------------------------------------------------------------------- NeuNorm
+
+
+def _neunorm_net(norm, after=None):
+    """(2,5,5) -conv 3x3 (3 channels)-> (3,3,3) -norm-> Flatten -> Dense 2."""
+    after = [Flatten(), Dense(np.ones((2, 27)))] if after is None else after
+    return Network([Conv2d(np.ones((3, 2, 3, 3))), norm, *after], (2, 5, 5))
+
+
+def test_neunorm_keeps_shape_and_has_no_neurons():
+    net = _neunorm_net(NeuNorm(np.zeros((3, 3, 3))))
+    assert net.shapes == [(3, 3, 3), (3, 3, 3), (27,), (2,)]
+    assert net.lif_layers == [0, 3]
+    assert net.neunorm_into(3) == 1 and net.neunorm_into(0) is None
+    assert NeuNorm(np.zeros((3, 3, 3)), scale=1.5).coef(3) == 0.5
+
+
+L1N = r"layer 1 \(NeuNorm\)"
+
+
+@pytest.mark.parametrize(
+    "norm, match",
+    [
+        (NeuNorm(np.zeros((3, 3, 2))),
+         rf"{L1N}: field 'alpha' has shape \(3, 3, 2\); expected \(3, 3, 3\)"),
+        (NeuNorm(np.zeros((3, 9))), rf"{L1N}: field 'alpha' must have 3 dimensions"),
+        (NeuNorm(np.full((3, 3, 3), np.inf)), rf"{L1N}: field 'alpha' has 27 non-finite"),
+        (NeuNorm(np.zeros((3, 3, 3)), decay=0.0), rf"{L1N}: field 'decay' must be in \(0, 1\]"),
+        (NeuNorm(np.zeros((3, 3, 3)), decay=1.5), rf"{L1N}: field 'decay' must be in \(0, 1\]"),
+        (NeuNorm(np.zeros((3, 3, 3)), scale=0.0), rf"{L1N}: field 'scale' must be > 0"),
+        (NeuNorm(np.zeros((3, 3, 3)), scale=np.nan), rf"{L1N}: field 'scale' must be a finite"),
+        (NeuNorm(np.zeros((3, 3, 3)), decay="0.5"), rf"{L1N}: field 'decay' must be a finite"),
+    ],
+)
+def test_bad_neunorm_named_with_field(norm, match):
+    with pytest.raises(NetworkError, match=match):
+        _neunorm_net(norm)
+
+
+def test_neunorm_placement():
+    with pytest.raises(NetworkError, match=r"layer 0 \(NeuNorm\): NeuNorm normalizes the spikes "
+                                           r"of a layer with neurons"):
+        Network([NeuNorm(np.zeros((2, 5, 5))), Flatten(), Dense(np.ones((1, 50)))], (2, 5, 5))
+    with pytest.raises(NetworkError, match=r"layer 2 \(NeuNorm\): NeuNorm normalizes"):
+        _neunorm_net(Flatten(), after=[NeuNorm(np.zeros((27,))), Dense(np.ones((2, 27)))])
+    with pytest.raises(NetworkError, match=r"layer 1 \(NeuNorm\): the last layer must have "
+                                           "neurons"):
+        _neunorm_net(NeuNorm(np.zeros((3, 3, 3))), after=[])

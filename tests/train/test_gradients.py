@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, SumPool2d
+from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, NeuNorm, SumPool2d
 from eventsim.network.network import Network
 from eventsim.train.loss import cross_entropy_counts, mse_rate
 from eventsim.train.model import backward, forward
@@ -53,6 +53,22 @@ def _conv_sum(rng, reset):
     ], (1, 6, 6))
 
 
+def _conv_neunorm(rng, reset):
+    # (2,5,5) -conv 3x3 p1-> (3,5,5) -NeuNorm-> -conv 3x3 s2-> (2,2,2) -avg 2-> (2,1,1)
+    # -NeuNorm-> -dense-> 3: NeuNorm into a conv and (through a pool) into a dense layer
+    return Network([
+        Conv2d(rng.normal(0, 0.6, (3, 2, 3, 3)), padding=1, bias=rng.normal(0, 0.2, 3),
+               decay=0.6, v_th=0.5, reset=reset),
+        NeuNorm(rng.normal(0.3, 0.3, (3, 5, 5)), decay=0.7, scale=1.3),
+        Conv2d(rng.normal(0, 0.6, (2, 3, 3, 3)), stride=2, bias=rng.normal(0, 0.2, 2),
+               decay=0.8, v_th=0.5, reset=reset),
+        AvgPool2d(2, decay=0.5, v_th=0.3, reset=reset),
+        NeuNorm(rng.normal(0.3, 0.3, (2, 1, 1)), decay=0.4, scale=0.8),
+        Dense(rng.normal(0, 0.8, (3, 2)), bias=rng.normal(0, 0.2, 3), decay=0.5, v_th=0.5,
+              reset=reset),
+    ], (2, 5, 5))
+
+
 def _loss(out, labels, proj, kind):
     if kind == "projection":
         return float(np.sum(proj * out)), proj
@@ -84,7 +100,8 @@ def _assert_close(grad, fd, what):
 
 
 @pytest.mark.parametrize("reset", ["zero", "subtract"])
-@pytest.mark.parametrize("build, T", [(_mlp, 6), (_conv_avg, 4), (_conv_sum, 5)])
+@pytest.mark.parametrize("build, T", [(_mlp, 6), (_conv_avg, 4), (_conv_sum, 5),
+                                      (_conv_neunorm, 5)])
 @pytest.mark.parametrize("loss_kind", ["projection", "mse_rate", "cross_entropy"])
 def test_backward_matches_finite_differences(build, T, reset, loss_kind):
     rng = np.random.default_rng(11)
@@ -104,7 +121,11 @@ def test_backward_matches_finite_differences(build, T, reset, loss_kind):
 
     for i, layer in enumerate(net.layers):
         if grads[i] is None:
-            assert not isinstance(layer, (Dense, Conv2d))
+            assert not isinstance(layer, (Dense, Conv2d, NeuNorm))
+            continue
+        if isinstance(layer, NeuNorm):
+            _assert_close(grads[i]["alpha"], _finite_difference(layer.alpha, f),
+                          f"layer {i} alpha")
             continue
         _assert_close(grads[i]["weight"], _finite_difference(layer.weight, f),
                       f"layer {i} weight")

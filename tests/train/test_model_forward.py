@@ -66,6 +66,12 @@ def test_conv_networks_equal_reference(case):
     assert_same_spikes(*case, "float64")
 
 
+@settings(max_examples=80, deadline=None)
+@given(batched(netgen.conv_networks(neunorm=True)))
+def test_neunorm_networks_equal_reference(case):
+    assert_same_spikes(*case, "float64")
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.one_of(batched(netgen.dense_networks()), batched(netgen.conv_networks())))
 def test_float32_equals_reference_float32(case):

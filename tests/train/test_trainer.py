@@ -12,6 +12,7 @@ from eventsim.errors import InputError
 from eventsim.train import model
 from eventsim.train.fit import fit
 from eventsim.train.spec import load_spec
+from eventsim.train.trainer import trainable
 
 SPEC = """
 [data]
@@ -22,7 +23,7 @@ T = {T}
 limit_train = {n}
 
 [network]
-layers = [{{type = "Dense", out = 32}}, {{type = "Dense", out = 10}}]
+layers = {layers}
 bias = {bias}
 
 [train]
@@ -33,9 +34,19 @@ max_shift = 1
 """
 
 
-def write_spec(tmp_path: Path, data_dir: Path, T=20, n=64, epochs=2, bias="true") -> Path:
+MLP = '[{type = "Dense", out = 32}, {type = "Dense", out = 10}]'
+# conv 3x3 stride 2 (4 channels, 17x17) -> NeuNorm -> avg pool 2 (8x8) -> dense 10
+CNN_NEUNORM = ('[{type = "Conv2d", out = 4, kernel = 3, padding = 1, stride = 2}, '
+               '{type = "NeuNorm", alpha = 0.2, decay = 0.6}, {type = "AvgPool2d", kernel = 2}, '
+               '{type = "Flatten"}, {type = "Dense", out = 10}]')
+ARCHITECTURES = pytest.mark.parametrize("layers", [MLP, CNN_NEUNORM], ids=["mlp", "cnn-neunorm"])
+
+
+def write_spec(tmp_path: Path, data_dir: Path, T=20, n=64, epochs=2, bias="true",
+               layers=MLP) -> Path:
     spec = tmp_path / "spec.toml"
-    spec.write_text(SPEC.format(path=data_dir / "nmnist", T=T, n=n, epochs=epochs, bias=bias))
+    spec.write_text(SPEC.format(path=data_dir / "nmnist", T=T, n=n, epochs=epochs, bias=bias,
+                                layers=layers))
     return spec
 
 
@@ -43,27 +54,32 @@ def quiet(*_args):
     pass
 
 
-def test_resume_gives_bit_identical_weights(tmp_path, data_dir):
-    spec_path = write_spec(tmp_path, data_dir)
+@ARCHITECTURES
+def test_resume_gives_bit_identical_weights(tmp_path, data_dir, layers):
+    spec_path = write_spec(tmp_path, data_dir, layers=layers)
     fit(load_spec(spec_path), tmp_path / "straight.h5", progress=False, log=quiet)
     fit(load_spec(spec_path), tmp_path / "half.h5", epochs=1, progress=False, log=quiet)
     fit(load_spec(spec_path), tmp_path / "resumed.h5", resume=tmp_path / "half.h5.ckpt.h5",
         progress=False, log=quiet)
-    straight = eventsim.load_network(tmp_path / "straight.h5")
-    resumed = eventsim.load_network(tmp_path / "resumed.h5")
-    for a, b in zip(straight.layers, resumed.layers):
-        np.testing.assert_array_equal(a.weight, b.weight)
-        np.testing.assert_array_equal(a.bias, b.bias)
-    assert straight.provenance["history"] == resumed.provenance["history"]
-    half = eventsim.load_network(tmp_path / "half.h5")
-    assert not np.array_equal(half.layers[0].weight, straight.layers[0].weight)
+    straight = dict(trainable(eventsim.load_network(tmp_path / "straight.h5")))
+    resumed = dict(trainable(eventsim.load_network(tmp_path / "resumed.h5")))
+    half = dict(trainable(eventsim.load_network(tmp_path / "half.h5")))
+    assert straight.keys() == resumed.keys()
+    if layers == CNN_NEUNORM:
+        assert "1.alpha" in straight
+    for name, value in straight.items():
+        np.testing.assert_array_equal(value, resumed[name], err_msg=name)
+        assert not np.array_equal(half[name], value), f"{name} was not trained"
+    assert eventsim.load_network(tmp_path / "straight.h5").provenance["history"] == \
+        eventsim.load_network(tmp_path / "resumed.h5").provenance["history"]
 
 
-def test_handoff_to_the_runtime_is_spike_for_spike(tmp_path, data_dir):
+@ARCHITECTURES
+def test_handoff_to_the_runtime_is_spike_for_spike(tmp_path, data_dir, layers):
     """Trained, saved, loaded and run event by event on the 100 real test recordings: every
     layer's spikes at every step equal the trainer's own forward pass (float64), and float32
     agrees too."""
-    spec_path = write_spec(tmp_path, data_dir, T=30, n=100, epochs=1)
+    spec_path = write_spec(tmp_path, data_dir, T=30, n=100, epochs=1, layers=layers)
     fit(load_spec(spec_path), tmp_path / "net.h5", progress=False, log=quiet)
     net = eventsim.load_network(tmp_path / "net.h5")
     files = sorted((data_dir / "nmnist" / "Test").glob("*/*.bin"))
