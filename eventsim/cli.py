@@ -125,14 +125,21 @@ def _table(net, results, mode: str, dt_us: int) -> tuple[str, list[dict]]:
             rate, unit = spikes / max(n * seconds, 1e-12), "Hz"
         rows.append({"layer": li, "kind": type(net.layers[li]).__name__, "neurons": n,
                      "spikes": spikes, "sops": int(sum(int(r.sops[i]) for r in results)),
+                     "macs": int(sum(int(r.macs[i]) for r in results)),
                      "neuron_updates": int(sum(int(r.neuron_updates[i]) for r in results)),
                      "rate": rate, "rate_unit": unit})
-    lines = [f"{'layer':>5}  {'kind':<10}{'neurons':>9}{'spikes':>12}{'SOPs':>15}  rate ({unit})"]
+    macs = any(r["macs"] for r in rows)  # analog inputs (NeuNorm): a column of their own
+    mac_head = f"{'MACs':>15}" if macs else ""
+    head = f"{'layer':>5}  {'kind':<10}{'neurons':>9}{'spikes':>12}{'SOPs':>15}{mac_head}"
+    lines = [f"{head}  rate ({unit})"]
     for r in rows:
+        mac = f"{r['macs']:>15}" if macs else ""
         lines.append(f"{r['layer']:>5}  {r['kind']:<10}{r['neurons']:>9}{r['spikes']:>12}"
-                     f"{r['sops']:>15}  {r['rate']:.4g}")
+                     f"{r['sops']:>15}{mac}  {r['rate']:.4g}")
+    mac_total = f"{sum(r['macs'] for r in rows):>15}" if macs else ""
     lines.append(f"{'total':>5}  {'':<10}{sum(r['neurons'] for r in rows):>9}"
-                 f"{sum(r['spikes'] for r in rows):>12}{sum(r['sops'] for r in rows):>15}")
+                 f"{sum(r['spikes'] for r in rows):>12}{sum(r['sops'] for r in rows):>15}"
+                 f"{mac_total}")
     return "\n".join(lines), rows
 
 
@@ -209,7 +216,8 @@ def cmd_run(args) -> int:
         results.append(result)
         samples.append({"path": str(path) if path else "<synthetic saccades seed=0>",
                         "label": label, "predicted": result.predicted, "T": result.T,
-                        "spikes": result.n_spikes.tolist(), "sops": result.sops.tolist()})
+                        "spikes": result.n_spikes.tolist(), "sops": result.sops.tolist(),
+                        "macs": result.macs.tolist()})
     elapsed = time.perf_counter() - start
     table, rows = _table(net, results, args.mode, dt_us)
     labelled = [s for s in samples if s["label"] is not None]

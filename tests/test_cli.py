@@ -70,7 +70,8 @@ def direct(net, files, dt_us=1000, T=None, dtype="float32"):
 
 def expected_sample(path: Path, result) -> dict:
     return {"path": str(path), "label": int(path.parent.name), "predicted": result.predicted,
-                "T": result.T, "spikes": result.n_spikes.tolist(), "sops": result.sops.tolist()}
+                "T": result.T, "spikes": result.n_spikes.tolist(), "sops": result.sops.tolist(),
+                "macs": result.macs.tolist()}
 
 
 def table_rows(out: str) -> dict[str, list[str]]:
@@ -477,3 +478,26 @@ def test_no_command_prints_help(capsys):
 def test_version(capsys):
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"eventsim {eventsim.__version__}"
+
+
+def test_neunorm_network_shows_macs(capsys, tmp_path, nmnist):
+    """A network with NeuNorm: the analog share is a MACs column next to the SOPs."""
+    rng = np.random.default_rng(4)
+    net = eventsim.Network([
+        eventsim.Conv2d(rng.normal(0.3, 0.3, (3, 2, 3, 3)), stride=2, padding=1),
+        eventsim.NeuNorm(rng.normal(0.2, 0.1, (3, 17, 17))),
+        eventsim.Flatten(), eventsim.Dense(rng.normal(0, 0.2, (10, 867)))], (2, 34, 34),
+        dt_us=10000, T=30)
+    eventsim.save_network(net, tmp_path / "neunorm.h5")
+    code, out, err = run(capsys, tmp_path / "neunorm.h5", nmnist / "7")
+    assert code == 0, err
+    header = "layer  kind        neurons      spikes           SOPs           MACs  rate (/neuron/step)"
+    assert header in out.splitlines()
+    results = [eventsim.simulate(net, eventsim.read_events(f, SENSOR))
+               for f in files_of(nmnist / "7")]
+    macs = sum(int(r.macs[1]) for r in results)
+    assert macs > 0
+    lines = out.splitlines()
+    row = lines[lines.index(header) + 2].split()
+    assert row[:6] == ["3", "Dense", "10", str(sum(int(r.n_spikes[1]) for r in results)),
+                       str(sum(int(r.sops[1]) for r in results)), str(macs)]

@@ -39,8 +39,16 @@ from pathlib import Path
 import numpy as np
 
 from eventsim.errors import InputError, NetworkError
-from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, NeuNorm, SumPool2d
-from eventsim.network.network import Network
+from eventsim.network.layers import (
+    AvgPool2d,
+    Conv2d,
+    Dense,
+    Flatten,
+    NeuNorm,
+    SumPool2d,
+    has_neurons,
+)
+from eventsim.network.network import Network, layer_name
 from eventsim.train.trainer import TrainConfig
 
 if sys.version_info >= (3, 11):
@@ -121,8 +129,9 @@ def build_network(layers: list, input_shape: tuple[int, ...], lif: dict, bias: b
         elif kind == "Flatten":
             layer = Flatten()
         elif kind == "NeuNorm":
-            if len(shape) != 3:
-                raise InputError(f"{at}: NeuNorm needs a (C, H, W) input, got {shape}")
+            if not built or not has_neurons(built[-1]) or len(shape) != 3:
+                raise InputError(f"{at}: NeuNorm must come right after a conv or pooling "
+                                 f"layer (a (C, H, W) output with neurons)")
             layer = NeuNorm(np.full(shape, _get(table, "alpha", float, at, 0.0), dtype),
                             decay=_get(table, "decay", float, at, 0.5),
                             scale=_get(table, "scale", float, at, 1.0))
@@ -132,7 +141,12 @@ def build_network(layers: list, input_shape: tuple[int, ...], lif: dict, bias: b
         built.append(layer)
         if kind == "Flatten":
             shape = (int(np.prod(shape)),)
-        elif kind != "NeuNorm":  # NeuNorm keeps the shape; checked with the whole network
+        elif kind == "NeuNorm":  # keeps the shape; cannot end a network, so check it alone
+            try:
+                layer.output_shape(shape, layer_name(i, layer))
+            except NetworkError as err:
+                raise InputError(f"{at}: {err}") from None
+        else:
             shape = _network(built, input_shape, at).shapes[-1]
     return _network(built, input_shape, where)
 

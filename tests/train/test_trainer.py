@@ -10,6 +10,7 @@ import pytest
 import eventsim
 from eventsim.errors import InputError
 from eventsim.train import model
+from eventsim.train.data import load_mnist_idx
 from eventsim.train.fit import fit
 from eventsim.train.spec import load_spec
 from eventsim.train.trainer import trainable
@@ -127,3 +128,70 @@ def test_bad_spec_names_the_key(tmp_path, data_dir, edit, match):
     spec_path.write_text(spec_path.read_text().replace(*edit))
     with pytest.raises(InputError, match=match):
         load_spec(spec_path)
+
+
+@pytest.mark.parametrize("edit, match", [
+    (("T = 20", "T = 20\nencoding = \"current\""),
+     r"key 'encoding' must be 'rate' \(or 'current' for mnist\), got 'current'"),
+    (("type = \"Dense\", out = 32", "type = \"NeuNorm\", decay = 0.5"),
+     r"layers\[0\]: NeuNorm must come right after a conv or pooling layer"),
+])
+def test_bad_spec_values_for_encoding_and_neunorm(tmp_path, data_dir, edit, match):
+    spec_path = write_spec(tmp_path, data_dir)
+    spec_path.write_text(spec_path.read_text().replace(*edit))
+    with pytest.raises(InputError, match=match):
+        load_spec(spec_path)
+
+
+def test_bad_neunorm_value_names_the_layer(tmp_path, data_dir):
+    spec_path = write_spec(tmp_path, data_dir, layers=CNN_NEUNORM.replace("decay = 0.6",
+                                                                          "decay = 1.6"))
+    with pytest.raises(InputError, match=r"\[network\]\.layers\[1\]: layer 1 \(NeuNorm\): "
+                                         r"field 'decay' must be in \(0, 1\]"):
+        load_spec(spec_path)
+
+
+MNIST_CURRENT = """
+[data]
+dataset = "mnist"
+path = "{path}"
+dt_us = 1000
+T = 8
+limit_train = 256
+limit_test = 200
+encoding = "current"
+
+[network]
+layers = [{{type = "Dense", out = 64}}, {{type = "Dense", out = 10}}]
+
+[train]
+epochs = 1
+batch_size = 32
+"""
+
+
+def test_mnist_as_analog_current_hands_off_to_the_runtime(tmp_path, data_dir):
+    """Images as input current: the runtime (``analog=True``) gives the trainer's spikes on
+    200 real test images, every layer, every step, float64; the first layer's current is
+    counted as MACs once per image, no SOPs."""
+    spec_path = tmp_path / "mnist.toml"
+    spec_path.write_text(MNIST_CURRENT.format(path=data_dir / "mnist"))
+    provenance = fit(load_spec(spec_path), tmp_path / "net.h5", progress=False, log=quiet)
+    assert provenance["input_encoding"] == "current"
+    net = eventsim.load_network(tmp_path / "net.h5")
+    images, labels = load_mnist_idx(data_dir / "mnist", "t10k")
+    images, labels = images[:200] / np.float32(255), labels[:200]
+    frames = np.broadcast_to(images[None, :, None], (net.T, *images.shape[:1], 1, 28, 28))
+    cache, _ = model.forward(net, frames, dtype="float64")
+    sim = eventsim.Simulator(net, dtype="float64")
+    correct = 0
+    for b, image in enumerate(images):
+        result = sim.run(image.astype(np.float32)[None], analog=True)
+        for pop, li in enumerate(result.layer_index):
+            expected = np.argwhere(cache.layers[li].o[:, b].reshape(net.T, -1))
+            np.testing.assert_array_equal(result.spikes[pop], expected,
+                                          err_msg=f"image {b}, layer {li} differs")
+        assert result.sops[0] == 0
+        assert result.macs[0] == np.count_nonzero(image) * 64  # dense weights are nonzero
+        correct += result.predicted == labels[b]
+    assert correct / len(images) == pytest.approx(provenance["trainer_test_accuracy"])
