@@ -5,8 +5,10 @@ exactly (``tau = tau_us``, or ``-dt_us / ln(decay)``; no leak when ``decay == 1`
 
     u(t0 + d) = L + (u(t0) - L) * exp(-d / tau),   L = bias * tau / dt_us
 
-Each arriving spike adds its weight and the threshold is checked right then; a spike resets
-``u`` (to 0, or by ``- v_th``) and reaches the next population ``delay_us`` later. A neuron
+All spikes that reach a population at the same instant are summed, then the threshold is
+checked once (as a clock-driven simulator does within a step, so simultaneous events do not
+depend on their order); a spike resets ``u`` (to 0, or by ``- v_th``) and reaches the next
+population ``delay_us`` later, in the same instant when ``delay_us`` is 0. A neuron
 that its bias (or a subtract reset leaving ``u >= v_th``) drives over threshold without input
 gets its crossing time in closed form on the queue; new input makes that entry stale. The
 queue orders by (time, population, neuron, push order). Events at or after the end of the
@@ -30,7 +32,7 @@ from eventsim.events.binning import n_steps
 from eventsim.events.stream import EventStream
 from eventsim.network.network import Network, layer_name
 
-EVENTS, QUEUE, PEAK_QUEUE, POS = range(4)
+EVENTS, QUEUE, PEAK_QUEUE, POS, BATCH = range(5)
 SPIKE_DTYPE = np.dtype([("t_us", "<f8"), ("neuron", "<i8")])
 
 
@@ -79,71 +81,97 @@ def schedule_drive(lt, ft, tau, drive, t_end, version, pending, heap, gstats, st
 
 
 @njit(cache=True)
+def _next(in_t, pos, delay0, hkey, hstate, t_bits, bits):
+    """Time of the next arrival and whether it is an input event (population 0) rather than
+    the queue's top (input first at equal times)."""
+    t_in = in_t[pos] + delay0 if pos < in_t.shape[0] else math.inf
+    if hstate[SIZE] > 0:
+        bits[0] = hkey[0]
+        if t_bits[0] < t_in:
+            return t_bits[0], False
+    return t_in, True
+
+
+@njit(cache=True)
 def run_events(net_arrays, tau, drive, delay, in_t, in_ch, t_end, state, heap,
                out_t, out_gid, out_n, stats, gstats, stride, margin, tbuf):
     """Process input events from ``gstats[POS]`` and queue entries in time order until both
     are exhausted or past ``t_end``. Returns 0 when done, 1 when a buffer needs room (the
-    caller grows ``out_*`` and the heap and calls again)."""
+    caller grows ``out_*`` and the heap and calls again).
+
+    One *batch* is everything that reaches one population at one instant: the input events
+    of that time (population 0), or the queue entries with that time and population (arriving
+    spikes, the neurons' own crossings). Their weights are summed into ``cur`` first; then
+    each touched neuron is advanced to the instant, given the sum, and tested once.
+    """
     lt, ft, csr_ptr, csr_idx, csr_w, _, conv_w, _ = net_arrays
-    u, t_last, version, pending, tgt, wix = state
+    u, t_last, version, pending, tgt, wix, cur, mark, touched, due = state
     hkey, hkey2, hseq, hver, hstate = heap
     t_bits, bits = tbuf  # one float64 and an int64 view of it: times as heap keys
     n_pop = lt.shape[0]
-    n_in = in_t.shape[0]
     while True:
         if out_n[0] + margin > out_t.shape[0] or hstate[SIZE] + margin > hkey.shape[0]:
             return 1
-        pos = gstats[POS]
-        t_in = in_t[pos] + delay[0] if pos < n_in else math.inf
-        t_q = math.inf
-        if hstate[SIZE] > 0:
-            bits[0] = hkey[0]
-            t_q = t_bits[0]
-        from_input = t_in <= t_q  # input arrivals (population 0) go first at equal times
-        t = t_in if from_input else t_q
+        t, from_input = _next(in_t, gstats[POS], delay[0], hkey, hstate, t_bits, bits)
         if not t < t_end:
             return 0
-        if from_input:
-            l, j, ver = 0, in_ch[pos], -1
-            gstats[POS] = pos + 1
-        else:
-            _, key2, ver = heap_pop(hkey, hkey2, hseq, hver, hstate)
-            l, j = key2 // stride, key2 % stride
-            if ver < 0:
-                gstats[QUEUE] -= 1
+        l = 0 if from_input else hkey2[0] // stride
         off = lt[l, OFF]
-        gstats[EVENTS] += 1
-        if ver >= 0:  # a neuron's own crossing
-            g = off + j
-            if ver != version[g]:
-                gstats[EVENTS] -= 1
-                continue
-            pending[g] = False
-            gstats[QUEUE] -= 1
-            stats[l, SELF] += 1
-            tgt[0], wix[0], n_tgt, self_event = j, -2, 1, True
-        else:  # a spike of input j of population l arrives
-            self_event = False
-            if lt[l, KIND] == K_DENSE:
-                row = lt[l, W_OFF] + j
-                n_tgt = csr_ptr[row + 1] - csr_ptr[row]
-                for k in range(n_tgt):
-                    tgt[k] = csr_idx[csr_ptr[row] + k]
-                    wix[k] = csr_ptr[row] + k
+        gstats[BATCH] += 1
+        batch = gstats[BATCH]
+        nt = 0
+        while True:  # gather the batch (t, l)
+            t_b, from_input = _next(in_t, gstats[POS], delay[0], hkey, hstate, t_bits, bits)
+            if t_b != t or (from_input and l != 0) or (
+                    not from_input and hkey2[0] // stride != l):
+                break
+            if from_input:
+                j, ver = in_ch[gstats[POS]], -1
+                gstats[POS] += 1
             else:
-                n_tgt = spatial_targets(lt, conv_w, l, j, tgt, wix)
-            stats[l, SOPS] += n_tgt
+                _, key2, ver = heap_pop(hkey, hkey2, hseq, hver, hstate)
+                j = key2 % stride
+                if ver < 0:
+                    gstats[QUEUE] -= 1
+            if ver >= 0:  # a neuron's own crossing
+                g = off + j
+                if ver != version[g]:
+                    continue  # stale: input reached it since
+                pending[g] = False
+                gstats[QUEUE] -= 1
+                stats[l, SELF] += 1
+                due[g] = True
+                n_tgt = 1
+                tgt[0] = j
+            else:  # a spike of input j of population l arrives
+                if lt[l, KIND] == K_DENSE:
+                    row = lt[l, W_OFF] + j
+                    n_tgt = csr_ptr[row + 1] - csr_ptr[row]
+                    for k in range(n_tgt):
+                        tgt[k] = csr_idx[csr_ptr[row] + k]
+                        cur[off + tgt[k]] += csr_w[csr_ptr[row] + k]
+                else:
+                    n_tgt = spatial_targets(lt, conv_w, l, j, tgt, wix)
+                    for k in range(n_tgt):
+                        cur[off + tgt[k]] += conv_w[wix[k]] if wix[k] >= 0 else ft[l, POOL_W]
+                stats[l, SOPS] += n_tgt
+            gstats[EVENTS] += 1
+            for k in range(n_tgt):
+                g = off + tgt[k]
+                if mark[g] != batch:
+                    mark[g] = batch
+                    touched[nt] = g
+                    nt += 1
         v_th = ft[l, V_TH]
-        for k in range(n_tgt):
-            g = off + tgt[k]
+        for i in range(nt):
+            g = touched[i]
             v = _advance(u[g], t_last[g], t, tau[l], drive[g])
             t_last[g] = t
-            if self_event:
+            if due[g]:
                 v = max(v, v_th)  # it crosses now, by construction
-            elif lt[l, KIND] == K_DENSE:
-                v += csr_w[wix[k]]
-            else:
-                v += conv_w[wix[k]] if wix[k] >= 0 else ft[l, POOL_W]
+                due[g] = False
+            v += cur[g]
+            cur[g] = 0.0
             stats[l, UPDATES] += 1
             if pending[g]:
                 version[g] += 1
@@ -157,21 +185,21 @@ def run_events(net_arrays, tau, drive, delay, in_t, in_ch, t_end, state, heap,
                 v = v - v_th if lt[l, SUBTRACT] != 0 else 0.0
                 if l + 1 < n_pop and t + delay[l + 1] < t_end:
                     t_bits[0] = t + delay[l + 1]
-                    heap_push(hkey, hkey2, hseq, hver, hstate,
-                              bits[0], (l + 1) * stride + tgt[k], -1)
+                    heap_push(hkey, hkey2, hseq, hver, hstate, bits[0],
+                              (l + 1) * stride + g - off, -1)
                     gstats[QUEUE] += 1
             u[g] = v
             t_x = _crossing(v, t, tau[l], drive[g], v_th)
             if t_x < t_end:
                 t_bits[0] = t_x
-                heap_push(hkey, hkey2, hseq, hver, hstate, bits[0], l * stride + tgt[k],
+                heap_push(hkey, hkey2, hseq, hver, hstate, bits[0], l * stride + g - off,
                           version[g])
                 pending[g] = True
                 gstats[QUEUE] += 1
         gstats[PEAK_QUEUE] = max(gstats[PEAK_QUEUE], gstats[QUEUE])
 
 
-def _input_events(net: Network, inputs, dt_us: int, T: int | None):
+def input_events(net: Network, inputs, dt_us: int, T: int | None):
     """Times (us, float64), channels (int64) and the window end of the input."""
     if isinstance(inputs, EventStream):
         check_stream(net, inputs)
@@ -206,7 +234,7 @@ def _make_room(heap, version, offsets, stride, margin):
 def simulate_continuous(net: Network, plan: Plan, inputs, dt_us: int, T: int | None) -> Result:
     """Continuous-mode simulation (see the module docstring); called by ``simulate``."""
     dtype = plan.ft.dtype
-    in_t, in_ch, t_end = _input_events(net, inputs, dt_us, T)
+    in_t, in_ch, t_end = input_events(net, inputs, dt_us, T)
     layers = [net.layers[i] for i in plan.layer_index]
     tau = np.array([ly.tau_for(dt_us, layer_name(i, ly))
                     for i, ly in zip(plan.layer_index, layers)], np.float64)
@@ -215,15 +243,19 @@ def simulate_continuous(net: Network, plan: Plan, inputs, dt_us: int, T: int | N
     drive = plan.bias.astype(np.float64) / dt_us
     stride = int(max(net.n_inputs, plan.lt[:, N].max()))
     fan_max = int(max(net.n_inputs, n))
-    # u, t_last (us), version, pending, target and weight-index buffers of one arrival
+    # u, t_last (us), version, pending, target and weight-index buffers of one arrival, and
+    # of one batch: the summed input, the batch that last listed a neuron, the list, and
+    # whether its own crossing is due
     state = (np.zeros(n, dtype), np.zeros(n, np.float64), np.zeros(n, np.int64),
-             np.zeros(n, np.bool_), np.zeros(fan_max, np.int64), np.zeros(fan_max, np.int64))
+             np.zeros(n, np.bool_), np.zeros(fan_max, np.int64), np.zeros(fan_max, np.int64),
+             np.zeros(n, dtype), np.zeros(n, np.int64), np.zeros(n, np.int64),
+             np.zeros(n, np.bool_))
     heap = new_heap(4 * n + 64)
     out_t = np.zeros(max(4 * n, 4096), np.float64)
     out_gid = np.zeros(len(out_t), np.int64)
     out_n = np.zeros(1, np.int64)
     stats = np.zeros((plan.n_pop, N_STATS), np.int64)
-    gstats = np.zeros(4, np.int64)
+    gstats = np.zeros(5, np.int64)
     net_arrays = (plan.lt, plan.ft, plan.csr_ptr, plan.csr_idx, plan.csr_w, plan.dense_w,
                   plan.conv_w, plan.bias)
     margin = 2 * fan_max + 2

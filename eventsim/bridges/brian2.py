@@ -1,0 +1,367 @@
+"""The Brian2 twin of a network: the same network, the same input, run by Brian2.
+
+:func:`run_brian2` builds the Brian2 network from numbers only (equations are this module's
+constants; weights, thresholds, decays and biases are set as arrays, never written into code
+strings) and returns the spikes per sample and layer in the layout of
+:class:`~eventsim.engine.result.Result`. Brian2 is imported here only.
+
+Each LIF population is a ``NeuronGroup`` with exact linear integration of ``dv/dt = -v / tau``
+(``tau = -dt / ln(decay)``; ``decay = 1`` integrates), threshold ``v >= v_th``, reset ``v = 0``
+or ``v -= v_th``, a bias as a per-step increment; each projection a ``Synapses`` with
+``on_pre="v_post += w"`` over the nonzero weights (conv and pooling spelled out by
+:func:`~eventsim.network.synapses.synapse_lists`); the input a ``SpikeGeneratorGroup``.
+
+**Discrete mode.** Brian2's default schedule (state updates, then thresholds, then synaptic
+propagation, then resets) would give every layer one step of delay and decay an input before
+its first threshold test. Here, with ``dt = dt_us`` and layer ``l = 1, 2, ...``::
+
+    groups       every layer: v <- v * exp(-dt / tau)   (order 0), then v += b  (order 1)
+    thresholds   input generator (order 0); for each layer l in turn: its synapses from the
+                 layer below, v_post += w (order 4l + 1), a potential probe if asked
+                 (4l + 2), its thresholder (4l + 3), its spike monitor (4l + 4)
+    resets       every layer: v = 0 or v -= v_th
+
+which is the STBP recurrence: a spike of layer l - 1 at step t reaches layer l in step t.
+Samples run as consecutive segments of ``T`` steps of one ``run()`` (a ``run()`` costs a fixed
+~0.1 s); ``v`` is set to 0 at the start of every segment.
+
+**Continuous mode.** Brian2 steps with a small ``dt`` (``dt_brian_us``): the drive ``b /
+dt_us`` is part of the equation, inputs arrive on the step their timestamp falls in, and
+synapses carry ``delay_us``; one ``run()`` per sample (the network is stored once and
+restored), numpy and cython targets. Spike times then agree with the event-driven ones within
+about one Brian2 step.
+
+NeuNorm layers have no Brian2 twin here (they raise).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from eventsim.engine.continuous import SPIKE_DTYPE, input_events
+from eventsim.engine.inputs import check_stream, dense_input
+from eventsim.errors import EventsimError, InputError, NetworkError
+from eventsim.events.binning import bin_sparse
+from eventsim.events.stream import EventStream
+from eventsim.network.layers import NeuNorm, has_neurons
+from eventsim.network.network import Network, layer_name
+from eventsim.network.synapses import synapse_lists
+
+TARGETS = ("numpy", "cython", "cpp_standalone")
+MODES = ("discrete", "continuous")
+_MODEL = """dv/dt = -v * rate : 1
+rate : hertz (constant)
+v_th : 1 (constant)
+b : 1 (constant)
+"""
+_MODEL_DRIVEN = """dv/dt = -v * rate + drive : 1
+rate : hertz (constant)
+v_th : 1 (constant)
+drive : hertz (constant)
+"""
+_RESETS = {"zero": "v = 0", "subtract": "v -= v_th"}
+
+
+@dataclass
+class Brian2Run:
+    """What Brian2 computed.
+
+    Attributes
+    ----------
+    spikes : list of list of ndarray
+        ``spikes[sample][population]``: discrete mode ``(n, 2)`` int64 ``(step, neuron)``
+        sorted by step then neuron; continuous mode structured ``(t_us, neuron)`` sorted by
+        time then neuron (as :class:`~eventsim.engine.result.Result.spikes`).
+    potential : ndarray or None
+        With ``probe``: ``v`` of the probed neuron at every step after its input and before
+        its threshold test (discrete mode), shape (T,).
+    build_seconds, run_seconds : float
+        Wall time to build the Brian2 objects (and compile, for cpp_standalone) and to run.
+    target : str
+    dt_us : float
+        Brian2's step in microseconds.
+    """
+
+    spikes: list[list[np.ndarray]]
+    potential: np.ndarray | None = None
+    build_seconds: float = 0.0
+    run_seconds: float = 0.0
+    target: str = "numpy"
+    dt_us: float = 0.0
+    steps: list[int] = field(default_factory=list)
+
+
+def _brian2():
+    try:
+        import brian2
+    except ImportError:  # pragma: no cover - brian2 is a dependency
+        raise EventsimError("the Brian2 bridge needs brian2: pip install brian2") from None
+    return brian2
+
+
+def check_bridgeable(net: Network) -> None:
+    """Raise :class:`NetworkError` naming the first layer Brian2 cannot twin."""
+    for i, layer in enumerate(net.layers):
+        if isinstance(layer, NeuNorm):
+            raise NetworkError(f"{layer_name(i, layer)}: NeuNorm has no Brian2 twin in "
+                               "eventsim.bridges.brian2")
+
+
+def run_brian2(net: Network, inputs: list, mode: str = "discrete", dt_us: int | None = None,
+               T: int | None = None, target: str = "numpy", dt_brian_us: float | None = None,
+               probe: tuple[int, int] | None = None) -> Brian2Run:
+    """Run ``net`` in Brian2 on every sample of ``inputs``.
+
+    Parameters
+    ----------
+    net : Network
+    inputs : list of EventStream or ndarray
+        Samples as :func:`~eventsim.simulate` takes them (event streams, or 0/1 arrays of shape
+        ``(T, n_inputs)``), binned by the same rule in discrete mode.
+    mode : {"discrete", "continuous"}
+    dt_us : int, optional
+        Bin width (default ``net.dt_us``, else 1000).
+    T : int, optional
+        Steps per sample (default ``net.T``, else each recording's own length).
+    target : {"numpy", "cython", "cpp_standalone"}
+        Brian2's code generation target (cpp_standalone: discrete mode only).
+    dt_brian_us : float, optional
+        Continuous mode: Brian2's step (default ``dt_us / 100``, at least 1 us).
+    probe : (population, neuron), optional
+        Discrete mode, one sample: record that neuron's potential at every step.
+    """
+    if mode not in MODES:
+        raise InputError(f"brian2: field 'mode' must be one of {MODES}, got {mode!r}")
+    if target not in TARGETS:
+        raise InputError(f"brian2: field 'target' must be one of {TARGETS}, got {target!r}")
+    check_bridgeable(net)
+    dt_us = dt_us or net.dt_us or 1000
+    T = T if T is not None else net.T
+    if mode == "continuous":
+        if target == "cpp_standalone":
+            raise InputError("brian2: continuous mode runs one sample per run() and needs the "
+                             "numpy or cython target, not cpp_standalone")
+        return _run_continuous(net, inputs, dt_us, T, target,
+                               dt_brian_us or max(dt_us / 100, 1.0))
+    if probe is not None and len(inputs) != 1:
+        raise InputError("brian2: 'probe' records one sample; give one input")
+    return _run_discrete(net, inputs, dt_us, T, target, probe)
+
+
+def _binned(net: Network, sample, dt_us: int, T: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, channels) of one sample's input spikes, and its number of steps."""
+    if isinstance(sample, EventStream):
+        check_stream(net, sample)
+        step_ptr, idx, T = bin_sparse(sample.channels(), sample.events["t"], net.n_inputs,
+                                      dt_us, T)
+        return np.repeat(np.arange(T), np.diff(step_ptr)), idx, T
+    if isinstance(sample, np.ndarray):
+        spikes, T = dense_input(net, sample, T)
+        steps, channels = np.nonzero(spikes)
+        return steps, channels, T
+    raise InputError(f"brian2: a sample must be an EventStream or a 0/1 array, got "
+                     f"{type(sample).__name__}")
+
+
+@contextlib.contextmanager
+def _target(b2, target: str):
+    """Select the code generation target; restore Brian2's global state afterwards."""
+    old_target, old_log = b2.prefs.codegen.target, b2.prefs.logging.file_log
+    b2.prefs.logging.file_log = False
+    b2.BrianLogger.log_level_error()
+    with tempfile.TemporaryDirectory(prefix="eventsim-brian2-") as build_dir:
+        try:
+            if target == "cpp_standalone":
+                b2.set_device("cpp_standalone", directory=build_dir, build_on_run=True,
+                              with_output=False)
+            else:
+                b2.prefs.codegen.target = target
+            yield
+        finally:
+            if target == "cpp_standalone":
+                b2.device.reinit()
+                b2.set_device("runtime")
+            b2.prefs.codegen.target = old_target
+            b2.prefs.logging.file_log = old_log
+
+
+def _layers(b2, net: Network, source, dt, driven: bool, dt_us: int, delays: bool):
+    """NeuronGroups and Synapses of every population, fed by ``source`` (list of spike
+    sources feeding the first population). Returns (objects, groups)."""
+    objects, groups = [], []
+    below = source
+    for pop, li in enumerate(net.lif_layers):
+        layer = net.layers[li]
+        n = int(np.prod(net.shapes[li]))
+        tau_us = layer.tau_for(dt_us, layer_name(li, layer)) if driven else None
+        if driven:
+            rate = 0.0 if not np.isfinite(tau_us) else 1e6 / tau_us
+        else:
+            rate = -np.log(layer.decay) / float(dt)
+        group = b2.NeuronGroup(n, _MODEL_DRIVEN if driven else _MODEL, threshold="v >= v_th",
+                               reset=_RESETS[layer.reset], method="exact", dt=dt * b2.second,
+                               name=f"eventsim_pop{pop}")
+        group.rate = rate * b2.Hz
+        group.v_th = float(layer.v_th)
+        bias = _bias(net, li)
+        if driven:
+            group.drive = bias * (1e6 / dt_us) * b2.Hz
+        else:
+            group.b = bias
+            if bias.any():
+                objects.append(group.run_regularly("v += b", when="groups", order=1,
+                                                   name=f"eventsim_bias{pop}"))
+        group.thresholder["spike"].when = "thresholds"
+        group.thresholder["spike"].order = 4 * pop + 3
+        pre, post, weight = synapse_lists(net, li)
+        for k, src in enumerate(below):
+            syn = b2.Synapses(src, group, "w : 1 (constant)", on_pre="v_post += w",
+                              dt=dt * b2.second, name=f"eventsim_syn{pop}_{k}")
+            syn.connect(i=pre, j=post)
+            syn.w = weight
+            syn.pre.when = "thresholds"
+            syn.pre.order = 4 * pop + 1
+            if delays and layer.delay_us > 0:
+                syn.delay = layer.delay_us * b2.us
+            objects.append(syn)
+        objects.append(group)
+        groups.append(group)
+        below = [group]
+    return objects, groups
+
+
+def _bias(net: Network, index: int) -> np.ndarray:
+    layer, n = net.layers[index], int(np.prod(net.shapes[index]))
+    if getattr(layer, "bias", None) is None:
+        return np.zeros(n)
+    return np.repeat(np.asarray(layer.bias, np.float64), n // len(layer.bias))
+
+
+def _run_discrete(net, inputs, dt_us, T, target, probe) -> Brian2Run:
+    b2 = _brian2()
+    binned = [_binned(net, s, dt_us, T) for s in inputs]
+    lengths = [b[2] for b in binned]
+    seg = max(lengths, default=0)
+    if seg == 0 or not inputs:
+        return Brian2Run([[_empty_discrete() for _ in net.lif_layers] for _ in inputs],
+                         target=target, dt_us=dt_us, steps=lengths)
+    dt = dt_us * 1e-6
+    steps = np.concatenate([b[0] + k * seg for k, b in enumerate(binned)])
+    channels = np.concatenate([b[1] for b in binned])
+    start = time.perf_counter()
+    with _target(b2, target):
+        gen = b2.SpikeGeneratorGroup(net.n_inputs, channels.astype(np.int64),
+                                     steps.astype(np.float64) * dt * b2.second,
+                                     dt=dt * b2.second, when="thresholds", order=0,
+                                     name="eventsim_input")
+        objects, groups = _layers(b2, net, [gen], dt, False, dt_us, False)
+        monitors = [b2.SpikeMonitor(g, name=f"eventsim_spikes{p}") for p, g in enumerate(groups)]
+        for p, m in enumerate(monitors):
+            m.when, m.order = "thresholds", 4 * p + 4
+        if len(inputs) > 1:
+            for p, g in enumerate(groups):
+                objects.append(g.run_regularly("v = 0", dt=seg * dt * b2.second, when="start",
+                                               name=f"eventsim_segment{p}"))
+        state = None
+        if probe is not None:
+            pop, neuron = probe
+            state = b2.StateMonitor(groups[pop], "v", record=[int(neuron)], when="thresholds",
+                                    order=4 * pop + 2, name="eventsim_probe")
+            objects.append(state)
+        network = b2.Network(gen, *objects, *monitors)
+        built = time.perf_counter()
+        network.run(seg * len(inputs) * dt * b2.second)
+        ran = time.perf_counter()
+        spikes = [_split_discrete(m, dt, seg, lengths) for m in monitors]
+        potential = np.asarray(state.v[0], np.float64)[:lengths[0]] if state else None
+    per_sample = [[spikes[p][k] for p in range(len(groups))] for k in range(len(inputs))]
+    return Brian2Run(per_sample, potential, built - start, ran - built, target, dt_us, lengths)
+
+
+def _empty_discrete() -> np.ndarray:
+    return np.zeros((0, 2), np.int64)
+
+
+def _split_discrete(monitor, dt: float, seg: int, lengths: list[int]) -> list[np.ndarray]:
+    """A population's spikes per sample as (step, neuron), steps beyond a sample's T dropped."""
+    step = np.rint(np.asarray(monitor.t_[:]) / dt).astype(np.int64)
+    neuron = np.asarray(monitor.i[:], np.int64)
+    out = []
+    for k, T_k in enumerate(lengths):
+        sel = (step >= k * seg) & (step < k * seg + T_k)
+        rows = np.stack([step[sel] - k * seg, neuron[sel]], axis=1)
+        out.append(rows[np.lexsort((rows[:, 1], rows[:, 0]))])
+    return out
+
+
+def _run_continuous(net, inputs, dt_us, T, target, dt_brian_us) -> Brian2Run:
+    b2 = _brian2()
+    dt = dt_brian_us * 1e-6
+    samples = []
+    for s in inputs:
+        if not isinstance(s, (EventStream, np.ndarray)):
+            raise InputError(f"brian2: a sample must be an EventStream or a 0/1 array, got "
+                             f"{type(s).__name__}")
+        t_us, channels, t_end = input_events(net, s, dt_us, T)
+        step = np.floor(t_us / dt_brian_us).astype(np.int64)
+        keep = t_us < t_end
+        samples.append((step[keep], channels[keep], t_end))
+    # a channel twice in one Brian2 step: a spike generator per repetition (ranks)
+    ranks = [_ranks(step, ch) for step, ch, _ in samples]
+    n_gen = max([int(r.max()) + 1 for r in ranks if len(r)], default=1)
+    start = time.perf_counter()
+    spikes = []
+    with _target(b2, target):
+        gens = [b2.SpikeGeneratorGroup(net.n_inputs, [], [] * b2.second, dt=dt * b2.second,
+                                       when="thresholds", order=0, name=f"eventsim_input{k}")
+                for k in range(n_gen)]
+        objects, groups = _layers(b2, net, gens, dt, True, dt_us, True)
+        monitors = [b2.SpikeMonitor(g, name=f"eventsim_spikes{p}") for p, g in enumerate(groups)]
+        for p, m in enumerate(monitors):
+            m.when, m.order = "thresholds", 4 * p + 4
+        network = b2.Network(*gens, *objects, *monitors)
+        network.store()
+        built = time.perf_counter()
+        for (step, ch, t_end), rank in zip(samples, ranks):
+            network.restore()
+            for k, gen in enumerate(gens):
+                sel = rank == k
+                gen.set_spikes(ch[sel], step[sel].astype(np.float64) * dt * b2.second)
+            network.run(t_end * 1e-6 * b2.second)
+            spikes.append([_continuous_spikes(m, t_end) for m in monitors])
+        ran = time.perf_counter()
+    return Brian2Run(spikes, None, built - start, ran - built, target, dt_brian_us,
+                     [0] * len(inputs))
+
+
+def _ranks(step: np.ndarray, channel: np.ndarray) -> np.ndarray:
+    """0 for the first event of a (step, channel) pair, 1 for the second, ..."""
+    if len(step) == 0:
+        return np.zeros(0, np.int64)
+    key = step * (int(channel.max()) + 1) + channel
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    first = np.r_[0, np.flatnonzero(sorted_key[1:] != sorted_key[:-1]) + 1]
+    run_start = np.repeat(first, np.diff(np.r_[first, len(key)]))
+    rank = np.empty(len(key), np.int64)
+    rank[order] = np.arange(len(key)) - run_start
+    return rank
+
+
+def _continuous_spikes(monitor, t_end_us: float) -> np.ndarray:
+    t_us = np.asarray(monitor.t_[:], np.float64) * 1e6
+    neuron = np.asarray(monitor.i[:], np.int64)
+    keep = t_us < t_end_us
+    rec = np.zeros(int(keep.sum()), SPIKE_DTYPE)
+    rec["t_us"], rec["neuron"] = t_us[keep], neuron[keep]
+    return rec[np.lexsort((rec["neuron"], rec["t_us"]))]
+
+
+def populations(net: Network) -> list[str]:
+    """Names of the populations (``layer 1 (Dense)``), in order."""
+    return [layer_name(i, net.layers[i]) for i in net.lif_layers if has_neurons(net.layers[i])]

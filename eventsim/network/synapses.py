@@ -1,0 +1,71 @@
+"""Explicit synapse lists of a layer: what its weights, kernel and pooling window imply.
+
+For tools that want every synapse spelled out (a Brian2 ``Synapses`` object, an export): the
+``(pre, post, weight)`` triples of the nonzero weights, with ``pre`` and ``post`` the flat C-order
+indices of the layer's input and output, conv borders and strides included. Computed with
+numpy, one vectorised pass per kernel tap.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from eventsim.network.layers import AvgPool2d, Conv2d, Dense, SumPool2d
+from eventsim.network.network import Network, layer_name
+
+
+def synapse_lists(net: Network, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The synapses of layer ``index``.
+
+    Returns
+    -------
+    pre, post : ndarray, shape (n_synapses,), int64
+        Input and output neuron of each synapse, sorted by ``(pre, post)``.
+    weight : ndarray, shape (n_synapses,), float64
+        Nonzero weights only (a zero weight is no synapse, as in the engine's SOP count).
+    """
+    layer = net.layers[index]
+    if isinstance(layer, Dense):
+        post, pre = np.nonzero(layer.weight)
+        weight = layer.weight[post, pre]
+    elif isinstance(layer, (Conv2d, AvgPool2d, SumPool2d)):
+        pre, post, weight = _spatial(layer, net.input_shape_of(index), net.shapes[index])
+    else:
+        raise TypeError(f"{layer_name(index, layer)} has no synapses")
+    order = np.lexsort((post, pre))
+    return (pre[order].astype(np.int64), post[order].astype(np.int64),
+            np.asarray(weight, np.float64)[order])
+
+
+def _spatial(layer, in_shape, out_shape):
+    c_in, h_in, w_in = in_shape
+    c_out, h_out, w_out = out_shape
+    conv = isinstance(layer, Conv2d)
+    if conv:
+        kh, kw = layer.weight.shape[2:]
+        stride, pad = layer.stride, layer.padding
+    else:
+        kh = kw = layer.kernel_size
+        stride, pad = layer.stride, 0
+    yo, xo = np.meshgrid(np.arange(h_out), np.arange(w_out), indexing="ij")
+    yo, xo = yo.ravel(), xo.ravel()
+    pres, posts, weights = [], [], []
+    for ky in range(kh):
+        for kx in range(kw):
+            yi, xi = yo * stride - pad + ky, xo * stride - pad + kx
+            inside = (yi >= 0) & (yi < h_in) & (xi >= 0) & (xi < w_in)
+            src = yi[inside] * w_in + xi[inside]   # input position
+            dst = yo[inside] * w_out + xo[inside]  # output position
+            if conv:  # every (c_out, c_in) pair of this tap
+                w = layer.weight[:, :, ky, kx]                            # (c_out, c_in)
+                co, ci = np.nonzero(w)
+                pres.append((ci[:, None] * h_in * w_in + src).ravel())
+                posts.append((co[:, None] * h_out * w_out + dst).ravel())
+                weights.append(np.repeat(w[co, ci], len(src)))
+            elif layer.pool_weight != 0:  # channel to the same channel
+                c = np.arange(c_in)[:, None]
+                pres.append((c * h_in * w_in + src).ravel())
+                posts.append((c * h_out * w_out + dst).ravel())
+                weights.append(np.full(c_in * len(src), layer.pool_weight))
+    cat = (lambda parts, dt: np.concatenate(parts).astype(dt) if parts else np.zeros(0, dt))
+    return cat(pres, np.int64), cat(posts, np.int64), cat(weights, np.float64)
