@@ -40,6 +40,25 @@ def _parser() -> argparse.ArgumentParser:
                      help="stream each file in chunks of this many events (bounded memory)")
     run.add_argument("--json", type=Path, help="write the results to this JSON file")
     run.add_argument("--debug", action="store_true", help="show tracebacks")
+    val = sub.add_parser("validate", help="cross-check the runtime against Brian2",
+                         description="Run NET on the samples of INPUT in eventsim (float64) and "
+                         "in Brian2 and compare the spike trains. Exit 0 only when they agree "
+                         "(discrete: no mismatching spike; continuous: every spike time within "
+                         "one Brian2 step).")
+    val.add_argument("net", help="network file (.h5, from save_network)")
+    val.add_argument("input", help="event file or folder")
+    val.add_argument("--samples", type=int, help="use the first N samples (default: all)")
+    val.add_argument("--mode", choices=["discrete", "continuous"], default="discrete")
+    val.add_argument("--target", choices=["numpy", "cython", "cpp_standalone"], default="numpy",
+                     help="Brian2 code generation target")
+    val.add_argument("--dt-us", type=int, help="bin width in us (default: the network's)")
+    val.add_argument("--T", type=int, dest="T", help="steps per sample (default: the network's)")
+    val.add_argument("--dt-brian-us", type=float,
+                     help="continuous mode: Brian2's step in us (default 1)")
+    val.add_argument("--reference", help="network file Brian2 runs instead of NET (an "
+                     "original to check an edited copy against)")
+    val.add_argument("--json", type=Path, help="write the report to this JSON file")
+    val.add_argument("--debug", action="store_true", help="show tracebacks")
     train = sub.add_parser("train", help="train a network with STBP from a TOML spec",
                            description="Train the network a TOML spec describes (data, binning, "
                            "architecture, hyper-parameters) and save it for `eventsim run`.")
@@ -239,6 +258,42 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_validate(args) -> int:
+    from tqdm import tqdm
+
+    from eventsim import load_network, read_events
+    from eventsim.bridges.brian2 import check_bridgeable
+    from eventsim.validate import report_lines, validate
+
+    for flag, value in (("--dt-us", args.dt_us), ("--T", args.T), ("--samples", args.samples)):
+        if value is not None and value < 1:
+            raise InputError(f"eventsim validate: {flag} must be a positive integer, got {value}")
+    if args.dt_brian_us is not None and not args.dt_brian_us > 0:
+        raise InputError(f"eventsim validate: --dt-brian-us must be > 0, got {args.dt_brian_us}")
+    if args.target == "cpp_standalone" and args.mode == "continuous":
+        raise InputError("eventsim validate: --mode continuous runs one Brian2 run() per sample; "
+                         "use --target numpy or cython")
+    if args.json is not None:
+        _check_json_path(args.json)
+    net = load_network(args.net)
+    reference = load_network(args.reference) if args.reference else net
+    check_bridgeable(reference)
+    files = _samples(args.input)[:args.samples]
+    samples = [read_events(f, _sensor_size(net)) for f in files]
+    with tqdm(total=2 * len(files), disable=len(files) <= 1, file=sys.stderr,
+              unit="sample") as bar:
+        report = validate(net, samples, [str(f) for f in files], args.mode, args.target,
+                          args.dt_us, args.T, args.dt_brian_us, bar.update, reference)
+    against = f"  brian2 runs: {args.reference}" if args.reference else ""
+    print(f"network: {args.net}{against}  mode: {args.mode}  target: {args.target}  "
+          f"dtype: float64  dt_us: {report.dt_us}")
+    print("\n".join(report_lines(report, net)))
+    if args.json:
+        _write_json(args.json, {"network": args.net, "input": args.input, **report.to_dict()})
+        print(f"wrote {args.json}")
+    return 0 if report.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -251,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return cmd_run(args) if args.command == "run" else cmd_train(args)
+        commands = {"run": cmd_run, "train": cmd_train, "validate": cmd_validate}
+        return commands[args.command](args)
     except (EventsimError, OSError) as err:
         if getattr(args, "debug", False):
             raise

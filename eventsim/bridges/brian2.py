@@ -219,7 +219,7 @@ def _layers(b2, net: Network, source, dt, driven: bool, dt_us: int, delays: bool
         group.thresholder["spike"].when = "thresholds"
         group.thresholder["spike"].order = 4 * pop + 3
         pre, post, weight = synapse_lists(net, li)
-        for k, src in enumerate(below):
+        for k, src in enumerate(below if len(pre) else []):  # no weights: no Synapses
             syn = b2.Synapses(src, group, "w : 1 (constant)", on_pre="v_post += w",
                               dt=dt * b2.second, name=f"eventsim_syn{pop}_{k}")
             syn.connect(i=pre, j=post)

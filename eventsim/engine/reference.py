@@ -88,7 +88,7 @@ def neunorm_dense(norm: NeuNorm, o: np.ndarray, dtype) -> tuple[np.ndarray, np.n
 
 
 def simulate_dense(net: Network, spikes: np.ndarray, dtype="float64", analog: bool = False,
-                   with_macs: bool = False):
+                   with_macs: bool = False, probe: tuple[int, int] | None = None):
     """Run the recurrence densely on a batch.
 
     Parameters
@@ -98,6 +98,9 @@ def simulate_dense(net: Network, spikes: np.ndarray, dtype="float64", analog: bo
     with_macs : bool
         Also return the MACs of analog inputs (input currents, NeuNorm's share) per
         population, counted every step.
+    probe : (population, neuron), optional
+        Also return that neuron's potential at every step after its input, before the
+        threshold test and reset, shape (T,) (or (T, batch)).
 
     Returns
     -------
@@ -105,6 +108,7 @@ def simulate_dense(net: Network, spikes: np.ndarray, dtype="float64", analog: bo
         Spikes of each population, bool, shape (T, n_neurons) (or (T, batch, n_neurons)).
     sops : ndarray, shape (n_pop,) (or (batch, n_pop))
     macs : ndarray, like ``sops``; only with ``with_macs``.
+    trace : ndarray; only with ``probe``.
     """
     dtype = np.dtype(dtype)
     x = np.asarray(spikes).astype(dtype)
@@ -113,7 +117,7 @@ def simulate_dense(net: Network, spikes: np.ndarray, dtype="float64", analog: bo
         x = x[:, None, :]
     T, batch, _ = x.shape
     spiking = np.zeros_like(x) if analog else x  # the spikes among what x carries
-    outputs, sops, macs = [], [], []
+    outputs, sops, macs, trace = [], [], [], None
     for li, layer in enumerate(net.layers):
         if isinstance(layer, NeuNorm):
             x, _ = neunorm_dense(layer, x, dtype)
@@ -136,6 +140,9 @@ def simulate_dense(net: Network, spikes: np.ndarray, dtype="float64", analog: bo
                 u = k * u * (1 - o) + x[t] @ Mt + b
             else:
                 u = k * (u - v_th * o) + x[t] @ Mt + b
+            if probe is not None and probe[0] == len(outputs):
+                trace = np.zeros((T, batch)) if trace is None else trace
+                trace[t] = u[:, probe[1]]
             o = (u >= v_th).astype(dtype)
             out[t] = o
         outputs.append(out[:, 0] if single else out)
@@ -143,4 +150,6 @@ def simulate_dense(net: Network, spikes: np.ndarray, dtype="float64", analog: bo
     sops, macs = np.stack(sops, axis=-1), np.stack(macs, axis=-1)
     if single:
         sops, macs = sops[0], macs[0]
-    return (outputs, sops, macs) if with_macs else (outputs, sops)
+    extra = ((macs,) if with_macs else ()) + ((trace[:, 0] if single else trace,)
+                                              if probe is not None else ())
+    return (outputs, sops, *extra)
