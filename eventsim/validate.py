@@ -22,8 +22,8 @@ import numpy as np
 from eventsim.bridges.brian2 import run_brian2
 from eventsim.engine.reference import simulate_dense
 from eventsim.engine.simulate import Simulator
-from eventsim.events.binning import bin_sparse
 from eventsim.errors import NetworkError
+from eventsim.events.binning import bin_sparse
 from eventsim.network.network import Network, layer_name
 
 #: Samples per Brian2 run() (one build per chunk; cpp_standalone builds once for all).
@@ -90,7 +90,8 @@ def validate(net: Network, samples: list, paths: list[str], mode: str = "discret
              target: str = "numpy", dt_us: int | None = None, T: int | None = None,
              dt_brian_us: float | None = None, progress=None,
              reference: Network | None = None) -> Report:
-    """Run ``samples`` (EventStreams) in eventsim (float64) and in Brian2 and compare.
+    """Run ``samples`` (EventStreams, or 0/1 arrays ``(T, n_inputs)``) in eventsim (float64)
+    and in Brian2 and compare.
 
     ``progress(n)`` is called as samples complete on each side (e.g. a tqdm ``update``).
     ``reference``: the network Brian2 runs, when it is not ``net`` (an original against an
@@ -190,9 +191,12 @@ def _divergence(net, reference, samples, paths, found, mode, dt_us, T, target) -
                    float(when) if mode == "continuous" else None, who)
     if mode == "discrete":  # both potentials at that step, before the threshold test
         s = samples[k]
-        step_ptr, idx, T_k = bin_sparse(s.channels(), s.events["t"], net.n_inputs, dt_us, T)
-        x = np.zeros((T_k, net.n_inputs), np.uint8)
-        x[np.repeat(np.arange(T_k), np.diff(step_ptr)), idx] = 1
+        if isinstance(s, np.ndarray):
+            x = s.reshape(len(s), -1)
+        else:
+            step_ptr, idx, T_k = bin_sparse(s.channels(), s.events["t"], net.n_inputs, dt_us, T)
+            x = np.zeros((T_k, net.n_inputs), np.uint8)
+            x[np.repeat(np.arange(T_k), np.diff(step_ptr)), idx] = 1
         trace = simulate_dense(net, x, probe=(pop, neuron))[-1]
         probe = run_brian2(reference, [s], "discrete", dt_us, T, target, probe=(pop, neuron))
         d.v_eventsim = float(trace[when])

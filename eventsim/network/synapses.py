@@ -39,7 +39,7 @@ def synapse_lists(net: Network, index: int) -> tuple[np.ndarray, np.ndarray, np.
 
 def _spatial(layer, in_shape, out_shape):
     c_in, h_in, w_in = in_shape
-    c_out, h_out, w_out = out_shape
+    _, h_out, w_out = out_shape
     conv = isinstance(layer, Conv2d)
     if conv:
         kh, kw = layer.weight.shape[2:]

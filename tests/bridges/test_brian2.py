@@ -196,3 +196,16 @@ def test_validate_missing_input(capsys, mlp, tmp_path):
     code = main(["validate", str(mlp), str(tmp_path / "nothing")])
     err = capsys.readouterr().err
     assert code == 1 and f"{tmp_path / 'nothing'}: no such file or folder" in err
+
+
+def test_shipped_mnist_mlp_validates_on_rate_coded_test_images(data_dir, mlp):
+    """784-800-10 on 100 MNIST test images, rate-coded as the trainer evaluates them."""
+    from eventsim.train.data import load_mnist_idx, rate_code
+
+    net = eventsim.load_network(mlp.parent / "mnist-mlp.h5")
+    images, _ = load_mnist_idx(data_dir / "mnist", "t10k")
+    spikes = rate_code(images[:100], net.T, np.random.default_rng(12345))  # (T, B, 28, 28)
+    samples = [np.ascontiguousarray(spikes[:, b]).reshape(net.T, -1) for b in range(100)]
+    report = validate(net, samples, [f"t10k[{b}]" for b in range(100)])
+    assert report.ok, report.first
+    assert sum(sum(s.spikes_eventsim) for s in report.samples) > 10000

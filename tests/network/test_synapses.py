@@ -1,0 +1,50 @@
+"""Explicit synapse lists against the dense matrix of the same layer."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from eventsim.engine.reference import dense_matrix
+from eventsim.network.layers import Flatten
+from eventsim.network.network import Network
+from eventsim.network.synapses import synapse_lists
+
+
+def _netgen():
+    path = Path(__file__).resolve().parents[1] / "engine" / "netgen.py"
+    spec = importlib.util.spec_from_file_location("_netgen_synapses", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+netgen = _netgen()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(netgen.dense_networks(), netgen.conv_networks()))
+def test_synapses_are_the_nonzero_entries_of_the_dense_matrix(case):
+    """Conv borders, padding, strides and pooling windows: every (pre, post, weight) of the
+    written-out matrix, and nothing else, sorted by (pre, post)."""
+    net, _ = case
+    for i in net.lif_layers:
+        M = dense_matrix(net, i)
+        pre, post, weight = synapse_lists(net, i)
+        rows, cols = np.nonzero(M)
+        order = np.lexsort((rows, cols))
+        np.testing.assert_array_equal(pre, cols[order])
+        np.testing.assert_array_equal(post, rows[order])
+        np.testing.assert_array_equal(weight, M[rows, cols][order])
+        assert pre.dtype == post.dtype == np.int64 and weight.dtype == np.float64
+
+
+def test_flatten_has_no_synapses():
+    net = Network([Flatten(), netgen.Dense(np.ones((1, 4)))], (1, 2, 2))
+    with pytest.raises(TypeError, match=r"layer 0 \(Flatten\) has no synapses"):
+        synapse_lists(net, 0)
