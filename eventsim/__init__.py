@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from eventsim import errors
 from eventsim.errors import EventError, EventsimError, FormatError, InputError, NetworkError
 from eventsim.events.binning import bin_events
+from eventsim.events.emulator import emulate_dvs, saccade_video
 from eventsim.events.hdf5 import EventWriter, write_events
 from eventsim.events.readers import iter_events, read_events
 from eventsim.events.stream import EVENT_DTYPE, EventStream
@@ -44,7 +45,8 @@ def __getattr__(name: str):
 
 __all__ = [
     "EVENT_DTYPE", "AvgPool2d", "Conv2d", "Dense", "EventError", "EventStream", "EventWriter",
-    "EventsimError", "Flatten", "FormatError", "InputError", "Network", "NetworkError", "NeuNorm", "Result",
-    "Simulator", "SumPool2d", "__version__", "bin_events", "errors", "iter_events", "load_network",
-    "random_mlp", "read_events", "saccade_events", "save_network", "simulate", "write_events",
+    "EventsimError", "Flatten", "FormatError", "InputError", "Network", "NetworkError",
+    "NeuNorm", "Result", "Simulator", "SumPool2d", "__version__", "bin_events", "emulate_dvs",
+    "errors", "iter_events", "load_network", "random_mlp", "read_events", "saccade_events",
+    "saccade_video", "save_network", "simulate", "write_events",
 ]

@@ -156,10 +156,12 @@ def mlp():
     return Path(__file__).resolve().parents[2] / "networks" / "nmnist-mlp.h5"
 
 
-def test_shipped_mlp_validates_on_the_100_test_recordings(capsys, tmp_path, data_dir, mlp):
+@pytest.mark.parametrize("name", ["nmnist-mlp.h5", "nmnist-cnn.h5"])
+def test_shipped_networks_validate_on_the_100_test_recordings(capsys, tmp_path, data_dir, mlp,
+                                                              name):
     out_json = tmp_path / "report.json"
-    code = main(["validate", str(mlp), str(data_dir / "nmnist" / "Test"), "--json",
-                 str(out_json)])
+    code = main(["validate", str(mlp.parent / name), str(data_dir / "nmnist" / "Test"),
+                 "--json", str(out_json)])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "samples: 100  mismatching spikes: 0" in out and "OK: the simulators agree" in out
