@@ -317,8 +317,11 @@ def schedule_bias(net_arrays, tables, T, version, pending, heap, gstats):
 
 @njit(cache=True)
 def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap, scratch,
-              out_step, out_gid, out_n, counts, rec_from, stats, gstats):
+              out_step, out_gid, out_n, counts, rec_from, stats, step_stats, gstats):
     """Run steps ``s_begin .. s_end - 1``; return the first step not run.
+
+    ``step_stats[s, l]`` gets the counters of population ``l`` in step ``s`` (columns of
+    ``stats``) when it has a row per step (``T`` rows); a single row turns that off.
 
     Input spikes of step ``s`` are ``in_idx[in_ptr[s - s_begin] : in_ptr[s - s_begin + 1]]``.
     ``counts[g]`` counts the spikes of every neuron; spikes of populations ``>= rec_from`` are
@@ -334,6 +337,8 @@ def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap
     n_pop = lt.shape[0]
     n_total = lt[n_pop - 1, OFF] + lt[n_pop - 1, N]
     n_out = out_n[0]
+    per_step = step_stats.shape[0] == T
+    before = np.zeros(stats.shape[1], np.int64)
     for s in range(s_begin, s_end):
         if n_out + n_total > out_step.shape[0]:
             out_n[0] = n_out
@@ -343,6 +348,8 @@ def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap
         spk[:n_spk] = in_idx[in_ptr[s - s_begin]:in_ptr[s - s_begin + 1]]
         gstats[EVENTS] += n_spk
         for l in range(n_pop):
+            if per_step:
+                before[:] = stats[l]
             off, n_l = lt[l, OFF], lt[l, N]
             v_th, decay = ft[l, V_TH], ft[l, DECAY]
             subtract = lt[l, SUBTRACT] != 0
@@ -453,6 +460,8 @@ def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap
             stats[l, UPDATES] += nt
             stats[l, SPIKES] += n_spk
             gstats[EVENTS] += n_spk
+            if per_step:
+                step_stats[s, l] = stats[l] - before
     out_n[0] = n_out
     return s_end
 

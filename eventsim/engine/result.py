@@ -55,6 +55,11 @@ class Result:
         Length of the simulated window in microseconds (``T * dt_us``).
     mode : str
     layer_index : list of int
+    per_step : ndarray or None
+        Discrete mode with ``record="all"``: the counters of every step, shape
+        (T, n_pop, 5), columns ``SOPS, SPIKES, UPDATES, SELF, MACS`` of this module (see
+        :attr:`sops_per_step` and its siblings); they sum to the totals above (the MACs of
+        an analog image, computed once, are not in any step). None otherwise.
     """
 
     spikes: list[np.ndarray]
@@ -70,6 +75,33 @@ class Result:
     duration_us: float
     mode: str
     layer_index: list[int] = field(default_factory=list)
+    per_step: np.ndarray | None = None
+
+    def _column(self, column: int) -> np.ndarray:
+        if self.per_step is None:
+            raise ValueError("no per-step counters: they are kept in discrete mode with "
+                             "record='all'")
+        return self.per_step[:, :, column]
+
+    @property
+    def sops_per_step(self) -> np.ndarray:
+        """SOPs into each population in each step, shape (T, n_pop)."""
+        return self._column(SOPS)
+
+    @property
+    def spikes_per_step(self) -> np.ndarray:
+        """Spikes of each population in each step, shape (T, n_pop)."""
+        return self._column(SPIKES)
+
+    @property
+    def updates_per_step(self) -> np.ndarray:
+        """Neuron updates (threshold evaluations) of each population in each step, (T, n_pop)."""
+        return self._column(UPDATES)
+
+    @property
+    def macs_per_step(self) -> np.ndarray:
+        """MACs of analog inputs into each population in each step, shape (T, n_pop)."""
+        return self._column(MACS)
 
     @property
     def n_spikes(self) -> np.ndarray:
@@ -103,11 +135,11 @@ class Result:
 
 def make_result(spikes: list[np.ndarray], counts: list[np.ndarray], stats: np.ndarray,
                 input_spikes: int, events: int, peak_queue: int, T: int, duration_us: float,
-                mode: str, layer_index: list[int]) -> Result:
+                mode: str, layer_index: list[int], per_step: np.ndarray | None = None) -> Result:
     """Wrap the kernels' outputs (``stats``: shape (n_pop, 5), columns as above)."""
     return Result(spikes=spikes, sops=stats[:, SOPS].copy(), spike_counts=counts,
                   macs=stats[:, MACS].copy(),
                   neuron_updates=stats[:, UPDATES].copy(), self_events=stats[:, SELF].copy(),
                   input_spikes=int(input_spikes), events_processed=int(events),
                   peak_queue=int(peak_queue), T=T, duration_us=float(duration_us), mode=mode,
-                  layer_index=list(layer_index))
+                  layer_index=list(layer_index), per_step=per_step)

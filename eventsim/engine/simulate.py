@@ -51,7 +51,8 @@ class DiscreteRun:
     the spike buffer between kernel calls when it fills, and wraps the counters in a Result.
     """
 
-    def __init__(self, plan: Plan, T: int, dt_us: int, rec_from: int = 0):
+    def __init__(self, plan: Plan, T: int, dt_us: int, rec_from: int = 0,
+                 per_step: bool = True):
         self.plan, self.T, self.dt_us, self.rec_from = plan, T, dt_us, rec_from
         dtype = plan.ft.dtype
         n = plan.n_neurons
@@ -78,6 +79,8 @@ class DiscreteRun:
         self.out_n = np.zeros(1, np.int64)
         self.counts = np.zeros(n, np.int64)
         self.stats = np.zeros((plan.n_pop, N_STATS), np.int64)
+        # counters per step (T rows; none when off: record="output" keeps memory bounded)
+        self.step_stats = np.zeros((T if per_step else 0, plan.n_pop, N_STATS), np.int64)
         self.gstats = np.zeros(3, np.int64)
         self.step = 0
         discrete.schedule_bias(self.net_arrays, self.tables, T, self.state[3], self.state[4],
@@ -109,7 +112,7 @@ class DiscreteRun:
                 self.net_arrays, self.tables, step_ptr[self.step - base:], channel_idx,
                 self.step, s_end, self.T, self.state, self.heap, self.scratch,
                 self.out_step, self.out_gid, self.out_n, self.counts, self.rec_from,
-                self.stats, self.gstats)
+                self.stats, self.step_stats, self.gstats)
             self.step = s
             if s < s_end:  # spike buffer full: grow it and go on
                 self.out_step = np.resize(self.out_step, 4 * len(self.out_step))
@@ -126,9 +129,10 @@ class DiscreteRun:
         counts = [self.counts[offsets[i]:offsets[i] + p.lt[i, N]] for i in range(p.n_pop)]
         events = int(self.gstats[discrete.EVENTS])
         input_spikes = events - self.stats[:, SPIKES].sum() - self.stats[:, SELF].sum()
+        per_step = self.step_stats if len(self.step_stats) == self.T else None
         return make_result(spikes, counts, self.stats, input_spikes, events,
                            self.gstats[discrete.PEAK_QUEUE], self.T, self.T * self.dt_us,
-                           "discrete", p.layer_index)
+                           "discrete", p.layer_index, per_step)
 
 
 class Simulator:
@@ -165,6 +169,7 @@ class Simulator:
                                        "only (its auxiliary neurons step with dt_us)")
         self.plan = build_plan(net, self.dtype)
         self.rec_from = 0 if record == "all" else self.plan.n_pop - 1
+        self.per_step = record == "all"
 
     def run(self, inputs: np.ndarray | EventStream | Iterable[EventStream],
             T: int | None = None, analog: bool = False) -> Result:
@@ -192,7 +197,8 @@ class Simulator:
             if T is None:
                 raise InputError("simulate: streaming chunks needs 'T' (argument or net.T): the "
                                  "window cannot cover a recording whose end is not yet known")
-            return _simulate_chunks(net, self.plan, iter(inputs), self.dt_us, T, self.rec_from)
+            return _simulate_chunks(net, self.plan, iter(inputs), self.dt_us, T, self.rec_from,
+                                    self.per_step)
         raise InputError(f"simulate: 'inputs' must be an array, an EventStream or an iterator "
                          f"of EventStream chunks, got {type(inputs).__name__}")
 
@@ -218,7 +224,7 @@ class Simulator:
                                          np.zeros((T, self.net.n_inputs), np.uint8),
                                          self.dt_us, T)
         else:
-            run = DiscreteRun(driven, T, self.dt_us, self.rec_from)
+            run = DiscreteRun(driven, T, self.dt_us, self.rec_from, self.per_step)
             run.idle(T)
             result = run.result()
         result.macs[0] += macs[0, MACS]
@@ -229,7 +235,7 @@ class Simulator:
         (``T = len(step_ptr) - 1``)."""
         step_ptr, channel_idx = check_binned(step_ptr, channel_idx, self.net.n_inputs)
         T = len(step_ptr) - 1
-        run = DiscreteRun(self.plan, T, self.dt_us, self.rec_from)
+        run = DiscreteRun(self.plan, T, self.dt_us, self.rec_from, self.per_step)
         run.run(step_ptr, channel_idx, 0, T)
         return run.result()
 
@@ -282,14 +288,14 @@ def simulate(
 
 
 def _simulate_chunks(net: Network, plan: Plan, chunks: Iterator[EventStream],
-                     dt_us: int, T: int, rec_from: int = 0) -> Result:
+                     dt_us: int, T: int, rec_from: int = 0, per_step: bool = True) -> Result:
     """Stream chunks: each chunk's last (possibly incomplete) step waits for the next chunk.
 
     Only the steps from a chunk's first event to its last are binned, the open step is held as
     its distinct channels, and steps without input run in bounded blocks, so memory is bounded
     by the chunk (and the steps it spans), not by the recording.
     """
-    run = DiscreteRun(plan, T, dt_us, rec_from)
+    run = DiscreteRun(plan, T, dt_us, rec_from, per_step)
     held = np.zeros(0, np.int64), np.zeros(0, np.int64)  # (channels, t_us) of the open step
 
     def advance(ch: np.ndarray, t: np.ndarray, s_end: int) -> None:

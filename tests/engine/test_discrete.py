@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from netgen import conv_networks, dense_networks
 
 from eventsim.engine.reference import dense_matrix, simulate_dense
-from eventsim.engine.simulate import simulate
+from eventsim.engine.simulate import Simulator, simulate
 from eventsim.network.layers import Conv2d, Dense
 from eventsim.network.network import Network
 
@@ -23,6 +23,15 @@ def assert_same_as_twin(net, x, dtype="float64"):
         np.testing.assert_array_equal(result.spike_counts[i], out.sum(0))
     np.testing.assert_array_equal(result.sops, sops)
     np.testing.assert_array_equal(result.macs, macs)
+    # per step: spikes, and SOPs as the fan-out of the spikes arriving in that step
+    below = x.reshape(x.shape[0], -1).astype(bool)
+    for i, li in enumerate(net.lif_layers):
+        fan_out = np.count_nonzero(dense_matrix(net, li), axis=0)
+        np.testing.assert_array_equal(result.sops_per_step[:, i], below @ fan_out)
+        np.testing.assert_array_equal(result.spikes_per_step[:, i], outputs[i].sum(1))
+        below = outputs[i]
+    np.testing.assert_array_equal(result.per_step.sum(0)[:, 2], result.neuron_updates)
+    np.testing.assert_array_equal(result.macs_per_step.sum(0), result.macs)
     return result
 
 
@@ -143,3 +152,16 @@ def test_capped_decay_tables_equal_full_tables(dtype):
         np.testing.assert_array_equal(P[row, k], full_p)
         np.testing.assert_array_equal(G[row, k], full_g)
     assert cap[1] == 1 and P[1, 1] == 1  # decay 1: G[n] = n is computed, not tabled
+
+
+def test_per_step_counters_only_with_record_all():
+    net = Network([Dense(np.ones((2, 3)), v_th=0.5)], (3,))
+    x = np.eye(3, dtype=np.uint8)[[0, 1, 2, 0]]
+    full = Simulator(net).run(x)
+    assert full.per_step.shape == (4, 1, 5)
+    assert full.sops_per_step[:, 0].tolist() == [2, 2, 2, 2]
+    assert full.spikes_per_step[:, 0].tolist() == [2, 2, 2, 2]
+    bounded = Simulator(net, record="output").run(x)
+    assert bounded.per_step is None
+    with pytest.raises(ValueError, match="no per-step counters"):
+        _ = bounded.sops_per_step

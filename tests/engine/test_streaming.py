@@ -30,7 +30,7 @@ def assert_same_result(a, b, what=""):
         assert sa.dtype == sb.dtype and sa.shape == sb.shape, f"{what}population {i}"
         np.testing.assert_array_equal(sa, sb, err_msg=f"{what}population {i} spikes differ")
         np.testing.assert_array_equal(a.spike_counts[i], b.spike_counts[i])
-    for name in ("sops", "neuron_updates", "self_events"):
+    for name in ("sops", "neuron_updates", "self_events", "macs", "per_step"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name),
                                       err_msg=f"{what}{name} differ")
     for name in ("input_spikes", "events_processed", "peak_queue", "T", "duration_us",
