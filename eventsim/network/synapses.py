@@ -69,3 +69,33 @@ def _spatial(layer, in_shape, out_shape):
                 weights.append(np.full(c_in * len(src), layer.pool_weight))
     cat = (lambda parts, dt: np.concatenate(parts).astype(dt) if parts else np.zeros(0, dt))
     return cat(pres, np.int64), cat(posts, np.int64), cat(weights, np.float64)
+
+
+def connection_counts(net: Network, index: int) -> tuple[int, int]:
+    """``(connections, nonzero)`` of layer ``index``: every (input, output) pair its structure
+    links, zero weights included (conv borders exact: taps that fall on padding link
+    nothing), and how many of them have a nonzero weight. Counted, not listed."""
+    layer = net.layers[index]
+    if isinstance(layer, Dense):
+        return int(layer.weight.size), int(np.count_nonzero(layer.weight))
+    if not isinstance(layer, (Conv2d, AvgPool2d, SumPool2d)):
+        raise TypeError(f"{layer_name(index, layer)} has no synapses")
+    c_in, h_in, w_in = net.input_shape_of(index)
+    _, h_out, w_out = net.shapes[index]
+    conv = isinstance(layer, Conv2d)
+    kh, kw = layer.weight.shape[2:] if conv else (layer.kernel_size, layer.kernel_size)
+    stride, pad = (layer.stride, layer.padding) if conv else (layer.stride, 0)
+    total = nonzero = 0
+    for ky in range(kh):
+        ys = np.arange(h_out) * stride - pad + ky
+        rows = int(((ys >= 0) & (ys < h_in)).sum())
+        for kx in range(kw):
+            xs = np.arange(w_out) * stride - pad + kx
+            inside = rows * int(((xs >= 0) & (xs < w_in)).sum())
+            if conv:
+                total += inside * layer.weight.shape[0] * c_in
+                nonzero += inside * int(np.count_nonzero(layer.weight[:, :, ky, kx]))
+            else:
+                total += inside * c_in
+                nonzero += inside * c_in * (layer.pool_weight != 0)
+    return total, nonzero

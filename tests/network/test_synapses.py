@@ -48,3 +48,22 @@ def test_flatten_has_no_synapses():
     net = Network([Flatten(), netgen.Dense(np.ones((1, 4)))], (1, 2, 2))
     with pytest.raises(TypeError, match=r"layer 0 \(Flatten\) has no synapses"):
         synapse_lists(net, 0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(netgen.dense_networks(), netgen.conv_networks()))
+def test_connection_counts(case):
+    """Connections: the pairs the structure links (all weights set to 1 in the dense matrix);
+    nonzero: the synapse list."""
+    from eventsim.network.synapses import connection_counts
+
+    net, _ = case
+    for i in net.lif_layers:
+        layer = net.layers[i]
+        saved = getattr(layer, "weight", None)
+        if saved is not None:
+            layer.weight = np.ones_like(saved)
+        structure = np.count_nonzero(dense_matrix(net, i))
+        if saved is not None:
+            layer.weight = saved
+        assert connection_counts(net, i) == (structure, len(synapse_lists(net, i)[0]))
