@@ -39,7 +39,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--chunk-events", type=int,
                      help="stream each file in chunks of this many events (bounded memory)")
     run.add_argument("--json", type=Path, help="write the results to this JSON file")
+    run.add_argument("--report", type=Path, metavar="DIR",
+                     help="write an HTML report with figures into DIR (discrete mode)")
     run.add_argument("--debug", action="store_true", help="show tracebacks")
+    rep = sub.add_parser("report", help="HTML report with figures from a run's JSON",
+                         description="Draw the report of a run written by `eventsim run ... "
+                         "--json RESULT.json`: index.html, PNG figures, Markdown and JSON tables.")
+    rep.add_argument("result", help="JSON written by eventsim run --json")
+    rep.add_argument("--out", type=Path, required=True, help="folder to write the report into")
+    rep.add_argument("--debug", action="store_true", help="show tracebacks")
     val = sub.add_parser("validate", help="cross-check the runtime against Brian2",
                          description="Run NET on the samples of INPUT in eventsim (float64) and "
                          "in Brian2 and compare the spike trains. Exit 0 only when they agree "
@@ -200,7 +208,7 @@ def _write_json(path: Path, payload: dict) -> None:
 def cmd_run(args) -> int:
     from tqdm import tqdm
 
-    from eventsim import Simulator, load_network, random_mlp, saccade_events
+    from eventsim import Simulator, load_network, random_mlp, read_events, saccade_events
 
     for flag, value in (("--dt-us", args.dt_us), ("--T", args.T),
                         ("--chunk-events", args.chunk_events)):
@@ -208,6 +216,9 @@ def cmd_run(args) -> int:
             raise InputError(f"eventsim run: {flag} must be a positive integer, got {value}")
     if args.chunk_events is not None and args.mode != "discrete":
         raise InputError(f"eventsim run: --chunk-events streams in discrete mode only; "
+                         f"got --mode {args.mode}")
+    if args.report is not None and args.mode != "discrete":
+        raise InputError("eventsim run: --report draws per-step figures: discrete mode only; "
                          f"got --mode {args.mode}")
     if args.chunk_events is not None and args.example:
         raise InputError("eventsim run: --chunk-events streams files; --example reads none")
@@ -250,11 +261,22 @@ def cmd_run(args) -> int:
     if accuracy is not None:
         correct = sum(s["label"] == s["predicted"] for s in labelled)
         print(f"accuracy: {accuracy:.2%} ({correct}/{len(labelled)})")
+    payload = {"network": net_name, "input": args.input, "mode": args.mode,
+               "dtype": args.dtype, "dt_us": dt_us, "T": args.T or net.T,
+               "samples": samples, "accuracy": accuracy, "layers": rows}
+    if args.mode == "discrete" and (args.json or args.report):
+        from eventsim.metrics.summary import summarize
+
+        first = saccade_events() if files[0] is None else read_events(files[0],
+                                                                      _sensor_size(net))
+        payload["metrics"] = summarize(net, results, [s["label"] for s in samples], first)
     if args.json:
-        _write_json(args.json, {"network": net_name, "input": args.input, "mode": args.mode,
-                                "dtype": args.dtype, "dt_us": dt_us, "T": args.T or net.T,
-                                "samples": samples, "accuracy": accuracy, "layers": rows})
+        _write_json(args.json, payload)
         print(f"wrote {args.json}")
+    if args.report:
+        from eventsim.report import write_report
+
+        print(f"report: {write_report(payload, args.report)}")
     return 0
 
 
@@ -294,6 +316,13 @@ def cmd_validate(args) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_report(args) -> int:
+    from eventsim.report import load_run, write_report
+
+    print(f"report: {write_report(load_run(args.result), args.out)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -306,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        commands = {"run": cmd_run, "train": cmd_train, "validate": cmd_validate}
+        commands = {"run": cmd_run, "train": cmd_train, "validate": cmd_validate,
+                    "report": cmd_report}
         return commands[args.command](args)
     except (EventsimError, OSError) as err:
         if getattr(args, "debug", False):

@@ -1,0 +1,73 @@
+"""Everything a report shows, as one JSON-ready dict: what ``eventsim run --json`` writes under
+``"metrics"`` and what ``eventsim report`` draws from."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from eventsim.engine.result import Result
+from eventsim.events.stream import EventStream
+from eventsim.metrics.counts import layer_metrics, structure
+from eventsim.metrics.energy import layer_energy, load_profile
+from eventsim.metrics.latency import accuracy_vs_steps, decision_latency
+from eventsim.network.network import Network
+
+#: Profiles of the energy comparison, by default.
+DEFAULT_PROFILES = ("cmos45-fp32", "cmos45-int8", "loihi")
+#: At most this many spikes of the first sample go into the raster.
+RASTER_MAX = 200_000
+
+
+def summarize(net: Network, results: list[Result], labels: list[int | None],
+              first_input: EventStream | np.ndarray | None = None,
+              profiles=DEFAULT_PROFILES) -> dict:
+    """Per-layer metrics (totals and per sample), per-step sums, energy per profile, latency
+    and accuracy against steps, the first sample's raster and input frame."""
+    counts = structure(net)
+    layers = layer_metrics(net, results, _structure=counts)
+    n = len(results)
+    out: dict = {
+        "samples": n,
+        "T": [int(r.T) for r in results],
+        "dt_us": net.dt_us,
+        "layers": [m.to_dict() for m in layers],
+        "energy": {},
+    }
+    for name in profiles:
+        profile = load_profile(name)
+        per_layer = layer_energy(layers, profile)
+        out["energy"][profile.name] = {
+            "description": profile.description, "sources": profile.sources,
+            "snn_pj_per_sample": [e.snn_pj / n for e in per_layer],
+            "ann_pj_per_sample": [None if e.ann_pj is None else e.ann_pj / n
+                                  for e in per_layer],
+        }
+    same_T = len(set(out["T"])) == 1 and all(r.per_step is not None for r in results)
+    if same_T:
+        out["per_step"] = {
+            "effective_acs": sum(r.sops_per_step for r in results).T.tolist(),
+            "spikes": sum(r.spikes_per_step for r in results).T.tolist(),
+            "membrane_updates": sum(r.updates_per_step for r in results).T.tolist(),
+        }
+    latencies = [decision_latency(r) for r in results]
+    out["decision_latency_steps"] = latencies
+    labelled = [(r, y) for r, y in zip(results, labels) if y is not None]
+    if labelled and same_T:
+        acc = accuracy_vs_steps([r for r, _ in labelled], [y for _, y in labelled])
+        out["accuracy_vs_steps"] = acc.tolist()
+    first = results[0]
+    if all(len(s) == int(c.sum()) for s, c in zip(first.spikes, first.spike_counts)):
+        out["raster"] = [s[:RASTER_MAX].tolist() for s in first.spikes]
+    if first_input is not None:
+        out["input_frame"] = _frame(net, first_input).tolist()
+    return out
+
+
+def _frame(net: Network, sample) -> np.ndarray:
+    """Input spikes of a sample summed over time, shape (P, H, W) (or (1, 1, n))."""
+    shape = net.input_shape if len(net.input_shape) == 3 else (1, 1, net.n_inputs)
+    if isinstance(sample, EventStream):
+        counts = np.bincount(sample.channels(), minlength=net.n_inputs)[:net.n_inputs]
+    else:
+        counts = np.asarray(sample).reshape(len(sample), -1).sum(axis=0)
+    return counts.reshape(shape)
