@@ -42,6 +42,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--report", type=Path, metavar="DIR",
                      help="write an HTML report with figures into DIR (discrete mode)")
     run.add_argument("--debug", action="store_true", help="show tracebacks")
+    demo = sub.add_parser("demo", help="the whole pipeline on shipped digits, no data needed",
+                          description="Emulate N-MNIST-like recordings of digits shipped with "
+                          "the package, run the trained N-MNIST network on them, print "
+                          "accuracy, SOPs, sparsity and energy, and write the HTML report.")
+    demo.add_argument("--out", type=Path, default=Path("eventsim-demo"),
+                      help="report folder (default: ./eventsim-demo)")
+    demo.add_argument("--samples", type=int, default=20, help="digits to run, 1..20")
+    demo.add_argument("--net", type=Path, help="network to run instead of networks/nmnist-mlp.h5")
+    demo.add_argument("--debug", action="store_true", help="show tracebacks")
     rep = sub.add_parser("report", help="HTML report with figures from a run's JSON",
                          description="Draw the report of a run written by `eventsim run ... "
                          "--json RESULT.json`: index.html, PNG figures, Markdown and JSON tables.")
@@ -316,6 +325,15 @@ def cmd_validate(args) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_demo(args) -> int:
+    from eventsim.demo import run_demo
+
+    if args.net is not None and not args.net.is_file():
+        raise FileNotFoundError(f"{args.net}: no such network file")
+    run_demo(args.out, args.samples, args.net)
+    return 0
+
+
 def cmd_report(args) -> int:
     from eventsim.report import load_run, write_report
 
@@ -336,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         commands = {"run": cmd_run, "train": cmd_train, "validate": cmd_validate,
-                    "report": cmd_report}
+                    "report": cmd_report, "demo": cmd_demo}
         return commands[args.command](args)
     except (EventsimError, OSError) as err:
         if getattr(args, "debug", False):
