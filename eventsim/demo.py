@@ -91,13 +91,14 @@ def run_demo(out: str | Path = "eventsim-demo", samples: int = 20, net_path=None
     sim = Simulator(net)
     results = [sim.run(s) for s in test]
     predicted = [r.predicted for r in results]
-    accuracy = float(np.mean(np.array(predicted) == labels[:samples]))
+    correct = int(np.sum(np.array(predicted) == labels[:samples]))
+    accuracy = correct / samples
     payload = {"network": name, "input": "<shipped digits, emulated DVS>", "mode": "discrete",
                "dtype": "float32", "dt_us": net.dt_us, "T": net.T, "accuracy": accuracy,
                "samples": [{"label": int(y), "predicted": int(p)}
                            for y, p in zip(labels[:samples], predicted)]}
     payload["metrics"] = m = summarize(net, results, list(labels[:samples]), test[0])
-    log(f"accuracy: {accuracy:.0%} ({sum(p == y for p, y in zip(predicted, labels)) }/{samples})")
+    log(f"accuracy: {accuracy:.0%} ({correct}/{samples})")
     log(f"{'layer':<16}{'SOPs/sample':>14}{'spikes/sample':>15}{'sparsity':>10}"
         f"{'SNN pJ':>12}{'ANN pJ':>12}   (45 nm fp32)")
     fp32 = m["energy"]["cmos45-fp32"]
