@@ -5,8 +5,9 @@ test recordings, discrete mode, float64. For each Brian2 code generation target:
 time (objects, code generation, compilation for cpp_standalone), the run time, both per
 sample, the mismatching spikes (must be 0), and the ratio to the event-driven runtime's
 per-sample time measured in the same run. The samples run as segments of ``run()`` calls
-of 25 samples (one call for cpp_standalone). Cython's compiled code is cached between runs
-(``~/.cython``): a first ever run adds its compilation to the build time.
+of 25 samples (one call for cpp_standalone). Each target is warmed up on 2 samples first
+(numba's and Cython's compiled code is cached and reused; a first ever Cython run compiles
+for a minute more). cpp_standalone compiles its C++ on every build: that is in its run time.
 
     python tools/bench_brian2.py [--samples 100] [--targets numpy cython cpp_standalone]
 """
@@ -40,6 +41,7 @@ def main() -> None:
     print(f"{'target':<16}{'build ms/sample':>16}{'run ms/sample':>15}{'eventsim ms':>13}"
           f"{'ratio':>9}{'mismatches':>12}")
     for target in args.targets:
+        validate(net, streams[:2], [str(f) for f in files[:2]], target=target)  # warm-up
         report = validate(net, streams, [str(f) for f in files], target=target)
         n = len(streams)
         ours = report.eventsim_seconds / n * 1e3
