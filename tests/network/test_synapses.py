@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
+import netgen
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eventsim.engine.reference import dense_matrix
-from eventsim.network.layers import Flatten
+from eventsim.network.layers import Dense, Flatten
 from eventsim.network.network import Network
-from eventsim.network.synapses import synapse_lists
-
-
-def _netgen():
-    path = Path(__file__).resolve().parents[1] / "engine" / "netgen.py"
-    spec = importlib.util.spec_from_file_location("_netgen_synapses", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-netgen = _netgen()
+from eventsim.network.synapses import connection_counts, synapse_lists
 
 
 @settings(max_examples=200, deadline=None)
@@ -45,7 +32,7 @@ def test_synapses_are_the_nonzero_entries_of_the_dense_matrix(case):
 
 
 def test_flatten_has_no_synapses():
-    net = Network([Flatten(), netgen.Dense(np.ones((1, 4)))], (1, 2, 2))
+    net = Network([Flatten(), Dense(np.ones((1, 4)))], (1, 2, 2))
     with pytest.raises(TypeError, match=r"layer 0 \(Flatten\) has no synapses"):
         synapse_lists(net, 0)
 
@@ -55,8 +42,6 @@ def test_flatten_has_no_synapses():
 def test_connection_counts(case):
     """Connections: the pairs the structure links (all weights set to 1 in the dense matrix);
     nonzero: the synapse list."""
-    from eventsim.network.synapses import connection_counts
-
     net, _ = case
     for i in net.lif_layers:
         layer = net.layers[i]
