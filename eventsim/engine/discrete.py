@@ -338,7 +338,6 @@ def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap
     n_total = lt[n_pop - 1, OFF] + lt[n_pop - 1, N]
     n_out = out_n[0]
     per_step = step_stats.shape[0] == T
-    before = np.zeros(stats.shape[1], np.int64)
     for s in range(s_begin, s_end):
         if n_out + n_total > out_step.shape[0]:
             out_n[0] = n_out
@@ -348,8 +347,7 @@ def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap
         spk[:n_spk] = in_idx[in_ptr[s - s_begin]:in_ptr[s - s_begin + 1]]
         gstats[EVENTS] += n_spk
         for l in range(n_pop):
-            if per_step:
-                before[:] = stats[l]
+            sops0, macs0, self0 = stats[l, SOPS], stats[l, MACS], stats[l, SELF]
             off, n_l = lt[l, OFF], lt[l, N]
             v_th, decay = ft[l, V_TH], ft[l, DECAY]
             subtract = lt[l, SUBTRACT] != 0
@@ -461,7 +459,11 @@ def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap
             stats[l, SPIKES] += n_spk
             gstats[EVENTS] += n_spk
             if per_step:
-                step_stats[s, l] = stats[l] - before
+                step_stats[s, l, SOPS] = stats[l, SOPS] - sops0
+                step_stats[s, l, SPIKES] = n_spk
+                step_stats[s, l, UPDATES] = nt
+                step_stats[s, l, SELF] = stats[l, SELF] - self0
+                step_stats[s, l, MACS] = stats[l, MACS] - macs0
     out_n[0] = n_out
     return s_end
 
