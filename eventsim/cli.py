@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", type=Path, help="write the results to this JSON file")
     run.add_argument("--report", type=Path, metavar="DIR",
                      help="write an HTML report with figures into DIR (discrete mode)")
+    run.add_argument("--profile", action="append", metavar="NAME|FILE.toml",
+                     help="energy profile for --json/--report, built-in name or TOML file "
+                     "(repeatable; default: cmos45-fp32, cmos45-int8, loihi)")
     run.add_argument("--debug", action="store_true", help="show tracebacks")
     demo = sub.add_parser("demo", help="the whole pipeline on shipped digits, no data needed",
                           description="Emulate N-MNIST-like recordings of digits shipped with "
@@ -233,6 +236,7 @@ def cmd_run(args) -> int:
         raise InputError("eventsim run: --chunk-events streams files; --example reads none")
     if args.json is not None:  # fail before the run, naming the file asked for
         _check_json_path(args.json)
+    profiles = _profiles(args.profile)
     if args.example:
         net = random_mlp([2312, 800, 10], (2, 34, 34), weight_std=[0.05, 0.08], seed=0)
         print(EXAMPLE_NOTE)
@@ -278,7 +282,8 @@ def cmd_run(args) -> int:
 
         first = saccade_events() if files[0] is None else read_events(files[0],
                                                                       _sensor_size(net))
-        payload["metrics"] = summarize(net, results, [s["label"] for s in samples], first)
+        payload["metrics"] = summarize(net, results, [s["label"] for s in samples], first,
+                                       profiles)
     if args.json:
         _write_json(args.json, payload)
         print(f"wrote {args.json}")
@@ -323,6 +328,14 @@ def cmd_validate(args) -> int:
         _write_json(args.json, {"network": args.net, "input": args.input, **report.to_dict()})
         print(f"wrote {args.json}")
     return 0 if report.ok else 1
+
+
+def _profiles(asked: list[str] | None) -> list:
+    """Energy profiles for the report, loaded (and checked) before any work is done."""
+    from eventsim.metrics.energy import load_profile
+    from eventsim.metrics.summary import DEFAULT_PROFILES
+
+    return [load_profile(p) for p in (asked or DEFAULT_PROFILES)]
 
 
 def cmd_demo(args) -> int:

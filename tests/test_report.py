@@ -97,3 +97,23 @@ def test_report_needs_discrete_mode(capsys, tmp_path):
     code = main(["run", "--example", "--mode", "continuous", "--report", str(tmp_path / "x")])
     err = capsys.readouterr().err
     assert code == 1 and "--report draws per-step figures: discrete mode only" in err
+
+
+def test_user_energy_profile_in_the_report(capsys, tmp_path):
+    chip = tmp_path / "chip.toml"
+    chip.write_text('description = "my chip"\ne_ac_pj = 2.0\ne_update_pj = 1.0\ne_mac_pj = 9.0\n')
+    code = main(["run", "--example", "--json", str(tmp_path / "r.json"), "--profile", str(chip),
+                 "--profile", "loihi"])
+    assert code == 0
+    energy = json.loads((tmp_path / "r.json").read_text())["metrics"]["energy"]
+    assert list(energy) == ["chip", "loihi"]
+    assert energy["chip"]["description"] == "my chip"
+
+
+def test_bad_user_profile_fails_before_the_run(capsys, tmp_path):
+    chip = tmp_path / "chip.toml"
+    chip.write_text("e_ac_pj = 2.0\n")
+    code = main(["run", "--example", "--profile", str(chip)])
+    captured = capsys.readouterr()
+    assert code == 1 and f"{chip}: missing key 'e_update_pj'" in captured.err
+    assert "network:" not in captured.out  # nothing was run

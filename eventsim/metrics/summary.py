@@ -8,7 +8,7 @@ import numpy as np
 from eventsim.engine.result import Result
 from eventsim.events.stream import EventStream
 from eventsim.metrics.counts import layer_metrics, structure
-from eventsim.metrics.energy import layer_energy, load_profile
+from eventsim.metrics.energy import Profile, layer_energy, load_profile
 from eventsim.metrics.latency import accuracy_vs_steps, decision_latency
 from eventsim.network.network import Network
 
@@ -22,7 +22,10 @@ def summarize(net: Network, results: list[Result], labels: list[int | None],
               first_input: EventStream | np.ndarray | None = None,
               profiles=DEFAULT_PROFILES) -> dict:
     """Per-layer metrics (totals and per sample), per-step sums, energy per profile, latency
-    and accuracy against steps, the first sample's raster and input frame."""
+    and accuracy against steps, the first sample's raster and input frame.
+
+    ``profiles``: built-in names or :class:`~eventsim.metrics.energy.Profile` objects.
+    """
     counts = structure(net)
     layers = layer_metrics(net, results, _structure=counts)
     n = len(results)
@@ -34,7 +37,7 @@ def summarize(net: Network, results: list[Result], labels: list[int | None],
         "energy": {},
     }
     for name in profiles:
-        profile = load_profile(name)
+        profile = name if isinstance(name, Profile) else load_profile(name)
         per_layer = layer_energy(layers, profile)
         out["energy"][profile.name] = {
             "description": profile.description, "sources": profile.sources,
