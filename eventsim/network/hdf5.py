@@ -21,9 +21,10 @@ Layout (``format_version = 1``)::
     /layers/000, /layers/001, ...
                            one group per layer, in order; attribute ``kind`` (Dense, Conv2d,
                            AvgPool2d, SumPool2d, Flatten, NeuNorm); every kind but Flatten and
-                           NeuNorm has the LIF attributes ``decay``, ``v_th``, ``reset``, ``delay_us`` and ``tau_us``
-                           (only when set); Conv2d has ``stride`` and ``padding``, the pooling
-                           layers ``kernel_size`` and ``stride``; Dense and Conv2d have a float64
+                           NeuNorm has the LIF attributes ``decay``, ``v_th``, ``reset``,
+                           ``delay_us``, ``tau_us`` (only when set) and ``integer`` (True, only
+                           for an integer layer); Conv2d has ``stride`` and ``padding``, the
+                           pooling layers ``kernel_size`` and ``stride``; Dense and Conv2d have a float64
                            dataset ``weight`` and, when set, ``bias``. NeuNorm has the
                            attributes ``decay`` and ``scale`` and a float64 dataset ``alpha``.
 
@@ -142,6 +143,8 @@ def _write_layer(group, layer) -> None:
     group.attrs["reset"] = str(layer.reset)
     if layer.tau_us is not None:
         group.attrs["tau_us"] = float(layer.tau_us)
+    if layer.integer:
+        group.attrs["integer"] = True
     for name in _INTS.get(kind, ()):
         group.attrs[name] = np.int64(getattr(layer, name))
     for name in _ARRAYS.get(kind, ()):
@@ -313,6 +316,10 @@ def _read_layer(group, file: str, where: str, h5py):
         kw = {n: num_attr(group.attrs, file, where, n) for n in _LIF_FLOATS}
         kw["reset"] = _attr_str(group.attrs, file, where, "reset")
         kw["tau_us"] = num_attr(group.attrs, file, where, "tau_us", required=False)
+        integer = group.attrs.get("integer", False)
+        if not isinstance(integer, (bool, np.bool_)):
+            raise fail(file, where, "integer", f"is {integer!r}; expected a boolean")
+        kw["integer"] = bool(integer)
     for n in _INTS.get(kind, ()):
         kw[n] = num_attr(group.attrs, file, where, n, integer=True)
     for n in _ARRAYS.get(kind, ()):

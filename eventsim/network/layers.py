@@ -25,6 +25,8 @@ import numpy as np
 from eventsim.errors import NetworkError
 
 RESETS = ("zero", "subtract")
+#: An integer layer's decay is ``D / DECAY_ONE`` (fixed point, 12 fractional bits).
+DECAY_ONE = 4096
 
 
 def _finite_array(value, name: str, field_name: str, ndim: int) -> np.ndarray:
@@ -72,6 +74,12 @@ class LIF:
         Membrane time constant for continuous mode (microseconds).
     delay_us : float
         Synaptic delay of the projection into this layer in continuous mode (microseconds).
+    integer : bool
+        Integer arithmetic (a quantized layer, :mod:`eventsim.quantize`): weights, bias and
+        ``v_th`` are whole numbers, ``decay`` is ``D / 4096`` for a whole ``D``, and the decay
+        truncates towards zero: ``u[t] = trunc(D * u' / 4096) + I[t] + b`` with ``u'`` the
+        potential after the previous step's reset. Every value is a whole number, computed
+        exactly (discrete mode).
     """
 
     decay: float = 0.2
@@ -79,6 +87,7 @@ class LIF:
     reset: str = "zero"
     tau_us: float | None = None
     delay_us: float = 0.0
+    integer: bool = False
 
     def check_lif(self, name: str) -> None:
         for f in ("decay", "v_th", "delay_us"):
@@ -103,6 +112,22 @@ class LIF:
             raise NetworkError(f"{name}: field 'tau_us' must be a number > 0, got {self.tau_us!r}")
         if self.delay_us < 0:
             raise NetworkError(f"{name}: field 'delay_us' must be >= 0, got {self.delay_us!r}")
+        if not isinstance(self.integer, (bool, np.bool_)):
+            raise NetworkError(f"{name}: field 'integer' must be True or False, "
+                               f"got {self.integer!r}")
+        self.integer = bool(self.integer)
+        if self.integer:
+            if self.v_th != round(self.v_th):
+                raise NetworkError(f"{name}: field 'v_th' must be a whole number in an integer "
+                                   f"layer, got {self.v_th!r}")
+            if self.decay * DECAY_ONE != round(self.decay * DECAY_ONE):
+                raise NetworkError(f"{name}: field 'decay' must be a multiple of 1/{DECAY_ONE} "
+                                   f"in an integer layer, got {self.decay!r}")
+
+    @property
+    def decay_num(self) -> int:
+        """``D`` of an integer layer's decay ``D / 4096``."""
+        return round(self.decay * DECAY_ONE)
 
     def tau_for(self, dt_us: float | None, name: str) -> float:
         """Continuous-mode time constant in microseconds (``inf`` for ``decay == 1``)."""
@@ -133,8 +158,8 @@ class Dense(LIF):
     kind: ClassVar[str] = "Dense"
 
     def __init__(self, weight, bias=None, decay=0.2, v_th=0.5, reset="zero",
-                 tau_us=None, delay_us=0.0):
-        LIF.__init__(self, decay, v_th, reset, tau_us, delay_us)
+                 tau_us=None, delay_us=0.0, integer=False):
+        LIF.__init__(self, decay, v_th, reset, tau_us, delay_us, integer)
         self.weight = weight
         self.bias = bias
 
@@ -147,6 +172,7 @@ class Dense(LIF):
                 f"for an input of shape {in_shape} (flattened in C order)"
             )
         _check_bias(self, name, (self.weight.shape[0],))
+        _check_integral(self, name)
         return (self.weight.shape[0],)
 
 
@@ -172,8 +198,8 @@ class Conv2d(LIF):
     kind: ClassVar[str] = "Conv2d"
 
     def __init__(self, weight, stride=1, padding=0, bias=None, decay=0.2, v_th=0.5,
-                 reset="zero", tau_us=None, delay_us=0.0):
-        LIF.__init__(self, decay, v_th, reset, tau_us, delay_us)
+                 reset="zero", tau_us=None, delay_us=0.0, integer=False):
+        LIF.__init__(self, decay, v_th, reset, tau_us, delay_us, integer)
         self.weight, self.stride, self.padding, self.bias = weight, stride, padding, bias
 
     def output_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
@@ -197,6 +223,7 @@ class Conv2d(LIF):
         if h < 1 or w < 1:
             raise NetworkError(f"{name}: kernel {kh}x{kw} does not fit the input {in_shape}")
         _check_bias(self, name, (c_out,))
+        _check_integral(self, name)
         return (c_out, h, w)
 
 
@@ -206,8 +233,8 @@ class _Pool(LIF):
     stride: int | None = None
 
     def __init__(self, kernel_size=2, stride=None, decay=0.2, v_th=0.5, reset="zero",
-                 tau_us=None, delay_us=0.0):
-        LIF.__init__(self, decay, v_th, reset, tau_us, delay_us)
+                 tau_us=None, delay_us=0.0, integer=False):
+        LIF.__init__(self, decay, v_th, reset, tau_us, delay_us, integer)
         self.kernel_size, self.stride = kernel_size, stride
 
     @property
@@ -225,6 +252,9 @@ class _Pool(LIF):
         w = (in_shape[2] - self.kernel_size) // self.stride + 1
         if h < 1 or w < 1:
             raise NetworkError(f"{name}: kernel_size {self.kernel_size} does not fit {in_shape}")
+        if self.integer and self.pool_weight != round(self.pool_weight):
+            raise NetworkError(f"{name}: its weight 1/{self.kernel_size ** 2} is not a whole "
+                               "number: an integer network pools with SumPool2d")
         return (in_shape[0], h, w)
 
 
@@ -326,6 +356,17 @@ class NeuNorm:
 def has_neurons(layer) -> bool:
     """Whether ``layer`` ends in a LIF population (every kind but Flatten and NeuNorm)."""
     return not isinstance(layer, (Flatten, NeuNorm))
+
+
+def _check_integral(layer, name: str) -> None:
+    if not layer.integer:
+        return
+    for f in ("weight", "bias"):
+        arr = getattr(layer, f)
+        if arr is not None and np.any(arr != np.round(arr)):
+            bad = np.flatnonzero(arr.ravel() != np.round(arr.ravel()))[0]
+            raise NetworkError(f"{name}: field '{f}' must hold whole numbers in an integer "
+                               f"layer; value {arr.ravel()[bad]!r} at flat index {bad}")
 
 
 def _check_bias(layer, name: str, shape: tuple[int, ...]) -> None:
