@@ -41,9 +41,11 @@ from eventsim.engine.plan import (
     C_OUT,
     CAN_SELF,
     DECAY,
+    DECAY_NUM,
     DW_OFF,
     H_IN,
     H_OUT,
+    INTEGER,
     K_CONV,
     K_DENSE,
     KH,
@@ -126,6 +128,42 @@ def next_crossing(u0, b, tables, l, v_th, decay, n_max):
         else:
             lo = mid
     return hi
+
+
+@njit(cache=True)
+def int_after(u, n, D, b):
+    """An integer layer's ``u`` after ``n`` steps without input: ``u <- trunc(D * u / 4096) +
+    b``, exact in float64 for whole numbers below 2**41. Stops at a fixed point."""
+    if D == 4096:
+        return u + n * b
+    for _ in range(n):
+        nu = np.trunc(u * D / 4096.0) + b
+        if nu == u:
+            break
+        u = nu
+    return u
+
+
+@njit(cache=True)
+def int_crossing(u, b, D, v_th, n_max):
+    """Smallest ``n`` in ``1..n_max`` with :func:`int_after` ``>= v_th``, else -1 (stepping;
+    a fixed point below threshold ends the search)."""
+    for n in range(1, n_max + 1):
+        nu = u + b if D == 4096 else np.trunc(u * D / 4096.0) + b
+        if nu >= v_th:
+            return n
+        if nu == u:
+            return -1
+        u = nu
+    return -1
+
+
+@njit(cache=True)
+def crossing(lt, l, u0, b, tables, v_th, decay, n_max):
+    """:func:`next_crossing`, or :func:`int_crossing` for an integer population."""
+    if lt[l, INTEGER]:
+        return int_crossing(u0, b, lt[l, DECAY_NUM], v_th, n_max)
+    return next_crossing(u0, b, tables, l, v_th, decay, n_max)
 
 
 @njit(cache=True)
@@ -307,7 +345,7 @@ def schedule_bias(net_arrays, tables, T, version, pending, heap, gstats):
     for l in range(lt.shape[0]):
         for g in range(lt[l, OFF], lt[l, OFF] + lt[l, N]):
             if bias[g] > 0:
-                n = next_crossing(0.0, bias[g], tables, l, ft[l, V_TH], ft[l, DECAY], T)
+                n = crossing(lt, l, 0.0, bias[g], tables, ft[l, V_TH], ft[l, DECAY], T)
                 if n > 0:  # from step -1 (u = 0) to step n - 1
                     heap_push(hkey, hkey2, hseq, hver, hstate, (n - 1) * n_total + g, 0, version[g])
                     pending[g] = True
@@ -383,7 +421,9 @@ def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap
                     nt = _list(g, s, mark, touched, nt)
             everyone = all_mark[l] == s
             # phase B.1: bring every touched neuron forward and add its input
-            if everyone and uniform[l]:  # all last updated together: one factor, vectorised
+            integer = lt[l, INTEGER] != 0
+            if everyone and uniform[l] and not integer:
+                # all last updated together: one factor, vectorised
                 nt = n_l
                 uu, cc, bb, tl = u[off:off + n_l], cur[off:off + n_l], bias[off:off + n_l], \
                     t_last[off:off + n_l]
@@ -407,15 +447,19 @@ def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap
                             k += 1
                 else:
                     sort_prefix(touched, nt)
+                D = lt[l, DECAY_NUM]
                 for i in range(nt):
                     g = off + i if everyone else touched[i]
                     dn = s - t_last[g]
-                    k = min(dn, cap_l)
-                    gk = G[l, k]
-                    if integrator:
-                        conv[0] = dn
-                        gk = conv[0]
-                    u[g] = P[l, k] * u[g] + bias[g] * gk + cur[g]
+                    if integer:  # whole numbers, truncating decay: stepped (stops at 0)
+                        u[g] = int_after(u[g], dn, D, bias[g]) + cur[g]
+                    else:
+                        k = min(dn, cap_l)
+                        gk = G[l, k]
+                        if integrator:
+                            conv[0] = dn
+                            gk = conv[0]
+                        u[g] = P[l, k] * u[g] + bias[g] * gk + cur[g]
                     cur[g] = 0.0
                     t_last[g] = s
             if nt > 0:
@@ -445,7 +489,7 @@ def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap
                 # u high enough for the next step, can cause one
                 if not can_self or (bias[g] <= 0 and P[l, 1] * v < v_th):
                     continue
-                n = next_crossing(v, bias[g], tables, l, v_th, decay, T - 1 - s)
+                n = crossing(lt, l, v, bias[g], tables, v_th, decay, T - 1 - s)
                 if n > 0:
                     if hstate[SIZE] == hkey.shape[0]:  # room: at most one live entry a neuron
                         live = hver[:hstate[SIZE]] == version[hkey[:hstate[SIZE]] % n_total]

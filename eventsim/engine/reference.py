@@ -136,7 +136,10 @@ def simulate_dense(net: Network, spikes: np.ndarray, dtype="float64", analog: bo
         o = np.zeros((batch, M.shape[0]), dtype)
         out = np.zeros((T, batch, M.shape[0]), bool)
         for t in range(T):
-            if layer.reset == "zero":
+            kept = u * (1 - o) if layer.reset == "zero" else u - v_th * o
+            if layer.integer:  # whole numbers, decay D / 4096 truncated towards zero
+                u = np.trunc(kept * layer.decay_num / 4096.0) + x[t] @ Mt + b
+            elif layer.reset == "zero":
                 u = k * u * (1 - o) + x[t] @ Mt + b
             else:
                 u = k * (u - v_th * o) + x[t] @ Mt + b

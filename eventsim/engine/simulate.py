@@ -167,6 +167,12 @@ class Simulator:
                 if isinstance(layer, NeuNorm):
                     raise NetworkError(f"{layer_name(i, layer)}: NeuNorm runs in discrete mode "
                                        "only (its auxiliary neurons step with dt_us)")
+                if getattr(layer, "integer", False):
+                    raise NetworkError(f"{layer_name(i, layer)}: integer layers run in "
+                                       "discrete mode only")
+        if any(getattr(layer, "integer", False) for layer in net.layers):
+            # whole numbers held exactly (to 2**53): the result is that of every dtype
+            self.dtype = np.dtype(np.float64)
         self.plan = build_plan(net, self.dtype)
         self.rec_from = 0 if record == "all" else self.plan.n_pop - 1
         self.per_step = record == "all"
@@ -266,7 +272,8 @@ def simulate(
         (:mod:`eventsim.engine.continuous`).
     dtype : {"float32", "float64"}
         Membrane potentials and weights. float64 gives the spikes of a plain numpy
-        implementation of the recurrence.
+        implementation of the recurrence. Networks with integer (quantized) layers compute
+        exactly in whole numbers whatever the dtype.
     dt_us : int, optional
         Bin width (discrete) or the step ``decay`` refers to (continuous), in microseconds.
         Default: ``net.dt_us``, else 1000.

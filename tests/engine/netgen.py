@@ -92,3 +92,29 @@ def conv_networks(draw, neunorm=False):
     T = draw(st.integers(1, 20))
     x = (rng.random((T, *shape)) < draw(st.sampled_from([0.1, 0.5]))).astype(np.uint8)
     return Network(layers, shape), x
+
+
+@st.composite
+def integer_networks(draw):
+    """A Dense or conv network turned into integer layers: whole weights, biases and
+    thresholds, decays D / 4096, sum pooling; inputs as drawn."""
+    net, x = draw(st.one_of(dense_networks(), conv_networks()))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    layers = []
+    for layer in net.layers:
+        if isinstance(layer, Flatten):
+            layers.append(layer)
+            continue
+        lif = {"decay": draw(st.sampled_from([4096, 4095, 3277, 2048, 819, 1])) / 4096,
+               "v_th": float(rng.integers(1, 60)), "reset": layer.reset, "integer": True}
+        if isinstance(layer, (AvgPool2d, SumPool2d)):
+            layers.append(SumPool2d(layer.kernel_size, stride=layer.stride, **lif))
+            continue
+        w = np.round(rng.normal(0, 25, layer.weight.shape))
+        w[layer.weight == 0] = 0
+        b = None if layer.bias is None else np.round(rng.normal(2, 6, layer.bias.shape))
+        if isinstance(layer, Dense):
+            layers.append(Dense(w, bias=b, **lif))
+        else:
+            layers.append(Conv2d(w, stride=layer.stride, padding=layer.padding, bias=b, **lif))
+    return Network(layers, net.input_shape), x

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from netgen import conv_networks, dense_networks
+from netgen import conv_networks, dense_networks, integer_networks
 
 from eventsim.engine.reference import dense_matrix, simulate_dense
 from eventsim.engine.simulate import Simulator, simulate
@@ -165,3 +165,28 @@ def test_per_step_counters_only_with_record_all():
     assert bounded.per_step is None
     with pytest.raises(ValueError, match="no per-step counters"):
         _ = bounded.sops_per_step
+
+
+@settings(max_examples=150, deadline=None)
+@given(integer_networks())
+def test_integer_networks_equal_twin_in_every_dtype(case):
+    """Integer layers: whole numbers and a truncating decay, exact, so float32 gives float64's
+    result."""
+    net, x = case
+    a = assert_same_as_twin(net, x, "float64")
+    b = simulate(net, x, dtype="float32")
+    for sa, sb in zip(a.spikes, b.spikes):
+        np.testing.assert_array_equal(sa, sb)
+
+
+def test_integer_decay_truncates_towards_zero():
+    """One neuron, D = 2048 (0.5): 7 -> 3 -> 1 -> 0, and -7 -> -3 -> -1 -> 0."""
+    from eventsim.engine.reference import simulate_dense
+
+    for sign in (1, -1):
+        net = Network([Dense([[7.0 * sign], [1.0]], decay=0.5, v_th=100.0, integer=True),
+                       ], (1,))
+        x = np.zeros((4, 1), np.uint8)
+        x[0] = 1
+        _, _, trace = simulate_dense(net, x, probe=(0, 0))
+        assert trace.tolist() == [7 * sign, 3 * sign, 1 * sign, 0]
