@@ -45,6 +45,14 @@ def _parser() -> argparse.ArgumentParser:
                      help="energy profile for --json/--report, built-in name or TOML file "
                      "(repeatable; default: cmos45-fp32, cmos45-int8, loihi)")
     run.add_argument("--debug", action="store_true", help="show tracebacks")
+    quant = sub.add_parser("quantize", help="post-training weight quantization to integers",
+                           description="Quantize NET's weights to BITS-bit integers (symmetric, "
+                           "one scale per layer; thresholds and biases scaled with them) and "
+                           "save the integer network, which the engine and Brian2 run exactly.")
+    quant.add_argument("net", help="network file (.h5)")
+    quant.add_argument("--bits", type=int, default=8, help="bits per weight (2..16, default 8)")
+    quant.add_argument("--out", type=Path, required=True, help="network file to write (.h5)")
+    quant.add_argument("--debug", action="store_true", help="show tracebacks")
     demo = sub.add_parser("demo", help="the whole pipeline on shipped digits, no data needed",
                           description="Emulate N-MNIST-like recordings of digits shipped with "
                           "the package, run the trained N-MNIST network on them, print "
@@ -338,6 +346,19 @@ def _profiles(asked: list[str] | None) -> list:
     return [load_profile(p) for p in (asked or DEFAULT_PROFILES)]
 
 
+def cmd_quantize(args) -> int:
+    from eventsim import load_network, save_network
+    from eventsim.network.quantize import model_bytes, quantize
+
+    net = load_network(args.net)
+    q = quantize(net, args.bits)
+    save_network(q, args.out)
+    print(f"wrote {args.out}: {args.bits}-bit integer weights, {model_bytes(q, args.bits)} bytes "
+          f"(float32: {model_bytes(net)}); scales per layer: "
+          + ", ".join(f"{x:.4g}" for x in q.provenance["quantization"]["scales"]))
+    return 0
+
+
 def cmd_demo(args) -> int:
     from eventsim.demo import run_demo
 
@@ -367,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         commands = {"run": cmd_run, "train": cmd_train, "validate": cmd_validate,
-                    "report": cmd_report, "demo": cmd_demo}
+                    "report": cmd_report, "demo": cmd_demo, "quantize": cmd_quantize}
         return commands[args.command](args)
     except (EventsimError, OSError) as err:
         if getattr(args, "debug", False):

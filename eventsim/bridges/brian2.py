@@ -6,7 +6,8 @@ strings) and returns the spikes per sample and layer in the layout of
 :class:`~eventsim.engine.result.Result`. Brian2 is imported here only.
 
 Each LIF population is a ``NeuronGroup`` with exact linear integration of ``dv/dt = -v / tau``
-(``tau = -dt / ln(decay)``; ``decay = 1`` integrates), threshold ``v >= v_th``, reset ``v = 0``
+(``tau = -dt / ln(decay)``; ``decay = 1`` integrates; an integer layer instead steps
+``v = sign(v) * floor(abs(v) * D / 4096)``), threshold ``v >= v_th``, reset ``v = 0``
 or ``v -= v_th``, a bias as a per-step increment; each projection a ``Synapses`` with
 ``on_pre="v_post += w"`` over the nonzero weights (conv and pooling spelled out by
 :func:`~eventsim.network.synapses.synapse_lists`); the input a ``SpikeGeneratorGroup``.
@@ -64,6 +65,13 @@ rate : hertz (constant)
 v_th : 1 (constant)
 drive : hertz (constant)
 """
+_MODEL_INTEGER = """v : 1
+dnum : 1 (constant)
+v_th : 1 (constant)
+b : 1 (constant)
+"""
+# an integer layer's decay: D / 4096, truncated towards zero (exact in float64)
+_INTEGER_DECAY = "v = sign(v) * floor(abs(v) * dnum / 4096)"
 _RESETS = {"zero": "v = 0", "subtract": "v -= v_th"}
 
 
@@ -203,10 +211,19 @@ def _layers(b2, net: Network, source, dt, driven: bool, dt_us: int, delays: bool
             rate = 0.0 if not np.isfinite(tau_us) else 1e6 / tau_us
         else:
             rate = -np.log(layer.decay) / float(dt)
-        group = b2.NeuronGroup(n, _MODEL_DRIVEN if driven else _MODEL, threshold="v >= v_th",
-                               reset=_RESETS[layer.reset], method="exact", dt=dt * b2.second,
-                               name=f"eventsim_pop{pop}")
-        group.rate = rate * b2.Hz
+        integer = layer.integer
+        if integer and driven:
+            raise NetworkError(f"{layer_name(li, layer)}: integer layers run in discrete mode "
+                               "only")
+        model = _MODEL_INTEGER if integer else _MODEL_DRIVEN if driven else _MODEL
+        group = b2.NeuronGroup(n, model, threshold="v >= v_th", reset=_RESETS[layer.reset],
+                               method="exact", dt=dt * b2.second, name=f"eventsim_pop{pop}")
+        if integer:
+            group.dnum = float(layer.decay_num)
+            objects.append(group.run_regularly(_INTEGER_DECAY, when="groups", order=0,
+                                               name=f"eventsim_decay{pop}"))
+        else:
+            group.rate = rate * b2.Hz
         group.v_th = float(layer.v_th)
         bias = _bias(net, li)
         if driven:

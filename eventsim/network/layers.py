@@ -366,7 +366,7 @@ def _check_integral(layer, name: str) -> None:
         if arr is not None and np.any(arr != np.round(arr)):
             bad = np.flatnonzero(arr.ravel() != np.round(arr.ravel()))[0]
             raise NetworkError(f"{name}: field '{f}' must hold whole numbers in an integer "
-                               f"layer; value {arr.ravel()[bad]!r} at flat index {bad}")
+                               f"layer; value {float(arr.ravel()[bad])!r} at flat index {bad}")
 
 
 def _check_bias(layer, name: str, shape: tuple[int, ...]) -> None:

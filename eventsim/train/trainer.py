@@ -124,6 +124,10 @@ class Trainer:
     def __init__(self, net: Network, config: TrainConfig,
                  make_input: Callable[[np.ndarray, np.random.Generator, bool], np.ndarray]):
         config.check()
+        for i, layer in enumerate(net.layers):
+            if getattr(layer, "integer", False):
+                raise InputError(f"train: layer {i} is an integer (quantized) layer; train the "
+                                 "float network, then quantize it")
         self.net, self.config, self.make_input = net, config, make_input
         self.dtype = np.dtype(config.dtype)
         for layer in net.layers:  # train the layers' own arrays, in the chosen dtype

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import netgen
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -211,3 +212,15 @@ def test_shipped_mnist_mlp_validates_on_rate_coded_test_images(data_dir, mlp):
     report = validate(net, samples, [f"t10k[{b}]" for b in range(100)])
     assert report.ok, report.first
     assert sum(sum(s.spikes_eventsim) for s in report.samples) > 10000
+
+
+@settings(max_examples=25, deadline=None)
+@given(netgen.integer_networks())
+def test_integer_networks_agree_spike_for_spike(case):
+    """Quantized (integer) layers: Brian2 steps the truncating decay; exact on both sides."""
+    net, x = case
+    run = run_brian2(net, [x, x[::-1].copy()])
+    for k, sample in enumerate([x, x[::-1].copy()]):
+        ours = eventsim.simulate(net, sample)
+        for pop, spikes in enumerate(ours.spikes):
+            np.testing.assert_array_equal(run.spikes[k][pop], spikes)

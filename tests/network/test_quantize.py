@@ -1,0 +1,134 @@
+"""Post-training quantization: integer layers, exactness, the shipped networks, the command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import eventsim
+from eventsim.cli import main
+from eventsim.errors import InputError, NetworkError
+from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, NeuNorm, SumPool2d
+from eventsim.network.network import Network
+from eventsim.network.quantize import model_bytes, quantize
+
+NETWORKS = Path(__file__).resolve().parents[2] / "networks"
+
+
+def _conv_net(rng):
+    return Network([Conv2d(rng.normal(0, 0.4, (3, 2, 3, 3)), padding=1, bias=rng.normal(0, .1, 3),
+                           decay=0.2, v_th=0.5),
+                    AvgPool2d(2, decay=0.3, v_th=0.4), Flatten(),
+                    Dense(rng.normal(0, 0.3, (4, 48)), decay=0.9, v_th=0.7, reset="subtract")],
+                   (2, 8, 8))
+
+
+@pytest.mark.parametrize("bits", [8, 4, 2])
+def test_integer_layers_within_range(bits):
+    q = quantize(_conv_net(np.random.default_rng(0)), bits)
+    q_max = 2 ** (bits - 1) - 1
+    conv, pool, _, dense = q.layers
+    for layer in (conv, dense):
+        assert layer.integer and np.all(layer.weight == np.round(layer.weight))
+        assert np.abs(layer.weight).max() == q_max  # the largest weight uses the full range
+        assert layer.v_th == round(layer.v_th) >= 1
+    assert isinstance(pool, SumPool2d) and pool.integer and pool.v_th == round(0.4 * 4)
+    assert conv.decay == 819 / 4096 and dense.decay == 3686 / 4096
+    assert dense.reset == "subtract"
+    assert q.provenance["quantization"]["bits"] == bits
+    assert len(q.provenance["quantization"]["scales"]) == 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 40),
+       st.sampled_from([1.0, 0.5, 2.0**-7, 4.0, 2.0**-12]))
+def test_exact_when_the_float_network_is_already_on_the_grid(seed, n_th, scale):
+    """Weights and thresholds that are multiples of one scale (a power of two, so the float
+    sums are exact too), integrating neurons: the integer network is the float one divided
+    by the scale, spike for spike."""
+    rng = np.random.default_rng(seed)
+    w1 = rng.integers(-127, 128, (6, 5)).astype(float)
+    w1[0, 0] = 127  # the largest magnitude sets the scale
+    w2 = rng.integers(-127, 128, (3, 6)).astype(float)
+    w2[0, 0] = -127
+    net = Network([Dense(w1 * scale, v_th=n_th * scale, decay=1.0),
+                   Dense(w2 * scale, v_th=n_th * scale, decay=1.0, reset="subtract")], (5,))
+    x = (rng.random((25, 5)) < 0.4).astype(np.uint8)
+    a = eventsim.simulate(net, x, dtype="float64")
+    b = eventsim.simulate(quantize(net, 8), x)
+    for sa, sb in zip(a.spikes, b.spikes):
+        np.testing.assert_array_equal(sa, sb)
+
+
+def test_round_trip_and_model_size(tmp_path):
+    net = _conv_net(np.random.default_rng(1))
+    q = quantize(net, 4)
+    eventsim.save_network(q, tmp_path / "q.h5")
+    back = eventsim.load_network(tmp_path / "q.h5")
+    assert all(getattr(x, "integer", False) == getattr(y, "integer", False)
+               for x, y in zip(q.layers, back.layers))
+    assert back.provenance["quantization"] == q.provenance["quantization"]
+    x = (np.random.default_rng(2).random((12, 2, 8, 8)) < 0.3).astype(np.uint8)
+    for sa, sb in zip(eventsim.simulate(q, x).spikes, eventsim.simulate(back, x).spikes):
+        np.testing.assert_array_equal(sa, sb)
+    n = 3 * 2 * 9 + 3 + 4 * 48
+    assert model_bytes(q, 4) == (n * 4 + 7) // 8 and model_bytes(net) == n * 4
+
+
+@pytest.mark.parametrize("name, bits, accuracy", [
+    ("nmnist-mlp", 8, 0.98), ("nmnist-mlp", 4, 1.00),
+    ("nmnist-cnn", 8, 0.98), ("nmnist-cnn", 4, 0.95),
+])
+def test_shipped_networks_quantized(data_dir, name, bits, accuracy):
+    """As tools/quantize_tradeoff.py prints and the README's table says."""
+    q = quantize(eventsim.load_network(NETWORKS / f"{name}.h5"), bits)
+    files = sorted((data_dir / "nmnist" / "Test").glob("*/*.bin"))
+    sim = eventsim.Simulator(q)
+    predicted = [sim.run(eventsim.read_events(f, q.sensor_size)).predicted for f in files]
+    assert np.mean(np.array(predicted) == [int(f.parent.name) for f in files]) == accuracy
+
+
+def test_what_cannot_be_quantized_or_trained():
+    with pytest.raises(NetworkError, match="'bits' must be an integer in 2..16, got 1"):
+        quantize(_conv_net(np.random.default_rng(0)), 1)
+    nn = Network([Conv2d(np.ones((1, 1, 1, 1))), NeuNorm(np.zeros((1, 2, 2))), Flatten(),
+                  Dense(np.ones((1, 4)))], (1, 2, 2))
+    with pytest.raises(NetworkError, match=r"layer 1 \(NeuNorm\): NeuNorm carries analog"):
+        quantize(nn)
+    q = quantize(_conv_net(np.random.default_rng(0)))
+    with pytest.raises(NetworkError, match=r"layer 0 \(Conv2d\): integer layers run in "
+                                           "discrete mode only"):
+        eventsim.Simulator(q, mode="continuous", dt_us=1000)
+    from eventsim.train.trainer import TrainConfig, Trainer
+
+    with pytest.raises(InputError, match="layer 0 is an integer .* train the float network"):
+        Trainer(q, TrainConfig(), lambda x, rng, augment: x)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"weight": np.array([[0.5]])}, r"field 'weight' must hold whole numbers in an integer layer; value 0.5 at flat index 0"),
+    ({"v_th": 1.5}, r"field 'v_th' must be a whole number in an integer layer"),
+    ({"decay": 0.3}, r"field 'decay' must be a multiple of 1/4096"),
+])
+def test_integer_layer_checks(kwargs, match):
+    args = {"weight": np.array([[2.0]]), "v_th": 3.0, "decay": 0.5} | kwargs
+    with pytest.raises(NetworkError, match=match):
+        Network([Dense(args.pop("weight"), integer=True, **args)], (1,))
+    with pytest.raises(NetworkError, match=r"its weight 1/4 is not a whole number"):
+        Network([AvgPool2d(2, v_th=1.0, decay=0.5, integer=True)], (1, 2, 2))
+
+
+def test_quantize_command(capsys, tmp_path):
+    path = tmp_path / "net.h5"
+    eventsim.save_network(_conv_net(np.random.default_rng(3)), path)
+    code = main(["quantize", str(path), "--bits", "4", "--out", str(tmp_path / "q4.h5")])
+    out = capsys.readouterr().out
+    assert code == 0 and f"wrote {tmp_path / 'q4.h5'}: 4-bit integer weights" in out
+    assert eventsim.load_network(tmp_path / "q4.h5").layers[0].integer
+    code = main(["quantize", str(path), "--bits", "40", "--out", str(tmp_path / "x.h5")])
+    assert code == 1 and "'bits' must be an integer in 2..16" in capsys.readouterr().err
+    assert not (tmp_path / "x.h5").exists()
