@@ -47,10 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--debug", action="store_true", help="show tracebacks")
     quant = sub.add_parser("quantize", help="post-training weight quantization to integers",
                            description="Quantize NET's weights to BITS-bit integers (symmetric, "
-                           "one scale per layer; thresholds and biases scaled with them) and "
+                           "one scale per layer or per output channel; thresholds and biases "
+                           "scaled with them) and "
                            "save the integer network, which the engine and Brian2 run exactly.")
     quant.add_argument("net", help="network file (.h5)")
     quant.add_argument("--bits", type=int, default=8, help="bits per weight (2..16, default 8)")
+    quant.add_argument("--per-channel", action="store_true",
+                       help="one scale (and threshold) per output channel instead of per layer")
     quant.add_argument("--out", type=Path, required=True, help="network file to write (.h5)")
     quant.add_argument("--debug", action="store_true", help="show tracebacks")
     demo = sub.add_parser("demo", help="the whole pipeline on shipped digits, no data needed",
@@ -351,11 +354,11 @@ def cmd_quantize(args) -> int:
     from eventsim.network.quantize import model_bytes, quantize
 
     net = load_network(args.net)
-    q = quantize(net, args.bits)
+    q = quantize(net, args.bits, args.per_channel)
     save_network(q, args.out)
-    print(f"wrote {args.out}: {args.bits}-bit integer weights, {model_bytes(q, args.bits)} bytes "
-          f"(float32: {model_bytes(net)}); scales per layer: "
-          + ", ".join(f"{x:.4g}" for x in q.provenance["quantization"]["scales"]))
+    scheme = q.provenance["quantization"]["scheme"]
+    print(f"wrote {args.out}: {args.bits}-bit integer weights ({scheme}), "
+          f"{model_bytes(q, args.bits)} bytes (float32: {model_bytes(net)})")
     return 0
 
 

@@ -232,7 +232,8 @@ def report_lines(report: Report, net: Network) -> list[str]:
         lines.append(text)
         if f.v_eventsim is not None:
             lines.append(f"  membrane potential there: eventsim {f.v_eventsim!r}, brian2 "
-                         f"{f.v_brian2!r} (threshold {net.layers[f.layer].v_th!r})")
+                         f"{f.v_brian2!r} (threshold "
+                         f"{float(net.neuron_thresholds(f.layer)[f.neuron])!r})")
     lines.append("OK: the simulators agree" if report.ok else "FAILED: the simulators disagree")
     return lines
 

@@ -3,7 +3,8 @@
 For each network in ``networks/`` (the N-MNIST ones on the 100 test recordings, the MNIST one
 on the first ``--mnist`` test images rate-coded as the trainer evaluates them): the float32
 network and its post-training quantizations (``eventsim.network.quantize``, symmetric, per
-layer), each run event by event. Energy per sample from the run's counts: float32 under the
+layer and per output channel, "/ch"), each run event by event. Energy per sample from the
+run's counts: float32 under the
 45 nm fp32 profile, the integer networks under the 45 nm int8 profile (no 4-bit figures are
 in Horowitz's table: int4 is costed as int8, an upper bound). The reference is the float32
 network in the same run (ratio columns).
@@ -61,8 +62,8 @@ def main() -> None:
         samples, labels = nmnist if name.startswith("nmnist") else mnist_samples(args.mnist,
                                                                                  net.T)
         reference = None
-        for bits in (None, 8, 4):
-            q = net if bits is None else quantize(net, bits)
+        for bits, per_channel in ((None, False), (8, False), (4, False), (8, True), (4, True)):
+            q = net if bits is None else quantize(net, bits, per_channel)
             sim = eventsim.Simulator(q)
             results = [sim.run(s) for s in samples]
             accuracy = np.mean([r.predicted == y for r, y in zip(results, labels)])
@@ -72,7 +73,7 @@ def main() -> None:
             size = model_bytes(q, bits) / 1e3
             sops = sum(m.effective_acs for m in metrics) / len(results)
             reference = reference or (energy, size)
-            label = "float32" if bits is None else f"int{bits}"
+            label = "float32" if bits is None else f"int{bits}" + ("/ch" if per_channel else "")
             print(f"{name:<12}{label:>9}{accuracy:>10.2%}{sops:>13.3g}{energy:>11.1f}"
                   f"{profile:>13}{size:>10.1f}{energy / reference[0]:>14.3f}"
                   f"{size / reference[1]:>12.3f}")

@@ -224,7 +224,7 @@ def _layers(b2, net: Network, source, dt, driven: bool, dt_us: int, delays: bool
                                                name=f"eventsim_decay{pop}"))
         else:
             group.rate = rate * b2.Hz
-        group.v_th = float(layer.v_th)
+        group.v_th = net.neuron_thresholds(li)
         bias = _bias(net, li)
         if driven:
             group.drive = bias * (1e6 / dt_us) * b2.Hz

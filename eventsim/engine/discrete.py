@@ -61,7 +61,6 @@ from eventsim.engine.plan import (
     POOL_W,
     STRIDE,
     SUBTRACT,
-    V_TH,
     W_IN,
     W_OFF,
     W_OUT,
@@ -339,13 +338,13 @@ def neunorm_step(lt, ft, nn_alpha, nn_x, l, spk, n_spk, tally, analog):
 @njit(cache=True)
 def schedule_bias(net_arrays, tables, T, version, pending, heap, gstats):
     """Queue the first crossing of every neuron that its bias alone drives over threshold."""
-    lt, ft, bias = net_arrays[0], net_arrays[1], net_arrays[7]
+    lt, ft, bias, vth = net_arrays[0], net_arrays[1], net_arrays[7], net_arrays[9]
     hkey, hkey2, hseq, hver, hstate = heap
     n_total = lt[-1, OFF] + lt[-1, N]
     for l in range(lt.shape[0]):
         for g in range(lt[l, OFF], lt[l, OFF] + lt[l, N]):
             if bias[g] > 0:
-                n = crossing(lt, l, 0.0, bias[g], tables, ft[l, V_TH], ft[l, DECAY], T)
+                n = crossing(lt, l, 0.0, bias[g], tables, vth[g], ft[l, DECAY], T)
                 if n > 0:  # from step -1 (u = 0) to step n - 1
                     heap_push(hkey, hkey2, hseq, hver, hstate, (n - 1) * n_total + g, 0, version[g])
                     pending[g] = True
@@ -367,7 +366,7 @@ def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap
     start of a step when fewer than ``n_neurons`` slots are left, so the caller can grow the
     buffers and call again from the returned step. Queue entries are kept for steps < T only.
     """
-    lt, ft, csr_ptr, csr_idx, csr_w, dense_w, conv_w, bias, nn_alpha = net_arrays
+    lt, ft, csr_ptr, csr_idx, csr_w, dense_w, conv_w, bias, nn_alpha, vth = net_arrays
     P, G, cap, conv = tables
     u, cur, t_last, version, pending, mark, all_mark, uniform, nn_x, nn_live = state
     hkey, hkey2, hseq, hver, hstate = heap
@@ -387,7 +386,7 @@ def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap
         for l in range(n_pop):
             sops0, macs0, self0 = stats[l, SOPS], stats[l, MACS], stats[l, SELF]
             off, n_l = lt[l, OFF], lt[l, N]
-            v_th, decay = ft[l, V_TH], ft[l, DECAY]
+            decay = ft[l, DECAY]
             subtract = lt[l, SUBTRACT] != 0
             cap_l = cap[l]
             integrator = P[l, 1] == 1  # decay 1: G[n] = n
@@ -475,6 +474,7 @@ def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap
                     pending[g] = False
                     gstats[QUEUE] -= 1
                 v = u[g]
+                v_th = vth[g]
                 if v >= v_th:
                     spk[n_spk] = g - off
                     n_spk += 1

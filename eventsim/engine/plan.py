@@ -58,6 +58,8 @@ class Plan:
         Bias of every neuron (0 where a layer has none; conv biases repeated per position).
     nn_alpha : ndarray
         ``alpha`` of every NeuNorm layer, concatenated (see the module docstring).
+    v_th : ndarray, shape (n_neurons,)
+        Threshold of every neuron (an integer layer may have one per output channel).
     n_aux : int
         Auxiliary neurons of all NeuNorm layers (length of the state array ``nn_x``).
     layer_index : list of int
@@ -74,7 +76,14 @@ class Plan:
     bias: np.ndarray
     nn_alpha: np.ndarray
     n_aux: int
+    v_th: np.ndarray
     layer_index: list[int]
+
+    @property
+    def net_arrays(self) -> tuple:
+        """What the discrete kernels take as ``net_arrays``."""
+        return (self.lt, self.ft, self.csr_ptr, self.csr_idx, self.csr_w, self.dense_w,
+                self.conv_w, self.bias, self.nn_alpha, self.v_th)
 
     @property
     def n_neurons(self) -> int:
@@ -96,6 +105,7 @@ def build_plan(net: Network, dtype: np.dtype) -> Plan:
     lt = np.zeros((len(pops), N_COLS), np.int64)
     ft = np.zeros((len(pops), FT_COLS), dtype)
     csr_ptr, csr_idx, csr_w, dense_w, conv_w, biases, nn_alpha = [], [], [], [], [], [], []
+    thresholds = []
     n_ptr = n_csr = n_dense = n_conv = offset = n_alpha = n_aux = 0
     for row, li in enumerate(pops):
         layer = net.layers[li]
@@ -106,7 +116,8 @@ def build_plan(net: Network, dtype: np.dtype) -> Plan:
             n, offset, c_in, h_in, w_in, c_out, h_out, w_out)
         lt[row, SUBTRACT] = layer.reset == "subtract"
         lt[row, [DW_OFF, NN_ALPHA, NN_X]] = -1
-        ft[row, DECAY], ft[row, V_TH] = layer.decay, layer.v_th
+        ft[row, DECAY], ft[row, V_TH] = layer.decay, float(np.max(layer.v_th))
+        thresholds.append(net.neuron_thresholds(li))
         lt[row, INTEGER], lt[row, DECAY_NUM] = layer.integer, layer.decay_num
         nn = net.neunorm_into(li)
         if nn is not None:
@@ -160,7 +171,8 @@ def build_plan(net: Network, dtype: np.dtype) -> Plan:
 
     return Plan(lt, ft, cat(csr_ptr, np.int64), cat(csr_idx, np.int64), cat(csr_w, dtype),
                 cat(dense_w, dtype), cat(conv_w, dtype), np.concatenate(biases).astype(dtype),
-                cat(nn_alpha, dtype), n_aux, list(pops))
+                cat(nn_alpha, dtype), n_aux, np.concatenate(thresholds).astype(dtype),
+                list(pops))
 
 
 def decay_tables(ft: np.ndarray, T: int) -> tuple[np.ndarray, ...]:

@@ -57,8 +57,7 @@ class DiscreteRun:
         dtype = plan.ft.dtype
         n = plan.n_neurons
         self.tables = decay_tables(plan.ft, T)
-        self.net_arrays = (plan.lt, plan.ft, plan.csr_ptr, plan.csr_idx, plan.csr_w,
-                           plan.dense_w, plan.conv_w, plan.bias, plan.nn_alpha)
+        self.net_arrays = plan.net_arrays
         # u, cur (input of the step), t_last, version, pending, mark, all_mark (step in which
         # every neuron of a population was touched), uniform (its t_last all equal), the
         # NeuNorm auxiliary neurons and whether any of a population's is nonzero
@@ -215,9 +214,7 @@ class Simulator:
         plan = self.plan
         current = np.zeros(plan.n_neurons, plan.ft.dtype)
         macs = np.zeros((plan.n_pop, N_STATS), np.int64)
-        net_arrays = (plan.lt, plan.ft, plan.csr_ptr, plan.csr_idx, plan.csr_w, plan.dense_w,
-                      plan.conv_w, plan.bias, plan.nn_alpha)
-        discrete.deliver_analog(plan.lt, plan.ft, net_arrays, 0, image.astype(plan.ft.dtype),
+        discrete.deliver_analog(plan.lt, plan.ft, plan.net_arrays, 0, image.astype(plan.ft.dtype),
                                 self.net.n_inputs, current, macs)
         bias = plan.bias + current
         lt = plan.lt.copy()  # the first population's neurons may now cross on their own

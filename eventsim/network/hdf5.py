@@ -139,7 +139,11 @@ def _write_layer(group, layer) -> None:
         group.create_dataset("alpha", data=np.asarray(layer.alpha, dtype=np.float64))
         return
     for name in _LIF_FLOATS:
-        group.attrs[name] = float(getattr(layer, name))
+        value = getattr(layer, name)
+        if isinstance(value, np.ndarray):  # thresholds per output channel
+            group.create_dataset(name, data=value.astype(np.float64))
+        else:
+            group.attrs[name] = float(value)
     group.attrs["reset"] = str(layer.reset)
     if layer.tau_us is not None:
         group.attrs["tau_us"] = float(layer.tau_us)
@@ -313,7 +317,13 @@ def _read_layer(group, file: str, where: str, h5py):
     if kind == "NeuNorm":
         kw: dict[str, Any] = {n: num_attr(group.attrs, file, where, n) for n in _NEUNORM_FLOATS}
     else:
-        kw = {n: num_attr(group.attrs, file, where, n) for n in _LIF_FLOATS}
+        kw = {n: num_attr(group.attrs, file, where, n) for n in _LIF_FLOATS
+              if n != "v_th" or "v_th" not in group}
+        if "v_th" in group:  # one threshold per output channel
+            ds = group["v_th"]
+            if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in "biuf" or ds.ndim != 1:
+                raise fail(file, where, "v_th", f"is {ds!r}; expected a 1-D numeric dataset")
+            kw["v_th"] = np.asarray(ds[()], np.float64)
         kw["reset"] = _attr_str(group.attrs, file, where, "reset")
         kw["tau_us"] = num_attr(group.attrs, file, where, "tau_us", required=False)
         integer = group.attrs.get("integer", False)

@@ -67,8 +67,9 @@ class LIF:
     ----------
     decay : float
         Membrane decay per step, in (0, 1]; 1 is a perfect integrator.
-    v_th : float
-        Firing threshold, > 0.
+    v_th : float or ndarray
+        Firing threshold, > 0; an integer layer may have one per output channel, shape
+        (c_out,).
     reset : {"zero", "subtract"}
     tau_us : float, optional
         Membrane time constant for continuous mode (microseconds).
@@ -90,7 +91,8 @@ class LIF:
     integer: bool = False
 
     def check_lif(self, name: str) -> None:
-        for f in ("decay", "v_th", "delay_us"):
+        per_channel = isinstance(self.v_th, (list, tuple, np.ndarray))
+        for f in ("decay", "delay_us") + (() if per_channel else ("v_th",)):
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
                 raise NetworkError(f"{name}: field '{f}' must be a number, got {v!r}")
@@ -98,7 +100,15 @@ class LIF:
                 raise NetworkError(f"{name}: field '{f}' must be finite, got {v!r}")
         if not 0.0 < self.decay <= 1.0:
             raise NetworkError(f"{name}: field 'decay' must be in (0, 1], got {self.decay!r}")
-        if not self.v_th > 0:
+        if per_channel:
+            if not self.integer:
+                raise NetworkError(f"{name}: field 'v_th' holds one threshold per output channel "
+                                   "only in an integer layer; a float layer has one threshold")
+            self.v_th = _finite_array(self.v_th, name, "v_th", 1)
+            if np.any(self.v_th < 1) or np.any(self.v_th != np.round(self.v_th)):
+                raise NetworkError(f"{name}: field 'v_th' must hold whole numbers >= 1 in an "
+                                   "integer layer")
+        elif not self.v_th > 0:
             raise NetworkError(f"{name}: field 'v_th' must be > 0, got {self.v_th!r}")
         if self.reset not in RESETS:
             raise NetworkError(
@@ -117,12 +127,21 @@ class LIF:
                                f"got {self.integer!r}")
         self.integer = bool(self.integer)
         if self.integer:
-            if self.v_th != round(self.v_th):
+            if not per_channel and self.v_th != round(self.v_th):
                 raise NetworkError(f"{name}: field 'v_th' must be a whole number in an integer "
                                    f"layer, got {self.v_th!r}")
             if self.decay * DECAY_ONE != round(self.decay * DECAY_ONE):
                 raise NetworkError(f"{name}: field 'decay' must be a multiple of 1/{DECAY_ONE} "
                                    f"in an integer layer, got {self.decay!r}")
+
+    def channel_thresholds(self, n_channels: int) -> np.ndarray:
+        """``v_th`` of each output channel, shape (n_channels,), float64."""
+        return np.broadcast_to(np.asarray(self.v_th, np.float64), (n_channels,)).copy()
+
+    def _check_channels(self, name: str, n_channels: int) -> None:
+        if isinstance(self.v_th, np.ndarray) and self.v_th.shape != (n_channels,):
+            raise NetworkError(f"{name}: field 'v_th' has {self.v_th.size} thresholds; the "
+                               f"layer has {n_channels} output channels")
 
     @property
     def decay_num(self) -> int:
@@ -173,6 +192,7 @@ class Dense(LIF):
             )
         _check_bias(self, name, (self.weight.shape[0],))
         _check_integral(self, name)
+        self._check_channels(name, self.weight.shape[0])
         return (self.weight.shape[0],)
 
 
@@ -224,6 +244,7 @@ class Conv2d(LIF):
             raise NetworkError(f"{name}: kernel {kh}x{kw} does not fit the input {in_shape}")
         _check_bias(self, name, (c_out,))
         _check_integral(self, name)
+        self._check_channels(name, c_out)
         return (c_out, h, w)
 
 
@@ -255,6 +276,7 @@ class _Pool(LIF):
         if self.integer and self.pool_weight != round(self.pool_weight):
             raise NetworkError(f"{name}: its weight 1/{self.kernel_size ** 2} is not a whole "
                                "number: an integer network pools with SumPool2d")
+        self._check_channels(name, in_shape[0])
         return (in_shape[0], h, w)
 
 

@@ -158,6 +158,13 @@ class Network:
         """Indices of the layers that have neurons (all but Flatten and NeuNorm)."""
         return [i for i, layer in enumerate(self.layers) if has_neurons(layer)]
 
+    def neuron_thresholds(self, index: int) -> np.ndarray:
+        """``v_th`` of every neuron of layer ``index`` (C order), shape (n,), float64."""
+        shape = self.shapes[index]
+        n = int(np.prod(shape))
+        channels = shape[0] if len(shape) == 3 else n
+        return np.repeat(self.layers[index].channel_thresholds(channels), n // channels)
+
     def neunorm_into(self, index: int) -> int | None:
         """Index of the NeuNorm layer whose output layer ``index`` receives (through Flatten),
         or None."""

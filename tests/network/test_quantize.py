@@ -64,13 +64,39 @@ def test_exact_when_the_float_network_is_already_on_the_grid(seed, n_th, scale):
         np.testing.assert_array_equal(sa, sb)
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 3))
+def test_per_channel_scales_each_channel_on_its_own(seed, n_th):
+    """Channels whose weights are multiples of their own power-of-two scale, integrating
+    neurons: the per-channel integer network is exact, with one threshold per channel."""
+    rng = np.random.default_rng(seed)
+    scales = 2.0 ** rng.integers(-8, 3, 4)  # one per output channel of the conv
+    w = rng.integers(-7, 8, (4, 2, 3, 3)).astype(float)
+    w[:, 0, 0, 0] = 7  # each channel's largest magnitude: 7 = 2**(4-1) - 1
+    conv = Conv2d(w * scales[:, None, None, None], padding=1, decay=1.0,
+                  v_th=float(n_th * scales.max()))  # a whole number of every channel's scale
+    net = Network([conv, Flatten(), Dense(np.full((2, 4 * 36), 0.5), v_th=4.0, decay=1.0)],
+                  (2, 6, 6))
+    q = quantize(net, 4, per_channel=True)
+    assert q.layers[0].v_th.shape == (4,)
+    assert q.provenance["quantization"]["scheme"] == "symmetric, per output channel"
+    np.testing.assert_array_equal(q.layers[0].v_th, n_th * scales.max() / scales)
+    x = (rng.random((15, 2, 6, 6)) < 0.3).astype(np.uint8)
+    a = eventsim.simulate(net, x, dtype="float64")
+    b = eventsim.simulate(q, x)
+    np.testing.assert_array_equal(a.spikes[0], b.spikes[0])
+    np.testing.assert_array_equal(a.spikes[1], b.spikes[1])
+
+
 def test_round_trip_and_model_size(tmp_path):
     net = _conv_net(np.random.default_rng(1))
-    q = quantize(net, 4)
+    q = quantize(net, 4, per_channel=True)
+    assert q.layers[0].v_th.shape == (3,) and q.layers[3].v_th.shape == (4,)
     eventsim.save_network(q, tmp_path / "q.h5")
     back = eventsim.load_network(tmp_path / "q.h5")
     assert all(getattr(x, "integer", False) == getattr(y, "integer", False)
                for x, y in zip(q.layers, back.layers))
+    np.testing.assert_array_equal(back.layers[0].v_th, q.layers[0].v_th)
     assert back.provenance["quantization"] == q.provenance["quantization"]
     x = (np.random.default_rng(2).random((12, 2, 8, 8)) < 0.3).astype(np.uint8)
     for sa, sb in zip(eventsim.simulate(q, x).spikes, eventsim.simulate(back, x).spikes):
@@ -79,13 +105,14 @@ def test_round_trip_and_model_size(tmp_path):
     assert model_bytes(q, 4) == (n * 4 + 7) // 8 and model_bytes(net) == n * 4
 
 
-@pytest.mark.parametrize("name, bits, accuracy", [
-    ("nmnist-mlp", 8, 0.98), ("nmnist-mlp", 4, 1.00),
-    ("nmnist-cnn", 8, 0.98), ("nmnist-cnn", 4, 0.95),
+@pytest.mark.parametrize("name, bits, per_channel, accuracy", [
+    ("nmnist-mlp", 8, False, 0.98), ("nmnist-mlp", 4, False, 1.00),
+    ("nmnist-cnn", 8, False, 0.98), ("nmnist-cnn", 4, False, 0.95),
+    ("nmnist-mlp", 4, True, 0.97), ("nmnist-cnn", 4, True, 0.94),
 ])
-def test_shipped_networks_quantized(data_dir, name, bits, accuracy):
+def test_shipped_networks_quantized(data_dir, name, bits, per_channel, accuracy):
     """As tools/quantize_tradeoff.py prints and the README's table says."""
-    q = quantize(eventsim.load_network(NETWORKS / f"{name}.h5"), bits)
+    q = quantize(eventsim.load_network(NETWORKS / f"{name}.h5"), bits, per_channel)
     files = sorted((data_dir / "nmnist" / "Test").glob("*/*.bin"))
     sim = eventsim.Simulator(q)
     predicted = [sim.run(eventsim.read_events(f, q.sensor_size)).predicted for f in files]
@@ -113,11 +140,16 @@ def test_what_cannot_be_quantized_or_trained():
     ({"weight": np.array([[0.5]])}, r"field 'weight' must hold whole numbers in an integer layer; value 0.5 at flat index 0"),
     ({"v_th": 1.5}, r"field 'v_th' must be a whole number in an integer layer"),
     ({"decay": 0.3}, r"field 'decay' must be a multiple of 1/4096"),
+    ({"v_th": np.array([2.0, 3.0])}, r"field 'v_th' has 2 thresholds; the layer has 1 output"),
+    ({"v_th": np.array([0.5])}, r"field 'v_th' must hold whole numbers >= 1"),
 ])
 def test_integer_layer_checks(kwargs, match):
     args = {"weight": np.array([[2.0]]), "v_th": 3.0, "decay": 0.5} | kwargs
     with pytest.raises(NetworkError, match=match):
         Network([Dense(args.pop("weight"), integer=True, **args)], (1,))
+    with pytest.raises(NetworkError, match=r"one threshold per output channel only in an "
+                                           "integer layer"):
+        Network([Dense(np.ones((2, 1)), v_th=np.array([1.0, 2.0]))], (1,))
     with pytest.raises(NetworkError, match=r"its weight 1/4 is not a whole number"):
         Network([AvgPool2d(2, v_th=1.0, decay=0.5, integer=True)], (1, 2, 2))
 
