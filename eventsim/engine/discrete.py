@@ -57,10 +57,12 @@ from eventsim.engine.plan import (
     NN_HW,
     NN_X,
     OFF,
+    OWN_TH,
     PAD,
     POOL_W,
     STRIDE,
     SUBTRACT,
+    V_TH,
     W_IN,
     W_OFF,
     W_OUT,
@@ -386,7 +388,7 @@ def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap
         for l in range(n_pop):
             sops0, macs0, self0 = stats[l, SOPS], stats[l, MACS], stats[l, SELF]
             off, n_l = lt[l, OFF], lt[l, N]
-            decay = ft[l, DECAY]
+            decay, v_th, own_th = ft[l, DECAY], ft[l, V_TH], lt[l, OWN_TH] != 0
             subtract = lt[l, SUBTRACT] != 0
             cap_l = cap[l]
             integrator = P[l, 1] == 1  # decay 1: G[n] = n
@@ -474,7 +476,8 @@ def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap
                     pending[g] = False
                     gstats[QUEUE] -= 1
                 v = u[g]
-                v_th = vth[g]
+                if own_th:  # thresholds per channel (integer layers)
+                    v_th = vth[g]
                 if v >= v_th:
                     spk[n_spk] = g - off
                     n_spk += 1

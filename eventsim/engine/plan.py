@@ -21,8 +21,8 @@ from eventsim.network.network import Network
 
 # Columns of the integer layer table ``lt`` (one row per population).
 (KIND, N, OFF, C_IN, H_IN, W_IN, C_OUT, H_OUT, W_OUT, KH, KW, STRIDE, PAD, W_OFF, SUBTRACT,
- DW_OFF, CAN_SELF, NN_ALPHA, NN_X, NN_HW, INTEGER, DECAY_NUM) = range(22)
-N_COLS = 22
+ DW_OFF, CAN_SELF, NN_ALPHA, NN_X, NN_HW, INTEGER, DECAY_NUM, OWN_TH) = range(23)
+N_COLS = 23
 #: A Dense layer whose weights are at least this dense also keeps them as a dense matrix
 #: ``(n_in, n_out)``, so a spike is delivered by one contiguous (vectorised) row add.
 DENSE_ROWS_MIN_DENSITY = 0.5
@@ -118,6 +118,7 @@ def build_plan(net: Network, dtype: np.dtype) -> Plan:
         lt[row, [DW_OFF, NN_ALPHA, NN_X]] = -1
         ft[row, DECAY], ft[row, V_TH] = layer.decay, float(np.max(layer.v_th))
         thresholds.append(net.neuron_thresholds(li))
+        lt[row, OWN_TH] = np.ndim(layer.v_th) > 0  # per channel: read per neuron
         lt[row, INTEGER], lt[row, DECAY_NUM] = layer.integer, layer.decay_num
         nn = net.neunorm_into(li)
         if nn is not None:
