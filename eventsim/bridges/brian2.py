@@ -49,7 +49,7 @@ from eventsim.engine.inputs import check_stream, dense_input
 from eventsim.errors import EventsimError, InputError, NetworkError
 from eventsim.events.binning import bin_sparse
 from eventsim.events.stream import EventStream
-from eventsim.network.layers import NeuNorm, has_neurons
+from eventsim.network.layers import NeuNorm
 from eventsim.network.network import Network, layer_name
 from eventsim.network.synapses import synapse_lists
 
@@ -93,6 +93,8 @@ class Brian2Run:
     target : str
     dt_us : float
         Brian2's step in microseconds.
+    steps : list of int
+        Discrete mode: each sample's number of steps.
     """
 
     spikes: list[list[np.ndarray]]
@@ -377,8 +379,3 @@ def _continuous_spikes(monitor, t_end_us: float) -> np.ndarray:
     rec = np.zeros(int(keep.sum()), SPIKE_DTYPE)
     rec["t_us"], rec["neuron"] = t_us[keep], neuron[keep]
     return rec[np.lexsort((rec["neuron"], rec["t_us"]))]
-
-
-def populations(net: Network) -> list[str]:
-    """Names of the populations (``layer 1 (Dense)``), in order."""
-    return [layer_name(i, net.layers[i]) for i in net.lif_layers if has_neurons(net.layers[i])]
