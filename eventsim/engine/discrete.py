@@ -23,6 +23,11 @@ that layer's auxiliary neurons in phase A, every step from the first spike below
 have decayed to exactly 0, and adds their analog share ``-alpha * x`` through its weights
 (:func:`deliver_analog`); every neuron of the population is then touched in that step.
 
+An integer (quantized) population holds whole numbers and decays as ``trunc(D * u / 4096)``:
+phase B.1 steps that decay over the idle steps (it stops at a fixed point, soon 0), and its
+crossings are found by stepping (:func:`int_after`, :func:`int_crossing`); a population with a
+threshold per channel reads it per neuron.
+
 Counters (``stats[l]``): ``SOPS`` synapses traversed into population ``l`` (nonzero weights
 only, borders exact), ``SPIKES``, ``UPDATES`` (threshold evaluations, one per touched neuron
 and step), ``SELF`` (valid self-events popped), ``MACS`` (analog values times nonzero
@@ -360,7 +365,7 @@ def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap
     """Run steps ``s_begin .. s_end - 1``; return the first step not run.
 
     ``step_stats[s, l]`` gets the counters of population ``l`` in step ``s`` (columns of
-    ``stats``) when it has a row per step (``T`` rows); a single row turns that off.
+    ``stats``) when it has a row per step (``T`` rows); with no rows nothing is kept.
 
     Input spikes of step ``s`` are ``in_idx[in_ptr[s - s_begin] : in_ptr[s - s_begin + 1]]``.
     ``counts[g]`` counts the spikes of every neuron; spikes of populations ``>= rec_from`` are
