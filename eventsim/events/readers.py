@@ -5,6 +5,8 @@ Formats, chosen by extension and checked against the content:
 ===============  ==============================================================================
 ``.bin .bs2``    Orchard's ATIS 5-byte records (N-MNIST, N-Caltech101, slayer's DVS Gesture)
 ``.aedat4``      AEDAT 4.0 (iniVation cameras), through the ``aedat`` package
+``.raw``         Prophesee EVT 2.0 / EVT 3.0, through ``expelliarmus`` (:mod:`.prophesee`)
+``.dat``         Prophesee DAT event records (N-CARS), through ``expelliarmus``
 ``.npy``         a structured array with fields x, y, t, p (loaded without pickle)
 ``.h5 .hdf5``    eventsim's HDF5 layout (:mod:`eventsim.events.hdf5`)
 ===============  ==============================================================================
@@ -30,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from eventsim.errors import EventError, FormatError, InputError
+from eventsim.events import prophesee
 from eventsim.events.hdf5 import h5_blocks, h5_sensor_size
 from eventsim.events.stream import (
     EVENT_DTYPE,
@@ -205,6 +208,8 @@ _FORMATS = {
     ".bs2": _ATIS,
     ".aedat4": _Format("AEDAT 4", b"#!AER-DAT4", _aedat_probe, _aedat_blocks),
     ".npy": _Format("NumPy .npy", b"\x93NUMPY", _npy_probe, _npy_blocks),
+    ".raw": _Format("Prophesee EVT", None, prophesee.probe, prophesee.blocks),
+    ".dat": _Format("Prophesee DAT", None, prophesee.probe, prophesee.blocks),
     ".h5": _HDF5,
     ".hdf5": _HDF5,
 }
@@ -269,7 +274,8 @@ def read_events(path: str | os.PathLike, sensor_size: SensorSize | None = None) 
     Parameters
     ----------
     path : str or Path
-        A ``.bin``/``.bs2`` (ATIS), ``.aedat4``, ``.npy`` or ``.h5``/``.hdf5`` file.
+        A ``.bin``/``.bs2`` (ATIS), ``.aedat4``, ``.raw``/``.dat`` (Prophesee), ``.npy`` or
+        ``.h5``/``.hdf5`` file.
     sensor_size : tuple of int, optional
         ``(W, H, P)``. Default: stored in the file, else inferred (see the module docstring).
 
