@@ -38,6 +38,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     run.add_argument("--chunk-events", type=int,
                      help="stream each file in chunks of this many events (bounded memory)")
+    run.add_argument("--workers", type=int, default=1,
+                     help="run the samples in parallel on a local Dask cluster of N processes")
+    run.add_argument("--scheduler", metavar="ADDRESS",
+                     help="run the samples on an existing Dask cluster (tcp://host:8786)")
     run.add_argument("--json", type=Path, help="write the results to this JSON file")
     run.add_argument("--report", type=Path, metavar="DIR",
                      help="write an HTML report with figures into DIR (discrete mode)")
@@ -234,9 +238,13 @@ def cmd_run(args) -> int:
     from eventsim import Simulator, load_network, random_mlp, read_events, saccade_events
 
     for flag, value in (("--dt-us", args.dt_us), ("--T", args.T),
-                        ("--chunk-events", args.chunk_events)):
+                        ("--chunk-events", args.chunk_events), ("--workers", args.workers)):
         if value is not None and value < 1:
             raise InputError(f"eventsim run: {flag} must be a positive integer, got {value}")
+    parallel = args.workers > 1 or args.scheduler is not None
+    if parallel and (args.example or args.chunk_events is not None):
+        raise InputError("eventsim run: --workers/--scheduler run sample files in parallel; "
+                         "not with --example or --chunk-events")
     if args.chunk_events is not None and args.mode != "discrete":
         raise InputError(f"eventsim run: --chunk-events streams in discrete mode only; "
                          f"got --mode {args.mode}")
@@ -259,13 +267,25 @@ def cmd_run(args) -> int:
         files = _samples(args.input)
     dt_us = args.dt_us or net.dt_us or 1000
     sim = Simulator(net, args.mode, args.dtype, dt_us, args.T)
-    results, samples = [], []
+    results, samples, failed = [], [], []
     start = time.perf_counter()
-    for path in tqdm(files, disable=len(files) <= 1, file=sys.stderr, unit="sample"):
-        if path is None:
-            result = sim.run(saccade_events())
-        else:
-            result = _run_file(sim, path, args, dt_us)
+    if parallel:
+        from eventsim.parallel import Failed, run_files
+
+        with tqdm(total=len(files), disable=len(files) <= 1, file=sys.stderr,
+                  unit="sample") as bar:
+            done = run_files(net, files, args.workers, args.scheduler, _sensor_size(net),
+                             bar.update, mode=args.mode, dtype=args.dtype, dt_us=dt_us,
+                             T=args.T)
+        failed = [r for r in done if isinstance(r, Failed)]
+        ran = [(p, r) for p, r in zip(files, done) if not isinstance(r, Failed)]
+    else:
+        ran = ((p, None) for p in files)
+    for path, result in tqdm(ran, disable=len(files) <= 1 or parallel, total=len(files),
+                             file=sys.stderr, unit="sample"):
+        if result is None:
+            result = sim.run(saccade_events()) if path is None else \
+                _run_file(sim, path, args, dt_us)
         label = _label_of(path, net.labels) if path is not None else None
         results.append(result)
         samples.append({"path": str(path) if path else "<synthetic saccades seed=0>",
@@ -273,12 +293,17 @@ def cmd_run(args) -> int:
                         "spikes": result.n_spikes.tolist(), "sops": result.sops.tolist(),
                         "macs": result.macs.tolist()})
     elapsed = time.perf_counter() - start
+    for f in failed:
+        print(f"eventsim: error: sample not run: {f.error}", file=sys.stderr)
+    if not results:
+        return 1
     table, rows = _table(net, results, args.mode, dt_us)
     labelled = [s for s in samples if s["label"] is not None]
     accuracy = (sum(s["label"] == s["predicted"] for s in labelled) / len(labelled)
                 if labelled else None)
+    not_run = f" ({len(failed)} not run)" if failed else ""
     print(f"network: {net_name}  mode: {args.mode}  dtype: {args.dtype}  dt_us: {dt_us}  "
-          f"samples: {len(samples)}")
+          f"samples: {len(samples)}{not_run}")
     print(table)
     print(f"time: {elapsed:.3f} s ({elapsed / len(samples) * 1e3:.2f} ms per sample, "
           "including reading the files)")
@@ -302,7 +327,7 @@ def cmd_run(args) -> int:
         from eventsim.report import write_report
 
         print(f"report: {write_report(payload, args.report)}")
-    return 0
+    return 1 if failed else 0
 
 
 def cmd_validate(args) -> int:

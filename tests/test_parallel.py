@@ -1,0 +1,93 @@
+"""Dataset-parallel runs on Dask: identical to serial, in order, failures reported by name."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+import eventsim
+from eventsim.cli import main
+from eventsim.parallel import Failed, run_files
+
+SENSOR = (34, 34, 2)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, data_dir):
+    """24 real N-MNIST test recordings of three digits, and the MLP."""
+    root = tmp_path_factory.mktemp("par")
+    for digit in ("1", "4", "7"):
+        (root / digit).mkdir()
+        for src in sorted((data_dir / "nmnist" / "Test" / digit).glob("*.bin"))[:8]:
+            shutil.copy(src, root / digit / src.name)
+    return root
+
+
+def _net():
+    from pathlib import Path
+
+    return eventsim.load_network(Path(__file__).resolve().parents[1] / "networks" /
+                                 "nmnist-mlp.h5")
+
+
+def test_parallel_equals_serial_in_order(folder):
+    net = _net()
+    files = sorted(folder.rglob("*.bin"))
+    counted = []
+    parallel = run_files(net, files, workers=2, sensor_size=SENSOR, progress=counted.append,
+                         dtype="float64")
+    sim = eventsim.Simulator(net, dtype="float64")
+    assert sum(counted) == len(files) == len(parallel)
+    for f, r in zip(files, parallel):
+        serial = sim.run(eventsim.read_events(f, SENSOR))
+        for a, b in zip(serial.spikes, r.spikes):
+            np.testing.assert_array_equal(a, b, err_msg=str(f))
+        np.testing.assert_array_equal(serial.sops, r.sops)
+
+
+def test_cli_workers_and_a_damaged_file(capsys, tmp_path, folder):
+    """The damaged sample is named and skipped, the others are run and reported; exit 1."""
+    bad_folder = tmp_path / "in"
+    shutil.copytree(folder, bad_folder)
+    bad = sorted((bad_folder / "4").glob("*.bin"))[2]
+    bad.write_bytes(bad.read_bytes()[:-2])  # cut mid-record
+    net_path = str(eventsim.__path__[0]) + "/../networks/nmnist-mlp.h5"
+    serial_json, par_json = tmp_path / "s.json", tmp_path / "p.json"
+    assert main(["run", net_path, str(folder), "--json", str(serial_json)]) == 0
+    capsys.readouterr()
+    code = main(["run", net_path, str(bad_folder), "--workers", "2", "--json", str(par_json)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert f"eventsim: error: sample not run: {bad}: " in captured.err
+    assert "samples: 23 (1 not run)" in captured.out
+    serial = json.loads(serial_json.read_text())["samples"]
+    par = json.loads(par_json.read_text())["samples"]
+    kept = [s for s in serial if not s["path"].endswith(f"4/{bad.name}")]
+    assert [(s["predicted"], s["spikes"], s["sops"]) for s in kept] == \
+        [(s["predicted"], s["spikes"], s["sops"]) for s in par]
+
+
+def test_existing_scheduler(folder):
+    from distributed import LocalCluster
+
+    net = _net()
+    files = sorted(folder.rglob("*.bin"))[:6]
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        results = run_files(net, files, scheduler=cluster.scheduler_address, sensor_size=SENSOR)
+    assert not any(isinstance(r, Failed) for r in results)
+    sim = eventsim.Simulator(net)
+    assert [r.predicted for r in results] == \
+        [sim.run(eventsim.read_events(f, SENSOR)).predicted for f in files]
+
+
+def test_bad_parallel_arguments(capsys, folder):
+    net_path = str(eventsim.__path__[0]) + "/../networks/nmnist-mlp.h5"
+    assert main(["run", net_path, str(folder), "--workers", "0"]) == 1
+    assert "--workers must be a positive integer" in capsys.readouterr().err
+    assert main(["run", "--example", "--workers", "2"]) == 1
+    assert "not with --example or --chunk-events" in capsys.readouterr().err
+    assert main(["run", net_path, str(folder), "--scheduler", "tcp://127.0.0.1:9"]) == 1
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in capsys.readouterr().err
