@@ -20,6 +20,7 @@ from eventsim.events.synthetic import saccade_events
 from eventsim.network.hdf5 import load_network, save_network
 from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, NeuNorm, SumPool2d
 from eventsim.network.network import Network
+from eventsim.network.nir import from_nir, to_nir
 from eventsim.network.random import random_mlp
 
 if TYPE_CHECKING:
@@ -47,6 +48,6 @@ __all__ = [
     "EVENT_DTYPE", "AvgPool2d", "Conv2d", "Dense", "EventError", "EventStream", "EventWriter",
     "EventsimError", "Flatten", "FormatError", "InputError", "Network", "NetworkError",
     "NeuNorm", "Result", "Simulator", "SumPool2d", "__version__", "bin_events", "emulate_dvs",
-    "errors", "iter_events", "load_network", "random_mlp", "read_events", "saccade_events",
-    "saccade_video", "save_network", "simulate", "write_events",
+    "errors", "from_nir", "iter_events", "load_network", "random_mlp", "read_events",
+    "saccade_events", "saccade_video", "save_network", "simulate", "to_nir", "write_events",
 ]

@@ -1,0 +1,229 @@
+"""NIR (Neuromorphic Intermediate Representation) in and out, through the ``nir`` package.
+
+Export (:func:`to_nir`) writes each layer as its projection node (``Affine``/``Linear``,
+``Conv2d``, ``SumPool2d``, ``AvgPool2d``) followed by a neuron node, in a chain from ``input``
+to ``output`` (with an explicit ``Flatten`` before a dense layer that eventsim flattens
+implicitly). NIR neurons are continuous-time; a discrete layer of step ``dt`` becomes
+
+* ``LIF`` with ``tau = -dt / ln(decay)`` (the exact exponential: ``decay = exp(-dt / tau)``),
+  ``r = tau`` (an input weight ``w`` moves ``v`` by ``r * w / tau = w``), ``v_leak = 0``,
+  ``v_reset = 0`` and ``v_threshold = v_th``;
+* ``IF`` with ``r = 1`` for ``decay == 1``.
+
+Each neuron node's metadata also carries ``eventsim_decay``, ``eventsim_reset`` (``"zero"`` or
+``"subtract"``: NIR resets to ``v_reset``, so a subtract reset is known only from it) and
+``dt_s``, so eventsim reads back exactly what it wrote.
+
+Import (:func:`from_nir`) needs ``dt`` (given, or the ``dt_s`` the graph carries) and uses the
+same exact exponential discretisation, ``decay = exp(-dt / tau)``; the input gain ``r / tau``
+(LIF) or ``r`` (IF) is folded into the projection's weights and bias. Anything that does not
+map exactly raises :class:`~eventsim.errors.NetworkError` naming the node: a leak towards a
+nonzero ``v_leak``, a reset to a nonzero value, ``LI`` / ``CubaLIF`` neurons, dilation or
+groups, asymmetric kernels or padding, a graph that is not a chain.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from eventsim.errors import NetworkError
+from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, SumPool2d, has_neurons
+from eventsim.network.network import Network, layer_name
+
+
+def _nir():
+    try:
+        import nir
+    except ImportError:  # pragma: no cover - a dependency
+        raise NetworkError("NIR needs the nir package: pip install nir") from None
+    return nir
+
+
+def to_nir(net: Network, path: str | Path | None = None, dt_us: int | None = None):
+    """The NIR graph of ``net`` (see the module docstring); written to ``path`` if given."""
+    nir = _nir()
+    dt_us = dt_us or net.dt_us
+    if dt_us is None:
+        raise NetworkError("to_nir: the network has no dt_us; give dt_us (the step the decay "
+                           "refers to)")
+    dt = dt_us * 1e-6
+    nodes = {"input": nir.Input(input_type={"input": np.array(net.input_shape)})}
+    edges, last = [], "input"
+    for i, layer in enumerate(net.layers):
+        name = layer_name(i, layer)
+        if not has_neurons(layer) and not isinstance(layer, Flatten):
+            raise NetworkError(f"{name}: {type(layer).__name__} has no NIR node")
+        if getattr(layer, "integer", False):
+            raise NetworkError(f"{name}: integer layers (truncating decay) have no NIR node")
+        in_shape = net.input_shape_of(i)
+        if isinstance(layer, Flatten):
+            node = nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=0, end_dim=-1)
+            nodes[f"{i}.flatten"], last = node, _chain(edges, last, f"{i}.flatten")
+            continue
+        out_shape = net.shapes[i]
+        if isinstance(layer, Dense) and len(in_shape) > 1:  # eventsim flattens implicitly
+            node = nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=0, end_dim=-1)
+            nodes[f"{i}.flatten"], last = node, _chain(edges, last, f"{i}.flatten")
+        if isinstance(layer, Dense):
+            weight = layer.weight
+            proj = (nir.Affine(weight, np.asarray(layer.bias)) if layer.bias is not None
+                    else nir.Linear(weight))
+        elif isinstance(layer, Conv2d):
+            bias = layer.bias if layer.bias is not None else np.zeros(layer.weight.shape[0])
+            proj = nir.Conv2d(input_shape=tuple(in_shape[1:]), weight=layer.weight,
+                              stride=layer.stride, padding=layer.padding, dilation=1, groups=1,
+                              bias=np.asarray(bias))
+        else:
+            cls = nir.SumPool2d if isinstance(layer, SumPool2d) else nir.AvgPool2d
+            k, s = layer.kernel_size, layer.stride
+            proj = cls(kernel_size=np.array([k, k]), stride=np.array([s, s]),
+                       padding=np.array([0, 0]))
+        nodes[f"{i}.proj"], last = proj, _chain(edges, last, f"{i}.proj")
+        meta = {"eventsim_decay": float(layer.decay), "eventsim_reset": layer.reset, "dt_s": dt}
+        ones = np.ones(out_shape)
+        if layer.decay == 1.0:
+            neuron = nir.IF(r=ones, v_threshold=ones * layer.v_th, v_reset=0 * ones,
+                            metadata=meta)
+        else:
+            tau = -dt / math.log(layer.decay)
+            neuron = nir.LIF(tau=ones * tau, r=ones * tau, v_leak=0 * ones,
+                             v_threshold=ones * layer.v_th, v_reset=0 * ones, metadata=meta)
+        nodes[f"{i}.lif"], last = neuron, _chain(edges, last, f"{i}.lif")
+    nodes["output"] = nir.Output(output_type={"output": np.array(net.shapes[-1])})
+    _chain(edges, last, "output")
+    graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt_s": dt}, type_check=False)
+    if path is not None:
+        nir.write(str(path), graph)
+    return graph
+
+
+def _chain(edges: list, last: str, name: str) -> str:
+    edges.append((last, name))
+    return name
+
+
+def _order(graph) -> list[str]:
+    """The nodes from ``input`` to ``output`` of a chain graph, else NetworkError."""
+    succ: dict[str, list[str]] = {}
+    for a, b in graph.edges:
+        succ.setdefault(a, []).append(b)
+    starts = [n for n, node in graph.nodes.items() if type(node).__name__ == "Input"]
+    if len(starts) != 1:
+        raise NetworkError(f"from_nir: the graph has {len(starts)} Input nodes; expected one")
+    order, node = [starts[0]], starts[0]
+    while type(graph.nodes[node]).__name__ != "Output":
+        nxt = succ.get(node, [])
+        if len(nxt) != 1:
+            raise NetworkError(f"from_nir: node {node!r} has {len(nxt)} successors; eventsim "
+                               "runs feed-forward chains")
+        node = nxt[0]
+        if node in order:
+            raise NetworkError(f"from_nir: node {node!r} closes a loop; eventsim runs "
+                               "feed-forward chains")
+        order.append(node)
+    return order
+
+
+def from_nir(graph_or_path, dt_us: int | None = None) -> Network:
+    """An eventsim network from a NIR graph or file (see the module docstring for the
+    discretisation: ``decay = exp(-dt / tau)``, exact when the graph was written by eventsim)."""
+    nir = _nir()
+    graph = nir.read(str(graph_or_path)) if isinstance(graph_or_path, (str, Path)) \
+        else graph_or_path
+    dt_s = dt_us * 1e-6 if dt_us else graph.metadata.get("dt_s") if graph.metadata else None
+    order = _order(graph)
+    inp = graph.nodes[order[0]]
+    input_shape = tuple(int(v) for v in np.ravel(next(iter(inp.input_type.values()))))
+    layers, pending = [], None
+    for name in order[1:-1]:
+        node = graph.nodes[name]
+        kind = type(node).__name__
+        if kind == "Flatten":
+            if pending is not None:
+                raise NetworkError(f"from_nir: node {name!r} follows a projection without "
+                                   "neurons")
+            layers.append(Flatten())
+        elif kind in ("Affine", "Linear", "Conv2d", "SumPool2d", "AvgPool2d"):
+            if pending is not None:
+                raise NetworkError(f"from_nir: node {name!r} follows a projection without "
+                                   "neurons; eventsim layers are a projection then neurons")
+            pending = (name, node)
+        elif kind in ("LIF", "IF"):
+            if pending is None:
+                raise NetworkError(f"from_nir: node {name!r} ({kind}) has no projection before it")
+            layers.append(_layer(pending, name, node, kind, dt_s))
+            pending = None
+        else:
+            raise NetworkError(f"from_nir: node {name!r} is {kind}, which eventsim does not run "
+                               "exactly (it runs Affine, Linear, Conv2d, SumPool2d, AvgPool2d, "
+                               "Flatten, LIF and IF)")
+    if pending is not None:
+        raise NetworkError(f"from_nir: node {pending[0]!r} has no neurons after it")
+    dt_us_out = round(dt_s * 1e6) if dt_s else None
+    return Network(layers, input_shape, dt_us=dt_us_out)
+
+
+def _uniform(value, name: str, field: str) -> float:
+    arr = np.ravel(np.asarray(value, np.float64))
+    if arr.size == 0 or np.any(arr != arr[0]):
+        raise NetworkError(f"from_nir: node {name!r}: field '{field}' differs between neurons; "
+                           "eventsim has one value per layer")
+    return float(arr[0])
+
+
+def _layer(pending, name, node, kind, dt_s):
+    proj_name, proj = pending
+    meta = node.metadata or {}
+    if _uniform(getattr(node, "v_reset", 0.0) if node.v_reset is not None else 0.0, name,
+                "v_reset") != 0.0:
+        raise NetworkError(f"from_nir: node {name!r}: resets to a nonzero v_reset; eventsim "
+                           "resets to 0 (or subtracts the threshold)")
+    v_th = _uniform(node.v_threshold, name, "v_threshold")
+    if kind == "IF":
+        decay, gain = 1.0, _uniform(node.r, name, "r")
+    else:
+        if _uniform(node.v_leak, name, "v_leak") != 0.0:
+            raise NetworkError(f"from_nir: node {name!r}: leaks towards a nonzero v_leak")
+        tau = _uniform(node.tau, name, "tau")
+        if dt_s is None:
+            raise NetworkError(f"from_nir: node {name!r} is continuous-time; give dt_us (the "
+                               "step to discretise it with)")
+        decay = float(meta["eventsim_decay"]) if "eventsim_decay" in meta \
+            else math.exp(-dt_s / tau)
+        gain = _uniform(node.r, name, "r") / tau
+    reset = meta.get("eventsim_reset", "zero")
+    lif = {"decay": decay, "v_th": v_th, "reset": reset}
+    pkind = type(proj).__name__
+    if pkind in ("Affine", "Linear"):
+        w = np.asarray(proj.weight, np.float64)
+        b = np.asarray(proj.bias, np.float64) if pkind == "Affine" else None
+        return Dense(w * gain if gain != 1 else w,
+                     bias=None if b is None else (b * gain if gain != 1 else b), **lif)
+    if pkind == "Conv2d":
+        stride, padding = _square(proj.stride, proj_name, "stride"), \
+            _square(proj.padding, proj_name, "padding")
+        if _square(proj.dilation, proj_name, "dilation") != 1 or int(proj.groups) != 1:
+            raise NetworkError(f"from_nir: node {proj_name!r}: dilation or groups other than 1")
+        w = np.asarray(proj.weight, np.float64)
+        b = np.asarray(proj.bias, np.float64)
+        return Conv2d(w * gain if gain != 1 else w, stride=stride, padding=padding,
+                      bias=None if not b.any() else (b * gain if gain != 1 else b), **lif)
+    if gain != 1:
+        raise NetworkError(f"from_nir: node {name!r}: an input gain r/tau of {gain} after "
+                           "pooling; eventsim pooling weights are fixed")
+    k = _square(proj.kernel_size, proj_name, "kernel_size")
+    if _square(proj.padding, proj_name, "padding") != 0:
+        raise NetworkError(f"from_nir: node {proj_name!r}: pooling with padding")
+    cls = SumPool2d if pkind == "SumPool2d" else AvgPool2d
+    return cls(k, stride=_square(proj.stride, proj_name, "stride"), **lif)
+
+
+def _square(value, name: str, field: str) -> int:
+    arr = np.ravel(np.asarray(value))
+    if arr.dtype.kind not in "iuf" or arr.size == 0 or np.any(arr != arr[0]):
+        raise NetworkError(f"from_nir: node {name!r}: field '{field}' is {value!r}; eventsim "
+                           "needs the same value in both dimensions")
+    return int(arr[0])

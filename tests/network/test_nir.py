@@ -1,0 +1,112 @@
+"""NIR in and out: round trips spike for spike, foreign conventions, and what does not map."""
+
+from __future__ import annotations
+
+import math
+
+import netgen
+import nir
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import eventsim
+from eventsim.errors import NetworkError
+from eventsim.network.layers import Conv2d, Dense, Flatten, NeuNorm
+from eventsim.network.network import Network
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(netgen.dense_networks(), netgen.conv_networks()))
+def test_round_trip_gives_identical_spikes(tmp_path_factory, case):
+    """Dense/conv/pool networks, bias, both resets, decay 1 (IF) and < 1 (LIF), via a file."""
+    net, x = case
+    net.dt_us = 1000
+    path = tmp_path_factory.mktemp("nir") / "net.nir"
+    eventsim.to_nir(net, path)
+    back = eventsim.from_nir(path)
+    assert back.dt_us == 1000
+    a = eventsim.simulate(net, x, dtype="float64")
+    b = eventsim.simulate(back, x, dtype="float64")
+    for sa, sb in zip(a.spikes, b.spikes):
+        np.testing.assert_array_equal(sa, sb)
+
+
+def test_export_writes_tau_reset_and_threshold():
+    net = Network([Dense(np.ones((2, 3)), decay=0.5, v_th=0.7, reset="subtract"),
+                   Dense(np.ones((1, 2)), decay=1.0, v_th=2.0)], (3,), dt_us=2000)
+    g = eventsim.to_nir(net)
+    lif, integ = g.nodes["0.lif"], g.nodes["1.lif"]
+    assert isinstance(lif, nir.LIF) and isinstance(integ, nir.IF)
+    np.testing.assert_allclose(lif.tau, -2e-3 / math.log(0.5))
+    np.testing.assert_array_equal(lif.v_threshold, [0.7, 0.7])
+    assert lif.metadata["eventsim_reset"] == "subtract" and lif.metadata["dt_s"] == 2e-3
+    assert [e for e in g.edges] == [("input", "0.proj"), ("0.proj", "0.lif"),
+                                    ("0.lif", "1.proj"), ("1.proj", "1.lif"), ("1.lif", "output")]
+
+
+def _foreign(tau=5e-3, r=None, v_leak=0.0, v_reset=0.0, metadata=None):
+    """A graph as another framework writes it: no eventsim metadata, no dt."""
+    w = np.array([[0.6, -0.2], [0.3, 0.9]])
+    lif = nir.LIF(tau=np.full(2, tau), r=np.full(2, tau if r is None else r),
+                  v_leak=np.full(2, v_leak), v_threshold=np.ones(2),
+                  v_reset=np.full(2, v_reset), metadata=metadata or {})
+    return nir.NIRGraph(nodes={"in": nir.Input({"input": np.array([2])}),
+                               "fc": nir.Affine(w, np.array([0.1, 0.0])), "lif": lif,
+                               "out": nir.Output({"output": np.array([2])})},
+                        edges=[("in", "fc"), ("fc", "lif"), ("lif", "out")])
+
+
+def test_foreign_graph_uses_the_exact_exponential_and_folds_r_over_tau():
+    net = eventsim.from_nir(_foreign(r=10e-3), dt_us=1000)  # r / tau = 2
+    layer = net.layers[0]
+    assert layer.decay == math.exp(-1e-3 / 5e-3) and layer.reset == "zero"
+    np.testing.assert_array_equal(layer.weight, 2 * np.array([[0.6, -0.2], [0.3, 0.9]]))
+    np.testing.assert_array_equal(layer.bias, [0.2, 0.0])
+    with pytest.raises(NetworkError, match=r"node 'lif' is continuous-time; give dt_us"):
+        eventsim.from_nir(_foreign())
+
+
+@pytest.mark.parametrize("graph, match", [
+    (_foreign(v_leak=0.1), r"node 'lif': leaks towards a nonzero v_leak"),
+    (_foreign(v_reset=-0.5), r"node 'lif': resets to a nonzero v_reset"),
+])
+def test_what_does_not_map_names_the_node(graph, match):
+    with pytest.raises(NetworkError, match=match):
+        eventsim.from_nir(graph, dt_us=1000)
+
+
+def test_unsupported_nodes_and_shapes():
+    g = _foreign()
+    g.nodes["lif"] = nir.CubaLIF(tau_syn=np.ones(2), tau_mem=np.ones(2), r=np.ones(2),
+                                 v_leak=np.zeros(2), v_threshold=np.ones(2))
+    with pytest.raises(NetworkError, match=r"node 'lif' is CubaLIF, which eventsim does not run"):
+        eventsim.from_nir(g, dt_us=1000)
+    g = _foreign()
+    g.edges.append(("fc", "out"))
+    with pytest.raises(NetworkError, match=r"node 'fc' has 2 successors"):
+        eventsim.from_nir(g, dt_us=1000)
+    nn = Network([Conv2d(np.ones((1, 1, 1, 1))), NeuNorm(np.zeros((1, 2, 2))), Flatten(),
+                  Dense(np.ones((1, 4)))], (1, 2, 2), dt_us=1000)
+    with pytest.raises(NetworkError, match=r"layer 1 \(NeuNorm\): NeuNorm has no NIR node"):
+        eventsim.to_nir(nn)
+    with pytest.raises(NetworkError, match="the network has no dt_us"):
+        eventsim.to_nir(Network([Dense(np.ones((1, 1)))], (1,)))
+
+
+def test_shipped_cnn_round_trip_on_real_data(tmp_path, data_dir):
+    from pathlib import Path
+
+    net = eventsim.load_network(Path(__file__).resolve().parents[2] / "networks" /
+                                "nmnist-cnn.h5")
+    eventsim.to_nir(net, tmp_path / "cnn.nir")
+    back = eventsim.from_nir(tmp_path / "cnn.nir")
+    for f in sorted((data_dir / "nmnist" / "Test").glob("*/*.bin"))[:10]:
+        s = eventsim.read_events(f, net.sensor_size)
+        back_stream = eventsim.EventStream(s.events, s.sensor_size)
+        a, b = eventsim.simulate(net, s, dtype="float64"), eventsim.simulate(back, back_stream,
+                                                                            dtype="float64",
+                                                                            T=net.T)
+        for sa, sb in zip(a.spikes, b.spikes):
+            np.testing.assert_array_equal(sa, sb)
