@@ -127,9 +127,21 @@ def _order(graph) -> list[str]:
     return order
 
 
-def from_nir(graph_or_path, dt_us: int | None = None) -> Network:
-    """An eventsim network from a NIR graph or file (see the module docstring for the
-    discretisation: ``decay = exp(-dt / tau)``, exact when the graph was written by eventsim)."""
+DISCRETISATIONS = ("exact", "euler")
+
+
+def from_nir(graph_or_path, dt_us: int | None = None, discretisation: str = "exact") -> Network:
+    """An eventsim network from a NIR graph or file.
+
+    ``discretisation``: ``"exact"`` (default) steps a LIF node with ``decay = exp(-dt / tau)``
+    and input gain ``r / tau``; ``"euler"`` with ``decay = 1 - dt / tau`` and gain
+    ``r * dt / tau``, the forward-Euler convention of snnTorch's exporter (``tau = dt / (1 -
+    beta)``, ``r = tau / dt``, ``dt = 1e-4`` s: import its graphs with ``dt_us=100``). A graph
+    eventsim wrote carries its exact decay, which wins.
+    """
+    if discretisation not in DISCRETISATIONS:
+        raise NetworkError(f"from_nir: field 'discretisation' must be one of {DISCRETISATIONS}, "
+                           f"got {discretisation!r}")
     nir = _nir()
     graph = nir.read(str(graph_or_path)) if isinstance(graph_or_path, (str, Path)) \
         else graph_or_path
@@ -154,7 +166,7 @@ def from_nir(graph_or_path, dt_us: int | None = None) -> Network:
         elif kind in ("LIF", "IF"):
             if pending is None:
                 raise NetworkError(f"from_nir: node {name!r} ({kind}) has no projection before it")
-            layers.append(_layer(pending, name, node, kind, dt_s))
+            layers.append(_layer(pending, name, node, kind, dt_s, discretisation))
             pending = None
         else:
             raise NetworkError(f"from_nir: node {name!r} is {kind}, which eventsim does not run "
@@ -174,7 +186,7 @@ def _uniform(value, name: str, field: str) -> float:
     return float(arr[0])
 
 
-def _layer(pending, name, node, kind, dt_s):
+def _layer(pending, name, node, kind, dt_s, discretisation):
     proj_name, proj = pending
     meta = node.metadata or {}
     if _uniform(getattr(node, "v_reset", 0.0) if node.v_reset is not None else 0.0, name,
@@ -191,9 +203,16 @@ def _layer(pending, name, node, kind, dt_s):
         if dt_s is None:
             raise NetworkError(f"from_nir: node {name!r} is continuous-time; give dt_us (the "
                                "step to discretise it with)")
-        decay = float(meta["eventsim_decay"]) if "eventsim_decay" in meta \
-            else math.exp(-dt_s / tau)
-        gain = _uniform(node.r, name, "r") / tau
+        r = _uniform(node.r, name, "r")
+        if "eventsim_decay" in meta:
+            decay, gain = float(meta["eventsim_decay"]), r / tau
+        elif discretisation == "euler":
+            decay, gain = 1.0 - dt_s / tau, r * dt_s / tau
+            if not 0.0 < decay <= 1.0:
+                raise NetworkError(f"from_nir: node {name!r}: tau {tau} s is shorter than the "
+                                   f"step {dt_s} s; forward Euler gives decay {decay}")
+        else:
+            decay, gain = math.exp(-dt_s / tau), r / tau
     reset = meta.get("eventsim_reset", "zero")
     lif = {"decay": decay, "v_th": v_th, "reset": reset}
     pkind = type(proj).__name__

@@ -110,3 +110,45 @@ def test_shipped_cnn_round_trip_on_real_data(tmp_path, data_dir):
                                                                             T=net.T)
         for sa, sb in zip(a.spikes, b.spikes):
             np.testing.assert_array_equal(sa, sb)
+
+
+def test_snntorch_convention_imports_with_euler():
+    """A graph in snnTorch's export convention (export_nir.py of snnTorch 1.0: dt = 1e-4 s,
+    tau = dt / (1 - beta), r = tau / dt, v_leak = v_reset = 0). Its Leaky neuron with
+    reset_mechanism="zero" is mem[t] = beta * mem[t-1] * (1 - spk[t-1]) + W x[t]: eventsim's
+    recurrence, so the imported network spikes as snnTorch's equations do."""
+    rng = np.random.default_rng(5)
+    dt, beta, thr = 1e-4, 0.8, 0.7
+    w1 = rng.normal(0.2, 0.5, (6, 5))
+    w2 = rng.normal(0.1, 0.6, (3, 6))
+
+    def leaky(n, beta):
+        tau = dt / (1 - beta)
+        return nir.LIF(tau=np.full(n, tau), r=np.full(n, tau / dt), v_leak=np.zeros(n),
+                       v_threshold=np.full(n, thr), v_reset=np.zeros(n))
+
+    g = nir.NIRGraph(nodes={"input": nir.Input({"input": np.array([5])}),
+                            "0": nir.Linear(w1), "1": leaky(6, beta),
+                            "2": nir.Linear(w2), "3": leaky(3, 0.6),
+                            "output": nir.Output({"output": np.array([3])})},
+                     edges=[("input", "0"), ("0", "1"), ("1", "2"), ("2", "3"),
+                            ("3", "output")])
+    net = eventsim.from_nir(g, dt_us=100, discretisation="euler")
+    assert net.layers[0].decay == pytest.approx(0.8, abs=1e-12)
+    np.testing.assert_allclose(net.layers[0].weight, w1, rtol=1e-12)
+    x = (rng.random((30, 5)) < 0.4).astype(np.uint8)
+    # snnTorch's equations, written out
+    spikes, inp = [], x.astype(float)
+    for w, b in ((w1, beta), (w2, 0.6)):
+        mem, spk, out = np.zeros(w.shape[0]), np.zeros(w.shape[0]), []
+        for t in range(len(inp)):
+            mem = b * mem * (1 - spk) + w @ inp[t]
+            spk = (mem > thr).astype(float)
+            out.append(spk)
+        inp = np.array(out)
+        spikes.append(inp)
+    result = eventsim.simulate(net, x, dtype="float64")
+    for pop, s in enumerate(spikes):
+        np.testing.assert_array_equal(result.spikes[pop], np.argwhere(s))
+    with pytest.raises(NetworkError, match="'discretisation' must be one of"):
+        eventsim.from_nir(g, dt_us=100, discretisation="rk4")
