@@ -127,28 +127,42 @@ def _order(graph) -> list[str]:
     return order
 
 
-DISCRETISATIONS = ("exact", "euler")
+DISCRETISATIONS = ("exact", "euler", "zoh")
 
 
-def from_nir(graph_or_path, dt_us: int | None = None, discretisation: str = "exact") -> Network:
+def from_nir(graph_or_path, dt_us: int | None = None, discretisation: str = "exact",
+             reset: str | None = None) -> Network:
     """An eventsim network from a NIR graph or file.
 
     ``discretisation``: ``"exact"`` (default) steps a LIF node with ``decay = exp(-dt / tau)``
-    and input gain ``r / tau``; ``"euler"`` with ``decay = 1 - dt / tau`` and gain
-    ``r * dt / tau``, the forward-Euler convention of snnTorch's exporter (``tau = dt / (1 -
-    beta)``, ``r = tau / dt``, ``dt = 1e-4`` s: import its graphs with ``dt_us=100``). A graph
-    eventsim wrote carries its exact decay, which wins.
+    and input gain ``r / tau`` (a spike is a delta of current); ``"euler"`` with ``decay = 1 -
+    dt / tau`` and gain ``r * dt / tau``, the forward-Euler convention of snnTorch's exporter
+    (``tau = dt / (1 - beta)``, ``r = tau / dt``, ``dt = 1e-4`` s: ``dt_us=100``); ``"zoh"``
+    with ``decay = exp(-dt / tau)`` and gain ``r * (1 - decay)`` (the input held over the
+    step), the convention of Sinabs' ``LIF`` (``norm_input=True``; its ``tau`` counts steps:
+    ``dt_us=1_000_000``). A graph eventsim wrote carries its exact decay, which wins.
+
+    ``reset``: how neuron nodes with ``v_reset = 0`` (or none) reset: NIR's own meaning,
+    ``"zero"`` (default), or ``"subtract"`` where the writer subtracted the threshold, which
+    NIR cannot say (Sinabs' default ``MembraneSubtract``; nir fills a missing ``v_reset`` with
+    0).
     """
+    if reset not in (None, "zero", "subtract"):
+        raise NetworkError(f"from_nir: field 'reset' must be 'zero' or 'subtract', got {reset!r}")
     if discretisation not in DISCRETISATIONS:
         raise NetworkError(f"from_nir: field 'discretisation' must be one of {DISCRETISATIONS}, "
                            f"got {discretisation!r}")
     nir = _nir()
-    graph = nir.read(str(graph_or_path)) if isinstance(graph_or_path, (str, Path)) \
-        else graph_or_path
+    # NIR's own type inference rejects graphs other versions wrote (a leading batch axis on
+    # the input, as Sinabs writes); the Network checks every shape itself
+    graph = nir.read(str(graph_or_path), type_check=False) \
+        if isinstance(graph_or_path, (str, Path)) else graph_or_path
     dt_s = dt_us * 1e-6 if dt_us else graph.metadata.get("dt_s") if graph.metadata else None
     order = _order(graph)
     inp = graph.nodes[order[0]]
     input_shape = tuple(int(v) for v in np.ravel(next(iter(inp.input_type.values()))))
+    while len(input_shape) not in (1, 3) and input_shape and input_shape[0] == 1:
+        input_shape = input_shape[1:]  # a leading batch or time axis of 1 (Sinabs writes one)
     layers, pending = [], None
     for name in order[1:-1]:
         node = graph.nodes[name]
@@ -166,7 +180,7 @@ def from_nir(graph_or_path, dt_us: int | None = None, discretisation: str = "exa
         elif kind in ("LIF", "IF"):
             if pending is None:
                 raise NetworkError(f"from_nir: node {name!r} ({kind}) has no projection before it")
-            layers.append(_layer(pending, name, node, kind, dt_s, discretisation))
+            layers.append(_layer(pending, name, node, kind, dt_s, discretisation, reset))
             pending = None
         else:
             raise NetworkError(f"from_nir: node {name!r} is {kind}, which eventsim does not run "
@@ -186,13 +200,17 @@ def _uniform(value, name: str, field: str) -> float:
     return float(arr[0])
 
 
-def _layer(pending, name, node, kind, dt_s, discretisation):
+def _layer(pending, name, node, kind, dt_s, discretisation, reset_asked):
     proj_name, proj = pending
     meta = node.metadata or {}
-    if _uniform(getattr(node, "v_reset", 0.0) if node.v_reset is not None else 0.0, name,
-                "v_reset") != 0.0:
+    v_reset = getattr(node, "v_reset", None)
+    if "eventsim_reset" in meta:
+        reset = meta["eventsim_reset"]
+    elif v_reset is not None and _uniform(v_reset, name, "v_reset") != 0.0:
         raise NetworkError(f"from_nir: node {name!r}: resets to a nonzero v_reset; eventsim "
                            "resets to 0 (or subtracts the threshold)")
+    else:  # NIR's reset to v_reset = 0, unless the caller knows the writer subtracted
+        reset = reset_asked or "zero"
     v_th = _uniform(node.v_threshold, name, "v_threshold")
     if kind == "IF":
         decay, gain = 1.0, _uniform(node.r, name, "r")
@@ -206,6 +224,9 @@ def _layer(pending, name, node, kind, dt_s, discretisation):
         r = _uniform(node.r, name, "r")
         if "eventsim_decay" in meta:
             decay, gain = float(meta["eventsim_decay"]), r / tau
+        elif discretisation == "zoh":
+            decay = math.exp(-dt_s / tau)
+            gain = r * (1.0 - decay)
         elif discretisation == "euler":
             decay, gain = 1.0 - dt_s / tau, r * dt_s / tau
             if not 0.0 < decay <= 1.0:
@@ -213,7 +234,6 @@ def _layer(pending, name, node, kind, dt_s, discretisation):
                                    f"step {dt_s} s; forward Euler gives decay {decay}")
         else:
             decay, gain = math.exp(-dt_s / tau), r / tau
-    reset = meta.get("eventsim_reset", "zero")
     lif = {"decay": decay, "v_th": v_th, "reset": reset}
     pkind = type(proj).__name__
     if pkind in ("Affine", "Linear"):

@@ -152,3 +152,32 @@ def test_snntorch_convention_imports_with_euler():
         np.testing.assert_array_equal(result.spikes[pop], np.argwhere(s))
     with pytest.raises(NetworkError, match="'discretisation' must be one of"):
         eventsim.from_nir(g, dt_us=100, discretisation="rk4")
+    with pytest.raises(NetworkError, match="'reset' must be 'zero' or 'subtract'"):
+        eventsim.from_nir(g, dt_us=100, reset="hard")
+
+
+DATA = __import__("pathlib").Path(__file__).resolve().parents[1] / "data"
+
+
+def test_a_file_sinabs_wrote_runs_as_sinabs_ran_it():
+    """tests/data/sinabs_mlp.nir was written by sinabs.to_nir (Sinabs 3.1.3,
+    tests/data/make_sinabs.py): Linear-IAF-Linear-LIF(tau_mem=20 steps), SingleSpike,
+    MembraneSubtract, norm_input. Its IF/LIF nodes leave v_reset out (nir reads it as 0) and
+    its tau counts steps: reset='subtract', discretisation='zoh', one step = 1 s. eventsim's
+    spikes are Sinabs' own, recorded when the file was written, in both dtypes; read with
+    NIR's zero reset they are not."""
+    io = np.load(DATA / "sinabs_mlp_io.npz")
+    as_nir_says = eventsim.from_nir(DATA / "sinabs_mlp.nir", dt_us=1_000_000,
+                                    discretisation="zoh")
+    zero = eventsim.simulate(as_nir_says, io["x"].astype(np.uint8), dtype="float64")
+    assert not np.array_equal(zero.spikes[0], np.argwhere(io["spikes0"]))
+    net = eventsim.from_nir(DATA / "sinabs_mlp.nir", dt_us=1_000_000, discretisation="zoh",
+                            reset="subtract")
+    assert net.input_shape == (5,)
+    assert net.layers[0].decay == 1.0 and net.layers[1].decay == pytest.approx(math.exp(-1 / 20))
+    assert io["spikes0"].sum() > 20 and io["spikes1"].sum() > 5
+    for dtype in ("float32", "float64"):
+        result = eventsim.simulate(net, io["x"].astype(np.uint8), dtype=dtype)
+        for pop in range(2):
+            np.testing.assert_array_equal(result.spikes[pop], np.argwhere(io[f"spikes{pop}"]),
+                                          err_msg=f"{dtype}, population {pop}")
