@@ -17,8 +17,6 @@ import numpy as np
 
 from eventsim.errors import InputError
 
-FIGURES = ("input", "raster", "activity", "sops", "energy", "accuracy")
-
 
 def load_run(path: str | Path) -> dict:
     """The JSON written by ``eventsim run --json``, checked for its ``metrics`` section."""
@@ -48,8 +46,8 @@ def write_report(run: dict, out: str | Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     m = run["metrics"]
     drawn = {}
-    for name in FIGURES:
-        fig = globals()[f"_fig_{name}"](m)
+    for name, draw in _DRAW.items():
+        fig = draw(m)
         if fig is not None:
             fig.savefig(out / f"{name}.png", dpi=110, bbox_inches="tight")
             matplotlib.pyplot.close(fig)
@@ -214,6 +212,12 @@ def _fig_accuracy(m):
     ax.grid(alpha=0.3)
     ax.set_title("accuracy against steps (early exit)")
     return fig
+
+
+_DRAW = {"input": _fig_input, "raster": _fig_raster, "activity": _fig_activity,
+         "sops": _fig_sops, "energy": _fig_energy, "accuracy": _fig_accuracy}
+#: The figures, in the order of the page.
+FIGURES = tuple(_DRAW)
 
 
 # --- tables and page -------------------------------------------------------------------------

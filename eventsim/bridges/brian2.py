@@ -46,6 +46,7 @@ import numpy as np
 
 from eventsim.engine.continuous import SPIKE_DTYPE, input_events
 from eventsim.engine.inputs import check_stream, dense_input
+from eventsim.engine.reference import dense_bias
 from eventsim.errors import EventsimError, InputError, NetworkError
 from eventsim.events.binning import bin_sparse
 from eventsim.events.stream import EventStream
@@ -227,7 +228,7 @@ def _layers(b2, net: Network, source, dt, driven: bool, dt_us: int, delays: bool
         else:
             group.rate = rate * b2.Hz
         group.v_th = net.neuron_thresholds(li)
-        bias = _bias(net, li)
+        bias = dense_bias(net, li)
         if driven:
             group.drive = bias * (1e6 / dt_us) * b2.Hz
         else:
@@ -252,13 +253,6 @@ def _layers(b2, net: Network, source, dt, driven: bool, dt_us: int, delays: bool
         groups.append(group)
         below = [group]
     return objects, groups
-
-
-def _bias(net: Network, index: int) -> np.ndarray:
-    layer, n = net.layers[index], int(np.prod(net.shapes[index]))
-    if getattr(layer, "bias", None) is None:
-        return np.zeros(n)
-    return np.repeat(np.asarray(layer.bias, np.float64), n // len(layer.bias))
 
 
 def _run_discrete(net, inputs, dt_us, T, target, probe) -> Brian2Run:

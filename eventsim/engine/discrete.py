@@ -40,7 +40,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from eventsim.engine.fanout import window
+from eventsim.engine.fanout import spatial_targets, window
 from eventsim.engine.plan import (
     C_IN,
     C_OUT,
@@ -271,10 +271,12 @@ def deliver_spatial(lt, ft, conv_w, l, spk, n_spk, s, cur, mark, touched, stats)
 
 
 @njit(cache=True)
-def deliver_analog(lt, ft, net_arrays, l, a, n_in, cur, stats):
+def deliver_analog(lt, ft, net_arrays, l, a, n_in, cur, stats, tgt, wix):
     """Analog values ``a[:n_in]`` (one per input of population ``l``) through its weights:
     ``cur[g] += w * a[j]`` for every nonzero ``a[j]``; ``stats[l, MACS]`` counts the nonzero
-    weights used. The caller marks the whole population as touched."""
+    weights used. ``tgt``, ``wix``: buffers for one input's conv/pool fan-out
+    (:func:`~eventsim.engine.fanout.spatial_targets`). The caller marks the whole population
+    as touched."""
     csr_ptr, csr_idx, csr_w, dense_w, conv_w = net_arrays[2:7]
     off, n_l, base = lt[l, OFF], lt[l, N], lt[l, W_OFF]
     macs = 0
@@ -295,27 +297,15 @@ def deliver_analog(lt, ft, net_arrays, l, a, n_in, cur, stats):
             macs += end - begin
         stats[l, MACS] += macs
         return
-    c_out, h_out, w_out = lt[l, C_OUT], lt[l, H_OUT], lt[l, W_OUT]
-    kh, kw, stride = lt[l, KH], lt[l, KW], lt[l, STRIDE]
-    conv = lt[l, KIND] == K_CONV
-    for j in range(n_in):
+    for j in range(n_in):  # conv / pooling: the fan-out the continuous engine uses too
         aj = a[j]
         if aj == 0:
             continue
-        ci, ny, nx, yo_lo, yo_hi, xo_lo, xo_hi = window(
-            j, lt[l, H_IN], lt[l, W_IN], h_out, w_out, kh, kw, stride, lt[l, PAD])
-        for yo in range(yo_lo, yo_hi + 1):
-            for xo in range(xo_lo, xo_hi + 1):
-                if conv:
-                    tap = (ci * kh + ny - yo * stride) * kw + nx - xo * stride
-                    for co in range(c_out):
-                        w = conv_w[base + tap * c_out + co]
-                        if w != 0:
-                            cur[off + (co * h_out + yo) * w_out + xo] += w * aj
-                            macs += 1
-                elif ft[l, POOL_W] != 0:
-                    cur[off + (ci * h_out + yo) * w_out + xo] += ft[l, POOL_W] * aj
-                    macs += 1
+        n = spatial_targets(lt, conv_w, l, j, tgt, wix)
+        for k in range(n):
+            w = conv_w[wix[k]] if wix[k] >= 0 else ft[l, POOL_W]
+            cur[off + tgt[k]] += w * aj
+        macs += n
     stats[l, MACS] += macs
 
 
@@ -377,7 +367,7 @@ def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap
     P, G, cap, conv = tables
     u, cur, t_last, version, pending, mark, all_mark, uniform, nn_x, nn_live = state
     hkey, hkey2, hseq, hver, hstate = heap
-    touched, spk, tally, analog = scratch
+    touched, spk, tally, analog, fan_tgt, fan_wix = scratch
     n_pop = lt.shape[0]
     n_total = lt[n_pop - 1, OFF] + lt[n_pop - 1, N]
     n_out = out_n[0]
@@ -413,7 +403,7 @@ def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap
                 nn_live[l] = neunorm_step(lt, ft, nn_alpha, nn_x, l, spk, n_spk, tally, analog)
                 if nn_live[l]:
                     deliver_analog(lt, ft, net_arrays, l, analog, lt[l, C_IN] * lt[l, H_IN] *
-                                   lt[l, W_IN], cur, stats)
+                                   lt[l, W_IN], cur, stats, fan_tgt, fan_wix)
                     all_mark[l] = s
             end_key = s * n_total + off + n_l
             while hstate[SIZE] > 0 and hkey[0] < end_key:  # this population's crossings due now

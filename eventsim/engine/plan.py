@@ -79,6 +79,11 @@ class Plan:
     v_th: np.ndarray
     layer_index: list[int]
 
+    def fan_buffers(self) -> tuple[np.ndarray, np.ndarray]:
+        """Target and weight-index buffers for one input's conv/pool fan-out."""
+        n = int((self.lt[:, C_OUT] * self.lt[:, KH] * self.lt[:, KW]).max(initial=1))
+        return np.zeros(n, np.int64), np.zeros(n, np.int64)
+
     @property
     def net_arrays(self) -> tuple:
         """What the discrete kernels take as ``net_arrays``."""

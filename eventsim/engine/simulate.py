@@ -68,10 +68,11 @@ class DiscreteRun:
         self.heap = new_heap(2 * n + 16)
         n_in = plan.lt[:, C_IN] * plan.lt[:, H_IN] * plan.lt[:, W_IN]
         has_nn = plan.lt[:, NN_ALPHA] >= 0
-        # touched, spk, and for NeuNorm: spikes per position, the analog values
+        # touched, spk, and for NeuNorm: spikes per position, the analog values, fan-out
         self.scratch = (np.zeros(n, np.int64), np.zeros(max(n, int(n_in[0])), np.int64),
                         np.zeros(int(plan.lt[has_nn, NN_HW].max(initial=1)), dtype),
-                        np.zeros(int(n_in[has_nn].max(initial=1)), dtype))
+                        np.zeros(int(n_in[has_nn].max(initial=1)), dtype),
+                        *plan.fan_buffers())
         # room for a few percent of neurons firing every step; grown (x4) when it fills
         self.out_step = np.zeros(min(n * T, max(16 * n, 1 << 16)) + n, np.int64)
         self.out_gid = np.zeros_like(self.out_step)
@@ -215,7 +216,7 @@ class Simulator:
         current = np.zeros(plan.n_neurons, plan.ft.dtype)
         macs = np.zeros((plan.n_pop, N_STATS), np.int64)
         discrete.deliver_analog(plan.lt, plan.ft, plan.net_arrays, 0, image.astype(plan.ft.dtype),
-                                self.net.n_inputs, current, macs)
+                                self.net.n_inputs, current, macs, *plan.fan_buffers())
         bias = plan.bias + current
         lt = plan.lt.copy()  # the first population's neurons may now cross on their own
         lt[0, CAN_SELF] = lt[0, CAN_SELF] or bool((bias[:lt[0, N]] > 0).any())

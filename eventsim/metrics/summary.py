@@ -7,7 +7,7 @@ import numpy as np
 
 from eventsim.engine.result import Result
 from eventsim.events.stream import EventStream
-from eventsim.metrics.counts import layer_metrics, structure
+from eventsim.metrics.counts import layer_metrics, per_step, structure
 from eventsim.metrics.energy import Profile, layer_energy, load_profile
 from eventsim.metrics.latency import accuracy_vs_steps, decision_latency
 from eventsim.network.network import Network
@@ -47,11 +47,7 @@ def summarize(net: Network, results: list[Result], labels: list[int | None],
         }
     same_T = len(set(out["T"])) == 1 and all(r.per_step is not None for r in results)
     if same_T:
-        out["per_step"] = {
-            "effective_acs": sum(r.sops_per_step for r in results).T.tolist(),
-            "spikes": sum(r.spikes_per_step for r in results).T.tolist(),
-            "membrane_updates": sum(r.updates_per_step for r in results).T.tolist(),
-        }
+        out["per_step"] = {k: v.T.tolist() for k, v in per_step(results).items()}
     latencies = [decision_latency(r) for r in results]
     out["decision_latency_steps"] = latencies
     labelled = [(r, y) for r, y in zip(results, labels) if y is not None]
