@@ -94,6 +94,26 @@ def _parser() -> argparse.ArgumentParser:
                      "original to check an edited copy against)")
     val.add_argument("--json", type=Path, help="write the report to this JSON file")
     val.add_argument("--debug", action="store_true", help="show tracebacks")
+    conv = sub.add_parser("convert", help="NIR graph to network file, or network file to NIR",
+                          description="Convert IN to OUT, the direction set by their suffixes: "
+                          "a NIR graph (.nir) to a network file (.h5) that run, validate and "
+                          "quantize read, or a network file to a NIR graph. A graph another "
+                          "framework wrote is read in its convention: snnTorch --dt-us 100 "
+                          "--discretisation euler; Sinabs --dt-us 1000000 --discretisation zoh "
+                          "--reset subtract; Norse 1.1.0 --dt-us 1000 --discretisation euler "
+                          "--tau-scale 1000.")
+    conv.add_argument("input", type=Path, help="NIR graph (.nir) or network file (.h5)")
+    conv.add_argument("--out", type=Path, required=True, help="file to write (.h5 or .nir)")
+    conv.add_argument("--dt-us", type=int,
+                      help="step in us (reading: default the graph's dt_s; writing: default "
+                      "the network's)")
+    conv.add_argument("--discretisation", choices=["exact", "euler", "zoh"],
+                      help="reading NIR: how LIF nodes are stepped (default exact)")
+    conv.add_argument("--reset", choices=["zero", "subtract"],
+                      help="reading NIR: reset of neuron nodes with v_reset 0 (default zero)")
+    conv.add_argument("--tau-scale", type=float,
+                      help="reading NIR: multiply every tau by this (1/dt for Norse 1.1.0)")
+    conv.add_argument("--debug", action="store_true", help="show tracebacks")
     train = sub.add_parser("train", help="train a network with STBP from a TOML spec",
                            description="Train the network a TOML spec describes (data, binning, "
                            "architecture, hyper-parameters) and save it for `eventsim run`.")
@@ -387,6 +407,38 @@ def cmd_quantize(args) -> int:
     return 0
 
 
+def cmd_convert(args) -> int:
+    from eventsim import from_nir, load_network, save_network, to_nir
+
+    kinds = {".nir": "nir", ".h5": "h5", ".hdf5": "h5"}
+    src, dst = kinds.get(args.input.suffix.lower()), kinds.get(args.out.suffix.lower())
+    if src is None or dst is None or src == dst:
+        raise InputError(f"eventsim convert: converts .nir to .h5 or .h5 to .nir; got "
+                         f"{args.input.name} -> {args.out.name}")
+    if args.dt_us is not None and args.dt_us < 1:
+        raise InputError(f"eventsim convert: --dt-us must be a positive integer, got {args.dt_us}")
+    if src == "nir":
+        net = from_nir(args.input, dt_us=args.dt_us,
+                       discretisation=args.discretisation or "exact", reset=args.reset,
+                       tau_scale=1.0 if args.tau_scale is None else args.tau_scale)
+        save_network(net, args.out)
+    else:
+        given = [f for f, v in (("--discretisation", args.discretisation),
+                                ("--reset", args.reset), ("--tau-scale", args.tau_scale)) if v]
+        if given:
+            raise InputError(f"eventsim convert: {', '.join(given)}: options for reading NIR, "
+                             "not for writing it")
+        if not args.input.is_file():
+            raise FileNotFoundError(errno.ENOENT, "no such network file", str(args.input))
+        net = load_network(args.input)
+        to_nir(net, args.out, dt_us=args.dt_us)
+    layers = ", ".join(f"{type(lay).__name__}(decay {getattr(lay, 'decay', 1.0):.6g}, "
+                       f"{getattr(lay, 'reset', '-')})" if hasattr(lay, "decay") else
+                       type(lay).__name__ for lay in net.layers)
+    print(f"wrote {args.out}: input {net.input_shape}, dt_us {net.dt_us}, layers {layers}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from eventsim.demo import run_demo
 
@@ -416,7 +468,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         commands = {"run": cmd_run, "train": cmd_train, "validate": cmd_validate,
-                    "report": cmd_report, "demo": cmd_demo, "quantize": cmd_quantize}
+                    "report": cmd_report, "demo": cmd_demo, "quantize": cmd_quantize,
+                    "convert": cmd_convert}
         return commands[args.command](args)
     except (EventsimError, OSError) as err:
         if getattr(args, "debug", False):

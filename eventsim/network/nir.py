@@ -12,7 +12,9 @@ implicitly). NIR neurons are continuous-time; a discrete layer of step ``dt`` be
 
 Each neuron node's metadata also carries ``eventsim_decay``, ``eventsim_reset`` (``"zero"`` or
 ``"subtract"``: NIR resets to ``v_reset``, so a subtract reset is known only from it) and
-``dt_s``, so eventsim reads back exactly what it wrote.
+``dt_s``, so eventsim reads back exactly what it wrote; the graph's metadata carries ``dt_s``
+and, where the network has them, ``eventsim_T``, ``eventsim_sensor_size`` and
+``eventsim_labels``.
 
 Import (:func:`from_nir`) needs ``dt`` (given, or the ``dt_s`` the graph carries) and uses the
 same exact exponential discretisation, ``decay = exp(-dt / tau)``; the input gain ``r / tau``
@@ -24,12 +26,14 @@ groups, asymmetric kernels or padding, a graph that is not a chain.
 
 from __future__ import annotations
 
+import errno
 import math
 from pathlib import Path
 
 import numpy as np
 
-from eventsim.errors import NetworkError
+from eventsim.errors import FormatError, NetworkError
+from eventsim.h5io import atomic_path
 from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, SumPool2d, has_neurons
 from eventsim.network.network import Network, layer_name
 
@@ -94,10 +98,28 @@ def to_nir(net: Network, path: str | Path | None = None, dt_us: int | None = Non
         nodes[f"{i}.lif"], last = neuron, _chain(edges, last, f"{i}.lif")
     nodes["output"] = nir.Output(output_type={"output": np.array(net.shapes[-1])})
     _chain(edges, last, "output")
-    graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt_s": dt}, type_check=False)
-    if path is not None:
-        nir.write(str(path), graph)
+    meta = {"dt_s": dt}
+    if net.T is not None:
+        meta["eventsim_T"] = int(net.T)
+    if net.sensor_size is not None:
+        meta["eventsim_sensor_size"] = np.array(net.sensor_size, np.int64)
+    if net.labels is not None:
+        meta["eventsim_labels"] = list(net.labels)
+    graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta, type_check=False)
+    if path is not None:  # through a temporary file: nothing half-written is left at path
+        with atomic_path(path, "NIR graph") as tmp:
+            nir.write(str(tmp), graph)
     return graph
+
+
+def _read(nir, path: Path):
+    if not path.is_file():
+        raise FileNotFoundError(errno.ENOENT, "no such NIR file", str(path))
+    try:
+        return nir.read(str(path), type_check=False)
+    except Exception as err:  # h5py and nir raise OSError, KeyError, ValueError, ...
+        raise FormatError(f"{path}: not a readable NIR graph ({type(err).__name__}: "
+                          f"{err})") from err
 
 
 def _chain(edges: list, last: str, name: str) -> str:
@@ -131,7 +153,7 @@ DISCRETISATIONS = ("exact", "euler", "zoh")
 
 
 def from_nir(graph_or_path, dt_us: int | None = None, discretisation: str = "exact",
-             reset: str | None = None) -> Network:
+             reset: str | None = None, tau_scale: float = 1.0) -> Network:
     """An eventsim network from a NIR graph or file.
 
     ``discretisation``: ``"exact"`` (default) steps a LIF node with ``decay = exp(-dt / tau)``
@@ -146,17 +168,49 @@ def from_nir(graph_or_path, dt_us: int | None = None, discretisation: str = "exa
     ``"zero"`` (default), or ``"subtract"`` where the writer subtracted the threshold, which
     NIR cannot say (Sinabs' default ``MembraneSubtract``; nir fills a missing ``v_reset`` with
     0).
+
+    ``tau_scale``: every LIF ``tau`` in the graph is multiplied by it before discretising. Files
+    Norse 1.1.0 wrote carry ``dt * tau`` (``dt / tau_mem_inv``, norse issue #411): read them
+    with ``tau_scale = 1 / dt_s`` (1000 for Norse's default 1 ms), ``discretisation="euler"``
+    (its ``LIFBoxCell`` is forward Euler with ``r = 1``) and ``dt_us`` its step.
+
+    Framework conventions, each tested on a file the framework wrote (``tests/data``):
+
+    ========= =============================================================================
+    snnTorch  ``dt_us=100, discretisation="euler"`` (``reset_mechanism="zero"`` only: its
+              subtract reset is not eventsim's, and the graph does not say which it used)
+    Sinabs    ``dt_us=1_000_000, discretisation="zoh", reset="subtract"``
+    Norse     ``dt_us=1000, discretisation="euler", tau_scale=1000`` (Norse 1.1.0, dt 1 ms)
+    ========= =============================================================================
+
+    snnTorch and Norse fire at ``v > v_th``, eventsim at ``v >= v_th``: spikes differ where a
+    potential lands exactly on the threshold.
     """
     if reset not in (None, "zero", "subtract"):
         raise NetworkError(f"from_nir: field 'reset' must be 'zero' or 'subtract', got {reset!r}")
+    if not (isinstance(tau_scale, (int, float)) and not isinstance(tau_scale, bool)
+            and math.isfinite(tau_scale) and tau_scale > 0):
+        raise NetworkError(f"from_nir: field 'tau_scale' must be a positive number, got "
+                           f"{tau_scale!r}")
     if discretisation not in DISCRETISATIONS:
         raise NetworkError(f"from_nir: field 'discretisation' must be one of {DISCRETISATIONS}, "
                            f"got {discretisation!r}")
     nir = _nir()
     # NIR's own type inference rejects graphs other versions wrote (a leading batch axis on
     # the input, as Sinabs writes); the Network checks every shape itself
-    graph = nir.read(str(graph_or_path), type_check=False) \
-        if isinstance(graph_or_path, (str, Path)) else graph_or_path
+    if not isinstance(graph_or_path, (str, Path)):
+        return _network(graph_or_path, dt_us, discretisation, reset, tau_scale)
+    path = Path(graph_or_path)
+    graph = _read(nir, path)
+    try:
+        net = _network(graph, dt_us, discretisation, reset, tau_scale)
+    except NetworkError as err:  # name the file as well as the node
+        raise NetworkError(f"{path}: {err}") from None
+    net.provenance["nir_file"] = str(path)
+    return net
+
+
+def _network(graph, dt_us, discretisation, reset, tau_scale) -> Network:
     dt_s = dt_us * 1e-6 if dt_us else graph.metadata.get("dt_s") if graph.metadata else None
     order = _order(graph)
     inp = graph.nodes[order[0]]
@@ -180,7 +234,8 @@ def from_nir(graph_or_path, dt_us: int | None = None, discretisation: str = "exa
         elif kind in ("LIF", "IF"):
             if pending is None:
                 raise NetworkError(f"from_nir: node {name!r} ({kind}) has no projection before it")
-            layers.append(_layer(pending, name, node, kind, dt_s, discretisation, reset))
+            layers.append(_layer(pending, name, node, kind, dt_s, discretisation, reset,
+                                 tau_scale))
             pending = None
         else:
             raise NetworkError(f"from_nir: node {name!r} is {kind}, which eventsim does not run "
@@ -189,7 +244,17 @@ def from_nir(graph_or_path, dt_us: int | None = None, discretisation: str = "exa
     if pending is not None:
         raise NetworkError(f"from_nir: node {pending[0]!r} has no neurons after it")
     dt_us_out = round(dt_s * 1e6) if dt_s else None
-    return Network(layers, input_shape, dt_us=dt_us_out)
+    meta = graph.metadata or {}
+    T = int(meta["eventsim_T"]) if "eventsim_T" in meta else None
+    sensor = tuple(int(v) for v in np.ravel(meta["eventsim_sensor_size"])) \
+        if "eventsim_sensor_size" in meta else None
+    labels = [v.decode() if isinstance(v, bytes) else str(v) for v in meta["eventsim_labels"]] \
+        if "eventsim_labels" in meta else None
+    provenance = {"source": "NIR", "nir_reading": {
+        "dt_us": dt_us_out, "discretisation": discretisation, "reset": reset or "zero",
+        "tau_scale": float(tau_scale)}}
+    return Network(layers, input_shape, dt_us=dt_us_out, T=T, sensor_size=sensor, labels=labels,
+                   provenance=provenance)
 
 
 def _uniform(value, name: str, field: str) -> float:
@@ -200,7 +265,7 @@ def _uniform(value, name: str, field: str) -> float:
     return float(arr[0])
 
 
-def _layer(pending, name, node, kind, dt_s, discretisation, reset_asked):
+def _layer(pending, name, node, kind, dt_s, discretisation, reset_asked, tau_scale):
     proj_name, proj = pending
     meta = node.metadata or {}
     v_reset = getattr(node, "v_reset", None)
@@ -217,12 +282,15 @@ def _layer(pending, name, node, kind, dt_s, discretisation, reset_asked):
     else:
         if _uniform(node.v_leak, name, "v_leak") != 0.0:
             raise NetworkError(f"from_nir: node {name!r}: leaks towards a nonzero v_leak")
-        tau = _uniform(node.tau, name, "tau")
+        tau = _uniform(node.tau, name, "tau") * tau_scale
         if dt_s is None:
             raise NetworkError(f"from_nir: node {name!r} is continuous-time; give dt_us (the "
                                "step to discretise it with)")
         r = _uniform(node.r, name, "r")
         if "eventsim_decay" in meta:
+            if tau_scale != 1.0:
+                raise NetworkError(f"from_nir: node {name!r} carries the exact decay eventsim "
+                                   "wrote; tau_scale does not apply to it")
             decay, gain = float(meta["eventsim_decay"]), r / tau
         elif discretisation == "zoh":
             decay = math.exp(-dt_s / tau)
@@ -231,7 +299,8 @@ def _layer(pending, name, node, kind, dt_s, discretisation, reset_asked):
             decay, gain = 1.0 - dt_s / tau, r * dt_s / tau
             if not 0.0 < decay <= 1.0:
                 raise NetworkError(f"from_nir: node {name!r}: tau {tau} s is shorter than the "
-                                   f"step {dt_s} s; forward Euler gives decay {decay}")
+                                   f"step {dt_s} s; forward Euler gives decay {decay} (a file "
+                                   "Norse 1.1.0 wrote carries dt * tau: pass tau_scale = 1/dt)")
         else:
             decay, gain = math.exp(-dt_s / tau), r / tau
     lif = {"decay": decay, "v_th": v_th, "reset": reset}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import netgen
 import nir
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import eventsim
-from eventsim.errors import NetworkError
+from eventsim.errors import FormatError, NetworkError
 from eventsim.network.layers import Conv2d, Dense, Flatten, NeuNorm
 from eventsim.network.network import Network
 
@@ -96,12 +97,12 @@ def test_unsupported_nodes_and_shapes():
 
 
 def test_shipped_cnn_round_trip_on_real_data(tmp_path, data_dir):
-    from pathlib import Path
-
     net = eventsim.load_network(Path(__file__).resolve().parents[2] / "networks" /
                                 "nmnist-cnn.h5")
     eventsim.to_nir(net, tmp_path / "cnn.nir")
     back = eventsim.from_nir(tmp_path / "cnn.nir")
+    assert (back.dt_us, back.T, back.sensor_size, back.labels) == \
+        (net.dt_us, net.T, net.sensor_size, net.labels)
     for f in sorted((data_dir / "nmnist" / "Test").glob("*/*.bin"))[:10]:
         s = eventsim.read_events(f, net.sensor_size)
         back_stream = eventsim.EventStream(s.events, s.sensor_size)
@@ -156,7 +157,7 @@ def test_snntorch_convention_imports_with_euler():
         eventsim.from_nir(g, dt_us=100, reset="hard")
 
 
-DATA = __import__("pathlib").Path(__file__).resolve().parents[1] / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def test_a_file_sinabs_wrote_runs_as_sinabs_ran_it():
@@ -181,3 +182,90 @@ def test_a_file_sinabs_wrote_runs_as_sinabs_ran_it():
         for pop in range(2):
             np.testing.assert_array_equal(result.spikes[pop], np.argwhere(io[f"spikes{pop}"]),
                                           err_msg=f"{dtype}, population {pop}")
+
+
+def test_a_file_snntorch_wrote_runs_as_snntorch_ran_it():
+    """tests/data/snntorch_mlp.nir was written by snnTorch's export_to_nir (snnTorch 1.0,
+    tests/data/make_snntorch.py): Linear-Leaky(beta 0.9)-Linear-Leaky(beta 0.8), with biases.
+    Read in its convention (dt 1e-4 s, forward Euler) it gives snnTorch's own spikes for
+    reset_mechanism="zero" in both dtypes. snnTorch's subtract reset is not eventsim's
+    (reset_delay=True subtracts the threshold one step late and undecayed; reset_delay=False
+    checks the threshold against a potential lowered once more while the stored one is still
+    above it): with the same file those spikes differ, as the docstring of from_nir says."""
+    io = np.load(DATA / "snntorch_mlp_io.npz")
+    x = io["x"].astype(np.uint8)
+    net = eventsim.from_nir(DATA / "snntorch_mlp.nir", dt_us=100, discretisation="euler")
+    assert net.input_shape == (5,) and [lay.reset for lay in net.layers] == ["zero", "zero"]
+    assert [lay.decay for lay in net.layers] == pytest.approx([0.9, 0.8], abs=1e-7)
+    assert io["zero_spikes0"].sum() > 20 and io["zero_spikes1"].sum() > 20
+    for dtype in ("float32", "float64"):
+        result = eventsim.simulate(net, x, dtype=dtype)
+        for pop in range(2):
+            np.testing.assert_array_equal(result.spikes[pop],
+                                          np.argwhere(io[f"zero_spikes{pop}"]),
+                                          err_msg=f"{dtype}, population {pop}")
+    sub = eventsim.from_nir(DATA / "snntorch_mlp.nir", dt_us=100, discretisation="euler",
+                            reset="subtract")
+    result = eventsim.simulate(sub, x, dtype="float64")
+    for variant in ("subtract", "subtract_delayed"):
+        assert not np.array_equal(result.spikes[0], np.argwhere(io[f"{variant}_spikes0"]))
+
+
+def test_a_file_norse_wrote_runs_as_norse_ran_it(tmp_path):
+    """tests/data/norse_mlp.nir was written by norse.torch.to_nir (Norse 1.1.0,
+    tests/data/make_norse.py): Linear-LIFBox(tau 10 ms)-Linear-LIFBox(tau 5 ms), dt 1 ms,
+    zero reset. Norse 1.1.0 writes tau = dt * tau (1e-5 for 10 ms, norse issue #411);
+    tau_scale=1000 undoes it, and forward Euler with r = 1 gives Norse's own spikes in both
+    dtypes. Without tau_scale the error says what to pass."""
+    io = np.load(DATA / "norse_mlp_io.npz")
+    net = eventsim.from_nir(DATA / "norse_mlp.nir", dt_us=1000, discretisation="euler",
+                            tau_scale=1000)
+    assert net.input_shape == (5,)
+    assert [lay.decay for lay in net.layers] == pytest.approx([0.9, 0.8], abs=1e-7)
+    assert io["spikes0"].sum() > 20 and io["spikes1"].sum() > 20
+    for dtype in ("float32", "float64"):
+        result = eventsim.simulate(net, io["x"].astype(np.uint8), dtype=dtype)
+        for pop in range(2):
+            np.testing.assert_array_equal(result.spikes[pop], np.argwhere(io[f"spikes{pop}"]),
+                                          err_msg=f"{dtype}, population {pop}")
+    with pytest.raises(NetworkError, match=r"node '1'.*shorter than the step.*tau_scale = 1/dt"):
+        eventsim.from_nir(DATA / "norse_mlp.nir", dt_us=1000, discretisation="euler")
+    for bad in (0, -1.0, float("nan"), "1000", True):
+        with pytest.raises(NetworkError, match="'tau_scale' must be a positive number"):
+            eventsim.from_nir(DATA / "norse_mlp.nir", dt_us=1000, tau_scale=bad)
+    own = eventsim.to_nir(net, tmp_path / "own.nir")
+    with pytest.raises(NetworkError, match="tau_scale does not apply"):
+        eventsim.from_nir(own, tau_scale=1000)
+
+
+def test_bad_files_are_named(tmp_path):
+    """A missing, truncated or foreign file, and a node that does not map, name the file."""
+    with pytest.raises(FileNotFoundError, match="no such NIR file"):
+        eventsim.from_nir(tmp_path / "none.nir")
+    cut = tmp_path / "cut.nir"
+    cut.write_bytes((DATA / "norse_mlp.nir").read_bytes()[:20000])
+    foreign = Path(__file__).resolve().parents[2] / "networks" / "nmnist-mlp.h5"
+    for bad in (cut, foreign, DATA / "norse_mlp_io.npz"):
+        with pytest.raises(FormatError, match=f"{bad.name}: not a readable NIR graph"):
+            eventsim.from_nir(bad, dt_us=1000)
+    with pytest.raises(NetworkError, match=r"norse_mlp.nir: from_nir: node '1': tau"):
+        eventsim.from_nir(DATA / "norse_mlp.nir", dt_us=1000, discretisation="euler")
+
+
+def test_to_nir_leaves_nothing_half_written(tmp_path, monkeypatch):
+    """A failing write leaves no file and no temporary beside it; an existing file stays."""
+    net = eventsim.from_nir(DATA / "norse_mlp.nir", dt_us=1000, discretisation="euler",
+                            tau_scale=1000)
+    target = tmp_path / "net.nir"
+    target.write_bytes(b"old")
+
+    def broken_write(path, graph):
+        Path(path).write_bytes(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(nir, "write", broken_write)
+    with pytest.raises(OSError, match="disk full"):
+        eventsim.to_nir(net, target)
+    assert target.read_bytes() == b"old" and sorted(tmp_path.iterdir()) == [target]
+    with pytest.raises(FileNotFoundError, match="folder to save the NIR graph in"):
+        eventsim.to_nir(net, tmp_path / "no" / "net.nir")

@@ -1,0 +1,80 @@
+"""`eventsim convert`: NIR graphs to network files and back, and its errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import eventsim
+from eventsim.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+
+
+def convert(capsys, *argv) -> tuple[int, str, str]:
+    code = main(["convert", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_norse_graph_becomes_a_network_file_that_spikes_as_norse(capsys, tmp_path):
+    out_file = tmp_path / "norse.h5"
+    code, out, err = convert(capsys, DATA / "norse_mlp.nir", "--out", out_file, "--dt-us", 1000,
+                             "--discretisation", "euler", "--tau-scale", 1000)
+    assert (code, err) == (0, "")
+    assert out == (f"wrote {out_file}: input (5,), dt_us 1000, layers Dense(decay 0.9, zero), "
+                   "Dense(decay 0.8, zero)\n")
+    net = eventsim.load_network(out_file)
+    assert net.provenance["nir_reading"] == {"dt_us": 1000, "discretisation": "euler",
+                                             "reset": "zero", "tau_scale": 1000.0}
+    io = np.load(DATA / "norse_mlp_io.npz")
+    result = eventsim.simulate(net, io["x"].astype(np.uint8))
+    for pop in range(2):
+        np.testing.assert_array_equal(result.spikes[pop], np.argwhere(io[f"spikes{pop}"]))
+
+
+def test_network_to_nir_and_back(capsys, tmp_path):
+    """The shipped CNN through NIR and back keeps weights, decay, binning and labels."""
+    original = eventsim.load_network(ROOT / "networks" / "nmnist-cnn.h5")
+    code, out, _ = convert(capsys, ROOT / "networks" / "nmnist-cnn.h5", "--out",
+                           tmp_path / "cnn.nir")
+    assert code == 0 and out.startswith(f"wrote {tmp_path / 'cnn.nir'}: input (2, 34, 34)")
+    code, _, _ = convert(capsys, tmp_path / "cnn.nir", "--out", tmp_path / "cnn.h5")
+    assert code == 0
+    back = eventsim.load_network(tmp_path / "cnn.h5")
+    assert (back.dt_us, back.T, back.sensor_size, back.labels) == \
+        (original.dt_us, original.T, original.sensor_size, original.labels)
+    weighted = [lay for lay in back.layers if hasattr(lay, "weight")]
+    assert len(weighted) == 3
+    for a, b in zip([lay for lay in original.layers if hasattr(lay, "weight")], weighted):
+        np.testing.assert_array_equal(a.weight, b.weight)
+        assert (a.decay, a.v_th, a.reset) == (b.decay, b.v_th, b.reset)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["norse_mlp.nir", "--out", "x.nir"], "converts .nir to .h5 or .h5 to .nir; got "
+     "norse_mlp.nir -> x.nir"),
+    (["norse_mlp.nir", "--out", "x.h5"], "norse_mlp.nir: from_nir: node '1' is continuous-time; "
+     "give dt_us"),
+    (["norse_mlp.nir", "--out", "x.h5", "--dt-us", "0"], "--dt-us must be a positive integer"),
+    (["norse_mlp.nir", "--out", "x.h5", "--dt-us", "1000", "--tau-scale", "-2"],
+     "'tau_scale' must be a positive number, got -2.0"),
+    (["none.nir", "--out", "x.h5"], "none.nir: no such NIR file"),
+    (["none.h5", "--out", "x.nir"], "none.h5: no such network file"),
+    (["sinabs_mlp_io.npz", "--out", "x.nir"], "converts .nir to .h5 or .h5 to .nir"),
+    (["net.h5", "--out", "x.nir", "--reset", "zero", "--tau-scale", "3"],
+     "--reset, --tau-scale: options for reading NIR, not for writing it"),
+])
+def test_errors_name_the_file_and_write_nothing(capsys, tmp_path, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    for name in ("norse_mlp.nir", "sinabs_mlp_io.npz"):
+        (tmp_path / name).write_bytes((DATA / name).read_bytes())
+    eventsim.save_network(eventsim.random_mlp([5, 3], (5,), seed=0), tmp_path / "net.h5")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, out, err = convert(capsys, *argv)
+    assert code == 1 and out == ""
+    assert err.startswith("eventsim: error: ") and message in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
