@@ -55,10 +55,10 @@ def test_network_to_nir_and_back(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["norse_mlp.nir", "--out", "x.nir"], "converts .nir to .h5 or .h5 to .nir; got "
-     "norse_mlp.nir -> x.nir"),
-    (["norse_mlp.nir", "--out", "x.h5"], "norse_mlp.nir: from_nir: node '1' is continuous-time; "
-     "give dt_us"),
+    (["norse_mlp.nir", "--out", "x.nir"],
+     "converts .nir to .h5 or .h5 to .nir; got norse_mlp.nir -> x.nir"),
+    (["norse_mlp.nir", "--out", "x.h5"],
+     "norse_mlp.nir: from_nir: node '1' is continuous-time; give dt_us"),
     (["norse_mlp.nir", "--out", "x.h5", "--dt-us", "0"], "--dt-us must be a positive integer"),
     (["norse_mlp.nir", "--out", "x.h5", "--dt-us", "1000", "--tau-scale", "-2"],
      "'tau_scale' must be a positive number, got -2.0"),

@@ -7,6 +7,8 @@ Formats, chosen by extension and checked against the content:
 ``.aedat4``      AEDAT 4.0 (iniVation cameras), through the ``aedat`` package
 ``.raw``         Prophesee EVT 2.0 / EVT 3.0, through ``expelliarmus`` (:mod:`.prophesee`)
 ``.dat``         Prophesee DAT event records (N-CARS), through ``expelliarmus``
+``.bs1``         1-D spike records of a silicon cochlea (N-TIDIGITS, :mod:`.cochlea`)
+``.mat``         ST-MNIST tactile recordings, MATLAB ``spiketrain`` (:mod:`.tactile`)
 ``.npy``         a structured array with fields x, y, t, p (loaded without pickle)
 ``.h5 .hdf5``    eventsim's HDF5 layout (:mod:`eventsim.events.hdf5`)
 ===============  ==============================================================================
@@ -32,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from eventsim.errors import EventError, FormatError, InputError
-from eventsim.events import prophesee
+from eventsim.events import cochlea, prophesee, tactile
 from eventsim.events.hdf5 import h5_blocks, h5_sensor_size
 from eventsim.events.stream import (
     EVENT_DTYPE,
@@ -210,6 +212,8 @@ _FORMATS = {
     ".npy": _Format("NumPy .npy", b"\x93NUMPY", _npy_probe, _npy_blocks),
     ".raw": _Format("Prophesee EVT", None, prophesee.probe, prophesee.blocks),
     ".dat": _Format("Prophesee DAT", None, prophesee.probe, prophesee.blocks),
+    ".bs1": _Format("1-D spike records", None, cochlea.probe, cochlea.blocks, cochlea.infer),
+    ".mat": _Format("ST-MNIST MATLAB", None, tactile.probe, tactile.blocks),
     ".h5": _HDF5,
     ".hdf5": _HDF5,
 }
@@ -274,8 +278,8 @@ def read_events(path: str | os.PathLike, sensor_size: SensorSize | None = None) 
     Parameters
     ----------
     path : str or Path
-        A ``.bin``/``.bs2`` (ATIS), ``.aedat4``, ``.raw``/``.dat`` (Prophesee), ``.npy`` or
-        ``.h5``/``.hdf5`` file.
+        A ``.bin``/``.bs2`` (ATIS), ``.aedat4``, ``.raw``/``.dat`` (Prophesee), ``.bs1``
+        (cochlea), ``.mat`` (ST-MNIST), ``.npy`` or ``.h5``/``.hdf5`` file.
     sensor_size : tuple of int, optional
         ``(W, H, P)``. Default: stored in the file, else inferred (see the module docstring).
 

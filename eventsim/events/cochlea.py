@@ -1,0 +1,52 @@
+"""1-D spike records (``.bs1``) of a silicon cochlea: N-TIDIGITS as slayer stores it.
+
+Each event is 5 bytes, bit 39 the most significant: bits 39..24 the channel (uint16,
+big-endian), bit 23 the polarity, bits 22..0 the timestamp in microseconds. A channel becomes
+``x`` with ``y = 0``; the sensor is ``(channels, 1, 2)``, by default ``(64, 1, 2)``, the 64
+channels of the N-TIDIGITS cochlea (tonic's ``NTIDIGITS18`` has ``(64, 1, 1)``, but this
+format carries a polarity bit, so two polarities keep it on the sensor).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from eventsim.errors import FormatError
+from eventsim.events.stream import events_from_columns
+
+SensorSize = tuple[int, int, int]
+#: Bytes per record.
+RECORD_BYTES = 5
+#: Channels of the N-TIDIGITS cochlea (the default sensor width).
+COCHLEA_CHANNELS = 64
+
+
+def decode(buffer: bytes, source: str = "<bytes>") -> np.ndarray:
+    """Events of whole ``.bs1`` records (``len(buffer)`` a multiple of 5), ``EVENT_DTYPE``."""
+    rec = np.frombuffer(buffer, np.uint8).reshape(-1, RECORD_BYTES).astype(np.int64)
+    channel = rec[:, 0] << 8 | rec[:, 1]
+    t = (rec[:, 2] & 0x7F) << 16 | rec[:, 3] << 8 | rec[:, 4]
+    return events_from_columns({"x": channel, "y": np.zeros_like(channel), "t": t,
+                                "p": rec[:, 2] >> 7}, source)
+
+
+def probe(path: Path) -> None:
+    size = path.stat().st_size
+    if size % RECORD_BYTES:
+        cut = size - size % RECORD_BYTES
+        raise FormatError(f"{path}: file cut mid-record at byte offset {cut} ({size} bytes is "
+                          f"not a whole number of {RECORD_BYTES}-byte .bs1 records)")
+
+
+def blocks(path: Path, chunk_events: int | None) -> Iterator[np.ndarray]:
+    with open(path, "rb") as f:
+        while buffer := f.read(RECORD_BYTES * chunk_events if chunk_events else -1):
+            yield decode(buffer, str(path))
+
+
+def infer(extent: SensorSize) -> SensorSize:
+    """``(64, 1, 2)`` when every channel is below 64, else ``(max channel + 1, 1, 2)``."""
+    return (max(extent[0], COCHLEA_CHANNELS), 1, 2)

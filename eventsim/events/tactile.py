@@ -1,0 +1,72 @@
+"""ST-MNIST recordings (``.mat``) of a 10 x 10 neuromorphic tactile sensor, through scipy.
+
+The MATLAB file holds ``spiketrain``, shape ``(101, n_events)``: rows 0..99 are the taxels
+(+1 ON, -1 OFF, 0 none; one nonzero per column), row 100 the time in seconds. Taxel ``a`` is
+at ``x = a % 10``, ``y = a // 10`` (as in tonic, after the ST-MNIST paper, See et al. 2020).
+Times have sub-microsecond steps (16 ns in the shared sample); they are truncated to integer
+microseconds as tonic does, so events of one microsecond share ``t``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from eventsim.errors import FormatError
+from eventsim.events.stream import events_from_columns
+
+SensorSize = tuple[int, int, int]
+#: Taxels per side of the ST-MNIST sensor.
+SIDE = 10
+SENSOR_SIZE: SensorSize = (SIDE, SIDE, 2)
+VARIABLE = "spiketrain"
+
+
+def _load(path: Path) -> np.ndarray:
+    from scipy.io import loadmat
+
+    try:
+        mat = loadmat(str(path), variable_names=[VARIABLE])
+    except Exception as err:  # scipy raises ValueError, TypeError, OSError, ... for bad files
+        raise FormatError(f"{path}: not a readable MATLAB file ({type(err).__name__}: "
+                          f"{err})") from err
+    if VARIABLE not in mat:
+        raise FormatError(f"{path}: no variable {VARIABLE!r}; expected an ST-MNIST recording")
+    spikes = mat[VARIABLE]
+    rows = SIDE * SIDE + 1
+    if spikes.ndim != 2 or spikes.shape[0] != rows or spikes.dtype.kind not in "iuf":
+        raise FormatError(f"{path}: field {VARIABLE!r} has shape {spikes.shape} and dtype "
+                          f"{spikes.dtype}; expected ({rows}, n_events) numbers")
+    return spikes
+
+
+def decode(spikes: np.ndarray, source: str = "<array>") -> np.ndarray:
+    """Events of a ``(101, n)`` ST-MNIST ``spiketrain`` array, ``EVENT_DTYPE``, column order."""
+    taxels, seconds = spikes[:-1], spikes[-1]
+    bad = np.flatnonzero(~np.isin(taxels, (-1, 0, 1)).all(axis=0))
+    if len(bad):
+        raise FormatError(f"{source}: field {VARIABLE!r} column {bad[0]} has taxel values "
+                          f"{np.unique(taxels[:, bad[0]])}; expected -1, 0 or +1")
+    if not np.all(np.isfinite(seconds)) or np.any(seconds < 0):
+        i = int(np.flatnonzero(~(np.isfinite(seconds) & (seconds >= 0)))[0])
+        raise FormatError(f"{source}: field {VARIABLE!r} row {SIDE * SIDE} (time) column {i} "
+                          f"is {seconds[i]}; expected seconds >= 0")
+    column, taxel = np.nonzero(taxels.T)
+    return events_from_columns({
+        "x": taxel % SIDE, "y": taxel // SIDE,
+        "t": np.floor(seconds[column] * 1e6).astype(np.int64),
+        "p": taxels[taxel, column] > 0}, source)
+
+
+def probe(path: Path) -> SensorSize:
+    _load(path)
+    return SENSOR_SIZE
+
+
+def blocks(path: Path, chunk_events: int | None) -> Iterator[np.ndarray]:
+    events = decode(_load(path), str(path))
+    step = chunk_events or max(len(events), 1)
+    for start in range(0, len(events), step):
+        yield events[start:start + step]

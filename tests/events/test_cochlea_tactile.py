@@ -1,0 +1,130 @@
+"""N-TIDIGITS ``.bs1`` (cochlea) and ST-MNIST ``.mat`` (tactile) files: the shared recordings,
+generated files through a writer of the spec written here, and damaged files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.io import savemat
+
+import eventsim
+from eventsim.errors import EventError, FormatError
+
+
+def bs1_bytes(channel, p, t) -> bytes:
+    """The spec as stated in shared/data/README.md, one record at a time."""
+    return b"".join(int(c).to_bytes(2, "big") + (int(q) << 23 | int(u)).to_bytes(3, "big")
+                    for c, q, u in zip(channel, p, t))
+
+
+def test_ntidigits_sample(data_dir):
+    """The README's figures: 898 spikes over 1.08 s, channels 0..63, all polarity 1; and the
+    events equal a record-by-record decode with int.from_bytes."""
+    path = data_dir / "ntidigits" / "NTIDIGITS_1.bs1"
+    stream = eventsim.read_events(path)
+    ev = stream.events
+    assert stream.sensor_size == (64, 1, 2) and len(ev) == 898
+    assert ev["x"].min() == 0 and ev["x"].max() == 63 and not ev["y"].any() and ev["p"].all()
+    assert 1.07e6 < ev["t"][-1] <= 1.08e6 + 500
+    raw = path.read_bytes()
+    by_hand = [(int.from_bytes(raw[i:i + 2], "big"), int.from_bytes(raw[i + 2:i + 5], "big"))
+               for i in range(0, len(raw), 5)]
+    order = np.argsort([t & 0x7FFFFF for _, t in by_hand], kind="stable")
+    assert [int(v) for v in ev["x"]] == [by_hand[i][0] for i in order]
+    assert [int(v) for v in ev["t"]] == [by_hand[i][1] & 0x7FFFFF for i in order]
+    chunks = list(eventsim.iter_events(path, chunk_events=100))
+    assert len(chunks) == 9
+    np.testing.assert_array_equal(np.concatenate([c.events for c in chunks]), ev)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 199), st.integers(0, 1), st.integers(0, 2**23 - 1)),
+                min_size=1, max_size=60))
+def test_bs1_records_read_back(tmp_path_factory, records):
+    records.sort(key=lambda r: r[2])
+    channel, p, t = map(np.array, zip(*records))
+    path = tmp_path_factory.mktemp("bs1") / "s.bs1"
+    path.write_bytes(bs1_bytes(channel, p, t))
+    stream = eventsim.read_events(path)
+    assert stream.sensor_size == (max(64, int(channel.max()) + 1), 1, 2)
+    np.testing.assert_array_equal(stream.events["x"], channel)
+    np.testing.assert_array_equal(stream.events["t"], t)
+    np.testing.assert_array_equal(stream.events["p"], p)
+
+
+def test_bs1_damaged(tmp_path):
+    path = tmp_path / "cut.bs1"
+    path.write_bytes(bs1_bytes([3, 4, 5], [1, 1, 0], [10, 20, 30])[:12])
+    with pytest.raises(FormatError, match=r"cut.bs1: file cut mid-record at byte offset 10"):
+        eventsim.read_events(path)
+    path.write_bytes(bs1_bytes([3, 40], [1, 1], [10, 20]))
+    with pytest.raises(EventError, match=r"cut.bs1: record 1 has x=40, off the sensor"):
+        eventsim.read_events(path, sensor_size=(32, 1, 2))
+
+
+def stmnist_by_columns(spikes: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """(x, y, t_us, p) column by column, as the data README describes the file."""
+    out = []
+    for column in spikes.T:
+        for taxel in np.flatnonzero(column[:100]):
+            out.append((taxel % 10, taxel // 10, int(np.floor(column[100] * 1e6)),
+                        int(column[taxel] > 0)))
+    return out
+
+
+def as_tuples(ev) -> list[tuple[int, int, int, int]]:
+    return [tuple(int(v) for v in e) for e in zip(ev["x"], ev["y"], ev["t"], ev["p"])]
+
+
+def test_stmnist_sample(data_dir):
+    from scipy.io import loadmat
+
+    path = data_dir / "stmnist" / "sample_stmnist.mat"
+    stream = eventsim.read_events(path)
+    spikes = loadmat(str(path))["spiketrain"]
+    assert stream.sensor_size == (10, 10, 2) and len(stream.events) == spikes.shape[1] == 2346
+    assert as_tuples(stream.events) == stmnist_by_columns(spikes)
+    assert 196_000 < stream.events["t"][0] and stream.events["t"][-1] < 897_000
+    assert stream.events["p"].sum() == (spikes[:100] > 0).sum()
+    chunks = list(eventsim.iter_events(path, chunk_events=1000))
+    assert [len(c.events) for c in chunks] == [1000, 1000, 346]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 99), st.sampled_from([-1, 1]),
+                          st.floats(0, 2, allow_nan=False)), min_size=1, max_size=40))
+def test_stmnist_arrays_read_back(tmp_path_factory, columns):
+    columns.sort(key=lambda c: c[2])
+    spikes = np.zeros((101, len(columns)))
+    for j, (taxel, value, seconds) in enumerate(columns):
+        spikes[taxel, j], spikes[100, j] = value, seconds
+    path = tmp_path_factory.mktemp("mat") / "s.mat"
+    savemat(path, {"spiketrain": spikes})
+    assert as_tuples(eventsim.read_events(path).events) == stmnist_by_columns(spikes)
+
+
+@pytest.mark.parametrize("content, message", [
+    ({"other": np.zeros((101, 2))}, "no variable 'spiketrain'"),
+    ({"spiketrain": np.zeros((50, 3))}, r"field 'spiketrain' has shape \(50, 3\)"),
+    ({"spiketrain": np.vstack([np.eye(100, 2) * [1, 2], [[0.1, 0.2]]])},
+     r"'spiketrain' column 1 has taxel values \[0. 2.\]; expected -1, 0 or \+1"),
+    ({"spiketrain": np.vstack([np.eye(100, 2), [[np.nan, 0.2]]])},
+     r"row 100 \(time\) column 0 is nan"),
+    (b"MATLAB 5.0 MAT-file, cut short", "not a readable MATLAB file"),
+])
+def test_stmnist_damaged(tmp_path, content, message):
+    path = tmp_path / "bad.mat"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        savemat(path, content)
+    with pytest.raises(FormatError, match=f"bad.mat: .*{message}"):
+        eventsim.read_events(path)
+    cut = tmp_path / "cut.mat"
+    good = tmp_path / "good.mat"
+    savemat(good, {"spiketrain": np.vstack([np.eye(100, 3), [[0.1, 0.2, 0.3]]])})
+    cut.write_bytes(good.read_bytes()[:300])
+    with pytest.raises(FormatError, match="cut.mat: not a readable MATLAB file"):
+        eventsim.read_events(cut)
