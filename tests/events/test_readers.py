@@ -456,3 +456,20 @@ def test_bad_chunk_events(data_dir):
 def test_stream_type(data_dir):
     stream = read_events(str(data_dir / NMNIST_SAMPLE))
     assert isinstance(stream, EventStream) and len(stream) == 4325
+
+
+def test_every_shared_recording_reads(data_dir):
+    """Every file of a supported kind in shared/data reads (N-MNIST: its first 20 files), and
+    every kind of recording there is supported: only the MNIST images, the N-MNIST manifest
+    and the README are left."""
+    files = sorted(p for p in data_dir.rglob("*") if p.is_file())
+    readable = [p for p in files if p.suffix.lower() in SUPPORTED_EXTENSIONS]
+    rest = {p.relative_to(data_dir).parts[0] if p.parent != data_dir else p.name
+            for p in files if p not in readable}
+    assert rest == {"mnist", "nmnist", "README.md"}, rest
+    assert {p.suffix for p in files} - {".csv", ".md", ".gz"} == \
+        {".bin", ".bs1", ".bs2", ".aedat4", ".raw", ".dat", ".npy", ".mat"}
+    nmnist = [p for p in readable if "nmnist" in p.parts]
+    for path in [p for p in readable if "nmnist" not in p.parts] + nmnist[:20]:
+        stream = read_events(path)
+        assert len(stream.events) > 0, path
