@@ -33,7 +33,7 @@ def test_a_norse_graph_becomes_a_network_file_that_spikes_as_norse(capsys, tmp_p
     io = np.load(DATA / "norse_mlp_io.npz")
     result = eventsim.simulate(net, io["x"].astype(np.uint8))
     for pop in range(2):
-        np.testing.assert_array_equal(result.spikes[pop], np.argwhere(io[f"spikes{pop}"]))
+        np.testing.assert_array_equal(result.spikes[pop], np.argwhere(io[f"zero_spikes{pop}"]))
 
 
 def test_network_to_nir_and_back(capsys, tmp_path):

@@ -180,7 +180,8 @@ def from_nir(graph_or_path, dt_us: int | None = None, discretisation: str = "exa
     snnTorch  ``dt_us=100, discretisation="euler"`` (``reset_mechanism="zero"`` only: its
               subtract reset is not eventsim's, and the graph does not say which it used)
     Sinabs    ``dt_us=1_000_000, discretisation="zoh", reset="subtract"``
-    Norse     ``dt_us=1000, discretisation="euler", tau_scale=1000`` (Norse 1.1.0, dt 1 ms)
+    Norse     ``dt_us=1000, discretisation="euler", tau_scale=1000`` (Norse 1.1.0, dt 1 ms;
+              ``reset="subtract"`` for its ``reset_subtract``)
     ========= =============================================================================
 
     snnTorch and Norse fire at ``v > v_th``, eventsim at ``v >= v_th``: spikes differ where a

@@ -1,5 +1,6 @@
 """Writes norse_mlp.nir with Norse itself (norse.torch.to_nir, Norse 1.1.0), and Norse's own
-spikes for a seeded input (norse_mlp_io.npz). Needs torch and norse (not eventsim
+spikes for a seeded input with its value (zero) and subtract resets (norse_mlp_io.npz); the
+graph does not record the reset, so the file is the same for both. Needs torch and norse (not eventsim
 dependencies):
 
     python tests/data/make_norse.py     # from the repository root
@@ -15,6 +16,7 @@ import norse
 import norse.torch as nt
 import numpy as np
 import torch
+from norse.torch.functional.reset import reset_subtract, reset_value
 
 HERE = Path(__file__).parent
 SIZES = (5, 8, 3)
@@ -22,30 +24,44 @@ TAUS_S = (0.01, 0.005)
 DT_S = 1e-3
 
 
-def lif_box(n: int, tau_s: float) -> nt.LIFBoxCell:
+def lif_box(n: int, tau_s: float, reset) -> nt.LIFBoxCell:
     p = nt.LIFBoxParameters(tau_mem_inv=torch.full((n,), 1 / tau_s), v_leak=torch.zeros(n),
-                            v_th=torch.ones(n), v_reset=torch.zeros(n))
+                            v_th=torch.ones(n), v_reset=torch.zeros(n), reset_method=reset)
     return nt.LIFBoxCell(p, dt=DT_S)
 
 
-torch.manual_seed(0)
-net = nt.SequentialState(torch.nn.Linear(SIZES[0], SIZES[1]), lif_box(SIZES[1], TAUS_S[0]),
-                         torch.nn.Linear(SIZES[1], SIZES[2]), lif_box(SIZES[2], TAUS_S[1]))
-with torch.no_grad():
-    net[0].weight.mul_(10.0)
-    net[2].weight.mul_(25.0)
+def build(reset) -> nt.SequentialState:
+    torch.manual_seed(0)
+    net = nt.SequentialState(torch.nn.Linear(SIZES[0], SIZES[1]),
+                             lif_box(SIZES[1], TAUS_S[0], reset),
+                             torch.nn.Linear(SIZES[1], SIZES[2]),
+                             lif_box(SIZES[2], TAUS_S[1], reset))
+    with torch.no_grad():
+        net[0].weight.mul_(10.0)
+        net[2].weight.mul_(25.0)
+    return net
+
+
+def run(net: nt.SequentialState, x: np.ndarray) -> list[np.ndarray]:
+    """Spikes of each LIFBox layer, (T, n), one Norse step per row of x."""
+    out, state = [[], []], [None, None]
+    with torch.no_grad():
+        for row in torch.from_numpy(x):
+            h = row[None]
+            for k in range(2):
+                h, state[k] = net[2 * k + 1](net[2 * k](h), state[k])
+                out[k].append(h[0].numpy().copy())
+    return [np.array(o) for o in out]
+
+
 rng = np.random.default_rng(0)
 x = (rng.random((60, SIZES[0])) < 0.5).astype(np.float32)
 io = {"x": x}
-out, state = [[], []], [None, None]
-with torch.no_grad():
-    for row in torch.from_numpy(x):                       # one Norse step per row
-        h = row[None]
-        for k in range(2):
-            h, state[k] = net[2 * k + 1](net[2 * k](h), state[k])
-            out[k].append(h[0].numpy().copy())
-io.update({f"spikes{k}": np.array(o) for k, o in enumerate(out)})
-graph = nt.to_nir(net, torch.zeros(1, SIZES[0]), dt=DT_S)
+nets = {"zero": build(reset_value), "subtract": build(reset_subtract)}
+for name, net in nets.items():
+    for k, s in enumerate(run(net, x)):
+        io[f"{name}_spikes{k}"] = s
+graph = nt.to_nir(nets["zero"], torch.zeros(1, SIZES[0]), dt=DT_S)
 nir.write(str(HERE / "norse_mlp.nir"), graph)
 np.savez_compressed(HERE / "norse_mlp_io.npz", **io)
 print(norse.__version__, {k: type(v).__name__ for k, v in graph.nodes.items()})

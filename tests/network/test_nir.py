@@ -213,21 +213,24 @@ def test_a_file_snntorch_wrote_runs_as_snntorch_ran_it():
 
 def test_a_file_norse_wrote_runs_as_norse_ran_it(tmp_path):
     """tests/data/norse_mlp.nir was written by norse.torch.to_nir (Norse 1.1.0,
-    tests/data/make_norse.py): Linear-LIFBox(tau 10 ms)-Linear-LIFBox(tau 5 ms), dt 1 ms,
-    zero reset. Norse 1.1.0 writes tau = dt * tau (1e-5 for 10 ms, norse issue #411);
-    tau_scale=1000 undoes it, and forward Euler with r = 1 gives Norse's own spikes in both
-    dtypes. Without tau_scale the error says what to pass."""
+    tests/data/make_norse.py): Linear-LIFBox(tau 10 ms)-Linear-LIFBox(tau 5 ms), dt 1 ms.
+    Norse 1.1.0 writes tau = dt * tau (1e-5 for 10 ms, norse issue #411); tau_scale=1000
+    undoes it, and forward Euler with r = 1 gives Norse's own spikes in both dtypes, with its
+    value (zero) reset and, read with reset="subtract", its reset_subtract. Without tau_scale
+    the error says what to pass."""
     io = np.load(DATA / "norse_mlp_io.npz")
-    net = eventsim.from_nir(DATA / "norse_mlp.nir", dt_us=1000, discretisation="euler",
-                            tau_scale=1000)
-    assert net.input_shape == (5,)
-    assert [lay.decay for lay in net.layers] == pytest.approx([0.9, 0.8], abs=1e-7)
-    assert io["spikes0"].sum() > 20 and io["spikes1"].sum() > 20
-    for dtype in ("float32", "float64"):
-        result = eventsim.simulate(net, io["x"].astype(np.uint8), dtype=dtype)
-        for pop in range(2):
-            np.testing.assert_array_equal(result.spikes[pop], np.argwhere(io[f"spikes{pop}"]),
-                                          err_msg=f"{dtype}, population {pop}")
+    assert all(io[f"{r}_spikes{p}"].sum() > 20 for r in ("zero", "subtract") for p in range(2))
+    for reset in ("zero", "subtract"):
+        net = eventsim.from_nir(DATA / "norse_mlp.nir", dt_us=1000, discretisation="euler",
+                                tau_scale=1000, reset=reset)
+        assert net.input_shape == (5,)
+        assert [lay.decay for lay in net.layers] == pytest.approx([0.9, 0.8], abs=1e-7)
+        for dtype in ("float32", "float64"):
+            result = eventsim.simulate(net, io["x"].astype(np.uint8), dtype=dtype)
+            for pop in range(2):
+                np.testing.assert_array_equal(result.spikes[pop],
+                                              np.argwhere(io[f"{reset}_spikes{pop}"]),
+                                              err_msg=f"{reset}, {dtype}, population {pop}")
     with pytest.raises(NetworkError, match=r"node '1'.*shorter than the step.*tau_scale = 1/dt"):
         eventsim.from_nir(DATA / "norse_mlp.nir", dt_us=1000, discretisation="euler")
     for bad in (0, -1.0, float("nan"), "1000", True):
