@@ -424,7 +424,8 @@ def cmd_convert(args) -> int:
         save_network(net, args.out)
     else:
         given = [f for f, v in (("--discretisation", args.discretisation),
-                                ("--reset", args.reset), ("--tau-scale", args.tau_scale)) if v]
+                                ("--reset", args.reset), ("--tau-scale", args.tau_scale))
+                 if v is not None]
         if given:
             raise InputError(f"eventsim convert: {', '.join(given)}: options for reading NIR, "
                              "not for writing it")

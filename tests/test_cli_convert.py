@@ -47,6 +47,8 @@ def test_network_to_nir_and_back(capsys, tmp_path):
     back = eventsim.load_network(tmp_path / "cnn.h5")
     assert (back.dt_us, back.T, back.sensor_size, back.labels) == \
         (original.dt_us, original.T, original.sensor_size, original.labels)
+    assert [type(lay).__name__ for lay in back.layers] == \
+        [type(lay).__name__ for lay in original.layers]  # no Flatten added before the Dense
     weighted = [lay for lay in back.layers if hasattr(lay, "weight")]
     assert len(weighted) == 3
     for a, b in zip([lay for lay in original.layers if hasattr(lay, "weight")], weighted):
@@ -67,12 +69,20 @@ def test_network_to_nir_and_back(capsys, tmp_path):
     (["sinabs_mlp_io.npz", "--out", "x.nir"], "converts .nir to .h5 or .h5 to .nir"),
     (["net.h5", "--out", "x.nir", "--reset", "zero", "--tau-scale", "3"],
      "--reset, --tau-scale: options for reading NIR, not for writing it"),
+    (["net.h5", "--out", "x.nir", "--tau-scale", "0"],
+     "--tau-scale: options for reading NIR, not for writing it"),
+    (["net.nir", "--out", "x.h5", "--dt-us", "100"],
+     ("net.nir: from_nir: node '0.lif' carries the exact decay eventsim wrote for a step of "
+      "1000 us; dt_us 100 would change its time base")),
 ])
 def test_errors_name_the_file_and_write_nothing(capsys, tmp_path, monkeypatch, argv, message):
     monkeypatch.chdir(tmp_path)
     for name in ("norse_mlp.nir", "sinabs_mlp_io.npz"):
         (tmp_path / name).write_bytes((DATA / name).read_bytes())
-    eventsim.save_network(eventsim.random_mlp([5, 3], (5,), seed=0), tmp_path / "net.h5")
+    net = eventsim.random_mlp([5, 3], (5,), seed=0)
+    net.dt_us = 1000
+    eventsim.save_network(net, tmp_path / "net.h5")
+    eventsim.to_nir(net, tmp_path / "net.nir")
     before = sorted(p.name for p in tmp_path.iterdir())
     code, out, err = convert(capsys, *argv)
     assert code == 1 and out == ""

@@ -42,9 +42,12 @@ def probe(path: Path) -> None:
 
 
 def blocks(path: Path, chunk_events: int | None) -> Iterator[np.ndarray]:
+    start = 0
     with open(path, "rb") as f:
         while buffer := f.read(RECORD_BYTES * chunk_events if chunk_events else -1):
-            yield decode(buffer, str(path))
+            where = str(path) if start == 0 else f"{path} (chunk from record {start})"
+            yield decode(buffer, where)
+            start += len(buffer) // RECORD_BYTES
 
 
 def infer(extent: SensorSize) -> SensorSize:

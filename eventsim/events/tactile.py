@@ -22,11 +22,17 @@ SensorSize = tuple[int, int, int]
 SIDE = 10
 SENSOR_SIZE: SensorSize = (SIDE, SIDE, 2)
 VARIABLE = "spiketrain"
+#: Largest time read: microseconds as int64 hold 9.2e12 s; no recording is near it.
+MAX_SECONDS = 1e12
 
 
 def _load(path: Path) -> np.ndarray:
     from scipy.io import loadmat
 
+    with open(path, "rb") as f:
+        if f.read(10) == b"MATLAB 7.3":
+            raise FormatError(f"{path}: a MATLAB v7.3 (HDF5) file, which is not read; save it "
+                              "with MATLAB's -v7 option")
     try:
         mat = loadmat(str(path), variable_names=[VARIABLE])
     except Exception as err:  # scipy raises ValueError, TypeError, OSError, ... for bad files
@@ -35,6 +41,8 @@ def _load(path: Path) -> np.ndarray:
     if VARIABLE not in mat:
         raise FormatError(f"{path}: no variable {VARIABLE!r}; expected an ST-MNIST recording")
     spikes = mat[VARIABLE]
+    if hasattr(spikes, "toarray"):  # saved as a MATLAB sparse matrix
+        spikes = spikes.toarray()
     rows = SIDE * SIDE + 1
     if spikes.ndim != 2 or spikes.shape[0] != rows or spikes.dtype.kind not in "iuf":
         raise FormatError(f"{path}: field {VARIABLE!r} has shape {spikes.shape} and dtype "
@@ -49,10 +57,11 @@ def decode(spikes: np.ndarray, source: str = "<array>") -> np.ndarray:
     if len(bad):
         raise FormatError(f"{source}: field {VARIABLE!r} column {bad[0]} has taxel values "
                           f"{np.unique(taxels[:, bad[0]])}; expected -1, 0 or +1")
-    if not np.all(np.isfinite(seconds)) or np.any(seconds < 0):
-        i = int(np.flatnonzero(~(np.isfinite(seconds) & (seconds >= 0)))[0])
-        raise FormatError(f"{source}: field {VARIABLE!r} row {SIDE * SIDE} (time) column {i} "
-                          f"is {seconds[i]}; expected seconds >= 0")
+    bad = np.flatnonzero(~(np.isfinite(seconds) & (seconds >= 0) & (seconds < MAX_SECONDS)))
+    if len(bad):
+        raise FormatError(f"{source}: field {VARIABLE!r} row {SIDE * SIDE} (time) column "
+                          f"{bad[0]} is {seconds[bad[0]]}; expected seconds in [0, "
+                          f"{MAX_SECONDS:.0e})")
     column, taxel = np.nonzero(taxels.T)
     return events_from_columns({
         "x": taxel % SIDE, "y": taxel // SIDE,

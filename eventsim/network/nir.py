@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import errno
 import math
+import numbers
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +70,8 @@ def to_nir(net: Network, path: str | Path | None = None, dt_us: int | None = Non
             continue
         out_shape = net.shapes[i]
         if isinstance(layer, Dense) and len(in_shape) > 1:  # eventsim flattens implicitly
-            node = nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=0, end_dim=-1)
+            node = nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=0, end_dim=-1,
+                               metadata={"eventsim_implicit": True})
             nodes[f"{i}.flatten"], last = node, _chain(edges, last, f"{i}.flatten")
         if isinstance(layer, Dense):
             weight = layer.weight
@@ -185,14 +187,21 @@ def from_nir(graph_or_path, dt_us: int | None = None, discretisation: str = "exa
     ========= =============================================================================
 
     snnTorch and Norse fire at ``v > v_th``, eventsim at ``v >= v_th``: spikes differ where a
-    potential lands exactly on the threshold.
+    potential lands exactly on the threshold. Norse 1.1.0 does not write ``v_reset`` and Sinabs
+    not its ``spike_fn``: a nonzero Norse ``v_reset`` reads as 0, and only Sinabs'
+    ``SingleSpike`` runs as in Sinabs. A gain within float32 rounding of 1 in a float32 file
+    (snnTorch's ``r * dt / tau``) is read as 1. A graph eventsim wrote carries its exact
+    decay and step; reading options that would change them are errors.
     """
     if reset not in (None, "zero", "subtract"):
         raise NetworkError(f"from_nir: field 'reset' must be 'zero' or 'subtract', got {reset!r}")
-    if not (isinstance(tau_scale, (int, float)) and not isinstance(tau_scale, bool)
+    if not (isinstance(tau_scale, numbers.Real) and not isinstance(tau_scale, bool)
             and math.isfinite(tau_scale) and tau_scale > 0):
         raise NetworkError(f"from_nir: field 'tau_scale' must be a positive number, got "
                            f"{tau_scale!r}")
+    tau_scale = float(tau_scale)
+    if dt_us is not None and not (isinstance(dt_us, numbers.Integral) and dt_us > 0):
+        raise NetworkError(f"from_nir: field 'dt_us' must be a positive integer, got {dt_us!r}")
     if discretisation not in DISCRETISATIONS:
         raise NetworkError(f"from_nir: field 'discretisation' must be one of {DISCRETISATIONS}, "
                            f"got {discretisation!r}")
@@ -212,7 +221,11 @@ def from_nir(graph_or_path, dt_us: int | None = None, discretisation: str = "exa
 
 
 def _network(graph, dt_us, discretisation, reset, tau_scale) -> Network:
-    dt_s = dt_us * 1e-6 if dt_us else graph.metadata.get("dt_s") if graph.metadata else None
+    meta = graph.metadata or {}
+    dt_s = dt_us * 1e-6 if dt_us else _graph_number(meta, "dt_s") if "dt_s" in meta else None
+    if dt_s is not None and not (math.isfinite(dt_s) and dt_s > 0):
+        raise NetworkError(f"from_nir: graph metadata field 'dt_s' is {dt_s}; expected a "
+                           "positive step in seconds")
     order = _order(graph)
     inp = graph.nodes[order[0]]
     input_shape = tuple(int(v) for v in np.ravel(next(iter(inp.input_type.values()))))
@@ -226,7 +239,8 @@ def _network(graph, dt_us, discretisation, reset, tau_scale) -> Network:
             if pending is not None:
                 raise NetworkError(f"from_nir: node {name!r} follows a projection without "
                                    "neurons")
-            layers.append(Flatten())
+            if not (node.metadata or {}).get("eventsim_implicit"):  # else the Dense flattens
+                layers.append(Flatten())
         elif kind in ("Affine", "Linear", "Conv2d", "SumPool2d", "AvgPool2d"):
             if pending is not None:
                 raise NetworkError(f"from_nir: node {name!r} follows a projection without "
@@ -245,12 +259,15 @@ def _network(graph, dt_us, discretisation, reset, tau_scale) -> Network:
     if pending is not None:
         raise NetworkError(f"from_nir: node {pending[0]!r} has no neurons after it")
     dt_us_out = round(dt_s * 1e6) if dt_s else None
-    meta = graph.metadata or {}
-    T = int(meta["eventsim_T"]) if "eventsim_T" in meta else None
-    sensor = tuple(int(v) for v in np.ravel(meta["eventsim_sensor_size"])) \
+    T = _graph_number(meta, "eventsim_T") if "eventsim_T" in meta else None
+    if T is not None and not (T.is_integer() and T > 0):
+        raise NetworkError(f"from_nir: graph metadata field 'eventsim_T' is {T}; expected a "
+                           "positive whole number of steps")
+    T = None if T is None else int(T)
+    sensor = tuple(int(v) for v in _graph_number(meta, "eventsim_sensor_size", scalar=False)) \
         if "eventsim_sensor_size" in meta else None
-    labels = [v.decode() if isinstance(v, bytes) else str(v) for v in meta["eventsim_labels"]] \
-        if "eventsim_labels" in meta else None
+    labels = [v.decode() if isinstance(v, bytes) else str(v)
+              for v in np.ravel(meta["eventsim_labels"])] if "eventsim_labels" in meta else None
     provenance = {"source": "NIR", "nir_reading": {
         "dt_us": dt_us_out, "discretisation": discretisation, "reset": reset or "zero",
         "tau_scale": float(tau_scale)}}
@@ -258,8 +275,24 @@ def _network(graph, dt_us, discretisation, reset, tau_scale) -> Network:
                    provenance=provenance)
 
 
+def _graph_number(meta: dict, field: str, scalar: bool = True):
+    """The number (or, ``scalar=False``, the 1-D array of numbers) a metadata field holds."""
+    try:
+        value = np.asarray(meta[field], np.float64)
+        return float(value) if scalar else np.ravel(value)
+    except (TypeError, ValueError):
+        raise NetworkError(f"from_nir: graph metadata field {field!r} is {meta[field]!r}; "
+                           f"expected {'a number' if scalar else 'numbers'}") from None
+
+
 def _uniform(value, name: str, field: str) -> float:
-    arr = np.ravel(np.asarray(value, np.float64))
+    try:
+        arr = np.ravel(np.asarray(value, np.float64))
+    except (TypeError, ValueError):
+        raise NetworkError(f"from_nir: node {name!r}: field '{field}' is not numeric") from None
+    if arr.size and not np.isfinite(arr[0]):
+        raise NetworkError(f"from_nir: node {name!r}: field '{field}' is {arr[0]}; expected a "
+                           "finite number")
     if arr.size == 0 or np.any(arr != arr[0]):
         raise NetworkError(f"from_nir: node {name!r}: field '{field}' differs between neurons; "
                            "eventsim has one value per layer")
@@ -270,6 +303,8 @@ def _layer(pending, name, node, kind, dt_s, discretisation, reset_asked, tau_sca
     proj_name, proj = pending
     meta = node.metadata or {}
     v_reset = getattr(node, "v_reset", None)
+    if "eventsim_decay" in meta:
+        _check_eventsim_node(name, meta, dt_s, discretisation, reset_asked, tau_scale)
     if "eventsim_reset" in meta:
         reset = meta["eventsim_reset"]
     elif v_reset is not None and _uniform(v_reset, name, "v_reset") != 0.0:
@@ -284,14 +319,14 @@ def _layer(pending, name, node, kind, dt_s, discretisation, reset_asked, tau_sca
         if _uniform(node.v_leak, name, "v_leak") != 0.0:
             raise NetworkError(f"from_nir: node {name!r}: leaks towards a nonzero v_leak")
         tau = _uniform(node.tau, name, "tau") * tau_scale
+        if not tau > 0:
+            raise NetworkError(f"from_nir: node {name!r}: field 'tau' is {tau}; expected a "
+                               "positive time constant in seconds")
         if dt_s is None:
             raise NetworkError(f"from_nir: node {name!r} is continuous-time; give dt_us (the "
                                "step to discretise it with)")
         r = _uniform(node.r, name, "r")
         if "eventsim_decay" in meta:
-            if tau_scale != 1.0:
-                raise NetworkError(f"from_nir: node {name!r} carries the exact decay eventsim "
-                                   "wrote; tau_scale does not apply to it")
             decay, gain = float(meta["eventsim_decay"]), r / tau
         elif discretisation == "zoh":
             decay = math.exp(-dt_s / tau)
@@ -304,6 +339,7 @@ def _layer(pending, name, node, kind, dt_s, discretisation, reset_asked, tau_sca
                                    "Norse 1.1.0 wrote carries dt * tau: pass tau_scale = 1/dt)")
         else:
             decay, gain = math.exp(-dt_s / tau), r / tau
+        gain = _float32_unit(gain, node.tau, node.r)
     lif = {"decay": decay, "v_th": v_th, "reset": reset}
     pkind = type(proj).__name__
     if pkind in ("Affine", "Linear"):
@@ -328,6 +364,34 @@ def _layer(pending, name, node, kind, dt_s, discretisation, reset_asked, tau_sca
         raise NetworkError(f"from_nir: node {proj_name!r}: pooling with padding")
     cls = SumPool2d if pkind == "SumPool2d" else AvgPool2d
     return cls(k, stride=_square(proj.stride, proj_name, "stride"), **lif)
+
+
+def _check_eventsim_node(name, meta, dt_s, discretisation, reset_asked, tau_scale) -> None:
+    """A node eventsim wrote carries its exact decay, reset and step: reading options that
+    would change them are errors, not silently overridden."""
+    written = float(meta.get("dt_s", dt_s or 0.0))
+    if dt_s is not None and not math.isclose(dt_s, written, rel_tol=1e-9):
+        raise NetworkError(f"from_nir: node {name!r} carries the exact decay eventsim wrote for "
+                           f"a step of {written * 1e6:g} us; dt_us {dt_s * 1e6:g} would change "
+                           "its time base (convert it with that step)")
+    for field, value, default in (("discretisation", discretisation, "exact"),
+                                  ("tau_scale", tau_scale, 1.0)):
+        if value != default:
+            raise NetworkError(f"from_nir: node {name!r} carries the exact decay eventsim "
+                               f"wrote; {field} does not apply to it")
+    if reset_asked is not None and reset_asked != meta.get("eventsim_reset"):
+        raise NetworkError(f"from_nir: node {name!r} carries eventsim's reset "
+                           f"{meta.get('eventsim_reset')!r}; reset={reset_asked!r} contradicts it")
+
+
+def _float32_unit(gain: float, *stored) -> float:
+    """1.0 for a gain within float32 rounding of 1 when the file stores its parameters in
+    float32: snnTorch writes ``tau = dt / (1 - beta)`` and ``r = tau / dt`` in float32, whose
+    ``r * dt / tau`` is 1 only to float32 precision (the file cannot say more)."""
+    float32 = all(np.asarray(v).dtype == np.float32 for v in stored)
+    if float32 and gain != 1.0 and abs(gain - 1.0) <= 4 * np.finfo(np.float32).eps:
+        return 1.0
+    return gain
 
 
 def _square(value, name: str, field: str) -> int:

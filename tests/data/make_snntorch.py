@@ -1,5 +1,6 @@
 """Writes snntorch_mlp.nir with snnTorch itself (export_to_nir), and snnTorch's own spikes
-for a seeded input under three reset rules (snntorch_mlp_io.npz). Needs torch and snntorch
+for a seeded input under three reset rules (snntorch_mlp_io.npz); and snntorch_cnn.nir, a
+small conv - pool - dense network, with its spikes (snntorch_cnn_io.npz). Needs torch and snntorch
 (not eventsim dependencies):
 
     python tests/data/make_snntorch.py     # from the repository root
@@ -65,3 +66,38 @@ nir.write(str(HERE / "snntorch_mlp.nir"), graph)
 np.savez_compressed(HERE / "snntorch_mlp_io.npz", **io)
 print(snntorch.__version__, {k: type(v).__name__ for k, v in graph.nodes.items()})
 print({k: int(v.sum()) for k, v in io.items() if "spikes" in k})
+
+
+def leaky(shape: tuple[int, ...], beta: float) -> snntorch.Leaky:
+    return snntorch.Leaky(beta=torch.full(shape, beta), threshold=torch.ones(shape),
+                          init_hidden=True, reset_mechanism="zero")
+
+
+# A CNN with zero reset: Conv2d(pad 1) - Leaky - AvgPool2d - Leaky - Flatten - Linear - Leaky
+torch.manual_seed(1)
+cnn = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, padding=1), leaky((4, 8, 8), 0.9),
+                          torch.nn.AvgPool2d(2), leaky((4, 4, 4), 0.7), torch.nn.Flatten(),
+                          torch.nn.Linear(64, 5), leaky((5,), 0.8))
+with torch.no_grad():
+    cnn[0].weight.mul_(3.0)
+    cnn[5].weight.mul_(4.0)
+frames = (rng.random((40, 2, 8, 8)) < 0.3).astype(np.float32)
+cnn_io = {"x": frames}
+with torch.no_grad():
+    for m in cnn:
+        if isinstance(m, snntorch.Leaky):
+            m.reset_hidden()
+    out = [[], [], []]
+    for frame in torch.from_numpy(frames):
+        h, k = frame[None], 0
+        for m in cnn:
+            h = m(h)
+            if isinstance(m, snntorch.Leaky):
+                out[k].append(h[0].numpy().reshape(-1).copy())
+                k += 1
+cnn_io.update({f"spikes{k}": np.array(o) for k, o in enumerate(out)})
+graph = export_to_nir(cnn, torch.zeros(1, 2, 8, 8), ignore_dims=[0])
+nir.write(str(HERE / "snntorch_cnn.nir"), graph)
+np.savez_compressed(HERE / "snntorch_cnn_io.npz", **cnn_io)
+print({k: type(v).__name__ for k, v in graph.nodes.items()})
+print({k: int(v.sum()) for k, v in cnn_io.items() if "spikes" in k})

@@ -3,6 +3,8 @@ generated files through a writer of the spec written here, and damaged files."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -40,18 +42,27 @@ def test_ntidigits_sample(data_dir):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 199), st.integers(0, 1), st.integers(0, 2**23 - 1)),
-                min_size=1, max_size=60))
+@given(st.lists(st.tuples(st.sampled_from([0, 1, 63, 64, 255, 256, 32767]) | st.integers(0, 99),
+                          st.integers(0, 1), st.integers(0, 2**23 - 1)), min_size=1, max_size=60))
 def test_bs1_records_read_back(tmp_path_factory, records):
-    records.sort(key=lambda r: r[2])
+    """Any channel int16 holds, either polarity, any 23-bit time, in any order: read back in
+    time order (stable), y = 0; chunks of 7 give the same events when the file is in order."""
     channel, p, t = map(np.array, zip(*records))
     path = tmp_path_factory.mktemp("bs1") / "s.bs1"
     path.write_bytes(bs1_bytes(channel, p, t))
-    stream = eventsim.read_events(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the warning for times going backwards
+        stream = eventsim.read_events(path)
+    order = np.argsort(t, kind="stable")
     assert stream.sensor_size == (max(64, int(channel.max()) + 1), 1, 2)
-    np.testing.assert_array_equal(stream.events["x"], channel)
-    np.testing.assert_array_equal(stream.events["t"], t)
-    np.testing.assert_array_equal(stream.events["p"], p)
+    np.testing.assert_array_equal(stream.events["x"], channel[order])
+    np.testing.assert_array_equal(stream.events["t"], t[order])
+    np.testing.assert_array_equal(stream.events["p"], p[order])
+    assert not stream.events["y"].any()
+    path.write_bytes(bs1_bytes(channel[order], p[order], t[order]))
+    chunks = [c.events for c in eventsim.iter_events(path, chunk_events=7,
+                                                      sensor_size=stream.sensor_size)]
+    np.testing.assert_array_equal(np.concatenate(chunks), stream.events)
 
 
 def test_bs1_damaged(tmp_path):
@@ -62,6 +73,25 @@ def test_bs1_damaged(tmp_path):
     path.write_bytes(bs1_bytes([3, 40], [1, 1], [10, 20]))
     with pytest.raises(EventError, match=r"cut.bs1: record 1 has x=40, off the sensor"):
         eventsim.read_events(path, sensor_size=(32, 1, 2))
+    path.write_bytes(bs1_bytes([1, 2, 3, 4, 5, 40000], [1] * 6, range(6)))
+    with pytest.raises(EventError, match=r"cut.bs1: record 5 has x=40000"):
+        eventsim.read_events(path)
+    with pytest.raises(EventError, match=r"cut.bs1 \(chunk from record 4\): record 1 has x=40000"):
+        list(eventsim.iter_events(path, chunk_events=2))
+
+
+def test_stmnist_sparse_matrix_reads_as_dense(tmp_path, data_dir):
+    from scipy.io import loadmat
+    from scipy.sparse import csc_matrix
+
+    spikes = loadmat(str(data_dir / "stmnist" / "sample_stmnist.mat"))["spiketrain"]
+    savemat(tmp_path / "sparse.mat", {"spiketrain": csc_matrix(spikes)})
+    savemat(tmp_path / "dense.mat", {"spiketrain": spikes})
+    np.testing.assert_array_equal(eventsim.read_events(tmp_path / "sparse.mat").events,
+                                  eventsim.read_events(tmp_path / "dense.mat").events)
+    savemat(tmp_path / "empty.mat", {"spiketrain": np.zeros((101, 0))})
+    empty = eventsim.read_events(tmp_path / "empty.mat")
+    assert len(empty.events) == 0 and empty.sensor_size == (10, 10, 2)
 
 
 def stmnist_by_columns(spikes: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -113,6 +143,10 @@ def test_stmnist_arrays_read_back(tmp_path_factory, columns):
     ({"spiketrain": np.vstack([np.eye(100, 2), [[np.nan, 0.2]]])},
      r"row 100 \(time\) column 0 is nan"),
     (b"MATLAB 5.0 MAT-file, cut short", "not a readable MATLAB file"),
+    (b"MATLAB 7.3 MAT-file, Platform: GLNXA64" + bytes(200),
+     "a MATLAB v7.3 \\(HDF5\\) file, which is not read; save it with MATLAB's -v7 option"),
+    ({"spiketrain": np.vstack([np.eye(100, 2), [[0.1, 2e13]]])},
+     r"row 100 \(time\) column 1 is 20000000000000.0; expected seconds in \[0, 1e\+12\)"),
 ])
 def test_stmnist_damaged(tmp_path, content, message):
     path = tmp_path / "bad.mat"

@@ -28,6 +28,7 @@ def test_round_trip_gives_identical_spikes(tmp_path_factory, case):
     eventsim.to_nir(net, path)
     back = eventsim.from_nir(path)
     assert back.dt_us == 1000
+    assert [type(lay) for lay in back.layers] == [type(lay) for lay in net.layers]
     a = eventsim.simulate(net, x, dtype="float64")
     b = eventsim.simulate(back, x, dtype="float64")
     for sa, sb in zip(a.spikes, b.spikes):
@@ -272,3 +273,97 @@ def test_to_nir_leaves_nothing_half_written(tmp_path, monkeypatch):
     assert target.read_bytes() == b"old" and sorted(tmp_path.iterdir()) == [target]
     with pytest.raises(FileNotFoundError, match="folder to save the NIR graph in"):
         eventsim.to_nir(net, tmp_path / "no" / "net.nir")
+
+
+def test_a_cnn_snntorch_wrote_runs_as_snntorch_ran_it():
+    """tests/data/snntorch_cnn.nir (make_snntorch.py): Conv2d(pad 1) - Leaky - AvgPool2d -
+    Leaky - Flatten - Linear - Leaky, zero reset, in snnTorch's float32 tau and r. Their
+    r * dt / tau is 1 only to float32 precision; read as 1, the pooling layer imports and the
+    weights are the file's, and the spikes are snnTorch's in both dtypes."""
+    io = np.load(DATA / "snntorch_cnn_io.npz")
+    net = eventsim.from_nir(DATA / "snntorch_cnn.nir", dt_us=100, discretisation="euler")
+    assert [type(lay).__name__ for lay in net.layers] == ["Conv2d", "AvgPool2d", "Flatten", "Dense"]
+    g = nir.read(DATA / "snntorch_cnn.nir", type_check=False)
+    np.testing.assert_array_equal(net.layers[0].weight, g.nodes["0"].weight)
+    np.testing.assert_array_equal(net.layers[3].weight, g.nodes["5"].weight)
+    assert [io[f"spikes{p}"].sum() for p in range(3)] == [1490, 62, 12]
+    for dtype in ("float32", "float64"):
+        result = eventsim.simulate(net, io["x"].astype(np.uint8), dtype=dtype)
+        for pop in range(3):
+            np.testing.assert_array_equal(result.spikes[pop], np.argwhere(io[f"spikes{pop}"]),
+                                          err_msg=f"{dtype}, population {pop}")
+
+
+def test_a_gain_off_one_by_more_than_float32_rounding_is_kept():
+    """Only float32 files within 4 float32 eps of gain 1 read as 1; float64 ones are exact."""
+    def graph(dtype, r_factor):
+        tau = np.full(3, 1e-4 / (1 - 0.9), dtype)
+        lif = nir.LIF(tau=tau, r=(tau / 1e-4 * r_factor).astype(dtype), v_leak=np.zeros(3, dtype),
+                      v_threshold=np.ones(3, dtype), v_reset=np.zeros(3, dtype))
+        return nir.NIRGraph(nodes={"input": nir.Input({"input": np.array([4])}),
+                                   "0": nir.Linear(np.ones((3, 4))), "1": lif,
+                                   "output": nir.Output({"output": np.array([3])})},
+                            edges=[("input", "0"), ("0", "1"), ("1", "output")],
+                            type_check=False)
+    def gain(g):
+        return eventsim.from_nir(g, dt_us=100, discretisation="euler").layers[0].weight[0, 0]
+
+    assert gain(graph(np.float32, 1.0)) == 1.0
+    assert gain(graph(np.float32, 1.0 + 1e-5)) == pytest.approx(1 + 1e-5, rel=1e-7)
+    assert gain(graph(np.float64, 1.0 + 1e-9)) == pytest.approx(1 + 1e-9, rel=1e-12)
+
+
+def test_reading_options_cannot_change_a_graph_eventsim_wrote(tmp_path):
+    """Its nodes carry the exact decay for the step it was written with: another dt_us, a
+    discretisation, tau_scale or a contradicting reset is an error, not silently ignored."""
+    net = Network([Dense(np.ones((3, 4)), decay=0.5, v_th=1.0, reset="subtract")], (4,),
+                  dt_us=1000, T=7)
+    path = tmp_path / "own.nir"
+    eventsim.to_nir(net, path)
+    assert eventsim.from_nir(path, dt_us=1000, reset="subtract").layers[0].decay == 0.5
+    for kwargs, match in (({"dt_us": 100}, "step of 1000 us; dt_us 100 would change"),
+                          ({"discretisation": "euler"}, "discretisation does not apply"),
+                          ({"tau_scale": 2.0}, "tau_scale does not apply"),
+                          ({"reset": "zero"}, "reset 'subtract'; reset='zero' contradicts")):
+        with pytest.raises(NetworkError, match=f"own.nir: from_nir: node '0.lif'.*{match}"):
+            eventsim.from_nir(path, **kwargs)
+
+
+def _mlp_graph(**changes):
+    lif = {"tau": np.full(3, 0.01), "r": np.full(3, 0.01), "v_leak": np.zeros(3),
+           "v_threshold": np.ones(3), "v_reset": np.zeros(3)}
+    lif.update({k: v for k, v in changes.items() if k in lif})
+    return nir.NIRGraph(nodes={"input": nir.Input({"input": np.array([4])}),
+                               "0": nir.Linear(np.ones((3, 4))), "1": nir.LIF(**lif),
+                               "output": nir.Output({"output": np.array([3])})},
+                        edges=[("input", "0"), ("0", "1"), ("1", "output")],
+                        metadata=changes.get("metadata", {}), type_check=False)
+
+
+@pytest.mark.parametrize("changes, match", [
+    ({"tau": np.zeros(3)}, r"node '1': field 'tau' is 0.0; expected a positive"),
+    ({"tau": np.full(3, -0.01)}, r"node '1': field 'tau' is -0.01; expected a positive"),
+    ({"r": np.full(3, np.inf)}, r"node '1': field 'r' is inf; expected a finite number"),
+    ({"v_threshold": np.full(3, np.nan)}, r"node '1': field 'v_threshold' is nan"),
+    ({"metadata": {"dt_s": -0.001}}, r"graph metadata field 'dt_s' is -0.001"),
+    ({"metadata": {"dt_s": 0.001, "eventsim_T": "abc"}},
+     r"graph metadata field 'eventsim_T' is 'abc'; expected a number"),
+    ({"metadata": {"dt_s": 0.001, "eventsim_T": 2.5}},
+     r"'eventsim_T' is 2.5; expected a positive whole number"),
+    ({"metadata": {"dt_s": 0.001, "eventsim_sensor_size": "big"}},
+     r"'eventsim_sensor_size' is 'big'; expected numbers"),
+])
+def test_bad_parameters_are_errors_naming_node_and_field(changes, match, recwarn):
+    with pytest.raises(NetworkError, match=match):
+        eventsim.from_nir(_mlp_graph(**changes), dt_us=None if "metadata" in changes else 1000)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_tau_scale_and_dt_us_accept_numpy_numbers():
+    g = _mlp_graph(tau=np.full(3, 1e-5), r=np.ones(3))
+    a = eventsim.from_nir(g, dt_us=np.int64(1000), discretisation="euler",
+                          tau_scale=np.float32(1000))
+    assert a.dt_us == 1000 and a.layers[0].decay == pytest.approx(0.9)
+    for bad in (0, -5, 2.5, "1000"):
+        with pytest.raises(NetworkError, match="'dt_us' must be a positive integer"):
+            eventsim.from_nir(g, dt_us=bad)
