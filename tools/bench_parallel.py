@@ -3,12 +3,13 @@
 The shipped ``networks/nmnist-mlp.h5`` on the 100 N-MNIST test recordings repeated
 ``--repeat`` and 4 x ``--repeat`` times (discrete, float32). Timed: the serial loop (read +
 ``Simulator.run``) in this process, the reference, and ``eventsim.parallel.run_files`` with a
-``LocalCluster`` of 1 and of 2 worker processes (one thread each), start-up included. From
-the two sizes: the time per sample (the slope) and the fixed cost (cluster start-up, workers
-loading the numba kernels, the network's broadcast). Dask's overhead per sample is the
-1-worker slope minus the serial one.
+``LocalCluster`` of 1 and of 2 worker processes (one thread each), start-up included; each
+``--trials`` times, interleaved, keeping the median (this machine is shared: single runs
+vary by a few tenths of a second). From the two sizes: the time per sample (the slope) and
+the fixed cost (cluster start-up, workers loading the numba kernels, the network's
+broadcast). Dask's overhead per sample is the 1-worker slope minus the serial one.
 
-    python tools/bench_parallel.py [--repeat 5]
+    python tools/bench_parallel.py [--repeat 10] [--trials 3]
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import _machine  # noqa: F401  (one thread; must come before numpy)
 
 import argparse
+import statistics
 import time
 from pathlib import Path
 
@@ -28,7 +30,8 @@ NET = Path(__file__).resolve().parents[1] / "networks" / "nmnist-mlp.h5"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--trials", type=int, default=3)
     args = parser.parse_args()
     net = eventsim.load_network(NET)
     files = sorted((data_dir() / "nmnist" / "Test").glob("*/*.bin")) * args.repeat
@@ -39,18 +42,21 @@ def main() -> None:
     sim = eventsim.Simulator(net)
     sim.run(eventsim.read_events(files[0], net.sensor_size))  # numba loaded
     sizes = (len(files), 4 * len(files))
-    times: dict[str, list[float]] = {"serial": [], "1 worker": [], "2 workers": []}
-    for n in sizes:
-        batch = (files * 4)[:n]
-        start = time.perf_counter()
-        serial = [sim.run(eventsim.read_events(f, net.sensor_size)) for f in batch]
-        times["serial"].append(time.perf_counter() - start)
-        for workers in (1, 2):
+    names = ("serial", "1 worker", "2 workers")
+    trials: dict[tuple[str, int], list[float]] = {(k, n): [] for k in names for n in sizes}
+    for _ in range(args.trials):
+        for n in sizes:
+            batch = (files * 4)[:n]
             start = time.perf_counter()
-            results = run_files(net, batch, workers=workers, sensor_size=net.sensor_size)
-            times[f"{workers} worker" + ("s" if workers > 1 else "")].append(
-                time.perf_counter() - start)
-            assert [r.predicted for r in results] == [r.predicted for r in serial]
+            serial = [sim.run(eventsim.read_events(f, net.sensor_size)) for f in batch]
+            trials["serial", n].append(time.perf_counter() - start)
+            for workers, name in ((1, names[1]), (2, names[2])):
+                start = time.perf_counter()
+                results = run_files(net, batch, workers=workers, sensor_size=net.sensor_size)
+                trials[name, n].append(time.perf_counter() - start)
+                assert [r.predicted for r in results] == [r.predicted for r in serial]
+    times = {k: [statistics.median(trials[k, n]) for n in sizes] for k in names}
+    print(f"median of {args.trials} trials")
     print(f"{'run':<12}" + "".join(f"{f'{n} samples s':>16}" for n in sizes)
           + f"{'ms per sample':>15}{'fixed s':>9}{'throughput x serial':>21}")
     slope = {}
