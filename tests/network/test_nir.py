@@ -158,6 +158,19 @@ def test_snntorch_convention_imports_with_euler():
         eventsim.from_nir(g, dt_us=100, reset="hard")
 
 
+def assert_spikes_as_recorded(net, io, key: str) -> None:
+    """The spikes of every population, in float32 and float64, equal the framework's own
+    (``io[f"{key}{pop}"]``, steps x neurons) for its input ``io["x"]``."""
+    pops = sorted(int(k[len(key):]) for k in io.files if k.startswith(key))
+    assert pops == list(range(len(net.layers) - sum(isinstance(lay, Flatten)
+                                                    for lay in net.layers)))
+    for dtype in ("float32", "float64"):
+        result = eventsim.simulate(net, io["x"].astype(np.uint8), dtype=dtype)
+        for pop in pops:
+            np.testing.assert_array_equal(result.spikes[pop], np.argwhere(io[f"{key}{pop}"]),
+                                          err_msg=f"{key}, {dtype}, population {pop}")
+
+
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 
@@ -178,11 +191,7 @@ def test_a_file_sinabs_wrote_runs_as_sinabs_ran_it():
     assert net.input_shape == (5,)
     assert net.layers[0].decay == 1.0 and net.layers[1].decay == pytest.approx(math.exp(-1 / 20))
     assert io["spikes0"].sum() > 20 and io["spikes1"].sum() > 5
-    for dtype in ("float32", "float64"):
-        result = eventsim.simulate(net, io["x"].astype(np.uint8), dtype=dtype)
-        for pop in range(2):
-            np.testing.assert_array_equal(result.spikes[pop], np.argwhere(io[f"spikes{pop}"]),
-                                          err_msg=f"{dtype}, population {pop}")
+    assert_spikes_as_recorded(net, io, "spikes")
 
 
 def test_a_file_snntorch_wrote_runs_as_snntorch_ran_it():
@@ -199,12 +208,7 @@ def test_a_file_snntorch_wrote_runs_as_snntorch_ran_it():
     assert net.input_shape == (5,) and [lay.reset for lay in net.layers] == ["zero", "zero"]
     assert [lay.decay for lay in net.layers] == pytest.approx([0.9, 0.8], abs=1e-7)
     assert io["zero_spikes0"].sum() > 20 and io["zero_spikes1"].sum() > 20
-    for dtype in ("float32", "float64"):
-        result = eventsim.simulate(net, x, dtype=dtype)
-        for pop in range(2):
-            np.testing.assert_array_equal(result.spikes[pop],
-                                          np.argwhere(io[f"zero_spikes{pop}"]),
-                                          err_msg=f"{dtype}, population {pop}")
+    assert_spikes_as_recorded(net, io, "zero_spikes")
     sub = eventsim.from_nir(DATA / "snntorch_mlp.nir", dt_us=100, discretisation="euler",
                             reset="subtract")
     result = eventsim.simulate(sub, x, dtype="float64")
@@ -226,12 +230,7 @@ def test_a_file_norse_wrote_runs_as_norse_ran_it(tmp_path):
                                 tau_scale=1000, reset=reset)
         assert net.input_shape == (5,)
         assert [lay.decay for lay in net.layers] == pytest.approx([0.9, 0.8], abs=1e-7)
-        for dtype in ("float32", "float64"):
-            result = eventsim.simulate(net, io["x"].astype(np.uint8), dtype=dtype)
-            for pop in range(2):
-                np.testing.assert_array_equal(result.spikes[pop],
-                                              np.argwhere(io[f"{reset}_spikes{pop}"]),
-                                              err_msg=f"{reset}, {dtype}, population {pop}")
+        assert_spikes_as_recorded(net, io, f"{reset}_spikes")
     with pytest.raises(NetworkError, match=r"node '1'.*shorter than the step.*tau_scale = 1/dt"):
         eventsim.from_nir(DATA / "norse_mlp.nir", dt_us=1000, discretisation="euler")
     for bad in (0, -1.0, float("nan"), "1000", True):
@@ -287,11 +286,7 @@ def test_a_cnn_snntorch_wrote_runs_as_snntorch_ran_it():
     np.testing.assert_array_equal(net.layers[0].weight, g.nodes["0"].weight)
     np.testing.assert_array_equal(net.layers[3].weight, g.nodes["5"].weight)
     assert [io[f"spikes{p}"].sum() for p in range(3)] == [1490, 62, 12]
-    for dtype in ("float32", "float64"):
-        result = eventsim.simulate(net, io["x"].astype(np.uint8), dtype=dtype)
-        for pop in range(3):
-            np.testing.assert_array_equal(result.spikes[pop], np.argwhere(io[f"spikes{pop}"]),
-                                          err_msg=f"{dtype}, population {pop}")
+    assert_spikes_as_recorded(net, io, "spikes")
 
 
 def test_a_gain_off_one_by_more_than_float32_rounding_is_kept():
