@@ -200,7 +200,8 @@ def from_nir(graph_or_path, dt_us: int | None = None, discretisation: str = "exa
         raise NetworkError(f"from_nir: field 'tau_scale' must be a positive number, got "
                            f"{tau_scale!r}")
     tau_scale = float(tau_scale)
-    if dt_us is not None and not (isinstance(dt_us, numbers.Integral) and dt_us > 0):
+    if dt_us is not None and not (isinstance(dt_us, numbers.Integral)
+                                  and not isinstance(dt_us, bool) and dt_us > 0):
         raise NetworkError(f"from_nir: field 'dt_us' must be a positive integer, got {dt_us!r}")
     if discretisation not in DISCRETISATIONS:
         raise NetworkError(f"from_nir: field 'discretisation' must be one of {DISCRETISATIONS}, "

@@ -359,6 +359,6 @@ def test_tau_scale_and_dt_us_accept_numpy_numbers():
     a = eventsim.from_nir(g, dt_us=np.int64(1000), discretisation="euler",
                           tau_scale=np.float32(1000))
     assert a.dt_us == 1000 and a.layers[0].decay == pytest.approx(0.9)
-    for bad in (0, -5, 2.5, "1000"):
+    for bad in (0, -5, 2.5, "1000", True):
         with pytest.raises(NetworkError, match="'dt_us' must be a positive integer"):
             eventsim.from_nir(g, dt_us=bad)
