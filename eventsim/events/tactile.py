@@ -26,27 +26,44 @@ VARIABLE = "spiketrain"
 MAX_SECONDS = 1e12
 
 
-def _load(path: Path) -> np.ndarray:
-    from scipy.io import loadmat
+def _matlab_error(path: Path, err: Exception) -> FormatError:
+    return FormatError(f"{path}: not a readable MATLAB file ({type(err).__name__}: {err})")
+
+
+def probe(path: Path) -> SensorSize:
+    """Check the file's variable list (its data is not read here) and give the sensor size."""
+    from scipy.io import whosmat
 
     with open(path, "rb") as f:
         if f.read(10) == b"MATLAB 7.3":
             raise FormatError(f"{path}: a MATLAB v7.3 (HDF5) file, which is not read; save it "
                               "with MATLAB's -v7 option")
     try:
-        mat = loadmat(str(path), variable_names=[VARIABLE])
+        variables = {name: shape for name, shape, _ in whosmat(str(path))}
     except Exception as err:  # scipy raises ValueError, TypeError, OSError, ... for bad files
-        raise FormatError(f"{path}: not a readable MATLAB file ({type(err).__name__}: "
-                          f"{err})") from err
-    if VARIABLE not in mat:
+        raise _matlab_error(path, err) from err
+    if VARIABLE not in variables:
         raise FormatError(f"{path}: no variable {VARIABLE!r}; expected an ST-MNIST recording")
-    spikes = mat[VARIABLE]
+    shape, rows = variables[VARIABLE], SIDE * SIDE + 1
+    if len(shape) != 2 or shape[0] != rows:
+        raise FormatError(f"{path}: field {VARIABLE!r} has shape {shape}; expected ({rows}, "
+                          "n_events)")
+    return SENSOR_SIZE
+
+
+def _load(path: Path) -> np.ndarray:
+    """The ``spiketrain`` array of a file :func:`probe` accepted."""
+    from scipy.io import loadmat
+
+    try:
+        spikes = loadmat(str(path), variable_names=[VARIABLE])[VARIABLE]
+    except Exception as err:
+        raise _matlab_error(path, err) from err
     if hasattr(spikes, "toarray"):  # saved as a MATLAB sparse matrix
         spikes = spikes.toarray()
-    rows = SIDE * SIDE + 1
-    if spikes.ndim != 2 or spikes.shape[0] != rows or spikes.dtype.kind not in "iuf":
-        raise FormatError(f"{path}: field {VARIABLE!r} has shape {spikes.shape} and dtype "
-                          f"{spikes.dtype}; expected ({rows}, n_events) numbers")
+    if spikes.dtype.kind not in "iuf":
+        raise FormatError(f"{path}: field {VARIABLE!r} has dtype {spikes.dtype}; expected "
+                          "numbers")
     return spikes
 
 
@@ -67,11 +84,6 @@ def decode(spikes: np.ndarray, source: str = "<array>") -> np.ndarray:
         "x": taxel % SIDE, "y": taxel // SIDE,
         "t": np.floor(seconds[column] * 1e6).astype(np.int64),
         "p": taxels[taxel, column] > 0}, source)
-
-
-def probe(path: Path) -> SensorSize:
-    _load(path)
-    return SENSOR_SIZE
 
 
 def blocks(path: Path, chunk_events: int | None) -> Iterator[np.ndarray]:
