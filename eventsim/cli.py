@@ -304,8 +304,16 @@ def cmd_run(args) -> int:
     for path, result in tqdm(ran, disable=len(files) <= 1 or parallel, total=len(files),
                              file=sys.stderr, unit="sample"):
         if result is None:
-            result = sim.run(saccade_events()) if path is None else \
-                _run_file(sim, path, args, dt_us)
+            try:
+                result = sim.run(saccade_events()) if path is None else \
+                    _run_file(sim, path, args, dt_us)
+            except (EventsimError, OSError) as err:
+                if len(files) == 1 or args.debug:  # one file: its error is the run's error
+                    raise
+                from eventsim.parallel import Failed
+
+                failed.append(Failed(str(path), str(err)))  # as a parallel run reports it
+                continue
         label = _label_of(path, net.labels) if path is not None else None
         results.append(result)
         samples.append({"path": str(path) if path else "<synthetic saccades seed=0>",
@@ -332,7 +340,8 @@ def cmd_run(args) -> int:
         print(f"accuracy: {accuracy:.2%} ({correct}/{len(labelled)})")
     payload = {"network": net_name, "input": args.input, "mode": args.mode,
                "dtype": args.dtype, "dt_us": dt_us, "T": args.T or net.T,
-               "samples": samples, "accuracy": accuracy, "layers": rows}
+               "samples": samples, "accuracy": accuracy, "layers": rows,
+               "not_run": [{"path": f.path, "error": f.error} for f in failed]}
     if args.mode == "discrete" and (args.json or args.report):
         from eventsim.metrics.summary import summarize
 
@@ -433,6 +442,8 @@ def cmd_convert(args) -> int:
             raise FileNotFoundError(errno.ENOENT, "no such network file", str(args.input))
         net = load_network(args.input)
         to_nir(net, args.out, dt_us=args.dt_us)
+        if net.dt_us is None:  # the step written is the one given (to_nir checks it)
+            net.dt_us = args.dt_us
     layers = ", ".join(f"{type(lay).__name__}(decay {getattr(lay, 'decay', 1.0):.6g}, "
                        f"{getattr(lay, 'reset', '-')})" if hasattr(lay, "decay") else
                        type(lay).__name__ for lay in net.layers)

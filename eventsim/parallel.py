@@ -49,12 +49,17 @@ def _run_batch(net: Network, sim_kwargs: dict, items: list[tuple[int, str]],
 
 
 def run_files(net: Network, files: list[Path], workers: int = 2, scheduler: str | None = None,
-              sensor_size=None, progress: Callable[[int], None] | None = None,
+              sensor_size: tuple[int, int, int] | None = None,
+              progress: Callable[[int], None] | None = None,
               **sim_kwargs) -> list[Result | Failed]:
     """Run ``net`` on every file on a Dask cluster; results in the order of ``files``.
 
     Parameters
     ----------
+    net : Network
+        Sent to every worker once (broadcast).
+    files : list of Path
+        Event files; every worker must be able to read them at these paths.
     workers : int
         Worker processes of the ``LocalCluster`` started here (one thread each). Ignored
         with ``scheduler``.
@@ -66,6 +71,17 @@ def run_files(net: Network, files: list[Path], workers: int = 2, scheduler: str 
         Called with the number of samples of each batch as it completes.
     **sim_kwargs
         ``mode``, ``dtype``, ``dt_us``, ``T``, ``record`` of the Simulator.
+
+    Returns
+    -------
+    list of Result or Failed
+        One per file, in the order of ``files``; a :class:`Failed` (path and message) for a
+        file that could not be read or run.
+
+    Raises
+    ------
+    InputError
+        ``workers`` is not a positive integer, or the scheduler cannot be reached.
     """
     try:
         from distributed import Client, LocalCluster, as_completed
@@ -76,16 +92,17 @@ def run_files(net: Network, files: list[Path], workers: int = 2, scheduler: str 
                               or workers < 1):
         raise InputError(f"parallel: field 'workers' must be a positive integer, got {workers!r}")
     progress = progress or (lambda n: None)
-    cluster = None
-    if scheduler is None:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+    cluster = client = None
     try:
-        client = Client(scheduler if scheduler is not None else cluster, timeout="10s")
-    except OSError as err:
-        raise InputError(f"parallel: cannot reach the Dask scheduler at {scheduler} ({err})") \
-            from None
-    try:
+        if scheduler is None:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
+        try:
+            client = Client(scheduler if scheduler is not None else cluster, timeout="10s")
+        except OSError as err:
+            where = f"at {scheduler}" if scheduler is not None else "of the local cluster"
+            raise InputError(f"parallel: cannot reach the Dask scheduler {where} ({err})") \
+                from None
         n_workers = max(len(client.scheduler_info()["workers"]), 1)
         items = [(i, str(f)) for i, f in enumerate(files)]
         n_batches = min(len(items), n_workers * BATCHES_PER_WORKER) or 1
@@ -101,6 +118,7 @@ def run_files(net: Network, files: list[Path], workers: int = 2, scheduler: str 
             progress(len(done))
         return results
     finally:
-        client.close()
+        if client is not None:
+            client.close()
         if cluster is not None:
             cluster.close()

@@ -389,18 +389,29 @@ def test_bad_input_debug_raises(capsys, tmp_path, data_dir, net_file, case):
     assert text in str(info.value)
 
 
-def test_bad_file_after_good_ones(capsys, tmp_path, data_dir, net_file):
+def test_a_damaged_sample_among_good_ones_is_named_and_the_others_kept(capsys, tmp_path,
+                                                                      data_dir, net_file):
+    """As a parallel run does: the damaged file is reported by name, the others run, the JSON
+    lists what ran and what did not, and the exit status is 1."""
     folder, bad = _folder_with_bad_file(tmp_path, data_dir)
     out_json = tmp_path / "out.json"
-    code, _out, err = run(capsys, net_file, folder, "--json", out_json)
+    code, out, err = run(capsys, net_file, folder, "--json", out_json)
     assert code == 1
     assert "Traceback" not in err
     assert err.count("eventsim: error:") == 1, err
     # the message is the last line, on a line of its own after what the progress bar drew
     assert err.endswith("\n")
     last = err.rstrip("\n").split("\n")[-1]
-    assert last.startswith(f"eventsim: error: {bad}: file cut mid-record at byte offset 1000"), err
-    assert not out_json.exists()
+    message = f"{bad}: file cut mid-record at byte offset 1000"
+    assert last.startswith(f"eventsim: error: sample not run: {message}"), err
+    assert "samples: 2 (1 not run)" in out
+    payload = json.loads(out_json.read_text())
+    assert [Path(s["path"]).name for s in payload["samples"]] == \
+        [p.name for p in sorted((folder / "1").glob("0*.bin"))]
+    assert [n["path"] for n in payload["not_run"]] == [str(bad)]
+    assert payload["not_run"][0]["error"].startswith(message)
+    with pytest.raises(FormatError, match="file cut mid-record"):  # --debug: the traceback
+        main(["run", str(net_file), str(folder), "--debug"])
 
 
 def _refuse_to_run(monkeypatch):

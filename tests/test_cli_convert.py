@@ -56,6 +56,15 @@ def test_network_to_nir_and_back(capsys, tmp_path):
         assert (a.decay, a.v_th, a.reset) == (b.decay, b.v_th, b.reset)
 
 
+def test_a_network_without_a_step_is_written_with_the_one_given(capsys, tmp_path):
+    net = eventsim.random_mlp([5, 3], (5,), seed=0)
+    eventsim.save_network(net, tmp_path / "net.h5")
+    code, out, _ = convert(capsys, tmp_path / "net.h5", "--out", tmp_path / "net.nir",
+                           "--dt-us", 100)
+    assert code == 0 and f"wrote {tmp_path / 'net.nir'}: input (5,), dt_us 100, " in out
+    assert eventsim.from_nir(tmp_path / "net.nir").dt_us == 100
+
+
 @pytest.mark.parametrize("argv, message", [
     (["norse_mlp.nir", "--out", "x.nir"],
      "converts .nir to .h5 or .h5 to .nir; got norse_mlp.nir -> x.nir"),
@@ -74,6 +83,8 @@ def test_network_to_nir_and_back(capsys, tmp_path):
     (["net.nir", "--out", "x.h5", "--dt-us", "100"],
      ("net.nir: from_nir: node '0.lif' carries the exact decay eventsim wrote for a step of "
       "1000 us; dt_us 100 would change its time base")),
+    (["net.h5", "--out", "x.nir", "--dt-us", "100"],
+     "to_nir: field 'dt_us' is 100 but the network's decays are per step of 1000 us"),
 ])
 def test_errors_name_the_file_and_write_nothing(capsys, tmp_path, monkeypatch, argv, message):
     monkeypatch.chdir(tmp_path)

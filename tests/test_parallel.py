@@ -43,6 +43,7 @@ def test_parallel_equals_serial_in_order(folder):
     assert sum(counted) == len(files) == len(parallel)
     for f, r in zip(files, parallel):
         serial = sim.run(eventsim.read_events(f, SENSOR))
+        assert len(serial.spikes) == len(r.spikes), f  # zip below would stop at the shorter
         for a, b in zip(serial.spikes, r.spikes):
             np.testing.assert_array_equal(a, b, err_msg=str(f))
         np.testing.assert_array_equal(serial.sops, r.sops)

@@ -24,8 +24,34 @@ RECORD_BYTES = 5
 COCHLEA_CHANNELS = 64
 
 
+def _cut_error(source: str, size: int) -> FormatError:
+    cut = size - size % RECORD_BYTES
+    return FormatError(f"{source}: file cut mid-record at byte offset {cut} ({size} bytes is "
+                       f"not a whole number of {RECORD_BYTES}-byte .bs1 records)")
+
+
 def decode(buffer: bytes, source: str = "<bytes>") -> np.ndarray:
-    """Events of whole ``.bs1`` records (``len(buffer)`` a multiple of 5), ``EVENT_DTYPE``."""
+    """Decode whole ``.bs1`` records (layout in the module docstring).
+
+    Parameters
+    ----------
+    buffer : bytes, length a multiple of 5
+        Records one after another.
+    source : str
+        Where ``buffer`` comes from, for error messages.
+
+    Returns
+    -------
+    events : ndarray, shape (n_events,), ``EVENT_DTYPE``
+        In record order; ``x`` the channel, ``y = 0``, ``t`` in microseconds.
+
+    Raises
+    ------
+    FormatError
+        ``len(buffer)`` is not a multiple of 5 (the byte offset counts from the buffer's start).
+    """
+    if len(buffer) % RECORD_BYTES:
+        raise _cut_error(source, len(buffer))
     rec = np.frombuffer(buffer, np.uint8).reshape(-1, RECORD_BYTES).astype(np.int64)
     channel = rec[:, 0] << 8 | rec[:, 1]
     t = (rec[:, 2] & 0x7F) << 16 | rec[:, 3] << 8 | rec[:, 4]
@@ -34,14 +60,42 @@ def decode(buffer: bytes, source: str = "<bytes>") -> np.ndarray:
 
 
 def probe(path: Path) -> None:
+    """Check that a ``.bs1`` file is whole records (no data is read).
+
+    Parameters
+    ----------
+    path : Path
+
+    Returns
+    -------
+    None
+        The format stores no sensor size; :func:`infer` gives it from the events.
+
+    Raises
+    ------
+    FormatError
+        The file is cut mid-record, naming the byte offset of the partial record.
+    """
     size = path.stat().st_size
     if size % RECORD_BYTES:
-        cut = size - size % RECORD_BYTES
-        raise FormatError(f"{path}: file cut mid-record at byte offset {cut} ({size} bytes is "
-                          f"not a whole number of {RECORD_BYTES}-byte .bs1 records)")
+        raise _cut_error(str(path), size)
 
 
 def blocks(path: Path, chunk_events: int | None) -> Iterator[np.ndarray]:
+    """Events of a ``.bs1`` file in file order, read ``chunk_events`` records at a time.
+
+    Parameters
+    ----------
+    path : Path
+        A file :func:`probe` accepted.
+    chunk_events : int or None
+        Records per block (bounded memory); None reads the whole file as one block.
+
+    Yields
+    ------
+    events : ndarray, shape (n,), ``EVENT_DTYPE``
+        ``n = chunk_events`` but for the last block; ``t`` in microseconds.
+    """
     start = 0
     with open(path, "rb") as f:
         while buffer := f.read(RECORD_BYTES * chunk_events if chunk_events else -1):

@@ -310,10 +310,22 @@ def iter_events(
     """Read an event file in chunks of ``chunk_events`` events, with bounded memory.
 
     Every chunk has ``chunk_events`` events but the last; the chunks concatenate to
-    :func:`read_events`' array. ATIS, NumPy and HDF5 files are read slice by slice, AEDAT4
-    packet by packet. Without ``sensor_size`` and without one stored in the file (ATIS,
-    NumPy), a first pass over the file, also in chunks, finds the largest coordinates.
-    The file's layout (truncation, fields) is checked before the first chunk is yielded.
+    :func:`read_events`' array. How each format is read:
+
+    - streamed, ``chunk_events`` events at a time: ATIS ``.bin``/``.bs2`` and cochlea
+      ``.bs1`` (that many 5-byte records per file read), NumPy ``.npy`` (memory-mapped,
+      sliced), HDF5 ``.h5``/``.hdf5`` (dataset slices), Prophesee ``.raw``/``.dat``
+      (expelliarmus' chunked reader);
+    - streamed packet by packet: AEDAT4 ``.aedat4``, so memory is bounded by the larger of
+      ``chunk_events`` and the largest packet the camera wrote;
+    - loaded whole: ST-MNIST ``.mat`` (scipy reads the entire ``spiketrain``; the recordings
+      are small, a few thousand events), then handed out in chunks.
+
+    Without ``sensor_size`` and without one stored in the file (ATIS, NumPy and ``.bs1``
+    always; HDF5 without a ``sensor_size`` attribute; Prophesee files whose header names no
+    camera or geometry), a first pass over the file, read the same way, finds the largest
+    coordinates. The file's layout (truncation, fields) is checked before the first chunk is
+    yielded.
 
     Time order: a chunk whose events go backwards is sorted, with a warning; an event
     earlier than one in a previous chunk raises :class:`EventError` naming the record

@@ -69,7 +69,9 @@ def _load(path: Path) -> np.ndarray:
 
 def decode(spikes: np.ndarray, source: str = "<array>") -> np.ndarray:
     """Events of a ``(101, n)`` ST-MNIST ``spiketrain`` array, ``EVENT_DTYPE``, column order."""
-    taxels, seconds = spikes[:-1], spikes[-1]
+    # float64 before scaling: under numpy 2, float32 seconds * 1e6 is rounded to float32
+    # (24-bit mantissa), so at a few seconds the truncated microseconds can be 1 us off.
+    taxels, seconds = spikes[:-1], spikes[-1].astype(np.float64)
     bad = np.flatnonzero(~np.isin(taxels, (-1, 0, 1)).all(axis=0))
     if len(bad):
         raise FormatError(f"{source}: field {VARIABLE!r} column {bad[0]} has taxel values "
@@ -87,6 +89,23 @@ def decode(spikes: np.ndarray, source: str = "<array>") -> np.ndarray:
 
 
 def blocks(path: Path, chunk_events: int | None) -> Iterator[np.ndarray]:
+    """Events of an ST-MNIST file in column order, ``chunk_events`` at a time.
+
+    The whole ``spiketrain`` is loaded and decoded first (recordings are small, a few thousand
+    events); only the blocks handed out are sliced from it.
+
+    Parameters
+    ----------
+    path : Path
+        A file :func:`probe` accepted.
+    chunk_events : int or None
+        Events per block; None gives all events as one block.
+
+    Yields
+    ------
+    events : ndarray, shape (n,), ``EVENT_DTYPE``
+        ``n = chunk_events`` but for the last block; ``t`` in microseconds (truncated).
+    """
     events = decode(_load(path), str(path))
     step = chunk_events or max(len(events), 1)
     for start in range(0, len(events), step):

@@ -12,21 +12,25 @@ implicitly). NIR neurons are continuous-time; a discrete layer of step ``dt`` be
 
 Each neuron node's metadata also carries ``eventsim_decay``, ``eventsim_reset`` (``"zero"`` or
 ``"subtract"``: NIR resets to ``v_reset``, so a subtract reset is known only from it) and
-``dt_s``, so eventsim reads back exactly what it wrote; the graph's metadata carries ``dt_s``
-and, where the network has them, ``eventsim_T``, ``eventsim_sensor_size`` and
-``eventsim_labels``.
+``dt_s``, so eventsim reads back exactly what it wrote; the graph's metadata carries ``dt_s``,
+the provenance (``eventsim_provenance``, JSON) and, where the network has them,
+``eventsim_T``, ``eventsim_sensor_size`` and ``eventsim_labels``.
 
-Import (:func:`from_nir`) needs ``dt`` (given, or the ``dt_s`` the graph carries) and uses the
-same exact exponential discretisation, ``decay = exp(-dt / tau)``; the input gain ``r / tau``
-(LIF) or ``r`` (IF) is folded into the projection's weights and bias. Anything that does not
-map exactly raises :class:`~eventsim.errors.NetworkError` naming the node: a leak towards a
+Import (:func:`from_nir`) needs ``dt`` (given, or the ``dt_s`` the graph carries) and says how
+it discretises: by default the same exact exponential, ``decay = exp(-dt / tau)``, with the
+input gain ``r / tau`` (LIF) or ``r`` (IF) folded into the projection's weights and bias;
+forward Euler and zero-order hold read graphs snnTorch, Norse and Sinabs wrote (see
+:func:`from_nir`). Anything that does not map exactly raises
+:class:`~eventsim.errors.NetworkError` naming the node and the field: a leak towards a
 nonzero ``v_leak``, a reset to a nonzero value, ``LI`` / ``CubaLIF`` neurons, dilation or
-groups, asymmetric kernels or padding, a graph that is not a chain.
+groups, asymmetric kernels or padding, a partial ``Flatten``, neuron parameters whose shape
+is not the layer's, a graph that is not a chain.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import math
 import numbers
 from pathlib import Path
@@ -48,9 +52,35 @@ def _nir():
 
 
 def to_nir(net: Network, path: str | Path | None = None, dt_us: int | None = None):
-    """The NIR graph of ``net`` (see the module docstring); written to ``path`` if given."""
+    """The NIR graph of ``net``, written to ``path`` if given.
+
+    Parameters
+    ----------
+    net : Network
+        Float layers only (integer layers have a truncating decay NIR cannot express).
+    path : str or Path, optional
+        File to write (HDF5, through a temporary file: nothing half-written is left).
+    dt_us : int, optional
+        The step in microseconds the layers' ``decay`` refers to; needed when ``net.dt_us``
+        is None, and must equal it otherwise.
+
+    Returns
+    -------
+    nir.NIRGraph
+        The chain ``input -> (projection -> neurons)* -> output`` (module docstring).
+
+    Raises
+    ------
+    NetworkError
+        No step known, a step that contradicts ``net.dt_us``, or a layer without a NIR node.
+    """
     nir = _nir()
-    dt_us = dt_us or net.dt_us
+    if dt_us is not None:
+        _check_dt_us("to_nir", dt_us)
+        if net.dt_us is not None and dt_us != net.dt_us:
+            raise NetworkError(f"to_nir: field 'dt_us' is {dt_us} but the network's decays are "
+                               f"per step of {net.dt_us} us; leave dt_us out")
+    dt_us = dt_us if dt_us is not None else net.dt_us
     if dt_us is None:
         raise NetworkError("to_nir: the network has no dt_us; give dt_us (the step the decay "
                            "refers to)")
@@ -100,7 +130,7 @@ def to_nir(net: Network, path: str | Path | None = None, dt_us: int | None = Non
         nodes[f"{i}.lif"], last = neuron, _chain(edges, last, f"{i}.lif")
     nodes["output"] = nir.Output(output_type={"output": np.array(net.shapes[-1])})
     _chain(edges, last, "output")
-    meta = {"dt_s": dt}
+    meta = {"dt_s": dt, "eventsim_provenance": json.dumps(net.provenance, default=_jsonable)}
     if net.T is not None:
         meta["eventsim_T"] = int(net.T)
     if net.sensor_size is not None:
@@ -112,6 +142,16 @@ def to_nir(net: Network, path: str | Path | None = None, dt_us: int | None = Non
         with atomic_path(path, "NIR graph") as tmp:
             nir.write(str(tmp), graph)
     return graph
+
+
+def _jsonable(value):
+    """numpy values in provenance as plain JSON (anything else as its text)."""
+    return value.tolist() if isinstance(value, (np.ndarray, np.generic)) else str(value)
+
+
+def _check_dt_us(where: str, dt_us) -> None:
+    if not (isinstance(dt_us, numbers.Integral) and not isinstance(dt_us, bool) and dt_us > 0):
+        raise NetworkError(f"{where}: field 'dt_us' must be a positive integer, got {dt_us!r}")
 
 
 def _read(nir, path: Path):
@@ -133,6 +173,10 @@ def _order(graph) -> list[str]:
     """The nodes from ``input`` to ``output`` of a chain graph, else NetworkError."""
     succ: dict[str, list[str]] = {}
     for a, b in graph.edges:
+        for end in (a, b):
+            if end not in graph.nodes:
+                raise NetworkError(f"from_nir: edge ({a!r}, {b!r}) names node {end!r}, which "
+                                   "the graph does not have")
         succ.setdefault(a, []).append(b)
     starts = [n for n, node in graph.nodes.items() if type(node).__name__ == "Input"]
     if len(starts) != 1:
@@ -154,9 +198,13 @@ def _order(graph) -> list[str]:
 DISCRETISATIONS = ("exact", "euler", "zoh")
 
 
-def from_nir(graph_or_path, dt_us: int | None = None, discretisation: str = "exact",
-             reset: str | None = None, tau_scale: float = 1.0) -> Network:
+def from_nir(graph_or_path: str | Path | "nir.NIRGraph", dt_us: int | None = None,
+             discretisation: str = "exact", reset: str | None = None,
+             tau_scale: float = 1.0) -> Network:
     """An eventsim network from a NIR graph or file.
+
+    ``dt_us``: the step in microseconds to discretise with; without it, the ``dt_s`` in the
+    graph's metadata (a whole number of microseconds), else an error for the first LIF node.
 
     ``discretisation``: ``"exact"`` (default) steps a LIF node with ``decay = exp(-dt / tau)``
     and input gain ``r / tau`` (a spike is a delta of current); ``"euler"`` with ``decay = 1 -
@@ -164,7 +212,7 @@ def from_nir(graph_or_path, dt_us: int | None = None, discretisation: str = "exa
     (``tau = dt / (1 - beta)``, ``r = tau / dt``, ``dt = 1e-4`` s: ``dt_us=100``); ``"zoh"``
     with ``decay = exp(-dt / tau)`` and gain ``r * (1 - decay)`` (the input held over the
     step), the convention of Sinabs' ``LIF`` (``norm_input=True``; its ``tau`` counts steps:
-    ``dt_us=1_000_000``). A graph eventsim wrote carries its exact decay, which wins.
+    ``dt_us=1_000_000``, or any step ``D`` with ``tau_scale=D * 1e-6``).
 
     ``reset``: how neuron nodes with ``v_reset = 0`` (or none) reset: NIR's own meaning,
     ``"zero"`` (default), or ``"subtract"`` where the writer subtracted the threshold, which
@@ -181,7 +229,8 @@ def from_nir(graph_or_path, dt_us: int | None = None, discretisation: str = "exa
     ========= =============================================================================
     snnTorch  ``dt_us=100, discretisation="euler"`` (``reset_mechanism="zero"`` only: its
               subtract reset is not eventsim's, and the graph does not say which it used)
-    Sinabs    ``dt_us=1_000_000, discretisation="zoh", reset="subtract"``
+    Sinabs    ``dt_us=1_000_000, discretisation="zoh", reset="subtract"`` (``tau`` in steps;
+              ``dt_us=D, tau_scale=D * 1e-6`` gives the same decays on a step of ``D`` us)
     Norse     ``dt_us=1000, discretisation="euler", tau_scale=1000`` (Norse 1.1.0, dt 1 ms;
               ``reset="subtract"`` for its ``reset_subtract``)
     ========= =============================================================================
@@ -192,6 +241,19 @@ def from_nir(graph_or_path, dt_us: int | None = None, discretisation: str = "exa
     ``SingleSpike`` runs as in Sinabs. A gain within float32 rounding of 1 in a float32 file
     (snnTorch's ``r * dt / tau``) is read as 1. A graph eventsim wrote carries its exact
     decay and step; reading options that would change them are errors.
+
+    Returns
+    -------
+    Network
+        With ``dt_us``, and the ``T``, sensor size, labels and provenance an eventsim graph
+        carries; ``provenance["nir_reading"]`` records how it was read.
+
+    Raises
+    ------
+    NetworkError
+        A node or field that does not map exactly, naming the node (and the file).
+    FormatError
+        A file that is not a readable NIR graph.
     """
     if reset not in (None, "zero", "subtract"):
         raise NetworkError(f"from_nir: field 'reset' must be 'zero' or 'subtract', got {reset!r}")
@@ -200,9 +262,8 @@ def from_nir(graph_or_path, dt_us: int | None = None, discretisation: str = "exa
         raise NetworkError(f"from_nir: field 'tau_scale' must be a positive number, got "
                            f"{tau_scale!r}")
     tau_scale = float(tau_scale)
-    if dt_us is not None and not (isinstance(dt_us, numbers.Integral)
-                                  and not isinstance(dt_us, bool) and dt_us > 0):
-        raise NetworkError(f"from_nir: field 'dt_us' must be a positive integer, got {dt_us!r}")
+    if dt_us is not None:
+        _check_dt_us("from_nir", dt_us)
     if discretisation not in DISCRETISATIONS:
         raise NetworkError(f"from_nir: field 'discretisation' must be one of {DISCRETISATIONS}, "
                            f"got {discretisation!r}")
@@ -221,18 +282,22 @@ def from_nir(graph_or_path, dt_us: int | None = None, discretisation: str = "exa
     return net
 
 
-def _network(graph, dt_us, discretisation, reset, tau_scale) -> Network:
+def _network(graph, dt_us: int | None, discretisation: str, reset: str | None,
+             tau_scale: float) -> Network:
     meta = graph.metadata or {}
     dt_s = dt_us * 1e-6 if dt_us else _graph_number(meta, "dt_s") if "dt_s" in meta else None
     if dt_s is not None and not (math.isfinite(dt_s) and dt_s > 0):
         raise NetworkError(f"from_nir: graph metadata field 'dt_s' is {dt_s}; expected a "
                            "positive step in seconds")
+    if dt_s is not None and not dt_us and not _whole(dt_s * 1e6):
+        raise NetworkError(f"from_nir: graph metadata field 'dt_s' is {dt_s} s, not a whole "
+                           "number of microseconds; give dt_us")
     order = _order(graph)
     inp = graph.nodes[order[0]]
     input_shape = tuple(int(v) for v in np.ravel(next(iter(inp.input_type.values()))))
     while len(input_shape) not in (1, 3) and input_shape and input_shape[0] == 1:
         input_shape = input_shape[1:]  # a leading batch or time axis of 1 (Sinabs writes one)
-    layers, pending = [], None
+    layers, pending, neurons = [], None, {}
     for name in order[1:-1]:
         node = graph.nodes[name]
         kind = type(node).__name__
@@ -240,6 +305,7 @@ def _network(graph, dt_us, discretisation, reset, tau_scale) -> Network:
             if pending is not None:
                 raise NetworkError(f"from_nir: node {name!r} follows a projection without "
                                    "neurons")
+            _check_flatten(name, node)
             if not (node.metadata or {}).get("eventsim_implicit"):  # else the Dense flattens
                 layers.append(Flatten())
         elif kind in ("Affine", "Linear", "Conv2d", "SumPool2d", "AvgPool2d"):
@@ -250,6 +316,7 @@ def _network(graph, dt_us, discretisation, reset, tau_scale) -> Network:
         elif kind in ("LIF", "IF"):
             if pending is None:
                 raise NetworkError(f"from_nir: node {name!r} ({kind}) has no projection before it")
+            neurons[len(layers)] = (name, node)
             layers.append(_layer(pending, name, node, kind, dt_s, discretisation, reset,
                                  tau_scale))
             pending = None
@@ -265,24 +332,99 @@ def _network(graph, dt_us, discretisation, reset, tau_scale) -> Network:
         raise NetworkError(f"from_nir: graph metadata field 'eventsim_T' is {T}; expected a "
                            "positive whole number of steps")
     T = None if T is None else int(T)
-    sensor = tuple(int(v) for v in _graph_number(meta, "eventsim_sensor_size", scalar=False)) \
-        if "eventsim_sensor_size" in meta else None
+    sensor = None
+    if "eventsim_sensor_size" in meta:
+        size = _graph_number(meta, "eventsim_sensor_size", scalar=False)
+        if not (size.size == 3 and all(_whole(v) and v > 0 for v in size)):
+            raise NetworkError(f"from_nir: graph metadata field 'eventsim_sensor_size' is "
+                               f"{meta['eventsim_sensor_size']!r}; expected (W, H, P), "
+                               "positive whole numbers")
+        sensor = tuple(int(v) for v in size)
     labels = [v.decode() if isinstance(v, bytes) else str(v)
               for v in np.ravel(meta["eventsim_labels"])] if "eventsim_labels" in meta else None
-    provenance = {"source": "NIR", "nir_reading": {
+    provenance = _provenance(meta)
+    provenance.update({"source": "NIR", "nir_reading": {
         "dt_us": dt_us_out, "discretisation": discretisation, "reset": reset or "zero",
-        "tau_scale": float(tau_scale)}}
-    return Network(layers, input_shape, dt_us=dt_us_out, T=T, sensor_size=sensor, labels=labels,
-                   provenance=provenance)
+        "tau_scale": float(tau_scale)}})
+    net = Network(layers, input_shape, dt_us=dt_us_out, T=T, sensor_size=sensor, labels=labels,
+                  provenance=provenance)
+    for i, (name, node) in neurons.items():
+        _check_neuron_shape(name, node, net.shapes[i])
+    out = graph.nodes[order[-1]]
+    out_shape = _shape(next(iter(out.output_type.values()), None))
+    if out_shape is not None and out_shape != net.shapes[-1]:
+        raise NetworkError(f"from_nir: node {order[-1]!r}: output type {list(out_shape)} is not "
+                           f"the shape of the last layer, {list(net.shapes[-1])}")
+    return net
 
 
-def _graph_number(meta: dict, field: str, scalar: bool = True):
+def _whole(x: float) -> bool:
+    """``x`` is a whole number up to rounding (``1e-4 * 1e6`` is 100.00000000000001)."""
+    return math.isfinite(x) and abs(x - round(x)) <= 1e-9 * max(1.0, abs(x))
+
+
+def _shape(value) -> tuple[int, ...] | None:
+    """A NIR type's shape without leading axes of 1 (a batch or time axis some writers add);
+    None where the writer left it empty."""
+    if value is None:
+        return None
+    shape = tuple(int(v) for v in np.ravel(value))
+    if not shape:
+        return None
+    while len(shape) > 1 and shape[0] == 1:
+        shape = shape[1:]
+    return shape
+
+
+def _provenance(meta: dict) -> dict:
+    """The provenance an eventsim graph carries (``{}`` for other graphs)."""
+    text = meta.get("eventsim_provenance")
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text.decode() if isinstance(text, bytes) else str(text))
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise NetworkError("from_nir: graph metadata field 'eventsim_provenance' is not a JSON "
+                           "object")
+    return value
+
+
+def _check_flatten(name: str, node) -> None:
+    """eventsim flattens a whole sample: NIR's ``start_dim=0, end_dim=-1`` (no batch axis)."""
+    start, end = int(node.start_dim), int(node.end_dim)
+    in_type = next(iter(node.input_type.values()), None)
+    whole = start == 0 and (end == -1 or (in_type is not None and end == np.size(in_type) - 1))
+    if not whole:
+        raise NetworkError(f"from_nir: node {name!r}: Flatten from dim {start} to {end}; "
+                           "eventsim flattens the whole sample (start_dim=0, end_dim=-1)")
+
+
+def _check_neuron_shape(name: str, node, shape: tuple[int, ...]) -> None:
+    """Every parameter of a neuron node broadcasts to the layer's output shape."""
+    for field in ("tau", "r", "v_leak", "v_threshold", "v_reset"):
+        value = getattr(node, field, None)
+        if value is None:
+            continue
+        arr_shape = np.shape(value)
+        try:
+            fits = np.broadcast_shapes(arr_shape, shape) == tuple(shape)
+        except ValueError:
+            fits = False
+        if not fits:
+            raise NetworkError(f"from_nir: node {name!r}: field '{field}' has shape "
+                               f"{list(arr_shape)}; the projection before it gives "
+                               f"{list(shape)} neurons")
+
+
+def _graph_number(meta: dict, field: str, scalar: bool = True, where: str = "graph"):
     """The number (or, ``scalar=False``, the 1-D array of numbers) a metadata field holds."""
     try:
         value = np.asarray(meta[field], np.float64)
         return float(value) if scalar else np.ravel(value)
     except (TypeError, ValueError):
-        raise NetworkError(f"from_nir: graph metadata field {field!r} is {meta[field]!r}; "
+        raise NetworkError(f"from_nir: {where} metadata field {field!r} is {meta[field]!r}; "
                            f"expected {'a number' if scalar else 'numbers'}") from None
 
 
@@ -291,16 +433,21 @@ def _uniform(value, name: str, field: str) -> float:
         arr = np.ravel(np.asarray(value, np.float64))
     except (TypeError, ValueError):
         raise NetworkError(f"from_nir: node {name!r}: field '{field}' is not numeric") from None
-    if arr.size and not np.isfinite(arr[0]):
+    if arr.size == 0:
+        raise NetworkError(f"from_nir: node {name!r}: field '{field}' is empty; expected a "
+                           "number")
+    if not np.isfinite(arr[0]):
         raise NetworkError(f"from_nir: node {name!r}: field '{field}' is {arr[0]}; expected a "
                            "finite number")
-    if arr.size == 0 or np.any(arr != arr[0]):
+    if np.any(arr != arr[0]):
         raise NetworkError(f"from_nir: node {name!r}: field '{field}' differs between neurons; "
                            "eventsim has one value per layer")
     return float(arr[0])
 
 
-def _layer(pending, name, node, kind, dt_s, discretisation, reset_asked, tau_scale):
+def _layer(pending: tuple[str, object], name: str, node, kind: str, dt_s: float | None,
+           discretisation: str, reset_asked: str | None, tau_scale: float):
+    """The eventsim layer of a projection node (``pending``) and the neuron node after it."""
     proj_name, proj = pending
     meta = node.metadata or {}
     v_reset = getattr(node, "v_reset", None)
@@ -328,7 +475,8 @@ def _layer(pending, name, node, kind, dt_s, discretisation, reset_asked, tau_sca
                                "step to discretise it with)")
         r = _uniform(node.r, name, "r")
         if "eventsim_decay" in meta:
-            decay, gain = float(meta["eventsim_decay"]), r / tau
+            decay = _graph_number(meta, "eventsim_decay", where=f"node {name!r}")
+            gain = r / tau
         elif discretisation == "zoh":
             decay = math.exp(-dt_s / tau)
             gain = r * (1.0 - decay)
@@ -367,10 +515,12 @@ def _layer(pending, name, node, kind, dt_s, discretisation, reset_asked, tau_sca
     return cls(k, stride=_square(proj.stride, proj_name, "stride"), **lif)
 
 
-def _check_eventsim_node(name, meta, dt_s, discretisation, reset_asked, tau_scale) -> None:
+def _check_eventsim_node(name: str, meta: dict, dt_s: float | None, discretisation: str,
+                         reset_asked: str | None, tau_scale: float) -> None:
     """A node eventsim wrote carries its exact decay, reset and step: reading options that
     would change them are errors, not silently overridden."""
-    written = float(meta.get("dt_s", dt_s or 0.0))
+    written = _graph_number(meta, "dt_s", where=f"node {name!r}") if "dt_s" in meta \
+        else (dt_s or 0.0)
     if dt_s is not None and not math.isclose(dt_s, written, rel_tol=1e-9):
         raise NetworkError(f"from_nir: node {name!r} carries the exact decay eventsim wrote for "
                            f"a step of {written * 1e6:g} us; dt_us {dt_s * 1e6:g} would change "
@@ -396,8 +546,15 @@ def _float32_unit(gain: float, *stored) -> float:
 
 
 def _square(value, name: str, field: str) -> int:
+    """One whole number for both dimensions (``3`` or ``[3, 3]``)."""
     arr = np.ravel(np.asarray(value))
-    if arr.dtype.kind not in "iuf" or arr.size == 0 or np.any(arr != arr[0]):
+    if arr.dtype.kind not in "iuf" or arr.size == 0:
+        raise NetworkError(f"from_nir: node {name!r}: field '{field}' is {value!r}; expected "
+                           "whole numbers")
+    if np.any(arr != arr[0]):
         raise NetworkError(f"from_nir: node {name!r}: field '{field}' is {value!r}; eventsim "
                            "needs the same value in both dimensions")
+    if not _whole(float(arr[0])):
+        raise NetworkError(f"from_nir: node {name!r}: field '{field}' is {value!r}; expected "
+                           "whole numbers")
     return int(arr[0])

@@ -13,6 +13,7 @@ from scipy.io import savemat
 
 import eventsim
 from eventsim.errors import EventError, FormatError
+from eventsim.events import cochlea
 
 
 def bs1_bytes(channel, p, t) -> bytes:
@@ -80,6 +81,16 @@ def test_bs1_damaged(tmp_path):
         list(eventsim.iter_events(path, chunk_events=2))
 
 
+def test_bs1_decode_of_a_cut_buffer_names_the_offset():
+    """``cochlea.decode`` is public: a buffer cut mid-record is a FormatError naming the source
+    and the byte offset (it was a bare ValueError from numpy's reshape)."""
+    whole = bs1_bytes([3, 4], [1, 0], [10, 20])
+    assert len(cochlea.decode(whole, "two.bs1")) == 2
+    with pytest.raises(FormatError, match=r"^two.bs1: file cut mid-record at byte offset 5 "
+                                          r"\(8 bytes is not a whole number of 5-byte"):
+        cochlea.decode(whole[:8], "two.bs1")
+
+
 def test_stmnist_sparse_matrix_reads_as_dense(tmp_path, data_dir):
     from scipy.io import loadmat
     from scipy.sparse import csc_matrix
@@ -133,6 +144,25 @@ def test_stmnist_arrays_read_back(tmp_path_factory, columns):
     path = tmp_path_factory.mktemp("mat") / "s.mat"
     savemat(path, {"spiketrain": spikes})
     assert as_tuples(eventsim.read_events(path).events) == stmnist_by_columns(spikes)
+
+
+def test_stmnist_float32_times_are_exact_microseconds(tmp_path):
+    """Single-precision times are scaled in float64: under numpy 2, float32 * 1e6 stays float32
+    and, at 5-9 s, 13 of these 50 times came out 1 us off. Expected: the float64 product of the
+    same float32 values, truncated (as tonic does)."""
+    seconds = np.linspace(5, 9, 50, dtype=np.float32)
+    expected = np.floor(seconds.astype(np.float64) * 1e6).astype(np.int64)
+    assert (np.floor(seconds * 1e6).astype(np.int64) != expected).sum() == 13  # the bug's case
+    spikes = np.zeros((101, len(seconds)), np.float32)
+    spikes[np.arange(len(seconds)) % 100, np.arange(len(seconds))] = [1, -1] * 25
+    spikes[100] = seconds
+    path = tmp_path / "single.mat"
+    savemat(path, {"spiketrain": spikes})
+    stream = eventsim.read_events(path)
+    np.testing.assert_array_equal(stream.events["t"], expected)
+    assert as_tuples(stream.events) == stmnist_by_columns(spikes.astype(np.float64))
+    chunks = [c.events["t"] for c in eventsim.iter_events(path, chunk_events=16)]
+    np.testing.assert_array_equal(np.concatenate(chunks), expected)
 
 
 @pytest.mark.parametrize("content, message", [

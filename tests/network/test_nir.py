@@ -335,6 +335,12 @@ def _mlp_graph(**changes):
                         metadata=changes.get("metadata", {}), type_check=False)
 
 
+def _neurons(shape) -> dict:
+    """Every LIF parameter of ``_mlp_graph`` with ``shape`` (NIR wants them all alike)."""
+    return {"tau": np.full(shape, 0.01), "r": np.full(shape, 0.01), "v_leak": np.zeros(shape),
+            "v_threshold": np.ones(shape), "v_reset": np.zeros(shape)}
+
+
 @pytest.mark.parametrize("changes, match", [
     ({"tau": np.zeros(3)}, r"node '1': field 'tau' is 0.0; expected a positive"),
     ({"tau": np.full(3, -0.01)}, r"node '1': field 'tau' is -0.01; expected a positive"),
@@ -347,6 +353,17 @@ def _mlp_graph(**changes):
      r"'eventsim_T' is 2.5; expected a positive whole number"),
     ({"metadata": {"dt_s": 0.001, "eventsim_sensor_size": "big"}},
      r"'eventsim_sensor_size' is 'big'; expected numbers"),
+    ({"metadata": {"dt_s": 0.001, "eventsim_sensor_size": np.array([2.0, np.nan, 1.0])}},
+     r"'eventsim_sensor_size' is .*; expected \(W, H, P\), positive whole numbers"),
+    ({"metadata": {"dt_s": 0.001, "eventsim_sensor_size": np.array([2.7, 2.0, 1.0])}},
+     r"'eventsim_sensor_size' is .*; expected \(W, H, P\), positive whole numbers"),
+    ({"metadata": {"dt_s": 1.5e-6}}, r"'dt_s' is 1.5e-06 s, not a whole number of micro"),
+    ({"metadata": {"dt_s": 0.001, "eventsim_provenance": "[1, 2"}},
+     r"'eventsim_provenance' is not a JSON object"),
+    (_neurons(0), r"node '1': field 'v_reset' is empty; expected a number"),
+    (_neurons(7), r"node '1': field 'tau' has shape \[7\]; the projection before it gives \[3\]"),
+    (_neurons((2, 3)),
+     r"node '1': field 'tau' has shape \[2, 3\]; the projection before it gives \[3\]"),
 ])
 def test_bad_parameters_are_errors_naming_node_and_field(changes, match, recwarn):
     with pytest.raises(NetworkError, match=match):
@@ -362,3 +379,86 @@ def test_tau_scale_and_dt_us_accept_numpy_numbers():
     for bad in (0, -5, 2.5, "1000", True):
         with pytest.raises(NetworkError, match="'dt_us' must be a positive integer"):
             eventsim.from_nir(g, dt_us=bad)
+
+
+def test_graph_structure_errors_name_the_node():
+    g = _mlp_graph()
+    g.edges.append(("1", "zzz"))
+    with pytest.raises(NetworkError, match=r"edge \('1', 'zzz'\) names node 'zzz', which the"):
+        eventsim.from_nir(g, dt_us=1000)
+    g = _mlp_graph()
+    g.nodes["output"] = nir.Output({"output": np.array([5])})
+    with pytest.raises(NetworkError, match=r"node 'output': output type \[5\] is not the shape "
+                                           r"of the last layer, \[3\]"):
+        eventsim.from_nir(g, dt_us=1000)
+    conv = nir.Conv2d(input_shape=(4, 4), weight=np.ones((1, 1, 3, 3)), stride=1,
+                      padding="same", dilation=1, groups=1, bias=np.zeros(1))
+    g = nir.NIRGraph(nodes={"input": nir.Input({"input": np.array([1, 4, 4])}), "c": conv,
+                            "n": nir.IF(r=np.ones((1, 4, 4)), v_threshold=np.ones((1, 4, 4)),
+                                        v_reset=np.zeros((1, 4, 4))),
+                            "output": nir.Output({"output": np.array([1, 4, 4])})},
+                     edges=[("input", "c"), ("c", "n"), ("n", "output")], type_check=False)
+    with pytest.raises(NetworkError, match=r"node 'c': field 'padding' is 'same'; expected "
+                                           r"whole numbers"):
+        eventsim.from_nir(g, dt_us=1000)
+
+
+@pytest.mark.parametrize("start, end, ok", [(0, -1, True), (0, 2, True), (1, -1, False),
+                                            (0, 1, False)])
+def test_only_a_whole_flatten_imports(start, end, ok):
+    ones = np.ones(2)
+    nodes = {"input": nir.Input({"input": np.array([1, 2, 2])}),
+             "f": nir.Flatten(input_type={"input": np.array([1, 2, 2])}, start_dim=start,
+                              end_dim=end),
+             "fc": nir.Linear(np.ones((2, 4))),
+             "n": nir.IF(r=ones, v_threshold=ones, v_reset=0 * ones),
+             "output": nir.Output({"output": np.array([2])})}
+    g = nir.NIRGraph(nodes=nodes, edges=[("input", "f"), ("f", "fc"), ("fc", "n"),
+                                         ("n", "output")], type_check=False)
+    if ok:
+        assert isinstance(eventsim.from_nir(g, dt_us=1000).layers[0], Flatten)
+    else:
+        with pytest.raises(NetworkError, match=f"node 'f': Flatten from dim {start} to {end}"):
+            eventsim.from_nir(g, dt_us=1000)
+
+
+def test_eventsim_metadata_that_is_not_a_number_is_named(tmp_path):
+    g = eventsim.to_nir(Network([Dense(np.ones((3, 4)), decay=0.5)], (4,), dt_us=1000))
+    g.nodes["0.lif"].metadata["eventsim_decay"] = "half"
+    with pytest.raises(NetworkError, match=r"node '0.lif' metadata field 'eventsim_decay' is "
+                                           r"'half'; expected a number"):
+        eventsim.from_nir(g)
+
+
+def test_to_nir_checks_its_step():
+    net = Network([Dense(np.ones((3, 4)), decay=0.5)], (4,))
+    for bad in (0, -5, 2.5, True):
+        with pytest.raises(NetworkError, match="to_nir: field 'dt_us' must be a positive"):
+            eventsim.to_nir(net, dt_us=bad)
+    assert eventsim.from_nir(eventsim.to_nir(net, dt_us=250)).dt_us == 250
+    net.dt_us = 1000
+    with pytest.raises(NetworkError, match="'dt_us' is 250 but the network's decays are per "
+                                           "step of 1000 us"):
+        eventsim.to_nir(net, dt_us=250)
+    assert eventsim.from_nir(eventsim.to_nir(net, dt_us=1000)).dt_us == 1000
+
+
+def test_provenance_survives_the_round_trip(tmp_path):
+    prov = {"dataset": "nmnist", "epochs": 3, "input_encoding": "current",
+            "history": [{"epoch": 1, "loss": 0.5}], "scale": np.float32(0.25)}
+    net = Network([Dense(np.ones((3, 4)), decay=0.5)], (4,), dt_us=1000, provenance=prov)
+    eventsim.to_nir(net, tmp_path / "p.nir")
+    back = eventsim.from_nir(tmp_path / "p.nir")
+    assert {k: back.provenance[k] for k in prov} == {**prov, "scale": 0.25}
+    assert back.provenance["source"] == "NIR"
+    assert back.provenance["nir_file"] == str(tmp_path / "p.nir")
+
+
+def test_sinabs_file_on_a_real_step_with_tau_scale():
+    """Sinabs' tau counts steps: dt_us=D with tau_scale=D*1e-6 gives the decays dt_us=1e6
+    gives, so the network runs on a real step of D us."""
+    io = np.load(DATA / "sinabs_mlp_io.npz")
+    net = eventsim.from_nir(DATA / "sinabs_mlp.nir", dt_us=1000, tau_scale=1e-3,
+                            discretisation="zoh", reset="subtract")
+    assert net.dt_us == 1000 and net.layers[1].decay == pytest.approx(math.exp(-1 / 20))
+    assert_spikes_as_recorded(net, io, "spikes")
