@@ -100,7 +100,8 @@ def _parser() -> argparse.ArgumentParser:
                           "quantize read, or a network file to a NIR graph. A graph another "
                           "framework wrote is read in its convention: snnTorch --dt-us 100 "
                           "--discretisation euler; Sinabs --dt-us 1000000 --discretisation zoh "
-                          "--reset subtract; Norse 1.1.0 --dt-us 1000 --discretisation euler "
+                          "--reset subtract (tau in steps; or --dt-us D --tau-scale D*1e-6 on a "
+                          "real step of D us); Norse 1.1.0 --dt-us 1000 --discretisation euler "
                           "--tau-scale 1000.")
     conv.add_argument("input", type=Path, help="NIR graph (.nir) or network file (.h5)")
     conv.add_argument("--out", type=Path, required=True, help="file to write (.h5 or .nir)")
@@ -112,7 +113,8 @@ def _parser() -> argparse.ArgumentParser:
     conv.add_argument("--reset", choices=["zero", "subtract"],
                       help="reading NIR: reset of neuron nodes with v_reset 0 (default zero)")
     conv.add_argument("--tau-scale", type=float,
-                      help="reading NIR: multiply every tau by this (1/dt for Norse 1.1.0)")
+                      help="reading NIR: multiply every tau by this (1/dt for Norse 1.1.0, "
+                      "the step in s for Sinabs)")
     conv.add_argument("--debug", action="store_true", help="show tracebacks")
     train = sub.add_parser("train", help="train a network with STBP from a TOML spec",
                            description="Train the network a TOML spec describes (data, binning, "

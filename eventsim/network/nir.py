@@ -34,6 +34,7 @@ import json
 import math
 import numbers
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -41,6 +42,9 @@ from eventsim.errors import FormatError, NetworkError
 from eventsim.h5io import atomic_path
 from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, SumPool2d, has_neurons
 from eventsim.network.network import Network, layer_name
+
+if TYPE_CHECKING:  # imported by the functions that need it, not with eventsim
+    import nir
 
 
 def _nir():
@@ -198,7 +202,7 @@ def _order(graph) -> list[str]:
 DISCRETISATIONS = ("exact", "euler", "zoh")
 
 
-def from_nir(graph_or_path: str | Path | "nir.NIRGraph", dt_us: int | None = None,
+def from_nir(graph_or_path: str | Path | nir.NIRGraph, dt_us: int | None = None,
              discretisation: str = "exact", reset: str | None = None,
              tau_scale: float = 1.0) -> Network:
     """An eventsim network from a NIR graph or file.
