@@ -347,8 +347,10 @@ def cmd_run(args) -> int:
     if args.mode == "discrete" and (args.json or args.report):
         from eventsim.metrics.summary import summarize
 
-        first = saccade_events() if files[0] is None else read_events(files[0],
-                                                                      _sensor_size(net))
+        ran_first = next(p for p in files if str(p) not in {f.path for f in failed}) \
+            if files[0] is not None else None  # the input frame of the first sample that ran
+        first = saccade_events() if ran_first is None else read_events(ran_first,
+                                                                       _sensor_size(net))
         payload["metrics"] = summarize(net, results, [s["label"] for s in samples], first,
                                        profiles)
     if args.json:

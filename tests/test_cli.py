@@ -287,14 +287,15 @@ def _folder(tmp_path, name, files=()):
     return path
 
 
-def _folder_with_bad_file(tmp_path, data_dir):
+def _folder_with_bad_file(tmp_path, data_dir, name="zz_trunc.bin"):
+    """Two good N-MNIST samples and a truncated one, ``name`` (by default sorted last)."""
     root = tmp_path / "mixed"
     (root / "1").mkdir(parents=True)
     for src in sorted((data_dir / "nmnist" / "Test" / "1").glob("*.bin"))[:2]:
         shutil.copy(src, root / "1" / src.name)
     bad = _truncated(tmp_path, data_dir)
-    shutil.move(bad, root / "1" / "zz_trunc.bin")  # sorted last: fails after two good samples
-    return root, root / "1" / "zz_trunc.bin"
+    shutil.move(bad, root / "1" / name)
+    return root, root / "1" / name
 
 
 # Each case: (tmp_path, data_dir, net_file) -> (argv after "run", text naming the file,
@@ -389,11 +390,13 @@ def test_bad_input_debug_raises(capsys, tmp_path, data_dir, net_file, case):
     assert text in str(info.value)
 
 
+@pytest.mark.parametrize("name", ["zz_trunc.bin", "00_trunc.bin"])  # the last, the first
 def test_a_damaged_sample_among_good_ones_is_named_and_the_others_kept(capsys, tmp_path,
-                                                                      data_dir, net_file):
+                                                                      data_dir, net_file, name):
     """As a parallel run does: the damaged file is reported by name, the others run, the JSON
-    lists what ran and what did not, and the exit status is 1."""
-    folder, bad = _folder_with_bad_file(tmp_path, data_dir)
+    (with the metrics, which read the first sample that ran) lists what ran and what did not,
+    and the exit status is 1."""
+    folder, bad = _folder_with_bad_file(tmp_path, data_dir, name)
     out_json = tmp_path / "out.json"
     code, out, err = run(capsys, net_file, folder, "--json", out_json)
     assert code == 1
@@ -407,7 +410,8 @@ def test_a_damaged_sample_among_good_ones_is_named_and_the_others_kept(capsys, t
     assert "samples: 2 (1 not run)" in out
     payload = json.loads(out_json.read_text())
     assert [Path(s["path"]).name for s in payload["samples"]] == \
-        [p.name for p in sorted((folder / "1").glob("0*.bin"))]
+        [p.name for p in sorted((folder / "1").glob("*.bin")) if p != bad]
+    assert payload["metrics"]["samples"] == 2
     assert [n["path"] for n in payload["not_run"]] == [str(bad)]
     assert payload["not_run"][0]["error"].startswith(message)
     with pytest.raises(FormatError, match="file cut mid-record"):  # --debug: the traceback
