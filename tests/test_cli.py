@@ -390,7 +390,7 @@ def test_bad_input_debug_raises(capsys, tmp_path, data_dir, net_file, case):
     assert text in str(info.value)
 
 
-@pytest.mark.parametrize("name", ["zz_trunc.bin", "00_trunc.bin"])  # the last, the first
+@pytest.mark.parametrize("name", ["zz_trunc.bin", "0000-trunc.bin"])  # the last, the first
 def test_a_damaged_sample_among_good_ones_is_named_and_the_others_kept(capsys, tmp_path,
                                                                       data_dir, net_file, name):
     """As a parallel run does: the damaged file is reported by name, the others run, the JSON
