@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eventsim.errors import EventsimError, InputError
+from eventsim.errors import EventsimError, InputError, NetworkError
 
 EXAMPLE_NOTE = ("example: a seeded random 2312-800-10 network (decay 0.2, v_th 0.5) on a "
                 "synthetic 300 ms N-MNIST-like recording generated on the spot")
@@ -264,6 +264,9 @@ def cmd_run(args) -> int:
         if value is not None and value < 1:
             raise InputError(f"eventsim run: {flag} must be a positive integer, got {value}")
     parallel = args.workers > 1 or args.scheduler is not None
+    if args.workers > 1 and args.scheduler is not None:
+        raise InputError("eventsim run: --workers starts a local cluster, --scheduler uses a "
+                         "running one (its workers): give one of them")
     if parallel and (args.example or args.chunk_events is not None):
         raise InputError("eventsim run: --workers/--scheduler run sample files in parallel; "
                          "not with --example or --chunk-events")
@@ -326,6 +329,8 @@ def cmd_run(args) -> int:
     for f in failed:
         print(f"eventsim: error: sample not run: {f.error}", file=sys.stderr)
     if not results:
+        print(f"eventsim: error: no sample ran ({len(failed)} not run); nothing written",
+              file=sys.stderr)
         return 1
     table, rows = _table(net, results, args.mode, dt_us)
     labelled = [s for s in samples if s["label"] is not None]
@@ -445,7 +450,10 @@ def cmd_convert(args) -> int:
         if not args.input.is_file():
             raise FileNotFoundError(errno.ENOENT, "no such network file", str(args.input))
         net = load_network(args.input)
-        to_nir(net, args.out, dt_us=args.dt_us)
+        try:
+            to_nir(net, args.out, dt_us=args.dt_us)
+        except NetworkError as err:  # name the network file as well as the layer
+            raise NetworkError(f"{args.input}: {err}") from None
         if net.dt_us is None:  # the step written is the one given (to_nir checks it)
             net.dt_us = args.dt_us
     layers = ", ".join(f"{type(lay).__name__}(decay {getattr(lay, 'decay', 1.0):.6g}, "

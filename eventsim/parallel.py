@@ -2,9 +2,10 @@
 
 The network goes to the workers once (``Client.scatter``, broadcast: a pickled
 :class:`~eventsim.network.network.Network`, weights included); the samples travel as file
-paths, so every worker must see the same files (one machine, or a shared file system). Files
-are split into batches; a task builds its :class:`~eventsim.engine.simulate.Simulator` once
-and runs its batch, so the plan is built once per batch, not per sample. Results come back in
+paths (made absolute), so every worker must see the same files at the same paths (one
+machine, or a shared file system). Files are split into batches; a task builds its
+:class:`~eventsim.engine.simulate.Simulator` once and runs its batch, so the plan is built
+once per batch, not per sample. Results come back in
 the order of the files, identical to a serial run (the engine is deterministic); a sample
 that fails (a damaged file) comes back as its error message, the others are kept. Dask is
 imported here only.
@@ -99,12 +100,13 @@ def run_files(net: Network, files: list[Path], workers: int = 2, scheduler: str 
                                    dashboard_address=None)
         try:
             client = Client(scheduler if scheduler is not None else cluster, timeout="10s")
-        except OSError as err:
+        except (OSError, ValueError) as err:  # ValueError: a malformed address
             where = f"at {scheduler}" if scheduler is not None else "of the local cluster"
             raise InputError(f"parallel: cannot reach the Dask scheduler {where} ({err})") \
                 from None
         n_workers = max(len(client.scheduler_info()["workers"]), 1)
-        items = [(i, str(f)) for i, f in enumerate(files)]
+        # absolute paths: a worker's working folder is not the caller's
+        items = [(i, str(Path(f).resolve())) for i, f in enumerate(files)]
         n_batches = min(len(items), n_workers * BATCHES_PER_WORKER) or 1
         batches = [items[k::n_batches] for k in range(n_batches)]
         shared = client.scatter(net, broadcast=True)
@@ -114,6 +116,8 @@ def run_files(net: Network, files: list[Path], workers: int = 2, scheduler: str 
         for future in as_completed(futures):
             done = future.result()
             for index, result in done:
+                if isinstance(result, Failed):  # named as the caller named it
+                    result = Failed(str(files[index]), result.error)
                 results[index] = result
             progress(len(done))
         return results

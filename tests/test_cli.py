@@ -418,6 +418,21 @@ def test_a_damaged_sample_among_good_ones_is_named_and_the_others_kept(capsys, t
         main(["run", str(net_file), str(folder), "--debug"])
 
 
+def test_when_no_sample_runs_nothing_is_written(capsys, tmp_path, data_dir, net_file):
+    folder, bad = _folder_with_bad_file(tmp_path, data_dir)
+    for good in sorted((folder / "1").glob("0*.bin")):
+        good.unlink()
+    (folder / "1" / "empty.bin").write_bytes(b"")
+    out_json = tmp_path / "out.json"
+    code, out, err = run(capsys, net_file, folder, "--json", out_json)
+    assert code == 1 and out == ""
+    assert f"eventsim: error: sample not run: {folder / '1' / 'empty.bin'}: " in err
+    assert f"eventsim: error: sample not run: {bad}: " in err
+    assert err.rstrip("\n").endswith("eventsim: error: no sample ran (2 not run); nothing "
+                                      "written")
+    assert not out_json.exists()
+
+
 def _refuse_to_run(monkeypatch):
     """Make loading a network or building a simulator fail the test: the check is up front."""
     def ran(*args, **kwargs):

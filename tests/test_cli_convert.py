@@ -9,6 +9,8 @@ import pytest
 
 import eventsim
 from eventsim.cli import main
+from eventsim.network.layers import Conv2d, Dense, Flatten, NeuNorm
+from eventsim.network.network import Network
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
@@ -84,7 +86,10 @@ def test_a_network_without_a_step_is_written_with_the_one_given(capsys, tmp_path
      ("net.nir: from_nir: node '0.lif' carries the exact decay eventsim wrote for a step of "
       "1000 us; dt_us 100 would change its time base")),
     (["net.h5", "--out", "x.nir", "--dt-us", "100"],
-     "to_nir: field 'dt_us' is 100 but the network's decays are per step of 1000 us"),
+     "net.h5: to_nir: field 'dt_us' is 100 but the network's decays are per step of 1000 us"),
+    (["nodt.h5", "--out", "x.nir"], "nodt.h5: to_nir: the network has no dt_us"),
+    (["neunorm.h5", "--out", "x.nir"],
+     "neunorm.h5: layer 1 (NeuNorm): NeuNorm has no NIR node"),
 ])
 def test_errors_name_the_file_and_write_nothing(capsys, tmp_path, monkeypatch, argv, message):
     monkeypatch.chdir(tmp_path)
@@ -94,6 +99,10 @@ def test_errors_name_the_file_and_write_nothing(capsys, tmp_path, monkeypatch, a
     net.dt_us = 1000
     eventsim.save_network(net, tmp_path / "net.h5")
     eventsim.to_nir(net, tmp_path / "net.nir")
+    eventsim.save_network(eventsim.random_mlp([5, 3], (5,), seed=0), tmp_path / "nodt.h5")
+    eventsim.save_network(Network([Conv2d(np.ones((1, 1, 1, 1))), NeuNorm(np.zeros((1, 2, 2))),
+                                   Flatten(), Dense(np.ones((1, 4)))], (1, 2, 2), dt_us=1000),
+                          tmp_path / "neunorm.h5")
     before = sorted(p.name for p in tmp_path.iterdir())
     code, out, err = convert(capsys, *argv)
     assert code == 1 and out == ""

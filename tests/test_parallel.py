@@ -71,13 +71,17 @@ def test_cli_workers_and_a_damaged_file(capsys, tmp_path, folder):
         [(s["predicted"], s["spikes"], s["sops"]) for s in par]
 
 
-def test_existing_scheduler(folder):
+def test_existing_scheduler(folder, monkeypatch):
+    """Paths relative to the caller's folder reach workers started in another one."""
     from distributed import LocalCluster
 
     net = _net()
     files = sorted(folder.rglob("*.bin"))[:6]
     with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
-        results = run_files(net, files, scheduler=cluster.scheduler_address, sensor_size=SENSOR)
+        monkeypatch.chdir(folder)  # the workers keep the folder they were started in
+        relative = [f.relative_to(folder) for f in files]
+        results = run_files(net, relative, scheduler=cluster.scheduler_address,
+                            sensor_size=SENSOR)
     assert not any(isinstance(r, Failed) for r in results)
     sim = eventsim.Simulator(net)
     assert [r.predicted for r in results] == \
@@ -92,3 +96,9 @@ def test_bad_parallel_arguments(capsys, folder):
     assert "not with --example or --chunk-events" in capsys.readouterr().err
     assert main(["run", net_path, str(folder), "--scheduler", "tcp://127.0.0.1:9"]) == 1
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in capsys.readouterr().err
+    assert main(["run", net_path, str(folder), "--scheduler", "foo"]) == 1  # no port
+    assert "cannot reach the Dask scheduler at foo (" in capsys.readouterr().err
+    assert main(["run", net_path, str(folder), "--scheduler", "tcp://127.0.0.1:9",
+                 "--workers", "2"]) == 1
+    assert "--workers starts a local cluster, --scheduler uses a running one" in \
+        capsys.readouterr().err

@@ -36,6 +36,9 @@ def _header(path: Path) -> tuple[dict[str, str], int]:
             line = f.readline()
             if not line.startswith(b"% "):
                 break
+            if not line.endswith(b"\n"):  # expelliarmus would search for the end for ever
+                raise FormatError(f"{path}: ends inside its header at byte {offset + len(line)} "
+                                  "(a header line without its newline): the file is cut")
             text = line[2:].decode("ascii", "replace").strip()
             key, _, value = text.partition(" ")
             keys[key.lower()] = value.strip()
@@ -92,6 +95,9 @@ def probe(path: Path) -> SensorSize | None:
         body, unit, start = size - offset - 2, DAT_RECORD_BYTES, offset + 2
     else:
         body, unit, start = size - offset, WORD_BYTES[encoding], offset
+    if body == 0:
+        raise FormatError(f"{path}: no event data after the header (the file ends at byte "
+                          f"{size})")
     if body % unit:
         last = start + body - body % unit
         raise FormatError(f"{path}: truncated: {body % unit} bytes after the last whole "
@@ -109,6 +115,8 @@ def blocks(path: Path, chunk_events: int | None) -> Iterator[np.ndarray]:
     try:
         parts = [wizard.read()] if chunk_events is None else wizard.read_chunk()
         for arr in parts:
+            if arr is None:  # expelliarmus' answer for data that holds no event
+                continue
             yield events_from_columns({f: arr[f] for f in ("x", "y", "t", "p")}, str(path))
     except (RuntimeError, ValueError, OSError) as err:
         raise FormatError(f"{path}: damaged {wizard.encoding} data ({err})") from None

@@ -130,10 +130,14 @@ def _atis_blocks(path: Path, chunk_events: int | None) -> Iterator[np.ndarray]:
 
 def _npy_open(path: Path) -> np.ndarray:
     """Memory-map a .npy file (no pickle) and check it holds a 1-D structured event array."""
+    with open(path, "rb") as f:
+        if f.read(6) != b"\x93NUMPY":  # else numpy takes it for a pickle and says so
+            raise FormatError(f"{path}: not a .npy file (it does not start with NumPy's magic "
+                              "bytes)")
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
-        raise FormatError(f"{path}: not a valid .npy file ({err})") from None
+        raise FormatError(f"{path}: not a valid .npy file ({_npy_cut(path) or err})") from None
     names = array.dtype.names
     if names is None or array.ndim != 1:
         raise FormatError(
@@ -147,6 +151,30 @@ def _npy_open(path: Path) -> np.ndarray:
             f"(expected fields x, y, t, p; got {', '.join(names)})"
         )
     return array
+
+
+def _npy_cut(path: Path) -> str | None:
+    """How a .npy file whose header promises more data than it holds is cut, else None."""
+    from numpy.lib import format as npy
+
+    try:
+        with open(path, "rb") as f:
+            version = npy.read_magic(f)
+            read_header = {(1, 0): npy.read_array_header_1_0,
+                           (2, 0): npy.read_array_header_2_0}.get(version)
+            if read_header is None:
+                return None
+            shape, _, dtype = read_header(f)
+            start = f.tell()
+    except (ValueError, OSError, EOFError):
+        return None
+    need = start + int(np.prod(shape)) * dtype.itemsize
+    size = path.stat().st_size
+    if size >= need:
+        return None
+    whole = (size - start) // dtype.itemsize if dtype.itemsize else 0
+    return (f"file cut mid-record at byte offset {start + whole * dtype.itemsize}: the header "
+            f"promises {need} bytes, the file has {size}")
 
 
 def _npy_probe(path: Path) -> None:

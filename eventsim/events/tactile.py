@@ -9,6 +9,7 @@ microseconds as tonic does, so events of one microsecond share ``t``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,7 +40,9 @@ def probe(path: Path) -> SensorSize:
             raise FormatError(f"{path}: a MATLAB v7.3 (HDF5) file, which is not read; save it "
                               "with MATLAB's -v7 option")
     try:
-        variables = {name: shape for name, shape, _ in whosmat(str(path))}
+        with warnings.catch_warnings():  # a file that is not MATLAB's warns before it fails
+            warnings.simplefilter("ignore", UserWarning)
+            variables = {name: shape for name, shape, _ in whosmat(str(path))}
     except Exception as err:  # scipy raises ValueError, TypeError, OSError, ... for bad files
         raise _matlab_error(path, err) from err
     if VARIABLE not in variables:

@@ -192,3 +192,14 @@ def test_stmnist_damaged(tmp_path, content, message):
     cut.write_bytes(good.read_bytes()[:300])
     with pytest.raises(FormatError, match="cut.mat: not a readable MATLAB file"):
         eventsim.read_events(cut)
+
+
+def test_a_file_that_is_not_matlab_is_named_without_scipy_warnings(tmp_path, data_dir, recwarn):
+    """scipy warns about a byte ordering ('Cray') before it fails on a foreign file: the
+    error names the file, and the warning does not reach the user."""
+    path = tmp_path / "atis.mat"  # an N-MNIST recording whose first bytes scipy reads so
+    path.write_bytes((data_dir / "nmnist" / "Test" / "3" / "00019.bin").read_bytes())
+    with pytest.raises(FormatError, match=f"{path}: not a readable MATLAB file"):
+        eventsim.read_events(path)
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)], \
+        [str(w.message) for w in recwarn]

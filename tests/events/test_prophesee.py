@@ -84,6 +84,35 @@ def test_header_errors(data_dir, tmp_path):
         read_events(dat)
 
 
+@pytest.mark.parametrize("name", ["prophesee/evt2_sample.raw", "prophesee/evt3_sample.raw",
+                                  "ncars/NCARS_obj_004397_td.dat"])
+def test_a_file_cut_in_or_right_after_its_header_is_named(data_dir, tmp_path, name):
+    """Cut inside the last header line, expelliarmus searched for the header's end for ever;
+    cut right after it (no events), it returned None."""
+    path = _copy(data_dir, tmp_path, name)
+    data = path.read_bytes()
+    end = data.index(b"\n", data.rindex(b"\n% ") + 1) + 1  # after the last header line
+    path.write_bytes(data[:end - 1])
+    with pytest.raises(FormatError, match=rf"{path}: ends inside its header at byte {end - 1} "):
+        read_events(path)
+    after = end + (2 if path.suffix == ".dat" else 0)  # .dat: then event type and size
+    path.write_bytes(data[:after])
+    for read in (read_events, lambda p: list(iter_events(p, chunk_events=100))):
+        with pytest.raises(FormatError, match=rf"{path}: no event data after the header "
+                                              rf"\(the file ends at byte {after}\)"):
+            read(path)
+
+
+def test_data_without_events_reads_as_none(data_dir, tmp_path):
+    """An EVT 3.0 body of time-high words only decodes to no event (expelliarmus: None)."""
+    path = _copy(data_dir, tmp_path, "prophesee/evt3_sample.raw")
+    data = path.read_bytes()
+    end = data.index(b"\n", data.rindex(b"\n% ") + 1) + 1
+    time_high = (0x8 << 12 | 5).to_bytes(2, "little")  # EVT 3.0 word type 0x8: time high
+    path.write_bytes(data[:end] + time_high * 4)
+    assert len(read_events(path, sensor_size=(1280, 720, 2)).events) == 0
+
+
 def test_events_off_a_given_sensor(data_dir):
     with pytest.raises(EventError, match="evt3_sample.raw"):
         read_events(data_dir / "prophesee" / "evt3_sample.raw", sensor_size=(640, 480, 2))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 
 import h5py
 import numpy as np
@@ -394,6 +395,27 @@ def test_npy_not_structured(tmp_path):
     np.save(path, np.zeros((10, 4)))
     with pytest.raises(FormatError, match=named(path, "expected a 1-D structured array")):
         read_events(path)
+
+
+def test_npy_that_is_not_npy_or_is_cut(tmp_path, data_dir):
+    """Without NumPy's magic bytes it is not a .npy (numpy would call it a pickle); a cut one
+    names the offset of its last whole record."""
+    other = tmp_path / "atis.npy"
+    shutil.copy(data_dir / "nmnist" / "Test" / "0" / "00004.bin", other)
+    with pytest.raises(FormatError, match=named(other, r"not a \.npy file \(it does not start "
+                                                       r"with NumPy's magic bytes\)")):
+        read_events(other)
+    cut = tmp_path / "cut.npy"
+    np.save(cut, np.zeros(10, EVENT_DTYPE))
+    k = EVENT_DTYPE.itemsize
+    data = cut.read_bytes()
+    start = len(data) - 10 * k
+    cut.write_bytes(data[:start + 3 * k + 5])
+    with pytest.raises(FormatError, match=named(cut, rf"file cut mid-record at byte offset "
+                                                     rf"{start + 3 * k}: the header promises "
+                                                     rf"{len(data)} bytes, the file has "
+                                                     rf"{start + 3 * k + 5}")):
+        read_events(cut)
 
 
 def test_npy_missing_field(tmp_path):
