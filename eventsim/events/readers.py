@@ -403,8 +403,7 @@ def _checked_chunks(
 ) -> Iterator[EventStream]:
     start, last_t = 0, None
     for chunk in chunks:
-        where = source if start == 0 else f"{source} (chunk from record {start})"
-        check_events(chunk, size, where)
+        check_events(chunk, size, source, first_record=start)
         t = chunk["t"]
         early = np.flatnonzero(t < last_t) if last_t is not None else ()
         if len(early):
@@ -414,6 +413,7 @@ def _checked_chunks(
                 f"previous chunk; iter_events cannot sort across chunks (use read_events, or a "
                 f"larger chunk_events)"
             )
+        where = source if start == 0 else f"{source} (chunk from record {start})"
         chunk = sort_by_time(chunk, where)
         last_t = int(chunk["t"][-1])
         yield EventStream(chunk, size, source)

@@ -165,28 +165,37 @@ def events_from_columns(columns: Mapping[str, np.ndarray], source: str = "<array
     return out
 
 
-def check_events(events: np.ndarray, sensor_size: tuple[int, int, int], source: str) -> None:
-    """Raise :class:`EventError` naming the first record off the sensor or with a negative time."""
+def check_events(events: np.ndarray, sensor_size: tuple[int, int, int], source: str,
+                 first_record: int | None = None) -> None:
+    """Raise :class:`EventError` naming the first record off the sensor or with a negative time.
+
+    ``first_record``: for a chunk of a file, the file's record number of ``events[0]``, so
+    messages give the file's record numbers and count the chunk's bad records as such.
+    """
     w, h, p = sensor_size
+    first = first_record or 0
     for field, limit in (("x", w), ("y", h)):
         values = events[field]
         bad = np.flatnonzero((values < 0) | (values >= limit))
         if len(bad):
             i = bad[0]
+            among = ("" if first_record is None else
+                     f" of the {len(events)} from record {first_record} on (this chunk)")
             raise EventError(
-                f"{source}: record {i} has {field}={values[i]}, off the sensor "
+                f"{source}: record {first + i} has {field}={values[i]}, off the sensor "
                 f"(expected 0 <= {field} < {limit} for sensor_size {tuple(sensor_size)}); "
-                f"{len(bad)} records are off the sensor"
+                f"{len(bad)} records{among} are off the sensor"
             )
     if p == 1 and len(events) and events["p"].any():
         i = int(np.flatnonzero(events["p"])[0])
         raise EventError(
-            f"{source}: record {i} has p=1 but sensor_size {tuple(sensor_size)} has one polarity"
+            f"{source}: record {first + i} has p=1 but sensor_size {tuple(sensor_size)} has one "
+            "polarity"
         )
     t = events["t"]
     if len(t) and t.min() < 0:
         i = int(np.flatnonzero(t < 0)[0])
-        raise EventError(f"{source}: record {i} has t={t[i]} us; expected t >= 0")
+        raise EventError(f"{source}: record {first + i} has t={t[i]} us; expected t >= 0")
 
 
 def sort_by_time(events: np.ndarray, source: str) -> np.ndarray:

@@ -318,11 +318,17 @@ def test_given_sensor_size_mismatch(data_dir):
         read_events(path, sensor_size=(34, 34))
 
 
-def test_chunk_error_names_chunk_start(tmp_path):
+def test_chunk_error_names_the_file_record(tmp_path):
+    """The file's record number, and the bad records counted as the chunk's."""
     path = tmp_path / "late.bin"
-    path.write_bytes(atis_bytes([1] * 10 + [50], [1] * 11, range(11), [0] * 11))
-    with pytest.raises(EventError, match=named(path, r"chunk from record 8\): record 2 has x=50")):
+    path.write_bytes(atis_bytes([1] * 9 + [50, 60], [1] * 11, range(11), [0] * 11))
+    with pytest.raises(EventError, match=named(path, r"record 9 has x=50, off the sensor .*; "
+                                                     r"2 records of the 3 from record 8 on "
+                                                     r"\(this chunk\) are off the sensor")):
         list(iter_events(path, 4, sensor_size=(34, 34, 2)))
+    with pytest.raises(EventError, match=named(path, r"record 9 has x=50, .*; 2 records are "
+                                                     r"off the sensor")):
+        read_events(path, sensor_size=(34, 34, 2))
 
 
 def test_content_does_not_match_extension(tmp_path):
