@@ -106,7 +106,7 @@ def run_files(net: Network, files: list[Path], workers: int = 2, scheduler: str 
                 from None
         n_workers = max(len(client.scheduler_info()["workers"]), 1)
         # absolute paths: a worker's working folder is not the caller's
-        items = [(i, str(Path(f).resolve())) for i, f in enumerate(files)]
+        items = [(i, str(Path(f).absolute())) for i, f in enumerate(files)]
         n_batches = min(len(items), n_workers * BATCHES_PER_WORKER) or 1
         batches = [items[k::n_batches] for k in range(n_batches)]
         shared = client.scatter(net, broadcast=True)
@@ -117,7 +117,8 @@ def run_files(net: Network, files: list[Path], workers: int = 2, scheduler: str 
             done = future.result()
             for index, result in done:
                 if isinstance(result, Failed):  # named as the caller named it
-                    result = Failed(str(files[index]), result.error)
+                    given = str(files[index])
+                    result = Failed(given, result.error.replace(items[index][1], given))
                 results[index] = result
             progress(len(done))
         return results

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -71,17 +72,25 @@ def test_cli_workers_and_a_damaged_file(capsys, tmp_path, folder):
         [(s["predicted"], s["spikes"], s["sops"]) for s in par]
 
 
-def test_existing_scheduler(folder, monkeypatch):
-    """Paths relative to the caller's folder reach workers started in another one."""
+def test_existing_scheduler(folder, monkeypatch, tmp_path):
+    """Paths relative to the caller's folder reach workers started in another one; a damaged
+    one is named as the caller named it."""
     from distributed import LocalCluster
 
     net = _net()
     files = sorted(folder.rglob("*.bin"))[:6]
+    cut = tmp_path / "cut.bin"
+    cut.write_bytes(files[0].read_bytes()[:-2])
     with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
         monkeypatch.chdir(folder)  # the workers keep the folder they were started in
         relative = [f.relative_to(folder) for f in files]
-        results = run_files(net, relative, scheduler=cluster.scheduler_address,
+        bad = Path("..") / tmp_path.name / "cut.bin"
+        assert (folder / bad).is_file()
+        results = run_files(net, relative + [bad], scheduler=cluster.scheduler_address,
                             sensor_size=SENSOR)
+    failed = results.pop()
+    assert isinstance(failed, Failed) and failed.path == str(bad)
+    assert failed.error.startswith(f"{bad}: file cut mid-record"), failed.error
     assert not any(isinstance(r, Failed) for r in results)
     sim = eventsim.Simulator(net)
     assert [r.predicted for r in results] == \

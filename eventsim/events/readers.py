@@ -358,7 +358,8 @@ def iter_events(
     Time order: a chunk whose events go backwards is sorted, with a warning; an event
     earlier than one in a previous chunk raises :class:`EventError` naming the record
     (streaming cannot sort across chunks: use :func:`read_events` or larger chunks).
-    Errors on coordinates name the record counted from the start of its chunk.
+    Errors on coordinates name the record by its number in the file and count the bad
+    records of its chunk.
 
     Parameters
     ----------

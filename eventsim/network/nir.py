@@ -298,9 +298,11 @@ def _network(graph, dt_us: int | None, discretisation: str, reset: str | None,
                            "number of microseconds; give dt_us")
     order = _order(graph)
     inp = graph.nodes[order[0]]
-    input_shape = tuple(int(v) for v in np.ravel(next(iter(inp.input_type.values()))))
+    written = tuple(int(v) for v in np.ravel(next(iter(inp.input_type.values()))))
+    input_shape = written
     while len(input_shape) not in (1, 3) and input_shape and input_shape[0] == 1:
         input_shape = input_shape[1:]  # a leading batch or time axis of 1 (Sinabs writes one)
+    batch_axes = len(written) - len(input_shape)
     layers, pending, neurons = [], None, {}
     for name in order[1:-1]:
         node = graph.nodes[name]
@@ -309,7 +311,7 @@ def _network(graph, dt_us: int | None, discretisation: str, reset: str | None,
             if pending is not None:
                 raise NetworkError(f"from_nir: node {name!r} follows a projection without "
                                    "neurons")
-            _check_flatten(name, node)
+            _check_flatten(name, node, batch_axes)
             if not (node.metadata or {}).get("eventsim_implicit"):  # else the Dense flattens
                 layers.append(Flatten())
         elif kind in ("Affine", "Linear", "Conv2d", "SumPool2d", "AvgPool2d"):
@@ -355,8 +357,8 @@ def _network(graph, dt_us: int | None, discretisation: str, reset: str | None,
     for i, (name, node) in neurons.items():
         _check_neuron_shape(name, node, net.shapes[i])
     out = graph.nodes[order[-1]]
-    out_shape = _shape(next(iter(out.output_type.values()), None))
-    if out_shape is not None and out_shape != net.shapes[-1]:
+    out_shape = _shape(next(iter(out.output_type.values()), None), len(net.shapes[-1]))
+    if out_shape is not None and out_shape != tuple(net.shapes[-1]):
         raise NetworkError(f"from_nir: node {order[-1]!r}: output type {list(out_shape)} is not "
                            f"the shape of the last layer, {list(net.shapes[-1])}")
     return net
@@ -367,15 +369,15 @@ def _whole(x: float) -> bool:
     return math.isfinite(x) and abs(x - round(x)) <= 1e-9 * max(1.0, abs(x))
 
 
-def _shape(value) -> tuple[int, ...] | None:
-    """A NIR type's shape without leading axes of 1 (a batch or time axis some writers add);
-    None where the writer left it empty."""
+def _shape(value, ndim: int) -> tuple[int, ...] | None:
+    """A NIR type's shape without the leading axes of 1 beyond ``ndim`` dimensions (a batch or
+    time axis some writers add); None where the writer left it empty."""
     if value is None:
         return None
     shape = tuple(int(v) for v in np.ravel(value))
     if not shape:
         return None
-    while len(shape) > 1 and shape[0] == 1:
+    while len(shape) > ndim and shape[0] == 1:
         shape = shape[1:]
     return shape
 
@@ -395,11 +397,13 @@ def _provenance(meta: dict) -> dict:
     return value
 
 
-def _check_flatten(name: str, node) -> None:
-    """eventsim flattens a whole sample: NIR's ``start_dim=0, end_dim=-1`` (no batch axis)."""
+def _check_flatten(name: str, node, batch_axes: int) -> None:
+    """eventsim flattens a whole sample: NIR's ``start_dim=0, end_dim=-1``, or ``start_dim`` the
+    number of batch axes the graph's Input has (Sinabs writes torch's ``start_dim=1``)."""
     start, end = int(node.start_dim), int(node.end_dim)
     in_type = next(iter(node.input_type.values()), None)
-    whole = start == 0 and (end == -1 or (in_type is not None and end == np.size(in_type) - 1))
+    whole = start in (0, batch_axes) and (end == -1 or (in_type is not None
+                                                        and end == np.size(in_type) - 1))
     if not whole:
         raise NetworkError(f"from_nir: node {name!r}: Flatten from dim {start} to {end}; "
                            "eventsim flattens the whole sample (start_dim=0, end_dim=-1)")
@@ -412,6 +416,8 @@ def _check_neuron_shape(name: str, node, shape: tuple[int, ...]) -> None:
         if value is None:
             continue
         arr_shape = np.shape(value)
+        while len(arr_shape) > len(shape) and arr_shape[0] == 1:  # a batch axis, as on Input
+            arr_shape = arr_shape[1:]
         try:
             fits = np.broadcast_shapes(arr_shape, shape) == tuple(shape)
         except ValueError:

@@ -462,3 +462,39 @@ def test_sinabs_file_on_a_real_step_with_tau_scale():
                             discretisation="zoh", reset="subtract")
     assert net.dt_us == 1000 and net.layers[1].decay == pytest.approx(math.exp(-1 / 20))
     assert_spikes_as_recorded(net, io, "spikes")
+
+
+def test_a_last_layer_of_one_channel_round_trips():
+    """The Output's shape (1, H, W) keeps its channel axis: it is not a batch axis."""
+    net = Network([Conv2d(np.full((1, 2, 3, 3), 0.1), padding=1, decay=0.5)], (2, 4, 4),
+                  dt_us=1000)
+    back = eventsim.from_nir(eventsim.to_nir(net))
+    assert back.shapes == [(1, 4, 4)]
+
+
+def _sinabs_cnn(start_dim: int):
+    """A CNN in Sinabs' conventions (its to_nir, per sinabs/nir.py): a batch axis of 1 on the
+    Input and on the IF parameters (the shape of v_mem), torch's Flatten(start_dim=1) with a
+    placeholder input type."""
+    ones = np.ones
+    nodes = {"input": nir.Input({"input": np.array([1, 2, 4, 4])}),
+             "conv": nir.Conv2d(input_shape=(4, 4), weight=np.full((3, 2, 3, 3), 0.2), stride=1,
+                                padding=1, dilation=1, groups=1, bias=np.zeros(3)),
+             "if1": nir.IF(r=ones((1, 3, 4, 4)), v_threshold=ones((1, 3, 4, 4)),
+                           v_reset=np.zeros((1, 3, 4, 4))),
+             "flat": nir.Flatten(input_type={"input": np.array([0, 0, 0, 0])},
+                                 start_dim=start_dim, end_dim=-1),
+             "fc": nir.Affine(np.full((5, 48), 0.1), np.zeros(5)),
+             "if2": nir.IF(r=ones((1, 5)), v_threshold=ones((1, 5)), v_reset=np.zeros((1, 5))),
+             "output": nir.Output({"output": np.array([1, 5])})}
+    names = list(nodes)
+    return nir.NIRGraph(nodes=nodes, edges=list(zip(names, names[1:])), type_check=False)
+
+
+def test_a_cnn_in_sinabs_conventions_imports():
+    net = eventsim.from_nir(_sinabs_cnn(start_dim=1), dt_us=1000, discretisation="zoh",
+                            reset="subtract")
+    assert net.input_shape == (2, 4, 4)
+    assert net.shapes == [(3, 4, 4), (48,), (5,)]
+    with pytest.raises(NetworkError, match="node 'flat': Flatten from dim 2 to -1"):
+        eventsim.from_nir(_sinabs_cnn(start_dim=2), dt_us=1000)
