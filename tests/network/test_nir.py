@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 from pathlib import Path
 
 import netgen
@@ -488,7 +489,7 @@ def _sinabs_cnn(start_dim: int):
              "if2": nir.IF(r=ones((1, 5)), v_threshold=ones((1, 5)), v_reset=np.zeros((1, 5))),
              "output": nir.Output({"output": np.array([1, 5])})}
     names = list(nodes)
-    return nir.NIRGraph(nodes=nodes, edges=list(zip(names, names[1:])), type_check=False)
+    return nir.NIRGraph(nodes=nodes, edges=list(pairwise(names)), type_check=False)
 
 
 def test_a_cnn_in_sinabs_conventions_imports():
