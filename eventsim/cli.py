@@ -258,6 +258,7 @@ def cmd_run(args) -> int:
     from tqdm import tqdm
 
     from eventsim import Simulator, load_network, random_mlp, read_events, saccade_events
+    from eventsim.parallel import Failed  # no Dask: that comes with run_files
 
     for flag, value in (("--dt-us", args.dt_us), ("--T", args.T),
                         ("--chunk-events", args.chunk_events), ("--workers", args.workers)):
@@ -295,7 +296,7 @@ def cmd_run(args) -> int:
     results, samples, failed = [], [], []
     start = time.perf_counter()
     if parallel:
-        from eventsim.parallel import Failed, run_files
+        from eventsim.parallel import run_files
 
         with tqdm(total=len(files), disable=len(files) <= 1, file=sys.stderr,
                   unit="sample") as bar:
@@ -315,8 +316,6 @@ def cmd_run(args) -> int:
             except (EventsimError, OSError) as err:
                 if len(files) == 1 or args.debug:  # one file: its error is the run's error
                     raise
-                from eventsim.parallel import Failed
-
                 failed.append(Failed(str(path), str(err)))  # as a parallel run reports it
                 continue
         label = _label_of(path, net.labels) if path is not None else None
@@ -352,10 +351,9 @@ def cmd_run(args) -> int:
     if args.mode == "discrete" and (args.json or args.report):
         from eventsim.metrics.summary import summarize
 
-        ran_first = next(p for p in files if str(p) not in {f.path for f in failed}) \
-            if files[0] is not None else None  # the input frame of the first sample that ran
-        first = saccade_events() if ran_first is None else read_events(ran_first,
-                                                                       _sensor_size(net))
+        # the input frame of the first sample that ran
+        first = saccade_events() if files[0] is None else read_events(samples[0]["path"],
+                                                                      _sensor_size(net))
         payload["metrics"] = summarize(net, results, [s["label"] for s in samples], first,
                                        profiles)
     if args.json:
@@ -454,12 +452,11 @@ def cmd_convert(args) -> int:
             to_nir(net, args.out, dt_us=args.dt_us)
         except NetworkError as err:  # name the network file as well as the layer
             raise NetworkError(f"{args.input}: {err}") from None
-        if net.dt_us is None:  # the step written is the one given (to_nir checks it)
-            net.dt_us = args.dt_us
+    dt_us = net.dt_us if net.dt_us is not None else args.dt_us  # to_nir: they agree
     layers = ", ".join(f"{type(lay).__name__}(decay {getattr(lay, 'decay', 1.0):.6g}, "
                        f"{getattr(lay, 'reset', '-')})" if hasattr(lay, "decay") else
                        type(lay).__name__ for lay in net.layers)
-    print(f"wrote {args.out}: input {net.input_shape}, dt_us {net.dt_us}, layers {layers}")
+    print(f"wrote {args.out}: input {net.input_shape}, dt_us {dt_us}, layers {layers}")
     return 0
 
 

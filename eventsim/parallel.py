@@ -5,10 +5,9 @@ The network goes to the workers once (``Client.scatter``, broadcast: a pickled
 paths (made absolute), so every worker must see the same files at the same paths (one
 machine, or a shared file system). Files are split into batches; a task builds its
 :class:`~eventsim.engine.simulate.Simulator` once and runs its batch, so the plan is built
-once per batch, not per sample. Results come back in
-the order of the files, identical to a serial run (the engine is deterministic); a sample
-that fails (a damaged file) comes back as its error message, the others are kept. Dask is
-imported here only.
+once per batch, not per sample. Results come back in the order of the files, identical to a
+serial run (the engine is deterministic); a sample that fails (a damaged file) comes back as
+its error message, the others are kept. Dask is imported here only.
 """
 
 from __future__ import annotations

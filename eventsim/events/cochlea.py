@@ -14,20 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from eventsim.errors import FormatError
-from eventsim.events.stream import events_from_columns
+from eventsim.events.stream import check_whole_records, events_from_columns
 
 SensorSize = tuple[int, int, int]
 #: Bytes per record.
 RECORD_BYTES = 5
 #: Channels of the N-TIDIGITS cochlea (the default sensor width).
 COCHLEA_CHANNELS = 64
-
-
-def _cut_error(source: str, size: int) -> FormatError:
-    cut = size - size % RECORD_BYTES
-    return FormatError(f"{source}: file cut mid-record at byte offset {cut} ({size} bytes is "
-                       f"not a whole number of {RECORD_BYTES}-byte .bs1 records)")
 
 
 def decode(buffer: bytes, source: str = "<bytes>") -> np.ndarray:
@@ -50,8 +43,7 @@ def decode(buffer: bytes, source: str = "<bytes>") -> np.ndarray:
     FormatError
         ``len(buffer)`` is not a multiple of 5 (the byte offset counts from the buffer's start).
     """
-    if len(buffer) % RECORD_BYTES:
-        raise _cut_error(source, len(buffer))
+    check_whole_records(len(buffer), RECORD_BYTES, source, ".bs1")
     rec = np.frombuffer(buffer, np.uint8).reshape(-1, RECORD_BYTES).astype(np.int64)
     channel = rec[:, 0] << 8 | rec[:, 1]
     t = (rec[:, 2] & 0x7F) << 16 | rec[:, 3] << 8 | rec[:, 4]
@@ -76,9 +68,7 @@ def probe(path: Path) -> None:
     FormatError
         The file is cut mid-record, naming the byte offset of the partial record.
     """
-    size = path.stat().st_size
-    if size % RECORD_BYTES:
-        raise _cut_error(str(path), size)
+    check_whole_records(path.stat().st_size, RECORD_BYTES, str(path), ".bs1")
 
 
 def blocks(path: Path, chunk_events: int | None) -> Iterator[np.ndarray]:

@@ -41,6 +41,7 @@ from eventsim.events.stream import (
     EventStream,
     _check_sensor_size,
     check_events,
+    check_whole_records,
     events_from_columns,
     infer_sensor_size,
     sort_by_time,
@@ -111,13 +112,7 @@ def infer_atis_sensor_size(extent: SensorSize) -> SensorSize:
 
 
 def _atis_probe(path: Path) -> None:
-    size = path.stat().st_size
-    if size % ATIS_RECORD_BYTES:
-        cut = size - size % ATIS_RECORD_BYTES
-        raise FormatError(
-            f"{path}: file cut mid-record at byte offset {cut} ({size} bytes is not a whole "
-            f"number of {ATIS_RECORD_BYTES}-byte ATIS records)"
-        )
+    check_whole_records(path.stat().st_size, ATIS_RECORD_BYTES, str(path), "ATIS")
 
 
 def _atis_blocks(path: Path, chunk_events: int | None) -> Iterator[np.ndarray]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from eventsim.errors import EventError, EventsimWarning
+from eventsim.errors import EventError, EventsimWarning, FormatError
 
 #: tonic's event dtype (``tonic.io.events_struct``); ``t`` in microseconds.
 EVENT_DTYPE = np.dtype([("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "?")])
@@ -163,6 +163,15 @@ def events_from_columns(columns: Mapping[str, np.ndarray], source: str = "<array
                 raise EventError(f"{source}: record {i} has {name}={col[i]}; expected {expected}")
         out[name] = col
     return out
+
+
+def check_whole_records(size: int, record_bytes: int, source: str, kind: str) -> None:
+    """Raise :class:`FormatError` naming the byte offset where ``size`` bytes of fixed-size
+    ``kind`` records are cut (a file or a buffer of ``record_bytes``-byte records)."""
+    if size % record_bytes:
+        cut = size - size % record_bytes
+        raise FormatError(f"{source}: file cut mid-record at byte offset {cut} ({size} bytes is "
+                          f"not a whole number of {record_bytes}-byte {kind} records)")
 
 
 def check_events(events: np.ndarray, sensor_size: tuple[int, int, int], source: str,

@@ -369,17 +369,20 @@ def _whole(x: float) -> bool:
     return math.isfinite(x) and abs(x - round(x)) <= 1e-9 * max(1.0, abs(x))
 
 
-def _shape(value, ndim: int) -> tuple[int, ...] | None:
-    """A NIR type's shape without the leading axes of 1 beyond ``ndim`` dimensions (a batch or
-    time axis some writers add); None where the writer left it empty."""
-    if value is None:
-        return None
-    shape = tuple(int(v) for v in np.ravel(value))
-    if not shape:
-        return None
+def _without_batch(shape: tuple[int, ...], ndim: int) -> tuple[int, ...]:
+    """``shape`` without the leading axes of 1 beyond ``ndim`` dimensions (a batch or time axis
+    some writers add, Sinabs among them)."""
     while len(shape) > ndim and shape[0] == 1:
         shape = shape[1:]
     return shape
+
+
+def _shape(value, ndim: int) -> tuple[int, ...] | None:
+    """A NIR type's shape, :func:`_without_batch`; None where the writer left it empty."""
+    if value is None:
+        return None
+    shape = tuple(int(v) for v in np.ravel(value))
+    return _without_batch(shape, ndim) if shape else None
 
 
 def _provenance(meta: dict) -> dict:
@@ -415,9 +418,7 @@ def _check_neuron_shape(name: str, node, shape: tuple[int, ...]) -> None:
         value = getattr(node, field, None)
         if value is None:
             continue
-        arr_shape = np.shape(value)
-        while len(arr_shape) > len(shape) and arr_shape[0] == 1:  # a batch axis, as on Input
-            arr_shape = arr_shape[1:]
+        arr_shape = _without_batch(np.shape(value), len(shape))
         try:
             fits = np.broadcast_shapes(arr_shape, shape) == tuple(shape)
         except ValueError:
