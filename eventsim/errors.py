@@ -28,5 +28,15 @@ class InputError(EventsimError):
     """Inputs given to the simulator do not fit the network (shape, values, binning)."""
 
 
+class ResourceError(EventsimError):
+    """A run would exceed a limit: memory it would allocate, a number beyond what the engine
+    represents, more workers than the machine has. Raised before the work starts."""
+
+
+class OutputError(EventsimError):
+    """An output cannot be written, or would overwrite one of the run's inputs; nothing of
+    the user's was changed."""
+
+
 class EventsimWarning(UserWarning):
     """Warnings about input eventsim could repair (for example unsorted timestamps)."""

@@ -1,31 +1,48 @@
 """HDF5 file plumbing shared by eventsim's file formats (networks, checkpoints, events).
 
-The bottom layer: it imports nothing of eventsim but :mod:`eventsim.errors`, and imports
-h5py only inside the functions that need it. Each format keeps its own layout, names and
+The bottom layer: it imports nothing of eventsim but :mod:`eventsim.errors`,
+:mod:`eventsim.fileio` and :mod:`eventsim.limits`, and imports h5py only inside the functions
+that need it. Each format keeps its own layout, names and
 version checks; this module holds what they do alike:
 
 - :func:`fail`: a :class:`FormatError` naming the file, the group and the field;
 - :func:`str_attr`: a string attribute as str, however h5py returns it;
 - :func:`num_attr`: a number (or integer) attribute, checked;
 - :func:`check_format`: the root ``format`` attribute is the one expected;
-- :func:`temp_path_beside` and :func:`atomic_path`: write to a temporary file beside the
-  target, then fsync and rename onto it (on any error the temporary file is removed);
+- :func:`write_h5`: an :class:`h5py.File` written atomically (:func:`eventsim.fileio.
+  atomic_path`) through a Python file object, so that a full disk is an exception (HDF5
+  writing to a path itself can crash the process on it), with a digest of its content;
+- :func:`content_digest`, :func:`verify_digest`: SHA-256 over everything the file holds
+  (every object's path, attributes and data), stored in the root attribute
+  :data:`DIGEST_ATTR` when written and checked when read: a flipped byte that still parses
+  (a weight 0.40 read as -3.4e211) is an error, not a different network;
+- :func:`check_stored`: a dataset holds the data its shape claims (every chunk written, the
+  contiguous block inside the file), before anything is allocated for it;
 - :func:`open_for_reading`: the checks before reading (missing, a folder, not HDF5,
   damaged), then the open :class:`h5py.File`.
 """
 
 from __future__ import annotations
 
-import errno
+import hashlib
+import json
+import math
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from eventsim.errors import FormatError
+from eventsim.errors import EventsimError, EventsimWarning, FormatError
+from eventsim.fileio import PathLike, atomic_path, input_path
+from eventsim.limits import check_memory
+
+#: Root attribute holding the SHA-256 of the file's content (:func:`content_digest`).
+DIGEST_ATTR = "eventsim_sha256"
+#: Bytes of a dataset read at a time while hashing it.
+_HASH_BLOCK = 8 << 20
 
 
 def fail(file: str, where: str, field: str, problem: str) -> FormatError:
@@ -86,51 +103,183 @@ def check_format(attrs, file: str, expected: str, kind: str) -> None:
         )
 
 
-def temp_path_beside(path: Path) -> Path:
-    """A fresh hidden name in the folder of ``path``: ``.{name}.{32 hex digits}.tmp``."""
-    return path.with_name(f".{path.name}.{os.urandom(16).hex()}.tmp")
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike, what: str) -> Iterator[Path]:
-    """Yield a new, empty temporary file beside ``path`` to write; then put it at ``path``.
+def write_h5(path: PathLike, what: str, digest: bool = True, **file_options) -> Iterator[Any]:
+    """Yield an :class:`h5py.File` to fill, written atomically at ``path``.
 
-    When the ``with`` block ends normally the temporary file is fsynced and renamed onto
-    ``path``; on any exception (KeyboardInterrupt too), including one from the fsync or the
-    rename, it is removed, ``path`` is left as it was, and the exception propagates.
+    HDF5 writes through a Python file object on a temporary file beside ``path``
+    (:func:`eventsim.fileio.atomic_path`): an I/O failure is then a Python exception, where
+    HDF5 writing to a path itself crashes the process on a full disk or a file-size limit.
+    With ``digest`` the root attribute :data:`DIGEST_ATTR` gets :func:`content_digest` when
+    the block ends. ``file_options`` go to :class:`h5py.File` (``track_order=True``, ...).
 
     Raises
     ------
-    FileNotFoundError
-        The folder of ``path`` does not exist ("folder to save the {what} in does not exist").
+    OutputError
+        Writing failed (a full disk, ...): nothing is left at ``path`` but what was there.
     """
-    path = Path(path)
-    folder = path.parent
-    if not folder.is_dir():
-        raise FileNotFoundError(
-            errno.ENOENT, f"folder to save the {what} in does not exist", str(folder)
-        )
-    tmp = temp_path_beside(path)
-    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # mode from umask
-    try:
-        yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    import h5py
+
+    with atomic_path(path, what) as tmp, open(tmp, "r+b", buffering=0) as fh:
+        f = h5py.File(fh, "w", **file_options)
+        try:
+            yield f
+            if digest:
+                f.attrs[DIGEST_ATTR] = content_digest(f)
+        except BaseException:
+            try:
+                f.close()
+            except Exception:  # the first failure is the one to report
+                pass
+            raise
+        f.close()
+
+
+def add_digest(fileobj) -> None:
+    """Store :func:`content_digest` in the root of the HDF5 file open as ``fileobj`` (a file
+    another library wrote, such as ``nir.write``)."""
+    import h5py
+
+    with h5py.File(fileobj, "r+") as f:
+        f.attrs[DIGEST_ATTR] = content_digest(f)
+
+
+def check_datasets(f, file: str) -> int:
+    """:func:`check_stored` on every dataset of ``f``; the bytes they take once read."""
+    import h5py
+
+    total = 0
+
+    def visit(_name, obj) -> None:
+        nonlocal total
+        if isinstance(obj, h5py.Dataset):
+            check_stored(obj, file)
+            total += dataset_bytes(obj)
+
+    f.visititems(visit)
+    return total
+
+
+def _canonical(value: Any) -> bytes:
+    """Bytes standing for an attribute's or a dataset block's value: strings by their text,
+    numbers by dtype, shape and bytes."""
+    a = np.asarray(value)
+    if a.dtype.kind in "OSU":
+        items = [x.decode("utf-8", "surrogateescape") if isinstance(x, bytes) else str(x)
+                 for x in a.ravel().tolist()]
+        return b"s" + json.dumps([list(a.shape), items]).encode("utf-8", "surrogateescape")
+    return b"n" + a.dtype.str.encode() + repr(a.shape).encode() + a.tobytes()
+
+
+def content_digest(f, file: str = "") -> str:
+    """SHA-256 (hex) of everything ``f`` holds but the :data:`DIGEST_ATTR` attribute: the
+    path of every group and dataset in sorted order, its attributes (sorted by name) and each
+    dataset's type, shape and data, read in blocks of at most 8 MiB (memory stays bounded).
+    Every dataset is checked with :func:`check_stored` before it is read."""
+    import h5py
+
+    h = hashlib.sha256()
+    names: list[str] = []
+    f.visit(names.append)
+    for name in ["", *sorted(names)]:
+        obj = f[name] if name else f
+        h.update(b"\0o" + name.encode("utf-8", "surrogateescape"))
+        for key in sorted(obj.attrs):
+            if not name and key == DIGEST_ATTR:
+                continue
+            h.update(b"\0a" + key.encode("utf-8", "surrogateescape"))
+            h.update(_canonical(obj.attrs[key]))
+        if isinstance(obj, h5py.Dataset):
+            check_stored(obj, file or f.filename)
+            h.update(b"\0d" + obj.dtype.str.encode() + repr(obj.shape).encode())
+            if obj.shape is None or obj.shape == () or obj.size == 0:
+                h.update(_canonical(obj[()] if obj.shape == () else []))
+                continue
+            row = max(obj.dtype.itemsize * int(np.prod(obj.shape[1:])), 1)
+            step = max(_HASH_BLOCK // row, 1)
+            for start in range(0, obj.shape[0], step):
+                h.update(_canonical(obj[start:start + step]))
+    return h.hexdigest()
+
+
+def verify_digest(f, file: str, what: str) -> None:
+    """Check the root :data:`DIGEST_ATTR` against the content: :class:`FormatError` when they
+    differ; an :class:`~eventsim.errors.EventsimWarning` when the file has none (written by
+    an older eventsim or by another tool: its content cannot be verified)."""
+    if DIGEST_ATTR not in f.attrs:
+        warnings.warn(f"{file}: the {what} file has no checksum (written by an eventsim older "
+                      "than 0.2 or by another tool): its content cannot be verified",
+                      EventsimWarning, stacklevel=3)
+        return
+    stored = str_attr(f.attrs[DIGEST_ATTR])
+    actual = content_digest(f, file)
+    if stored != actual:
+        raise FormatError(f"{file}: damaged {what} file: its content does not match the "
+                          f"checksum stored when it was written (root attribute "
+                          f"'{DIGEST_ATTR}'); the file changed after eventsim wrote it")
+
+
+def check_stored(ds, file: str) -> None:
+    """Raise :class:`FormatError` unless dataset ``ds`` holds the data its shape claims.
+
+    A chunked dataset must have every chunk written (HDF5 reads an unwritten chunk as its
+    fill value: a file of a few KB can claim 1e11 values); a contiguous one must have its
+    block allocated and inside the file. Compact datasets live in the object header.
+    """
+    import h5py
+
+    if ds.shape is None or ds.size == 0:
+        return
+    where = f"{file}: field '{ds.name}'"
+    claim = f"claims shape {ds.shape} ({ds.size} values of {ds.dtype.itemsize} bytes)"
+    if ds.is_virtual or ds.id.get_create_plist().get_external_count():
+        raise FormatError(f"{where} is stored outside the file (virtual or external); "
+                          "expected data in the file itself")
+    layout = ds.id.get_create_plist().get_layout()
+    if layout == h5py.h5d.CHUNKED:
+        expected = math.prod(-(-n // c) for n, c in zip(ds.shape, ds.chunks))
+        written = ds.id.get_num_chunks()
+        if written < expected:
+            raise FormatError(f"{where} {claim}, but the file holds only {written} of its "
+                              f"{expected} chunks (a damaged or crafted file)")
+    elif layout == h5py.h5d.CONTIGUOUS:
+        offset, size = ds.id.get_offset(), ds.id.get_storage_size()
+        need = ds.size * ds.dtype.itemsize
+        try:
+            end = os.path.getsize(ds.file.filename)
+        except (OSError, TypeError):  # a file object or an in-memory file
+            end = None
+        if offset is None or size < need or (end is not None and offset + need > end):
+            raise FormatError(f"{where} {claim}, but the file holds "
+                              f"{0 if offset is None else size} bytes of it (a damaged, cut or "
+                              "crafted file)")
+
+
+def dataset_bytes(ds) -> int:
+    """Bytes a dataset takes once read into memory (its shape times its item size)."""
+    return 0 if ds.shape is None else int(ds.size) * ds.dtype.itemsize
+
+
+def read_dataset(ds, file: str, dtype=None) -> np.ndarray:
+    """``ds[()]`` (as ``dtype``), after :func:`check_stored` and a memory-budget check."""
+    check_stored(ds, file)
+    itemsize = np.dtype(dtype).itemsize if dtype is not None else ds.dtype.itemsize
+    check_memory(2 * int(ds.size or 0) * max(itemsize, ds.dtype.itemsize),
+                 f"{file}: field '{ds.name}' of shape {ds.shape}: reading it")
+    data = ds[()]
+    return data if dtype is None else np.asarray(data, dtype=dtype)
 
 
 @contextmanager
-def open_for_reading(
-    path: str | os.PathLike, what: str, damaged: tuple[type[BaseException], ...] = (OSError,)
-) -> Iterator[Any]:
+def open_for_reading(path: PathLike, what: str) -> Iterator[Any]:
     """Open the HDF5 file at ``path`` for reading, as a ``with`` block yielding the h5py.File.
 
-    ``what`` names the kind of file in the messages ("network", "checkpoint"). The
-    exceptions in ``damaged``, raised while opening or inside the ``with`` block, become
-    ``FormatError("{path}: damaged HDF5 file (...)")``.
+    ``what`` names the kind of file in the messages ("network", "checkpoint"). Any exception
+    h5py raises while opening or inside the ``with`` block (a damaged file raises OSError,
+    RuntimeError, KeyError, ValueError, ...) becomes ``FormatError("{path}: damaged HDF5 file
+    (...)")``; eventsim's own errors pass unchanged.
 
     Raises
     ------
@@ -143,11 +292,7 @@ def open_for_reading(
     """
     import h5py
 
-    name = os.fspath(path)
-    if not os.path.exists(name):
-        raise FileNotFoundError(errno.ENOENT, f"no such {what} file", name)
-    if os.path.isdir(name):
-        raise FormatError(f"{name}: is a folder; expected an HDF5 {what} file")
+    name = os.fspath(input_path(path, what, f"load {what}"))
     with open(name, "rb"):  # a permission problem surfaces here as itself
         pass
     if not h5py.is_hdf5(name):
@@ -155,5 +300,7 @@ def open_for_reading(
     try:
         with h5py.File(name, "r") as f:
             yield f
-    except damaged as e:
-        raise FormatError(f"{name}: damaged HDF5 file ({e})") from e
+    except (EventsimError, MemoryError):
+        raise
+    except Exception as e:
+        raise FormatError(f"{name}: damaged HDF5 file ({type(e).__name__}: {e})") from e

@@ -10,21 +10,28 @@ Layout (format ``"eventsim-events"``, version 1)::
     /events/p          bool (uint8 0/1 is accepted on reading), shape (n_events,), polarity
 
 The datasets are chunked and resizable, so a recording of 1e8 events can be written chunk by
-chunk (:class:`EventWriter`) and read back in slices, both with bounded memory. Files are
-written to a temporary file beside the target and renamed when complete: the target never
-holds a half-written recording. ``h5py`` is imported inside the functions that need it.
+chunk (:class:`EventWriter`) and read back in slices, both with bounded memory. Every chunk
+carries HDF5's Fletcher-32 checksum, which HDF5 verifies on every read: a damaged chunk is an
+error naming the file and the events, never different events (files without checksums, from
+other tools or eventsim before 0.2, read with a warning). Before reading, every chunk the
+datasets' length claims must be in the file (a file of a few KB cannot claim 1e11 events),
+and a whole read must fit the memory budget (:mod:`eventsim.limits`). Files are written to a
+temporary file beside the target (through a Python file object, so that a full disk is an
+error, not a crash) and renamed when complete: the target never holds a half-written
+recording. ``h5py`` is imported inside the functions that need it.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
 import numpy as np
 
-from eventsim.errors import EventError, FormatError
+from eventsim.errors import EventError, EventsimWarning, FormatError
 from eventsim.events.stream import (
     EVENT_DTYPE,
     EventStream,
@@ -34,7 +41,9 @@ from eventsim.events.stream import (
     events_from_columns,
     sort_by_time,
 )
-from eventsim.h5io import temp_path_beside
+from eventsim.fileio import commit, discard, new_temp
+from eventsim.h5io import check_stored
+from eventsim.limits import check_memory
 
 FORMAT = "eventsim-events"
 VERSION = 1
@@ -82,9 +91,11 @@ class EventWriter:
             raise FormatError(f"{self.path}: is a folder, expected a file to write events to")
         self.n_events = 0
         self._last_t: int | None = None
-        self._tmp = temp_path_beside(self.path)
-        self._file = h5py.File(self._tmp, "x")
+        self._file = None
+        self._tmp = new_temp(self.path, "event file")
         try:
+            self._fh = open(self._tmp, "r+b", buffering=0)
+            self._file = h5py.File(self._fh, "w")
             group = self._file.create_group("events")
             group.attrs["format"] = FORMAT
             group.attrs["version"] = VERSION
@@ -93,9 +104,10 @@ class EventWriter:
                 group.create_dataset(
                     name, shape=(0,), maxshape=(None,), dtype=EVENT_DTYPE[name],
                     chunks=(max(int(chunk_events), 1),), compression=compression,
+                    fletcher32=True,
                 )
-        except BaseException:
-            self.abort()
+        except BaseException as err:
+            self._fail(err)
             raise
 
     def write(self, events: EventStream | np.ndarray) -> None:
@@ -130,30 +142,51 @@ class EventWriter:
             )
         group = self._file["events"]
         stop = self.n_events + len(events)
-        for name in EVENT_DTYPE.names:
-            group[name].resize((stop,))
-            group[name][self.n_events:stop] = events[name]
+        try:
+            for name in EVENT_DTYPE.names:
+                group[name].resize((stop,))
+                group[name][self.n_events:stop] = events[name]
+        except BaseException as err:  # a full disk: nothing is left behind
+            self._fail(err)
+            raise
         self.n_events = stop
         self._last_t = int(t[-1])
 
     def close(self) -> Path:
-        """Finish the file and rename it to ``path``; return ``path``."""
+        """Finish the file and rename it to ``path``; return ``path``.
+
+        Raises
+        ------
+        OutputError
+            Writing failed (a full disk, ...): nothing is left at ``path`` but what was there.
+        """
         if self._file is not None:
             try:
                 self._file.close()
                 self._file = None
-                os.replace(self._tmp, self.path)
-            except BaseException:
-                self.abort()
+                self._fh.close()
+                commit(self._tmp, self.path)
+            except BaseException as err:
+                self._fail(err)
                 raise
         return self.path
 
     def abort(self) -> None:
         """Drop everything written; ``path`` is left as it was."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        self._tmp.unlink(missing_ok=True)
+        self._fail(None)
+
+    def _fail(self, err: BaseException | None) -> None:
+        """Close quietly, remove the temporary file; an I/O failure ``err`` becomes an
+        OutputError naming ``path``."""
+        for close in (getattr(self._file, "close", None), getattr(self, "_fh", None) and
+                      self._fh.close):
+            try:
+                if close is not None:
+                    close()
+            except Exception:  # the first failure is the one to report
+                pass
+        self._file = None
+        discard(self._tmp, self.path, "event file", err)
 
     def __enter__(self) -> EventWriter:  # noqa: PYI034 (typing.Self needs 3.11)
         return self
@@ -212,6 +245,10 @@ def write_events(
     return Path(path)
 
 
+#: Bytes per event of a whole read (the columns as read, then the event array).
+_READ_BYTES_PER_EVENT = 2 * EVENT_DTYPE.itemsize
+
+
 def _open(path: Path):
     """Open an HDF5 file for reading; :class:`FormatError` if it is not one."""
     import h5py
@@ -222,6 +259,12 @@ def _open(path: Path):
         return h5py.File(path, "r")
     except OSError as err:
         raise FormatError(f"{path}: damaged HDF5 file ({err})") from None
+
+
+def h5_event_count(path: Path) -> int:
+    """Events an eventsim HDF5 file holds (its layout and storage checked)."""
+    with _open(path) as file:
+        return _datasets(file, str(path))[1]
 
 
 def _datasets(file, source: str) -> tuple[dict, int]:
@@ -248,6 +291,7 @@ def _datasets(file, source: str) -> tuple[dict, int]:
         ds = group.get(name)
         if not isinstance(ds, h5py.Dataset) or ds.ndim != 1:
             raise FormatError(f"{source}: missing field '/events/{name}' (expected a 1-D dataset)")
+        check_stored(ds, source)  # every chunk its length claims is in the file
         columns[name] = ds
     lengths = {name: len(ds) for name, ds in columns.items()}
     if len(set(lengths.values())) > 1:
@@ -261,7 +305,11 @@ def _datasets(file, source: str) -> tuple[dict, int]:
 def h5_sensor_size(path: Path) -> tuple[int, int, int] | None:
     """Check the layout of an eventsim HDF5 file; its stored ``sensor_size`` (None if absent)."""
     with _open(path) as file:
-        _datasets(file, str(path))
+        columns, _ = _datasets(file, str(path))
+        if not all(ds.fletcher32 for ds in columns.values()):
+            warnings.warn(f"{path}: the event file has no checksums (written by another tool or "
+                          "an eventsim older than 0.2): its content cannot be verified",
+                          EventsimWarning, stacklevel=4)
         size = file["events"].attrs.get("sensor_size")
         return None if size is None else _check_sensor_size(np.asarray(size).tolist(), str(path))
 
@@ -271,11 +319,14 @@ def h5_blocks(path: Path, chunk_events: int | None) -> Iterator[np.ndarray]:
     source = str(path)
     with _open(path) as file:
         columns, n = _datasets(file, source)
+        if chunk_events is None:
+            check_memory(n * _READ_BYTES_PER_EVENT, f"{source}: reading its {n} events whole "
+                         "(iter_events, or eventsim run --chunk-events, streams them)")
         step = chunk_events or max(n, 1)
         for start in range(0, n, step):
             try:
                 block = {name: ds[start:start + step] for name, ds in columns.items()}
-            except OSError as err:
+            except OSError as err:  # a Fletcher-32 mismatch too
                 raise FormatError(
                     f"{source}: damaged HDF5 data at events {start}.. ({err})"
                 ) from None

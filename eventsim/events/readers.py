@@ -4,7 +4,7 @@ Formats, chosen by extension and checked against the content:
 
 ===============  ==============================================================================
 ``.bin .bs2``    Orchard's ATIS 5-byte records (N-MNIST, N-Caltech101, slayer's DVS Gesture)
-``.aedat4``      AEDAT 4.0 (iniVation cameras), through the ``aedat`` package
+``.aedat4``      AEDAT 4.0 (iniVation cameras), through the ``aedat`` package (:mod:`.aedat4`)
 ``.raw``         Prophesee EVT 2.0 / EVT 3.0, through ``expelliarmus`` (:mod:`.prophesee`)
 ``.dat``         Prophesee DAT event records (N-CARS), through ``expelliarmus``
 ``.bs1``         1-D spike records of a silicon cochlea (N-TIDIGITS, :mod:`.cochlea`)
@@ -18,9 +18,13 @@ Otherwise it is the one stored in the file (AEDAT4 stream width/height, the HDF5
 else inferred from the largest coordinates (:func:`infer_atis_sensor_size` for ATIS files, the
 smallest sensor holding every event, with two polarities, for the others).
 
-Errors name the file: :class:`FileNotFoundError` for a missing path, :class:`FormatError` for a
-folder, an unknown extension, an empty or foreign or truncated file, :class:`EventError` for
-events off the sensor. Timestamps going backwards are sorted, with a warning.
+Errors name the file: :class:`FileNotFoundError` for a missing path (an ``OSError`` with
+``errno.ELOOP`` for a symbolic-link loop), :class:`FormatError` for a folder, an unknown
+extension, an empty or foreign or truncated file, and for whatever a codec raises on a damaged
+file (the ``aedat`` library's Rust panics included, which Python sees as a ``BaseException``),
+:class:`EventError` for events off the sensor, :class:`~eventsim.errors.ResourceError` when a
+whole read would exceed the memory budget (:mod:`eventsim.limits`; :func:`iter_events`
+streams). Timestamps going backwards are sorted, with a warning.
 """
 
 from __future__ import annotations
@@ -33,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from eventsim.errors import EventError, FormatError, InputError
-from eventsim.events import cochlea, prophesee, tactile
+from eventsim.errors import EventError, EventsimError, FormatError, InputError, ResourceError
+from eventsim.events import aedat4, cochlea, prophesee, tactile
 from eventsim.events.hdf5 import h5_blocks, h5_sensor_size
 from eventsim.events.stream import (
     EVENT_DTYPE,
@@ -46,6 +50,8 @@ from eventsim.events.stream import (
     infer_sensor_size,
     sort_by_time,
 )
+from eventsim.fileio import input_path
+from eventsim.limits import check_memory
 
 SensorSize = tuple[int, int, int]
 
@@ -131,8 +137,11 @@ def _npy_open(path: Path) -> np.ndarray:
                               "bytes)")
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as err:
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as err:
         raise FormatError(f"{path}: not a valid .npy file ({_npy_cut(path) or err})") from None
+    except Exception as err:  # numpy parses the header with ast/tokenize: TokenError, ...
+        raise FormatError(f"{path}: not a valid .npy file: its header does not parse "
+                          f"({type(err).__name__}: {err})") from None
     names = array.dtype.names
     if names is None or array.ndim != 1:
         raise FormatError(
@@ -161,7 +170,7 @@ def _npy_cut(path: Path) -> str | None:
                 return None
             shape, _, dtype = read_header(f)
             start = f.tell()
-    except (ValueError, OSError, EOFError):
+    except Exception:  # a header that does not parse is not a cut file
         return None
     need = start + int(np.prod(shape)) * dtype.itemsize
     size = path.stat().st_size
@@ -178,43 +187,14 @@ def _npy_probe(path: Path) -> None:
 
 def _npy_blocks(path: Path, chunk_events: int | None) -> Iterator[np.ndarray]:
     array = _npy_open(path)
+    if chunk_events is None:
+        check_memory(len(array) * 2 * EVENT_DTYPE.itemsize, f"{path}: reading its "
+                     f"{len(array)} events whole (iter_events, or eventsim run --chunk-events, "
+                     "streams them)")
     step = chunk_events or max(len(array), 1)
     for start in range(0, len(array), step):
         block = array[start:start + step]
         yield events_from_columns({f: block[f] for f in EVENT_DTYPE.names}, str(path))
-
-
-def _aedat_decoder(path: Path):
-    """An ``aedat.Decoder`` on ``path`` and the id of its first event stream (as tonic picks)."""
-    import aedat
-
-    try:
-        decoder = aedat.Decoder(str(path))
-    except RuntimeError as err:
-        raise FormatError(f"{path}: not a readable AEDAT 4 file ({err})") from None
-    streams = decoder.id_to_stream()
-    ids = [i for i, s in streams.items() if s["type"] == "events"]
-    if not ids:
-        raise FormatError(f"{path}: no event stream (streams: {sorted(streams.values(), key=str)})")
-    return decoder, min(ids)
-
-
-def _aedat_probe(path: Path) -> SensorSize:
-    decoder, stream_id = _aedat_decoder(path)
-    stream = decoder.id_to_stream()[stream_id]
-    return _check_sensor_size((stream["width"], stream["height"], 2), str(path))
-
-
-def _aedat_blocks(path: Path, chunk_events: int | None) -> Iterator[np.ndarray]:
-    decoder, stream_id = _aedat_decoder(path)
-    try:
-        for packet in decoder:
-            if packet["stream_id"] == stream_id:
-                ev = packet["events"]
-                columns = {"x": ev["x"], "y": ev["y"], "t": ev["t"], "p": ev["on"]}
-                yield events_from_columns(columns, str(path))
-    except RuntimeError as err:
-        raise FormatError(f"{path}: damaged AEDAT 4 data ({err})") from None
 
 
 @dataclass(frozen=True)
@@ -224,18 +204,27 @@ class _Format:
     probe: Callable[[Path], SensorSize | None]  # check the layout; the stored sensor size
     blocks: Callable[[Path, int | None], Iterator[np.ndarray]]  # events in file order
     infer: Callable[[SensorSize], SensorSize] = lambda extent: extent
+    #: peak bytes of memory per byte of file when read whole, for formats whose records have
+    #: a fixed size (the others check their own counts, or are small)
+    read_bytes_per_byte: float | None = None
 
 
-_ATIS = _Format("ATIS 5-byte records", None, _atis_probe, _atis_blocks, infer_atis_sensor_size)
+#: Peak bytes per 5-byte record of a whole read: the file's bytes, int64 temporaries of the
+#: decode, the event array and its copies.
+_RECORD_READ_BYTES = 80
+
+_ATIS = _Format("ATIS 5-byte records", None, _atis_probe, _atis_blocks, infer_atis_sensor_size,
+                _RECORD_READ_BYTES / ATIS_RECORD_BYTES)
 _HDF5 = _Format("HDF5", b"\x89HDF\r\n\x1a\n", h5_sensor_size, h5_blocks)
 _FORMATS = {
     ".bin": _ATIS,
     ".bs2": _ATIS,
-    ".aedat4": _Format("AEDAT 4", b"#!AER-DAT4", _aedat_probe, _aedat_blocks),
+    ".aedat4": _Format("AEDAT 4", b"#!AER-DAT4", aedat4.probe, aedat4.blocks),
     ".npy": _Format("NumPy .npy", b"\x93NUMPY", _npy_probe, _npy_blocks),
     ".raw": _Format("Prophesee EVT", None, prophesee.probe, prophesee.blocks),
     ".dat": _Format("Prophesee DAT", None, prophesee.probe, prophesee.blocks),
-    ".bs1": _Format("1-D spike records", None, cochlea.probe, cochlea.blocks, cochlea.infer),
+    ".bs1": _Format("1-D spike records", None, cochlea.probe, cochlea.blocks, cochlea.infer,
+                    _RECORD_READ_BYTES / cochlea.RECORD_BYTES),
     ".mat": _Format("ST-MNIST MATLAB", None, tactile.probe, tactile.blocks),
     ".h5": _HDF5,
     ".hdf5": _HDF5,
@@ -246,10 +235,8 @@ SUPPORTED_EXTENSIONS = tuple(_FORMATS)
 
 def _locate(path: str | os.PathLike) -> tuple[Path, _Format, SensorSize | None]:
     """Check ``path`` is a file of a known format and its layout; the path, format, stored size."""
-    path = Path(path)
     supported = ", ".join(SUPPORTED_EXTENSIONS)
-    if not path.exists():
-        raise FileNotFoundError(errno.ENOENT, "no such event file", str(path))
+    path = input_path(path, "event", "read_events", folder_ok=True)
     if path.is_dir():
         raise FormatError(f"{path}: is a folder, expected a file ({supported})")
     fmt = _FORMATS.get(path.suffix.lower())
@@ -265,7 +252,50 @@ def _locate(path: str | os.PathLike) -> tuple[Path, _Format, SensorSize | None]:
                 f"{path}: content is a {other.name} file, but the extension "
                 f"{path.suffix!r} stands for {fmt.name}"
             )
-    return path, fmt, fmt.probe(path)
+    return path, fmt, _guarded(path, fmt, fmt.probe, path)
+
+
+#: Exceptions that pass through a codec call unchanged.
+_PASS = (EventsimError, KeyboardInterrupt, SystemExit, GeneratorExit)
+#: OS errors that are about the file's access, not its content: they pass as themselves.
+_ACCESS_ERRNOS = (errno.EACCES, errno.EPERM, errno.ENOENT, errno.EISDIR, errno.ELOOP)
+
+
+def _codec_error(path: Path, fmt: _Format, err: BaseException) -> Exception:
+    """What a codec's failure on ``path`` becomes (see :func:`_guarded`)."""
+    if isinstance(err, MemoryError):
+        return ResourceError(f"{path}: out of memory reading the {fmt.name} file "
+                             f"({path.stat().st_size} bytes); iter_events (eventsim run "
+                             "--chunk-events) streams it")
+    text = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
+    return FormatError(f"{path}: damaged {fmt.name} file ({type(err).__name__}"
+                       f"{': ' + text if text else ''})")
+
+
+def _guarded(path: Path, fmt: _Format, fn: Callable, *args):
+    """``fn(*args)`` with any failure of the codec (numpy's header parser, h5py, scipy,
+    expelliarmus, a Rust panic from ``aedat``: a ``BaseException``) as an eventsim error
+    naming ``path``; eventsim's errors, interrupts and access errors pass unchanged."""
+    try:
+        return fn(*args)
+    except _PASS:
+        raise
+    except OSError as err:
+        if err.errno in _ACCESS_ERRNOS:
+            raise
+        raise _codec_error(path, fmt, err) from err
+    except BaseException as err:
+        raise _codec_error(path, fmt, err) from err
+
+
+def _guarded_blocks(path: Path, fmt: _Format, chunk_events: int | None) -> Iterator[np.ndarray]:
+    """``fmt.blocks(path, chunk_events)``, each step of it :func:`_guarded`."""
+    blocks = _guarded(path, fmt, fmt.blocks, path, chunk_events)
+    while True:
+        block = _guarded(path, fmt, next, blocks, None)
+        if block is None:
+            return
+        yield block
 
 
 def _sensor_size(
@@ -319,7 +349,11 @@ def read_events(path: str | os.PathLike, sensor_size: SensorSize | None = None) 
     """
     path, fmt, stored = _locate(path)
     source = str(path)
-    events = _concat(fmt.blocks(path, None))
+    if fmt.read_bytes_per_byte is not None:
+        check_memory(path.stat().st_size * fmt.read_bytes_per_byte,
+                     f"{path}: reading the {fmt.name} file whole ({path.stat().st_size} bytes; "
+                     "iter_events, or eventsim run --chunk-events, streams it)")
+    events = _concat(_guarded_blocks(path, fmt, None))
     size = _sensor_size(path, fmt, sensor_size, stored, lambda: [events])
     check_events(events, size, source)
     return EventStream(sort_by_time(events, source), size, source)
@@ -373,8 +407,10 @@ def iter_events(
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise InputError(f"iter_events: field 'chunk_events' must be a positive integer, got {n!r}")
     path, fmt, stored = _locate(path)
-    size = _sensor_size(path, fmt, sensor_size, stored, lambda: fmt.blocks(path, int(n)))
-    return _checked_chunks(_rechunk(fmt.blocks(path, int(n)), int(n)), size, str(path))
+    size = _sensor_size(path, fmt, sensor_size, stored,
+                        lambda: _guarded_blocks(path, fmt, int(n)))
+    return _checked_chunks(_rechunk(_guarded_blocks(path, fmt, int(n)), int(n)), size,
+                           str(path))
 
 
 def _rechunk(blocks: Iterable[np.ndarray], n: int) -> Iterator[np.ndarray]:

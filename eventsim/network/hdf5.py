@@ -28,6 +28,12 @@ Layout (``format_version = 1``)::
                            dataset ``weight`` and, when set, ``bias``. NeuNorm has the
                            attributes ``decay`` and ``scale`` and a float64 dataset ``alpha``.
 
+The root attribute ``eventsim_sha256`` holds the SHA-256 of everything else in the file
+(:func:`eventsim.h5io.content_digest`); :func:`load_network` checks it and refuses a file
+whose content changed, and warns about a file without one (written before eventsim 0.2, or
+by another tool). Every dataset's storage is checked against its shape before it is read, and
+its size against the memory budget (:mod:`eventsim.limits`).
+
 Strings are written as UTF-8 and read whether h5py returns them as str or bytes (other tools
 write fixed-length byte strings). Files are written to a temporary file in the target folder
 and renamed onto the path, so a failed save leaves nothing behind. Nothing is pickled. h5py is
@@ -44,7 +50,16 @@ from typing import Any
 import numpy as np
 
 from eventsim.errors import FormatError, NetworkError
-from eventsim.h5io import atomic_path, check_format, fail, num_attr, open_for_reading, str_attr
+from eventsim.h5io import (
+    check_format,
+    fail,
+    num_attr,
+    open_for_reading,
+    read_dataset,
+    str_attr,
+    verify_digest,
+    write_h5,
+)
 from eventsim.network.layers import LAYER_TYPES, Flatten, NeuNorm
 from eventsim.network.network import Network
 
@@ -98,7 +113,7 @@ def save_network(net: Network, path: str | os.PathLike) -> None:
     if checked.labels is not None and any("\x00" in label for label in checked.labels):
         raise NetworkError(f"network: field 'labels' {checked.labels!r} has a NUL character")
     provenance = _encode_provenance(net.provenance)
-    with atomic_path(path, "network") as tmp, h5py.File(tmp, "w") as f:
+    with write_h5(path, "network") as f:
         _write(f, checked, provenance, h5py)
 
 
@@ -224,16 +239,21 @@ def load_network(path: str | os.PathLike) -> Network:
         Nothing at ``path``.
     FormatError
         ``path`` is a folder, not an HDF5 file, an HDF5 file of another kind, a newer
-        format version, or a field is missing or of the wrong type; the message names the
-        file, the group and the field.
+        format version, damaged (its checksum does not match, a dataset claims more data
+        than the file holds, h5py cannot read it), or a field is missing or of the wrong
+        type; the message names the file, the group and the field.
+    ResourceError
+        A dataset is larger than the memory budget.
     NetworkError
         The file is well formed but describes an invalid network (a NaN weight, decay 1.5,
         ...); the message starts with the file path.
     """
     import h5py
 
-    name = os.fspath(path)
-    with open_for_reading(name, "network") as f:
+    with open_for_reading(path, "network") as f:
+        name = os.fspath(path)
+        check_format(f.attrs, name, FORMAT, "network file")
+        verify_digest(f, name, "network")
         parts = _read(f, name, h5py)
     try:
         return Network(**parts)
@@ -323,7 +343,7 @@ def _read_layer(group, file: str, where: str, h5py):
             ds = group["v_th"]
             if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in "biuf" or ds.ndim != 1:
                 raise fail(file, where, "v_th", f"is {ds!r}; expected a 1-D numeric dataset")
-            kw["v_th"] = np.asarray(ds[()], np.float64)
+            kw["v_th"] = read_dataset(ds, file, np.float64)
         kw["reset"] = _attr_str(group.attrs, file, where, "reset")
         kw["tau_us"] = num_attr(group.attrs, file, where, "tau_us", required=False)
         integer = group.attrs.get("integer", False)
@@ -341,7 +361,7 @@ def _read_layer(group, file: str, where: str, h5py):
         ds = group[n]
         if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in "biuf" or ds.shape is None:
             raise fail(file, where, n, f"is {ds!r}; expected a numeric dataset")
-        kw[n] = np.asarray(ds[()], dtype=np.float64)
+        kw[n] = read_dataset(ds, file, np.float64)
     return LAYER_TYPES[kind](**kw)
 
 

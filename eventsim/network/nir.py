@@ -29,17 +29,19 @@ is not the layer's, a graph that is not a chain.
 
 from __future__ import annotations
 
-import errno
 import json
 import math
 import numbers
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from eventsim.errors import FormatError, NetworkError
-from eventsim.h5io import atomic_path
+from eventsim.errors import EventsimError, FormatError, InputError, NetworkError
+from eventsim.fileio import atomic_path, input_path
+from eventsim.h5io import add_digest, check_datasets, open_for_reading, verify_digest
+from eventsim.limits import check_memory
 from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, SumPool2d, has_neurons
 from eventsim.network.network import Network, layer_name
 
@@ -89,6 +91,10 @@ def to_nir(net: Network, path: str | Path | None = None, dt_us: int | None = Non
         raise NetworkError("to_nir: the network has no dt_us; give dt_us (the step the decay "
                            "refers to)")
     dt = dt_us * 1e-6
+    # five parameter arrays per neuron (float64), and their copies while writing
+    check_memory(10 * 8 * sum(int(np.prod(net.shapes[i])) for i in net.lif_layers),
+                 f"to_nir: the NIR neuron nodes of {sum(int(np.prod(net.shapes[i])) for i in net.lif_layers)} "
+                 "neurons (one value per neuron and parameter)")
     nodes = {"input": nir.Input(input_type={"input": np.array(net.input_shape)})}
     edges, last = [], "input"
     for i, layer in enumerate(net.layers):
@@ -143,8 +149,9 @@ def to_nir(net: Network, path: str | Path | None = None, dt_us: int | None = Non
         meta["eventsim_labels"] = list(net.labels)
     graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta, type_check=False)
     if path is not None:  # through a temporary file: nothing half-written is left at path
-        with atomic_path(path, "NIR graph") as tmp:
-            nir.write(str(tmp), graph)
+        with atomic_path(path, "NIR graph") as tmp, open(tmp, "r+b", buffering=0) as fh:
+            nir.write(fh, graph)  # a file object: a full disk is an exception, not a crash
+            add_digest(fh)
     return graph
 
 
@@ -159,10 +166,21 @@ def _check_dt_us(where: str, dt_us) -> None:
 
 
 def _read(nir, path: Path):
-    if not path.is_file():
-        raise FileNotFoundError(errno.ENOENT, "no such NIR file", str(path))
+    """The graph in the NIR file ``path``: its checksum verified (files eventsim wrote) and
+    every dataset checked against the data present and the memory budget before ``nir.read``
+    loads them whole."""
+    try:
+        with open_for_reading(path, "NIR") as f:
+            verify_digest(f, str(path), "NIR graph")
+            check_memory(2 * check_datasets(f, str(path)),
+                         f"{path}: reading the NIR graph's arrays")
+    except FormatError as err:
+        detail = str(err).removeprefix(f"{path}: ")
+        raise FormatError(f"{path}: not a readable NIR graph ({detail})") from err
     try:
         return nir.read(str(path), type_check=False)
+    except EventsimError:
+        raise
     except Exception as err:  # h5py and nir raise OSError, KeyError, ValueError, ...
         raise FormatError(f"{path}: not a readable NIR graph ({type(err).__name__}: "
                           f"{err})") from err
@@ -196,6 +214,14 @@ def _order(graph) -> list[str]:
             raise NetworkError(f"from_nir: node {node!r} closes a loop; eventsim runs "
                                "feed-forward chains")
         order.append(node)
+    off_chain = sorted(set(graph.nodes) - set(order))
+    if off_chain:
+        feeds = {b for a, b in graph.edges if a in off_chain}
+        into = f" (it feeds {', '.join(map(repr, sorted(feeds)))})" if feeds else ""
+        raise NetworkError(f"from_nir: node {off_chain[0]!r} is not on the chain from "
+                           f"{starts[0]!r} to {order[-1]!r}{into}; eventsim runs every node of a "
+                           "graph or refuses it (a projection into the output from outside "
+                           "the chain would be dropped)")
     return order
 
 
@@ -274,9 +300,12 @@ def from_nir(graph_or_path: str | Path | nir.NIRGraph, dt_us: int | None = None,
     nir = _nir()
     # NIR's own type inference rejects graphs other versions wrote (a leading batch axis on
     # the input, as Sinabs writes); the Network checks every shape itself
-    if not isinstance(graph_or_path, (str, Path)):
+    if isinstance(graph_or_path, nir.NIRGraph):
         return _network(graph_or_path, dt_us, discretisation, reset, tau_scale)
-    path = Path(graph_or_path)
+    if not isinstance(graph_or_path, (str, os.PathLike)):
+        raise InputError(f"from_nir: 'graph_or_path' must be the path of a NIR file or a "
+                         f"nir.NIRGraph, got {type(graph_or_path).__name__}")
+    path = input_path(graph_or_path, "NIR", "from_nir")
     graph = _read(nir, path)
     try:
         net = _network(graph, dt_us, discretisation, reset, tau_scale)
@@ -456,6 +485,17 @@ def _uniform(value, name: str, field: str) -> float:
     return float(arr[0])
 
 
+def _positive_r(node, name: str) -> float:
+    """A neuron node's input resistance ``r``: a positive number (0 would silence every input,
+    a negative one negate every weight: neither is a network anyone trained)."""
+    r = _uniform(node.r, name, "r")
+    if not r > 0:
+        raise NetworkError(f"from_nir: node {name!r}: field 'r' is {r}; expected a positive "
+                           "input resistance (eventsim folds r into the weights: "
+                           f"{'0 would silence every input' if r == 0 else 'a negative r would negate every weight'})")
+    return r
+
+
 def _layer(pending: tuple[str, object], name: str, node, kind: str, dt_s: float | None,
            discretisation: str, reset_asked: str | None, tau_scale: float):
     """The eventsim layer of a projection node (``pending``) and the neuron node after it."""
@@ -473,7 +513,7 @@ def _layer(pending: tuple[str, object], name: str, node, kind: str, dt_s: float 
         reset = reset_asked or "zero"
     v_th = _uniform(node.v_threshold, name, "v_threshold")
     if kind == "IF":
-        decay, gain = 1.0, _uniform(node.r, name, "r")
+        decay, gain = 1.0, _positive_r(node, name)
     else:
         if _uniform(node.v_leak, name, "v_leak") != 0.0:
             raise NetworkError(f"from_nir: node {name!r}: leaks towards a nonzero v_leak")
@@ -484,7 +524,7 @@ def _layer(pending: tuple[str, object], name: str, node, kind: str, dt_s: float 
         if dt_s is None:
             raise NetworkError(f"from_nir: node {name!r} is continuous-time; give dt_us (the "
                                "step to discretise it with)")
-        r = _uniform(node.r, name, "r")
+        r = _positive_r(node, name)
         if "eventsim_decay" in meta:
             decay = _graph_number(meta, "eventsim_decay", where=f"node {name!r}")
             gain = r / tau

@@ -17,7 +17,10 @@ Arrays are stored as they are (no compression, no conversion), so weights, momen
 generator's state come back bit for bit, and a resumed run takes the same steps as one that
 never stopped. The file is written to a temporary file beside ``path``, flushed, and renamed
 onto it: on any error the temporary file is removed and an existing file at ``path`` is left
-untouched. Nothing is pickled. h5py is imported inside the functions.
+untouched; a full disk is an OutputError naming the file. The root attribute
+``eventsim_sha256`` holds the SHA-256 of the rest (:func:`eventsim.h5io.content_digest`),
+checked on loading: a checkpoint whose bytes changed is refused, not resumed from. Nothing is
+pickled. h5py is imported inside the functions.
 """
 
 from __future__ import annotations
@@ -30,7 +33,16 @@ from typing import Any
 import numpy as np
 
 from eventsim.errors import InputError
-from eventsim.h5io import atomic_path, check_format, fail, num_attr, open_for_reading, str_attr
+from eventsim.h5io import (
+    check_format,
+    fail,
+    num_attr,
+    open_for_reading,
+    read_dataset,
+    str_attr,
+    verify_digest,
+    write_h5,
+)
 
 FORMAT = "eventsim-checkpoint"
 FORMAT_VERSION = 1
@@ -96,9 +108,9 @@ def save_checkpoint(
         written.
     FileNotFoundError
         The folder of ``path`` does not exist.
+    OutputError
+        Writing failed (a full disk, ...); nothing is left at ``path`` but what was there.
     """
-    import h5py
-
     if not isinstance(weights, dict):
         raise InputError(
             f"save_checkpoint: field 'weights' must be a dict, got {type(weights).__name__}"
@@ -134,7 +146,7 @@ def save_checkpoint(
     except (TypeError, ValueError) as e:
         raise InputError(f"save_checkpoint: field 'extra' cannot be stored as JSON ({e})") from None
 
-    with atomic_path(path, "checkpoint") as tmp, h5py.File(tmp, "w", track_order=True) as f:
+    with write_h5(path, "checkpoint", track_order=True) as f:
         f.attrs["format"] = FORMAT
         f.attrs["format_version"] = np.int64(FORMAT_VERSION)
         f.attrs["eventsim_version"] = _eventsim_version()
@@ -219,8 +231,10 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """
     import h5py
 
-    name = os.fspath(path)
-    with open_for_reading(name, "checkpoint", damaged=(OSError, RuntimeError, KeyError)) as f:
+    with open_for_reading(path, "checkpoint") as f:
+        name = os.fspath(path)
+        check_format(f.attrs, name, FORMAT, "checkpoint")
+        verify_digest(f, name, "checkpoint")
         return _read(f, name, h5py)
 
 
@@ -292,7 +306,7 @@ def _read_group(f, file: str, group_name: str, h5py) -> tuple[dict[str, np.ndarr
     for key, ds in group.items():
         if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in "biuf":
             raise fail(file, f"/{group_name}", key, f"is {ds!r}; expected a numeric dataset")
-        arrays[key] = np.asarray(ds[()])
+        arrays[key] = np.asarray(read_dataset(ds, file))
     attrs: dict[str, Any] = {}
     for key, value in group.attrs.items():
         if isinstance(value, (np.bool_, bool)):

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import eventsim
-from eventsim.errors import FormatError, NetworkError
+from eventsim.errors import OutputError, FormatError, NetworkError
 from eventsim.network.layers import Conv2d, Dense, Flatten, NeuNorm
 from eventsim.network.network import Network
 
@@ -263,12 +263,12 @@ def test_to_nir_leaves_nothing_half_written(tmp_path, monkeypatch):
     target = tmp_path / "net.nir"
     target.write_bytes(b"old")
 
-    def broken_write(path, graph):
-        Path(path).write_bytes(b"half")
+    def broken_write(fileobj, graph):
+        fileobj.write(b"half")
         raise OSError("disk full")
 
     monkeypatch.setattr(nir, "write", broken_write)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OutputError, match=f"^{target}: cannot write the NIR graph: disk full"):
         eventsim.to_nir(net, target)
     assert target.read_bytes() == b"old" and sorted(tmp_path.iterdir()) == [target]
     with pytest.raises(FileNotFoundError, match="folder to save the NIR graph in"):
