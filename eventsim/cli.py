@@ -3,24 +3,69 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import json
+import math
 import os
+import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from eventsim.errors import EventsimError, InputError, NetworkError
+from eventsim import fileio
+from eventsim.errors import EventsimError, InputError, NetworkError, OutputError, ResourceError
+from eventsim.limits import INT64_MAX, check_window
 
+#: Memory of one Dask worker process before it holds the network (Python, numba, dask).
+WORKER_BYTES = 400 << 20
 EXAMPLE_NOTE = ("example: a seeded random 2312-800-10 network (decay 0.2, v_th 0.5) on a "
                 "synthetic 300 ms N-MNIST-like recording generated on the spot")
 
 
+class UsageError(InputError):
+    """The command line does not parse (a flag's value, a missing argument)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises :class:`UsageError` instead of printing its usage and exiting 2,
+    so that a bad flag is one ``eventsim: error: ...`` line and exit status 1, like any other
+    bad input (``--help`` still prints the usage)."""
+
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _whole(low: int = 1, high: int = INT64_MAX):
+    """An argparse type: a whole number in ``low..high`` (digits only: no 1e5, no 2.5)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number from {low} to {high}, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"{text} is out of range: expected a whole number from {low} to {high}")
+        return value
+
+    return parse
+
+
+def _positive(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="eventsim", description="Event-driven simulation of spiking networks on event data.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command")
@@ -31,14 +76,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("input", nargs="?", help="event file or folder")
     run.add_argument("--example", action="store_true",
                      help="run the embedded default instead (no files needed)")
-    run.add_argument("--dt-us", type=int, help="bin width in us (default: the network's, else 1000)")
-    run.add_argument("--T", type=int, dest="T",
+    run.add_argument("--dt-us", type=_whole(), help="bin width in us (default: the network's, else 1000)")
+    run.add_argument("--T", type=_whole(), dest="T",
                      help="steps per sample (default: the network's, else covering the recording)")
     run.add_argument("--mode", choices=["discrete", "continuous"], default="discrete")
     run.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    run.add_argument("--chunk-events", type=int,
+    run.add_argument("--chunk-events", type=_whole(),
                      help="stream each file in chunks of this many events (bounded memory)")
-    run.add_argument("--workers", type=int, default=1,
+    run.add_argument("--workers", type=_whole(), default=1,
                      help="run the samples in parallel on a local Dask cluster of N processes")
     run.add_argument("--scheduler", metavar="ADDRESS",
                      help="run the samples on an existing Dask cluster (tcp://host:8786)")
@@ -55,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
                            "scaled with them) and "
                            "save the integer network, which the engine and Brian2 run exactly.")
     quant.add_argument("net", help="network file (.h5)")
-    quant.add_argument("--bits", type=int, default=8, help="bits per weight (2..16, default 8)")
+    quant.add_argument("--bits", type=_whole(2, 16), default=8, help="bits per weight (2..16, default 8)")
     quant.add_argument("--per-channel", action="store_true",
                        help="one scale (and threshold) per output channel instead of per layer")
     quant.add_argument("--out", type=Path, required=True, help="network file to write (.h5)")
@@ -66,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
                           "accuracy, SOPs, sparsity and energy, and write the HTML report.")
     demo.add_argument("--out", type=Path, default=Path("eventsim-demo"),
                       help="report folder (default: ./eventsim-demo)")
-    demo.add_argument("--samples", type=int, default=20, help="digits to run, 1..20")
+    demo.add_argument("--samples", type=_whole(1, 20), default=20, help="digits to run, 1..20")
     demo.add_argument("--net", type=Path, help="network to run instead of networks/nmnist-mlp.h5")
     demo.add_argument("--debug", action="store_true", help="show tracebacks")
     rep = sub.add_parser("report", help="HTML report with figures from a run's JSON",
@@ -82,13 +127,13 @@ def _parser() -> argparse.ArgumentParser:
                          "one Brian2 step).")
     val.add_argument("net", help="network file (.h5, from save_network)")
     val.add_argument("input", help="event file or folder")
-    val.add_argument("--samples", type=int, help="use the first N samples (default: all)")
+    val.add_argument("--samples", type=_whole(), help="use the first N samples (default: all)")
     val.add_argument("--mode", choices=["discrete", "continuous"], default="discrete")
     val.add_argument("--target", choices=["numpy", "cython", "cpp_standalone"], default="numpy",
                      help="Brian2 code generation target")
-    val.add_argument("--dt-us", type=int, help="bin width in us (default: the network's)")
-    val.add_argument("--T", type=int, dest="T", help="steps per sample (default: the network's)")
-    val.add_argument("--dt-brian-us", type=float,
+    val.add_argument("--dt-us", type=_whole(), help="bin width in us (default: the network's)")
+    val.add_argument("--T", type=_whole(), dest="T", help="steps per sample (default: the network's)")
+    val.add_argument("--dt-brian-us", type=_positive,
                      help="continuous mode: Brian2's step in us (default 1)")
     val.add_argument("--reference", help="network file Brian2 runs instead of NET (an "
                      "original to check an edited copy against)")
@@ -105,14 +150,14 @@ def _parser() -> argparse.ArgumentParser:
                           "--tau-scale 1000.")
     conv.add_argument("input", type=Path, help="NIR graph (.nir) or network file (.h5)")
     conv.add_argument("--out", type=Path, required=True, help="file to write (.h5 or .nir)")
-    conv.add_argument("--dt-us", type=int,
+    conv.add_argument("--dt-us", type=_whole(),
                       help="step in us (reading: default the graph's dt_s; writing: default "
                       "the network's)")
     conv.add_argument("--discretisation", choices=["exact", "euler", "zoh"],
                       help="reading NIR: how LIF nodes are stepped (default exact)")
     conv.add_argument("--reset", choices=["zero", "subtract"],
                       help="reading NIR: reset of neuron nodes with v_reset 0 (default zero)")
-    conv.add_argument("--tau-scale", type=float,
+    conv.add_argument("--tau-scale", type=_positive,
                       help="reading NIR: multiply every tau by this (1/dt for Norse 1.1.0, "
                       "the step in s for Sinabs)")
     conv.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -121,7 +166,7 @@ def _parser() -> argparse.ArgumentParser:
                            "architecture, hyper-parameters) and save it for `eventsim run`.")
     train.add_argument("spec", help="training spec (.toml)")
     train.add_argument("--out", type=Path, required=True, help="network file to write (.h5)")
-    train.add_argument("--epochs", type=int, help="override the spec's number of epochs")
+    train.add_argument("--epochs", type=_whole(), help="override the spec's number of epochs")
     train.add_argument("--resume", type=Path, help="checkpoint to continue from")
     train.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
@@ -131,8 +176,6 @@ def cmd_train(args) -> int:
     from eventsim.train.fit import fit
     from eventsim.train.spec import load_spec
 
-    if args.epochs is not None and args.epochs < 1:
-        raise InputError(f"eventsim train: --epochs must be a positive integer, got {args.epochs}")
     spec = load_spec(args.spec)
     provenance = fit(spec, args.out, args.epochs, args.resume)
     print(f"wrote {args.out} (trainer test accuracy {provenance['trainer_test_accuracy']:.2%}); "
@@ -151,9 +194,7 @@ def _label_of(path: Path, labels: list[str] | None) -> int | None:
 def _samples(input_path: str) -> list[Path]:
     from eventsim.events.readers import SUPPORTED_EXTENSIONS
 
-    path = Path(input_path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file or folder")
+    path = fileio.input_path(input_path, "file or folder", "eventsim", folder_ok=True)
     if path.is_file():
         return [path]
     files = sorted(p for p in path.rglob("*")
@@ -172,20 +213,28 @@ def _sensor_size(net):
     return None
 
 
-def _run_file(sim, path: Path, args, dt_us: int):
+def _run_file(sim, path: Path, args, dt_us: int, frame: np.ndarray | None = None):
+    """Run one file; with ``frame`` (shape (n_inputs,)), add its events per channel to it
+    (the report's input frame, taken as the events pass: no second read)."""
     from eventsim import iter_events, read_events
     from eventsim.events.binning import n_steps
 
     net = sim.net
     size = _sensor_size(net)
+
+    def tally(stream):
+        if frame is not None:
+            frame[:] += np.bincount(stream.channels(), minlength=len(frame))[:len(frame)]
+        return stream
+
     if not args.chunk_events:
-        return sim.run(read_events(path, size))
+        return sim.run(tally(read_events(path, size)))
     T = args.T or net.T
     if T is None:  # cover the recording: one bounded-memory pass for its last timestamp
         t_last = max((c.t_last_us for c in iter_events(path, args.chunk_events, size) if len(c)),
                      default=None)
         T = n_steps(t_last, dt_us)
-    return sim.run(iter_events(path, args.chunk_events, size), T=T)
+    return sim.run((tally(c) for c in iter_events(path, args.chunk_events, size)), T=T)
 
 
 def _table(net, results, mode: str, dt_us: int) -> tuple[str, list[dict]]:
@@ -219,39 +268,52 @@ def _table(net, results, mode: str, dt_us: int) -> tuple[str, list[dict]]:
     return "\n".join(lines), rows
 
 
-def _check_json_path(path: Path) -> None:
-    """Fail before the run, naming ``path`` as given, unless the JSON file can be written."""
+def _check_json_path(path: Path, inputs: list) -> None:
+    """Fail before the run, naming ``path`` as given, unless the JSON file can be written and
+    is none of the run's ``inputs``."""
     if path.is_dir():
         raise InputError(f"{path}: is a folder; expected a JSON file to write")
-    parent = path.resolve().parent
-    if not parent.is_dir():
-        raise FileNotFoundError(errno.ENOENT, "no such folder to write the JSON file in",
-                                str(path))
-    if not os.access(parent, os.W_OK):
-        reason = f"folder {parent} is not writable"
-    else:  # access() is not the last word (root, read-only or virtual file systems): try
-        try:
-            fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
-        except OSError as err:
-            reason = f"creating a file in folder {parent} fails ({err.strerror or err})"
-        else:
-            os.close(fd)
-            os.unlink(probe)
-            return
-    raise InputError(f"{path}: cannot write the JSON file: {reason}; "
-                     "expected a path in a writable folder")
+    fileio.check_output(path, inputs, "JSON results")
+    fileio.check_writable_folder(path.resolve().parent, "JSON file", path)
+
+
+def _check_report_path(path: Path, inputs: list) -> None:
+    """Fail before the run unless the report folder ``path`` can be made (its parent exists;
+    only the folder itself is created) and neither it nor a file the report writes is one of
+    the run's ``inputs``."""
+    from eventsim.report import REPORT_FILES
+
+    for target in (path, *(path / name for name in REPORT_FILES)):
+        fileio.check_output(target, inputs, "report")
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path}: is a file; expected a folder for the report")
+    fileio.check_writable_folder(path.resolve().parent, "report folder", path)
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    path = path.resolve()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    fileio.write_text(path, json.dumps(payload, indent=1), "JSON results")
+
+
+def _check_workers(workers: int, net) -> None:
+    """A local cluster runs one single-threaded worker process per core: refuse more workers
+    than cores, or than the memory holds (a worker, its numba kernels and the network)."""
+    from eventsim.engine.plan import plan_bytes
+    from eventsim.limits import check_memory
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if workers > (cores or 1):
+        raise ResourceError(f"eventsim run: --workers {workers}: this machine has {cores} cores, "
+                            f"and a local cluster runs one single-threaded worker per core; give "
+                            f"at most --workers {cores} (or --scheduler for a cluster's workers)")
+    check_memory(workers * (WORKER_BYTES + plan_bytes(net)),
+                 f"eventsim run: --workers {workers} (each a process with its numba kernels and "
+                 "the network)")
+
+
+def _with_file(net_name: str, err: EventsimError) -> EventsimError:
+    """``err`` with the network file named first (an engine error names the layer only)."""
+    text = str(err)
+    return err if text.startswith(f"{net_name}: ") else type(err)(f"{net_name}: {text}")
 
 
 def cmd_run(args) -> int:
@@ -260,10 +322,6 @@ def cmd_run(args) -> int:
     from eventsim import Simulator, load_network, random_mlp, read_events, saccade_events
     from eventsim.parallel import Failed  # no Dask: that comes with run_files
 
-    for flag, value in (("--dt-us", args.dt_us), ("--T", args.T),
-                        ("--chunk-events", args.chunk_events), ("--workers", args.workers)):
-        if value is not None and value < 1:
-            raise InputError(f"eventsim run: {flag} must be a positive integer, got {value}")
     parallel = args.workers > 1 or args.scheduler is not None
     if args.workers > 1 and args.scheduler is not None:
         raise InputError("eventsim run: --workers starts a local cluster, --scheduler uses a "
@@ -279,21 +337,35 @@ def cmd_run(args) -> int:
                          f"got --mode {args.mode}")
     if args.chunk_events is not None and args.example:
         raise InputError("eventsim run: --chunk-events streams files; --example reads none")
-    if args.json is not None:  # fail before the run, naming the file asked for
-        _check_json_path(args.json)
     profiles = _profiles(args.profile)
+    if not args.example and (not args.net or not args.input):
+        raise InputError("eventsim run: give NET and INPUT, or --example")
+    files = [None] if args.example else _samples(args.input)
+    # every output is checked before the run: writable, and none of the inputs
+    inputs = [args.net, args.input, *[f for f in files if f is not None]]
+    if args.json is not None:
+        _check_json_path(args.json, inputs)
+    if args.report is not None:
+        _check_report_path(args.report, inputs)
     if args.example:
         net = random_mlp([2312, 800, 10], (2, 34, 34), weight_std=[0.05, 0.08], seed=0)
         print(EXAMPLE_NOTE)
-        files, net_name = [None], "<example network>"
+        net_name = "<example network>"
     else:
-        if not args.net or not args.input:
-            raise InputError("eventsim run: give NET and INPUT, or --example")
         net, net_name = load_network(args.net), args.net
-        files = _samples(args.input)
     dt_us = args.dt_us or net.dt_us or 1000
-    sim = Simulator(net, args.mode, args.dtype, dt_us, args.T)
+    n_neurons = sum(int(np.prod(net.shapes[i])) for i in net.lif_layers)
+    if args.T is not None:
+        check_window(args.T, dt_us, n_neurons, "eventsim run", ("--T", "--dt-us"))
+    if args.workers > 1:
+        _check_workers(args.workers, net)
+    try:
+        sim = Simulator(net, args.mode, args.dtype, dt_us, args.T)
+    except EventsimError as err:
+        raise _with_file(net_name, err) from None
     results, samples, failed = [], [], []
+    report = args.mode == "discrete" and (args.json or args.report)
+    frame = np.zeros(net.n_inputs, np.int64) if report else None  # input events of sample 0
     start = time.perf_counter()
     if parallel:
         from eventsim.parallel import run_files
@@ -309,15 +381,26 @@ def cmd_run(args) -> int:
         ran = ((p, None) for p in files)
     for path, result in tqdm(ran, disable=len(files) <= 1 or parallel, total=len(files),
                              file=sys.stderr, unit="sample"):
+        tally = frame if not results else None
         if result is None:
             try:
-                result = sim.run(saccade_events()) if path is None else \
-                    _run_file(sim, path, args, dt_us)
+                if path is None:
+                    stream = saccade_events()
+                    result = sim.run(stream)
+                    if tally is not None:
+                        tally += np.bincount(stream.channels(), minlength=len(tally))
+                else:
+                    result = _run_file(sim, path, args, dt_us, tally)
             except (EventsimError, OSError) as err:
                 if len(files) == 1 or args.debug:  # one file: its error is the run's error
                     raise
+                if tally is not None:
+                    tally[:] = 0
                 failed.append(Failed(str(path), str(err)))  # as a parallel run reports it
                 continue
+        elif tally is not None:  # parallel: the driver reads the first sample for its frame
+            stream = read_events(path, _sensor_size(net))
+            tally += np.bincount(stream.channels(), minlength=len(tally))[:len(tally)]
         label = _label_of(path, net.labels) if path is not None else None
         results.append(result)
         samples.append({"path": str(path) if path else "<synthetic saccades seed=0>",
@@ -348,14 +431,11 @@ def cmd_run(args) -> int:
                "dtype": args.dtype, "dt_us": dt_us, "T": args.T or net.T,
                "samples": samples, "accuracy": accuracy, "layers": rows,
                "not_run": [{"path": f.path, "error": f.error} for f in failed]}
-    if args.mode == "discrete" and (args.json or args.report):
+    if report:
         from eventsim.metrics.summary import summarize
 
-        # the input frame of the first sample that ran
-        first = saccade_events() if files[0] is None else read_events(samples[0]["path"],
-                                                                      _sensor_size(net))
-        payload["metrics"] = summarize(net, results, [s["label"] for s in samples], first,
-                                       profiles)
+        payload["metrics"] = summarize(net, results, [s["label"] for s in samples],
+                                       profiles=profiles, input_counts=frame)
     if args.json:
         _write_json(args.json, payload)
         print(f"wrote {args.json}")
@@ -373,20 +453,19 @@ def cmd_validate(args) -> int:
     from eventsim.bridges.brian2 import check_bridgeable
     from eventsim.validate import report_lines, validate
 
-    for flag, value in (("--dt-us", args.dt_us), ("--T", args.T), ("--samples", args.samples)):
-        if value is not None and value < 1:
-            raise InputError(f"eventsim validate: {flag} must be a positive integer, got {value}")
-    if args.dt_brian_us is not None and not args.dt_brian_us > 0:
-        raise InputError(f"eventsim validate: --dt-brian-us must be > 0, got {args.dt_brian_us}")
     if args.target == "cpp_standalone" and args.mode == "continuous":
         raise InputError("eventsim validate: --mode continuous runs one Brian2 run() per sample; "
                          "use --target numpy or cython")
+    files = _samples(args.input)[:args.samples]
     if args.json is not None:
-        _check_json_path(args.json)
+        _check_json_path(args.json, [args.net, args.reference, args.input, *files])
     net = load_network(args.net)
     reference = load_network(args.reference) if args.reference else net
     check_bridgeable(reference)
-    files = _samples(args.input)[:args.samples]
+    if args.T is not None:
+        check_window(args.T, args.dt_us or net.dt_us or 1000,
+                     sum(int(np.prod(net.shapes[i])) for i in net.lif_layers),
+                     "eventsim validate", ("--T", "--dt-us"))
     samples = [read_events(f, _sensor_size(net)) for f in files]
     with tqdm(total=2 * len(files), disable=len(files) <= 1, file=sys.stderr,
               unit="sample") as bar:
@@ -410,10 +489,17 @@ def _profiles(asked: list[str] | None) -> list:
     return [load_profile(p) for p in (asked or DEFAULT_PROFILES)]
 
 
+def _check_network_out(out: Path, inputs: list, what: str) -> None:
+    """Before the work: ``out`` is none of ``inputs`` and its folder takes new files."""
+    fileio.check_output(out, inputs, what)
+    fileio.check_writable_folder(out.resolve().parent, what, out)
+
+
 def cmd_quantize(args) -> int:
     from eventsim import load_network, save_network
     from eventsim.network.quantize import model_bytes, quantize
 
+    _check_network_out(args.out, [args.net], "quantized network")
     net = load_network(args.net)
     q = quantize(net, args.bits, args.per_channel)
     save_network(q, args.out)
@@ -431,8 +517,9 @@ def cmd_convert(args) -> int:
     if src is None or dst is None or src == dst:
         raise InputError(f"eventsim convert: converts .nir to .h5 or .h5 to .nir; got "
                          f"{args.input.name} -> {args.out.name}")
-    if args.dt_us is not None and args.dt_us < 1:
-        raise InputError(f"eventsim convert: --dt-us must be a positive integer, got {args.dt_us}")
+    fileio.input_path(args.input, "NIR file" if src == "nir" else "network file",
+                      "eventsim convert")
+    _check_network_out(args.out, [args.input], "NIR graph" if dst == "nir" else "network")
     if src == "nir":
         net = from_nir(args.input, dt_us=args.dt_us,
                        discretisation=args.discretisation or "exact", reset=args.reset,
@@ -445,13 +532,11 @@ def cmd_convert(args) -> int:
         if given:
             raise InputError(f"eventsim convert: {', '.join(given)}: options for reading NIR, "
                              "not for writing it")
-        if not args.input.is_file():
-            raise FileNotFoundError(errno.ENOENT, "no such network file", str(args.input))
         net = load_network(args.input)
         try:
             to_nir(net, args.out, dt_us=args.dt_us)
-        except NetworkError as err:  # name the network file as well as the layer
-            raise NetworkError(f"{args.input}: {err}") from None
+        except (NetworkError, ResourceError) as err:  # name the network file as well
+            raise _with_file(str(args.input), err) from None
     dt_us = net.dt_us if net.dt_us is not None else args.dt_us  # to_nir: they agree
     layers = ", ".join(f"{type(lay).__name__}(decay {getattr(lay, 'decay', 1.0):.6g}, "
                        f"{getattr(lay, 'reset', '-')})" if hasattr(lay, "decay") else
@@ -463,8 +548,9 @@ def cmd_convert(args) -> int:
 def cmd_demo(args) -> int:
     from eventsim.demo import run_demo
 
-    if args.net is not None and not args.net.is_file():
-        raise FileNotFoundError(f"{args.net}: no such network file")
+    if args.net is not None:
+        fileio.input_path(args.net, "network file", "eventsim demo")
+    _check_report_path(args.out, [args.net])
     run_demo(args.out, args.samples, args.net)
     return 0
 
@@ -472,13 +558,67 @@ def cmd_demo(args) -> int:
 def cmd_report(args) -> int:
     from eventsim.report import load_run, write_report
 
+    _check_report_path(args.out, [args.result])
     print(f"report: {write_report(load_run(args.result), args.out)}")
     return 0
 
 
+#: Signals that stop a command the way Ctrl-C does: temporary files removed, exit 128 + N.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
+
+
+def _on_stop_signal(signum, frame) -> None:
+    """Raise where the program is, so that every ``with`` block (the atomic writes) cleans up;
+    remember it, so that a write whose library swallowed the exception still stops
+    (:func:`eventsim.fileio.atomic_path` checks before it renames)."""
+    fileio.note_stop_signal(signum)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise SystemExit(128 + signum)
+
+
+def _error_line(err: BaseException) -> str:
+    if isinstance(err, OSError) and not isinstance(err, EventsimError) and err.filename:
+        return f"{err.filename}: {err.strerror or err}"
+    if isinstance(err, MemoryError):
+        return ("out of memory (MemoryError); eventsim checks its large allocations against "
+                "the memory available (EVENTSIM_MAX_MEMORY sets a budget): this one was not "
+                "foreseen, please report it with --debug")
+    return str(err)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The command line: one ``eventsim: error: ...`` line and exit status 1 for every bad
+    input, exit 130 (128 + the signal) when stopped by Ctrl-C, SIGTERM or SIGHUP."""
+    previous = {}
+    if argv is None:  # the console command: this process is ours to handle signals in
+        previous = {sig: signal.signal(sig, _on_stop_signal) for sig in STOP_SIGNALS}
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("eventsim: interrupted; nothing half-written was left", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except SystemExit as stop:
+        if isinstance(stop.code, int) and stop.code - 128 in STOP_SIGNALS:
+            name = signal.Signals(stop.code - 128).name
+            print(f"eventsim: stopped by {name}; nothing half-written was left", file=sys.stderr)
+        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        fileio.clear_stop_signal()
+
+
+def _main(argv: list[str] | None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as err:
+        if "--debug" in (sys.argv[1:] if argv is None else argv):
+            raise
+        print(f"eventsim: error: {err}", file=sys.stderr)
+        return 1
     if args.version:
         from eventsim import __version__
 
@@ -492,12 +632,10 @@ def main(argv: list[str] | None = None) -> int:
                     "report": cmd_report, "demo": cmd_demo, "quantize": cmd_quantize,
                     "convert": cmd_convert}
         return commands[args.command](args)
-    except (EventsimError, OSError) as err:
+    except (EventsimError, OSError, MemoryError) as err:
         if getattr(args, "debug", False):
             raise
-        message = str(err) if not isinstance(err, OSError) or not err.filename else \
-            f"{err.filename}: {err.strerror or err}"
-        print(f"eventsim: error: {message}", file=sys.stderr)
+        print(f"eventsim: error: {_error_line(err)}", file=sys.stderr)
         return 1
 
 

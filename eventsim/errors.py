@@ -8,6 +8,14 @@ tells the user what to fix.
 from __future__ import annotations
 
 
+def quoted(text: object, limit: int = 300) -> str:
+    """``text`` as one printable line for a message: a library's error text may carry bytes of
+    a damaged file (newlines, control characters, terminal escapes); those become ``\\xNN``,
+    and the text is cut at ``limit`` characters."""
+    out = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in str(text))
+    return out if len(out) <= limit else out[:limit] + "..."
+
+
 class EventsimError(Exception):
     """Base class of every error eventsim raises on purpose."""
 

@@ -46,14 +46,15 @@ def _as_path(path, where: str, field: str = "path") -> Path:
 
 
 def input_path(path, what: str, where: str = "eventsim", folder_ok: bool = False) -> Path:
-    """``path`` as a Path, checked to exist and to be a file (or, with ``folder_ok``, a folder).
+    """``path`` as a Path, checked to exist and to be a file (or, with ``folder_ok``, a folder);
+    ``what`` names it in messages ("network file").
 
     Raises
     ------
     InputError
         ``path`` is not a path (None, a number, ...).
     FileNotFoundError
-        Nothing at ``path`` ("no such {what} file"), or a symbolic link to nothing.
+        Nothing at ``path`` ("no such {what}"), or a symbolic link to nothing.
     OSError
         ``errno.ELOOP``: a symbolic-link loop.
     FormatError
@@ -64,17 +65,17 @@ def input_path(path, what: str, where: str = "eventsim", folder_ok: bool = False
         p.stat()
     except OSError as err:
         if err.errno == errno.ELOOP:
-            raise OSError(errno.ELOOP, f"symbolic link loop; expected a {what} file",
+            raise OSError(errno.ELOOP, f"symbolic link loop; expected a {what}",
                           str(p)) from None
         if err.errno in (errno.ENOENT, errno.ENOTDIR):
             if p.is_symlink():
                 raise FileNotFoundError(errno.ENOENT, f"broken symbolic link (to "
-                                        f"{os.readlink(p)}); expected a {what} file",
+                                        f"{os.readlink(p)}); expected a {what}",
                                         str(p)) from None
-            raise FileNotFoundError(errno.ENOENT, f"no such {what} file", str(p)) from None
+            raise FileNotFoundError(errno.ENOENT, f"no such {what}", str(p)) from None
         raise
     if p.is_dir() and not folder_ok:
-        raise FormatError(f"{p}: is a folder; expected a {what} file")
+        raise FormatError(f"{p}: is a folder; expected a {what}")
     return p
 
 
@@ -115,8 +116,8 @@ def check_writable_folder(folder: Path, what: str, shown: Path | None = None) ->
     (``shown``: the path the user gave, named in the message)."""
     shown = shown if shown is not None else folder
     if not folder.is_dir():
-        raise FileNotFoundError(errno.ENOENT, f"no such folder to write the {what} in",
-                                str(folder))
+        raise FileNotFoundError(errno.ENOENT, f"no such folder {folder} to write the {what} "
+                                "in", str(shown))
     reason = None
     if not os.access(folder, os.W_OK):
         reason = f"folder {folder} is not writable"
@@ -129,7 +130,8 @@ def check_writable_folder(folder: Path, what: str, shown: Path | None = None) ->
         else:
             os.unlink(probe)
     if reason:
-        raise OutputError(f"{shown}: cannot write the {what}: {reason}")
+        raise OutputError(f"{shown}: cannot write the {what}: {reason}; expected a path in a "
+                          "writable folder")
 
 
 # --------------------------------------------------------------------------- temporary names
@@ -236,8 +238,37 @@ def new_temp(path: PathLike, what: str) -> Path:
     return tmp
 
 
+# Stop signals (Ctrl-C, SIGTERM) the command line received. Signals are the process's, so this
+# is the one piece of module state: a library that swallows the KeyboardInterrupt a handler
+# raised (h5py inside a weakref callback, say) cannot make a write go through unnoticed.
+_stop_signals: list[int] = []
+
+
+def note_stop_signal(signum: int) -> None:
+    """Record that a stop signal arrived (the CLI's handlers call this)."""
+    _stop_signals.append(signum)
+
+
+def clear_stop_signal() -> None:
+    """Forget recorded stop signals (the CLI, once a command has ended)."""
+    _stop_signals.clear()
+
+
+def _stop_if_signalled() -> None:
+    """Raise KeyboardInterrupt (SIGINT) or SystemExit(128 + N) if a stop signal arrived."""
+    if _stop_signals:
+        import signal
+
+        signum = _stop_signals[0]
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + signum)
+
+
 def commit(tmp: Path, path: PathLike) -> None:
-    """fsync ``tmp`` and rename it onto ``path`` (the second half of :func:`atomic_path`)."""
+    """fsync ``tmp`` and rename it onto ``path`` (the second half of :func:`atomic_path`);
+    a stop signal that arrived meanwhile stops here instead (nothing is renamed)."""
+    _stop_if_signalled()
     with open(tmp, "rb+") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
@@ -320,6 +351,7 @@ def atomic_folder(path: PathLike, what: str) -> Iterator[Path]:
     created = False
     try:
         yield tmp
+        _stop_if_signalled()
         for f in tmp.iterdir():
             with open(f, "rb+") as fh:
                 os.fsync(fh.fileno())

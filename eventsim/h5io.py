@@ -25,6 +25,7 @@ version checks; this module holds what they do alike:
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -35,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from eventsim.errors import EventsimError, EventsimWarning, FormatError
+from eventsim.errors import EventsimError, EventsimWarning, FormatError, quoted
 from eventsim.fileio import PathLike, atomic_path, input_path
 from eventsim.limits import check_memory
 
@@ -105,15 +106,92 @@ def check_format(attrs, file: str, expected: str, kind: str) -> None:
 
 
 
+class GuardedFile(io.RawIOBase):
+    """A file HDF5 writes through (h5py's file-object driver) that survives a full disk.
+
+    HDF5 crashes the process when its writes fail: writing to a path it segfaults on close
+    (EFBIG, ENOSPC), and through a plain file object it recurses while flushing every object
+    it still holds. Here the first failing write is remembered and it and every later write
+    report success without writing, so that HDF5 closes normally; :meth:`check` then raises
+    the remembered error, and the caller discards the (useless) file.
+    """
+
+    def __init__(self, raw) -> None:
+        super().__init__()
+        self.raw = raw
+        self.error: OSError | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        return self.raw.readinto(buffer)
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        if self.error is None:
+            try:
+                done = 0
+                while done < len(view):
+                    done += self.raw.write(view[done:])
+            except OSError as err:
+                self.error = err
+        return len(view)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+    def truncate(self, size: int | None = None) -> int:
+        if self.error is None:
+            try:
+                return self.raw.truncate(size)
+            except OSError as err:
+                self.error = err
+        return self.raw.tell() if size is None else size
+
+    def flush(self) -> None:
+        pass
+
+    def check(self) -> None:
+        """Raise the first write's failure, if one failed."""
+        if self.error is not None:
+            raise self.error
+
+
+@contextmanager
+def guarded_file(tmp) -> Iterator[GuardedFile]:
+    """A :class:`GuardedFile` on the (existing) file ``tmp``; its failure is raised when the
+    block ends, or instead of an error HDF5 raised because of it."""
+    with open(tmp, "r+b", buffering=0) as raw:
+        fh = GuardedFile(raw)
+        try:
+            yield fh
+        except Exception as err:
+            if fh.error is not None:
+                raise fh.error from err
+            raise
+        fh.check()
+
+
 @contextmanager
 def write_h5(path: PathLike, what: str, digest: bool = True, **file_options) -> Iterator[Any]:
     """Yield an :class:`h5py.File` to fill, written atomically at ``path``.
 
-    HDF5 writes through a Python file object on a temporary file beside ``path``
-    (:func:`eventsim.fileio.atomic_path`): an I/O failure is then a Python exception, where
-    HDF5 writing to a path itself crashes the process on a full disk or a file-size limit.
-    With ``digest`` the root attribute :data:`DIGEST_ATTR` gets :func:`content_digest` when
-    the block ends. ``file_options`` go to :class:`h5py.File` (``track_order=True``, ...).
+    HDF5 writes through a :class:`GuardedFile` on a temporary file beside ``path``
+    (:func:`eventsim.fileio.atomic_path`): a full disk or a file-size limit is then an
+    :class:`~eventsim.errors.OutputError` naming ``path``, where HDF5 writing to a path itself
+    crashes the process. With ``digest`` the root attribute :data:`DIGEST_ATTR` gets
+    :func:`content_digest` when the block ends. ``file_options`` go to :class:`h5py.File`
+    (``track_order=True``, ...).
 
     Raises
     ------
@@ -122,7 +200,7 @@ def write_h5(path: PathLike, what: str, digest: bool = True, **file_options) -> 
     """
     import h5py
 
-    with atomic_path(path, what) as tmp, open(tmp, "r+b", buffering=0) as fh:
+    with atomic_path(path, what) as tmp, guarded_file(tmp) as fh:
         f = h5py.File(fh, "w", **file_options)
         try:
             yield f
@@ -131,7 +209,7 @@ def write_h5(path: PathLike, what: str, digest: bool = True, **file_options) -> 
         except BaseException:
             try:
                 f.close()
-            except Exception:  # the first failure is the one to report
+            except Exception:  # noqa: BLE001, S110 - the first failure is the one to report
                 pass
             raise
         f.close()
@@ -292,7 +370,7 @@ def open_for_reading(path: PathLike, what: str) -> Iterator[Any]:
     """
     import h5py
 
-    name = os.fspath(input_path(path, what, f"load {what}"))
+    name = os.fspath(input_path(path, f"{what} file", f"load {what}"))
     with open(name, "rb"):  # a permission problem surfaces here as itself
         pass
     if not h5py.is_hdf5(name):
@@ -303,4 +381,4 @@ def open_for_reading(path: PathLike, what: str) -> Iterator[Any]:
     except (EventsimError, MemoryError):
         raise
     except Exception as e:
-        raise FormatError(f"{name}: damaged HDF5 file ({type(e).__name__}: {e})") from e
+        raise FormatError(f"{name}: damaged HDF5 file ({type(e).__name__}: {quoted(e)})") from e

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eventsim.engine.result import Result
-from eventsim.errors import EventsimError, InputError
+from eventsim.errors import EventsimError, InputError, quoted
 from eventsim.network.network import Network
 
 #: Batches per worker: enough for load balance and progress, few enough to amortise a task.
@@ -45,6 +45,13 @@ def _run_batch(net: Network, sim_kwargs: dict, items: list[tuple[int, str]],
             out.append((index, sim.run(read_events(path, sensor_size))))
         except (EventsimError, OSError) as err:
             out.append((index, Failed(path, str(err))))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception:  # a bug: Dask carries it to the caller, who sees the traceback
+            raise
+        except BaseException as err:  # noqa: BLE001 - not an Exception (a Rust panic): Dask
+            # would swallow it and the run wait for ever; report the sample instead
+            out.append((index, Failed(path, f"{path}: {type(err).__name__}: {quoted(err)}")))
     return out
 
 

@@ -15,18 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
-from eventsim.errors import InputError
+from eventsim.errors import InputError, quoted
+from eventsim.fileio import atomic_folder, input_path
 
 
 def load_run(path: str | Path) -> dict:
     """The JSON written by ``eventsim run --json``, checked for its ``metrics`` section."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+    path = input_path(path, "JSON file", "eventsim report")
     try:
         run = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: not a JSON file ({err})") from None
+        raise InputError(f"{path}: not a JSON file ({quoted(err)})") from None
     if not isinstance(run, dict) or not isinstance(run.get("metrics"), dict):
         raise InputError(f"{path}: field 'metrics' is missing; expected the JSON of "
                          "`eventsim run ... --json` (eventsim 0.1 or later)")
@@ -37,27 +36,34 @@ def load_run(path: str | Path) -> dict:
 
 
 def write_report(run: dict, out: str | Path) -> Path:
-    """Write ``index.html``, the PNG figures, ``metrics.md`` and ``metrics.json`` into ``out``
-    (created); returns the path of ``index.html``."""
+    """Write ``index.html``, the PNG figures, ``metrics.md`` and ``metrics.json`` into the
+    folder ``out``; returns the path of ``index.html``.
+
+    The folder is created if missing (not its parent: a mistyped path is an error, not a tree
+    of new folders). The files are written into a temporary folder beside it and moved in
+    only once all are complete (:func:`eventsim.fileio.atomic_folder`): a failure (a full
+    disk, Ctrl-C) leaves ``out`` as it was; other files in ``out`` are kept.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     m = run["metrics"]
-    drawn = {}
-    for name, draw in _DRAW.items():
-        fig = draw(m)
-        if fig is not None:
-            fig.savefig(out / f"{name}.png", dpi=110, bbox_inches="tight")
-            matplotlib.pyplot.close(fig)
-            drawn[name] = f"{name}.png"
-    tables = _tables(m)
-    (out / "metrics.md").write_text(tables["markdown"])
-    (out / "metrics.json").write_text(json.dumps(m, indent=1))
-    index = out / "index.html"
-    index.write_text(_html(run, drawn, tables))
-    return index
+    with atomic_folder(out, "report") as tmp:
+        drawn = {}
+        for name, draw in _DRAW.items():
+            fig = draw(m)
+            if fig is not None:
+                try:
+                    fig.savefig(tmp / f"{name}.png", dpi=110, bbox_inches="tight")
+                finally:
+                    matplotlib.pyplot.close(fig)
+                drawn[name] = f"{name}.png"
+        tables = _tables(m)
+        (tmp / "metrics.md").write_text(tables["markdown"], encoding="utf-8")
+        (tmp / "metrics.json").write_text(json.dumps(m, indent=1), encoding="utf-8")
+        (tmp / "index.html").write_text(_html(run, drawn, tables), encoding="utf-8")
+    return out / "index.html"
 
 
 # --- figures ---------------------------------------------------------------------------------
@@ -218,6 +224,8 @@ _DRAW = {"input": _fig_input, "raster": _fig_raster, "activity": _fig_activity,
          "sops": _fig_sops, "energy": _fig_energy, "accuracy": _fig_accuracy}
 #: The figures, in the order of the page.
 FIGURES = tuple(_DRAW)
+#: Every file a report may write into its folder.
+REPORT_FILES = ("index.html", "metrics.md", "metrics.json", *(f"{f}.png" for f in FIGURES))
 
 
 # --- tables and page -------------------------------------------------------------------------
@@ -271,6 +279,8 @@ def _html(run: dict, drawn: dict, tables: dict) -> str:
     latency = [x for x in m.get("decision_latency_steps", []) if x is not None]
     if latency:
         facts.append(f"median latency to decision: {int(np.median(latency))} steps")
+    if "per_step_omitted" in m:
+        facts.append(html.escape(m["per_step_omitted"]))
     sources = "".join(
         f"<li><b>{html.escape(p)}</b> ({html.escape(e['description'])}): "
         + "; ".join(f"{html.escape(k)}: {html.escape(v)}" for k, v in e["sources"].items())

@@ -15,7 +15,7 @@ import pytest
 
 import eventsim
 from eventsim.cli import EXAMPLE_NOTE, main
-from eventsim.errors import EventError, FormatError, InputError
+from eventsim.errors import EventError, FormatError, InputError, OutputError
 
 SENSOR = (34, 34, 2)
 HEADER = "layer  kind        neurons      spikes           SOPs  rate (/neuron/step)"
@@ -336,13 +336,16 @@ BAD_INPUTS = {
         str(d / "dvsgesture_slayer" / "1.bs2"), r"x=", EventError),
     "no-net-no-input": lambda t, d, n: ([], "", "give NET and INPUT", InputError),
     "net-without-input": lambda t, d, n: ([n], "", "give NET and INPUT", InputError),
-    "dt-us-zero": lambda t, d, n: ([n, _folder(t, "in"), "--dt-us", 0], "--dt-us", "positive",
-                                   InputError),
-    "T-zero": lambda t, d, n: ([n, _folder(t, "in"), "--T", 0], "--T", "positive", InputError),
+    "dt-us-zero": lambda t, d, n: ([n, _folder(t, "in"), "--dt-us", 0], "--dt-us",
+                                   "0 is out of range: expected a whole number from 1", InputError),
+    "T-zero": lambda t, d, n: ([n, _folder(t, "in"), "--T", 0], "--T", "0 is out of range",
+                               InputError),
     "T-negative-chunked": lambda t, d, n: (
-        [n, _folder(t, "in"), "--T", -3, "--chunk-events", 100], "--T", "positive", InputError),
+        [n, _folder(t, "in"), "--T", -3, "--chunk-events", 100], "--T", "-3 is out of range",
+        InputError),
     "chunk-events-zero": lambda t, d, n: (
-        [n, _folder(t, "in"), "--chunk-events", 0], "--chunk-events", "positive", InputError),
+        [n, _folder(t, "in"), "--chunk-events", 0], "--chunk-events", "0 is out of range",
+        InputError),
     "json-in-missing-folder": lambda t, d, n: (
         [n, _folder(t, "in"), "--json", t / "no" / "out.json"], str(t / "no" / "out.json"), "",
         FileNotFoundError),
@@ -484,7 +487,7 @@ def test_json_in_virtual_folder_refused_up_front(capsys, monkeypatch):
     assert (code, out) == (1, "")
     assert err.startswith("eventsim: error: /proc/x.json: cannot write the JSON file: "), err
     assert ".tmp" not in err
-    with pytest.raises(InputError, match=r"^/proc/x\.json: cannot write the JSON file"):
+    with pytest.raises(OutputError, match=r"^/proc/x\.json: cannot write the JSON file"):
         main(["run", "--example", "--json", "/proc/x.json", "--debug"])
 
 

@@ -350,18 +350,46 @@ def schedule_bias(net_arrays, tables, T, version, pending, heap, gstats):
 
 
 @njit(cache=True)
+def next_input_step(in_ptr, k, nn_live):
+    """The first step index ``>= k`` (relative to ``in_ptr``, which holds ``len(in_ptr) - 1``
+    steps; later ones have none) with input, or ``k`` while a NeuNorm's auxiliary neurons are
+    live (they step every step); -1 when no input is left."""
+    for l in range(nn_live.shape[0]):
+        if nn_live[l]:
+            return k
+    n_in = in_ptr.shape[0] - 1
+    if k < n_in:
+        if in_ptr[k + 1] > in_ptr[k]:
+            return k
+        if in_ptr[k] < in_ptr[n_in]:  # the step whose input starts after in_ptr[k]
+            return np.searchsorted(in_ptr, in_ptr[k], side="right") - 1
+    return -1
+
+
+@njit(cache=True)
+def due_step(hkey, hstate, n_total):
+    """Step of the queue's first entry (key ``step * n_total + neuron``); the largest int64
+    if the queue is empty."""
+    return hkey[0] // n_total if hstate[SIZE] > 0 else np.iinfo(np.int64).max
+
+
+@njit(cache=True)
 def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap, scratch,
-              out_step, out_gid, out_n, counts, rec_from, stats, step_stats, gstats):
+              out_step, out_gid, out_n, counts, rec_from, stats, step_rows, n_rows, gstats):
     """Run steps ``s_begin .. s_end - 1``; return the first step not run.
 
-    ``step_stats[s, l]`` gets the counters of population ``l`` in step ``s`` (columns of
-    ``stats``) when it has a row per step (``T`` rows); with no rows nothing is kept.
+    Input spikes of step ``s`` are ``in_idx[in_ptr[s - s_begin] : in_ptr[s - s_begin + 1]]``
+    for the ``len(in_ptr) - 1`` steps ``in_ptr`` covers; later steps have none. Steps in which
+    nothing can happen (no input, no queued crossing due, no live NeuNorm) are skipped in one
+    jump, so the cost follows the events, not ``s_end - s_begin``.
 
-    Input spikes of step ``s`` are ``in_idx[in_ptr[s - s_begin] : in_ptr[s - s_begin + 1]]``.
     ``counts[g]`` counts the spikes of every neuron; spikes of populations ``>= rec_from`` are
-    also appended to ``out_step`` / ``out_gid`` at ``out_n[0]``; the kernel stops at the
-    start of a step when fewer than ``n_neurons`` slots are left, so the caller can grow the
-    buffers and call again from the returned step. Queue entries are kept for steps < T only.
+    also appended to ``out_step`` / ``out_gid`` at ``out_n[0]``. When ``step_rows`` has rows,
+    every population with any count in a step appends the row ``(step, population, SOPS,
+    SPIKES, UPDATES, SELF, MACS)`` (the step's counters) at ``n_rows[0]``. The kernel stops at
+    the start of a step when either buffer has too little room left (``n_neurons`` spikes,
+    ``n_pop`` rows), so the caller can grow it and call again from the returned step. Queue
+    entries are kept for steps < T only.
     """
     lt, ft, csr_ptr, csr_idx, csr_w, dense_w, conv_w, bias, nn_alpha, vth = net_arrays
     P, G, cap, conv = tables
@@ -371,14 +399,30 @@ def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap
     n_pop = lt.shape[0]
     n_total = lt[n_pop - 1, OFF] + lt[n_pop - 1, N]
     n_out = out_n[0]
-    per_step = step_stats.shape[0] == T
-    for s in range(s_begin, s_end):
-        if n_out + n_total > out_step.shape[0]:
+    n_row = n_rows[0]
+    per_step = step_rows.shape[0] > 0
+    n_in_steps = in_ptr.shape[0] - 1
+    s = s_begin
+    while s < s_end:
+        if n_out + n_total > out_step.shape[0] or (per_step and
+                                                   n_row + n_pop > step_rows.shape[0]):
             out_n[0] = n_out
+            n_rows[0] = n_row
             return s
+        k = s - s_begin
+        busy = due_step(hkey, hstate, n_total)
+        nxt = next_input_step(in_ptr, k, nn_live)
+        if nxt >= 0:
+            busy = min(busy, s_begin + nxt)
+        if busy > s:  # nothing happens before step ``busy``: jump
+            s = min(busy, s_end)
+            continue
+        if k < n_in_steps:
+            n_spk = in_ptr[k + 1] - in_ptr[k]
+            spk[:n_spk] = in_idx[in_ptr[k]:in_ptr[k + 1]]
+        else:
+            n_spk = 0
         # spk holds the spikes reaching population l: the input spikes for l = 0
-        n_spk = in_ptr[s - s_begin + 1] - in_ptr[s - s_begin]
-        spk[:n_spk] = in_idx[in_ptr[s - s_begin]:in_ptr[s - s_begin + 1]]
         gstats[EVENTS] += n_spk
         for l in range(n_pop):
             sops0, macs0, self0 = stats[l, SOPS], stats[l, MACS], stats[l, SELF]
@@ -501,12 +545,20 @@ def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap
             stats[l, SPIKES] += n_spk
             gstats[EVENTS] += n_spk
             if per_step:
-                step_stats[s, l, SOPS] = stats[l, SOPS] - sops0
-                step_stats[s, l, SPIKES] = n_spk
-                step_stats[s, l, UPDATES] = nt
-                step_stats[s, l, SELF] = stats[l, SELF] - self0
-                step_stats[s, l, MACS] = stats[l, MACS] - macs0
+                d_sops, d_self = stats[l, SOPS] - sops0, stats[l, SELF] - self0
+                d_macs = stats[l, MACS] - macs0
+                if d_sops or n_spk or nt or d_self or d_macs:
+                    step_rows[n_row, 0] = s
+                    step_rows[n_row, 1] = l
+                    step_rows[n_row, 2 + SOPS] = d_sops
+                    step_rows[n_row, 2 + SPIKES] = n_spk
+                    step_rows[n_row, 2 + UPDATES] = nt
+                    step_rows[n_row, 2 + SELF] = d_self
+                    step_rows[n_row, 2 + MACS] = d_macs
+                    n_row += 1
+        s += 1
     out_n[0] = n_out
+    n_rows[0] = n_row
     return s_end
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse
 
+from eventsim.limits import check_memory
 from eventsim.network.layers import AvgPool2d, Conv2d, Dense, NeuNorm, SumPool2d
 from eventsim.network.network import Network
 
@@ -97,6 +98,20 @@ class Plan:
     @property
     def n_pop(self) -> int:
         return len(self.lt)
+
+
+#: Bytes per neuron of a plan and of one run over it (state, scratch and queue arrays, int64
+#: indices and float64 values at most): an upper estimate, for the memory budget.
+NEURON_BYTES = 200
+#: Bytes per weight of a plan: CSR values and indices, dense rows, scipy's temporaries.
+WEIGHT_BYTES = 40
+
+
+def plan_bytes(net: Network) -> int:
+    """An upper estimate of the memory that building ``net``'s plan and running it takes."""
+    neurons = sum(int(np.prod(net.shapes[i])) for i in net.lif_layers)
+    weights = sum(layer.weight.size for layer in net.layers if isinstance(layer, (Dense, Conv2d)))
+    return neurons * NEURON_BYTES + weights * WEIGHT_BYTES
 
 
 def _geometry(shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -208,6 +223,10 @@ def decay_tables(ft: np.ndarray, T: int) -> tuple[np.ndarray, ...]:
     guess = [int(np.log(tiny) / np.log(float(k))) + 3 if k < 1 else 2 for k in ft[:, DECAY]]
     width = min(T + 2, max(guess))
     while True:
+        check_memory(2 * n_pop * width * dtype.itemsize,
+                     f"simulate: the closed-form decay tables of {n_pop} populations x {width} "
+                     f"steps (decays {', '.join(f'{k:.9g}' for k in ft[:, DECAY])}; a decay near "
+                     "1 needs many steps to underflow)")
         P = np.ones((n_pop, width), dtype)
         G = np.zeros((n_pop, width), dtype)
         cap = np.ones(n_pop, np.int64)

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from eventsim.limits import check_memory
+
 # Columns of the per-population counters the kernels fill: ``stats[l, SOPS]`` ...
 SOPS, SPIKES, UPDATES, SELF, MACS = range(5)
 N_STATS = 5
@@ -55,11 +57,15 @@ class Result:
         Length of the simulated window in microseconds (``T * dt_us``).
     mode : str
     layer_index : list of int
-    per_step : ndarray or None
-        Discrete mode with ``record="all"``: the counters of every step, shape
-        (T, n_pop, 5), columns ``SOPS, SPIKES, UPDATES, SELF, MACS`` of this module (see
-        :attr:`sops_per_step` and its siblings); they sum to the totals above (the MACs of
-        an analog image, computed once, are not in any step). None otherwise.
+    active_steps : ndarray or None
+        Discrete mode with ``record="all"``: the steps in which anything was counted,
+        ascending, shape (k,), int64. None otherwise.
+    step_counters : ndarray or None
+        The counters of those steps, shape (k, n_pop, 5), columns ``SOPS, SPIKES, UPDATES,
+        SELF, MACS`` of this module: per-step records cost per step with activity, not per
+        step of ``T``. :attr:`per_step` (and :attr:`sops_per_step` and its siblings) spread
+        them over every step; they sum to the totals above (the MACs of an analog image,
+        computed once, are not in any step).
     """
 
     spikes: list[np.ndarray]
@@ -75,10 +81,31 @@ class Result:
     duration_us: float
     mode: str
     layer_index: list[int] = field(default_factory=list)
-    per_step: np.ndarray | None = None
+    active_steps: np.ndarray | None = None
+    step_counters: np.ndarray | None = None
+
+    @property
+    def has_per_step(self) -> bool:
+        """Whether per-step counters were kept (discrete mode, ``record="all"``)."""
+        return self.active_steps is not None
+
+    @property
+    def per_step(self) -> np.ndarray | None:
+        """The counters of every step, shape (T, n_pop, 5) (zeros where nothing happened);
+        None without per-step counters. Its memory grows with ``T``: checked against the
+        budget (:func:`eventsim.limits.check_memory`)."""
+        if self.active_steps is None:
+            return None
+        n_pop = self.step_counters.shape[1]
+        check_memory(self.T * n_pop * N_STATS * 8, f"Result.per_step: counters of T={self.T} "
+                     f"steps x {n_pop} populations (active_steps and step_counters hold the "
+                     f"{len(self.active_steps)} steps with activity)")
+        dense = np.zeros((self.T, n_pop, N_STATS), np.int64)
+        dense[self.active_steps] = self.step_counters
+        return dense
 
     def _column(self, column: int) -> np.ndarray:
-        if self.per_step is None:
+        if self.active_steps is None:
             raise ValueError("no per-step counters: they are kept in discrete mode with "
                              "record='all'")
         return self.per_step[:, :, column]
@@ -135,11 +162,18 @@ class Result:
 
 def make_result(spikes: list[np.ndarray], counts: list[np.ndarray], stats: np.ndarray,
                 input_spikes: int, events: int, peak_queue: int, T: int, duration_us: float,
-                mode: str, layer_index: list[int], per_step: np.ndarray | None = None) -> Result:
-    """Wrap the kernels' outputs (``stats``: shape (n_pop, 5), columns as above)."""
+                mode: str, layer_index: list[int], step_rows: np.ndarray | None = None) -> Result:
+    """Wrap the kernels' outputs (``stats``: shape (n_pop, 5), columns as above; ``step_rows``:
+    rows ``(step, population, *counters)`` in step order, as :func:`~eventsim.engine.
+    discrete.run_steps` appends them)."""
+    active = counters = None
+    if step_rows is not None:
+        active, at = np.unique(step_rows[:, 0], return_inverse=True)
+        counters = np.zeros((len(active), len(stats), N_STATS), np.int64)
+        counters[at, step_rows[:, 1]] = step_rows[:, 2:]
     return Result(spikes=spikes, sops=stats[:, SOPS].copy(), spike_counts=counts,
                   macs=stats[:, MACS].copy(),
                   neuron_updates=stats[:, UPDATES].copy(), self_events=stats[:, SELF].copy(),
                   input_spikes=int(input_spikes), events_processed=int(events),
                   peak_queue=int(peak_queue), T=T, duration_us=float(duration_us), mode=mode,
-                  layer_index=list(layer_index), per_step=per_step)
+                  layer_index=list(layer_index), active_steps=active, step_counters=counters)

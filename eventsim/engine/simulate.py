@@ -30,25 +30,31 @@ from eventsim.engine.plan import (
     Plan,
     build_plan,
     decay_tables,
+    plan_bytes,
 )
 from eventsim.engine.queue import new_heap
 from eventsim.engine.result import MACS, N_STATS, SELF, SPIKES, Result, make_result
 from eventsim.errors import InputError, NetworkError
-from eventsim.events.binning import bin_sparse, dense_to_sparse
+from eventsim.events.binning import bin_sparse, dense_to_sparse, n_steps
 from eventsim.events.stream import EventStream
+from eventsim.limits import check_memory, check_window
 from eventsim.network.layers import NeuNorm
 from eventsim.network.network import Network, layer_name
 
 DEFAULT_DT_US = 1000
 RECORDS = ("all", "output")
-IDLE_BLOCK = 1 << 16  # steps without input are fed in blocks of at most this many
+#: Events are binned in windows of at most this many steps, so that binning costs memory per
+#: event and per window, not per step of ``T``.
+BIN_WINDOW = 1 << 16
 
 
 class DiscreteRun:
     """State of one discrete-mode simulation, fed step ranges of input spikes in order.
 
-    Python orchestration around :func:`discrete.run_steps`: builds the state arrays once, grows
-    the spike buffer between kernel calls when it fills, and wraps the counters in a Result.
+    Python orchestration around :func:`discrete.run_steps`: builds the state arrays once,
+    grows the spike and per-step buffers between kernel calls when they fill, and wraps the
+    counters in a Result. Memory is bounded by the network, the spikes and the steps with
+    activity, never by ``T`` (the kernel jumps over steps in which nothing happens).
     """
 
     def __init__(self, plan: Plan, T: int, dt_us: int, rec_from: int = 0,
@@ -79,8 +85,10 @@ class DiscreteRun:
         self.out_n = np.zeros(1, np.int64)
         self.counts = np.zeros(n, np.int64)
         self.stats = np.zeros((plan.n_pop, N_STATS), np.int64)
-        # counters per step (T rows; none when off: record="output" keeps memory bounded)
-        self.step_stats = np.zeros((T if per_step else 0, plan.n_pop, N_STATS), np.int64)
+        # rows (step, population, counters) of the steps with activity; none when off
+        rows = min(T * plan.n_pop, 1 << 12) + plan.n_pop if per_step else 0
+        self.step_rows = np.zeros((rows, 2 + N_STATS), np.int64)
+        self.n_rows = np.zeros(1, np.int64)
         self.gstats = np.zeros(3, np.int64)
         self.step = 0
         discrete.schedule_bias(self.net_arrays, self.tables, T, self.state[3], self.state[4],
@@ -95,28 +103,57 @@ class DiscreteRun:
         self.idle(s_begin)
         self._feed(step_ptr, channel_idx, s_begin, s_end)
 
-    def idle(self, s_end: int) -> None:
-        """Run the steps up to ``s_end`` (exclusive) without input, in bounded blocks."""
+    def run_events(self, channels: np.ndarray, t_us: np.ndarray, s_end: int) -> None:
+        """Run up to step ``s_end`` (exclusive) with input events ``(channel, t_us)`` of steps
+        ``>= self.step`` (binned by the one rule, :func:`bin_sparse`), in windows of at most
+        :data:`BIN_WINDOW` steps that hold events: memory per event, not per step."""
         s_end = min(s_end, self.T)
-        if self.step >= s_end:
-            return
-        no_input = np.zeros(min(IDLE_BLOCK, s_end - self.step) + 1, np.int64)
-        while self.step < s_end:
-            begin = self.step
-            self._feed(no_input, no_input[:0], begin, min(s_end, begin + len(no_input) - 1))
+        steps = np.asarray(t_us, np.int64) // self.dt_us
+        keep = (steps >= self.step) & (steps < s_end)
+        if not keep.all():
+            channels, t_us, steps = channels[keep], t_us[keep], steps[keep]
+        if len(steps) > 1 and np.any(steps[1:] < steps[:-1]):
+            order = np.argsort(steps, kind="stable")
+            channels, t_us, steps = channels[order], t_us[order], steps[order]
+        i = 0
+        while i < len(steps):
+            begin = int(steps[i])
+            stop = min(begin + BIN_WINDOW, s_end)
+            j = int(np.searchsorted(steps, stop, side="left"))
+            step_ptr, idx, _ = bin_sparse(channels[i:j], t_us[i:j], self.plan_inputs,
+                                          self.dt_us, stop - begin, t_start_us=begin * self.dt_us)
+            self.run(step_ptr, idx, begin, stop)
+            i = j
+        self.idle(s_end)
+
+    @property
+    def plan_inputs(self) -> int:
+        """Input channels of the first population."""
+        return int(self.plan.lt[0, C_IN] * self.plan.lt[0, H_IN] * self.plan.lt[0, W_IN])
+
+    def idle(self, s_end: int) -> None:
+        """Run the steps up to ``s_end`` (exclusive) without input (one jump to each queued
+        crossing: no cost per step)."""
+        s_end = min(s_end, self.T)
+        if self.step < s_end:
+            self._feed(_NO_INPUT, _NO_INPUT[:0], self.step, s_end)
 
     def _feed(self, step_ptr, channel_idx, base: int, s_end: int) -> None:
         s_end = min(s_end, self.T)
         while self.step < s_end:
             s = discrete.run_steps(
-                self.net_arrays, self.tables, step_ptr[self.step - base:], channel_idx,
-                self.step, s_end, self.T, self.state, self.heap, self.scratch,
+                self.net_arrays, self.tables, step_ptr[min(self.step - base, len(step_ptr) - 1):],
+                channel_idx, self.step, s_end, self.T, self.state, self.heap, self.scratch,
                 self.out_step, self.out_gid, self.out_n, self.counts, self.rec_from,
-                self.stats, self.step_stats, self.gstats)
+                self.stats, self.step_rows, self.n_rows, self.gstats)
             self.step = s
-            if s < s_end:  # spike buffer full: grow it and go on
-                self.out_step = np.resize(self.out_step, 4 * len(self.out_step))
-                self.out_gid = np.resize(self.out_gid, 4 * len(self.out_gid))
+            if s < s_end:  # a buffer is full: grow it and go on
+                n, n_pop = self.plan.n_neurons, self.plan.n_pop
+                if int(self.out_n[0]) + n > len(self.out_step):
+                    self.out_step = _grown(self.out_step)
+                    self.out_gid = _grown(self.out_gid)
+                if len(self.step_rows) and int(self.n_rows[0]) + n_pop > len(self.step_rows):
+                    self.step_rows = _grown(self.step_rows)
 
     def result(self) -> Result:
         self.idle(self.T)
@@ -129,10 +166,23 @@ class DiscreteRun:
         counts = [self.counts[offsets[i]:offsets[i] + p.lt[i, N]] for i in range(p.n_pop)]
         events = int(self.gstats[discrete.EVENTS])
         input_spikes = events - self.stats[:, SPIKES].sum() - self.stats[:, SELF].sum()
-        per_step = self.step_stats if len(self.step_stats) == self.T else None
+        step_rows = self.step_rows[:int(self.n_rows[0])] if len(self.step_rows) else None
         return make_result(spikes, counts, self.stats, input_spikes, events,
                            self.gstats[discrete.PEAK_QUEUE], self.T, self.T * self.dt_us,
-                           "discrete", p.layer_index, per_step)
+                           "discrete", p.layer_index, step_rows)
+
+
+#: The input of steps without input: ``step_ptr`` of zero steps (the kernel reads later steps
+#: as empty).
+_NO_INPUT = np.zeros(1, np.int64)
+_NO_INPUT.setflags(write=False)
+
+
+def _grown(buffer: np.ndarray) -> np.ndarray:
+    """``buffer`` four times as long (first axis), its contents kept."""
+    out = np.zeros((4 * len(buffer), *buffer.shape[1:]), buffer.dtype)
+    out[:len(buffer)] = buffer
+    return out
 
 
 class Simulator:
@@ -173,6 +223,12 @@ class Simulator:
         if any(getattr(layer, "integer", False) for layer in net.layers):
             # whole numbers held exactly (to 2**53): the result is that of every dtype
             self.dtype = np.dtype(np.float64)
+        sizes = {layer_name(i, net.layers[i]): int(np.prod(net.shapes[i]))
+                 for i in net.lif_layers}
+        if self.T is not None:
+            check_window(self.T, self.dt_us, sum(sizes.values()))
+        check_memory(plan_bytes(net), f"simulate: the network's {sum(sizes.values())} neurons ("
+                     + ", ".join(f"{name}: {n}" for name, n in sizes.items()) + ")")
         self.plan = build_plan(net, self.dtype)
         self.rec_from = 0 if record == "all" else self.plan.n_pop - 1
         self.per_step = record == "all"
@@ -190,12 +246,16 @@ class Simulator:
         if self.mode == "continuous":
             from eventsim.engine.continuous import simulate_continuous
 
+            if T is not None:
+                check_window(T, self.dt_us, self.plan.n_neurons)
             return simulate_continuous(net, self.plan, inputs, self.dt_us, T)
         if isinstance(inputs, EventStream):
             check_stream(net, inputs)
-            step_ptr, idx, T = bin_sparse(inputs.channels(), inputs.events["t"], net.n_inputs,
-                                          self.dt_us, T)
-            return self.run_binned(step_ptr, idx)
+            t = inputs.events["t"]
+            T = T if T is not None else n_steps(int(t.max()) if len(t) else None, self.dt_us)
+            run = self._new_run(self.plan, T)
+            run.run_events(inputs.channels(), t, T)
+            return run.result()
         if isinstance(inputs, np.ndarray):
             spikes, T = dense_input(net, inputs, T)
             return self.run_binned(*dense_to_sparse(spikes))
@@ -203,8 +263,7 @@ class Simulator:
             if T is None:
                 raise InputError("simulate: streaming chunks needs 'T' (argument or net.T): the "
                                  "window cannot cover a recording whose end is not yet known")
-            return _simulate_chunks(net, self.plan, iter(inputs), self.dt_us, T, self.rec_from,
-                                    self.per_step)
+            return _simulate_chunks(net, iter(inputs), self._new_run(self.plan, T))
         raise InputError(f"simulate: 'inputs' must be an array, an EventStream or an iterator "
                          f"of EventStream chunks, got {type(inputs).__name__}")
 
@@ -228,7 +287,7 @@ class Simulator:
                                          np.zeros((T, self.net.n_inputs), np.uint8),
                                          self.dt_us, T)
         else:
-            run = DiscreteRun(driven, T, self.dt_us, self.rec_from, self.per_step)
+            run = self._new_run(driven, T)
             run.idle(T)
             result = run.result()
         result.macs[0] += macs[0, MACS]
@@ -239,9 +298,14 @@ class Simulator:
         (``T = len(step_ptr) - 1``)."""
         step_ptr, channel_idx = check_binned(step_ptr, channel_idx, self.net.n_inputs)
         T = len(step_ptr) - 1
-        run = DiscreteRun(self.plan, T, self.dt_us, self.rec_from, self.per_step)
+        run = self._new_run(self.plan, T)
         run.run(step_ptr, channel_idx, 0, T)
         return run.result()
+
+    def _new_run(self, plan: Plan, T: int) -> DiscreteRun:
+        """A DiscreteRun of ``T`` steps, after the checks of the window."""
+        check_window(T, self.dt_us, plan.n_neurons)
+        return DiscreteRun(plan, T, self.dt_us, self.rec_from, self.per_step)
 
 
 def simulate(
@@ -292,27 +356,15 @@ def simulate(
     return Simulator(net, mode, dtype, dt_us, T).run(inputs, analog=analog)
 
 
-def _simulate_chunks(net: Network, plan: Plan, chunks: Iterator[EventStream],
-                     dt_us: int, T: int, rec_from: int = 0, per_step: bool = True) -> Result:
+def _simulate_chunks(net: Network, chunks: Iterator[EventStream], run: DiscreteRun) -> Result:
     """Stream chunks: each chunk's last (possibly incomplete) step waits for the next chunk.
 
-    Only the steps from a chunk's first event to its last are binned, the open step is held as
-    its distinct channels, and steps without input run in bounded blocks, so memory is bounded
-    by the chunk (and the steps it spans), not by the recording.
+    The closed steps of a chunk run through :meth:`DiscreteRun.run_events` (binned in windows
+    that hold events), the open step is held as its distinct channels, so memory is bounded
+    by the chunk, not by the recording or the steps it spans.
     """
-    run = DiscreteRun(plan, T, dt_us, rec_from, per_step)
+    dt_us, T = run.dt_us, run.T
     held = np.zeros(0, np.int64), np.zeros(0, np.int64)  # (channels, t_us) of the open step
-
-    def advance(ch: np.ndarray, t: np.ndarray, s_end: int) -> None:
-        """Run to ``s_end`` with the events ``(ch, t)``, all in steps before ``s_end``."""
-        if len(t):
-            run.idle(int(t.min()) // dt_us)
-            begin, stop = run.step, min(s_end, T)
-            if stop > begin:
-                step_ptr, idx, _ = bin_sparse(ch, t, net.n_inputs, dt_us, stop - begin,
-                                              t_start_us=begin * dt_us)
-                run.run(step_ptr, idx, begin, stop)
-        run.idle(s_end)
 
     for chunk in chunks:
         if not isinstance(chunk, EventStream):
@@ -330,9 +382,9 @@ def _simulate_chunks(net: Network, plan: Plan, chunks: Iterator[EventStream],
         t = np.concatenate([held[1], chunk.events["t"]])
         open_step = int(t.max()) // dt_us
         closed = t < open_step * dt_us
-        advance(ch[closed], t[closed], min(open_step, T))
+        run.run_events(ch[closed], t[closed], min(open_step, T))
         # binary binning: the open step needs only its distinct channels
         held_ch = np.unique(ch[~closed])
         held = held_ch, np.full(len(held_ch), open_step * dt_us, np.int64)
-    advance(held[0], held[1], T)
+    run.run_events(held[0], held[1], T)
     return run.result()

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eventsim.errors import FormatError
+from eventsim.errors import FormatError, quoted
 from eventsim.events.stream import _check_sensor_size, events_from_columns
 
 SensorSize = tuple[int, int, int]
@@ -130,11 +130,12 @@ def _decoder(path: Path):
     try:
         decoder = aedat.Decoder(str(path))
     except RuntimeError as err:
-        raise FormatError(f"{path}: not a readable AEDAT 4 file ({err})") from None
+        raise FormatError(f"{path}: not a readable AEDAT 4 file ({quoted(err)})") from None
     streams = decoder.id_to_stream()
     ids = [i for i, s in streams.items() if s["type"] == "events"]
     if not ids:
-        raise FormatError(f"{path}: no event stream (streams: {sorted(streams.values(), key=str)})")
+        raise FormatError(f"{path}: no event stream (streams: "
+                          f"{quoted(sorted(streams.values(), key=str))})")
     return decoder, min(ids)
 
 
@@ -155,4 +156,4 @@ def blocks(path: Path, chunk_events: int | None) -> Iterator[np.ndarray]:
                 columns = {"x": ev["x"], "y": ev["y"], "t": ev["t"], "p": ev["on"]}
                 yield events_from_columns(columns, str(path))
     except RuntimeError as err:
-        raise FormatError(f"{path}: damaged AEDAT 4 data ({err})") from None
+        raise FormatError(f"{path}: damaged AEDAT 4 data ({quoted(err)})") from None

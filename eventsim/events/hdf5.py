@@ -31,7 +31,7 @@ from types import TracebackType
 
 import numpy as np
 
-from eventsim.errors import EventError, EventsimWarning, FormatError
+from eventsim.errors import EventError, EventsimWarning, FormatError, quoted
 from eventsim.events.stream import (
     EVENT_DTYPE,
     EventStream,
@@ -42,7 +42,7 @@ from eventsim.events.stream import (
     sort_by_time,
 )
 from eventsim.fileio import commit, discard, new_temp
-from eventsim.h5io import check_stored
+from eventsim.h5io import GuardedFile, check_stored
 from eventsim.limits import check_memory
 
 FORMAT = "eventsim-events"
@@ -93,8 +93,10 @@ class EventWriter:
         self._last_t: int | None = None
         self._file = None
         self._tmp = new_temp(self.path, "event file")
+        self._raw = self._fh = None
         try:
-            self._fh = open(self._tmp, "r+b", buffering=0)
+            self._raw = open(self._tmp, "r+b", buffering=0)  # noqa: SIM115 - closed by close()
+            self._fh = GuardedFile(self._raw)  # a full disk: an error, not a crash in HDF5
             self._file = h5py.File(self._fh, "w")
             group = self._file.create_group("events")
             group.attrs["format"] = FORMAT
@@ -146,8 +148,9 @@ class EventWriter:
             for name in EVENT_DTYPE.names:
                 group[name].resize((stop,))
                 group[name][self.n_events:stop] = events[name]
+            self._fh.check()
         except BaseException as err:  # a full disk: nothing is left behind
-            self._fail(err)
+            self._fail(self._fh.error or err)
             raise
         self.n_events = stop
         self._last_t = int(t[-1])
@@ -164,7 +167,8 @@ class EventWriter:
             try:
                 self._file.close()
                 self._file = None
-                self._fh.close()
+                self._fh.check()
+                self._raw.close()
                 commit(self._tmp, self.path)
             except BaseException as err:
                 self._fail(err)
@@ -178,12 +182,11 @@ class EventWriter:
     def _fail(self, err: BaseException | None) -> None:
         """Close quietly, remove the temporary file; an I/O failure ``err`` becomes an
         OutputError naming ``path``."""
-        for close in (getattr(self._file, "close", None), getattr(self, "_fh", None) and
-                      self._fh.close):
+        for handle in (self._file, self._raw):
             try:
-                if close is not None:
-                    close()
-            except Exception:  # the first failure is the one to report
+                if handle is not None:
+                    handle.close()
+            except Exception:  # noqa: BLE001, S110 - the first failure is the one to report
                 pass
         self._file = None
         discard(self._tmp, self.path, "event file", err)
@@ -258,7 +261,7 @@ def _open(path: Path):
     try:
         return h5py.File(path, "r")
     except OSError as err:
-        raise FormatError(f"{path}: damaged HDF5 file ({err})") from None
+        raise FormatError(f"{path}: damaged HDF5 file ({quoted(err)})") from None
 
 
 def h5_event_count(path: Path) -> int:
@@ -328,6 +331,6 @@ def h5_blocks(path: Path, chunk_events: int | None) -> Iterator[np.ndarray]:
                 block = {name: ds[start:start + step] for name, ds in columns.items()}
             except OSError as err:  # a Fletcher-32 mismatch too
                 raise FormatError(
-                    f"{source}: damaged HDF5 data at events {start}.. ({err})"
+                    f"{source}: damaged HDF5 data at events {start}.. ({quoted(err)})"
                 ) from None
             yield events_from_columns(block, source)

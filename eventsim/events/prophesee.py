@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eventsim.errors import FormatError
+from eventsim.errors import FormatError, quoted
 from eventsim.events.stream import events_from_columns
 
 SensorSize = tuple[int, int, int]
@@ -119,4 +119,4 @@ def blocks(path: Path, chunk_events: int | None) -> Iterator[np.ndarray]:
                 continue
             yield events_from_columns({f: arr[f] for f in ("x", "y", "t", "p")}, str(path))
     except (RuntimeError, ValueError, OSError) as err:
-        raise FormatError(f"{path}: damaged {wizard.encoding} data ({err})") from None
+        raise FormatError(f"{path}: damaged {wizard.encoding} data ({quoted(err)})") from None

@@ -37,7 +37,14 @@ from pathlib import Path
 
 import numpy as np
 
-from eventsim.errors import EventError, EventsimError, FormatError, InputError, ResourceError
+from eventsim.errors import (
+    EventError,
+    EventsimError,
+    FormatError,
+    InputError,
+    ResourceError,
+    quoted,
+)
 from eventsim.events import aedat4, cochlea, prophesee, tactile
 from eventsim.events.hdf5 import h5_blocks, h5_sensor_size
 from eventsim.events.stream import (
@@ -139,9 +146,9 @@ def _npy_open(path: Path) -> np.ndarray:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError, SyntaxError, TypeError) as err:
         raise FormatError(f"{path}: not a valid .npy file ({_npy_cut(path) or err})") from None
-    except Exception as err:  # numpy parses the header with ast/tokenize: TokenError, ...
+    except Exception as err:  # noqa: BLE001 - numpy's header parser raises TokenError, ...
         raise FormatError(f"{path}: not a valid .npy file: its header does not parse "
-                          f"({type(err).__name__}: {err})") from None
+                          f"({type(err).__name__}: {quoted(err)})") from None
     names = array.dtype.names
     if names is None or array.ndim != 1:
         raise FormatError(
@@ -170,7 +177,7 @@ def _npy_cut(path: Path) -> str | None:
                 return None
             shape, _, dtype = read_header(f)
             start = f.tell()
-    except Exception:  # a header that does not parse is not a cut file
+    except Exception:  # noqa: BLE001 - a header that does not parse is not a cut file
         return None
     need = start + int(np.prod(shape)) * dtype.itemsize
     size = path.stat().st_size
@@ -236,7 +243,7 @@ SUPPORTED_EXTENSIONS = tuple(_FORMATS)
 def _locate(path: str | os.PathLike) -> tuple[Path, _Format, SensorSize | None]:
     """Check ``path`` is a file of a known format and its layout; the path, format, stored size."""
     supported = ", ".join(SUPPORTED_EXTENSIONS)
-    path = input_path(path, "event", "read_events", folder_ok=True)
+    path = input_path(path, "event file", "read_events", folder_ok=True)
     if path.is_dir():
         raise FormatError(f"{path}: is a folder, expected a file ({supported})")
     fmt = _FORMATS.get(path.suffix.lower())
@@ -267,7 +274,7 @@ def _codec_error(path: Path, fmt: _Format, err: BaseException) -> Exception:
         return ResourceError(f"{path}: out of memory reading the {fmt.name} file "
                              f"({path.stat().st_size} bytes); iter_events (eventsim run "
                              "--chunk-events) streams it")
-    text = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
+    text = quoted(str(err).strip())
     return FormatError(f"{path}: damaged {fmt.name} file ({type(err).__name__}"
                        f"{': ' + text if text else ''})")
 
@@ -407,6 +414,9 @@ def iter_events(
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise InputError(f"iter_events: field 'chunk_events' must be a positive integer, got {n!r}")
     path, fmt, stored = _locate(path)
+    # a chunk, and its copy while it is regrouped (no file holds more than 8 events a byte)
+    check_memory(4 * EVENT_DTYPE.itemsize * min(int(n), 8 * path.stat().st_size),
+                 f"iter_events: chunks of chunk_events={n} events of {path}")
     size = _sensor_size(path, fmt, sensor_size, stored,
                         lambda: _guarded_blocks(path, fmt, int(n)))
     return _checked_chunks(_rechunk(_guarded_blocks(path, fmt, int(n)), int(n)), size,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eventsim.errors import FormatError
+from eventsim.errors import FormatError, quoted
 from eventsim.events.stream import events_from_columns
 
 SensorSize = tuple[int, int, int]
@@ -28,7 +28,8 @@ MAX_SECONDS = 1e12
 
 
 def _matlab_error(path: Path, err: Exception) -> FormatError:
-    return FormatError(f"{path}: not a readable MATLAB file ({type(err).__name__}: {err})")
+    return FormatError(f"{path}: not a readable MATLAB file ({type(err).__name__}: "
+                       f"{quoted(err)})")
 
 
 def probe(path: Path) -> SensorSize:

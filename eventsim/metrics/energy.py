@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from eventsim.errors import InputError
+from eventsim.errors import InputError, quoted
 from eventsim.metrics.counts import LayerMetrics
 
 if sys.version_info >= (3, 11):
@@ -70,7 +70,7 @@ def load_profile(name_or_path: str | Path) -> Profile:
     try:
         doc = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: not a valid TOML file ({err})") from None
+        raise InputError(f"{path}: not a valid TOML file ({quoted(err)})") from None
     tables = [k for k, v in doc.items() if isinstance(v, dict) and k not in KEYS]
     if len(tables) == 1 and not set(doc) & set(KEYS):
         return _parse(doc[tables[0]], tables[0], f"{path} [{tables[0]}]")

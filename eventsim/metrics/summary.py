@@ -16,15 +16,21 @@ from eventsim.network.network import Network
 DEFAULT_PROFILES = ("cmos45-fp32", "cmos45-int8", "loihi")
 #: At most this many spikes of the first sample go into the raster.
 RASTER_MAX = 200_000
+#: Per-step sections (counters per step, accuracy against steps) are written for samples of
+#: at most this many steps: beyond, a report would hold millions of numbers per layer.
+PER_STEP_MAX = 100_000
 
 
 def summarize(net: Network, results: list[Result], labels: list[int | None],
               first_input: EventStream | np.ndarray | None = None,
-              profiles=DEFAULT_PROFILES) -> dict:
+              profiles=DEFAULT_PROFILES, input_counts: np.ndarray | None = None) -> dict:
     """Per-layer metrics (totals and per sample), per-step sums, energy per profile, latency
     and accuracy against steps, the first sample's raster and input frame.
 
-    ``profiles``: built-in names or :class:`~eventsim.metrics.energy.Profile` objects.
+    ``profiles``: built-in names or :class:`~eventsim.metrics.energy.Profile` objects. The
+    input frame is that of ``first_input`` (events, or 0/1 spikes ``(T, n_inputs)``), or
+    ``input_counts``, the events per input channel, shape (n_inputs,), already counted (a
+    stream read in chunks is counted as it passes).
     """
     counts = structure(net)
     layers = layer_metrics(net, results, _structure=counts)
@@ -45,7 +51,11 @@ def summarize(net: Network, results: list[Result], labels: list[int | None],
             "ann_pj_per_sample": [None if e.ann_pj is None else e.ann_pj / n
                                   for e in per_layer],
         }
-    same_T = len(set(out["T"])) == 1 and all(r.per_step is not None for r in results)
+    same_T = len(set(out["T"])) == 1 and all(r.has_per_step for r in results)
+    if same_T and out["T"][0] > PER_STEP_MAX:
+        same_T = False
+        out["per_step_omitted"] = (f"T={out['T'][0]} steps per sample: the per-step sections "
+                                   f"are written for at most {PER_STEP_MAX} steps")
     if same_T:
         out["per_step"] = {k: v.T.tolist() for k, v in per_step(results).items()}
     latencies = [decision_latency(r) for r in results]
@@ -57,7 +67,10 @@ def summarize(net: Network, results: list[Result], labels: list[int | None],
     first = results[0]
     if all(len(s) == int(c.sum()) for s, c in zip(first.spikes, first.spike_counts)):
         out["raster"] = [s[:RASTER_MAX].tolist() for s in first.spikes]
-    if first_input is not None:
+    if input_counts is not None:
+        shape = net.input_shape if len(net.input_shape) == 3 else (1, 1, net.n_inputs)
+        out["input_frame"] = np.asarray(input_counts).reshape(shape).tolist()
+    elif first_input is not None:
         out["input_frame"] = _frame(net, first_input).tolist()
     return out
 

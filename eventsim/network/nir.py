@@ -40,7 +40,13 @@ import numpy as np
 
 from eventsim.errors import EventsimError, FormatError, InputError, NetworkError
 from eventsim.fileio import atomic_path, input_path
-from eventsim.h5io import add_digest, check_datasets, open_for_reading, verify_digest
+from eventsim.h5io import (
+    add_digest,
+    check_datasets,
+    guarded_file,
+    open_for_reading,
+    verify_digest,
+)
 from eventsim.limits import check_memory
 from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, SumPool2d, has_neurons
 from eventsim.network.network import Network, layer_name
@@ -149,8 +155,9 @@ def to_nir(net: Network, path: str | Path | None = None, dt_us: int | None = Non
         meta["eventsim_labels"] = list(net.labels)
     graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta, type_check=False)
     if path is not None:  # through a temporary file: nothing half-written is left at path
-        with atomic_path(path, "NIR graph") as tmp, open(tmp, "r+b", buffering=0) as fh:
-            nir.write(fh, graph)  # a file object: a full disk is an exception, not a crash
+        with atomic_path(path, "NIR graph") as tmp, guarded_file(tmp) as fh:
+            nir.write(fh, graph)  # through a file object: a full disk is an error, not a crash
+            fh.check()  # before the digest reads the file back
             add_digest(fh)
     return graph
 
@@ -305,7 +312,7 @@ def from_nir(graph_or_path: str | Path | nir.NIRGraph, dt_us: int | None = None,
     if not isinstance(graph_or_path, (str, os.PathLike)):
         raise InputError(f"from_nir: 'graph_or_path' must be the path of a NIR file or a "
                          f"nir.NIRGraph, got {type(graph_or_path).__name__}")
-    path = input_path(graph_or_path, "NIR", "from_nir")
+    path = input_path(graph_or_path, "NIR file", "from_nir")
     graph = _read(nir, path)
     try:
         net = _network(graph, dt_us, discretisation, reset, tau_scale)

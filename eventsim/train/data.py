@@ -19,6 +19,7 @@ from tqdm import tqdm
 from eventsim.errors import FormatError, InputError
 from eventsim.events.binning import bin_events
 from eventsim.events.readers import read_events
+from eventsim.limits import check_memory
 
 NMNIST_SENSOR = (34, 34, 2)
 NMNIST_SPLITS = ("Train", "Test")
@@ -189,6 +190,10 @@ def load_nmnist_folder(
         samples = [samples[i] for i in keep]
         y = y[keep]
     w, h, p = sensor_size
+    # the frames, and bin_events' per-sample temporaries (int64 counts of T frames)
+    check_memory(len(samples) * int(T) * p * h * w + 9 * int(T) * p * h * w,
+                 f"load_nmnist_folder: {len(samples)} {split} samples binned into T={T} "
+                 f"frames of {p}x{h}x{w}")
     x = np.zeros((len(samples), int(T), p, h, w), dtype=np.uint8)
     show = progress and len(samples) > _PROGRESS_OVER
     for i, (path, _) in enumerate(

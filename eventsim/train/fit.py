@@ -7,6 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from eventsim import fileio
+from eventsim.limits import check_memory
+from eventsim.network.layers import Conv2d
 from eventsim.train.data import load_mnist_idx, load_nmnist_folder, random_shift, rate_code
 from eventsim.train.spec import Spec
 from eventsim.train.trainer import Trainer
@@ -41,22 +44,67 @@ def load_data(spec: Spec, progress: bool = True):
     return xtr, ytr, xte, yte, make_input
 
 
+#: Arrays of one neuron and step the trainer keeps per layer (potential, spikes, surrogate,
+#: their gradients and temporaries): an upper estimate for the memory budget.
+_ARRAYS_PER_NEURON = 8
+
+
+def batch_bytes(spec: Spec) -> int:
+    """An upper estimate of the memory one training batch takes: every neuron's state of every
+    step (kept for the backward pass) and the conv layers' im2col matrices."""
+    net, itemsize = spec.net, np.dtype(spec.config.dtype).itemsize
+    per_step = net.n_inputs + sum(int(np.prod(net.shapes[i])) for i in net.lif_layers)
+    total = per_step * _ARRAYS_PER_NEURON
+    for i, layer in enumerate(net.layers):
+        if isinstance(layer, Conv2d):
+            _, h, w = net.shapes[i]
+            total += h * w * int(np.prod(layer.weight.shape[1:])) * 2
+    return spec.config.batch_size * spec.data.T * total * itemsize
+
+
+def check_outputs(spec: Spec, out: Path, resume: Path | None = None) -> Path:
+    """Before any training: ``out`` and its checkpoint ``<out>.ckpt.h5`` can be written (the
+    folder exists and takes files) and neither is the spec, the checkpoint resumed from (for
+    ``out``) or a file of the data. Returns the checkpoint's path.
+
+    Raises
+    ------
+    FileNotFoundError, OutputError
+    """
+    out = Path(out)
+    checkpoint = Path(str(out) + ".ckpt.h5")
+    fileio.check_writable_folder(out.resolve().parent, "trained network", out)
+    inputs = [spec.source, spec.data.path]
+    fileio.check_output(out, [*inputs, resume], "trained network", "eventsim train")
+    fileio.check_output(checkpoint, inputs, "training checkpoint", "eventsim train")
+    return checkpoint
+
+
 def fit(spec: Spec, out: Path, epochs: int | None = None, resume: Path | None = None,
         progress: bool = True, log=print) -> dict:
     """Train the spec's network, checkpoint every epoch (``<out>.ckpt.h5``), save ``out``.
 
-    Returns the provenance written into the network file.
+    The outputs are checked before the data is loaded (:func:`check_outputs`). Resuming a
+    checkpoint that already holds every epoch trains nothing: the network is evaluated and
+    saved. Returns the provenance written into the network file.
     """
     from eventsim import __version__, save_network
 
+    checkpoint = check_outputs(spec, out, resume)
+    check_memory(batch_bytes(spec), f"train: a batch of {spec.config.batch_size} samples x "
+                 f"T={spec.data.T} steps through the network (every state kept for the "
+                 "backward pass)")
     if epochs is not None:
         spec.config.epochs = epochs
+    if resume is not None:  # a damaged checkpoint fails before the data is loaded
+        from eventsim.train.checkpoint import load_checkpoint
+
+        load_checkpoint(resume)
     xtr, ytr, xte, yte, make_input = load_data(spec, progress)
     trainer = Trainer(spec.net, spec.config, make_input)
     if resume is not None:
         trainer.resume(resume)
         log(f"resumed from {resume} at epoch {trainer.epoch}")
-    checkpoint = Path(str(out) + ".ckpt.h5")
     start = time.perf_counter()
     test_acc = None
     while trainer.epoch < spec.config.epochs:
@@ -66,6 +114,10 @@ def fit(spec: Spec, out: Path, epochs: int | None = None, resume: Path | None = 
         log(f"epoch {stats['epoch']}/{spec.config.epochs}: loss {stats['loss']:.4f}, train "
             f"accuracy {stats['train_accuracy']:.2%}, test accuracy {test_acc:.2%}")
         trainer.save_checkpoint(checkpoint)
+    if test_acc is None:  # nothing left to train (a finished run resumed): evaluate it
+        log(f"the checkpoint holds all {trainer.epoch} epochs (the spec asks for "
+            f"{spec.config.epochs}): nothing left to train; evaluating and saving")
+        test_acc = trainer.evaluate(xte, yte)
     spec.net.provenance = {
         "dataset": spec.data.dataset, "data_path": str(spec.data.path),
         "input_encoding": "current" if spec.data.encoding == "current" else "spikes",

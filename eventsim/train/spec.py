@@ -38,7 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from eventsim.errors import InputError, NetworkError
+from eventsim.errors import InputError, NetworkError, quoted
+from eventsim.fileio import input_path
 from eventsim.network.layers import (
     AvgPool2d,
     Conv2d,
@@ -160,13 +161,11 @@ def _network(layers: list, input_shape: tuple[int, ...], where: str) -> Network:
 
 def load_spec(path: str | Path) -> Spec:
     """Read and check a training spec (see the module docstring)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such spec file")
+    path = input_path(path, "spec file", "eventsim train")
     try:
         doc = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: not a valid TOML file ({err})") from None
+        raise InputError(f"{path}: not a valid TOML file ({quoted(err)})") from None
     for section in ("data", "network"):
         if not isinstance(doc.get(section), dict):
             raise InputError(f"{path}: missing section [{section}]")

@@ -185,8 +185,8 @@ def test_validate_fails_on_an_edited_copy(capsys, tmp_path, data_dir, mlp):
 
 
 @pytest.mark.parametrize("argv, match", [
-    (["--samples", "0"], "--samples must be a positive integer"),
-    (["--dt-brian-us", "0"], "--dt-brian-us must be > 0"),
+    (["--samples", "0"], "argument --samples: 0 is out of range"),
+    (["--dt-brian-us", "0"], "argument --dt-brian-us: expected a finite number > 0, got '0'"),
     (["--mode", "continuous", "--target", "cpp_standalone"], "use --target numpy or cython"),
 ])
 def test_validate_bad_flags(capsys, data_dir, mlp, argv, match):

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from stacks import layer_stacks
 
+from eventsim.errors import FormatError, NetworkError, OutputError
 from eventsim.h5io import DIGEST_ATTR, content_digest
-from eventsim.errors import OutputError, FormatError, NetworkError
 from eventsim.network import hdf5
 from eventsim.network.hdf5 import load_network, save_network
 from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten

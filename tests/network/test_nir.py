@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import eventsim
-from eventsim.errors import OutputError, FormatError, NetworkError
+from eventsim.errors import FormatError, NetworkError, OutputError
 from eventsim.network.layers import Conv2d, Dense, Flatten, NeuNorm
 from eventsim.network.network import Network
 

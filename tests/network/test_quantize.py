@@ -162,5 +162,6 @@ def test_quantize_command(capsys, tmp_path):
     assert code == 0 and f"wrote {tmp_path / 'q4.h5'}: 4-bit integer weights" in out
     assert eventsim.load_network(tmp_path / "q4.h5").layers[0].integer
     code = main(["quantize", str(path), "--bits", "40", "--out", str(tmp_path / "x.h5")])
-    assert code == 1 and "'bits' must be an integer in 2..16" in capsys.readouterr().err
+    assert code == 1 and "argument --bits: 40 is out of range: expected a whole number from 2 " \
+        "to 16" in capsys.readouterr().err
     assert not (tmp_path / "x.h5").exists()

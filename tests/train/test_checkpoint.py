@@ -8,8 +8,8 @@ import h5py
 import numpy as np
 import pytest
 
-from eventsim.h5io import DIGEST_ATTR, content_digest
 from eventsim.errors import FormatError, InputError
+from eventsim.h5io import DIGEST_ATTR, content_digest
 from eventsim.network.hdf5 import save_network
 from eventsim.network.random import random_mlp
 from eventsim.train import checkpoint
