@@ -9,12 +9,20 @@ import os
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from eventsim import fileio
-from eventsim.errors import EventsimError, InputError, NetworkError, OutputError, ResourceError
+from eventsim.errors import (
+    EventsimError,
+    EventsimWarning,
+    InputError,
+    NetworkError,
+    OutputError,
+    ResourceError,
+)
 from eventsim.limits import INT64_MAX, check_window
 
 #: Memory of one Dask worker process before it holds the network (Python, numba, dask).
@@ -578,6 +586,13 @@ def _on_stop_signal(signum, frame) -> None:
     raise SystemExit(128 + signum)
 
 
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line, ``eventsim: warning: ...`` (not Python's two, with a source
+    line the user did not write)."""
+    kind = "" if issubclass(category, EventsimWarning) else f"{category.__name__}: "
+    print(f"eventsim: warning: {kind}{message}", file=sys.stderr if file is None else file)
+
+
 def _error_line(err: BaseException) -> str:
     if isinstance(err, OSError) and not isinstance(err, EventsimError) and err.filename:
         return f"{err.filename}: {err.strerror or err}"
@@ -594,6 +609,8 @@ def main(argv: list[str] | None = None) -> int:
     previous = {}
     if argv is None:  # the console command: this process is ours to handle signals in
         previous = {sig: signal.signal(sig, _on_stop_signal) for sig in STOP_SIGNALS}
+    shown = warnings.showwarning
+    warnings.showwarning = _warning_line
     try:
         return _main(argv)
     except KeyboardInterrupt:
@@ -605,6 +622,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"eventsim: stopped by {name}; nothing half-written was left", file=sys.stderr)
         raise
     finally:
+        warnings.showwarning = shown
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         fileio.clear_stop_signal()

@@ -106,8 +106,8 @@ def check_output(path, inputs: Iterable[PathLike | None], what: str,
         if _same(out, src):
             via = "" if os.path.abspath(out) == os.path.abspath(src) else \
                 f" (the same file as {src})"
-            raise OutputError(f"{where}: {out}: is an input of this run{via}; writing the "
-                              f"{what} there would destroy it: choose another path")
+            raise OutputError(f"{out}: is an input of this run{via}; writing the {what} "
+                              "there would destroy it: choose another path")
     return out
 
 

@@ -107,19 +107,31 @@ def check_format(attrs, file: str, expected: str, kind: str) -> None:
 
 
 class GuardedFile(io.RawIOBase):
-    """A file HDF5 writes through (h5py's file-object driver) that survives a full disk.
+    """A file HDF5 writes through (h5py's file-object driver) that survives a full disk and
+    Ctrl-C.
 
     HDF5 crashes the process when its writes fail: writing to a path it segfaults on close
     (EFBIG, ENOSPC), and through a plain file object it recurses while flushing every object
-    it still holds. Here the first failing write is remembered and it and every later write
-    report success without writing, so that HDF5 closes normally; :meth:`check` then raises
-    the remembered error, and the caller discards the (useless) file.
+    it still holds; an exception raised inside the driver's callbacks (a KeyboardInterrupt
+    landing there) can crash it too. Here the first failing write is remembered and it and
+    every later write report success without writing; an interrupt (KeyboardInterrupt,
+    SystemExit) raised inside a callback is remembered and the operation done all the same;
+    HDF5 closes normally, and :meth:`check` raises what was remembered, the interrupt first.
+    The file's content is then useless: the caller discards it.
     """
 
     def __init__(self, raw) -> None:
         super().__init__()
         self.raw = raw
         self.error: OSError | None = None
+        self.stop: BaseException | None = None
+
+    def _do(self, fn, *args):
+        while True:
+            try:
+                return fn(*args)
+            except (KeyboardInterrupt, SystemExit) as stop:  # finish HDF5's call first
+                self.stop = self.stop or stop
 
     def readable(self) -> bool:
         return True
@@ -131,9 +143,12 @@ class GuardedFile(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:
-        return self.raw.readinto(buffer)
+        return self._do(self.raw.readinto, buffer)
 
     def write(self, data) -> int:
+        return self._do(self._write, data)
+
+    def _write(self, data) -> int:
         view = memoryview(data).cast("B")
         if self.error is None:
             try:
@@ -145,12 +160,15 @@ class GuardedFile(io.RawIOBase):
         return len(view)
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        return self.raw.seek(offset, whence)
+        return self._do(self.raw.seek, offset, whence)
 
     def tell(self) -> int:
-        return self.raw.tell()
+        return self._do(self.raw.tell)
 
     def truncate(self, size: int | None = None) -> int:
+        return self._do(self._truncate, size)
+
+    def _truncate(self, size: int | None) -> int:
         if self.error is None:
             try:
                 return self.raw.truncate(size)
@@ -162,7 +180,9 @@ class GuardedFile(io.RawIOBase):
         pass
 
     def check(self) -> None:
-        """Raise the first write's failure, if one failed."""
+        """Raise the interrupt that landed in a callback, else the first write's failure."""
+        if self.stop is not None:
+            raise self.stop
         if self.error is not None:
             raise self.error
 
@@ -175,9 +195,9 @@ def guarded_file(tmp) -> Iterator[GuardedFile]:
         fh = GuardedFile(raw)
         try:
             yield fh
-        except Exception as err:
-            if fh.error is not None:
-                raise fh.error from err
+        except Exception:  # what HDF5 raised because of the failure: raise the failure
+            if fh.stop is not None or fh.error is not None:
+                fh.check()
             raise
         fh.check()
 

@@ -111,3 +111,47 @@ def test_bad_parallel_arguments(capsys, folder):
                  "--workers", "2"]) == 1
     assert "--workers starts a local cluster, --scheduler uses a running one" in \
         capsys.readouterr().err
+
+
+class _Panic(BaseException):
+    """What pyo3 raises for a Rust panic: a BaseException, not an Exception."""
+
+
+def test_a_worker_reports_a_panic_instead_of_hanging(folder, monkeypatch):
+    """A BaseException inside a task is swallowed by Dask's callbacks and the run waits for
+    ever: the batch reports its sample instead."""
+    from eventsim import parallel
+    from eventsim.events import readers
+
+    files = [str(p) for p in sorted(folder.rglob("*.bin"))[:3]]
+
+    def panicking(path, sensor_size=None):
+        if path == files[1]:
+            raise _Panic("range end index 9964573 out of range for slice of length 3104")
+        return eventsim.read_events(path, sensor_size)
+
+    monkeypatch.setattr(readers, "read_events", panicking)
+    out = parallel._run_batch(_net(), {}, list(enumerate(files)), SENSOR)
+    assert [i for i, _ in out] == [0, 1, 2]
+    assert isinstance(out[1][1], Failed) and not isinstance(out[0][1], Failed)
+    assert out[1][1].error == (f"{files[1]}: _Panic: range end index 9964573 out of range for "
+                               "slice of length 3104")
+
+
+def test_dask_run_with_a_damaged_aedat4_file_ends(capsys, tmp_path):
+    """One AEDAT 4 file whose header made the aedat library panic in a worker: the run used
+    to hang; now the sample is named and the others run."""
+    cut = Path(__file__).resolve().parent / "data" / "davis346_cut.aedat4"
+    folder = tmp_path / "in"
+    folder.mkdir()
+    data = bytearray(cut.read_bytes())
+    shutil.copy(cut, folder / "a_good.aedat4")
+    data[155] = 0xB7  # in the header's XML: not UTF-8 (the library read it as text)
+    (folder / "b_damaged.aedat4").write_bytes(bytes(data))
+    net = eventsim.random_mlp([2 * 260 * 346, 10], (2, 260, 346), seed=0)
+    eventsim.save_network(net, tmp_path / "net.h5")
+    code = main(["run", str(tmp_path / "net.h5"), str(folder), "--workers", "2"])
+    out, err = capsys.readouterr()
+    assert code == 1 and "samples: 1 (1 not run)" in out
+    assert (f"eventsim: error: sample not run: {folder / 'b_damaged.aedat4'}: damaged AEDAT 4 "
+            "header: the description is not UTF-8 text") in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -34,7 +35,7 @@ from eventsim.engine.plan import (
 )
 from eventsim.engine.queue import new_heap
 from eventsim.engine.result import MACS, N_STATS, SELF, SPIKES, Result, make_result
-from eventsim.errors import InputError, NetworkError
+from eventsim.errors import EventsimWarning, InputError, NetworkError
 from eventsim.events.binning import bin_sparse, dense_to_sparse, n_steps
 from eventsim.events.stream import EventStream
 from eventsim.limits import check_memory, check_window
@@ -150,9 +151,16 @@ class DiscreteRun:
             if s < s_end:  # a buffer is full: grow it and go on
                 n, n_pop = self.plan.n_neurons, self.plan.n_pop
                 if int(self.out_n[0]) + n > len(self.out_step):
+                    check_memory(5 * 16 * len(self.out_step),  # both, the old and the new
+                                 f"simulate: the spike record ({int(self.out_n[0])} spikes by "
+                                 f"step {s} of T={self.T}; record='output' keeps only the "
+                                 "output layer's)")
                     self.out_step = _grown(self.out_step)
                     self.out_gid = _grown(self.out_gid)
                 if len(self.step_rows) and int(self.n_rows[0]) + n_pop > len(self.step_rows):
+                    check_memory(5 * self.step_rows.nbytes,
+                                 f"simulate: the per-step counters ({int(self.n_rows[0])} rows "
+                                 f"by step {s} of T={self.T}; record='output' keeps none)")
                     self.step_rows = _grown(self.step_rows)
 
     def result(self) -> Result:
@@ -252,7 +260,16 @@ class Simulator:
         if isinstance(inputs, EventStream):
             check_stream(net, inputs)
             t = inputs.events["t"]
-            T = T if T is not None else n_steps(int(t.max()) if len(t) else None, self.dt_us)
+            if T is None and len(t):  # the window covers the recording
+                T = n_steps(int(t.max()), self.dt_us)
+                check_window(T, self.dt_us, self.plan.n_neurons, f"{inputs.source}: the window "
+                             f"that covers its events (to t={int(t.max())} us)")
+            T = T if T is not None else 0
+            if len(t) and int(t.min()) // self.dt_us >= T:
+                warnings.warn(f"{inputs.source}: none of its {len(t)} events falls in the window "
+                              f"of T={T} steps of dt_us={self.dt_us} (0 to {T * self.dt_us} us); "
+                              f"the first is at t={int(t.min())} us", EventsimWarning,
+                              stacklevel=2)
             run = self._new_run(self.plan, T)
             run.run_events(inputs.channels(), t, T)
             return run.result()

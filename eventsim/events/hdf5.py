@@ -149,8 +149,8 @@ class EventWriter:
                 group[name].resize((stop,))
                 group[name][self.n_events:stop] = events[name]
             self._fh.check()
-        except BaseException as err:  # a full disk: nothing is left behind
-            self._fail(self._fh.error or err)
+        except BaseException as err:  # a full disk, Ctrl-C: nothing is left behind
+            self._fail(err)
             raise
         self.n_events = stop
         self._last_t = int(t[-1])
@@ -180,8 +180,9 @@ class EventWriter:
         self._fail(None)
 
     def _fail(self, err: BaseException | None) -> None:
-        """Close quietly, remove the temporary file; an I/O failure ``err`` becomes an
-        OutputError naming ``path``."""
+        """Close quietly, remove the temporary file; raise what caused ``err`` (an interrupt
+        or a failed write that HDF5 met, see :class:`GuardedFile`), an I/O failure as an
+        OutputError naming ``path``; return if ``err`` is its own cause."""
         for handle in (self._file, self._raw):
             try:
                 if handle is not None:
@@ -189,7 +190,11 @@ class EventWriter:
             except Exception:  # noqa: BLE001, S110 - the first failure is the one to report
                 pass
         self._file = None
-        discard(self._tmp, self.path, "event file", err)
+        fh = self._fh
+        root = (fh.stop or fh.error) if fh is not None and err is not None else None
+        discard(self._tmp, self.path, "event file", root or err)
+        if root is not None and root is not err:
+            raise root from err
 
     def __enter__(self) -> EventWriter:  # noqa: PYI034 (typing.Self needs 3.11)
         return self

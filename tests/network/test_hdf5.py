@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from stacks import layer_stacks
 
-from eventsim.errors import FormatError, NetworkError, OutputError
+from eventsim.errors import EventsimWarning, FormatError, NetworkError, OutputError
 from eventsim.h5io import DIGEST_ATTR, content_digest
 from eventsim.network import hdf5
 from eventsim.network.hdf5 import load_network, save_network
@@ -500,3 +500,44 @@ def test_bad_provenance_json(saved):
 def test_no_pickle_anywhere():
     source = Path(hdf5.__file__).read_text()
     assert "pickle" not in source.replace("Nothing is pickled", "")
+
+
+# ----------------------------------------------------------------------------- checksums, claims
+
+
+def test_a_changed_byte_is_refused_not_loaded(saved):
+    """The checksum of the content: a weight changed in place (as flipped bytes can leave a
+    file that still parses, 0.40 read as -3.4e211) is an error naming the file."""
+    with h5py.File(saved, "r+") as f:
+        f["layers/000/weight"][0, 0, 0, 0] = -3.4e211
+    with _raises(FormatError, saved, "damaged network file: its content does not match the "
+                 "checksum stored when it was written"):
+        load_network(saved)
+
+
+def test_a_file_without_checksum_loads_with_a_warning(saved):
+    with h5py.File(saved, "r+") as f:
+        del f.attrs[DIGEST_ATTR]
+    with pytest.warns(EventsimWarning, match=f"{saved}: the network file has no checksum"):
+        net = load_network(saved)
+    assert net.shapes[-1] == (3,)
+
+
+def test_a_dataset_claiming_1e9_weights_is_refused_before_reading(tmp_path):
+    """A 10 KB file whose Dense weight claims (10, 1e8) float64 (8 GB, no chunk written)."""
+    path = tmp_path / "huge.h5"
+    save_network(Network([Dense(np.ones((10, 4)))], (4,)), path)
+    with h5py.File(path, "r+") as f:
+        del f["layers/000/weight"]
+        f["layers/000"].create_dataset("weight", shape=(10, 10**8), dtype="f8",
+                                       chunks=(10, 1 << 16))
+        f.attrs["input_shape"] = np.array([10**8])
+        f.attrs[DIGEST_ATTR] = "0" * 64
+    assert path.stat().st_size < 20_000
+    with _raises(FormatError, path, "field '/layers/000/weight' claims shape (10, 100000000)",
+                 "holds only 0 of its 1526 chunks"):
+        load_network(path)
+    with h5py.File(path, "r+") as f:
+        del f.attrs[DIGEST_ATTR]  # an older file: no checksum, the claim still checked
+    with pytest.warns(EventsimWarning), _raises(FormatError, path, "holds only 0 of its 1526"):
+        load_network(path)

@@ -499,3 +499,78 @@ def test_a_cnn_in_sinabs_conventions_imports():
     assert net.shapes == [(3, 4, 4), (48,), (5,)]
     with pytest.raises(NetworkError, match="node 'flat': Flatten from dim 2 to -1"):
         eventsim.from_nir(_sinabs_cnn(start_dim=2), dt_us=1000)
+
+
+# ----------------------------------------------------------------------------- accepted no more
+
+
+def test_a_node_off_the_chain_is_refused_not_dropped():
+    """An Affine with bias feeding the Output from outside the chain was silently dropped."""
+    g = _mlp_graph()
+    g.nodes["extra"] = nir.Affine(np.ones((3, 4)), np.ones(3))
+    g.edges.append(("extra", "output"))
+    with pytest.raises(NetworkError, match=r"node 'extra' is not on the chain from 'input' to "
+                       r"'output' \(it feeds 'output'\)"):
+        eventsim.from_nir(g, dt_us=1000)
+    g = _mlp_graph()
+    g.nodes["lonely"] = nir.Linear(np.ones((3, 4)))
+    with pytest.raises(NetworkError, match=r"node 'lonely' is not on the chain"):
+        eventsim.from_nir(g, dt_us=1000)
+
+
+@pytest.mark.parametrize("r, what", [(0.0, "0 would silence every input"),
+                                     (-0.01, "a negative r would negate every weight")])
+def test_a_resistance_that_is_not_positive_is_refused(r, what):
+    with pytest.raises(NetworkError, match=rf"node '1': field 'r' is {r}; expected a positive "
+                       rf"input resistance \(eventsim folds r into the weights: {what}\)"):
+        eventsim.from_nir(_mlp_graph(r=np.full(3, r)), dt_us=1000)
+    g = _mlp_graph()
+    g.nodes["1"] = nir.IF(r=np.full(3, r), v_threshold=np.ones(3), v_reset=np.zeros(3))
+    with pytest.raises(NetworkError, match=rf"node '1': field 'r' is {r}"):
+        eventsim.from_nir(g, dt_us=1000)
+
+
+def test_files_eventsim_writes_are_checksummed(tmp_path):
+    import h5py
+
+    from eventsim.errors import EventsimWarning
+    from eventsim.h5io import DIGEST_ATTR
+
+    net = eventsim.random_mlp([4, 3], (4,), seed=1)
+    net.dt_us = 1000
+    path = tmp_path / "net.nir"
+    eventsim.to_nir(net, path)
+    np.testing.assert_array_equal(eventsim.from_nir(path).layers[0].weight, net.layers[0].weight)
+    with h5py.File(path, "r+") as f:
+        f["node/nodes/0.proj/weight"][0, 0] = 1e30
+    with pytest.raises(FormatError, match=rf"^{path}: not a readable NIR graph \(damaged NIR "
+                       "graph file: its content does not match the checksum"):
+        eventsim.from_nir(path)
+    with h5py.File(path, "r+") as f:
+        del f.attrs[DIGEST_ATTR]
+    with pytest.warns(EventsimWarning, match=f"{path}: the NIR graph file has no checksum"):
+        assert eventsim.from_nir(path).layers[0].weight[0, 0] == 1e30
+
+
+def test_a_graph_claiming_huge_arrays_is_refused_before_reading(tmp_path):
+    import h5py
+
+    path = tmp_path / "huge.nir"
+    eventsim.to_nir(eventsim.from_nir(_mlp_graph(), dt_us=1000), path)
+    with h5py.File(path, "r+") as f:
+        del f["node/nodes/0.proj/weight"]
+        f["node/nodes/0.proj"].create_dataset("weight", shape=(10, 10**8), dtype="f8",
+                                              chunks=(10, 1 << 16))
+    with pytest.raises(FormatError, match=r"field '/node/nodes/0.proj/weight' claims shape "
+                       r"\(10, 100000000\).*holds only 0 of its 1526 chunks"):
+        eventsim.from_nir(path)
+
+
+def test_to_nir_checks_the_memory_of_its_neuron_nodes(monkeypatch):
+    from eventsim.errors import ResourceError
+
+    net = Network([eventsim.AvgPool2d(2)], (2, 30000, 30000), dt_us=1000)
+    monkeypatch.setenv("EVENTSIM_MAX_MEMORY", "1G")
+    with pytest.raises(ResourceError, match="to_nir: the NIR neuron nodes of 450000000 "
+                       "neurons"):
+        eventsim.to_nir(net)
