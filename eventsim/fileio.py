@@ -275,14 +275,21 @@ def commit(tmp: Path, path: PathLike) -> None:
     _fsync_folder(Path(path).parent)
 
 
+def _raise_if_io_failure(err: BaseException | None, path: PathLike, what: str,
+                         kept: str) -> None:
+    """Raise :class:`OutputError` naming ``path`` if ``err`` is an I/O failure; ``kept`` says
+    what stayed as it was."""
+    reason = write_failure(err) if isinstance(err, Exception) else None
+    if reason is not None and not isinstance(err, OutputError):
+        raise OutputError(f"{path}: cannot write the {what}: {reason}; nothing was written "
+                          f"({kept})") from err
+
+
 def discard(tmp: Path, path: PathLike, what: str, err: BaseException | None) -> None:
     """Remove ``tmp``; raise :class:`OutputError` naming ``path`` if ``err`` is an I/O failure
     (else return, and the caller re-raises ``err``)."""
     tmp.unlink(missing_ok=True)
-    reason = write_failure(err) if isinstance(err, Exception) else None
-    if reason is not None and not isinstance(err, OutputError):
-        raise OutputError(f"{path}: cannot write the {what}: {reason}; nothing was "
-                          "written (a file there before is unchanged)") from err
+    _raise_if_io_failure(err, path, what, "a file there before is unchanged")
 
 
 @contextmanager
@@ -367,8 +374,5 @@ def atomic_folder(path: PathLike, what: str) -> Iterator[Path]:
     except BaseException as err:
         if not created:
             shutil.rmtree(tmp, ignore_errors=True)
-        reason = write_failure(err) if isinstance(err, Exception) else None
-        if reason is not None and not isinstance(err, OutputError):
-            raise OutputError(f"{path}: cannot write the {what}: {reason}; nothing was "
-                              "written (the folder is as it was)") from err
+        _raise_if_io_failure(err, path, what, "the folder is as it was")
         raise

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 
 try:
     import resource
@@ -97,14 +98,24 @@ def memory_budget() -> tuple[int | None, str]:
     return budget, source
 
 
-def check_memory(n_bytes: float, what: str) -> None:
+#: Allocations up to this size are not checked (the budget is not even looked up): no machine
+#: eventsim runs on lacks 64 MiB, and the check stays off the per-sample path.
+UNCHECKED_BYTES = 64 << 20
+
+
+def check_memory(n_bytes: float, what: str | Callable[[], str]) -> None:
     """Raise :class:`ResourceError` if allocating ``n_bytes`` for ``what`` exceeds the budget.
 
     ``what`` says what is being allocated and by whom, e.g. ``"x.h5: field '/events/t' claims
-    100000000000 events: reading them"``; the message adds the size and the budget.
+    100000000000 events: reading them"`` (or a function returning that text, called only for
+    the message); the message adds the size and the budget. Allocations of at most
+    :data:`UNCHECKED_BYTES` pass unchecked.
     """
+    if n_bytes <= UNCHECKED_BYTES:
+        return
     budget, source = memory_budget()
     if budget is not None and n_bytes > budget:
+        what = what() if callable(what) else what
         raise ResourceError(f"{what} needs {format_bytes(n_bytes)}, more than {source} "
                             f"({format_bytes(budget)}); set {BUDGET_VARIABLE} to change the "
                             "budget")

@@ -24,6 +24,7 @@ from eventsim.engine.reference import simulate_dense
 from eventsim.engine.simulate import Simulator
 from eventsim.errors import NetworkError
 from eventsim.events.binning import bin_sparse
+from eventsim.limits import check_memory
 from eventsim.network.network import Network, layer_name
 
 #: Samples per Brian2 run() (one build per chunk; cpp_standalone builds once for all).
@@ -195,6 +196,8 @@ def _divergence(net, reference, samples, paths, found, mode, dt_us, T, target) -
             x = s.reshape(len(s), -1)
         else:
             step_ptr, idx, T_k = bin_sparse(s.channels(), s.events["t"], net.n_inputs, dt_us, T)
+            check_memory(T_k * net.n_inputs, f"validate: the input of {paths[k]} as {T_k} dense "
+                         "steps (for the potentials at the first mismatch)")
             x = np.zeros((T_k, net.n_inputs), np.uint8)
             x[np.repeat(np.arange(T_k), np.diff(step_ptr)), idx] = 1
         trace = simulate_dense(net, x, probe=(pop, neuron))[-1]

@@ -72,7 +72,7 @@ def _read(path: Path, kind: str) -> None:
 def main(examples: int, fuzz_seed: int, workdir: Path) -> None:
     warnings.simplefilter("ignore")
     sources = _sources(workdir)
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
     with open("/proc/self/statm") as f:
         held = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
     resource.setrlimit(resource.RLIMIT_AS, (held + NATIVE_BOUND, hard))

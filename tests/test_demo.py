@@ -40,8 +40,8 @@ def test_shipped_digits():
 
 
 @pytest.mark.parametrize("argv, match", [
-    (["--samples", "0"], "argument --samples: 0 is out of range: expected a whole number from 1 "
-                         "to 20"),
+    (["--samples", "0"], ("argument --samples: 0 is out of range: expected a whole number "
+                          "from 1 to 20")),
     (["--net", "nowhere.h5"], "nowhere.h5: no such network file"),
 ])
 def test_demo_bad_arguments(capsys, tmp_path, argv, match):

@@ -61,18 +61,18 @@ def test_atomic_path_keeps_the_old_file_on_failure(tmp_path):
         tmp.write_text("half")
         raise RuntimeError("boom")  # not an I/O failure: propagates as itself
     assert target.read_text() == "old" and sorted(tmp_path.iterdir()) == [target]
-    with pytest.raises(OutputError, match=f"^{target}: cannot write the text: No space left on "
-                       r"device \(errno 28\); nothing was written"):
-        with fileio.atomic_path(target, "text") as tmp:
-            raise OSError(errno.ENOSPC, "No space left on device")
+    full = pytest.raises(OutputError, match=f"^{target}: cannot write the text: No space left "
+                         r"on device \(errno 28\); nothing was written")
+    with full, fileio.atomic_path(target, "text"):
+        raise OSError(errno.ENOSPC, "No space left on device")
     assert target.read_text() == "old" and sorted(tmp_path.iterdir()) == [target]
-    with pytest.raises(FileNotFoundError, match="folder to save the text in does not exist"):
-        with fileio.atomic_path(tmp_path / "no" / "x.txt", "text"):
-            pass
+    missing = pytest.raises(FileNotFoundError, match="folder to save the text in does not exist")
+    with missing, fileio.atomic_path(tmp_path / "no" / "x.txt", "text"):
+        pass
     (tmp_path / "dir").mkdir()
-    with pytest.raises(OutputError, match="is a folder"):
-        with fileio.atomic_path(tmp_path / "dir", "text"):
-            pass
+    with pytest.raises(OutputError, match="is a folder"), fileio.atomic_path(tmp_path / "dir",
+                                                                             "text"):
+        pass
 
 
 def test_leftovers_of_a_killed_write_are_removed_by_the_next_write(tmp_path):
@@ -98,10 +98,10 @@ def test_atomic_folder_replaces_its_files_only_when_all_are_written(tmp_path):
     out.mkdir()
     (out / "index.html").write_text("old")
     (out / "mine.txt").write_text("the user's")
-    with pytest.raises(OutputError, match=f"^{out}: cannot write the report: File too large"):
-        with fileio.atomic_folder(out, "report") as tmp:
-            (tmp / "index.html").write_text("new")
-            raise OSError(errno.EFBIG, "File too large")
+    full = pytest.raises(OutputError, match=f"^{out}: cannot write the report: File too large")
+    with full, fileio.atomic_folder(out, "report") as tmp:
+        (tmp / "index.html").write_text("new")
+        raise OSError(errno.EFBIG, "File too large")
     assert (out / "index.html").read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
     with fileio.atomic_folder(out, "report") as tmp:
@@ -112,14 +112,14 @@ def test_atomic_folder_replaces_its_files_only_when_all_are_written(tmp_path):
     with fileio.atomic_folder(fresh, "report") as tmp:
         (tmp / "index.html").write_text("x")
     assert [p.name for p in fresh.iterdir()] == ["index.html"]
-    with pytest.raises(FileNotFoundError, match="only the last folder of the path is created"):
-        with fileio.atomic_folder(tmp_path / "a" / "b" / "c", "report"):
-            pass
+    deep = pytest.raises(FileNotFoundError, match="only the last folder of the path is created")
+    with deep, fileio.atomic_folder(tmp_path / "a" / "b" / "c", "report"):
+        pass
     assert not (tmp_path / "a").exists()
     (tmp_path / "file").write_text("")
-    with pytest.raises(OutputError, match="is a file; expected a folder for the report"):
-        with fileio.atomic_folder(tmp_path / "file", "report"):
-            pass
+    a_file = pytest.raises(OutputError, match="is a file; expected a folder for the report")
+    with a_file, fileio.atomic_folder(tmp_path / "file", "report"):
+        pass
 
 
 def test_a_swallowed_stop_signal_still_stops_the_write(tmp_path):
@@ -132,9 +132,9 @@ def test_a_swallowed_stop_signal_still_stops_the_write(tmp_path):
             tmp.write_text("complete")
         fileio.clear_stop_signal()
         fileio.note_stop_signal(signal.SIGTERM)
-        with pytest.raises(SystemExit) as info:
-            with fileio.atomic_folder(tmp_path / "rep", "report") as tmp:
-                (tmp / "index.html").write_text("x")
+        with pytest.raises(SystemExit) as info, fileio.atomic_folder(tmp_path / "rep",
+                                                                      "report") as tmp:
+            (tmp / "index.html").write_text("x")
         assert info.value.code == 128 + signal.SIGTERM
     finally:
         fileio.clear_stop_signal()
@@ -148,7 +148,7 @@ def _limited_child(code: str, cwd: Path, fsize: int) -> subprocess.CompletedProc
         resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
 
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, text=True,
-                          capture_output=True, preexec_fn=limit, timeout=300)
+                          capture_output=True, preexec_fn=limit, timeout=300, check=False)
 
 
 @pytest.mark.parametrize("fsize", [4_000, 100_000, 1_500_000])

@@ -23,11 +23,13 @@ def test_bad_budget_variable(monkeypatch):
 
 
 def test_check_memory(monkeypatch):
-    monkeypatch.setenv(limits.BUDGET_VARIABLE, "1M")
-    limits.check_memory(1 << 20, "reading a file")
-    with pytest.raises(ResourceError, match=r"^reading a file needs 1\.0 MiB, more than the "
-                       r"budget EVENTSIM_MAX_MEMORY=1M \(1\.0 MiB\); set EVENTSIM_MAX_MEMORY"):
-        limits.check_memory((1 << 20) + 1, "reading a file")
+    monkeypatch.setenv(limits.BUDGET_VARIABLE, "100M")
+    limits.check_memory(100 << 20, "reading a file")
+    with pytest.raises(ResourceError, match=r"^reading a file needs 100\.0 MiB, more than the "
+                       r"budget EVENTSIM_MAX_MEMORY=100M \(100\.0 MiB\); set EVENTSIM_MAX"):
+        limits.check_memory((100 << 20) + 1, lambda: "reading a file")
+    monkeypatch.setenv(limits.BUDGET_VARIABLE, "1M")  # small allocations are not checked
+    limits.check_memory(limits.UNCHECKED_BYTES, lambda: pytest.fail("the text was built"))
     monkeypatch.delenv(limits.BUDGET_VARIABLE)
     budget, source = limits.memory_budget()
     assert budget > 0 and source in ("the memory available",

@@ -223,10 +223,10 @@ def decay_tables(ft: np.ndarray, T: int) -> tuple[np.ndarray, ...]:
     guess = [int(np.log(tiny) / np.log(float(k))) + 3 if k < 1 else 2 for k in ft[:, DECAY]]
     width = min(T + 2, max(guess))
     while True:
-        check_memory(2 * n_pop * width * dtype.itemsize,
-                     f"simulate: the closed-form decay tables of {n_pop} populations x {width} "
-                     f"steps (decays {', '.join(f'{k:.9g}' for k in ft[:, DECAY])}; a decay near "
-                     "1 needs many steps to underflow)")
+        check_memory(2 * n_pop * width * dtype.itemsize, lambda width=width: (
+            f"simulate: the closed-form decay tables of {n_pop} populations x {width} steps "
+            f"(decays {', '.join(f'{k:.9g}' for k in ft[:, DECAY])}; a decay near 1 needs many "
+            "steps to underflow)"))
         P = np.ones((n_pop, width), dtype)
         G = np.zeros((n_pop, width), dtype)
         cap = np.ones(n_pop, np.int64)

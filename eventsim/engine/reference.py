@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from eventsim.limits import check_memory
 from eventsim.network.layers import AvgPool2d, Conv2d, Dense, NeuNorm, SumPool2d, has_neurons
 from eventsim.network.network import Network
 
@@ -111,7 +112,15 @@ def simulate_dense(net: Network, spikes: np.ndarray, dtype="float64", analog: bo
     trace : ndarray; only with ``probe``.
     """
     dtype = np.dtype(dtype)
-    x = np.asarray(spikes).astype(dtype)
+    spikes = np.asarray(spikes)
+    steps = spikes.shape[0] * (spikes.shape[1] if spikes.ndim == 3 else 1)
+    neurons = [int(np.prod(net.shapes[i])) for i in net.lif_layers]
+    check_memory(steps * (net.n_inputs + sum(neurons)) * (3 * dtype.itemsize + 1)
+                 + 8 * sum(n * int(np.prod(net.input_shape_of(i)))
+                           for n, i in zip(neurons, net.lif_layers)),
+                 f"the dense twin: {steps} steps x samples of {sum(neurons)} neurons, and the "
+                 "layers as dense matrices")
+    x = spikes.astype(dtype)
     single = x.ndim == 2
     if single:
         x = x[:, None, :]

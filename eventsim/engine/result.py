@@ -167,10 +167,12 @@ def make_result(spikes: list[np.ndarray], counts: list[np.ndarray], stats: np.nd
     rows ``(step, population, *counters)`` in step order, as :func:`~eventsim.engine.
     discrete.run_steps` appends them)."""
     active = counters = None
-    if step_rows is not None:
-        active, at = np.unique(step_rows[:, 0], return_inverse=True)
+    if step_rows is not None:  # rows come in step order: a new step where the step changes
+        new = np.ones(len(step_rows), np.bool_)
+        np.not_equal(step_rows[1:, 0], step_rows[:-1, 0], out=new[1:])
+        active = step_rows[new, 0]
         counters = np.zeros((len(active), len(stats), N_STATS), np.int64)
-        counters[at, step_rows[:, 1]] = step_rows[:, 2:]
+        counters[np.cumsum(new) - 1, step_rows[:, 1]] = step_rows[:, 2:]
     return Result(spikes=spikes, sops=stats[:, SOPS].copy(), spike_counts=counts,
                   macs=stats[:, MACS].copy(),
                   neuron_updates=stats[:, UPDATES].copy(), self_events=stats[:, SELF].copy(),

@@ -121,15 +121,15 @@ class DiscreteRun:
             begin = int(steps[i])
             stop = min(begin + BIN_WINDOW, s_end)
             j = int(np.searchsorted(steps, stop, side="left"))
-            step_ptr, idx, _ = bin_sparse(channels[i:j], t_us[i:j], self.plan_inputs,
-                                          self.dt_us, stop - begin, t_start_us=begin * self.dt_us)
+            step_ptr, idx, _ = bin_sparse(channels[i:j], t_us[i:j], self.n_inputs, self.dt_us,
+                                          stop - begin, t_start_us=begin * self.dt_us)
             self.run(step_ptr, idx, begin, stop)
             i = j
         self.idle(s_end)
 
     @property
-    def plan_inputs(self) -> int:
-        """Input channels of the first population."""
+    def n_inputs(self) -> int:
+        """Input channels of the first population (the network's inputs)."""
         return int(self.plan.lt[0, C_IN] * self.plan.lt[0, H_IN] * self.plan.lt[0, W_IN])
 
     def idle(self, s_end: int) -> None:

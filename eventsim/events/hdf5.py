@@ -269,12 +269,6 @@ def _open(path: Path):
         raise FormatError(f"{path}: damaged HDF5 file ({quoted(err)})") from None
 
 
-def h5_event_count(path: Path) -> int:
-    """Events an eventsim HDF5 file holds (its layout and storage checked)."""
-    with _open(path) as file:
-        return _datasets(file, str(path))[1]
-
-
 def _datasets(file, source: str) -> tuple[dict, int]:
     """The datasets x, y, t, p of ``/events`` and their common length, checked."""
     import h5py

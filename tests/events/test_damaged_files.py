@@ -13,14 +13,15 @@ import numpy as np
 import pytest
 
 import eventsim
+from eventsim import limits
 from eventsim.errors import EventsimWarning, FormatError, InputError, ResourceError
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 @pytest.mark.parametrize("header", [
-    b"{'descr': [('x', '<i2'), ('y', '<i2'), ('t', '<i8'), ('p', '|b1')], 'fortran_order': "
-    b"False, 'shape': (3,), ",  # the brace never closes: tokenize.TokenError
+    (b"{'descr': [('x', '<i2'), ('y', '<i2'), ('t', '<i8'), ('p', '|b1')], 'fortran_order': "
+     b"False, 'shape': (3,), "),  # the brace never closes: tokenize.TokenError
     b"{'descr': '''<i8, 'fortran_order': False, 'shape': (3,), }",  # an unclosed string
     b"{'descr': '<i8', 'fortran_order': False, 'shape': (3,), 'x': lambda: 0}",
 ])
@@ -64,6 +65,7 @@ def test_an_event_file_claiming_1e11_events_is_refused_before_any_allocation(tmp
 
 
 def test_a_whole_read_beyond_the_budget_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(limits, "UNCHECKED_BYTES", 0)  # a small budget, and a small file
     path = eventsim.write_events(eventsim.read_events(DATA / "nmnist_cut.bin", (34, 34, 2)),
                                  tmp_path / "ev.h5")
     monkeypatch.setenv("EVENTSIM_MAX_MEMORY", "5000")
@@ -127,6 +129,7 @@ def test_a_symlink_loop_and_a_folder_are_named(tmp_path):
 
 
 def test_chunks_beyond_the_budget_are_refused(monkeypatch):
+    monkeypatch.setattr(limits, "UNCHECKED_BYTES", 0)
     monkeypatch.setenv("EVENTSIM_MAX_MEMORY", "100K")
     with pytest.raises(ResourceError, match="iter_events: chunks of chunk_events=1000000"):
         eventsim.iter_events(DATA / "evt3_cut.raw", 1_000_000)
