@@ -19,7 +19,7 @@ def test_bad_budget_variable(monkeypatch):
     monkeypatch.setenv(limits.BUDGET_VARIABLE, "lots")
     with pytest.raises(InputError, match="EVENTSIM_MAX_MEMORY='lots': expected a number of "
                        "bytes"):
-        limits.check_memory(1, "x")
+        limits.check_memory(limits.UNCHECKED_BYTES + 1, "x")
 
 
 def test_check_memory(monkeypatch):

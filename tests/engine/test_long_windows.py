@@ -126,3 +126,15 @@ def test_spikes_beyond_the_budget_are_named(monkeypatch):
     silence = eventsim.EventStream(np.zeros(0, eventsim.EVENT_DTYPE), (1, 1, 1))
     with pytest.raises(ResourceError, match=r"^simulate: the spike record \(.* spikes by step"):
         Simulator(net, T=10**9, record="output").run(silence)
+
+
+def test_a_recording_outside_the_window_warns():
+    net = eventsim.random_mlp([4, 3], (4,), seed=0)
+    events = np.zeros(2, eventsim.EVENT_DTYPE)
+    events["t"] = [5000, 7000]
+    stream = eventsim.EventStream(events, (4, 1, 1), "late.npy")
+    with pytest.warns(eventsim.errors.EventsimWarning, match=r"late\.npy: none of its 2 events "
+                      r"falls in the window of T=3 steps of dt_us=1000 \(0 to 3000 us\); the "
+                      "first is at t=5000 us"):
+        result = eventsim.simulate(net, stream, dt_us=1000, T=3)
+    assert result.input_spikes == 0
