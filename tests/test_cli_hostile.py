@@ -323,3 +323,25 @@ def test_a_full_disk_under_the_cli_is_one_line_and_leaves_the_old_outputs(tmp_pa
     assert [p.name for p in report.iterdir()] == ["index.html"]
     assert (report / "index.html").read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.json", "rep"]
+
+
+def test_a_serial_folder_run_names_a_damaged_aedat4_file_and_runs_the_others(capsys, tmp_path):
+    """The header flip that made the aedat library panic ended a serial folder run with a raw
+    traceback and no JSON."""
+    cut = DATA / "davis346_cut.aedat4"
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(cut, folder / "a_good.aedat4")
+    data = bytearray(cut.read_bytes())
+    data[155] = 0xB7
+    (folder / "b_damaged.aedat4").write_bytes(bytes(data))
+    net = tmp_path / "net.h5"
+    eventsim.save_network(eventsim.random_mlp([2 * 260 * 346, 10], (2, 260, 346), seed=0), net)
+    out = tmp_path / "out.json"
+    code, printed, err = run(capsys, "run", net, folder, "--json", out)
+    assert code == 1 and "samples: 1 (1 not run)" in printed
+    errors = [line for line in err.splitlines() if "eventsim:" in line]
+    one_error_line(errors[-1], f"sample not run: {folder / 'b_damaged.aedat4'}: damaged AEDAT 4 "
+                   "header: the description is not UTF-8 text")
+    assert [s["path"] for s in json.loads(out.read_text())["not_run"]] == [
+        str(folder / "b_damaged.aedat4")]
