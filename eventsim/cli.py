@@ -48,11 +48,10 @@ def _whole(low: int = 1, high: int = INT64_MAX):
     """An argparse type: a whole number in ``low..high`` (digits only: no 1e5, no 2.5)."""
 
     def parse(text: str) -> int:
-        try:
-            value = int(text, 10)
-        except ValueError:
+        if not (text.isascii() and text.isdigit()):  # not 1e5, 1_000, " 30" or other digits
             raise argparse.ArgumentTypeError(
-                f"expected a whole number from {low} to {high}, got {text!r}") from None
+                f"expected a whole number from {low} to {high}, got {text!r}")
+        value = int(text)
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(
                 f"{text} is out of range: expected a whole number from {low} to {high}")
@@ -69,6 +68,16 @@ def _positive(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def _brian_step(text: str) -> float:
+    """An argparse type: Brian2's step in us, at least 1 ns (Brian2 steps every neuron every
+    step: a step of 1e-15 us would never end)."""
+    value = _positive(text)
+    if value < 1e-3:
+        raise argparse.ArgumentTypeError(f"{text} us is below Brian2's smallest step here, "
+                                         "0.001 us (1 ns)")
     return value
 
 
@@ -141,7 +150,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="Brian2 code generation target")
     val.add_argument("--dt-us", type=_whole(), help="bin width in us (default: the network's)")
     val.add_argument("--T", type=_whole(), dest="T", help="steps per sample (default: the network's)")
-    val.add_argument("--dt-brian-us", type=_positive,
+    val.add_argument("--dt-brian-us", type=_brian_step,
                      help="continuous mode: Brian2's step in us (default 1)")
     val.add_argument("--reference", help="network file Brian2 runs instead of NET (an "
                      "original to check an edited copy against)")
@@ -221,9 +230,16 @@ def _sensor_size(net):
     return None
 
 
+def _tally(frame: np.ndarray | None, stream):
+    """Add the events of ``stream`` per input channel to ``frame`` (the report's input frame,
+    shape (n_inputs,)), if given; return ``stream``."""
+    if frame is not None:
+        frame += np.bincount(stream.channels(), minlength=len(frame))[:len(frame)]
+    return stream
+
+
 def _run_file(sim, path: Path, args, dt_us: int, frame: np.ndarray | None = None):
-    """Run one file; with ``frame`` (shape (n_inputs,)), add its events per channel to it
-    (the report's input frame, taken as the events pass: no second read)."""
+    """Run one file; with ``frame``, :func:`_tally` its events as they pass (no second read)."""
     from eventsim import iter_events, read_events
     from eventsim.events.binning import n_steps
 
@@ -231,9 +247,7 @@ def _run_file(sim, path: Path, args, dt_us: int, frame: np.ndarray | None = None
     size = _sensor_size(net)
 
     def tally(stream):
-        if frame is not None:
-            frame[:] += np.bincount(stream.channels(), minlength=len(frame))[:len(frame)]
-        return stream
+        return _tally(frame, stream)
 
     if not args.chunk_events:
         return sim.run(tally(read_events(path, size)))
@@ -242,6 +256,8 @@ def _run_file(sim, path: Path, args, dt_us: int, frame: np.ndarray | None = None
         t_last = max((c.t_last_us for c in iter_events(path, args.chunk_events, size) if len(c)),
                      default=None)
         T = n_steps(t_last, dt_us)
+        check_window(T, dt_us, sim.plan.n_neurons,
+                     f"{path}: the window that covers its events (to t={t_last} us)")
     return sim.run((tally(c) for c in iter_events(path, args.chunk_events, size)), T=T)
 
 
@@ -350,7 +366,8 @@ def cmd_run(args) -> int:
         raise InputError("eventsim run: give NET and INPUT, or --example")
     files = [None] if args.example else _samples(args.input)
     # every output is checked before the run: writable, and none of the inputs
-    inputs = [args.net, args.input, *[f for f in files if f is not None]]
+    inputs = [args.net, args.input, *[f for f in files if f is not None],
+              *[p for p in args.profile or () if p.endswith(".toml")]]
     if args.json is not None:
         _check_json_path(args.json, inputs)
     if args.report is not None:
@@ -362,9 +379,8 @@ def cmd_run(args) -> int:
     else:
         net, net_name = load_network(args.net), args.net
     dt_us = args.dt_us or net.dt_us or 1000
-    n_neurons = sum(int(np.prod(net.shapes[i])) for i in net.lif_layers)
     if args.T is not None:
-        check_window(args.T, dt_us, n_neurons, "eventsim run", ("--T", "--dt-us"))
+        check_window(args.T, dt_us, net.n_neurons, "eventsim run", ("--T", "--dt-us"))
     if args.workers > 1:
         _check_workers(args.workers, net)
     try:
@@ -393,10 +409,7 @@ def cmd_run(args) -> int:
         if result is None:
             try:
                 if path is None:
-                    stream = saccade_events()
-                    result = sim.run(stream)
-                    if tally is not None:
-                        tally += np.bincount(stream.channels(), minlength=len(tally))
+                    result = sim.run(_tally(tally, saccade_events()))
                 else:
                     result = _run_file(sim, path, args, dt_us, tally)
             except (EventsimError, OSError) as err:
@@ -407,8 +420,7 @@ def cmd_run(args) -> int:
                 failed.append(Failed(str(path), str(err)))  # as a parallel run reports it
                 continue
         elif tally is not None:  # parallel: the driver reads the first sample for its frame
-            stream = read_events(path, _sensor_size(net))
-            tally += np.bincount(stream.channels(), minlength=len(tally))[:len(tally)]
+            _tally(tally, read_events(path, _sensor_size(net)))
         label = _label_of(path, net.labels) if path is not None else None
         results.append(result)
         samples.append({"path": str(path) if path else "<synthetic saccades seed=0>",
@@ -472,7 +484,7 @@ def cmd_validate(args) -> int:
     check_bridgeable(reference)
     if args.T is not None:
         check_window(args.T, args.dt_us or net.dt_us or 1000,
-                     sum(int(np.prod(net.shapes[i])) for i in net.lif_layers),
+                     net.n_neurons,
                      "eventsim validate", ("--T", "--dt-us"))
     samples = [read_events(f, _sensor_size(net)) for f in files]
     with tqdm(total=2 * len(files), disable=len(files) <= 1, file=sys.stderr,
@@ -567,23 +579,37 @@ def cmd_report(args) -> int:
     from eventsim.report import load_run, write_report
 
     _check_report_path(args.out, [args.result])
-    print(f"report: {write_report(load_run(args.result), args.out)}")
+    print(f"report: {write_report(load_run(args.result), args.out, source=args.result)}")
     return 0
 
 
 #: Signals that stop a command the way Ctrl-C does: temporary files removed, exit 128 + N.
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
-                     if hasattr(signal, name))
+STOP_SIGNALS = fileio.STOP_SIGNALS
 
 
 def _on_stop_signal(signum, frame) -> None:
     """Raise where the program is, so that every ``with`` block (the atomic writes) cleans up;
-    remember it, so that a write whose library swallowed the exception still stops
-    (:func:`eventsim.fileio.atomic_path` checks before it renames)."""
+    while native code writes a file (:func:`eventsim.fileio.deferred_signals`) only remember
+    it: the write's block raises when it ends. Remembered, a write whose library swallowed
+    the exception still stops (:func:`eventsim.fileio.commit` checks before it renames)."""
     fileio.note_stop_signal(signum)
+    if fileio.in_critical_section():
+        return
     if signum == signal.SIGINT:
         raise KeyboardInterrupt
     raise SystemExit(128 + signum)
+
+
+def _redeliver(unraisable) -> None:
+    """``sys.unraisablehook`` of the command line: a stop signal's exception that Python could
+    not raise where it landed (in a weakref or garbage-collector callback, which print
+    "Exception ignored" and go on) is delivered again, so that it lands in the program and
+    stops it; any other goes to Python's hook."""
+    stop = unraisable.exc_value
+    if isinstance(stop, (KeyboardInterrupt, SystemExit)) and fileio.stop_signal_noted():
+        signal.raise_signal(fileio.stop_signal_noted())
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
@@ -608,24 +634,40 @@ def main(argv: list[str] | None = None) -> int:
     input, exit 130 (128 + the signal) when stopped by Ctrl-C, SIGTERM or SIGHUP."""
     previous = {}
     if argv is None:  # the console command: this process is ours to handle signals in
-        previous = {sig: signal.signal(sig, _on_stop_signal) for sig in STOP_SIGNALS}
-    shown = warnings.showwarning
+        # a signal the caller ignores stays ignored (nohup's SIGHUP, a background job's SIGINT)
+        previous = {sig: signal.signal(sig, _on_stop_signal) for sig in STOP_SIGNALS
+                    if signal.getsignal(sig) is not signal.SIG_IGN}
+    shown, unraisable = warnings.showwarning, sys.unraisablehook
     warnings.showwarning = _warning_line
+    if argv is None:
+        sys.unraisablehook = _redeliver
     try:
         return _main(argv)
     except KeyboardInterrupt:
         print("eventsim: interrupted; nothing half-written was left", file=sys.stderr)
-        return 128 + signal.SIGINT
+        return _stopped(argv, 128 + signal.SIGINT)
     except SystemExit as stop:
         if isinstance(stop.code, int) and stop.code - 128 in STOP_SIGNALS:
             name = signal.Signals(stop.code - 128).name
             print(f"eventsim: stopped by {name}; nothing half-written was left", file=sys.stderr)
+            return _stopped(argv, stop.code)
         raise
     finally:
-        warnings.showwarning = shown
+        warnings.showwarning, sys.unraisablehook = shown, unraisable
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         fileio.clear_stop_signal()
+
+
+def _stopped(argv: list[str] | None, code: int) -> int:
+    """The exit status of a stopped command. The console command ends here and now
+    (``os._exit``, after flushing its output): every file it wrote is complete or removed, and
+    an HDF5 object a stopped library left behind can crash the interpreter's shutdown."""
+    if argv is not None:
+        return code
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _main(argv: list[str] | None) -> int:

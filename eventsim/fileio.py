@@ -16,17 +16,26 @@ The bottom layer: it imports nothing of eventsim but :mod:`eventsim.errors`.
 - :func:`atomic_folder`: a folder of files written as a whole (the report): built in a
   temporary folder, then moved in file by file only when every file is complete.
 
-Temporary files are named ``.{target name}.{pid}-{16 hex digits}.tmp``. A process killed
-with SIGKILL cannot remove its own; the next write to the same target removes every such file
-(or folder) whose process is no longer running.
+Temporary files are named ``.{target name}.{host}-{pid}-{16 hex digits}.tmp`` (host: 8 hex
+digits of the host name's SHA-1). A process killed with SIGKILL cannot remove its own; the next
+write to the same target removes every such file (or folder) of this host whose process is no
+longer running.
+
+Stop signals: the command line's handlers (:mod:`eventsim.cli`) record a signal here
+(:func:`note_stop_signal`); inside :func:`deferred_signals` (while HDF5 writes) they raise
+nothing, and the block raises when it ends; :func:`commit` refuses to rename after one.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import re
 import shutil
+import signal
+import socket
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -137,8 +146,13 @@ def check_writable_folder(folder: Path, what: str, shown: Path | None = None) ->
 # --------------------------------------------------------------------------- temporary names
 
 
+#: This machine in temporary names (8 hex digits of its host name's SHA-1): a write on another
+#: host sharing the folder (NFS, containers on one volume) is never taken for a dead one here.
+_HOST = hashlib.sha1(socket.gethostname().encode(), usedforsecurity=False).hexdigest()[:8]
+
+
 def _temp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}-{os.urandom(8).hex()}.tmp")
+    return path.with_name(f".{path.name}.{_HOST}-{os.getpid()}-{os.urandom(8).hex()}.tmp")
 
 
 def _alive(pid: int) -> bool:
@@ -148,15 +162,15 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except OSError:  # EPERM: somebody else's process
+    except (OSError, OverflowError, ValueError):  # EPERM: somebody else's; not a pid at all
         return True
     return True
 
 
 def remove_stale_temps(path: Path) -> list[Path]:
-    """Remove the temporary files (and folders) of earlier writes to ``path`` whose process no
-    longer runs; return what was removed."""
-    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)-[0-9a-f]{{16}}\.tmp")
+    """Remove the temporary files (and folders) of earlier writes to ``path`` on this host
+    whose process no longer runs; return what was removed."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.{_HOST}-(\d{{1,9}})-[0-9a-f]{{16}}\.tmp")
     removed = []
     try:
         entries = list(os.scandir(path.parent))
@@ -220,7 +234,7 @@ def new_temp(path: PathLike, what: str) -> Path:
     OutputError
         ``path`` is a folder, or no file can be created beside it.
     """
-    path = Path(path)
+    path = target_path(path)
     folder = path.parent
     if not folder.is_dir():
         raise FileNotFoundError(
@@ -249,30 +263,81 @@ def note_stop_signal(signum: int) -> None:
     _stop_signals.append(signum)
 
 
+def stop_signal_noted() -> int | None:
+    """The first stop signal recorded and not yet cleared, or None."""
+    return _stop_signals[0] if _stop_signals else None
+
+
 def clear_stop_signal() -> None:
     """Forget recorded stop signals (the CLI, once a command has ended)."""
     _stop_signals.clear()
 
 
+#: The signals that stop a command: held while native code writes a file (see
+#: :func:`deferred_signals`).
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
+
+
+_critical: list[int] = [0]  # depth of deferred_signals blocks
+
+
+def in_critical_section() -> bool:
+    """Whether native code is writing a file now (a stop signal's handler must not raise)."""
+    return _critical[0] > 0
+
+
+@contextmanager
+def deferred_signals() -> Iterator[None]:
+    """A critical section: a stop signal arriving while the block runs stops the program when
+    the block ends, not inside it.
+
+    HDF5 calls back into Python while it writes (the file object of :class:`eventsim.h5io.
+    GuardedFile`, weakref callbacks); an exception a signal handler raises there is swallowed
+    or crashes the process. Two holds: the command line's handlers only record a signal inside
+    the block (:func:`in_critical_section`), and the block then raises KeyboardInterrupt or
+    SystemExit(128 + N) as it ends; and in the main thread SIGINT, SIGTERM and SIGHUP are
+    blocked meanwhile, so Python's own handlers (a program that installed none) run after it.
+    """
+    mask = hasattr(signal, "pthread_sigmask") and \
+        threading.current_thread() is threading.main_thread()
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS) if mask else None
+    _critical[0] += 1
+    try:
+        yield
+    finally:
+        _critical[0] -= 1
+        if mask:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    if not _critical[0]:
+        _stop_if_signalled()
+
+
 def _stop_if_signalled() -> None:
     """Raise KeyboardInterrupt (SIGINT) or SystemExit(128 + N) if a stop signal arrived."""
     if _stop_signals:
-        import signal
-
         signum = _stop_signals[0]
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
         raise SystemExit(128 + signum)
 
 
+def target_path(path: PathLike) -> Path:
+    """Where a write to ``path`` goes: an absolute path, through a symbolic link at ``path``
+    to the file it names (as ``open(path, "w")`` writes through it; the link stays)."""
+    path = Path(os.path.abspath(path))
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
 def commit(tmp: Path, path: PathLike) -> None:
     """fsync ``tmp`` and rename it onto ``path`` (the second half of :func:`atomic_path`);
     a stop signal that arrived meanwhile stops here instead (nothing is renamed)."""
     _stop_if_signalled()
+    path = target_path(path)
     with open(tmp, "rb+") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    _fsync_folder(Path(path).parent)
+    _fsync_folder(path.parent)
 
 
 def _raise_if_io_failure(err: BaseException | None, path: PathLike, what: str,
@@ -341,7 +406,7 @@ def atomic_folder(path: PathLike, what: str) -> Iterator[Path]:
     OutputError
         ``path`` exists and is not a folder, or writing failed.
     """
-    path = Path(path)
+    path = Path(os.path.abspath(path))  # "." has a name here
     parent = path.parent
     if not parent.is_dir():
         raise FileNotFoundError(errno.ENOENT, f"no such folder to create the {what} folder in "
@@ -365,10 +430,11 @@ def atomic_folder(path: PathLike, what: str) -> Iterator[Path]:
         if not path.exists():
             os.rename(tmp, path)  # the whole folder at once
             created = True
-        else:
-            for f in sorted(tmp.iterdir()):
-                os.replace(f, path / f.name)
-            tmp.rmdir()
+        else:  # file by file, a stop signal held till all are in; index.html last
+            with deferred_signals():
+                for f in sorted(tmp.iterdir(), key=lambda f: (f.name == "index.html", f.name)):
+                    os.replace(f, path / f.name)
+                tmp.rmdir()
         _fsync_folder(path)
         _fsync_folder(parent)
     except BaseException as err:

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from eventsim.errors import EventsimError, EventsimWarning, FormatError, quoted
-from eventsim.fileio import PathLike, atomic_path, input_path
+from eventsim.fileio import PathLike, atomic_path, deferred_signals, input_path
 from eventsim.limits import check_memory
 
 #: Root attribute holding the SHA-256 of the file's content (:func:`content_digest`).
@@ -105,7 +105,6 @@ def check_format(attrs, file: str, expected: str, kind: str) -> None:
 
 
 
-
 class GuardedFile(io.RawIOBase):
     """A file HDF5 writes through (h5py's file-object driver) that survives a full disk and
     Ctrl-C.
@@ -115,14 +114,17 @@ class GuardedFile(io.RawIOBase):
     it still holds; an exception raised inside the driver's callbacks (a KeyboardInterrupt
     landing there) can crash it too. Here the first failing write is remembered and it and
     every later write report success without writing; an interrupt (KeyboardInterrupt,
-    SystemExit) raised inside a callback is remembered and the operation done all the same;
+    SystemExit) raised inside a callback is remembered and the operation done again (reads and
+    writes are positional, at the offset this object keeps, so doing one again is harmless);
     HDF5 closes normally, and :meth:`check` raises what was remembered, the interrupt first.
-    The file's content is then useless: the caller discards it.
+    The file's content is then useless: the caller discards it. (Writers also hold stop
+    signals meanwhile: :func:`eventsim.fileio.deferred_signals`.)
     """
 
     def __init__(self, raw) -> None:
         super().__init__()
-        self.raw = raw
+        self.fd = raw.fileno()
+        self.pos = 0
         self.error: OSError | None = None
         self.stop: BaseException | None = None
 
@@ -143,7 +145,12 @@ class GuardedFile(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:
-        return self._do(self.raw.readinto, buffer)
+        return self._do(self._readinto, buffer)
+
+    def _readinto(self, buffer) -> int:
+        n = os.preadv(self.fd, [buffer], self.pos)
+        self.pos += n
+        return n
 
     def write(self, data) -> int:
         return self._do(self._write, data)
@@ -154,30 +161,42 @@ class GuardedFile(io.RawIOBase):
             try:
                 done = 0
                 while done < len(view):
-                    done += self.raw.write(view[done:])
+                    done += os.pwrite(self.fd, view[done:], self.pos + done)
             except OSError as err:
                 self.error = err
+        self.pos += len(view)
         return len(view)
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        return self._do(self.raw.seek, offset, whence)
+        return self._do(self._seek, offset, whence)
+
+    def _seek(self, offset: int, whence: int) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self.pos}.get(whence)
+        self.pos = (os.fstat(self.fd).st_size if base is None else base) + offset
+        return self.pos
 
     def tell(self) -> int:
-        return self._do(self.raw.tell)
+        return self.pos
 
     def truncate(self, size: int | None = None) -> int:
         return self._do(self._truncate, size)
 
     def _truncate(self, size: int | None) -> int:
+        size = self.pos if size is None else size
         if self.error is None:
             try:
-                return self.raw.truncate(size)
+                os.ftruncate(self.fd, size)
             except OSError as err:
                 self.error = err
-        return self.raw.tell() if size is None else size
+        return size
 
     def flush(self) -> None:
         pass
+
+    @property
+    def failed(self) -> bool:
+        """Whether a write failed or an interrupt landed in a callback."""
+        return self.error is not None or self.stop is not None
 
     def check(self) -> None:
         """Raise the interrupt that landed in a callback, else the first write's failure."""
@@ -196,7 +215,7 @@ def guarded_file(tmp) -> Iterator[GuardedFile]:
         try:
             yield fh
         except Exception:  # what HDF5 raised because of the failure: raise the failure
-            if fh.stop is not None or fh.error is not None:
+            if fh.failed:
                 fh.check()
             raise
         fh.check()
@@ -220,12 +239,12 @@ def write_h5(path: PathLike, what: str, digest: bool = True, **file_options) -> 
     """
     import h5py
 
-    with atomic_path(path, what) as tmp, guarded_file(tmp) as fh:
+    with atomic_path(path, what) as tmp, deferred_signals(), guarded_file(tmp) as fh:
         f = h5py.File(fh, "w", **file_options)
         try:
             yield f
-            if digest:
-                f.attrs[DIGEST_ATTR] = content_digest(f)
+            if digest and not fh.failed:  # a failed file is discarded: nothing to hash
+                f.attrs[DIGEST_ATTR] = content_digest(f, os.fspath(path))
         except BaseException:
             try:
                 f.close()
@@ -235,13 +254,13 @@ def write_h5(path: PathLike, what: str, digest: bool = True, **file_options) -> 
         f.close()
 
 
-def add_digest(fileobj) -> None:
+def add_digest(fileobj, file: str) -> None:
     """Store :func:`content_digest` in the root of the HDF5 file open as ``fileobj`` (a file
-    another library wrote, such as ``nir.write``)."""
+    another library wrote, such as ``nir.write``); ``file`` names it in messages."""
     import h5py
 
     with h5py.File(fileobj, "r+") as f:
-        f.attrs[DIGEST_ATTR] = content_digest(f)
+        f.attrs[DIGEST_ATTR] = content_digest(f, file)
 
 
 def check_datasets(f, file: str) -> int:

@@ -11,7 +11,8 @@ tables), it estimates the bytes and calls :func:`check_memory`, which raises
 * ``EVENTSIM_MAX_MEMORY`` if set (bytes, or with a binary suffix: ``512M``, ``4G``, ``1.5T``);
 * else the memory the kernel reports available (``MemAvailable`` in ``/proc/meminfo``, else
   ``sysconf(SC_AVPHYS_PAGES)``);
-* and never more than what the address-space limit (``ulimit -v``) leaves this process.
+* and never more than what the memory cgroup (a container's limit, v2 or v1) or the
+  address-space limit (``ulimit -v``) leaves this process.
 
 The estimates are of the arrays eventsim allocates itself (an upper bound within a small
 factor), so a run the budget admits can still meet a ``MemoryError`` when other processes take
@@ -72,6 +73,23 @@ def _available() -> int | None:
         return None
 
 
+def _cgroup_left() -> int | None:
+    """What the memory cgroup of this process (a container's limit) leaves, if it sets one."""
+    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            with open(limit_file) as f:
+                limit = f.read().strip()
+            with open(usage_file) as f:
+                usage = int(f.read().strip())
+        except (OSError, ValueError):
+            continue
+        if limit.isdigit() and int(limit) < 2**60:  # "max", or v1's "no limit" (~2**63)
+            return max(int(limit) - usage, 0)
+    return None
+
+
 def _address_space_left() -> int | None:
     if resource is None:  # pragma: no cover
         return None
@@ -92,9 +110,11 @@ def memory_budget() -> tuple[int | None, str]:
     if text:
         return _parse_bytes(text), f"the budget {BUDGET_VARIABLE}={text}"
     budget, source = _available(), "the memory available"
-    left = _address_space_left()
-    if left is not None and (budget is None or left < budget):
-        budget, source = left, "what the address-space limit (ulimit -v) leaves"
+    limits = ((_cgroup_left(), "what the memory cgroup (a container's limit) leaves"),
+              (_address_space_left(), "what the address-space limit (ulimit -v) leaves"))
+    for left, where in limits:
+        if left is not None and (budget is None or left < budget):
+            budget, source = left, where
     return budget, source
 
 

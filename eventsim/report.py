@@ -35,7 +35,7 @@ def load_run(path: str | Path) -> dict:
     return run
 
 
-def write_report(run: dict, out: str | Path) -> Path:
+def write_report(run: dict, out: str | Path, source: str | Path | None = None) -> Path:
     """Write ``index.html``, the PNG figures, ``metrics.md`` and ``metrics.json`` into the
     folder ``out``; returns the path of ``index.html``.
 
@@ -43,12 +43,25 @@ def write_report(run: dict, out: str | Path) -> Path:
     of new folders). The files are written into a temporary folder beside it and moved in
     only once all are complete (:func:`eventsim.fileio.atomic_folder`): a failure (a full
     disk, Ctrl-C) leaves ``out`` as it was; other files in ``out`` are kept.
+
+    ``source``: the JSON file ``run`` was read from; a section of it that cannot be drawn (a
+    field of the wrong type) is then an :class:`InputError` naming it.
     """
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     out = Path(out)
     m = run["metrics"]
+    try:
+        return _write_report(run, m, out, matplotlib)
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as err:
+        if source is None:  # a run of eventsim's own: a bug, shown as such
+            raise
+        raise InputError(f"{source}: not the JSON of `eventsim run --json`: its metrics cannot "
+                         f"be drawn ({type(err).__name__}: {quoted(err)})") from err
+
+
+def _write_report(run: dict, m: dict, out: str | Path, matplotlib) -> Path:
     with atomic_folder(out, "report") as tmp:
         drawn = {}
         for name, draw in _DRAW.items():

@@ -341,8 +341,8 @@ BAD_INPUTS = {
     "T-zero": lambda t, d, n: ([n, _folder(t, "in"), "--T", 0], "--T", "0 is out of range",
                                InputError),
     "T-negative-chunked": lambda t, d, n: (
-        [n, _folder(t, "in"), "--T", -3, "--chunk-events", 100], "--T", "-3 is out of range",
-        InputError),
+        [n, _folder(t, "in"), "--T", -3, "--chunk-events", 100], "--T",
+        "expected a whole number from 1 to 9223372036854775807, got '-3'", InputError),
     "chunk-events-zero": lambda t, d, n: (
         [n, _folder(t, "in"), "--chunk-events", 0], "--chunk-events", "0 is out of range",
         InputError),

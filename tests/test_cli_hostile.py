@@ -67,6 +67,9 @@ def net_and_rec(tmp_path) -> tuple[Path, Path]:
     (["run", "NET", "REC", "--workers", "1000"],
      ["--workers 1000: this machine has", "cores", "give at most --workers"]),
     (["frobnicate"], ["argument command: invalid choice: 'frobnicate'"]),
+    (["run", "NET", "REC", "--T", "1_000"], ["argument --T", "'1_000'"]),
+    (["validate", "NET", "REC", "--dt-brian-us", "1e-15"],
+     ["argument --dt-brian-us: 1e-15 us is below Brian2's smallest step here"]),
 ])
 def test_bad_flags_are_one_line(capsys, net_and_rec, argv, parts):
     net, rec = net_and_rec
@@ -238,31 +241,56 @@ def _big_network(tmp_path: Path) -> Path:
     return path
 
 
+def _signal_during_write(argv: list, tmp_path: Path, target: Path, sig: int,
+                         after: float) -> subprocess.CompletedProcess:
+    """Start ``argv``, send ``sig`` ``after`` seconds after its temporary file appeared (the
+    write has begun), and wait for it."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and \
+            not list(tmp_path.glob(f".{target.name}.*.tmp")):
+        time.sleep(0.002)
+    time.sleep(after)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_stop_signal_stops_convert_and_leaves_nothing(tmp_path, sig):
     """Ctrl-C or SIGTERM while `eventsim convert` writes: exit 128 + N, one line saying so,
     no temporary file, the old target unchanged (before, SIGINT was swallowed inside h5py and
-    the process exited 0; SIGTERM left the temporary file)."""
+    the process exited 0, or crashed it; SIGTERM left the temporary file)."""
     src = _big_network(tmp_path)
     target = tmp_path / "out.nir"
     target.write_bytes(b"old")
-    codes = []
-    for delay in (0.5, 1.5, 2.5):
-        proc = subprocess.Popen([*EVENTSIM, "convert", str(src), "--out", str(target)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(delay)
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=120)
-        codes.append(proc.returncode)
-        if proc.returncode == 0:  # finished before the signal
+    stopped = 0
+    for after in (0.0, 0.05, 0.3):
+        done = _signal_during_write([*EVENTSIM, "convert", str(src), "--out", str(target)],
+                                    tmp_path, target, sig, after)
+        if done.returncode == 0:  # finished before the signal
             target.write_bytes(b"old")
             continue
-        assert proc.returncode == 128 + sig, err
-        assert err.strip().splitlines()[-1].startswith("eventsim: "), err
-        assert "nothing half-written was left" in err
+        assert done.returncode == 128 + sig, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "nothing half-written was left" in lines[0], done.stderr
         assert target.read_bytes() == b"old"
         assert sorted(p.name for p in tmp_path.iterdir()) == ["big.h5", "out.nir"]
-    assert any(c == 128 + sig for c in codes), codes
+        stopped += 1
+    assert stopped >= 2
+
+
+def test_ctrl_c_during_to_nir_from_python_stops_it(tmp_path):
+    """From Python (Python's own SIGINT handler): a KeyboardInterrupt, nothing written."""
+    src = _big_network(tmp_path)
+    target = tmp_path / "out.nir"
+    code = (f"import eventsim\nnet = eventsim.load_network({str(src)!r})\n"
+            f"eventsim.to_nir(net, {str(target)!r})\nprint('finished')\n")
+    done = _signal_during_write([sys.executable, "-c", code], tmp_path, target, signal.SIGINT,
+                                0.05)
+    assert done.returncode != 0 and "finished" not in done.stdout, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "KeyboardInterrupt"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.h5"]
 
 
 def test_a_killed_save_leaves_a_temporary_file_the_next_save_removes(tmp_path):
@@ -345,3 +373,67 @@ def test_a_serial_folder_run_names_a_damaged_aedat4_file_and_runs_the_others(cap
                    "header: the description is not UTF-8 text")
     assert [s["path"] for s in json.loads(out.read_text())["not_run"]] == [
         str(folder / "b_damaged.aedat4")]
+
+
+def test_a_signal_the_caller_ignores_stays_ignored(tmp_path):
+    """Under nohup SIGHUP is ignored: the command goes on and writes its file."""
+    src = _big_network(tmp_path)
+    target = tmp_path / "out.nir"
+
+    nohup = shutil.which("nohup")
+    if nohup is None:
+        pytest.skip("no nohup command here")
+    proc = subprocess.Popen([nohup, *EVENTSIM, "convert", str(src), "--out", str(target)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while proc.poll() is None and not list(tmp_path.glob(".out.nir.*.tmp")):
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert eventsim.from_nir(target).n_neurons == 3010
+
+
+def test_outputs_onto_a_profile_or_a_data_file_are_refused(capsys, tmp_path, data_dir):
+    profile = tmp_path / "chip.toml"
+    profile.write_text((ROOT / "eventsim" / "metrics" / "profiles.toml").read_text()
+                       .split("[cmos45-fp16]")[0])
+    before = profile.read_text()
+    code, _, err = run(capsys, "run", "--example", "--json", profile, "--profile", profile)
+    assert code == 1
+    one_error_line(err, str(profile), "is an input of this run")
+    assert profile.read_text() == before
+    spec = tmp_path / "spec.toml"
+    spec.write_text(f'[data]\ndataset = "nmnist"\npath = "{data_dir / "nmnist"}"\n'
+                    'dt_us = 10000\nT = 5\n[network]\nlayers = [{type = "Dense", out = 10}]\n')
+    recording = min((data_dir / "nmnist" / "Train" / "0").glob("*.bin"))
+    code, _, err = run(capsys, "train", spec, "--out", recording)
+    one_error_line(err, str(recording), "is a file of the training data")
+
+
+def test_a_report_from_a_malformed_json_is_one_line(capsys, tmp_path, net_and_rec):
+    net, rec = net_and_rec
+    good = tmp_path / "run.json"
+    assert run(capsys, "run", net, rec, "--json", good)[0] == 0
+    bad = tmp_path / "bad.json"
+    payload = json.loads(good.read_text())
+    payload["metrics"]["layers"] = 5
+    bad.write_text(json.dumps(payload))
+    code, _, err = run(capsys, "report", bad, "--out", tmp_path / "rep")
+    assert code == 1
+    one_error_line(err, f"{bad}: not the JSON of `eventsim run --json`: its metrics cannot be "
+                   "drawn (TypeError")
+    assert not (tmp_path / "rep").exists()
+    assert run(capsys, "report", good, "--out", tmp_path / "rep")[0] == 0
+
+
+def test_a_chunked_window_beyond_int64_names_the_recording(capsys, tmp_path):
+    net = eventsim.random_mlp([2312, 10], (2, 34, 34), seed=0)
+    path = tmp_path / "net.h5"
+    eventsim.save_network(net, path)
+    events = np.zeros(3, eventsim.EVENT_DTYPE)
+    events["t"] = 2**62 + np.arange(3)
+    late = tmp_path / "late.npy"
+    np.save(late, events)
+    code, _, err = run(capsys, "run", path, late, "--dt-us", 1, "--chunk-events", 2)
+    assert code == 1
+    one_error_line(err, f"{late}: the window that covers its events", "int64 event keys")

@@ -79,18 +79,34 @@ def test_leftovers_of_a_killed_write_are_removed_by_the_next_write(tmp_path):
     target = tmp_path / "net.h5"
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
-    pid = int(dead.stdout)  # a process that has ended
-    stale = tmp_path / f".net.h5.{pid}-{'ab' * 8}.tmp"
+    pid, host = int(dead.stdout), fileio._HOST  # a process of this host that has ended
+    stale = tmp_path / f".net.h5.{host}-{pid}-{'ab' * 8}.tmp"
     stale.write_bytes(b"x" * 100)
-    stale_dir = tmp_path / f".net.h5.{pid}-{'cd' * 8}.tmp"
+    stale_dir = tmp_path / f".net.h5.{host}-{pid}-{'cd' * 8}.tmp"
     stale_dir.mkdir()
-    live = tmp_path / f".net.h5.{os.getpid()}-{'ef' * 8}.tmp"  # a write still going on
-    live.write_bytes(b"y")
-    other = tmp_path / f".other.h5.{pid}-{'ab' * 8}.tmp"  # another target's
-    other.write_bytes(b"z")
+    kept = [tmp_path / f".net.h5.{host}-{os.getpid()}-{'ef' * 8}.tmp",  # a write going on
+            tmp_path / f".net.h5.0badc0de-{pid}-{'ab' * 8}.tmp",  # another host's
+            tmp_path / f".net.h5.{host}-99999999999999999999-{'ab' * 8}.tmp",  # not a pid
+            tmp_path / f".other.h5.{host}-{pid}-{'ab' * 8}.tmp"]  # another target's
+    for k in kept:
+        k.write_bytes(b"y")
     fileio.write_text(target, "new", "network")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [target.name, live.name, other.name])
+        [target.name, *(k.name for k in kept)])
+
+
+def test_outputs_through_symlinks_and_dot(tmp_path, monkeypatch):
+    """A write through a symbolic link writes the file it names (the link stays); a report
+    folder given as "." is the current folder."""
+    real = tmp_path / "real.json"
+    real.write_text("old")
+    (tmp_path / "link.json").symlink_to(real)
+    fileio.write_text(tmp_path / "link.json", "new", "JSON")
+    assert (tmp_path / "link.json").is_symlink() and real.read_text() == "new"
+    monkeypatch.chdir(tmp_path)
+    with fileio.atomic_folder(".", "report") as tmp:
+        (tmp / "index.html").write_text("x")
+    assert (tmp_path / "index.html").read_text() == "x"
 
 
 def test_atomic_folder_replaces_its_files_only_when_all_are_written(tmp_path):

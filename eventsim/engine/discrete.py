@@ -350,20 +350,12 @@ def schedule_bias(net_arrays, tables, T, version, pending, heap, gstats):
 
 
 @njit(cache=True)
-def next_input_step(in_ptr, k, nn_live):
-    """The first step index ``>= k`` (relative to ``in_ptr``, which holds ``len(in_ptr) - 1``
-    steps; later ones have none) with input, or ``k`` while a NeuNorm's auxiliary neurons are
-    live (they step every step); -1 when no input is left."""
+def any_live(nn_live):
+    """Whether a NeuNorm's auxiliary neurons are live (then every step must run)."""
     for l in range(nn_live.shape[0]):
         if nn_live[l]:
-            return k
-    n_in = in_ptr.shape[0] - 1
-    if k < n_in:
-        if in_ptr[k + 1] > in_ptr[k]:
-            return k
-        if in_ptr[k] < in_ptr[n_in]:  # the step whose input starts after in_ptr[k]
-            return np.searchsorted(in_ptr, in_ptr[k], side="right") - 1
-    return -1
+            return True
+    return False
 
 
 @njit(cache=True)
@@ -374,14 +366,16 @@ def due_step(hkey, hstate, n_total):
 
 
 @njit(cache=True)
-def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap, scratch,
-              out_step, out_gid, out_n, counts, rec_from, stats, step_rows, n_rows, gstats):
+def run_steps(net_arrays, tables, in_steps, in_ptr, in_idx, s_begin, s_end, T, state, heap,
+              scratch, out_step, out_gid, out_n, counts, rec_from, stats, step_rows, n_rows,
+              gstats):
     """Run steps ``s_begin .. s_end - 1``; return the first step not run.
 
-    Input spikes of step ``s`` are ``in_idx[in_ptr[s - s_begin] : in_ptr[s - s_begin + 1]]``
-    for the ``len(in_ptr) - 1`` steps ``in_ptr`` covers; later steps have none. Steps in which
-    nothing can happen (no input, no queued crossing due, no live NeuNorm) are skipped in one
-    jump, so the cost follows the events, not ``s_end - s_begin``.
+    The input is given by the steps that have some: ``in_steps`` ascending, and the input
+    spikes of step ``in_steps[j]`` are ``in_idx[in_ptr[j] : in_ptr[j + 1]]`` (entries before
+    ``s_begin`` are passed over). Steps in which nothing can happen (no input, no queued
+    crossing due, no live NeuNorm) are skipped in one jump, so the cost follows the events,
+    not ``s_end - s_begin``.
 
     ``counts[g]`` counts the spikes of every neuron; spikes of populations ``>= rec_from`` are
     also appended to ``out_step`` / ``out_gid`` at ``out_n[0]``. When ``step_rows`` has rows,
@@ -401,7 +395,8 @@ def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap
     n_out = out_n[0]
     n_row = n_rows[0]
     per_step = step_rows.shape[0] > 0
-    n_in_steps = in_ptr.shape[0] - 1
+    n_in_steps = in_steps.shape[0]
+    j = np.searchsorted(in_steps, s_begin)  # the next step with input
     s = s_begin
     while s < s_end:
         if n_out + n_total > out_step.shape[0] or (per_step and
@@ -409,17 +404,16 @@ def run_steps(net_arrays, tables, in_ptr, in_idx, s_begin, s_end, T, state, heap
             out_n[0] = n_out
             n_rows[0] = n_row
             return s
-        k = s - s_begin
         busy = due_step(hkey, hstate, n_total)
-        nxt = next_input_step(in_ptr, k, nn_live)
-        if nxt >= 0:
-            busy = min(busy, s_begin + nxt)
-        if busy > s:  # nothing happens before step ``busy``: jump
+        if j < n_in_steps:
+            busy = min(busy, in_steps[j])
+        if busy > s and not any_live(nn_live):  # nothing happens before step ``busy``: jump
             s = min(busy, s_end)
             continue
-        if k < n_in_steps:
-            n_spk = in_ptr[k + 1] - in_ptr[k]
-            spk[:n_spk] = in_idx[in_ptr[k]:in_ptr[k + 1]]
+        if j < n_in_steps and in_steps[j] == s:
+            n_spk = in_ptr[j + 1] - in_ptr[j]
+            spk[:n_spk] = in_idx[in_ptr[j]:in_ptr[j + 1]]
+            j += 1
         else:
             n_spk = 0
         # spk holds the spikes reaching population l: the input spikes for l = 0

@@ -109,7 +109,7 @@ WEIGHT_BYTES = 40
 
 def plan_bytes(net: Network) -> int:
     """An upper estimate of the memory that building ``net``'s plan and running it takes."""
-    neurons = sum(int(np.prod(net.shapes[i])) for i in net.lif_layers)
+    neurons = net.n_neurons
     weights = sum(layer.weight.size for layer in net.layers if isinstance(layer, (Dense, Conv2d)))
     return neurons * NEURON_BYTES + weights * WEIGHT_BYTES
 

@@ -108,7 +108,11 @@ class Result:
         if self.active_steps is None:
             raise ValueError("no per-step counters: they are kept in discrete mode with "
                              "record='all'")
-        return self.per_step[:, :, column]
+        n_pop = self.step_counters.shape[1]
+        check_memory(self.T * n_pop * 8, f"Result per-step counters of T={self.T} steps")
+        out = np.zeros((self.T, n_pop), np.int64)
+        out[self.active_steps] = self.step_counters[:, :, column]
+        return out
 
     @property
     def sops_per_step(self) -> np.ndarray:

@@ -36,7 +36,7 @@ from eventsim.engine.plan import (
 from eventsim.engine.queue import new_heap
 from eventsim.engine.result import MACS, N_STATS, SELF, SPIKES, Result, make_result
 from eventsim.errors import EventsimWarning, InputError, NetworkError
-from eventsim.events.binning import bin_sparse, dense_to_sparse, n_steps
+from eventsim.events.binning import dense_to_sparse, n_steps
 from eventsim.events.stream import EventStream
 from eventsim.limits import check_memory, check_window
 from eventsim.network.layers import NeuNorm
@@ -44,9 +44,6 @@ from eventsim.network.network import Network, layer_name
 
 DEFAULT_DT_US = 1000
 RECORDS = ("all", "output")
-#: Events are binned in windows of at most this many steps, so that binning costs memory per
-#: event and per window, not per step of ``T``.
-BIN_WINDOW = 1 << 16
 
 
 class DiscreteRun:
@@ -97,35 +94,31 @@ class DiscreteRun:
 
     def run(self, step_ptr: np.ndarray, channel_idx: np.ndarray, s_begin: int, s_end: int):
         """Run up to step ``s_end`` (exclusive) with the input spikes of steps ``s_begin ..
-        s_end - 1`` (``step_ptr`` as from :func:`bin_sparse`, step 0 of it being ``s_begin``).
+        s_end - 1`` (``step_ptr`` as from :func:`~eventsim.events.binning.bin_sparse`, step 0
+        of it being ``s_begin``).
         Steps between the current one and ``s_begin`` run without input."""
         if s_begin < self.step:
             raise InputError(f"inputs for step {s_begin} arrived after step {self.step} was run")
-        self.idle(s_begin)
-        self._feed(step_ptr, channel_idx, s_begin, s_end)
+        active = np.flatnonzero(step_ptr[1:] != step_ptr[:-1])  # the steps with input
+        self._feed(active + s_begin, np.append(step_ptr[active], step_ptr[-1]), channel_idx,
+                   s_end)
 
     def run_events(self, channels: np.ndarray, t_us: np.ndarray, s_end: int) -> None:
         """Run up to step ``s_end`` (exclusive) with input events ``(channel, t_us)`` of steps
-        ``>= self.step`` (binned by the one rule, :func:`bin_sparse`), in windows of at most
-        :data:`BIN_WINDOW` steps that hold events: memory per event, not per step."""
+        ``>= self.step``, binned by the one rule (:mod:`eventsim.events.binning`) into the
+        steps that hold events only: memory per event, not per step."""
+        from eventsim.events.binning_kernel import bin_active
+
         s_end = min(s_end, self.T)
         steps = np.asarray(t_us, np.int64) // self.dt_us
         keep = (steps >= self.step) & (steps < s_end)
+        channels = np.asarray(channels, np.int64)
         if not keep.all():
-            channels, t_us, steps = channels[keep], t_us[keep], steps[keep]
+            channels, steps = channels[keep], steps[keep]
         if len(steps) > 1 and np.any(steps[1:] < steps[:-1]):
             order = np.argsort(steps, kind="stable")
-            channels, t_us, steps = channels[order], t_us[order], steps[order]
-        i = 0
-        while i < len(steps):
-            begin = int(steps[i])
-            stop = min(begin + BIN_WINDOW, s_end)
-            j = int(np.searchsorted(steps, stop, side="left"))
-            step_ptr, idx, _ = bin_sparse(channels[i:j], t_us[i:j], self.n_inputs, self.dt_us,
-                                          stop - begin, t_start_us=begin * self.dt_us)
-            self.run(step_ptr, idx, begin, stop)
-            i = j
-        self.idle(s_end)
+            channels, steps = channels[order], steps[order]
+        self._feed(*bin_active(steps, channels, self.n_inputs), s_end)
 
     @property
     def n_inputs(self) -> int:
@@ -135,18 +128,18 @@ class DiscreteRun:
     def idle(self, s_end: int) -> None:
         """Run the steps up to ``s_end`` (exclusive) without input (one jump to each queued
         crossing: no cost per step)."""
-        s_end = min(s_end, self.T)
-        if self.step < s_end:
-            self._feed(_NO_INPUT, _NO_INPUT[:0], self.step, s_end)
+        self._feed(_NONE, _NO_PTR, _NONE, s_end)
 
-    def _feed(self, step_ptr, channel_idx, base: int, s_end: int) -> None:
+    def _feed(self, in_steps, in_ptr, in_idx, s_end: int) -> None:
+        """Run to ``s_end`` with the input of the steps ``in_steps`` (see
+        :func:`discrete.run_steps`), growing the output buffers when the kernel asks."""
         s_end = min(s_end, self.T)
         while self.step < s_end:
             s = discrete.run_steps(
-                self.net_arrays, self.tables, step_ptr[min(self.step - base, len(step_ptr) - 1):],
-                channel_idx, self.step, s_end, self.T, self.state, self.heap, self.scratch,
-                self.out_step, self.out_gid, self.out_n, self.counts, self.rec_from,
-                self.stats, self.step_rows, self.n_rows, self.gstats)
+                self.net_arrays, self.tables, in_steps, in_ptr, in_idx, self.step, s_end,
+                self.T, self.state, self.heap, self.scratch, self.out_step, self.out_gid,
+                self.out_n, self.counts, self.rec_from, self.stats, self.step_rows,
+                self.n_rows, self.gstats)
             self.step = s
             if s < s_end:  # a buffer is full: grow it and go on
                 n, n_pop = self.plan.n_neurons, self.plan.n_pop
@@ -180,10 +173,11 @@ class DiscreteRun:
                            "discrete", p.layer_index, step_rows)
 
 
-#: The input of steps without input: ``step_ptr`` of zero steps (the kernel reads later steps
-#: as empty).
-_NO_INPUT = np.zeros(1, np.int64)
-_NO_INPUT.setflags(write=False)
+#: No input: no steps with input, and their (empty) pointers.
+_NONE = np.zeros(0, np.int64)
+_NO_PTR = np.zeros(1, np.int64)
+_NONE.setflags(write=False)
+_NO_PTR.setflags(write=False)
 
 
 def _grown(buffer: np.ndarray) -> np.ndarray:
@@ -231,12 +225,12 @@ class Simulator:
         if any(getattr(layer, "integer", False) for layer in net.layers):
             # whole numbers held exactly (to 2**53): the result is that of every dtype
             self.dtype = np.dtype(np.float64)
-        sizes = {layer_name(i, net.layers[i]): int(np.prod(net.shapes[i]))
-                 for i in net.lif_layers}
         if self.T is not None:
-            check_window(self.T, self.dt_us, sum(sizes.values()))
-        check_memory(plan_bytes(net), f"simulate: the network's {sum(sizes.values())} neurons ("
-                     + ", ".join(f"{name}: {n}" for name, n in sizes.items()) + ")")
+            check_window(self.T, self.dt_us, net.n_neurons)
+        check_memory(plan_bytes(net), lambda: (
+            f"simulate: the network's {net.n_neurons} neurons ("
+            + ", ".join(f"{layer_name(i, net.layers[i])}: {int(np.prod(net.shapes[i]))}"
+                        for i in net.lif_layers) + ")"))
         self.plan = build_plan(net, self.dtype)
         self.rec_from = 0 if record == "all" else self.plan.n_pop - 1
         self.per_step = record == "all"

@@ -105,9 +105,10 @@ def check_layout(path: Path) -> None:
                               f"{length} bytes at byte {len(MAGIC)}, but the file has "
                               f"{size - body} bytes after it")
         _, data_table, _ = _ioheader(f.read(length), path)
-        end = data_table if 0 <= data_table <= size else size
         offset = body + length
-        while offset < end:
+        # the library reads packets until it stands exactly on file_data_position (the index),
+        # else to the end of the file: check every packet it would read
+        while offset < size and offset != data_table:
             f.seek(offset)
             raw = f.read(8)
             if len(raw) < 8:

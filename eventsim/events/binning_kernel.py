@@ -65,3 +65,33 @@ def bin_sorted(steps, channels, keep, n_channels, T):
     for s in range(T):
         step_ptr[s + 1] = step_ptr[s] + counts[s]
     return step_ptr, idx[:n].copy()
+
+
+@njit(cache=True)
+def bin_active(steps, channels, n_channels):
+    """Binary binning of events whose ``steps`` are non-decreasing, by the steps that have
+    events: ``(active_steps, ptr, channel_idx)``, the channels of ``active_steps[j]`` being
+    ``channel_idx[ptr[j]:ptr[j + 1]]``, each once, ascending. Memory per event, not per step."""
+    seen = np.full(n_channels, -1, np.int64)
+    idx = np.empty(steps.shape[0], np.int64)
+    active = np.empty(steps.shape[0], np.int64)
+    ptr = np.zeros(steps.shape[0] + 1, np.int64)
+    n = 0
+    k = 0
+    for i in range(steps.shape[0]):
+        s = steps[i]
+        if k == 0 or active[k - 1] != s:
+            if k:
+                sort_prefix(idx[ptr[k - 1]:n], n - ptr[k - 1])
+            active[k] = s
+            ptr[k] = n
+            k += 1
+        c = channels[i]
+        if seen[c] != s:
+            seen[c] = s
+            idx[n] = c
+            n += 1
+    if k:
+        sort_prefix(idx[ptr[k - 1]:n], n - ptr[k - 1])
+    ptr[k] = n
+    return active[:k].copy(), ptr[:k + 1].copy(), idx[:n].copy()

@@ -41,7 +41,7 @@ from eventsim.events.stream import (
     events_from_columns,
     sort_by_time,
 )
-from eventsim.fileio import commit, discard, new_temp
+from eventsim.fileio import commit, deferred_signals, discard, new_temp
 from eventsim.h5io import GuardedFile, check_stored
 from eventsim.limits import check_memory
 
@@ -97,17 +97,18 @@ class EventWriter:
         try:
             self._raw = open(self._tmp, "r+b", buffering=0)  # noqa: SIM115 - closed by close()
             self._fh = GuardedFile(self._raw)  # a full disk: an error, not a crash in HDF5
-            self._file = h5py.File(self._fh, "w")
-            group = self._file.create_group("events")
-            group.attrs["format"] = FORMAT
-            group.attrs["version"] = VERSION
-            group.attrs["sensor_size"] = np.array(self.sensor_size, np.int64)
-            for name in EVENT_DTYPE.names:
-                group.create_dataset(
-                    name, shape=(0,), maxshape=(None,), dtype=EVENT_DTYPE[name],
-                    chunks=(max(int(chunk_events), 1),), compression=compression,
-                    fletcher32=True,
-                )
+            with deferred_signals():
+                self._file = h5py.File(self._fh, "w")
+                group = self._file.create_group("events")
+                group.attrs["format"] = FORMAT
+                group.attrs["version"] = VERSION
+                group.attrs["sensor_size"] = np.array(self.sensor_size, np.int64)
+                for name in EVENT_DTYPE.names:
+                    group.create_dataset(
+                        name, shape=(0,), maxshape=(None,), dtype=EVENT_DTYPE[name],
+                        chunks=(max(int(chunk_events), 1),), compression=compression,
+                        fletcher32=True,
+                    )
         except BaseException as err:
             self._fail(err)
             raise
@@ -145,9 +146,10 @@ class EventWriter:
         group = self._file["events"]
         stop = self.n_events + len(events)
         try:
-            for name in EVENT_DTYPE.names:
-                group[name].resize((stop,))
-                group[name][self.n_events:stop] = events[name]
+            with deferred_signals():  # Ctrl-C lands after HDF5's write, not inside it
+                for name in EVENT_DTYPE.names:
+                    group[name].resize((stop,))
+                    group[name][self.n_events:stop] = events[name]
             self._fh.check()
         except BaseException as err:  # a full disk, Ctrl-C: nothing is left behind
             self._fail(err)
@@ -165,7 +167,8 @@ class EventWriter:
         """
         if self._file is not None:
             try:
-                self._file.close()
+                with deferred_signals():
+                    self._file.close()
                 self._file = None
                 self._fh.check()
                 self._raw.close()
@@ -183,12 +186,13 @@ class EventWriter:
         """Close quietly, remove the temporary file; raise what caused ``err`` (an interrupt
         or a failed write that HDF5 met, see :class:`GuardedFile`), an I/O failure as an
         OutputError naming ``path``; return if ``err`` is its own cause."""
-        for handle in (self._file, self._raw):
-            try:
-                if handle is not None:
-                    handle.close()
-            except Exception:  # noqa: BLE001, S110 - the first failure is the one to report
-                pass
+        with deferred_signals():
+            for handle in (self._file, self._raw):
+                try:
+                    if handle is not None:
+                        handle.close()
+                except Exception:  # noqa: BLE001, S110 - the first failure is the one to report
+                    pass
         self._file = None
         fh = self._fh
         root = (fh.stop or fh.error) if fh is not None and err is not None else None

@@ -18,6 +18,7 @@ import numpy as np
 
 from eventsim.errors import FormatError, quoted
 from eventsim.events.stream import events_from_columns
+from eventsim.limits import check_memory
 
 SensorSize = tuple[int, int, int]
 #: Cameras by the ``plugin_name`` of the header (width, height).
@@ -105,13 +106,26 @@ def probe(path: Path) -> SensorSize | None:
     return _geometry(keys)
 
 
+#: Events per byte of data that a whole read is budgeted for: EVT 2.0 and DAT have one event
+#: per 4 and 8 bytes; EVT 3.0 about one per 2.5 bytes in recordings (budgeted at one per
+#: byte), up to 6 where vector words pack 12 events into 2 bytes.
+EVENTS_PER_BYTE = {"evt2": 1 / 4, "dat": 1 / DAT_RECORD_BYTES, "evt3": 1.0}
+#: Peak bytes per event of a whole read: expelliarmus' array and eventsim's.
+READ_BYTES_PER_EVENT = 40
+
+
 def blocks(path: Path, chunk_events: int | None) -> Iterator[np.ndarray]:
     """The events in file order, decoded by expelliarmus (all at once, or in chunks)."""
     from expelliarmus import Wizard
 
-    keys, _ = _header(path)
-    wizard = Wizard(encoding=_encoding(path, keys), fpath=str(path),
-                    chunk_size=chunk_events or 8192)
+    keys, offset = _header(path)
+    encoding = _encoding(path, keys)
+    if chunk_events is None:
+        events = (path.stat().st_size - offset) * EVENTS_PER_BYTE[encoding]
+        check_memory(events * READ_BYTES_PER_EVENT, f"{path}: reading the Prophesee file whole "
+                     f"(about {events:.3g} events; iter_events, or eventsim run --chunk-events, "
+                     "streams it)")
+    wizard = Wizard(encoding=encoding, fpath=str(path), chunk_size=chunk_events or 8192)
     try:
         parts = [wizard.read()] if chunk_events is None else wizard.read_chunk()
         for arr in parts:

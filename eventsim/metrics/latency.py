@@ -17,34 +17,34 @@ from eventsim.limits import check_memory
 def _changes(result: Result) -> tuple[np.ndarray, np.ndarray]:
     """The decision as it changes: ``(steps, decision)``, the decision from ``steps[i]`` on
     (until ``steps[i + 1]``) being ``decision[i]``; ``steps[0] == 0`` (decision -1 until the
-    first output spike). Cost per output spike, not per step."""
+    first output spike). The rule is applied at the steps with output spikes only (the
+    spikes sorted by step, as results hold them): memory and time per such step, not per
+    step of ``T``."""
     if result.mode != "discrete":
         raise ValueError("decisions: needs a discrete-mode result (steps)")
     n_out = len(result.spike_counts[-1])
     out = result.spikes[-1]
     if len(out) != int(result.spike_counts[-1].sum()):
         raise ValueError("decisions: the output layer's spikes were not recorded")
-    counts = np.zeros(n_out, np.int64)
-    first = np.full(n_out, -1, np.int64)
-    steps, decided = [0], [-1]
-    i = 0
-    while i < len(out):  # one step of output spikes at a time
-        s = out[i, 0]
-        j = i
-        while j < len(out) and out[j, 0] == s:
-            neuron = out[j, 1]
-            counts[neuron] += 1
-            if first[neuron] < 0:
-                first[neuron] = s
-            j += 1
-        best = np.flatnonzero(counts == counts.max())
-        # among the tied classes: earliest first spike, then the lower index
-        pick = int(best[np.lexsort((best, first[best]))[0]])
-        if pick != decided[-1]:
-            steps.append(int(s))
-            decided.append(pick)
-        i = j
-    return np.array(steps, np.int64), np.array(decided, np.int64)
+    if not len(out):
+        return np.zeros(1, np.int64), np.full(1, -1, np.int64)
+    steps, at = np.unique(out[:, 0], return_inverse=True)  # the steps with output spikes
+    counts = np.zeros((len(steps), n_out), np.int64)
+    np.add.at(counts, (at, out[:, 1]), 1)
+    np.cumsum(counts, axis=0, out=counts)
+    first = np.full(n_out, np.iinfo(np.int64).max // (n_out + 1), np.int64)
+    neurons, idx = np.unique(out[:, 1], return_index=True)  # sorted by step: first spikes
+    first[neurons] = out[idx, 0]
+    best = counts == counts.max(axis=1, keepdims=True)
+    # among the tied classes: earliest first spike (every tied class has spiked), lower index
+    key = np.where(best, first * n_out + np.arange(n_out), np.iinfo(np.int64).max)
+    pick = key.argmin(axis=1)
+    change = np.ones(len(pick), np.bool_)
+    change[1:] = pick[1:] != pick[:-1]
+    starts, decided = steps[change], pick[change]
+    if starts[0] == 0:
+        return starts, decided
+    return np.append(0, starts), np.append(-1, decided)
 
 
 def decisions(result: Result) -> np.ndarray:
@@ -72,5 +72,7 @@ def accuracy_vs_steps(results: list[Result], labels) -> np.ndarray:
     labels = np.asarray(labels)
     if len(results) != len(labels) or not results:
         raise ValueError("accuracy_vs_steps: one label per result needed")
-    preds = np.stack([decisions(r) for r in results])  # (n, T)
-    return (preds == labels[:, None]).mean(axis=0)
+    correct = np.zeros(results[0].T, np.int64)  # one result at a time: memory of T, not n * T
+    for r, y in zip(results, labels):
+        correct += decisions(r) == y
+    return correct / len(results)

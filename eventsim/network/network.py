@@ -150,6 +150,11 @@ class Network:
         return int(np.prod(self.input_shape))
 
     @property
+    def n_neurons(self) -> int:
+        """Neurons of every layer with neurons."""
+        return sum(int(np.prod(self.shapes[i])) for i in self.lif_layers)
+
+    @property
     def n_outputs(self) -> int:
         return int(np.prod(self.shapes[-1]))
 

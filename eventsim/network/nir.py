@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from eventsim.errors import EventsimError, FormatError, InputError, NetworkError
-from eventsim.fileio import atomic_path, input_path
+from eventsim.fileio import atomic_path, deferred_signals, input_path
 from eventsim.h5io import (
     add_digest,
     check_datasets,
@@ -98,8 +98,7 @@ def to_nir(net: Network, path: str | Path | None = None, dt_us: int | None = Non
                            "refers to)")
     dt = dt_us * 1e-6
     # five parameter arrays per neuron (float64), and their copies while writing
-    check_memory(10 * 8 * sum(int(np.prod(net.shapes[i])) for i in net.lif_layers),
-                 f"to_nir: the NIR neuron nodes of {sum(int(np.prod(net.shapes[i])) for i in net.lif_layers)} "
+    check_memory(10 * 8 * net.n_neurons, f"to_nir: the NIR neuron nodes of {net.n_neurons} "
                  "neurons (one value per neuron and parameter)")
     nodes = {"input": nir.Input(input_type={"input": np.array(net.input_shape)})}
     edges, last = [], "input"
@@ -155,10 +154,11 @@ def to_nir(net: Network, path: str | Path | None = None, dt_us: int | None = Non
         meta["eventsim_labels"] = list(net.labels)
     graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta, type_check=False)
     if path is not None:  # through a temporary file: nothing half-written is left at path
-        with atomic_path(path, "NIR graph") as tmp, guarded_file(tmp) as fh:
+        with atomic_path(path, "NIR graph") as tmp, deferred_signals(), \
+                guarded_file(tmp) as fh:
             nir.write(fh, graph)  # through a file object: a full disk is an error, not a crash
-            fh.check()  # before the digest reads the file back
-            add_digest(fh)
+            fh.check()  # a failed file is discarded: nothing to hash
+            add_digest(fh, str(path))
     return graph
 
 
@@ -223,7 +223,7 @@ def _order(graph) -> list[str]:
         order.append(node)
     off_chain = sorted(set(graph.nodes) - set(order))
     if off_chain:
-        feeds = {b for a, b in graph.edges if a in off_chain}
+        feeds = {b for a, b in graph.edges if a == off_chain[0]}
         into = f" (it feeds {', '.join(map(repr, sorted(feeds)))})" if feeds else ""
         raise NetworkError(f"from_nir: node {off_chain[0]!r} is not on the chain from "
                            f"{starts[0]!r} to {order[-1]!r}{into}; eventsim runs every node of a "

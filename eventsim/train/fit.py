@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from eventsim import fileio
+from eventsim.errors import OutputError
 from eventsim.limits import check_memory
 from eventsim.network.layers import Conv2d
 from eventsim.train.data import load_mnist_idx, load_nmnist_folder, random_shift, rate_code
@@ -53,7 +54,7 @@ def batch_bytes(spec: Spec) -> int:
     """An upper estimate of the memory one training batch takes: every neuron's state of every
     step (kept for the backward pass) and the conv layers' im2col matrices."""
     net, itemsize = spec.net, np.dtype(spec.config.dtype).itemsize
-    per_step = net.n_inputs + sum(int(np.prod(net.shapes[i])) for i in net.lif_layers)
+    per_step = net.n_inputs + net.n_neurons
     total = per_step * _ARRAYS_PER_NEURON
     for i, layer in enumerate(net.layers):
         if isinstance(layer, Conv2d):
@@ -65,7 +66,7 @@ def batch_bytes(spec: Spec) -> int:
 def check_outputs(spec: Spec, out: Path, resume: Path | None = None) -> Path:
     """Before any training: ``out`` and its checkpoint ``<out>.ckpt.h5`` can be written (the
     folder exists and takes files) and neither is the spec, the checkpoint resumed from (for
-    ``out``) or a file of the data. Returns the checkpoint's path.
+    ``out``), the data folder or a file in it. Returns the checkpoint's path.
 
     Raises
     ------
@@ -77,6 +78,11 @@ def check_outputs(spec: Spec, out: Path, resume: Path | None = None) -> Path:
     inputs = [spec.source, spec.data.path]
     fileio.check_output(out, [*inputs, resume], "trained network", "eventsim train")
     fileio.check_output(checkpoint, inputs, "training checkpoint", "eventsim train")
+    data = Path(spec.data.path).resolve()
+    for path in (out, checkpoint):  # an existing file in the data folder is a recording
+        if path.exists() and path.resolve().is_relative_to(data):
+            raise OutputError(f"{path}: is a file of the training data ({data}); writing "
+                              "there would destroy it: choose another path")
     return checkpoint
 
 

@@ -27,7 +27,8 @@ def _header_fields(data: bytes) -> dict[str, int]:
     desc = base + table + field[2]
     (rel,) = struct.unpack_from("<I", data, desc)
     return {"root": base, "vtable": base + table, "compression": base + table + field[0],
-            "description": desc + rel + 4, "length": 14}
+            "file_data_position": base + table + field[1], "description": desc + rel + 4,
+            "length": 14}
 
 
 def _write(tmp_path: Path, data: bytes | bytearray) -> Path:
@@ -50,6 +51,7 @@ def test_the_cut_reads():
     ("header-length", "AEDAT 4 file cut or damaged: header field 'length' is"),
     ("packet-length", "AEDAT 4 file cut or damaged: the packet at byte offset"),
     ("cut-in-packet-header", "AEDAT 4 file cut inside the packet header at byte offset"),
+    ("index-before-packets", "AEDAT 4 file cut or damaged: the packet at byte offset"),
 ])
 def test_damage_is_named_before_the_library_reads(tmp_path, damage, message):
     data = bytearray(CUT.read_bytes())
@@ -66,6 +68,10 @@ def test_damage_is_named_before_the_library_reads(tmp_path, damage, message):
         struct.pack_into("<I", data, at["length"], 0xFFFFFFF0)
     elif damage == "packet-length":
         (length,) = struct.unpack_from("<I", data, 14)
+        struct.pack_into("<I", data, 18 + length + 4, 0xFFFFFFF0)
+    elif damage == "index-before-packets":  # the library reads on past a position it never
+        (length,) = struct.unpack_from("<I", data, 14)  # stands on: the packets are checked
+        struct.pack_into("<q", data, at["file_data_position"], 0)
         struct.pack_into("<I", data, 18 + length + 4, 0xFFFFFFF0)
     else:
         (length,) = struct.unpack_from("<I", data, 14)

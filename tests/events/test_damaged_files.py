@@ -5,6 +5,7 @@ Each case makes its file here (crafted bytes); see also test_aedat4.py and tests
 
 from __future__ import annotations
 
+import re
 import tracemalloc
 from pathlib import Path
 
@@ -134,3 +135,14 @@ def test_chunks_beyond_the_budget_are_refused(monkeypatch):
     with pytest.raises(ResourceError, match="iter_events: chunks of chunk_events=1000000"):
         eventsim.iter_events(DATA / "evt3_cut.raw", 1_000_000)
     assert sum(len(c) for c in eventsim.iter_events(DATA / "evt3_cut.raw", 500)) == 2773
+
+
+@pytest.mark.parametrize("name, events", [("evt2_cut.raw", "about 2e+03 events"),
+                                          ("evt3_cut.raw", "about 8e+03 events"),
+                                          ("ncars_cut.dat", "about 400 events")])
+def test_a_whole_prophesee_read_beyond_the_budget_is_refused(monkeypatch, name, events):
+    monkeypatch.setattr(limits, "UNCHECKED_BYTES", 0)
+    monkeypatch.setenv("EVENTSIM_MAX_MEMORY", "10K")
+    with pytest.raises(ResourceError, match=re.escape(f"{name}: reading the Prophesee file "
+                                                      f"whole ({events}; iter_events")):
+        eventsim.read_events(DATA / name)
