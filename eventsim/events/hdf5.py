@@ -31,7 +31,7 @@ from types import TracebackType
 
 import numpy as np
 
-from eventsim.errors import EventError, EventsimWarning, FormatError, quoted
+from eventsim.errors import EventError, EventsimWarning, FormatError, OutputError, quoted
 from eventsim.events.stream import (
     EVENT_DTYPE,
     EventStream,
@@ -92,6 +92,7 @@ class EventWriter:
         self.n_events = 0
         self._last_t: int | None = None
         self._file = None
+        self._closed = False
         self._tmp = new_temp(self.path, "event file")
         self._raw = self._fh = None
         try:
@@ -163,8 +164,12 @@ class EventWriter:
         Raises
         ------
         OutputError
-            Writing failed (a full disk, ...): nothing is left at ``path`` but what was there.
+            Writing failed (a full disk, ...), now or in an earlier :meth:`write` (or the
+            writer was aborted): nothing is left at ``path`` but what was there.
         """
+        if self._file is None and not self._closed:
+            raise OutputError(f"{self.path}: the event file was not written: an earlier write "
+                              "failed or the writer was aborted")
         if self._file is not None:
             try:
                 with deferred_signals():
@@ -173,6 +178,7 @@ class EventWriter:
                 self._fh.check()
                 self._raw.close()
                 commit(self._tmp, self.path)
+                self._closed = True
             except BaseException as err:
                 self._fail(err)
                 raise

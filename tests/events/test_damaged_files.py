@@ -146,3 +146,15 @@ def test_a_whole_prophesee_read_beyond_the_budget_is_refused(monkeypatch, name, 
     with pytest.raises(ResourceError, match=re.escape(f"{name}: reading the Prophesee file "
                                                       f"whole ({events}; iter_events")):
         eventsim.read_events(DATA / name)
+
+
+def test_closing_a_writer_whose_write_failed_is_an_error(tmp_path):
+    writer = eventsim.EventWriter(tmp_path / "ev.h5", (4, 4, 2))
+    bad = np.zeros(2, eventsim.EVENT_DTYPE)
+    bad["t"] = [5, 1]  # backwards: refused, the writer goes on
+    with pytest.raises(eventsim.EventError):
+        writer.write(bad)
+    writer.abort()
+    with pytest.raises(eventsim.errors.OutputError, match="the event file was not written"):
+        writer.close()
+    assert list(tmp_path.iterdir()) == []
