@@ -18,6 +18,13 @@ B. *update*: each touched neuron (input arrived, or its own crossing fell due on
 Populations run in order within a step, so a spike of population ``l`` at step ``s`` reaches
 population ``l + 1`` in step ``s``.
 
+Only the steps in which something can happen run: the next step with input (the input comes
+as the steps that have some, ``in_steps``), the step of the queue's first entry, or every step
+while a NeuNorm's auxiliary neurons are live; the kernel jumps over the others, in which no
+neuron would be touched (the closed-form decay covers them), so its cost follows the events,
+not the window. Per-step counters are rows ``(step, population, counters)`` of the steps with
+activity.
+
 A population fed by a NeuNorm layer (:class:`~eventsim.network.layers.NeuNorm`) also steps
 that layer's auxiliary neurons in phase A, every step from the first spike below until they
 have decayed to exactly 0, and adds their analog share ``-alpha * x`` through its weights
