@@ -242,13 +242,23 @@ def new_temp(path: PathLike, what: str) -> Path:
         )
     if path.is_dir():
         raise OutputError(f"{path}: is a folder; expected a path for the {what} file")
+    return _fresh_temp(path, what, folder=False)
+
+
+def _fresh_temp(path: Path, what: str, folder: bool) -> Path:
+    """Remove the leftovers of dead writers to ``path``, then create its temporary file (or
+    ``folder``); an OutputError naming ``path`` when that fails."""
     remove_stale_temps(path)
     tmp = _temp_name(path)
     try:
-        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # mode from umask
+        if folder:
+            tmp.mkdir()
+        else:  # mode from umask
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     except OSError as err:
-        raise OutputError(f"{path}: cannot write the {what}: creating a file in {folder} "
-                          f"fails ({err.strerror or err})") from None
+        kind = "folder" if folder else "file"
+        raise OutputError(f"{path}: cannot write the {what}: creating a {kind} in "
+                          f"{path.parent} fails ({err.strerror or err})") from None
     return tmp
 
 
@@ -413,13 +423,7 @@ def atomic_folder(path: PathLike, what: str) -> Iterator[Path]:
                                 "(only the last folder of the path is created)", str(parent))
     if path.exists() and not path.is_dir():
         raise OutputError(f"{path}: is a file; expected a folder for the {what}")
-    remove_stale_temps(path)
-    tmp = _temp_name(path)
-    try:
-        tmp.mkdir()
-    except OSError as err:
-        raise OutputError(f"{path}: cannot write the {what}: creating a folder in {parent} "
-                          f"fails ({err.strerror or err})") from None
+    tmp = _fresh_temp(path, what, folder=True)
     created = False
     try:
         yield tmp

@@ -94,25 +94,23 @@ class Result:
         """The counters of every step, shape (T, n_pop, 5) (zeros where nothing happened);
         None without per-step counters. Its memory grows with ``T``: checked against the
         budget (:func:`eventsim.limits.check_memory`)."""
-        if self.active_steps is None:
-            return None
-        n_pop = self.step_counters.shape[1]
-        check_memory(self.T * n_pop * N_STATS * 8, f"Result.per_step: counters of T={self.T} "
-                     f"steps x {n_pop} populations (active_steps and step_counters hold the "
-                     f"{len(self.active_steps)} steps with activity)")
-        dense = np.zeros((self.T, n_pop, N_STATS), np.int64)
-        dense[self.active_steps] = self.step_counters
-        return dense
+        return None if self.active_steps is None else self._spread(self.step_counters)
+
+    def _spread(self, counters: np.ndarray) -> np.ndarray:
+        """``counters`` of the active steps (first axis) spread over all ``T`` steps, zeros
+        elsewhere; its memory checked against the budget."""
+        check_memory(self.T * int(np.prod(counters.shape[1:])) * 8, lambda: (
+            f"Result.per_step: counters of T={self.T} steps (active_steps and step_counters "
+            f"hold the {len(self.active_steps)} steps with activity)"))
+        out = np.zeros((self.T, *counters.shape[1:]), np.int64)
+        out[self.active_steps] = counters
+        return out
 
     def _column(self, column: int) -> np.ndarray:
         if self.active_steps is None:
             raise ValueError("no per-step counters: they are kept in discrete mode with "
                              "record='all'")
-        n_pop = self.step_counters.shape[1]
-        check_memory(self.T * n_pop * 8, f"Result per-step counters of T={self.T} steps")
-        out = np.zeros((self.T, n_pop), np.int64)
-        out[self.active_steps] = self.step_counters[:, :, column]
-        return out
+        return self._spread(self.step_counters[:, :, column])
 
     @property
     def sops_per_step(self) -> np.ndarray:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from eventsim.events.stream import check_whole_records, events_from_columns
+from eventsim.events.stream import RECORD_READ_BYTES, check_whole_records, events_from_columns
+from eventsim.limits import check_memory
 
 SensorSize = tuple[int, int, int]
 #: Bytes per record.
@@ -86,6 +87,11 @@ def blocks(path: Path, chunk_events: int | None) -> Iterator[np.ndarray]:
     events : ndarray, shape (n,), ``EVENT_DTYPE``
         ``n = chunk_events`` but for the last block; ``t`` in microseconds.
     """
+    if chunk_events is None:
+        size = path.stat().st_size
+        check_memory(size // RECORD_BYTES * RECORD_READ_BYTES,
+                     f"{path}: reading the 1-D spike records file whole ({size} bytes; "
+                     "iter_events, or eventsim run --chunk-events, streams it)")
     start = 0
     with open(path, "rb") as f:
         while buffer := f.read(RECORD_BYTES * chunk_events if chunk_events else -1):

@@ -49,6 +49,7 @@ from eventsim.events import aedat4, cochlea, prophesee, tactile
 from eventsim.events.hdf5 import h5_blocks, h5_sensor_size
 from eventsim.events.stream import (
     EVENT_DTYPE,
+    RECORD_READ_BYTES,
     EventStream,
     _check_sensor_size,
     check_events,
@@ -129,6 +130,11 @@ def _atis_probe(path: Path) -> None:
 
 
 def _atis_blocks(path: Path, chunk_events: int | None) -> Iterator[np.ndarray]:
+    if chunk_events is None:
+        size = path.stat().st_size
+        check_memory(size // ATIS_RECORD_BYTES * RECORD_READ_BYTES,
+                     f"{path}: reading the ATIS 5-byte records file whole ({size} bytes; "
+                     "iter_events, or eventsim run --chunk-events, streams it)")
     overflows = 0
     with open(path, "rb") as f:
         while buffer := f.read(ATIS_RECORD_BYTES * chunk_events if chunk_events else -1):
@@ -211,17 +217,12 @@ class _Format:
     probe: Callable[[Path], SensorSize | None]  # check the layout; the stored sensor size
     blocks: Callable[[Path, int | None], Iterator[np.ndarray]]  # events in file order
     infer: Callable[[SensorSize], SensorSize] = lambda extent: extent
-    #: peak bytes of memory per byte of file when read whole, for formats whose records have
-    #: a fixed size (the others check their own counts, or are small)
-    read_bytes_per_byte: float | None = None
 
 
-#: Peak bytes per 5-byte record of a whole read: the file's bytes, int64 temporaries of the
-#: decode, the event array and its copies.
-_RECORD_READ_BYTES = 80
-
-_ATIS = _Format("ATIS 5-byte records", None, _atis_probe, _atis_blocks, infer_atis_sensor_size,
-                _RECORD_READ_BYTES / ATIS_RECORD_BYTES)
+# A whole read (``blocks(path, None)``) checks its memory against the budget in each codec,
+# which knows how many events a file can hold (records, a header's count); AEDAT 4 and .mat
+# files are read packet by packet or are small.
+_ATIS = _Format("ATIS 5-byte records", None, _atis_probe, _atis_blocks, infer_atis_sensor_size)
 _HDF5 = _Format("HDF5", b"\x89HDF\r\n\x1a\n", h5_sensor_size, h5_blocks)
 _FORMATS = {
     ".bin": _ATIS,
@@ -230,8 +231,7 @@ _FORMATS = {
     ".npy": _Format("NumPy .npy", b"\x93NUMPY", _npy_probe, _npy_blocks),
     ".raw": _Format("Prophesee EVT", None, prophesee.probe, prophesee.blocks),
     ".dat": _Format("Prophesee DAT", None, prophesee.probe, prophesee.blocks),
-    ".bs1": _Format("1-D spike records", None, cochlea.probe, cochlea.blocks, cochlea.infer,
-                    _RECORD_READ_BYTES / cochlea.RECORD_BYTES),
+    ".bs1": _Format("1-D spike records", None, cochlea.probe, cochlea.blocks, cochlea.infer),
     ".mat": _Format("ST-MNIST MATLAB", None, tactile.probe, tactile.blocks),
     ".h5": _HDF5,
     ".hdf5": _HDF5,
@@ -356,10 +356,6 @@ def read_events(path: str | os.PathLike, sensor_size: SensorSize | None = None) 
     """
     path, fmt, stored = _locate(path)
     source = str(path)
-    if fmt.read_bytes_per_byte is not None:
-        check_memory(path.stat().st_size * fmt.read_bytes_per_byte,
-                     f"{path}: reading the {fmt.name} file whole ({path.stat().st_size} bytes; "
-                     "iter_events, or eventsim run --chunk-events, streams it)")
     events = _concat(_guarded_blocks(path, fmt, None))
     size = _sensor_size(path, fmt, sensor_size, stored, lambda: [events])
     check_events(events, size, source)

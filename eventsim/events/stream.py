@@ -165,6 +165,11 @@ def events_from_columns(columns: Mapping[str, np.ndarray], source: str = "<array
     return out
 
 
+#: Peak bytes per 5-byte record (ATIS, .bs1) of a whole read: the file's bytes, the int64
+#: temporaries of the decode, the event array and its copies.
+RECORD_READ_BYTES = 80
+
+
 def check_whole_records(size: int, record_bytes: int, source: str, kind: str) -> None:
     """Raise :class:`FormatError` naming the byte offset where ``size`` bytes of fixed-size
     ``kind`` records are cut (a file or a buffer of ``record_bytes``-byte records)."""

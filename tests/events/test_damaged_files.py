@@ -77,6 +77,9 @@ def test_a_whole_read_beyond_the_budget_is_refused(tmp_path, monkeypatch):
     with pytest.raises(ResourceError, match=f"^{bin_path}: reading the ATIS 5-byte records "
                        "file whole"):
         eventsim.read_events(bin_path)
+    bs1 = DATA / "ntidigits_cut.bs1"
+    with pytest.raises(ResourceError, match=f"^{bs1}: reading the 1-D spike records file whole"):
+        eventsim.read_events(bs1)
     monkeypatch.setenv("EVENTSIM_MAX_MEMORY", "1G")
     assert len(eventsim.read_events(path)) == 400
 
