@@ -30,6 +30,7 @@ from eventsim.engine.result import N_STATS, SELF, SOPS, SPIKES, UPDATES, Result,
 from eventsim.errors import InputError
 from eventsim.events.binning import n_steps
 from eventsim.events.stream import EventStream
+from eventsim.network.graph import Graph
 from eventsim.network.network import Network, layer_name
 
 EVENTS, QUEUE, PEAK_QUEUE, POS, BATCH = range(5)
@@ -104,7 +105,9 @@ def run_events(net_arrays, tau, drive, delay, in_t, in_ch, t_end, state, heap,
     spikes, the neurons' own crossings). Their weights are summed into ``cur`` first; then
     each touched neuron is advanced to the instant, given the sum, and tested once.
     """
-    lt, ft, csr_ptr, csr_idx, csr_w, _, conv_w, _ = net_arrays
+    lt, ft, et, ef = net_arrays.lt, net_arrays.ft, net_arrays.et, net_arrays.ef
+    csr_ptr, csr_idx, csr_w, conv_w = (net_arrays.csr_ptr, net_arrays.csr_idx,
+                                       net_arrays.csr_w, net_arrays.conv_w)
     u, t_last, version, pending, tgt, wix, cur, mark, touched, due = state
     hkey, hkey2, hseq, hver, hstate = heap
     t_bits, bits = tbuf  # one float64 and an int64 view of it: times as heap keys
@@ -143,17 +146,17 @@ def run_events(net_arrays, tau, drive, delay, in_t, in_ch, t_end, state, heap,
                 due[g] = True
                 n_tgt = 1
                 tgt[0] = j
-            else:  # a spike of input j of population l arrives
-                if lt[l, KIND] == K_DENSE:
-                    row = lt[l, W_OFF] + j
+            else:  # a spike of input j of population l arrives (along edge l: a chain)
+                if et[l, KIND] == K_DENSE:
+                    row = et[l, W_OFF] + j
                     n_tgt = csr_ptr[row + 1] - csr_ptr[row]
                     for k in range(n_tgt):
                         tgt[k] = csr_idx[csr_ptr[row] + k]
                         cur[off + tgt[k]] += csr_w[csr_ptr[row] + k]
                 else:
-                    n_tgt = spatial_targets(lt, conv_w, l, j, tgt, wix)
+                    n_tgt = spatial_targets(et, conv_w, l, j, tgt, wix)
                     for k in range(n_tgt):
-                        cur[off + tgt[k]] += conv_w[wix[k]] if wix[k] >= 0 else ft[l, POOL_W]
+                        cur[off + tgt[k]] += conv_w[wix[k]] if wix[k] >= 0 else ef[l, POOL_W]
                 stats[l, SOPS] += n_tgt
             gstats[EVENTS] += 1
             for k in range(n_tgt):
@@ -199,7 +202,7 @@ def run_events(net_arrays, tau, drive, delay, in_t, in_ch, t_end, state, heap,
         gstats[PEAK_QUEUE] = max(gstats[PEAK_QUEUE], gstats[QUEUE])
 
 
-def input_events(net: Network, inputs, dt_us: int, T: int | None):
+def input_events(net: Network | Graph, inputs, dt_us: int, T: int | None):
     """Times (us, float64), channels (int64) and the window end of the input."""
     if isinstance(inputs, EventStream):
         check_stream(net, inputs)
@@ -231,14 +234,21 @@ def _make_room(heap, version, offsets, stride, margin):
     return grow_heap(heap) if hstate[SIZE] + margin > len(hkey) // 2 else heap
 
 
-def simulate_continuous(net: Network, plan: Plan, inputs, dt_us: int, T: int | None) -> Result:
-    """Continuous-mode simulation (see the module docstring); called by ``simulate``."""
+def simulate_continuous(net: Network | Graph, plan: Plan, inputs, dt_us: int,
+                        T: int | None) -> Result:
+    """Continuous-mode simulation (see the module docstring) of a chain (each population fed
+    by the one before, one op, one delay); called by ``simulate``."""
     dtype = plan.ft.dtype
     in_t, in_ch, t_end = input_events(net, inputs, dt_us, T)
-    layers = [net.layers[i] for i in plan.layer_index]
-    tau = np.array([ly.tau_for(dt_us, layer_name(i, ly))
-                    for i, ly in zip(plan.layer_index, layers)], np.float64)
-    delay = np.array([ly.delay_us for ly in layers], np.float64)
+    g = plan.graph
+    if isinstance(net, Network):
+        names = [layer_name(i, net.layers[i]) for i in plan.layer_index]
+    else:
+        names = [f"population '{p.name}'" for p in g.populations]
+    tau = np.array([p.tau_for(dt_us, name) for p, name in zip(g.populations, names)],
+                   np.float64)
+    delay = np.array([g.projections[g.into(p)[0]].delay_us for p in range(len(names))],
+                     np.float64)
     n = plan.n_neurons
     drive = plan.bias.astype(np.float64) / dt_us
     stride = int(max(net.n_inputs, plan.lt[:, N].max()))
@@ -256,8 +266,7 @@ def simulate_continuous(net: Network, plan: Plan, inputs, dt_us: int, T: int | N
     out_n = np.zeros(1, np.int64)
     stats = np.zeros((plan.n_pop, N_STATS), np.int64)
     gstats = np.zeros(5, np.int64)
-    net_arrays = (plan.lt, plan.ft, plan.csr_ptr, plan.csr_idx, plan.csr_w, plan.dense_w,
-                  plan.conv_w, plan.bias)
+    net_arrays = plan.arrays
     margin = 2 * fan_max + 2
     t_bits = np.zeros(1, np.float64)
     tbuf = (t_bits, t_bits.view(np.int64))
@@ -280,4 +289,4 @@ def simulate_continuous(net: Network, plan: Plan, inputs, dt_us: int, T: int | N
         spikes.append(rec)
         counts.append(np.bincount(rec["neuron"], minlength=size).astype(np.int64))
     return make_result(spikes, counts, stats, gstats[POS], gstats[EVENTS], gstats[PEAK_QUEUE],
-                       0, t_end, "continuous", plan.layer_index)
+                       0, t_end, "continuous", plan)

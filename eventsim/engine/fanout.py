@@ -1,6 +1,6 @@
 """Implicit fan-out of conv and pooling layers, for numba kernels.
 
-A spike of input ``j = (ci * H_in + yi) * W_in + xi`` of a conv population reaches output
+A spike of source neuron ``j = (ci * H_in + yi) * W_in + xi`` of a conv edge reaches output
 ``(co, yo, xo)`` through kernel tap ``(ky, kx)`` when ``yo * stride - pad + ky == yi`` and
 ``xo * stride - pad + kx == xi`` with ``(yo, xo)`` inside the output: taps that fall off the
 border do not exist, so a spike at the edge reaches fewer outputs. Pooling reaches output
@@ -45,25 +45,25 @@ def window(j, h_in, w_in, h_out, w_out, kh, kw, stride, pad):
 
 
 @njit(cache=True)
-def spatial_targets(lt, conv_w, l, j, tgt, wix):
-    """Targets of input ``j`` of conv/pool population ``l``.
+def spatial_targets(et, conv_w, e, j, tgt, wix):
+    """Targets of source neuron ``j`` of conv/pool edge ``e`` (:mod:`.plan`).
 
     Writes local target indices to ``tgt`` and, for conv, the index of the weight in
     ``conv_w`` to ``wix`` (zero weights are skipped: they are no synapse); for pooling
     ``wix`` is -1. Returns the number of targets. ``tgt``/``wix`` need ``c_out * kh * kw``
     slots.
     """
-    c_out, h_out, w_out = lt[l, C_OUT], lt[l, H_OUT], lt[l, W_OUT]
-    kh, kw, stride = lt[l, KH], lt[l, KW], lt[l, STRIDE]
+    c_out, h_out, w_out = et[e, C_OUT], et[e, H_OUT], et[e, W_OUT]
+    kh, kw, stride = et[e, KH], et[e, KW], et[e, STRIDE]
     ci, ny, nx, yo_lo, yo_hi, xo_lo, xo_hi = window(
-        j, lt[l, H_IN], lt[l, W_IN], h_out, w_out, kh, kw, stride, lt[l, PAD])
-    conv = lt[l, KIND] == K_CONV
+        j, et[e, H_IN], et[e, W_IN], h_out, w_out, kh, kw, stride, et[e, PAD])
+    conv = et[e, KIND] == K_CONV
     n = 0
     for yo in range(yo_lo, yo_hi + 1):
         for xo in range(xo_lo, xo_hi + 1):
             if conv:
                 tap = (ci * kh + ny - yo * stride) * kw + nx - xo * stride
-                wbase = lt[l, W_OFF] + tap * c_out
+                wbase = et[e, W_OFF] + tap * c_out
                 for co in range(c_out):
                     if conv_w[wbase + co] != 0:
                         tgt[n] = (co * h_out + yo) * w_out + xo

@@ -8,14 +8,16 @@ import numpy as np
 
 from eventsim.errors import InputError
 from eventsim.events.stream import EventStream
+from eventsim.network.graph import Graph
 from eventsim.network.network import Network
 
 DTYPES = ("float32", "float64")
 
 
-def check_network(net) -> Network:
-    if not isinstance(net, Network):
-        raise InputError(f"simulate: 'net' must be an eventsim Network, got {type(net).__name__}")
+def check_network(net) -> Network | Graph:
+    if not isinstance(net, (Network, Graph)):
+        raise InputError(f"simulate: 'net' must be an eventsim Network or Graph, got "
+                         f"{type(net).__name__}")
     return net
 
 

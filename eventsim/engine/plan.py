@@ -1,37 +1,95 @@
-"""Flatten a :class:`Network` into the arrays the numba kernels run on.
+"""Flatten a network (a :class:`~eventsim.network.graph.Graph`, or a chain made one) into the
+arrays the numba kernels run on.
 
-Only layers with neurons (every layer but Flatten and NeuNorm) become *populations*; Flatten
-is the identity on neuron indices because every population numbers its neurons in C order of
-its output shape ``(C, H, W)``. Population ``l`` owns global neuron ids
-``offset[l] .. offset[l] + n[l] - 1``. A NeuNorm layer belongs to the population it feeds:
-its ``alpha`` (flattened in C order, like that population's inputs) starts at
-``lt[l, NN_ALPHA]`` in ``nn_alpha``, its auxiliary neurons (one per input position, ``NN_HW``
-of them) at ``lt[l, NN_X]`` in the state array ``nn_x``; ``-1`` without one.
+*Populations* own global neuron ids ``off[l] .. off[l] + n[l] - 1`` (C order of their shape).
+*Sources* are what spikes come from: row 0 the input, row ``l + 1`` population ``l``; each
+keeps the spikes of its last ``st[s, S_W]`` steps in a ring (slot ``step % S_W``), which is
+how a spike reaches a target ``e`` steps later. *Edges* are the kernels' projections: each
+user projection becomes one edge, or one per distinct delay when its delays are per neuron
+or per synapse; edges are sorted by target population (list order within one), so
+population ``l`` reads edges ``lt[l, IN_FIRST] .. lt[l, IN_END] - 1``.
+
+An edge is delivered one of three ways (``et[e, KIND]``):
+
+* ``K_DENSE``: fan-out in CSR (all such edges concatenated; the targets of source neuron
+  ``j`` are ``csr_idx[csr_ptr[W_OFF + j] : csr_ptr[W_OFF + j + 1]]``, ascending), and for one
+  at least ``DENSE_ROWS_MIN_DENSITY`` dense also the matrix ``(n_src, n_tgt)`` from
+  ``DW_OFF`` (one contiguous row add per spike);
+* ``K_CONV``, ``K_POOL``: a single conv or pooling op, fan-out computed on the fly
+  (:mod:`.fanout`).
+
+A projection of several weighted ops without neurons between them (pool then conv, pool then
+Flatten then Dense, ...) is *composed* into one ``K_DENSE`` edge: its matrix is the product of
+the ops' matrices (float64, rounded once to the run's dtype), zero products dropped. Its SOPs
+count the synapses a spike traverses along the composed path: for source neuron ``j``,
+``paths[PATHS + j]`` = the number of paths ``j -> m_1 -> ... -> target`` through the ops' units
+whose weights are all nonzero (pooling and Flatten add no operation of their own: a pooled
+value is an address on the way). So ``SumPool2d(2) -> Conv2d`` counts, per spike, the conv's
+nonzero taps from the one pooled unit it lands in; overlapping pools count each window.
+
+A NeuNorm op opening a projection (always the only projection into its target) keeps its
+``alpha`` from ``et[e, NN_ALPHA]`` in ``nn_alpha`` and its auxiliary neurons (``NN_HW``) from
+``et[e, NN_X]`` in the state array ``nn_x``; -1 without one.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse
 
 from eventsim.limits import check_memory
-from eventsim.network.layers import AvgPool2d, Conv2d, Dense, NeuNorm, SumPool2d
+from eventsim.network import ops
+from eventsim.network.graph import Graph, as_graph, projection_name
+from eventsim.network.layers import NeuNorm
 from eventsim.network.network import Network
 
-# Columns of the integer layer table ``lt`` (one row per population).
-(KIND, N, OFF, C_IN, H_IN, W_IN, C_OUT, H_OUT, W_OUT, KH, KW, STRIDE, PAD, W_OFF, SUBTRACT,
- DW_OFF, CAN_SELF, NN_ALPHA, NN_X, NN_HW, INTEGER, DECAY_NUM, OWN_TH) = range(23)
-N_COLS = 23
-#: A Dense layer whose weights are at least this dense also keeps them as a dense matrix
-#: ``(n_in, n_out)``, so a spike is delivered by one contiguous (vectorised) row add.
-DENSE_ROWS_MIN_DENSITY = 0.5
-# Kinds.
+# Columns of the population table ``lt`` (int64).
+N, OFF, SUBTRACT, CAN_SELF, INTEGER, DECAY_NUM, OWN_TH, IN_FIRST, IN_END = range(9)
+LT_COLS = 9
+# Columns of the float population table ``ft`` (the run's dtype).
+DECAY, V_TH = range(2)
+FT_COLS = 2
+# Columns of the source table ``st`` (int64): neurons, ring slots (0: feeds nothing), where
+# its slots start in ``ring_n``/``ring_step`` and its spike slots in ``ring_idx``, and its
+# distinct delays >= 1 in ``src_delays``.
+S_N, S_W, S_SLOT, S_IDX, S_DLY_FIRST, S_DLY_END = range(6)
+ST_COLS = 6
+# Columns of the edge table ``et`` (int64).
+(SRC, TGT, DELAY, KIND, C_IN, H_IN, W_IN, C_OUT, H_OUT, W_OUT, KH, KW, STRIDE, PAD, W_OFF,
+ DW_OFF, PATHS, NN_ALPHA, NN_X, NN_HW, PROJ, BACK) = range(22)
+ET_COLS = 22
+# Columns of the float edge table ``ef``: the pooling weight, NeuNorm's decay and ``coef``.
+POOL_W, NN_DECAY, NN_COEF = range(3)
+EF_COLS = 3
+# Edge kinds.
 K_DENSE, K_CONV, K_POOL = 0, 1, 2
-# Columns of the float layer table ``ft``: NeuNorm's auxiliary decay and increment ``coef``.
-DECAY, V_TH, POOL_W, NN_DECAY, NN_COEF = range(5)
-FT_COLS = 5
+#: A CSR edge whose weights are at least this dense also keeps them as a dense matrix
+#: ``(n_src, n_tgt)``, so a spike is delivered by one contiguous (vectorised) row add.
+DENSE_ROWS_MIN_DENSITY = 0.5
+
+
+class NetArrays(NamedTuple):
+    """What the kernels read of the network (tables and values named in this module)."""
+
+    lt: np.ndarray
+    ft: np.ndarray
+    st: np.ndarray
+    et: np.ndarray
+    ef: np.ndarray
+    src_delays: np.ndarray
+    csr_ptr: np.ndarray
+    csr_idx: np.ndarray
+    csr_w: np.ndarray
+    dense_w: np.ndarray
+    conv_w: np.ndarray
+    paths: np.ndarray
+    bias: np.ndarray
+    nn_alpha: np.ndarray
+    v_th: np.ndarray
 
 
 @dataclass
@@ -40,56 +98,40 @@ class Plan:
 
     Attributes
     ----------
-    lt : ndarray, shape (n_pop, N_COLS), int64
-        Integer description of each population (columns named in this module).
-    ft : ndarray, shape (n_pop, FT_COLS)
-        ``decay``, ``v_th``, the pooling weight and a NeuNorm's decay and ``coef`` below each
-        population.
-    csr_ptr, csr_idx, csr_w : ndarray
-        Dense fan-out in CSR form, all Dense populations concatenated: the targets of input
-        ``j`` of population ``l`` are ``csr_idx[csr_ptr[lt[l, W_OFF] + j] : csr_ptr[lt[l, W_OFF] + j + 1]]``
-        (nonzero weights only, targets ascending).
-    dense_w : ndarray
-        For Dense layers at least ``DENSE_ROWS_MIN_DENSITY`` dense: the weights transposed,
-        ``(n_in, n_out)`` row-major, from ``lt[l, DW_OFF]`` (-1 for layers without).
-    conv_w : ndarray
-        Conv kernels concatenated, each transposed to ``(c_in, kh, kw, c_out)`` and starting at
-        ``lt[l, W_OFF]``.
-    bias : ndarray, shape (n_neurons,)
-        Bias of every neuron (0 where a layer has none; conv biases repeated per position).
-    nn_alpha : ndarray
-        ``alpha`` of every NeuNorm layer, concatenated (see the module docstring).
-    v_th : ndarray, shape (n_neurons,)
-        Threshold of every neuron (an integer layer may have one per output channel).
+    arrays : NetArrays
+        The tables and values above; ``bias`` and ``v_th`` have shape (n_neurons,) (the bias
+        of every projection into a neuron, composed through its ops, summed).
+    graph : Graph
     n_aux : int
-        Auxiliary neurons of all NeuNorm layers (length of the state array ``nn_x``).
-    layer_index : list of int
-        Index in ``net.layers`` of each population.
+        Auxiliary neurons of all NeuNorm ops (length of the state array ``nn_x``).
+    ring_slots, ring_spikes : int
+        Lengths of the ring arrays (slots; spike entries).
+    max_delay : int
+        Largest delay in steps of any edge (closing a cycle counts one).
     """
 
-    lt: np.ndarray
-    ft: np.ndarray
-    csr_ptr: np.ndarray
-    csr_idx: np.ndarray
-    csr_w: np.ndarray
-    dense_w: np.ndarray
-    conv_w: np.ndarray
-    bias: np.ndarray
-    nn_alpha: np.ndarray
+    arrays: NetArrays
+    graph: Graph
     n_aux: int
-    v_th: np.ndarray
-    layer_index: list[int]
-
-    def fan_buffers(self) -> tuple[np.ndarray, np.ndarray]:
-        """Target and weight-index buffers for one input's conv/pool fan-out."""
-        n = int((self.lt[:, C_OUT] * self.lt[:, KH] * self.lt[:, KW]).max(initial=1))
-        return np.zeros(n, np.int64), np.zeros(n, np.int64)
+    ring_slots: int
+    ring_spikes: int
+    max_delay: int
 
     @property
-    def net_arrays(self) -> tuple:
-        """What the discrete kernels take as ``net_arrays``."""
-        return (self.lt, self.ft, self.csr_ptr, self.csr_idx, self.csr_w, self.dense_w,
-                self.conv_w, self.bias, self.nn_alpha, self.v_th)
+    def lt(self) -> np.ndarray:
+        return self.arrays.lt
+
+    @property
+    def ft(self) -> np.ndarray:
+        return self.arrays.ft
+
+    @property
+    def et(self) -> np.ndarray:
+        return self.arrays.et
+
+    @property
+    def bias(self) -> np.ndarray:
+        return self.arrays.bias
 
     @property
     def n_neurons(self) -> int:
@@ -99,101 +141,309 @@ class Plan:
     def n_pop(self) -> int:
         return len(self.lt)
 
+    @property
+    def n_inputs(self) -> int:
+        return int(self.arrays.st[0, S_N])
+
+    @property
+    def layer_index(self) -> list[int] | None:
+        return self.graph.layer_index
+
+    def projection_sops(self, pop_sops: np.ndarray | None,
+                        edge_sops: np.ndarray | None) -> np.ndarray:
+        """SOPs per projection of the graph, from the SOPs per edge (or, where each population
+        has one projection, per population)."""
+        n_proj = len(self.graph.projections)
+        if edge_sops is not None:
+            return np.bincount(self.et[:, PROJ], weights=edge_sops,
+                               minlength=n_proj).astype(np.int64)
+        out = np.zeros(n_proj, np.int64)
+        out[self.et[:, PROJ]] = pop_sops[self.et[:, TGT]]
+        return out
+
+    def fan_buffers(self) -> tuple[np.ndarray, np.ndarray]:
+        """Target and weight-index buffers for one source neuron's conv/pool fan-out."""
+        et = self.et
+        n = int((et[:, C_OUT] * et[:, KH] * et[:, KW]).max(initial=1))
+        return np.zeros(n, np.int64), np.zeros(n, np.int64)
+
 
 #: Bytes per neuron of a plan and of one run over it (state, scratch and queue arrays, int64
 #: indices and float64 values at most): an upper estimate, for the memory budget.
 NEURON_BYTES = 200
-#: Bytes per weight of a plan: CSR values and indices, dense rows, scipy's temporaries.
+#: Bytes per weight or synapse of a plan: CSR values and indices, dense rows, scipy's
+#: temporaries.
 WEIGHT_BYTES = 40
 
 
-def plan_bytes(net: Network) -> int:
+def _fan_out(op, in_shape: tuple[int, ...]) -> int:
+    """Most targets one unit reaches through ``op``."""
+    if isinstance(op, ops.Dense):
+        return op.weight.shape[0]
+    if isinstance(op, ops.Conv2d):
+        c_out, _, kh, kw = op.weight.shape
+        return c_out * math.ceil(kh / op.stride) * math.ceil(kw / op.stride)
+    if isinstance(op, ops._Pool):
+        return math.ceil(op.kernel_size / op.stride) ** 2
+    return 1
+
+
+def _projection_bytes(g: Graph, k: int) -> int:
+    """An upper estimate of the memory projection ``k`` takes in a plan."""
+    proj = g.projections[k]
+    weighted = [op for op in proj.ops if not isinstance(op, (ops.Flatten, NeuNorm))]
+    n_src = math.prod(g.source_shape(k))
+    ring = (int(np.max(g.step_delays(k))) + 1) * n_src * 8  # the source's ring
+    if len(weighted) == 1 and np.ndim(proj.delay) == 0:
+        return getattr(weighted[0], "weight", np.zeros(0)).size * WEIGHT_BYTES + ring
+    reach, shape = 1, g.source_shape(k)  # composed: every path, at most a full matrix
+    for op in proj.ops:
+        reach *= _fan_out(op, shape)
+        shape = op.output_shape(shape, "")
+    n_tgt = g.populations[g.index(proj.target)].size
+    return min(reach, n_tgt) * n_src * WEIGHT_BYTES + ring
+
+
+def plan_bytes(net: Network | Graph) -> int:
     """An upper estimate of the memory that building ``net``'s plan and running it takes."""
-    neurons = net.n_neurons
-    weights = sum(layer.weight.size for layer in net.layers if isinstance(layer, (Dense, Conv2d)))
-    return neurons * NEURON_BYTES + weights * WEIGHT_BYTES
+    g = as_graph(net)
+    return g.n_neurons * NEURON_BYTES + sum(_projection_bytes(g, k)
+                                            for k in range(len(g.projections)))
 
 
 def _geometry(shape: tuple[int, ...]) -> tuple[int, int, int]:
     return (shape[0], shape[1], shape[2]) if len(shape) == 3 else (int(np.prod(shape)), 1, 1)
 
 
-def build_plan(net: Network, dtype: np.dtype) -> Plan:
-    """Build the flat arrays of ``net`` with weights and state in ``dtype``."""
-    dtype = np.dtype(dtype)
-    pops = net.lif_layers
-    lt = np.zeros((len(pops), N_COLS), np.int64)
-    ft = np.zeros((len(pops), FT_COLS), dtype)
-    csr_ptr, csr_idx, csr_w, dense_w, conv_w, biases, nn_alpha = [], [], [], [], [], [], []
-    thresholds = []
-    n_ptr = n_csr = n_dense = n_conv = offset = n_alpha = n_aux = 0
-    for row, li in enumerate(pops):
-        layer = net.layers[li]
-        c_in, h_in, w_in = _geometry(net.input_shape_of(li))
-        c_out, h_out, w_out = _geometry(net.shapes[li])
-        n = c_out * h_out * w_out
-        lt[row, [N, OFF, C_IN, H_IN, W_IN, C_OUT, H_OUT, W_OUT]] = (
-            n, offset, c_in, h_in, w_in, c_out, h_out, w_out)
-        lt[row, SUBTRACT] = layer.reset == "subtract"
-        lt[row, [DW_OFF, NN_ALPHA, NN_X]] = -1
-        ft[row, DECAY], ft[row, V_TH] = layer.decay, float(np.max(layer.v_th))
-        thresholds.append(net.neuron_thresholds(li))
-        lt[row, OWN_TH] = np.ndim(layer.v_th) > 0  # per channel: read per neuron
-        lt[row, INTEGER], lt[row, DECAY_NUM] = layer.integer, layer.decay_num
-        nn = net.neunorm_into(li)
-        if nn is not None:
-            norm: NeuNorm = net.layers[nn]
-            c, h, w = norm.alpha.shape
-            lt[row, [NN_ALPHA, NN_X, NN_HW]] = n_alpha, n_aux, h * w
-            ft[row, NN_DECAY], ft[row, NN_COEF] = norm.decay, norm.coef(c)
-            nn_alpha.append(norm.alpha.ravel())
-            n_alpha += norm.alpha.size
-            n_aux += h * w
-        bias = np.zeros(n, dtype)
-        if isinstance(layer, Dense):
-            lt[row, KIND] = K_DENSE
-            fan = scipy.sparse.csr_matrix(layer.weight.T.astype(dtype))
-            fan.eliminate_zeros()
-            fan.sort_indices()
-            lt[row, W_OFF] = n_ptr
-            csr_ptr.append(fan.indptr.astype(np.int64) + n_csr)
-            csr_idx.append(fan.indices.astype(np.int64))
-            csr_w.append(fan.data)
-            n_ptr += len(fan.indptr)
-            n_csr += fan.nnz
-            if fan.nnz >= DENSE_ROWS_MIN_DENSITY * layer.weight.size:
-                lt[row, DW_OFF] = n_dense
-                dense_w.append(np.ascontiguousarray(layer.weight.T, dtype=dtype).ravel())
-                n_dense += layer.weight.size
-            if layer.bias is not None:
-                bias[:] = layer.bias
-        elif isinstance(layer, Conv2d):
-            lt[row, KIND] = K_CONV
-            _, _, kh, kw = layer.weight.shape
-            lt[row, [KH, KW, STRIDE, PAD, W_OFF]] = kh, kw, layer.stride, layer.padding, n_conv
-            kernel = np.ascontiguousarray(layer.weight.transpose(1, 2, 3, 0), dtype=dtype)
-            conv_w.append(kernel.ravel())
-            n_conv += kernel.size
-            if layer.bias is not None:
-                bias[:] = np.repeat(layer.bias, h_out * w_out)
-        elif isinstance(layer, (AvgPool2d, SumPool2d)):
-            lt[row, KIND] = K_POOL
-            k = layer.kernel_size
-            lt[row, [KH, KW, STRIDE, PAD]] = k, k, layer.stride, 0
-            ft[row, POOL_W] = layer.pool_weight
-        # a neuron can cross threshold without input only with a positive bias, or when a
-        # subtract reset leaves it high
-        lt[row, CAN_SELF] = bool((bias > 0).any()) or layer.reset == "subtract"
-        biases.append(bias)
-        offset += n
+def op_bias(op, out_shape: tuple[int, ...]) -> np.ndarray:
+    """The bias ``op`` adds to each of its output units, shape (n_out,), float64."""
+    n_out = math.prod(out_shape)
+    b = getattr(op, "bias", None)
+    if b is None:
+        return np.zeros(n_out)
+    return np.repeat(np.asarray(b, np.float64), n_out // len(b))  # conv: per channel
 
-    def cat(parts, dt):
+
+def op_matrix(op, in_shape: tuple[int, ...]) -> tuple[scipy.sparse.csr_matrix, np.ndarray]:
+    """``op`` as a sparse matrix ``(n_out, n_in)`` (float64) and its bias per output unit."""
+    out_shape = op.output_shape(in_shape, "")
+    n_in, n_out = math.prod(in_shape), math.prod(out_shape)
+    bias = op_bias(op, out_shape)
+    if isinstance(op, (ops.Flatten, NeuNorm)):
+        return scipy.sparse.identity(n_in, format="csr"), bias
+    if isinstance(op, ops.Dense):
+        return scipy.sparse.csr_matrix(op.weight), bias
+    c_in, h_in, w_in = in_shape
+    c_out, h_out, w_out = out_shape
+    yo, xo = np.meshgrid(np.arange(h_out), np.arange(w_out), indexing="ij")
+    rows, cols, vals = [], [], []
+    if isinstance(op, ops.Conv2d):
+        _, _, kh, kw = op.weight.shape
+        s, p = op.stride, op.padding
+        for ky in range(kh):
+            for kx in range(kw):
+                yi, xi = yo * s - p + ky, xo * s - p + kx
+                inside = (yi >= 0) & (yi < h_in) & (xi >= 0) & (xi < w_in)
+                for co in range(c_out):
+                    for ci in range(c_in):
+                        w = op.weight[co, ci, ky, kx]
+                        if w == 0:
+                            continue
+                        rows.append(((co * h_out + yo) * w_out + xo)[inside])
+                        cols.append(((ci * h_in + yi) * w_in + xi)[inside])
+                        vals.append(np.full(int(inside.sum()), w))
+    else:  # pooling
+        k, s = op.kernel_size, op.stride
+        for ky in range(k):
+            for kx in range(k):
+                for c in range(c_out):
+                    rows.append(((c * h_out + yo) * w_out + xo).ravel())
+                    cols.append(((c * h_in + yo * s + ky) * w_in + xo * s + kx).ravel())
+                    vals.append(np.full(h_out * w_out, op.pool_weight))
+    cat = (lambda a, dt: np.concatenate(a).astype(dt) if a else np.zeros(0, dt))
+    m = scipy.sparse.csr_matrix((cat(vals, np.float64), (cat(rows, np.int64),
+                                                         cat(cols, np.int64))),
+                                shape=(n_out, n_in))
+    return m, bias
+
+
+def compose(proj_ops: list, in_shape: tuple[int, ...]):
+    """The composed matrix ``M`` (n_out, n_in), the path counts ``C`` (same shape, int64:
+    paths with all weights nonzero) and the composed bias ``c`` (n_out,) of a list of ops."""
+    shape = in_shape
+    m = c = bias = None
+    for op in proj_ops:
+        om, ob = op_matrix(op, shape)
+        shape = op.output_shape(shape, "")
+        ind = (om != 0).astype(np.int64)
+        if m is None:
+            m, c, bias = om, ind, ob
+        else:
+            m, c, bias = om @ m, ind @ c, om @ bias + ob
+    m = scipy.sparse.csr_matrix(m)
+    m.eliminate_zeros()
+    return m, scipy.sparse.csr_matrix(c), bias
+
+
+class _Builder:
+    """Accumulates the concatenated arrays while edges are added."""
+
+    def __init__(self, dtype: np.dtype):
+        self.dtype = dtype
+        self.csr_ptr, self.csr_idx, self.csr_w, self.dense_w = [], [], [], []
+        self.conv_w, self.paths, self.nn_alpha = [], [], []
+        self.n_ptr = self.n_csr = self.n_dense = self.n_conv = self.n_paths = 0
+        self.n_alpha = self.n_aux = 0
+
+    def add_csr(self, row: np.ndarray, fan: scipy.sparse.csr_matrix, paths=None) -> None:
+        """CSR fan-out ``fan`` (n_src, n_tgt) for the edge ``row``; dense rows when dense."""
+        fan = scipy.sparse.csr_matrix(fan.astype(self.dtype))
+        fan.eliminate_zeros()
+        fan.sort_indices()
+        row[KIND] = K_DENSE
+        row[W_OFF] = self.n_ptr
+        self.csr_ptr.append(fan.indptr.astype(np.int64) + self.n_csr)
+        self.csr_idx.append(fan.indices.astype(np.int64))
+        self.csr_w.append(fan.data)
+        self.n_ptr += len(fan.indptr)
+        self.n_csr += fan.nnz
+        if fan.nnz >= DENSE_ROWS_MIN_DENSITY * fan.shape[0] * fan.shape[1]:
+            row[DW_OFF] = self.n_dense
+            self.dense_w.append(np.asarray(fan.todense(), dtype=self.dtype).ravel())
+            self.n_dense += fan.shape[0] * fan.shape[1]
+        if paths is not None:
+            row[PATHS] = self.n_paths
+            self.paths.append(paths.astype(np.int64))
+            self.n_paths += len(paths)
+
+    def cat(self, parts, dt) -> np.ndarray:
         return np.concatenate(parts).astype(dt) if parts else np.zeros(1, dt)
 
-    return Plan(lt, ft, cat(csr_ptr, np.int64), cat(csr_idx, np.int64), cat(csr_w, dtype),
-                cat(dense_w, dtype), cat(conv_w, dtype), np.concatenate(biases).astype(dtype),
-                cat(nn_alpha, dtype), n_aux, np.concatenate(thresholds).astype(dtype),
-                list(pops))
+
+def build_plan(net: Network | Graph, dtype: np.dtype) -> Plan:
+    """Build the flat arrays of ``net`` with weights and state in ``dtype``."""
+    dtype = np.dtype(dtype)
+    g = as_graph(net)
+    pops = g.populations
+    n_pop = len(pops)
+    lt = np.zeros((n_pop, LT_COLS), np.int64)
+    ft = np.zeros((n_pop, FT_COLS), dtype)
+    sizes = np.array([p.size for p in pops], np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    bias = np.zeros(int(sizes.sum()), np.float64)
+    thresholds = []
+    for l, pop in enumerate(pops):
+        lt[l, [N, OFF]] = sizes[l], offsets[l]
+        lt[l, SUBTRACT] = pop.reset == "subtract"
+        lt[l, INTEGER], lt[l, DECAY_NUM] = pop.integer, pop.decay_num
+        lt[l, OWN_TH] = np.ndim(pop.v_th) > 0  # per channel: read per neuron
+        ft[l, DECAY], ft[l, V_TH] = pop.decay, float(np.max(pop.v_th))
+        thresholds.append(np.repeat(pop.channel_thresholds(pop.shape[0]),
+                                    pop.size // pop.shape[0]))
+    b = _Builder(dtype)
+    rows = []
+    for k, proj in enumerate(g.projections):
+        tgt = g.index(proj.target)
+        src_shape = g.source_shape(k)
+        n_src = math.prod(src_shape)
+        base = np.zeros(ET_COLS, np.int64)
+        base[[SRC, TGT, PROJ, BACK]] = g.index(proj.source) + 1, tgt, k, g.closes_cycle(k)
+        base[[C_IN, H_IN, W_IN]] = _geometry(src_shape)
+        base[[C_OUT, H_OUT, W_OUT]] = _geometry(pops[tgt].shape)
+        base[[DW_OFF, PATHS, NN_ALPHA, NN_X]] = -1
+        fbase = np.zeros(EF_COLS, np.float64)
+        chain = list(proj.ops)
+        if isinstance(chain[0], NeuNorm):
+            norm = chain.pop(0)
+            c, h, w = norm.alpha.shape
+            base[[NN_ALPHA, NN_X, NN_HW]] = b.n_alpha, b.n_aux, h * w
+            fbase[[NN_DECAY, NN_COEF]] = norm.decay, norm.coef(c)
+            b.nn_alpha.append(norm.alpha.ravel())
+            b.n_alpha += norm.alpha.size
+            b.n_aux += h * w
+        weighted = [op for op in chain if not isinstance(op, ops.Flatten)]
+        delays = g.step_delays(k)
+        sl = slice(offsets[tgt], offsets[tgt] + sizes[tgt])
+        if len(weighted) == 1 and delays.ndim == 0:  # one op: as it is
+            op = weighted[0]
+            row, frow = base.copy(), fbase.copy()
+            row[DELAY] = delays
+            if isinstance(op, ops.Dense):
+                b.add_csr(row, scipy.sparse.csr_matrix(op.weight.T))
+            elif isinstance(op, ops.Conv2d):
+                _, _, kh, kw = op.weight.shape
+                row[[KIND, KH, KW, STRIDE, PAD, W_OFF]] = (K_CONV, kh, kw, op.stride,
+                                                           op.padding, b.n_conv)
+                kernel = np.ascontiguousarray(op.weight.transpose(1, 2, 3, 0), dtype=dtype)
+                b.conv_w.append(kernel.ravel())
+                b.n_conv += kernel.size
+            else:
+                kk = op.kernel_size
+                row[[KIND, KH, KW, STRIDE, PAD]] = K_POOL, kk, kk, op.stride, 0
+                frow[POOL_W] = op.pool_weight
+            rows.append((row, frow))
+            bias[sl] += op_bias(op, pops[tgt].shape)
+            continue
+        check_memory(_projection_bytes(g, k), lambda k=k, proj=proj, delays=delays: (
+            f"simulate: {projection_name(k, proj)} composed into explicit synapses "
+            f"({' -> '.join(type(op).__name__ for op in proj.ops)}"
+            + (", delays per synapse" if delays.ndim else "") + ")"))
+        m, paths, c = compose(chain, src_shape)
+        bias[sl] += c
+        d = np.broadcast_to(delays, (m.shape[0], n_src)) if delays.ndim else None
+        coo = m.tocoo()
+        pc = paths.tocoo()
+        syn_delay = (np.full(coo.nnz, int(delays)) if d is None else d[coo.row, coo.col])
+        path_delay = (np.full(pc.nnz, int(delays)) if d is None else d[pc.row, pc.col])
+        for dv in np.unique(np.concatenate([syn_delay, path_delay[pc.data > 0]])):
+            row, frow = base.copy(), fbase.copy()
+            row[DELAY] = dv
+            pick = syn_delay == dv
+            fan = scipy.sparse.csr_matrix((coo.data[pick], (coo.col[pick], coo.row[pick])),
+                                          shape=(n_src, m.shape[0]))
+            ppick = path_delay == dv
+            per_src = np.bincount(pc.col[ppick], weights=pc.data[ppick], minlength=n_src)
+            b.add_csr(row, fan, np.rint(per_src).astype(np.int64))
+            rows.append((row, frow))
+    order = sorted(range(len(rows)), key=lambda i: (rows[i][0][TGT], i))
+    et = np.array([rows[i][0] for i in order], np.int64).reshape(-1, ET_COLS)
+    ef = np.array([rows[i][1] for i in order], dtype).reshape(-1, EF_COLS)
+    for l in range(n_pop):
+        into = np.flatnonzero(et[:, TGT] == l)
+        lt[l, [IN_FIRST, IN_END]] = into[0], into[-1] + 1  # every population has input
+    st, src_delays, ring_slots, ring_spikes = _sources(g, et)
+    for l in range(n_pop):
+        # a neuron crosses threshold without input only with a positive bias, or when a
+        # subtract reset leaves it high
+        lt[l, CAN_SELF] = bool((bias[offsets[l]:offsets[l] + sizes[l]] > 0).any()) \
+            or pops[l].reset == "subtract"
+    arrays = NetArrays(
+        lt, ft, st, et, ef, src_delays, b.cat(b.csr_ptr, np.int64), b.cat(b.csr_idx, np.int64),
+        b.cat(b.csr_w, dtype), b.cat(b.dense_w, dtype), b.cat(b.conv_w, dtype),
+        b.cat(b.paths, np.int64), bias.astype(dtype), b.cat(b.nn_alpha, dtype),
+        np.concatenate(thresholds).astype(dtype))
+    return Plan(arrays, g, b.n_aux, ring_slots, ring_spikes,
+                int(et[:, DELAY].max(initial=0)))
+
+
+def _sources(g: Graph, et: np.ndarray):
+    """The source table, the distinct delays per source and the ring lengths."""
+    n_src = len(g.populations) + 1
+    st = np.zeros((n_src, ST_COLS), np.int64)
+    st[0, S_N] = g.n_inputs
+    st[1:, S_N] = [p.size for p in g.populations]
+    delays = []
+    slot = idx = 0
+    for s in range(n_src):
+        out = et[et[:, SRC] == s, DELAY]
+        st[s, S_W] = int(out.max()) + 1 if len(out) else 0
+        st[s, [S_SLOT, S_IDX]] = slot, idx
+        slot += st[s, S_W]
+        idx += st[s, S_W] * st[s, S_N]
+        later = np.unique(out[out > 0])
+        st[s, [S_DLY_FIRST, S_DLY_END]] = len(delays), len(delays) + len(later)
+        delays.extend(later.tolist())
+    return st, np.array(delays + [0], np.int64), slot, idx
 
 
 def decay_tables(ft: np.ndarray, T: int) -> tuple[np.ndarray, ...]:
@@ -213,9 +463,9 @@ def decay_tables(ft: np.ndarray, T: int) -> tuple[np.ndarray, ...]:
 
     Returns
     -------
-    P, G : ndarray, shape (n_pop, width)
-    cap : ndarray, shape (n_pop,), int64
-    conv : ndarray, shape (1,), the tables' dtype
+    DecayTables
+        ``P, G`` of shape (n_pop, width), ``cap`` (n_pop,) int64, ``conv`` (1,) of the
+        tables' dtype.
     """
     dtype, n_pop = ft.dtype, len(ft)
     leaky = ft[:, DECAY] < 1
@@ -238,5 +488,14 @@ def decay_tables(ft: np.ndarray, T: int) -> tuple[np.ndarray, ...]:
             cap[row] = still[0] + 1 if len(still) else width - 1
             done &= bool(len(still)) or width == T + 2
         if done:
-            return P, G, cap, np.zeros(1, dtype)
+            return DecayTables(P, G, cap, np.zeros(1, dtype))
         width = min(T + 2, 2 * width)
+
+
+class DecayTables(NamedTuple):
+    """:func:`decay_tables`: ``P``, ``G``, ``cap`` and the conversion slot ``conv``."""
+
+    P: np.ndarray
+    G: np.ndarray
+    cap: np.ndarray
+    conv: np.ndarray

@@ -13,6 +13,8 @@ and skipped when popped.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -94,13 +96,24 @@ def heap_compact(hkey, hkey2, hseq, hver, hstate, live):
         _sift_down(hkey, hkey2, hseq, hver, i, n)
 
 
-def new_heap(capacity: int) -> tuple[np.ndarray, ...]:
-    """Empty heap arrays ``(hkey, hkey2, hseq, hver, hstate)`` with room for ``capacity``."""
-    return (np.zeros(capacity, np.int64), np.zeros(capacity, np.int64),
-            np.zeros(capacity, np.int64), np.zeros(capacity, np.int64), np.zeros(2, np.int64))
+class Heap(NamedTuple):
+    """The heap's arrays: keys, push order, versions (one entry per index) and ``hstate``."""
+
+    hkey: np.ndarray
+    hkey2: np.ndarray
+    hseq: np.ndarray
+    hver: np.ndarray
+    hstate: np.ndarray
 
 
-def grow_heap(heap: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+def new_heap(capacity: int) -> Heap:
+    """An empty heap with room for ``capacity`` entries."""
+    return Heap(np.zeros(capacity, np.int64), np.zeros(capacity, np.int64),
+                np.zeros(capacity, np.int64), np.zeros(capacity, np.int64),
+                np.zeros(2, np.int64))
+
+
+def grow_heap(heap: Heap) -> Heap:
     """The same heap with twice the room."""
     *arrays, hstate = heap
-    return (*(np.resize(a, 2 * len(a)) for a in arrays), hstate)
+    return Heap(*(np.resize(a, 2 * len(a)) for a in arrays), hstate)

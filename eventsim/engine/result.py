@@ -17,8 +17,9 @@ N_STATS = 5
 class Result:
     """Spikes and counters of one simulated sample.
 
-    Populations are the layers with neurons (every layer but Flatten); ``layer_index[i]``
-    gives population ``i``'s index in ``net.layers``.
+    Populations are those of the graph (:mod:`eventsim.network.graph`), in order; for a chain
+    they are the layers with neurons (every layer but Flatten and NeuNorm), and
+    ``layer_index[i]`` gives population ``i``'s index in ``net.layers``.
 
     Attributes
     ----------
@@ -57,6 +58,14 @@ class Result:
         Length of the simulated window in microseconds (``T * dt_us``).
     mode : str
     layer_index : list of int
+        Chains only (empty for a graph).
+    populations : list of str
+        The populations' names (``layer{i}`` for a chain's layer ``i``).
+    projection_sops : ndarray, shape (n_projections,), int64
+        SOPs along each projection of the graph (in its list order); they sum to ``sops``
+        per target. Continuous mode: the SOPs of each population's one projection.
+    recurrent : ndarray, shape (n_projections,), bool
+        Which projections close a cycle (their SOPs are the recurrent ones).
     active_steps : ndarray or None
         Discrete mode with ``record="all"``: the steps in which anything was counted,
         ascending, shape (k,), int64. None otherwise.
@@ -81,6 +90,9 @@ class Result:
     duration_us: float
     mode: str
     layer_index: list[int] = field(default_factory=list)
+    populations: list[str] = field(default_factory=list)
+    projection_sops: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    recurrent: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
     active_steps: np.ndarray | None = None
     step_counters: np.ndarray | None = None
 
@@ -164,10 +176,13 @@ class Result:
 
 def make_result(spikes: list[np.ndarray], counts: list[np.ndarray], stats: np.ndarray,
                 input_spikes: int, events: int, peak_queue: int, T: int, duration_us: float,
-                mode: str, layer_index: list[int], step_rows: np.ndarray | None = None) -> Result:
+                mode: str, plan, step_rows: np.ndarray | None = None,
+                edge_sops: np.ndarray | None = None) -> Result:
     """Wrap the kernels' outputs (``stats``: shape (n_pop, 5), columns as above; ``step_rows``:
     rows ``(step, population, *counters)`` in step order, as :func:`~eventsim.engine.
-    discrete.run_steps` appends them)."""
+    discrete.run_steps` appends them; ``edge_sops``: SOPs per edge of ``plan``, a
+    :class:`~eventsim.engine.plan.Plan`; without it, population ``l``'s SOPs are its one
+    projection's)."""
     active = counters = None
     if step_rows is not None:  # rows come in step order: a new step where the step changes
         new = np.ones(len(step_rows), np.bool_)
@@ -180,4 +195,10 @@ def make_result(spikes: list[np.ndarray], counts: list[np.ndarray], stats: np.nd
                   neuron_updates=stats[:, UPDATES].copy(), self_events=stats[:, SELF].copy(),
                   input_spikes=int(input_spikes), events_processed=int(events),
                   peak_queue=int(peak_queue), T=T, duration_us=float(duration_us), mode=mode,
-                  layer_index=list(layer_index), active_steps=active, step_counters=counters)
+                  layer_index=list(plan.layer_index or []),
+                  populations=[p.name for p in plan.graph.populations],
+                  projection_sops=plan.projection_sops(stats[:, SOPS] if edge_sops is None
+                                                       else None, edge_sops),
+                  recurrent=np.array([plan.graph.closes_cycle(k) for k in
+                                      range(len(plan.graph.projections))], np.bool_),
+                  active_steps=active, step_counters=counters)

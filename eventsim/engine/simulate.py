@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from eventsim.engine import discrete
+from eventsim.engine.delivery import deliver_analog
 from eventsim.engine.inputs import (
     analog_input,
     check_binned,
@@ -26,6 +27,8 @@ from eventsim.engine.plan import (
     NN_ALPHA,
     NN_HW,
     OFF,
+    SRC,
+    TGT,
     W_IN,
     N,
     Plan,
@@ -39,8 +42,10 @@ from eventsim.errors import EventsimWarning, InputError, NetworkError
 from eventsim.events.binning import dense_to_sparse, n_steps
 from eventsim.events.stream import EventStream
 from eventsim.limits import check_memory, check_window
+from eventsim.network.graph import Graph, as_graph
 from eventsim.network.layers import NeuNorm
 from eventsim.network.network import Network, layer_name
+from eventsim.network.ops import Flatten
 
 DEFAULT_DT_US = 1000
 RECORDS = ("all", "output")
@@ -59,38 +64,40 @@ class DiscreteRun:
                  per_step: bool = True):
         self.plan, self.T, self.dt_us, self.rec_from = plan, T, dt_us, rec_from
         dtype = plan.ft.dtype
-        n = plan.n_neurons
+        n, n_pop, et = plan.n_neurons, plan.n_pop, plan.et
+        n_edges = len(et)
         self.tables = decay_tables(plan.ft, T)
-        self.net_arrays = plan.net_arrays
-        # u, cur (input of the step), t_last, version, pending, mark, all_mark (step in which
-        # every neuron of a population was touched), uniform (its t_last all equal), the
-        # NeuNorm auxiliary neurons and whether any of a population's is nonzero
-        self.state = (np.zeros(n, dtype), np.zeros(n, dtype), np.full(n, -1, np.int64),
-                      np.zeros(n, np.int64), np.zeros(n, np.bool_), np.full(n, -1, np.int64),
-                      np.full(plan.n_pop, -1, np.int64), np.ones(plan.n_pop, np.bool_),
-                      np.zeros(max(plan.n_aux, 1), dtype), np.zeros(plan.n_pop, np.bool_))
+        self.state = discrete.State(
+            u=np.zeros(n, dtype), cur=np.zeros(n, dtype), t_last=np.full(n, -1, np.int64),
+            version=np.zeros(n, np.int64), pending=np.zeros(n, np.bool_),
+            mark=np.full(n, -1, np.int64), all_mark=np.full(n_pop, -1, np.int64),
+            uniform=np.ones(n_pop, np.bool_), nn_x=np.zeros(max(plan.n_aux, 1), dtype),
+            nn_live=np.zeros(n_edges, np.bool_),
+            ring_idx=np.zeros(max(plan.ring_spikes, 1), np.int64),
+            ring_n=np.zeros(max(plan.ring_slots, 1), np.int64),
+            ring_step=np.full(max(plan.ring_slots, 1), -1, np.int64),
+            cal=np.zeros(plan.max_delay + 1, np.int64), cal_total=np.zeros(1, np.int64))
         self.heap = new_heap(2 * n + 16)
-        n_in = plan.lt[:, C_IN] * plan.lt[:, H_IN] * plan.lt[:, W_IN]
-        has_nn = plan.lt[:, NN_ALPHA] >= 0
-        # touched, spk, and for NeuNorm: spikes per position, the analog values, fan-out
-        self.scratch = (np.zeros(n, np.int64), np.zeros(max(n, int(n_in[0])), np.int64),
-                        np.zeros(int(plan.lt[has_nn, NN_HW].max(initial=1)), dtype),
-                        np.zeros(int(n_in[has_nn].max(initial=1)), dtype),
-                        *plan.fan_buffers())
+        n_in = et[:, C_IN] * et[:, H_IN] * et[:, W_IN]
+        has_nn = et[:, NN_ALPHA] >= 0
+        self.scratch = discrete.Scratch(
+            touched=np.zeros(n, np.int64), spk=np.zeros(int(plan.lt[:, N].max()), np.int64),
+            tally=np.zeros(int(et[has_nn, NN_HW].max(initial=1)), dtype),
+            analog=np.zeros(int(n_in[has_nn].max(initial=1)), dtype),
+            fan_tgt=plan.fan_buffers()[0], fan_wix=plan.fan_buffers()[1])
         # room for a few percent of neurons firing every step; grown (x4) when it fills
-        self.out_step = np.zeros(min(n * T, max(16 * n, 1 << 16)) + n, np.int64)
-        self.out_gid = np.zeros_like(self.out_step)
-        self.out_n = np.zeros(1, np.int64)
-        self.counts = np.zeros(n, np.int64)
-        self.stats = np.zeros((plan.n_pop, N_STATS), np.int64)
+        spikes = min(n * T, max(16 * n, 1 << 16)) + n
         # rows (step, population, counters) of the steps with activity; none when off
-        rows = min(T * plan.n_pop, 1 << 12) + plan.n_pop if per_step else 0
-        self.step_rows = np.zeros((rows, 2 + N_STATS), np.int64)
-        self.n_rows = np.zeros(1, np.int64)
-        self.gstats = np.zeros(3, np.int64)
+        rows = min(T * n_pop, 1 << 12) + n_pop if per_step else 0
+        self.rec = discrete.Record(
+            out_step=np.zeros(spikes, np.int64), out_gid=np.zeros(spikes, np.int64),
+            out_n=np.zeros(1, np.int64), counts=np.zeros(n, np.int64),
+            stats=np.zeros((n_pop, N_STATS), np.int64), edge_sops=np.zeros(n_edges, np.int64),
+            gstats=np.zeros(3, np.int64), step_rows=np.zeros((rows, 2 + N_STATS), np.int64),
+            n_rows=np.zeros(1, np.int64))
         self.step = 0
-        discrete.schedule_bias(self.net_arrays, self.tables, T, self.state[3], self.state[4],
-                               self.heap, self.gstats)
+        discrete.schedule_bias(plan.arrays, self.tables, T, self.state, self.heap,
+                               self.rec.gstats)
 
     def run(self, step_ptr: np.ndarray, channel_idx: np.ndarray, s_begin: int, s_end: int):
         """Run up to step ``s_end`` (exclusive) with the input spikes of steps ``s_begin ..
@@ -122,8 +129,8 @@ class DiscreteRun:
 
     @property
     def n_inputs(self) -> int:
-        """Input channels of the first population (the network's inputs)."""
-        return int(self.plan.lt[0, C_IN] * self.plan.lt[0, H_IN] * self.plan.lt[0, W_IN])
+        """The network's input channels."""
+        return self.plan.n_inputs
 
     def idle(self, s_end: int) -> None:
         """Run the steps up to ``s_end`` (exclusive) without input (one jump to each queued
@@ -134,43 +141,44 @@ class DiscreteRun:
         """Run to ``s_end`` with the input of the steps ``in_steps`` (see
         :func:`discrete.run_steps`), growing the output buffers when the kernel asks."""
         s_end = min(s_end, self.T)
+        inp = discrete.Input(in_steps, in_ptr, in_idx)
         while self.step < s_end:
-            s = discrete.run_steps(
-                self.net_arrays, self.tables, in_steps, in_ptr, in_idx, self.step, s_end,
-                self.T, self.state, self.heap, self.scratch, self.out_step, self.out_gid,
-                self.out_n, self.counts, self.rec_from, self.stats, self.step_rows,
-                self.n_rows, self.gstats)
+            s = discrete.run_steps(self.plan.arrays, self.tables, inp, self.step, s_end, self.T,
+                                   self.rec_from, self.state, self.heap, self.scratch, self.rec)
             self.step = s
             if s < s_end:  # a buffer is full: grow it and go on
+                rec = self.rec
                 n, n_pop = self.plan.n_neurons, self.plan.n_pop
-                if int(self.out_n[0]) + n > len(self.out_step):
-                    check_memory(5 * 16 * len(self.out_step),  # both, the old and the new
-                                 f"simulate: the spike record ({int(self.out_n[0])} spikes by "
+                if int(rec.out_n[0]) + n > len(rec.out_step):
+                    check_memory(5 * 16 * len(rec.out_step),  # both, the old and the new
+                                 f"simulate: the spike record ({int(rec.out_n[0])} spikes by "
                                  f"step {s} of T={self.T}; record='output' keeps only the "
                                  "output layer's)")
-                    self.out_step = _grown(self.out_step)
-                    self.out_gid = _grown(self.out_gid)
-                if len(self.step_rows) and int(self.n_rows[0]) + n_pop > len(self.step_rows):
-                    check_memory(5 * self.step_rows.nbytes,
-                                 f"simulate: the per-step counters ({int(self.n_rows[0])} rows "
+                    rec = rec._replace(out_step=_grown(rec.out_step),
+                                       out_gid=_grown(rec.out_gid))
+                if len(rec.step_rows) and int(rec.n_rows[0]) + n_pop > len(rec.step_rows):
+                    check_memory(5 * rec.step_rows.nbytes,
+                                 f"simulate: the per-step counters ({int(rec.n_rows[0])} rows "
                                  f"by step {s} of T={self.T}; record='output' keeps none)")
-                    self.step_rows = _grown(self.step_rows)
+                    rec = rec._replace(step_rows=_grown(rec.step_rows))
+                self.rec = rec
 
     def result(self) -> Result:
         self.idle(self.T)
-        p = self.plan
+        p, rec = self.plan, self.rec
         offsets = p.lt[:, OFF]
         pop_of = np.repeat(np.arange(p.n_pop), p.lt[:, N])
-        rows, ptr = discrete.split_spikes(self.out_step, self.out_gid, int(self.out_n[0]),
+        rows, ptr = discrete.split_spikes(rec.out_step, rec.out_gid, int(rec.out_n[0]),
                                           pop_of, offsets, p.n_pop)
         spikes = [rows[ptr[i]:ptr[i + 1]] for i in range(p.n_pop)]
-        counts = [self.counts[offsets[i]:offsets[i] + p.lt[i, N]] for i in range(p.n_pop)]
-        events = int(self.gstats[discrete.EVENTS])
-        input_spikes = events - self.stats[:, SPIKES].sum() - self.stats[:, SELF].sum()
-        step_rows = self.step_rows[:int(self.n_rows[0])] if len(self.step_rows) else None
-        return make_result(spikes, counts, self.stats, input_spikes, events,
-                           self.gstats[discrete.PEAK_QUEUE], self.T, self.T * self.dt_us,
-                           "discrete", p.layer_index, step_rows)
+        counts = [rec.counts[offsets[i]:offsets[i] + p.lt[i, N]] for i in range(p.n_pop)]
+        stats = rec.stats
+        events = int(rec.gstats[discrete.EVENTS])
+        input_spikes = events - stats[:, SPIKES].sum() - stats[:, SELF].sum()
+        step_rows = rec.step_rows[:int(rec.n_rows[0])] if len(rec.step_rows) else None
+        return make_result(spikes, counts, stats, input_spikes, events,
+                           rec.gstats[discrete.PEAK_QUEUE], self.T, self.T * self.dt_us,
+                           "discrete", p, step_rows, rec.edge_sops)
 
 
 #: No input: no steps with input, and their (empty) pointers.
@@ -178,6 +186,37 @@ _NONE = np.zeros(0, np.int64)
 _NO_PTR = np.zeros(1, np.int64)
 _NONE.setflags(write=False)
 _NO_PTR.setflags(write=False)
+
+
+def _pop_label(net: Network | Graph, graph: Graph, p: int) -> str:
+    """How errors name population ``p``: the chain's layer, or the population's name."""
+    if isinstance(net, Network):
+        i = graph.layer_index[p]
+        return layer_name(i, net.layers[i])
+    return f"population '{graph.populations[p].name}'"
+
+
+def _check_continuous(net: Network | Graph, graph: Graph) -> None:
+    """NetworkError for what continuous mode cannot run (it runs chains so far)."""
+    if isinstance(net, Network):
+        for i, layer in enumerate(net.layers):
+            if isinstance(layer, NeuNorm):
+                raise NetworkError(f"{layer_name(i, layer)}: NeuNorm runs in discrete mode "
+                                   "only (its auxiliary neurons step with dt_us)")
+    for p, pop in enumerate(graph.populations):
+        if pop.integer:
+            raise NetworkError(f"{_pop_label(net, graph, p)}: integer layers run in discrete "
+                               "mode only")
+        into = graph.into(p)
+        proj = graph.projections[into[0]]
+        chained = len(into) == 1 and graph.index(proj.source) == p - 1 \
+            and np.ndim(proj.delay_us) == 0 and not isinstance(proj.ops[0], NeuNorm) \
+            and sum(not isinstance(op, Flatten) for op in proj.ops) == 1
+        if not chained:
+            raise NetworkError(
+                f"{_pop_label(net, graph, p)}: continuous mode runs chains so far (one "
+                "projection of one op into each population, from the one before, one delay); "
+                "run this graph in discrete mode")
 
 
 def _grown(buffer: np.ndarray) -> np.ndarray:
@@ -203,7 +242,7 @@ class Simulator:
     >>> results = [sim.run(read_events(f)) for f in files]  # doctest: +SKIP
     """
 
-    def __init__(self, net: Network, mode: str = "discrete", dtype: str = "float32",
+    def __init__(self, net: Network | Graph, mode: str = "discrete", dtype: str = "float32",
                  dt_us: int | None = None, T: int | None = None, record: str = "all"):
         if mode not in ("discrete", "continuous"):
             raise InputError(
@@ -214,24 +253,19 @@ class Simulator:
         self.T = self.T if self.T is not None else net.T
         if record not in RECORDS:
             raise InputError(f"simulate: field 'record' must be one of {RECORDS}, got {record!r}")
+        graph = as_graph(net)
         if mode == "continuous":
-            for i, layer in enumerate(net.layers):
-                if isinstance(layer, NeuNorm):
-                    raise NetworkError(f"{layer_name(i, layer)}: NeuNorm runs in discrete mode "
-                                       "only (its auxiliary neurons step with dt_us)")
-                if getattr(layer, "integer", False):
-                    raise NetworkError(f"{layer_name(i, layer)}: integer layers run in "
-                                       "discrete mode only")
-        if any(getattr(layer, "integer", False) for layer in net.layers):
+            _check_continuous(net, graph)
+        if any(pop.integer for pop in graph.populations):
             # whole numbers held exactly (to 2**53): the result is that of every dtype
             self.dtype = np.dtype(np.float64)
         if self.T is not None:
             check_window(self.T, self.dt_us, net.n_neurons)
-        check_memory(plan_bytes(net), lambda: (
+        check_memory(plan_bytes(graph), lambda: (
             f"simulate: the network's {net.n_neurons} neurons ("
-            + ", ".join(f"{layer_name(i, net.layers[i])}: {int(np.prod(net.shapes[i]))}"
-                        for i in net.lif_layers) + ")"))
-        self.plan = build_plan(net, self.dtype)
+            + ", ".join(f"{_pop_label(net, graph, i)}: {pop.size}"
+                        for i, pop in enumerate(graph.populations)) + ")"))
+        self.plan = build_plan(graph, self.dtype)
         self.rec_from = 0 if record == "all" else self.plan.n_pop - 1
         self.per_step = record == "all"
 
@@ -279,18 +313,22 @@ class Simulator:
                          f"of EventStream chunks, got {type(inputs).__name__}")
 
     def _run_analog(self, image, T: int | None) -> Result:
-        """A static image as a constant current into the first population: ``W x`` is
-        computed once (counted as MACs) and added to its bias for every step."""
+        """A static image as a constant current through every projection from the input:
+        ``W x`` is computed once (counted as MACs) and added to the targets' bias for every
+        step (whatever the projection's delay)."""
         image, T = analog_input(self.net, image, T)
         plan = self.plan
         current = np.zeros(plan.n_neurons, plan.ft.dtype)
         macs = np.zeros((plan.n_pop, N_STATS), np.int64)
-        discrete.deliver_analog(plan.lt, plan.ft, plan.net_arrays, 0, image.astype(plan.ft.dtype),
-                                self.net.n_inputs, current, macs, *plan.fan_buffers())
+        lt = plan.lt.copy()
+        for e in np.flatnonzero(plan.et[:, SRC] == 0):
+            l = int(plan.et[e, TGT])
+            deliver_analog(plan.arrays, e, l, int(lt[l, OFF]), image.astype(plan.ft.dtype),
+                           self.net.n_inputs, current, macs, *plan.fan_buffers())
         bias = plan.bias + current
-        lt = plan.lt.copy()  # the first population's neurons may now cross on their own
-        lt[0, CAN_SELF] = lt[0, CAN_SELF] or bool((bias[:lt[0, N]] > 0).any())
-        driven = dataclasses.replace(plan, lt=lt, bias=bias)
+        for l in range(plan.n_pop):  # the driven neurons may now cross on their own
+            lt[l, CAN_SELF] |= bool((bias[lt[l, OFF]:lt[l, OFF] + lt[l, N]] > 0).any())
+        driven = dataclasses.replace(plan, arrays=plan.arrays._replace(lt=lt, bias=bias))
         if self.mode == "continuous":
             from eventsim.engine.continuous import simulate_continuous
 
@@ -301,7 +339,7 @@ class Simulator:
             run = self._new_run(driven, T)
             run.idle(T)
             result = run.result()
-        result.macs[0] += macs[0, MACS]
+        result.macs += macs[:, MACS]
         return result
 
     def run_binned(self, step_ptr: np.ndarray, channel_idx: np.ndarray) -> Result:
@@ -320,7 +358,7 @@ class Simulator:
 
 
 def simulate(
-    net: Network,
+    net: Network | Graph,
     inputs: np.ndarray | EventStream | Iterable[EventStream],
     mode: str = "discrete",
     dtype: str = "float32",
@@ -332,7 +370,8 @@ def simulate(
 
     Parameters
     ----------
-    net : Network
+    net : Network or Graph
+        A chain of layers, or a graph of populations (:mod:`eventsim.network.graph`).
     inputs : ndarray, EventStream, or iterable of EventStream
         A 0/1 array of input spikes, shape ``(T, n_inputs)`` or ``(T, *input_shape)``; or an
         event stream, binned (binary) by the one rule of :mod:`eventsim.events.binning`; or an

@@ -17,51 +17,23 @@ spike reaches the next layer ``delay_us`` later.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
 from eventsim.errors import NetworkError
+from eventsim.network import ops
+from eventsim.network.ops import Flatten, finite_array
 
 RESETS = ("zero", "subtract")
 #: An integer layer's decay is ``D / DECAY_ONE`` (fixed point, 12 fractional bits).
 DECAY_ONE = 4096
 
 
-def _finite_array(value, name: str, field_name: str, ndim: int) -> np.ndarray:
-    try:
-        arr = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise NetworkError(f"{name}: field '{field_name}' must be a numeric array") from None
-    if arr.ndim != ndim:
-        raise NetworkError(
-            f"{name}: field '{field_name}' must have {ndim} dimensions, got shape {arr.shape}"
-        )
-    if arr.size == 0:
-        raise NetworkError(
-            f"{name}: field '{field_name}' is empty (shape {arr.shape}); expected every "
-            "dimension >= 1"
-        )
-    bad = np.flatnonzero(~np.isfinite(arr))
-    if len(bad):
-        where = np.unravel_index(bad[0], arr.shape)
-        raise NetworkError(
-            f"{name}: field '{field_name}' has {len(bad)} non-finite values "
-            f"(first {arr[where]} at index {tuple(int(i) for i in where)}); expected finite numbers"
-        )
-    return arr
-
-
-def _positive_int(value, name: str, field_name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise NetworkError(f"{name}: field '{field_name}' must be a positive integer, got {value!r}")
-    return int(value)
-
-
 @dataclass(eq=False)
-class LIF:
-    """Parameters of the LIF population a layer ends in (see the module docstring).
+class Neurons:
+    """Parameters of a population of STBP LIF neurons (see the module docstring).
 
     Attributes
     ----------
@@ -73,8 +45,6 @@ class LIF:
     reset : {"zero", "subtract"}
     tau_us : float, optional
         Membrane time constant for continuous mode (microseconds).
-    delay_us : float
-        Synaptic delay of the projection into this layer in continuous mode (microseconds).
     integer : bool
         Integer arithmetic (a quantized layer, :mod:`eventsim.quantize`): weights, bias and
         ``v_th`` are whole numbers, ``decay`` is ``D / 4096`` for a whole ``D``, and the decay
@@ -87,12 +57,11 @@ class LIF:
     v_th: float = 0.5
     reset: str = "zero"
     tau_us: float | None = None
-    delay_us: float = 0.0
     integer: bool = False
 
-    def check_lif(self, name: str) -> None:
+    def check_neurons(self, name: str) -> None:
         per_channel = isinstance(self.v_th, (list, tuple, np.ndarray))
-        for f in ("decay", "delay_us") + (() if per_channel else ("v_th",)):
+        for f in ("decay",) + (() if per_channel else ("v_th",)):
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
                 raise NetworkError(f"{name}: field '{f}' must be a number, got {v!r}")
@@ -104,7 +73,7 @@ class LIF:
             if not self.integer:
                 raise NetworkError(f"{name}: field 'v_th' holds one threshold per output channel "
                                    "only in an integer layer; a float layer has one threshold")
-            self.v_th = _finite_array(self.v_th, name, "v_th", 1)
+            self.v_th = finite_array(self.v_th, name, "v_th", 1)
             if np.any(self.v_th < 1) or np.any(self.v_th != np.round(self.v_th)):
                 raise NetworkError(f"{name}: field 'v_th' must hold whole numbers >= 1 in an "
                                    "integer layer")
@@ -120,8 +89,6 @@ class LIF:
             or not self.tau_us > 0
         ):
             raise NetworkError(f"{name}: field 'tau_us' must be a number > 0, got {self.tau_us!r}")
-        if self.delay_us < 0:
-            raise NetworkError(f"{name}: field 'delay_us' must be >= 0, got {self.delay_us!r}")
         if not isinstance(self.integer, (bool, np.bool_)):
             raise NetworkError(f"{name}: field 'integer' must be True or False, "
                                f"got {self.integer!r}")
@@ -162,43 +129,80 @@ class LIF:
 
 
 @dataclass(eq=False)
-class Dense(LIF):
-    """Fully connected projection, then LIF: ``I[t] = weight @ o_prev[t]``.
+class LIF(Neurons):
+    """The LIF population a chain layer ends in, and the delay of the projection into it.
+
+    Attributes
+    ----------
+    delay_us : float
+        Synaptic delay of the projection into this layer in continuous mode (microseconds).
+    """
+
+    delay_us: float = 0.0
+
+    def check_lif(self, name: str) -> None:
+        self.check_neurons(name)
+        v = self.delay_us
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
+            raise NetworkError(f"{name}: field 'delay_us' must be a number, got {v!r}")
+        if not math.isfinite(v):
+            raise NetworkError(f"{name}: field 'delay_us' must be finite, got {v!r}")
+        if v < 0:
+            raise NetworkError(f"{name}: field 'delay_us' must be >= 0, got {v!r}")
+
+    def _neuron_checks(self, name: str, n_channels: int) -> None:
+        """What an integer layer and per-channel thresholds ask of the op's values."""
+        if self.integer:
+            for f in ("weight", "bias"):
+                arr = getattr(self, f, None)
+                if arr is not None:
+                    check_whole(arr, name, f)
+        self._check_channels(name, n_channels)
+
+
+def check_whole(arr: np.ndarray, name: str, field_name: str) -> None:
+    """NetworkError unless ``arr`` holds whole numbers (an integer population's inputs)."""
+    if np.any(arr != np.round(arr)):
+        bad = np.flatnonzero(arr.ravel() != np.round(arr.ravel()))[0]
+        raise NetworkError(f"{name}: field '{field_name}' must hold whole numbers in an "
+                           f"integer layer; value {float(arr.ravel()[bad])!r} at flat index {bad}")
+
+
+def _lif_kw(decay, v_th, reset, tau_us, delay_us, integer) -> dict:
+    return {"decay": decay, "v_th": v_th, "reset": reset, "tau_us": tau_us,
+            "delay_us": delay_us, "integer": integer}
+
+
+@dataclass(eq=False, init=False)
+class Dense(LIF, ops.Dense):
+    """Fully connected projection (:class:`eventsim.network.ops.Dense`), then LIF:
+    ``I[t] = weight @ o_prev[t]``, the bias added to ``u`` every step.
 
     Attributes
     ----------
     weight : ndarray, shape (n_out, n_in)
     bias : ndarray, shape (n_out,), optional
-        Added to ``u`` every step.
     """
-
-    weight: np.ndarray = field(default=None)  # type: ignore[assignment]
-    bias: np.ndarray | None = None
-    kind: ClassVar[str] = "Dense"
 
     def __init__(self, weight, bias=None, decay=0.2, v_th=0.5, reset="zero",
                  tau_us=None, delay_us=0.0, integer=False):
-        LIF.__init__(self, decay, v_th, reset, tau_us, delay_us, integer)
+        LIF.__init__(self, **_lif_kw(decay, v_th, reset, tau_us, delay_us, integer))
         self.weight = weight
         self.bias = bias
 
     def output_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
-        self.weight = _finite_array(self.weight, name, "weight", 2)
-        n_in = int(np.prod(in_shape))
-        if self.weight.shape[1] != n_in:
-            raise NetworkError(
-                f"{name}: field 'weight' has shape {self.weight.shape}; expected (n_out, {n_in}) "
-                f"for an input of shape {in_shape} (flattened in C order)"
-            )
-        _check_bias(self, name, (self.weight.shape[0],))
-        _check_integral(self, name)
-        self._check_channels(name, self.weight.shape[0])
-        return (self.weight.shape[0],)
+        shape = ops.Dense.output_shape(self, in_shape, name)
+        self._neuron_checks(name, shape[0])
+        return shape
+
+    def op(self) -> ops.Dense:
+        """The projection alone (sharing the arrays)."""
+        return ops.Dense(self.weight, self.bias)
 
 
-@dataclass(eq=False)
-class Conv2d(LIF):
-    """2-D convolution (cross-correlation, as in PyTorch), then LIF.
+@dataclass(eq=False, init=False)
+class Conv2d(LIF, ops.Conv2d):
+    """2-D convolution (:class:`eventsim.network.ops.Conv2d`), then LIF.
 
     ``I[co, y, x] = sum_{ci, ky, kx} weight[co, ci, ky, kx] * o_prev[ci, y*s - p + ky, x*s - p + kx]``
     with zero padding ``p`` and stride ``s``.
@@ -211,77 +215,40 @@ class Conv2d(LIF):
         One bias per output channel, added every step.
     """
 
-    weight: np.ndarray = field(default=None)  # type: ignore[assignment]
-    stride: int = 1
-    padding: int = 0
-    bias: np.ndarray | None = None
-    kind: ClassVar[str] = "Conv2d"
-
     def __init__(self, weight, stride=1, padding=0, bias=None, decay=0.2, v_th=0.5,
                  reset="zero", tau_us=None, delay_us=0.0, integer=False):
-        LIF.__init__(self, decay, v_th, reset, tau_us, delay_us, integer)
+        LIF.__init__(self, **_lif_kw(decay, v_th, reset, tau_us, delay_us, integer))
         self.weight, self.stride, self.padding, self.bias = weight, stride, padding, bias
 
     def output_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
-        self.weight = _finite_array(self.weight, name, "weight", 4)
-        self.stride = _positive_int(self.stride, name, "stride")
-        if isinstance(self.padding, bool) or not isinstance(self.padding, (int, np.integer)) \
-                or self.padding < 0:
-            raise NetworkError(f"{name}: field 'padding' must be an integer >= 0, "
-                               f"got {self.padding!r}")
-        self.padding = int(self.padding)
-        if len(in_shape) != 3:
-            raise NetworkError(f"{name}: needs an input of shape (C, H, W), got {in_shape}")
-        c_out, c_in, kh, kw = self.weight.shape
-        if c_in != in_shape[0]:
-            raise NetworkError(
-                f"{name}: field 'weight' has {c_in} input channels; the input has {in_shape[0]} "
-                f"(shape {in_shape})"
-            )
-        h = (in_shape[1] + 2 * self.padding - kh) // self.stride + 1
-        w = (in_shape[2] + 2 * self.padding - kw) // self.stride + 1
-        if h < 1 or w < 1:
-            raise NetworkError(f"{name}: kernel {kh}x{kw} does not fit the input {in_shape}")
-        _check_bias(self, name, (c_out,))
-        _check_integral(self, name)
-        self._check_channels(name, c_out)
-        return (c_out, h, w)
+        shape = ops.Conv2d.output_shape(self, in_shape, name)
+        self._neuron_checks(name, shape[0])
+        return shape
+
+    def op(self) -> ops.Conv2d:
+        return ops.Conv2d(self.weight, self.stride, self.padding, self.bias)
 
 
-@dataclass(eq=False)
-class _Pool(LIF):
-    kernel_size: int = 2
-    stride: int | None = None
-
+class _PoolLayer(LIF):
     def __init__(self, kernel_size=2, stride=None, decay=0.2, v_th=0.5, reset="zero",
                  tau_us=None, delay_us=0.0, integer=False):
-        LIF.__init__(self, decay, v_th, reset, tau_us, delay_us, integer)
+        LIF.__init__(self, **_lif_kw(decay, v_th, reset, tau_us, delay_us, integer))
         self.kernel_size, self.stride = kernel_size, stride
 
-    @property
-    def bias(self) -> None:
-        return None
-
     def output_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
-        self.kernel_size = _positive_int(self.kernel_size, name, "kernel_size")
-        self.stride = _positive_int(
-            self.kernel_size if self.stride is None else self.stride, name, "stride"
-        )
-        if len(in_shape) != 3:
-            raise NetworkError(f"{name}: needs an input of shape (C, H, W), got {in_shape}")
-        h = (in_shape[1] - self.kernel_size) // self.stride + 1
-        w = (in_shape[2] - self.kernel_size) // self.stride + 1
-        if h < 1 or w < 1:
-            raise NetworkError(f"{name}: kernel_size {self.kernel_size} does not fit {in_shape}")
+        shape = ops._Pool.output_shape(self, in_shape, name)
         if self.integer and self.pool_weight != round(self.pool_weight):
             raise NetworkError(f"{name}: its weight 1/{self.kernel_size ** 2} is not a whole "
                                "number: an integer network pools with SumPool2d")
         self._check_channels(name, in_shape[0])
-        return (in_shape[0], h, w)
+        return shape
+
+    def op(self):
+        return self.op_type(self.kernel_size, self.stride)
 
 
 @dataclass(eq=False, init=False)
-class AvgPool2d(_Pool):
+class AvgPool2d(_PoolLayer, ops.AvgPool2d):
     """Average pooling per channel (weight ``1/kernel_size**2`` per input in the window), then LIF.
 
     Attributes
@@ -291,32 +258,14 @@ class AvgPool2d(_Pool):
         Defaults to ``kernel_size``. No padding.
     """
 
-    kind: ClassVar[str] = "AvgPool2d"
-
-    @property
-    def pool_weight(self) -> float:
-        return 1.0 / (self.kernel_size * self.kernel_size)
+    op_type: ClassVar[type] = ops.AvgPool2d
 
 
 @dataclass(eq=False, init=False)
-class SumPool2d(_Pool):
+class SumPool2d(_PoolLayer, ops.SumPool2d):
     """Sum pooling per channel (weight 1 per input in the window), then LIF."""
 
-    kind: ClassVar[str] = "SumPool2d"
-
-    @property
-    def pool_weight(self) -> float:
-        return 1.0
-
-
-@dataclass(eq=False)
-class Flatten:
-    """Reshape ``(C, H, W)`` to ``(C*H*W,)`` in C order; no neurons."""
-
-    kind: ClassVar[str] = "Flatten"
-
-    def output_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
-        return (int(np.prod(in_shape)),)
+    op_type: ClassVar[type] = ops.SumPool2d
 
 
 @dataclass(eq=False)
@@ -366,7 +315,7 @@ class NeuNorm:
             raise NetworkError(f"{name}: field 'scale' must be > 0, got {self.scale!r}")
         if len(in_shape) != 3:
             raise NetworkError(f"{name}: needs an input of shape (C, H, W), got {in_shape}")
-        self.alpha = _finite_array(self.alpha, name, "alpha", 3)
+        self.alpha = finite_array(self.alpha, name, "alpha", 3)
         if self.alpha.shape != tuple(in_shape):
             raise NetworkError(
                 f"{name}: field 'alpha' has shape {self.alpha.shape}; expected {tuple(in_shape)} "
@@ -378,27 +327,6 @@ class NeuNorm:
 def has_neurons(layer) -> bool:
     """Whether ``layer`` ends in a LIF population (every kind but Flatten and NeuNorm)."""
     return not isinstance(layer, (Flatten, NeuNorm))
-
-
-def _check_integral(layer, name: str) -> None:
-    if not layer.integer:
-        return
-    for f in ("weight", "bias"):
-        arr = getattr(layer, f)
-        if arr is not None and np.any(arr != np.round(arr)):
-            bad = np.flatnonzero(arr.ravel() != np.round(arr.ravel()))[0]
-            raise NetworkError(f"{name}: field '{f}' must hold whole numbers in an integer "
-                               f"layer; value {float(arr.ravel()[bad])!r} at flat index {bad}")
-
-
-def _check_bias(layer, name: str, shape: tuple[int, ...]) -> None:
-    if layer.bias is None:
-        return
-    layer.bias = _finite_array(layer.bias, name, "bias", 1)
-    if layer.bias.shape != shape:
-        raise NetworkError(
-            f"{name}: field 'bias' has shape {layer.bias.shape}; expected {shape}"
-        )
 
 
 Layer = Dense | Conv2d | AvgPool2d | SumPool2d | Flatten | NeuNorm

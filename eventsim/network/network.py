@@ -36,6 +36,61 @@ def _int_tuple(value, name: str, expected: str) -> tuple[int, ...]:
     return tuple(int(v) for v in items)
 
 
+def check_metadata(net) -> None:
+    """Check and normalise what every network has besides its layers or populations:
+    ``input_shape``, ``dt_us``, ``T``, ``sensor_size``, ``provenance``."""
+    net.input_shape = _int_tuple(net.input_shape, "input_shape", "integers")
+    if len(net.input_shape) not in (1, 3) or min(net.input_shape) < 1:
+        raise NetworkError(
+            f"network: field 'input_shape' must be (n,) or (P, H, W) of positive integers, "
+            f"got {net.input_shape}"
+        )
+    for f in ("dt_us", "T"):
+        v = getattr(net, f)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer))
+                              or v < 1):
+            raise NetworkError(f"network: field '{f}' must be a positive integer, got {v!r}")
+    if net.sensor_size is not None:
+        size = _int_tuple(net.sensor_size, "sensor_size", "(W, H, P) integers")
+        if len(size) != 3:
+            raise NetworkError(
+                f"network: field 'sensor_size' must be (W, H, P) integers, "
+                f"got {net.sensor_size!r}"
+            )
+        w, h, p = size
+        if min(w, h, p) < 1:
+            raise NetworkError(
+                f"network: field 'sensor_size' must be positive, got {(w, h, p)}"
+            )
+        net.sensor_size = (w, h, p)
+        if w * h * p != int(np.prod(net.input_shape)):
+            raise NetworkError(
+                f"network: field 'sensor_size' {net.sensor_size} gives {w * h * p} channels; "
+                f"the input_shape {net.input_shape} has {int(np.prod(net.input_shape))}"
+            )
+    if net.provenance is not None and not isinstance(net.provenance, Mapping):
+        raise NetworkError(
+            f"network: field 'provenance' must be a dict (key -> value), got "
+            f"{_kind(net.provenance)}"
+        )
+    net.provenance = dict(net.provenance or {})
+
+
+def check_labels(net, output: str) -> None:
+    """Check ``net.labels`` against ``net.n_outputs`` (``output`` names the output)."""
+    if net.labels is not None:
+        if isinstance(net.labels, (str, bytes)) or not isinstance(net.labels, Iterable):
+            raise NetworkError(
+                f"network: field 'labels' must be a list of names, got {net.labels!r}"
+            )
+        net.labels = [str(s) for s in net.labels]
+        if len(net.labels) != net.n_outputs:
+            raise NetworkError(
+                f"network: field 'labels' has {len(net.labels)} names; {output} has "
+                f"{net.n_outputs} neurons"
+            )
+
+
 @dataclass(eq=False)
 class Network:
     """A feed-forward spiking network.
@@ -81,41 +136,7 @@ class Network:
         self.layers = list(self.layers)
         if not self.layers:
             raise NetworkError("network: field 'layers' is empty; expected at least one layer")
-        self.input_shape = _int_tuple(self.input_shape, "input_shape", "integers")
-        if len(self.input_shape) not in (1, 3) or min(self.input_shape) < 1:
-            raise NetworkError(
-                f"network: field 'input_shape' must be (n,) or (P, H, W) of positive integers, "
-                f"got {self.input_shape}"
-            )
-        for f in ("dt_us", "T"):
-            v = getattr(self, f)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer))
-                                  or v < 1):
-                raise NetworkError(f"network: field '{f}' must be a positive integer, got {v!r}")
-        if self.sensor_size is not None:
-            size = _int_tuple(self.sensor_size, "sensor_size", "(W, H, P) integers")
-            if len(size) != 3:
-                raise NetworkError(
-                    f"network: field 'sensor_size' must be (W, H, P) integers, "
-                    f"got {self.sensor_size!r}"
-                )
-            w, h, p = size
-            if min(w, h, p) < 1:
-                raise NetworkError(
-                    f"network: field 'sensor_size' must be positive, got {(w, h, p)}"
-                )
-            self.sensor_size = (w, h, p)
-            if w * h * p != int(np.prod(self.input_shape)):
-                raise NetworkError(
-                    f"network: field 'sensor_size' {self.sensor_size} gives {w * h * p} channels; "
-                    f"the input_shape {self.input_shape} has {int(np.prod(self.input_shape))}"
-                )
-        if self.provenance is not None and not isinstance(self.provenance, Mapping):
-            raise NetworkError(
-                f"network: field 'provenance' must be a dict (key -> value), got "
-                f"{_kind(self.provenance)}"
-            )
-        self.provenance = dict(self.provenance or {})
+        check_metadata(self)
         shape = self.input_shape
         self.shapes = []
         for i, layer in enumerate(self.layers):
@@ -133,17 +154,7 @@ class Network:
         if not has_neurons(self.layers[-1]):
             raise NetworkError(f"{layer_name(len(self.layers) - 1, self.layers[-1])}: "
                                "the last layer must have neurons")
-        if self.labels is not None:
-            if isinstance(self.labels, (str, bytes)) or not isinstance(self.labels, Iterable):
-                raise NetworkError(
-                    f"network: field 'labels' must be a list of names, got {self.labels!r}"
-                )
-            self.labels = [str(s) for s in self.labels]
-            if len(self.labels) != self.n_outputs:
-                raise NetworkError(
-                    f"network: field 'labels' has {len(self.labels)} names; the output layer "
-                    f"has {self.n_outputs} neurons"
-                )
+        check_labels(self, "the output layer")
 
     @property
     def n_inputs(self) -> int:

@@ -1,0 +1,106 @@
+"""When a neuron left alone crosses threshold: the closed-form arithmetic of the discrete engine.
+
+A neuron of population ``l`` without input for ``n`` steps is brought forward as
+``u <- P[l, n] * u + bias * G[l, n]`` (:func:`eventsim.engine.plan.decay_tables`; an integer
+population steps ``u <- trunc(D * u / 4096) + bias``). These functions find the first step at
+which that value reaches ``v_th``, exactly as the step loop (:mod:`.discrete`) will evaluate
+it, so a crossing put on the queue is one the loop confirms.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from eventsim.engine.plan import DECAY_NUM, INTEGER
+
+
+@njit(cache=True)
+def value_after(u0, b, tables, l, n):
+    """``u`` after ``n`` steps without input from ``u0``: the expression the kernel evaluates."""
+    k = min(n, tables.cap[l])
+    g = tables.G[l, k]
+    if tables.P[l, 1] == 1:  # decay 1: G[n] = n, converted to the tables' dtype by ``conv``
+        tables.conv[0] = n
+        g = tables.conv[0]
+    return tables.P[l, k] * u0 + b * g
+
+
+@njit(cache=True)
+def next_crossing(u0, b, tables, l, v_th, decay, n_max):
+    """Smallest ``n`` in ``1..n_max`` with :func:`value_after` ``>= v_th``, else -1.
+
+    Without input ``u`` moves monotonically towards ``b / (1 - decay)`` (linearly when
+    ``decay == 1``): the crossing is estimated in closed form, then checked against the very
+    expression the engine evaluates, stepping ``n`` (or bisecting) until both agree.
+    """
+    if n_max < 1:
+        return -1
+    if value_after(u0, b, tables, l, 1) >= v_th:
+        return 1
+    if b <= 0:
+        return -1  # decays (or stays) below threshold after a failed first step
+    if decay < 1.0:
+        limit = b / (1.0 - decay)
+        if u0 >= limit:
+            return -1  # decreasing from a failed first step
+        if limit <= v_th:  # never in exact arithmetic; rounding may still reach v_th
+            x = np.float64(n_max)
+        else:
+            x = np.ceil(np.log((limit - v_th) / (limit - u0)) / np.log(decay))
+    else:
+        x = np.ceil((v_th - u0) / b)
+    n = int(min(max(x, 2.0), n_max + 1.0))  # clamp as a float: no integer overflow
+    for _ in range(4):  # the estimate is off by rounding at most: step to the exact n
+        if n > 2 and value_after(u0, b, tables, l, n - 1) >= v_th:
+            n -= 1
+        elif n <= n_max and value_after(u0, b, tables, l, n) < v_th:
+            n += 1
+        else:
+            return n if n <= n_max else -1
+    lo, hi = 1, n_max + 1  # still off (a plateau): bisect value >= v_th on (lo, hi]
+    if value_after(u0, b, tables, l, n_max) < v_th:
+        return -1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if value_after(u0, b, tables, l, mid) >= v_th:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+@njit(cache=True)
+def int_after(u, n, D, b):
+    """An integer layer's ``u`` after ``n`` steps without input: ``u <- trunc(D * u / 4096) +
+    b``, exact in float64 for whole numbers below 2**41. Stops at a fixed point."""
+    if D == 4096:
+        return u + n * b
+    for _ in range(n):
+        nu = np.trunc(u * D / 4096.0) + b
+        if nu == u:
+            break
+        u = nu
+    return u
+
+
+@njit(cache=True)
+def int_crossing(u, b, D, v_th, n_max):
+    """Smallest ``n`` in ``1..n_max`` with :func:`int_after` ``>= v_th``, else -1 (stepping;
+    a fixed point below threshold ends the search)."""
+    for n in range(1, n_max + 1):
+        nu = u + b if D == 4096 else np.trunc(u * D / 4096.0) + b
+        if nu >= v_th:
+            return n
+        if nu == u:
+            return -1
+        u = nu
+    return -1
+
+
+@njit(cache=True)
+def crossing(lt, l, u0, b, tables, v_th, decay, n_max):
+    """:func:`next_crossing`, or :func:`int_crossing` for an integer population."""
+    if lt[l, INTEGER]:
+        return int_crossing(u0, b, lt[l, DECAY_NUM], v_th, n_max)
+    return next_crossing(u0, b, tables, l, v_th, decay, n_max)
