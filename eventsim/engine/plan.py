@@ -395,7 +395,8 @@ def build_plan(net: Network | Graph, dtype: np.dtype) -> Plan:
         pc = paths.tocoo()
         syn_delay = (np.full(coo.nnz, int(delays)) if d is None else d[coo.row, coo.col])
         path_delay = (np.full(pc.nnz, int(delays)) if d is None else d[pc.row, pc.col])
-        for dv in np.unique(np.concatenate([syn_delay, path_delay[pc.data > 0]])):
+        values = np.unique(np.concatenate([syn_delay, path_delay[pc.data > 0]]))
+        for dv in values if len(values) else [int(np.min(delays))]:  # no synapse: one edge
             row, frow = base.copy(), fbase.copy()
             row[DELAY] = dv
             pick = syn_delay == dv

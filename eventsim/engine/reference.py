@@ -1,18 +1,24 @@
 """The plain dense implementation of the STBP recurrence: the engine's slow numpy twin.
 
-Every projection is written out as an explicit dense matrix ``M[out, in]`` (conv and pooling
-by looping over the kernel: obviously right, slow), and every neuron is updated every step::
+Every op is written out as an explicit dense matrix ``M[out, in]`` (conv and pooling by
+looping over the kernel: obviously right, slow), a projection is the product of its ops'
+matrices, and every neuron of every population is updated every step, populations in their
+order (the graph semantics of :mod:`eventsim.network.graph`)::
 
-    u = decay * u * (1 - o) + M @ o_prev + b        (zero reset)
-    u = decay * (u - v_th * o) + M @ o_prev + b     (subtract reset)
+    I = sum over projections k into the population of M_k @ o_source[t - d_k] + c_k
+    u = decay * u * (1 - o) + I        (zero reset)
+    u = decay * (u - v_th * o) + I     (subtract reset)
     o = u >= v_th
 
-A NeuNorm layer turns the spikes ``o`` of the layer below into ``o - alpha * x`` (its
-auxiliary neurons ``x`` stepped densely), which the next projection receives.
+with delays per synapse handled by splitting ``M_k`` by delay. A NeuNorm op turns the spikes
+``o`` of its source into ``o - alpha * x`` (its auxiliary neurons ``x`` stepped densely),
+which the rest of the projection receives.
 
 Used by the tests (spike-for-spike equality, equal SOPs) and as the dense baseline of the
-benchmarks. SOPs here are counted from the spikes: each spike of input ``j`` adds the number
-of nonzero entries in column ``j`` of ``M``; MACs likewise from the nonzero analog values.
+benchmarks. SOPs here are counted from the spikes: each spike of source neuron ``j`` arriving
+adds the number of paths from ``j`` through the ops' units with all weights nonzero (for one
+op: the nonzero entries in column ``j`` of ``M``); MACs likewise from the nonzero analog
+values.
 """
 
 from __future__ import annotations
@@ -20,23 +26,27 @@ from __future__ import annotations
 import numpy as np
 
 from eventsim.limits import check_memory
-from eventsim.network.layers import AvgPool2d, Conv2d, Dense, NeuNorm, SumPool2d, has_neurons
+from eventsim.network import ops
+from eventsim.network.graph import Graph, as_graph
+from eventsim.network.layers import NeuNorm, has_neurons
 from eventsim.network.network import Network
+from eventsim.network.ops import Flatten
 
 
-def dense_matrix(net: Network, index: int) -> np.ndarray:
-    """The projection of layer ``index`` as a dense matrix, shape (n_out, n_in), float64."""
-    layer = net.layers[index]
-    in_shape = net.input_shape_of(index)
+def op_dense_matrix(op, in_shape: tuple[int, ...]) -> np.ndarray:
+    """The op ``op`` (:mod:`eventsim.network.ops`) on an input of shape ``in_shape`` as a dense
+    matrix, shape (n_out, n_in), float64, written out by looping over the kernel."""
     n_in = int(np.prod(in_shape))
-    if isinstance(layer, Dense):
-        return layer.weight.astype(np.float64)
-    c_out, h_out, w_out = net.shapes[index]
+    if isinstance(op, (Flatten, NeuNorm)):
+        return np.eye(n_in)
+    if isinstance(op, ops.Dense):
+        return op.weight.astype(np.float64)
+    c_out, h_out, w_out = op.output_shape(in_shape, "")
     c_in, h_in, w_in = in_shape
     M = np.zeros((c_out * h_out * w_out, n_in))
-    if isinstance(layer, Conv2d):
-        _, _, kh, kw = layer.weight.shape
-        s, p = layer.stride, layer.padding
+    if isinstance(op, ops.Conv2d):
+        _, _, kh, kw = op.weight.shape
+        s, p = op.stride, op.padding
         for co in range(c_out):
             for yo in range(h_out):
                 for xo in range(w_out):
@@ -46,30 +56,55 @@ def dense_matrix(net: Network, index: int) -> np.ndarray:
                             for kx in range(kw):
                                 yi, xi = yo * s - p + ky, xo * s - p + kx
                                 if 0 <= yi < h_in and 0 <= xi < w_in:
-                                    M[out, (ci * h_in + yi) * w_in + xi] = layer.weight[co, ci, ky, kx]
-    elif isinstance(layer, (AvgPool2d, SumPool2d)):
-        k, s = layer.kernel_size, layer.stride
+                                    M[out, (ci * h_in + yi) * w_in + xi] = op.weight[co, ci, ky, kx]
+    else:  # pooling
+        k, s = op.kernel_size, op.stride
         for c in range(c_out):
             for yo in range(h_out):
                 for xo in range(w_out):
                     out = (c * h_out + yo) * w_out + xo
                     for ky in range(k):
                         for kx in range(k):
-                            M[out, (c * h_in + yo * s + ky) * w_in + xo * s + kx] = layer.pool_weight
-    else:
-        raise TypeError(f"layer {index} has no projection")
+                            M[out, (c * h_in + yo * s + ky) * w_in + xo * s + kx] = op.pool_weight
     return M
 
 
+def dense_matrix(net: Network, index: int) -> np.ndarray:
+    """The projection of chain layer ``index`` as a dense matrix, shape (n_out, n_in),
+    float64."""
+    layer = net.layers[index]
+    if not has_neurons(layer):
+        raise TypeError(f"layer {index} has no projection")
+    return op_dense_matrix(layer, net.input_shape_of(index))
+
+
 def dense_bias(net: Network, index: int) -> np.ndarray:
-    """Bias of every neuron of layer ``index``, shape (n_out,) (zeros without bias)."""
+    """Bias of every neuron of chain layer ``index``, shape (n_out,) (zeros without bias)."""
     layer = net.layers[index]
     n = int(np.prod(net.shapes[index]))
     if getattr(layer, "bias", None) is None:
         return np.zeros(n)
-    if isinstance(layer, Conv2d):
+    if isinstance(layer, ops.Conv2d):
         return np.repeat(layer.bias, n // len(layer.bias))
     return np.asarray(layer.bias, np.float64)
+
+
+def dense_projection(g: Graph, k: int):
+    """Projection ``k`` of ``g`` written out densely: the composed matrix ``M`` (n_target,
+    n_source), the path counts ``C`` (same shape: paths through the ops' units whose weights
+    are all nonzero), the composed bias ``c`` (n_target,), all float64 but ``C`` (int64), and
+    the delay in steps of every synapse ``D`` (int64, shape of ``M``)."""
+    shape = g.source_shape(k)
+    n_src = int(np.prod(shape))
+    M, C, c = np.eye(n_src), np.eye(n_src, dtype=np.int64), np.zeros(n_src)
+    for op in g.projections[k].ops:
+        m = op_dense_matrix(op, shape)
+        shape = op.output_shape(shape, "")
+        b = np.zeros(m.shape[0]) if getattr(op, "bias", None) is None else np.repeat(
+            np.asarray(op.bias, np.float64), m.shape[0] // len(op.bias))
+        M, C, c = m @ M, (m != 0).astype(np.int64) @ C, m @ c + b
+    D = np.broadcast_to(g.step_delays(k), M.shape).astype(np.int64)
+    return M, C, c, D
 
 
 def neunorm_dense(norm: NeuNorm, o: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -88,12 +123,14 @@ def neunorm_dense(norm: NeuNorm, o: np.ndarray, dtype) -> tuple[np.ndarray, np.n
     return signal.reshape(o.shape), (signal - spikes).reshape(o.shape)
 
 
-def simulate_dense(net: Network, spikes: np.ndarray, dtype="float64", analog: bool = False,
-                   with_macs: bool = False, probe: tuple[int, int] | None = None):
-    """Run the recurrence densely on a batch.
+def simulate_dense(net: Network | Graph, spikes: np.ndarray, dtype="float64",
+                   analog: bool = False, with_macs: bool = False,
+                   probe: tuple[int, int] | None = None, per_projection: bool = False):
+    """Run the recurrence densely on a batch, every population every step, in their order.
 
     Parameters
     ----------
+    net : Network or Graph
     spikes : ndarray, shape (T, n_inputs) or (T, batch, n_inputs)
         0/1 input spikes; with ``analog``, the input current of every step.
     with_macs : bool
@@ -102,64 +139,100 @@ def simulate_dense(net: Network, spikes: np.ndarray, dtype="float64", analog: bo
     probe : (population, neuron), optional
         Also return that neuron's potential at every step after its input, before the
         threshold test and reset, shape (T,) (or (T, batch)).
+    per_projection : bool
+        SOPs per projection (shape (n_projections,)) rather than per population.
 
     Returns
     -------
     outputs : list of ndarray
         Spikes of each population, bool, shape (T, n_neurons) (or (T, batch, n_neurons)).
-    sops : ndarray, shape (n_pop,) (or (batch, n_pop))
-    macs : ndarray, like ``sops``; only with ``with_macs``.
+    sops : ndarray, shape (n_pop,) (or (batch, n_pop)); per projection with
+        ``per_projection``. A spike counts when it arrives (at a step < T).
+    macs : ndarray, like ``sops`` per population; only with ``with_macs``.
     trace : ndarray; only with ``probe``.
     """
+    g = as_graph(net)
     dtype = np.dtype(dtype)
     spikes = np.asarray(spikes)
     steps = spikes.shape[0] * (spikes.shape[1] if spikes.ndim == 3 else 1)
-    neurons = [int(np.prod(net.shapes[i])) for i in net.lif_layers]
-    check_memory(steps * (net.n_inputs + sum(neurons)) * (3 * dtype.itemsize + 1)
-                 + 8 * sum(n * int(np.prod(net.input_shape_of(i)))
-                           for n, i in zip(neurons, net.lif_layers)),
-                 f"the dense twin: {steps} steps x samples of {sum(neurons)} neurons, and the "
-                 "layers as dense matrices")
+    sizes = [p.size for p in g.populations]
+    n_src = [int(np.prod(g.source_shape(k))) for k in range(len(g.projections))]
+    check_memory(steps * (g.n_inputs + sum(sizes)) * (3 * dtype.itemsize + 1)
+                 + 24 * sum(sizes[g.index(p.target)] * n for p, n in zip(g.projections, n_src)),
+                 f"the dense twin: {steps} steps x samples of {sum(sizes)} neurons, and the "
+                 "projections as dense matrices")
     x = spikes.astype(dtype)
     single = x.ndim == 2
     if single:
         x = x[:, None, :]
     T, batch, _ = x.shape
-    spiking = np.zeros_like(x) if analog else x  # the spikes among what x carries
-    outputs, sops, macs, trace = [], [], [], None
-    for li, layer in enumerate(net.layers):
-        if isinstance(layer, NeuNorm):
-            x, _ = neunorm_dense(layer, x, dtype)
-            continue
-        if not has_neurons(layer):
-            continue
-        M = dense_matrix(net, li)
-        fan_out = np.count_nonzero(M, axis=0).astype(np.int64)
-        sops.append((spiking.reshape(T * batch, -1).astype(bool) @ fan_out)
-                    .reshape(T, batch).sum(0))
-        macs.append(((x != spiking).reshape(T * batch, -1) @ fan_out).reshape(T, batch).sum(0))
-        Mt = M.T.astype(dtype)
-        b = dense_bias(net, li).astype(dtype)
-        k, v_th = dtype.type(layer.decay), net.neuron_thresholds(li).astype(dtype)
-        u = np.zeros((batch, M.shape[0]), dtype)
-        o = np.zeros((batch, M.shape[0]), dtype)
-        out = np.zeros((T, batch, M.shape[0]), bool)
-        for t in range(T):
-            kept = u * (1 - o) if layer.reset == "zero" else u - v_th * o
-            if layer.integer:  # whole numbers, decay D / 4096 truncated towards zero
-                u = np.trunc(kept * layer.decay_num / 4096.0) + x[t] @ Mt + b
-            elif layer.reset == "zero":
-                u = k * u * (1 - o) + x[t] @ Mt + b
+    n_pop, n_proj = len(sizes), len(g.projections)
+    dense = [dense_projection(g, k) for k in range(n_proj)]
+    # what each projection delivers, split by delay: (delay, M_d^T in dtype, paths per source)
+    parts = []
+    for M, C, _, D in dense:
+        parts.append([(int(d), np.where(D == d, M, 0.0).T.astype(dtype),
+                       np.where(D == d, C, 0).sum(axis=0), (np.where(D == d, C, 0) != 0))
+                      for d in np.unique(D)])
+    bias = [np.zeros(n) for n in sizes]
+    for k, proj in enumerate(g.projections):
+        bias[g.index(proj.target)] += dense[k][2]
+    spiking_in = np.zeros_like(x) if analog else x  # the spikes among what x carries
+    out = [np.zeros((T, batch, n), bool) for n in sizes]
+    u = [np.zeros((batch, n), dtype) for n in sizes]
+    o = [np.zeros((batch, n), dtype) for n in sizes]
+    nn_x = [np.zeros((batch, *proj.ops[0].alpha.shape[1:]), dtype)
+            if isinstance(proj.ops[0], NeuNorm) else None for proj in g.projections]
+    sops = np.zeros((batch, n_proj), np.int64)
+    macs = np.zeros((batch, n_pop), np.int64)
+    trace = np.zeros((T, batch)) if probe is not None else None
+
+    def signal(k, t):
+        """What the source of projection ``k`` sent at step ``t``: (values, its spikes)."""
+        src = g.index(g.projections[k].source)
+        if t < 0:
+            zero = np.zeros((batch, n_src[k]), dtype)
+            return zero, zero
+        if src < 0:
+            return x[t], spiking_in[t]
+        s = out[src][t].astype(dtype)
+        return s, s
+
+    for t in range(T):
+        for p, pop in enumerate(g.populations):
+            current = np.zeros((batch, sizes[p]), dtype)
+            for k in g.into(p):
+                norm = g.projections[k].ops[0]
+                for d, Mt, paths, _ in parts[k]:
+                    values, spiking = signal(k, t - d)
+                    if isinstance(norm, NeuNorm):  # the auxiliary neurons step with the spikes
+                        c, h, w = norm.alpha.shape
+                        kk, coef = dtype.type(norm.decay), dtype.type(norm.coef(c))
+                        nn_x[k] = kk * nn_x[k] + coef * spiking.reshape(batch, c, h, w).sum(1)
+                        values = (spiking.reshape(batch, c, h, w)
+                                  - norm.alpha.astype(dtype) * nn_x[k][:, None]).reshape(batch, -1)
+                    current += values @ Mt
+                    sops[:, k] += spiking.astype(bool) @ paths
+                    fan_out = np.count_nonzero(Mt, axis=1)
+                    macs[:, p] += (values != spiking) @ fan_out
+            b = bias[p].astype(dtype)
+            v_th = np.repeat(pop.channel_thresholds(pop.shape[0]),
+                             sizes[p] // pop.shape[0]).astype(dtype)
+            kept = u[p] * (1 - o[p]) if pop.reset == "zero" else u[p] - v_th * o[p]
+            if pop.integer:  # whole numbers, decay D / 4096 truncated towards zero
+                u[p] = np.trunc(kept * pop.decay_num / 4096.0) + current + b
             else:
-                u = k * (u - v_th * o) + x[t] @ Mt + b
-            if probe is not None and probe[0] == len(outputs):
-                trace = np.zeros((T, batch)) if trace is None else trace
-                trace[t] = u[:, probe[1]]
-            o = (u >= v_th).astype(dtype)
-            out[t] = o
-        outputs.append(out[:, 0] if single else out)
-        x = spiking = out.astype(dtype)
-    sops, macs = np.stack(sops, axis=-1), np.stack(macs, axis=-1)
+                u[p] = dtype.type(pop.decay) * kept + current + b
+            if probe is not None and probe[0] == p:
+                trace[t] = u[p][:, probe[1]]
+            o[p] = (u[p] >= v_th).astype(dtype)
+            out[p][t] = o[p]
+    outputs = [a[:, 0] if single else a for a in out]
+    if not per_projection:
+        by_pop = np.zeros((batch, n_pop), np.int64)
+        for k, proj in enumerate(g.projections):
+            by_pop[:, g.index(proj.target)] += sops[:, k]
+        sops = by_pop
     if single:
         sops, macs = sops[0], macs[0]
     extra = ((macs,) if with_macs else ()) + ((trace[:, 0] if single else trace,)

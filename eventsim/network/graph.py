@@ -22,8 +22,9 @@ input spikes, ``o_q[s] = 0`` for ``s < 0``, and ``e_k`` its delay in steps:
   synapse (shape ``(n_target, n_source)`` of the composed matrix, as Brian2's
   ``Synapses.delay``). In continuous mode ``delay_us`` plays that part, in microseconds.
 * **Bias.** ``c_k`` is a constant drive added every step from step 0, whatever the delay.
-* **Output.** The last population is the output; every other population must feed some
-  projection, and every population must be reachable from the input.
+* **Output.** The last population is the output (it may feed projections too); every other
+  population must feed some projection, and every population must be reachable from the
+  input.
 
 A chain :class:`~eventsim.network.network.Network` is the graph :func:`as_graph` makes of it:
 one population per layer with neurons (named ``layer{i}``), each fed by the one before.
@@ -297,9 +298,8 @@ class Graph:
                                f"{', '.join(repr(n) for n in lost)} cannot be reached from "
                                "the input (no path of projections leads there)")
         sources = {proj.source for proj in self.projections}
-        sinks = [p.name for p in self.populations if p.name not in sources]
-        if sinks != [self.output.name]:
-            extra = [n for n in sinks if n != self.output.name]
+        extra = [p.name for p in self.populations[:-1] if p.name not in sources]
+        if extra:  # the output may feed projections too (onto itself, back to others)
             raise NetworkError(
                 f"graph: {', '.join(repr(n) for n in extra)} feed{'s' * (len(extra) == 1)} no "
                 f"projection: a graph has one output, its last population "

@@ -1,0 +1,153 @@
+"""Graphs in discrete mode: the engine against the dense twin on random graphs, and the
+semantics of cycles, delays and composed projections on hand-counted cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from graphgen import image_graphs, vector_graphs
+from hypothesis import given, settings
+
+from eventsim.engine.reference import simulate_dense
+from eventsim.engine.simulate import simulate
+from eventsim.errors import NetworkError
+from eventsim.network import ops
+from eventsim.network.graph import Graph, Population, Projection
+
+
+def assert_graph_same_as_twin(g, x, dtype="float64"):
+    result = simulate(g, x, dtype=dtype)
+    outputs, sops = simulate_dense(g, x, dtype=dtype, per_projection=True)
+    for p, out in enumerate(outputs):
+        np.testing.assert_array_equal(result.spikes[p], np.argwhere(out),
+                                      err_msg=f"population {g.populations[p].name} differs")
+    np.testing.assert_array_equal(result.projection_sops, sops)
+    by_pop = np.zeros(len(g.populations), np.int64)
+    for k, proj in enumerate(g.projections):
+        by_pop[g.index(proj.target)] += sops[k]
+    np.testing.assert_array_equal(result.sops, by_pop)
+    np.testing.assert_array_equal(result.per_step.sum(0)[:, 0], result.sops)
+    np.testing.assert_array_equal(result.recurrent,
+                                  [g.closes_cycle(k) for k in range(len(g.projections))])
+    return result
+
+
+@settings(max_examples=200, deadline=None)
+@given(vector_graphs())
+def test_vector_graphs_equal_twin(case):
+    assert_graph_same_as_twin(*case)
+
+
+@settings(max_examples=60, deadline=None)
+@given(image_graphs())
+def test_image_graphs_equal_twin(case):
+    """Pool composed with conv, Flatten then Dense, recurrent conv, skip sums, delays."""
+    assert_graph_same_as_twin(*case)
+
+
+@settings(max_examples=40, deadline=None)
+@given(vector_graphs())
+def test_float32_graphs_equal_twin_float32(case):
+    assert_graph_same_as_twin(*case, dtype="float32")
+
+
+def one_to_one(n, w=1.0):
+    return [ops.Dense(np.eye(n) * w)]
+
+
+def test_a_self_loop_delivers_one_step_later():
+    """One input spike at step 0 starts a population that re-excites itself: its spike of
+    step t arrives at step t + 1, so it fires at every step from 0 on."""
+    g = Graph((1,), [Population("h", (1,), decay=0.5, v_th=1.0)],
+              [Projection("input", "h", one_to_one(1)), Projection("h", "h", one_to_one(1))])
+    x = np.zeros((6, 1), np.uint8)
+    x[0] = 1
+    r = simulate(g, x, dtype="float64")
+    np.testing.assert_array_equal(r.spikes[0][:, 0], [0, 1, 2, 3, 4, 5])
+    assert r.recurrent.tolist() == [False, True]
+    assert r.projection_sops.tolist() == [1, 5]  # the spike of step 5 would arrive at 6 = T
+
+
+def test_a_backward_edge_closes_the_cycle_and_a_forward_one_does_not():
+    """a -> b is feed-forward (same step), b -> a runs backwards (one step later)."""
+    g = Graph((1,), [Population("a", (1,), v_th=1.0), Population("b", (1,), v_th=1.0)],
+              [Projection("input", "a", one_to_one(1)), Projection("a", "b", one_to_one(1)),
+               Projection("b", "a", one_to_one(1))])
+    x = np.zeros((4, 1), np.uint8)
+    x[0] = 1
+    r = simulate(g, x, dtype="float64")
+    np.testing.assert_array_equal(r.spikes[0][:, 0], [0, 1, 2, 3])
+    np.testing.assert_array_equal(r.spikes[1][:, 0], [0, 1, 2, 3])
+    assert [g.closes_cycle(k) for k in range(3)] == [False, False, True]
+
+
+def test_delays_per_projection_and_per_synapse():
+    """Input spike at step 2; a projection delay of 3 arrives at step 5; synapse delays
+    (0, 2, 4) to three targets arrive at steps 2, 4 and 6."""
+    g = Graph((1,), [Population("a", (1,), v_th=1.0), Population("b", (3,), v_th=1.0),
+                     Population("out", (1,), v_th=9.0)],
+              [Projection("input", "a", one_to_one(1), delay=3),
+               Projection("input", "b", [ops.Dense(np.ones((3, 1)))],
+                          delay=np.array([[0], [2], [4]])),
+               Projection("a", "out", one_to_one(1)), Projection("b", "out",
+                                                                 [ops.Dense(np.ones((1, 3)))])])
+    x = np.zeros((10, 1), np.uint8)
+    x[2] = 1
+    r = simulate(g, x, dtype="float64")
+    np.testing.assert_array_equal(r.spikes[0], [[5, 0]])
+    np.testing.assert_array_equal(r.spikes[1], [[2, 0], [4, 1], [6, 2]])
+    assert r.projection_sops.tolist() == [1, 3, 1, 3]
+
+
+def test_pool_then_conv_counts_the_conv_taps_from_the_pooled_unit():
+    """SumPool2d(2) on a 4x4 map, then a 3x3 conv with padding 1 on the 2x2 result: a spike at
+    (0, 0) lands in pooled unit (0, 0), whose taps reach all 4 outputs (4 SOPs); the composed
+    weight of a corner spike to output (1, 1) is the conv's tap (2, 2)."""
+    w = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
+    g = Graph((1, 4, 4), [Population("out", (1, 2, 2), v_th=100.0)],
+              [Projection("input", "out", [ops.SumPool2d(2), ops.Conv2d(w, padding=1)])])
+    x = np.zeros((1, 16), np.uint8)
+    x[0, 0] = 1
+    r = simulate(g, x, dtype="float64")
+    assert r.sops.tolist() == [4]
+    _, _, trace = simulate_dense(g, x, probe=(0, 3))
+    assert trace.tolist() == [1.0]  # output (1, 1) reads pooled (0, 0) through tap (0, 0)
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: Graph((2,), [Population("h", (3,)), Population("o", (2,))],
+                   [Projection("input", "h", [ops.Dense(np.ones((3, 2)))]),
+                    Projection("input", "o", [ops.Dense(np.ones((2, 2)))])]),
+     r"graph: 'h' feeds no projection: a graph has one output, its last population \('o'\)"),
+    (lambda: Graph((2,), [Population("h", (3,)), Population("o", (2,))],
+                   [Projection("input", "o", [ops.Dense(np.ones((2, 2)))]),
+                    Projection("h", "o", [ops.Dense(np.ones((2, 3)))])]),
+     r"graph: population 'h' cannot be reached from the input"),
+    (lambda: Graph((1, 4, 4), [Population("o", (4,))],
+                   [Projection("input", "o", [ops.SumPool2d(2)])]),
+     r"projection 0 \(input -> o\): its ops give shape \(1, 2, 2\); population 'o' has shape "
+     r"\(4,\) \(add a Flatten\)"),
+    (lambda: Graph((2,), [Population("o", (2,))],
+                   [Projection("input", "o", [ops.Dense(np.ones((2, 2)))], delay=-1)]),
+     r"projection 0 \(input -> o\): field 'delay' must be whole steps >= 0, got -1.0"),
+    (lambda: Graph((2,), [Population("o", (2,))],
+                   [Projection("input", "o", [ops.Dense(np.ones((2, 2)))],
+                               delay=np.ones((2, 3)))]),
+     r"field 'delay' has shape \(2, 3\); expected \(2,\) \(per source neuron\) or \(2, 2\)"),
+    (lambda: Graph((2,), [Population("o", (2,))], [Projection("input", "x", [])]),
+     r"projection 0 \(input -> x\): field 'target' names 'x', which is no population"),
+    (lambda: Graph((2,), [Population("o", (2,))], [Projection("input", "o", [ops.Flatten()])]),
+     r"projection 0 \(input -> o\): field 'ops' needs a Dense, Conv2d or pooling op"),
+    (lambda: Graph((2,), [Population("input", (2,))], []),
+     r"graph: populations\[0\] has the name 'input'"),
+])
+def test_graphs_that_cannot_run_are_named(build, message):
+    with pytest.raises(NetworkError, match=message):
+        build()
+
+
+def test_continuous_mode_refuses_a_graph_naming_the_population():
+    g = Graph((1,), [Population("h", (1,))],
+              [Projection("input", "h", one_to_one(1)), Projection("h", "h", one_to_one(1))])
+    with pytest.raises(NetworkError, match=r"population 'h': continuous mode runs chains so far"):
+        simulate(g, np.ones((3, 1), np.uint8), mode="continuous")
