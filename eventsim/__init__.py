@@ -17,6 +17,8 @@ from eventsim.events.hdf5 import EventWriter, write_events
 from eventsim.events.readers import iter_events, read_events
 from eventsim.events.stream import EVENT_DTYPE, EventStream
 from eventsim.events.synthetic import saccade_events
+from eventsim.network import ops
+from eventsim.network.graph import Graph, Population, Projection, as_graph
 from eventsim.network.hdf5 import load_network, save_network
 from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, NeuNorm, SumPool2d
 from eventsim.network.network import Network
@@ -46,8 +48,9 @@ def __getattr__(name: str):
 
 __all__ = [
     "EVENT_DTYPE", "AvgPool2d", "Conv2d", "Dense", "EventError", "EventStream", "EventWriter",
-    "EventsimError", "Flatten", "FormatError", "InputError", "Network", "NetworkError",
-    "NeuNorm", "Result", "Simulator", "SumPool2d", "__version__", "bin_events", "emulate_dvs",
-    "errors", "from_nir", "iter_events", "load_network", "random_mlp", "read_events",
-    "saccade_events", "saccade_video", "save_network", "simulate", "to_nir", "write_events",
+    "EventsimError", "Flatten", "FormatError", "Graph", "InputError", "Network", "NetworkError",
+    "NeuNorm", "Population", "Projection", "Result", "Simulator", "SumPool2d", "__version__",
+    "as_graph", "bin_events", "emulate_dvs", "errors", "from_nir", "iter_events",
+    "load_network", "ops", "random_mlp", "read_events", "saccade_events", "saccade_video",
+    "save_network", "simulate", "to_nir", "write_events",
 ]

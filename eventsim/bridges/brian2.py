@@ -51,7 +51,7 @@ from eventsim.errors import EventsimError, InputError, NetworkError
 from eventsim.events.binning import bin_sparse
 from eventsim.events.stream import EventStream
 from eventsim.network.layers import NeuNorm
-from eventsim.network.network import Network, layer_name
+from eventsim.network.network import Network, layer_name, require_chain
 from eventsim.network.synapses import synapse_lists
 
 TARGETS = ("numpy", "cython", "cpp_standalone")
@@ -117,6 +117,7 @@ def _brian2():
 
 def check_bridgeable(net: Network) -> None:
     """Raise :class:`NetworkError` naming the first layer Brian2 cannot twin."""
+    require_chain(net, "the Brian2 bridge")
     for i, layer in enumerate(net.layers):
         if isinstance(layer, NeuNorm):
             raise NetworkError(f"{layer_name(i, layer)}: NeuNorm has no Brian2 twin in "

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from eventsim.engine.result import Result
-from eventsim.network.network import Network, layer_name
+from eventsim.network.network import Network, layer_name, require_chain
 from eventsim.network.synapses import connection_counts
 
 
@@ -97,6 +97,7 @@ def layer_metrics(net: Network, results: Result | list[Result], dt_us: float | N
     Discrete-mode results (``T`` steps each). ``dt_us`` (default ``net.dt_us``) only converts
     rates to Hz.
     """
+    require_chain(net, "layer_metrics")
     results = [results] if isinstance(results, Result) else list(results)
     if not results:
         raise ValueError("layer_metrics: no results")

@@ -10,7 +10,7 @@ from eventsim.events.stream import EventStream
 from eventsim.metrics.counts import layer_metrics, per_step, structure
 from eventsim.metrics.energy import Profile, layer_energy, load_profile
 from eventsim.metrics.latency import accuracy_vs_steps, decision_latency
-from eventsim.network.network import Network
+from eventsim.network.network import Network, require_chain
 
 #: Profiles of the energy comparison, by default.
 DEFAULT_PROFILES = ("cmos45-fp32", "cmos45-int8", "loihi")
@@ -32,6 +32,7 @@ def summarize(net: Network, results: list[Result], labels: list[int | None],
     ``input_counts``, the events per input channel, shape (n_inputs,), already counted (a
     stream read in chunks is counted as it passes).
     """
+    require_chain(net, "summarize")
     counts = structure(net)
     layers = layer_metrics(net, results, _structure=counts)
     n = len(results)

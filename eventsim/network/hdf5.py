@@ -61,7 +61,7 @@ from eventsim.h5io import (
     write_h5,
 )
 from eventsim.network.layers import LAYER_TYPES, Flatten, NeuNorm
-from eventsim.network.network import Network
+from eventsim.network.network import Network, require_chain
 
 FORMAT = "eventsim-network"
 FORMAT_VERSION = 1
@@ -105,6 +105,7 @@ def save_network(net: Network, path: str | os.PathLike) -> None:
     FileNotFoundError
         The folder of ``path`` does not exist.
     """
+    require_chain(net, "save_network")
     import h5py
 
     if not isinstance(net, Network):

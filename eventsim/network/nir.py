@@ -49,7 +49,7 @@ from eventsim.h5io import (
 )
 from eventsim.limits import check_memory
 from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, SumPool2d, has_neurons
-from eventsim.network.network import Network, layer_name
+from eventsim.network.network import Network, layer_name, require_chain
 
 if TYPE_CHECKING:  # imported by the functions that need it, not with eventsim
     import nir
@@ -86,6 +86,7 @@ def to_nir(net: Network, path: str | Path | None = None, dt_us: int | None = Non
     NetworkError
         No step known, a step that contradicts ``net.dt_us``, or a layer without a NIR node.
     """
+    require_chain(net, "to_nir")
     nir = _nir()
     if dt_us is not None:
         _check_dt_us("to_nir", dt_us)

@@ -32,7 +32,7 @@ from eventsim.network.layers import (
     Flatten,
     SumPool2d,
 )
-from eventsim.network.network import Network, layer_name
+from eventsim.network.network import Network, layer_name, require_chain
 
 BITS = (2, 16)
 
@@ -45,6 +45,7 @@ def quantize(net: Network, bits: int = 8, per_channel: bool = False) -> Network:
     Returns a new network; its provenance records the source's, the bits and every layer's
     scale or scales (``quantization``).
     """
+    require_chain(net, "quantize")
     if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or \
             not BITS[0] <= bits <= BITS[1]:
         raise NetworkError(f"quantize: field 'bits' must be an integer in {BITS[0]}..{BITS[1]}, "

@@ -151,3 +151,18 @@ def test_continuous_mode_refuses_a_graph_naming_the_population():
               [Projection("input", "h", one_to_one(1)), Projection("h", "h", one_to_one(1))])
     with pytest.raises(NetworkError, match=r"population 'h': continuous mode runs chains so far"):
         simulate(g, np.ones((3, 1), np.uint8), mode="continuous")
+
+
+@pytest.mark.parametrize("call, what", [
+    (lambda g, tmp: __import__("eventsim").save_network(g, tmp / "g.h5"), "save_network"),
+    (lambda g, tmp: __import__("eventsim").to_nir(g, tmp / "g.nir"), "to_nir"),
+    (lambda g, tmp: __import__("eventsim.network.quantize").network.quantize.quantize(g),
+     "quantize"),
+    (lambda g, tmp: __import__("eventsim.bridges.brian2").bridges.brian2.check_bridgeable(g),
+     "the Brian2 bridge"),
+])
+def test_parts_that_take_chains_refuse_a_graph_by_name(call, what, tmp_path):
+    g = Graph((1,), [Population("h", (1,))], [Projection("input", "h", one_to_one(1))])
+    with pytest.raises(NetworkError, match=f"{what} takes a chain Network so far, got a Graph"):
+        call(g, tmp_path)
+    assert not list(tmp_path.iterdir())
