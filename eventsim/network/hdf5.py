@@ -28,6 +28,19 @@ Layout (``format_version = 1``)::
                            dataset ``weight`` and, when set, ``bias``. NeuNorm has the
                            attributes ``decay`` and ``scale`` and a float64 dataset ``alpha``.
 
+A :class:`~eventsim.network.graph.Graph` is written as ``format_version = 2``: the root as
+above, and instead of ``/layers``::
+
+    /populations/000, ...  attributes ``name`` (string), ``shape`` (int64 array), ``decay``,
+                           ``v_th`` (a dataset when one per channel), ``reset``, ``tau_us``
+                           (only when set), ``integer`` (only when True)
+    /projections/000, ...  attributes ``source``, ``target``; int64 dataset ``delay`` and
+                           float64 dataset ``delay_us`` (scalar, per source or per synapse);
+                           ``ops/000, ...`` one group per op, as a layer's group above without
+                           the LIF attributes (``kind``, ``stride``, ``weight``, ...)
+
+A chain is still written as version 1, so files of chains read in every eventsim since 0.1.
+
 The root attribute ``eventsim_sha256`` holds the SHA-256 of everything else in the file
 (:func:`eventsim.h5io.content_digest`); :func:`load_network` checks it and refuses a file
 whose content changed, and warns about a file without one (written before eventsim 0.2, or
@@ -60,11 +73,17 @@ from eventsim.h5io import (
     verify_digest,
     write_h5,
 )
+from eventsim.network import ops
+from eventsim.network.graph import Graph, Population, Projection
 from eventsim.network.layers import LAYER_TYPES, Flatten, NeuNorm
-from eventsim.network.network import Network, require_chain
+from eventsim.network.network import Network
 
 FORMAT = "eventsim-network"
-FORMAT_VERSION = 1
+#: Version 2 stores graphs; chains are still written as version 1 (which every eventsim
+#: since 0.1 reads).
+FORMAT_VERSION = 2
+#: What a projection's ops may be, by ``kind``.
+OP_KINDS = {cls.kind: cls for cls in (*ops.OP_TYPES, NeuNorm)}
 _LIF_FLOATS = ("decay", "v_th", "delay_us")
 _INTS = {
     "Conv2d": ("stride", "padding"),
@@ -86,7 +105,7 @@ def _eventsim_version() -> str:
 # ----------------------------------------------------------------------------- saving
 
 
-def save_network(net: Network, path: str | os.PathLike) -> None:
+def save_network(net: Network | Graph, path: str | os.PathLike) -> None:
     """Write ``net`` to an HDF5 file at ``path`` (layout in the module docstring).
 
     The network is checked again first (its layers may have been changed since it was
@@ -95,7 +114,7 @@ def save_network(net: Network, path: str | os.PathLike) -> None:
 
     Parameters
     ----------
-    net : Network
+    net : Network or Graph
     path : str or PathLike
 
     Raises
@@ -105,12 +124,16 @@ def save_network(net: Network, path: str | os.PathLike) -> None:
     FileNotFoundError
         The folder of ``path`` does not exist.
     """
-    require_chain(net, "save_network")
     import h5py
 
-    if not isinstance(net, Network):
-        raise TypeError(f"save_network: expected a Network, got {type(net).__name__}")
-    checked = Network(net.layers, net.input_shape, net.dt_us, net.T, net.sensor_size, net.labels)
+    if isinstance(net, Graph):
+        checked = Graph(net.input_shape, net.populations, net.projections, net.dt_us, net.T,
+                        net.sensor_size, net.labels)
+    elif not isinstance(net, Network):
+        raise TypeError(f"save_network: expected a Network or Graph, got {type(net).__name__}")
+    else:
+        checked = Network(net.layers, net.input_shape, net.dt_us, net.T, net.sensor_size,
+                          net.labels)
     if checked.labels is not None and any("\x00" in label for label in checked.labels):
         raise NetworkError(f"network: field 'labels' {checked.labels!r} has a NUL character")
     provenance = _encode_provenance(net.provenance)
@@ -121,7 +144,7 @@ def save_network(net: Network, path: str | os.PathLike) -> None:
 def _write(f, net: Network, provenance: tuple[dict[str, Any], list[str]], h5py) -> None:
     strings = h5py.string_dtype()
     f.attrs["format"] = FORMAT
-    f.attrs["format_version"] = np.int64(FORMAT_VERSION)
+    f.attrs["format_version"] = np.int64(FORMAT_VERSION if isinstance(net, Graph) else 1)
     f.attrs["eventsim_version"] = _eventsim_version()
     f.attrs["input_shape"] = np.asarray(net.input_shape, dtype=np.int64)
     for name in ("dt_us", "T"):
@@ -139,22 +162,52 @@ def _write(f, net: Network, provenance: tuple[dict[str, Any], list[str]], h5py) 
         if isinstance(value, np.ndarray) and value.dtype.kind == "U":
             value = np.array(value.tolist(), dtype=strings)
         group.attrs[key] = value
+    if isinstance(net, Graph):
+        pops = f.create_group("populations")
+        for i, pop in enumerate(net.populations):
+            group = pops.create_group(f"{i:03d}")
+            group.attrs["name"], group.attrs["shape"] = pop.name, np.asarray(pop.shape, np.int64)
+            _write_neurons(group, pop, ("decay", "v_th"))
+        projs = f.create_group("projections")
+        for i, proj in enumerate(net.projections):
+            group = projs.create_group(f"{i:03d}")
+            group.attrs["source"], group.attrs["target"] = proj.source, proj.target
+            group.create_dataset("delay", data=np.asarray(proj.delay, np.int64))
+            group.create_dataset("delay_us", data=np.asarray(proj.delay_us, np.float64))
+            ops_group = group.create_group("ops")
+            for j, op in enumerate(proj.ops):
+                _write_op(ops_group.create_group(f"{j:03d}"), op)
+        return
     layers = f.create_group("layers")
     for i, layer in enumerate(net.layers):
         _write_layer(layers.create_group(f"{i:03d}"), layer)
 
 
 def _write_layer(group, layer) -> None:
-    kind = type(layer).kind
+    if isinstance(layer, (Flatten, NeuNorm)):
+        _write_op(group, layer)
+        return
+    _write_neurons(group, layer, _LIF_FLOATS)
+    _write_op(group, layer)
+
+
+def _write_op(group, op) -> None:
+    kind = type(op).kind
     group.attrs["kind"] = kind
-    if isinstance(layer, Flatten):
-        return
-    if isinstance(layer, NeuNorm):
+    if isinstance(op, NeuNorm):
         for name in _NEUNORM_FLOATS:
-            group.attrs[name] = float(getattr(layer, name))
-        group.create_dataset("alpha", data=np.asarray(layer.alpha, dtype=np.float64))
+            group.attrs[name] = float(getattr(op, name))
+        group.create_dataset("alpha", data=np.asarray(op.alpha, dtype=np.float64))
         return
-    for name in _LIF_FLOATS:
+    for name in _INTS.get(kind, ()):
+        group.attrs[name] = np.int64(getattr(op, name))
+    for name in _ARRAYS.get(kind, ()):
+        if getattr(op, name) is not None:
+            group.create_dataset(name, data=np.asarray(getattr(op, name), dtype=np.float64))
+
+
+def _write_neurons(group, layer, floats) -> None:
+    for name in floats:
         value = getattr(layer, name)
         if isinstance(value, np.ndarray):  # thresholds per output channel
             group.create_dataset(name, data=value.astype(np.float64))
@@ -165,11 +218,6 @@ def _write_layer(group, layer) -> None:
         group.attrs["tau_us"] = float(layer.tau_us)
     if layer.integer:
         group.attrs["integer"] = True
-    for name in _INTS.get(kind, ()):
-        group.attrs[name] = np.int64(getattr(layer, name))
-    for name in _ARRAYS.get(kind, ()):
-        if getattr(layer, name) is not None:
-            group.create_dataset(name, data=np.asarray(getattr(layer, name), dtype=np.float64))
 
 
 def _encode_provenance(prov: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -223,7 +271,7 @@ def _plain(v: Any) -> bool:
 # ----------------------------------------------------------------------------- loading
 
 
-def load_network(path: str | os.PathLike) -> Network:
+def load_network(path: str | os.PathLike) -> Network | Graph:
     """Read a network written by :func:`save_network`.
 
     Parameters
@@ -232,7 +280,8 @@ def load_network(path: str | os.PathLike) -> Network:
 
     Returns
     -------
-    Network
+    Network or Graph
+        A Graph for a file of format version 2.
 
     Raises
     ------
@@ -257,7 +306,7 @@ def load_network(path: str | os.PathLike) -> Network:
         verify_digest(f, name, "network")
         parts = _read(f, name, h5py)
     try:
-        return Network(**parts)
+        return Graph(**parts) if "populations" in parts else Network(**parts)
     except NetworkError as e:
         raise NetworkError(f"{name}: {e}") from e
 
@@ -302,21 +351,51 @@ def _read(f, file: str, h5py) -> dict[str, Any]:
     parts["sensor_size"] = _attr_ints(root, file, "/", "sensor_size", required=False)
     parts["labels"] = _str_list(root, file, "/", "labels")
     parts["provenance"] = _read_provenance(f, file, h5py)
-    layers = f.get("layers")
-    if not isinstance(layers, h5py.Group):
-        raise fail(file, "/", "layers", "is missing; expected a group /layers/000, ...")
-    names = sorted(layers, key=lambda n: (not n.isdigit(), int(n) if n.isdigit() else 0, n))
+    if ver == 1:
+        parts["layers"] = [_read_layer(g, file, where, h5py)
+                           for where, g in _numbered(f, "/layers", file, h5py)]
+        return parts
+    parts["populations"] = []
+    for where, g in _numbered(f, "/populations", file, h5py):
+        kw = _read_neurons(g, file, where, h5py, ("decay", "v_th"))
+        parts["populations"].append(Population(
+            _attr_str(g.attrs, file, where, "name"), _attr_ints(g.attrs, file, where, "shape"),
+            **kw))
+    parts["projections"] = []
+    for where, g in _numbered(f, "/projections", file, h5py):
+        delays = [_dataset(g, file, where, n, h5py, np.int64 if n == "delay" else np.float64)
+                  for n in ("delay", "delay_us")]
+        parts["projections"].append(Projection(
+            _attr_str(g.attrs, file, where, "source"), _attr_str(g.attrs, file, where, "target"),
+            [_read_op(og, file, ow, h5py) for ow, og in _numbered(f, f"{where}/ops", file, h5py)],
+            *(d if d.ndim else d[()] for d in delays)))
+    return parts
+
+
+def _numbered(f, where: str, file: str, h5py):
+    """The groups ``where/000, 001, ...`` as ``(path, group)``, checked numbered without
+    gaps."""
+    folder = f.get(where)
+    if not isinstance(folder, h5py.Group):
+        raise fail(file, where.rsplit("/", 1)[0] or "/", where.rsplit("/", 1)[1],
+                   f"is missing; expected a group {where}/000, ...")
+    names = sorted(folder, key=lambda n: (not n.isdigit(), int(n) if n.isdigit() else 0, n))
     if not names or any(not n.isdigit() or int(n) != i for i, n in enumerate(names)):
         raise FormatError(
-            f"{file}: /layers: holds {names}; expected groups 000, 001, ... numbered without gaps"
+            f"{file}: {where}: holds {names}; expected groups 000, 001, ... numbered without gaps"
         )
-    parts["layers"] = []
     for key in names:
-        group = layers[key]
+        group = folder[key]
         if not isinstance(group, h5py.Group):
-            raise fail(file, f"/layers/{key}", "kind", "is missing: not a group")
-        parts["layers"].append(_read_layer(group, file, f"/layers/{key}", h5py))
-    return parts
+            raise fail(file, f"{where}/{key}", "kind", "is missing: not a group")
+        yield f"{where}/{key}", group
+
+
+def _dataset(group, file: str, where: str, n: str, h5py, dtype) -> np.ndarray:
+    ds = group.get(n)
+    if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in "biuf" or ds.shape is None:
+        raise fail(file, where, n, f"is {ds!r}; expected a numeric dataset")
+    return read_dataset(ds, file, dtype)
 
 
 def _str_list(attrs, file: str, where: str, field: str) -> list[str] | None:
@@ -333,24 +412,43 @@ def _read_layer(group, file: str, where: str, h5py):
     kind = _attr_str(group.attrs, file, where, "kind")
     if kind not in LAYER_TYPES:
         raise fail(file, where, "kind", f"is {kind!r}; expected one of {', '.join(LAYER_TYPES)}")
+    if kind in ("Flatten", "NeuNorm"):
+        return _read_op(group, file, where, h5py)
+    kw = _read_neurons(group, file, where, h5py, _LIF_FLOATS)
+    return LAYER_TYPES[kind](**kw, **_op_fields(group, file, where, kind, h5py))
+
+
+def _read_neurons(group, file: str, where: str, h5py, floats) -> dict[str, Any]:
+    kw = {n: num_attr(group.attrs, file, where, n) for n in floats
+          if n != "v_th" or "v_th" not in group}
+    if "v_th" in group:  # one threshold per output channel
+        ds = group["v_th"]
+        if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in "biuf" or ds.ndim != 1:
+            raise fail(file, where, "v_th", f"is {ds!r}; expected a 1-D numeric dataset")
+        kw["v_th"] = read_dataset(ds, file, np.float64)
+    kw["reset"] = _attr_str(group.attrs, file, where, "reset")
+    kw["tau_us"] = num_attr(group.attrs, file, where, "tau_us", required=False)
+    integer = group.attrs.get("integer", False)
+    if not isinstance(integer, (bool, np.bool_)):
+        raise fail(file, where, "integer", f"is {integer!r}; expected a boolean")
+    kw["integer"] = bool(integer)
+    return kw
+
+
+def _read_op(group, file: str, where: str, h5py):
+    kind = _attr_str(group.attrs, file, where, "kind")
+    if kind not in OP_KINDS:
+        raise fail(file, where, "kind", f"is {kind!r}; expected one of {', '.join(OP_KINDS)}")
     if kind == "Flatten":
         return Flatten()
+    kw: dict[str, Any] = {}
     if kind == "NeuNorm":
-        kw: dict[str, Any] = {n: num_attr(group.attrs, file, where, n) for n in _NEUNORM_FLOATS}
-    else:
-        kw = {n: num_attr(group.attrs, file, where, n) for n in _LIF_FLOATS
-              if n != "v_th" or "v_th" not in group}
-        if "v_th" in group:  # one threshold per output channel
-            ds = group["v_th"]
-            if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in "biuf" or ds.ndim != 1:
-                raise fail(file, where, "v_th", f"is {ds!r}; expected a 1-D numeric dataset")
-            kw["v_th"] = read_dataset(ds, file, np.float64)
-        kw["reset"] = _attr_str(group.attrs, file, where, "reset")
-        kw["tau_us"] = num_attr(group.attrs, file, where, "tau_us", required=False)
-        integer = group.attrs.get("integer", False)
-        if not isinstance(integer, (bool, np.bool_)):
-            raise fail(file, where, "integer", f"is {integer!r}; expected a boolean")
-        kw["integer"] = bool(integer)
+        kw = {n: num_attr(group.attrs, file, where, n) for n in _NEUNORM_FLOATS}
+    return OP_KINDS[kind](**kw, **_op_fields(group, file, where, kind, h5py))
+
+
+def _op_fields(group, file: str, where: str, kind: str, h5py) -> dict[str, Any]:
+    kw: dict[str, Any] = {}
     for n in _INTS.get(kind, ()):
         kw[n] = num_attr(group.attrs, file, where, n, integer=True)
     for n in _ARRAYS.get(kind, ()):
@@ -359,11 +457,8 @@ def _read_layer(group, file: str, where: str, h5py):
                 raise fail(file, where, n, "is missing; expected a float64 dataset")
             kw[n] = None
             continue
-        ds = group[n]
-        if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in "biuf" or ds.shape is None:
-            raise fail(file, where, n, f"is {ds!r}; expected a numeric dataset")
-        kw[n] = read_dataset(ds, file, np.float64)
-    return LAYER_TYPES[kind](**kw)
+        kw[n] = _dataset(group, file, where, n, h5py, np.float64)
+    return kw
 
 
 def _read_provenance(f, file: str, h5py) -> dict[str, Any]:

@@ -363,7 +363,7 @@ def test_format_as_bytes_is_read(saved):
 
 @pytest.mark.parametrize(
     "value, expect",
-    [(2, "is 2; this eventsim reads versions 1 to 1"), (0, "is 0"), ("1", "expected an integer")],
+    [(3, "is 3; this eventsim reads versions 1 to 2"), (0, "is 0"), ("1", "expected an integer")],
 )
 def test_format_version(saved, value, expect):
     _edit(saved, lambda f: f.attrs.__setitem__("format_version", value))
