@@ -1,7 +1,9 @@
 """Phase A of the discrete engine: the spikes of one edge's source reach its target population.
 
-Each function takes the network arrays ``net`` (:class:`~eventsim.engine.plan.NetArrays`),
-an edge ``e`` into population ``l`` (first neuron ``off``) and the source's spikes
+Each function takes the arrays it reads of the network (:class:`~eventsim.engine.plan.
+NetArrays`: the arrays themselves, not the named tuple, in the functions the step loop calls
+per step, because a call costs per array it is passed), an edge ``e`` into population ``l``
+(first neuron ``off``) and the source's spikes
 ``spk[:n_spk]`` (local neuron indices) of the step ``s`` the edge delivers now; it adds their
 weights to the targets' input ``cur``, lists each target once per step in ``touched``
 (``mark[g] == s`` once listed) and returns the new list length. SOPs (the synapses traversed,
@@ -42,10 +44,10 @@ from eventsim.engine.result import MACS, SOPS
 
 
 @njit(cache=True)
-def deliver_csr(net, e, l, off, spk, n_spk, s, cur, mark, touched, nt, stats, edge_sops):
+def deliver_csr(et, csr_ptr, csr_idx, csr_w, paths, e, l, off, spk, n_spk, s, cur, mark,
+                touched, nt, stats, edge_sops):
     """A sparse edge: each spike adds its CSR row."""
-    base, paths = net.et[e, W_OFF], net.et[e, PATHS]
-    csr_ptr, csr_idx, csr_w = net.csr_ptr, net.csr_idx, net.csr_w
+    base, p_off = et[e, W_OFF], et[e, PATHS]
     sops = 0
     for k in range(n_spk):
         j = spk[k]
@@ -57,20 +59,19 @@ def deliver_csr(net, e, l, off, spk, n_spk, s, cur, mark, touched, nt, stats, ed
                 touched[nt] = g
                 nt += 1
             cur[g] += csr_w[p]
-        sops += end - begin if paths < 0 else net.paths[paths + j]
+        sops += end - begin if p_off < 0 else paths[p_off + j]
     stats[l, SOPS] += sops
     edge_sops[e] += sops
     return nt
 
 
 @njit(cache=True)
-def deliver_rows(net, e, l, off, spk, n_spk, s, cur, mark, all_mark, touched, nt, stats,
-                 edge_sops):
+def deliver_rows(et, csr_ptr, csr_idx, dense_w, paths, e, l, off, n_l, spk, n_spk, s, cur,
+                 mark, all_mark, touched, nt, stats, edge_sops):
     """An edge kept as dense rows: each spike adds one contiguous row (zeros included,
     harmless) and lists its nonzero targets. A full row touches every neuron:
     ``all_mark[l] = s`` then stands for the list."""
-    base, n_l, d_off, paths = net.et[e, W_OFF], net.lt[l, N], net.et[e, DW_OFF], net.et[e, PATHS]
-    csr_ptr, csr_idx, dense_w = net.csr_ptr, net.csr_idx, net.dense_w
+    base, d_off, p_off = et[e, W_OFF], et[e, DW_OFF], et[e, PATHS]
     dst = cur[off:off + n_l]
     sops = 0
     for k in range(n_spk):
@@ -90,21 +91,21 @@ def deliver_rows(net, e, l, off, spk, n_spk, s, cur, mark, all_mark, touched, nt
                     mark[g] = s
                     touched[nt] = g
                     nt += 1
-        sops += end - begin if paths < 0 else net.paths[paths + j]
+        sops += end - begin if p_off < 0 else paths[p_off + j]
     stats[l, SOPS] += sops
     edge_sops[e] += sops
     return nt
 
 
 @njit(cache=True)
-def deliver_spatial(net, e, l, off, spk, n_spk, s, cur, mark, touched, nt, stats, edge_sops):
+def deliver_spatial(et, ef, conv_w, e, l, off, spk, n_spk, s, cur, mark, touched, nt, stats,
+                    edge_sops):
     """A conv or pooling edge: implicit fan-out (:mod:`.fanout`); zero weights are no
     synapse."""
-    et, conv_w = net.et, net.conv_w
     c_out, h_out, w_out = et[e, C_OUT], et[e, H_OUT], et[e, W_OUT]
     kh, kw, stride, w_off = et[e, KH], et[e, KW], et[e, STRIDE], et[e, W_OFF]
     conv = et[e, KIND] == K_CONV
-    pool_w = net.ef[e, POOL_W]
+    pool_w = ef[e, POOL_W]
     sops = 0
     for k in range(n_spk):
         ci, ny, nx, yo_lo, yo_hi, xo_lo, xo_hi = window(
@@ -131,20 +132,6 @@ def deliver_spatial(net, e, l, off, spk, n_spk, s, cur, mark, touched, nt, stats
     stats[l, SOPS] += sops
     edge_sops[e] += sops
     return nt
-
-
-@njit(cache=True)
-def deliver(net, e, l, off, spk, n_spk, s, cur, mark, all_mark, touched, nt, stats,
-            edge_sops):
-    """The spikes of edge ``e`` by its kind (sparse, dense rows, conv or pooling)."""
-    if net.et[e, KIND] != K_DENSE:
-        return deliver_spatial(net, e, l, off, spk, n_spk, s, cur, mark, touched, nt, stats,
-                               edge_sops)
-    if net.et[e, DW_OFF] >= 0:
-        return deliver_rows(net, e, l, off, spk, n_spk, s, cur, mark, all_mark, touched, nt,
-                            stats, edge_sops)
-    return deliver_csr(net, e, l, off, spk, n_spk, s, cur, mark, touched, nt, stats,
-                       edge_sops)
 
 
 @njit(cache=True)

@@ -53,17 +53,26 @@ import numpy as np
 from numba import njit
 
 from eventsim.engine.crossing import crossing, int_after
-from eventsim.engine.delivery import deliver, deliver_analog, neunorm_step
+from eventsim.engine.delivery import (
+    deliver_analog,
+    deliver_csr,
+    deliver_rows,
+    deliver_spatial,
+    neunorm_step,
+)
 from eventsim.engine.plan import (
     C_IN,
     CAN_SELF,
     DECAY,
     DECAY_NUM,
     DELAY,
+    DW_OFF,
     H_IN,
     IN_END,
     IN_FIRST,
     INTEGER,
+    K_DENSE,
+    KIND,
     NN_ALPHA,
     OFF,
     OWN_TH,
@@ -179,39 +188,22 @@ def any_live(nn_live):
 
 
 @njit(cache=True)
-def next_busy(s, heap, n_total, inp, j, state):
-    """The first step ``>= s`` in which something happens: a queued crossing (key ``step *
-    n_total + neuron``), input, or a delayed spike arriving; the largest int64 if none."""
-    busy = heap.hkey[0] // n_total if heap.hstate[SIZE] > 0 else np.iinfo(np.int64).max
-    if j < inp.in_steps.shape[0]:
-        busy = min(busy, inp.in_steps[j])
-    if state.cal_total[0] > 0:
-        w = state.cal.shape[0]
-        for k in range(w):
-            if state.cal[(s + k) % w] > 0:
-                busy = min(busy, s + k)
-                break
-    return busy
-
-
-@njit(cache=True)
-def to_ring(net, state, src, s, spk, n_spk, T):
-    """Keep the spikes ``spk[:n_spk]`` that source ``src`` fired at step ``s`` in its ring,
-    and count their deliveries still to come in the calendar."""
-    st = net.st
+def to_ring(st, src_delays, ring_idx, ring_n, ring_step, cal, cal_total, src, s, spk, n_spk, T):
+    """Keep the spikes ``spk[:n_spk]`` (``n_spk > 0``) that source ``src`` (with a ring) fired
+    at step ``s`` in its ring, and count their deliveries still to come in the calendar
+    ``cal``."""
     w = st[src, S_W]
-    if w == 0 or n_spk == 0:
-        return
     slot = st[src, S_SLOT] + s % w
     base = st[src, S_IDX] + (s % w) * st[src, S_N]
-    state.ring_idx[base:base + n_spk] = spk[:n_spk]
-    state.ring_n[slot] = n_spk
-    state.ring_step[slot] = s
-    width = state.cal.shape[0]
+    for k in range(n_spk):
+        ring_idx[base + k] = spk[k]
+    ring_n[slot] = n_spk
+    ring_step[slot] = s
+    width = cal.shape[0]
     for k in range(st[src, S_DLY_FIRST], st[src, S_DLY_END]):
-        if s + net.src_delays[k] < T:
-            state.cal[(s + net.src_delays[k]) % width] += 1
-            state.cal_total[0] += 1
+        if s + src_delays[k] < T:
+            cal[(s + src_delays[k]) % width] += 1
+            cal_total[0] += 1
 
 
 @njit(cache=True)
@@ -241,13 +233,20 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
     hkey, hkey2, hseq, hver, hstate = heap.hkey, heap.hkey2, heap.hseq, heap.hver, heap.hstate
     touched, spk = scratch.touched, scratch.spk
     stats, gstats, edge_sops = rec.stats, rec.gstats, rec.edge_sops
+    in_steps, in_ptr, in_idx = inp.in_steps, inp.in_ptr, inp.in_idx
+    ring_idx, ring_n, ring_step = state.ring_idx, state.ring_n, state.ring_step
+    cal, cal_total, nn_live = state.cal, state.cal_total, state.nn_live
+    src_delays = net.src_delays
+    csr_ptr, csr_idx, csr_w, dense_w, conv_w, paths = (net.csr_ptr, net.csr_idx, net.csr_w,
+                                                       net.dense_w, net.conv_w, net.paths)
+    ef = net.ef
     n_pop = lt.shape[0]
     n_total = lt[n_pop - 1, OFF] + lt[n_pop - 1, N]
     n_out = rec.out_n[0]
     n_row = rec.n_rows[0]
     per_step = rec.step_rows.shape[0] > 0
     width = state.cal.shape[0]
-    j = np.searchsorted(inp.in_steps, s_begin)  # the next step with input
+    j = np.searchsorted(in_steps, s_begin)  # the next step with input
     s = s_begin
     while s < s_end:
         if n_out + n_total > rec.out_step.shape[0] or (per_step and
@@ -255,15 +254,26 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
             rec.out_n[0] = n_out
             rec.n_rows[0] = n_row
             return s
-        busy = next_busy(s, heap, n_total, inp, j, state)
-        if busy > s and not any_live(state.nn_live):  # nothing happens before ``busy``: jump
+        # the next step in which something happens: a queued crossing (key ``step * n_total
+        # + neuron``), input, or a delayed spike arriving (the calendar); written out here,
+        # as a call costs per array passed
+        busy = hkey[0] // n_total if hstate[SIZE] > 0 else np.iinfo(np.int64).max
+        if j < in_steps.shape[0]:
+            busy = min(busy, in_steps[j])
+        if cal_total[0] > 0:
+            for k in range(width):
+                if cal[(s + k) % width] > 0:
+                    busy = min(busy, s + k)
+                    break
+        if busy > s and not any_live(nn_live):  # nothing happens before ``busy``: jump
             s = min(busy, s_end)
             continue
-        state.cal_total[0] -= state.cal[s % width]  # the deliveries due now are made below
-        state.cal[s % width] = 0
-        if j < inp.in_steps.shape[0] and inp.in_steps[j] == s:
-            n_in = inp.in_ptr[j + 1] - inp.in_ptr[j]
-            to_ring(net, state, 0, s, inp.in_idx[inp.in_ptr[j]:inp.in_ptr[j + 1]], n_in, T)
+        cal_total[0] -= cal[s % width]  # the deliveries due now are made below
+        cal[s % width] = 0
+        if j < in_steps.shape[0] and in_steps[j] == s:
+            n_in = in_ptr[j + 1] - in_ptr[j]
+            to_ring(st, src_delays, ring_idx, ring_n, ring_step, cal, cal_total, 0, s,
+                    in_idx[in_ptr[j]:in_ptr[j + 1]], n_in, T)
             gstats[EVENTS] += n_in
             j += 1
         for l in range(n_pop):
@@ -279,17 +289,25 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                 src, t_src = et[e, SRC], s - et[e, DELAY]
                 w = st[src, S_W]
                 slot = st[src, S_SLOT] + t_src % w
-                n_spk = state.ring_n[slot] if t_src >= 0 and state.ring_step[slot] == t_src \
-                    else 0
+                n_spk = ring_n[slot] if t_src >= 0 and ring_step[slot] == t_src else 0
                 base = st[src, S_IDX] + (t_src % w) * st[src, S_N]
-                arriving = state.ring_idx[base:base + n_spk]
-                if n_spk > 0:
-                    nt = deliver(net, e, l, off, arriving, n_spk, s, cur, mark, all_mark,
-                                 touched, nt, stats, edge_sops)
-                if et[e, NN_ALPHA] >= 0 and (n_spk > 0 or state.nn_live[e]):  # NeuNorm
+                arriving = ring_idx[base:base + n_spk]
+                if n_spk == 0:
+                    pass
+                elif et[e, KIND] != K_DENSE:
+                    nt = deliver_spatial(et, ef, conv_w, e, l, off, arriving, n_spk, s, cur,
+                                         mark, touched, nt, stats, edge_sops)
+                elif et[e, DW_OFF] >= 0:
+                    nt = deliver_rows(et, csr_ptr, csr_idx, dense_w, paths, e, l, off, n_l,
+                                      arriving, n_spk, s, cur, mark, all_mark, touched, nt,
+                                      stats, edge_sops)
+                else:
+                    nt = deliver_csr(et, csr_ptr, csr_idx, csr_w, paths, e, l, off, arriving,
+                                     n_spk, s, cur, mark, touched, nt, stats, edge_sops)
+                if et[e, NN_ALPHA] >= 0 and (n_spk > 0 or nn_live[e]):  # NeuNorm
                     live = neunorm_step(net, state.nn_x, e, arriving, n_spk, scratch.tally,
                                         scratch.analog)
-                    state.nn_live[e] = live
+                    nn_live[e] = live
                     if live:
                         deliver_analog(net, e, l, off, scratch.analog,
                                        et[e, C_IN] * et[e, H_IN] * et[e, W_IN], cur, stats,
@@ -389,7 +407,9 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                               version[g])
                     pending[g] = True
                     gstats[QUEUE] += 1
-            to_ring(net, state, l + 1, s, spk, n_spk, T)
+            if n_spk > 0 and st[l + 1, S_W] > 0:
+                to_ring(st, src_delays, ring_idx, ring_n, ring_step, cal, cal_total, l + 1, s,
+                        spk, n_spk, T)
             gstats[PEAK_QUEUE] = max(gstats[PEAK_QUEUE], gstats[QUEUE])
             stats[l, UPDATES] += nt
             stats[l, SPIKES] += n_spk
