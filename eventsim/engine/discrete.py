@@ -233,6 +233,7 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
     hkey, hkey2, hseq, hver, hstate = heap.hkey, heap.hkey2, heap.hseq, heap.hver, heap.hstate
     touched, spk = scratch.touched, scratch.spk
     stats, gstats, edge_sops = rec.stats, rec.gstats, rec.edge_sops
+    counts, out_step, out_gid, step_rows = rec.counts, rec.out_step, rec.out_gid, rec.step_rows
     in_steps, in_ptr, in_idx = inp.in_steps, inp.in_ptr, inp.in_idx
     ring_idx, ring_n, ring_step = state.ring_idx, state.ring_n, state.ring_step
     cal, cal_total, nn_live = state.cal, state.cal_total, state.nn_live
@@ -244,13 +245,13 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
     n_total = lt[n_pop - 1, OFF] + lt[n_pop - 1, N]
     n_out = rec.out_n[0]
     n_row = rec.n_rows[0]
-    per_step = rec.step_rows.shape[0] > 0
+    per_step = step_rows.shape[0] > 0
     width = state.cal.shape[0]
     j = np.searchsorted(in_steps, s_begin)  # the next step with input
     s = s_begin
     while s < s_end:
-        if n_out + n_total > rec.out_step.shape[0] or (per_step and
-                                                       n_row + n_pop > rec.step_rows.shape[0]):
+        if n_out + n_total > out_step.shape[0] or (per_step and
+                                                   n_row + n_pop > step_rows.shape[0]):
             rec.out_n[0] = n_out
             rec.n_rows[0] = n_row
             return s
@@ -387,10 +388,10 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                 if v >= v_th:
                     spk[n_spk] = g - off
                     n_spk += 1
-                    rec.counts[g] += 1
+                    counts[g] += 1
                     if l >= rec_from:
-                        rec.out_step[n_out] = s
-                        rec.out_gid[n_out] = g
+                        out_step[n_out] = s
+                        out_gid[n_out] = g
                         n_out += 1
                     v = v - v_th if subtract else 0.0
                     u[g] = v
@@ -418,7 +419,7 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                 d_sops, d_self = stats[l, SOPS] - sops0, stats[l, SELF] - self0
                 d_macs = stats[l, MACS] - macs0
                 if d_sops or n_spk or nt or d_self or d_macs:
-                    rows = rec.step_rows
+                    rows = step_rows
                     rows[n_row, 0] = s
                     rows[n_row, 1] = l
                     rows[n_row, 2 + SOPS] = d_sops
