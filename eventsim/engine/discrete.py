@@ -288,10 +288,13 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
             nt = 0
             for e in range(lt[l, IN_FIRST], lt[l, IN_END]):
                 src, t_src = et[e, SRC], s - et[e, DELAY]
-                w = st[src, S_W]
-                slot = st[src, S_SLOT] + t_src % w
+                at = t_src % st[src, S_W]  # the ring slot of step t_src
+                slot = st[src, S_SLOT] + at
                 n_spk = ring_n[slot] if t_src >= 0 and ring_step[slot] == t_src else 0
-                base = st[src, S_IDX] + (t_src % w) * st[src, S_N]
+                neunorm = et[e, NN_ALPHA] >= 0 and (n_spk > 0 or nn_live[e])
+                if n_spk == 0 and not neunorm:
+                    continue
+                base = st[src, S_IDX] + at * st[src, S_N]
                 arriving = ring_idx[base:base + n_spk]
                 if n_spk == 0:
                     pass
@@ -305,7 +308,7 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                 else:
                     nt = deliver_csr(et, csr_ptr, csr_idx, csr_w, paths, e, l, off, arriving,
                                      n_spk, s, cur, mark, touched, nt, stats, edge_sops)
-                if et[e, NN_ALPHA] >= 0 and (n_spk > 0 or nn_live[e]):  # NeuNorm
+                if neunorm:  # a NeuNorm op opens the edge: its auxiliary neurons step
                     live = neunorm_step(net, state.nn_x, e, arriving, n_spk, scratch.tally,
                                         scratch.analog)
                     nn_live[e] = live

@@ -168,15 +168,19 @@ def simulate_dense(net: Network | Graph, spikes: np.ndarray, dtype="float64",
     T, batch, _ = x.shape
     n_pop, n_proj = len(sizes), len(g.projections)
     dense = [dense_projection(g, k) for k in range(n_proj)]
-    # what each projection delivers, split by delay: (delay, M_d^T in dtype, paths per source)
+    # what each projection delivers, split by delay: (delay, M_d^T in dtype, paths per
+    # source, nonzero weights per source)
     parts = []
     for M, C, _, D in dense:
-        parts.append([(int(d), np.where(D == d, M, 0.0).T.astype(dtype),
-                       np.where(D == d, C, 0).sum(axis=0), (np.where(D == d, C, 0) != 0))
-                      for d in np.unique(D)])
+        split = [(int(d), np.where(D == d, M, 0.0).T.astype(dtype),
+                  np.where(D == d, C, 0).sum(axis=0)) for d in np.unique(D)]
+        parts.append([(d, Mt, paths, np.count_nonzero(Mt, axis=1)) for d, Mt, paths in split])
     bias = [np.zeros(n) for n in sizes]
     for k, proj in enumerate(g.projections):
         bias[g.index(proj.target)] += dense[k][2]
+    bias = [b.astype(dtype) for b in bias]
+    thresholds = [np.repeat(pop.channel_thresholds(pop.shape[0]),
+                            pop.size // pop.shape[0]).astype(dtype) for pop in g.populations]
     spiking_in = np.zeros_like(x) if analog else x  # the spikes among what x carries
     out = [np.zeros((T, batch, n), bool) for n in sizes]
     u = [np.zeros((batch, n), dtype) for n in sizes]
@@ -203,7 +207,7 @@ def simulate_dense(net: Network | Graph, spikes: np.ndarray, dtype="float64",
             current = np.zeros((batch, sizes[p]), dtype)
             for k in g.into(p):
                 norm = g.projections[k].ops[0]
-                for d, Mt, paths, _ in parts[k]:
+                for d, Mt, paths, fan_out in parts[k]:
                     values, spiking = signal(k, t - d)
                     if isinstance(norm, NeuNorm):  # the auxiliary neurons step with the spikes
                         c, h, w = norm.alpha.shape
@@ -213,11 +217,8 @@ def simulate_dense(net: Network | Graph, spikes: np.ndarray, dtype="float64",
                                   - norm.alpha.astype(dtype) * nn_x[k][:, None]).reshape(batch, -1)
                     current += values @ Mt
                     sops[:, k] += spiking.astype(bool) @ paths
-                    fan_out = np.count_nonzero(Mt, axis=1)
                     macs[:, p] += (values != spiking) @ fan_out
-            b = bias[p].astype(dtype)
-            v_th = np.repeat(pop.channel_thresholds(pop.shape[0]),
-                             sizes[p] // pop.shape[0]).astype(dtype)
+            b, v_th = bias[p], thresholds[p]
             kept = u[p] * (1 - o[p]) if pop.reset == "zero" else u[p] - v_th * o[p]
             if pop.integer:  # whole numbers, decay D / 4096 truncated towards zero
                 u[p] = np.trunc(kept * pop.decay_num / 4096.0) + current + b

@@ -80,11 +80,12 @@ class DiscreteRun:
         self.heap = new_heap(2 * n + 16)
         n_in = et[:, C_IN] * et[:, H_IN] * et[:, W_IN]
         has_nn = et[:, NN_ALPHA] >= 0
+        fan_tgt, fan_wix = plan.fan_buffers()
         self.scratch = discrete.Scratch(
             touched=np.zeros(n, np.int64), spk=np.zeros(int(plan.lt[:, N].max()), np.int64),
             tally=np.zeros(int(et[has_nn, NN_HW].max(initial=1)), dtype),
             analog=np.zeros(int(n_in[has_nn].max(initial=1)), dtype),
-            fan_tgt=plan.fan_buffers()[0], fan_wix=plan.fan_buffers()[1])
+            fan_tgt=fan_tgt, fan_wix=fan_wix)
         # room for a few percent of neurons firing every step; grown (x4) when it fills
         spikes = min(n * T, max(16 * n, 1 << 16)) + n
         # rows (step, population, counters) of the steps with activity; none when off
