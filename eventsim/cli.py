@@ -558,11 +558,25 @@ def cmd_convert(args) -> int:
         except (NetworkError, ResourceError) as err:  # name the network file as well
             raise _with_file(str(args.input), err) from None
     dt_us = net.dt_us if net.dt_us is not None else args.dt_us  # to_nir: they agree
-    layers = ", ".join(f"{type(lay).__name__}(decay {getattr(lay, 'decay', 1.0):.6g}, "
-                       f"{getattr(lay, 'reset', '-')})" if hasattr(lay, "decay") else
-                       type(lay).__name__ for lay in net.layers)
-    print(f"wrote {args.out}: input {net.input_shape}, dt_us {dt_us}, layers {layers}")
+    print(f"wrote {args.out}: input {net.input_shape}, dt_us {dt_us}, {_describe(net)}")
     return 0
+
+
+def _describe(net) -> str:
+    """A network's layers, or a graph's populations and projections, in one line."""
+    def neurons(n) -> str:
+        return f"decay {n.decay:.6g}, {n.reset}"
+
+    if hasattr(net, "layers"):
+        return "layers " + ", ".join(f"{type(lay).__name__}({neurons(lay)})"
+                                     if hasattr(lay, "decay") else type(lay).__name__
+                                     for lay in net.layers)
+    pops = ", ".join(f"{p.name} {p.shape} ({neurons(p)})" for p in net.populations)
+    projs = ", ".join(
+        f"{p.source} -> {p.target} [{' > '.join(type(op).__name__ for op in p.ops)}]"
+        + (" (closes a cycle)" if net.closes_cycle(k) else "")
+        for k, p in enumerate(net.projections))
+    return f"populations {pops}; projections {projs}"
 
 
 def cmd_demo(args) -> int:

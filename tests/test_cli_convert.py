@@ -114,3 +114,21 @@ def test_errors_name_the_file_and_write_nothing(capsys, tmp_path, monkeypatch, a
     assert all(w.startswith("eventsim: warning: ") and "no checksum" in w for w in warned), err
     assert error.startswith("eventsim: error: ") and message in error, err
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_recurrent_graph_becomes_a_network_file_and_back(capsys, tmp_path):
+    """snnTorch's RSNN file (tests/data/make_snntorch_rsnn.py) to HDF5 and on to NIR: the
+    line names the populations and the projection that closes the cycle; the spikes stay."""
+    code, out, _ = convert(capsys, DATA / "snntorch_rsnn.nir", "--out", tmp_path / "r.h5",
+                           "--dt-us", 100, "--discretisation", "euler")
+    assert code == 0
+    assert out.endswith("populations 1.lif (8,) (decay 0.9, zero), 3 (3,) (decay 0.8, zero); "
+                        "projections input -> 1.lif [Dense], 1.lif -> 1.lif [Dense] (closes a "
+                        "cycle), 1.lif -> 3 [Dense]\n")
+    assert convert(capsys, tmp_path / "r.h5", "--out", tmp_path / "r.nir")[0] == 0
+    io = np.load(DATA / "snntorch_rsnn_io.npz")
+    for net in (eventsim.load_network(tmp_path / "r.h5"), eventsim.from_nir(tmp_path / "r.nir")):
+        result = eventsim.simulate(net, io["x"].astype(np.uint8))
+        for pop in range(2):
+            np.testing.assert_array_equal(result.spikes[pop],
+                                          np.argwhere(io[f"nodelay_spikes{pop}"]))

@@ -1,9 +1,11 @@
 """NIR (Neuromorphic Intermediate Representation) in and out, through the ``nir`` package.
 
-Export (:func:`to_nir`) writes each layer as its projection node (``Affine``/``Linear``,
-``Conv2d``, ``SumPool2d``, ``AvgPool2d``) followed by a neuron node, in a chain from ``input``
-to ``output`` (with an explicit ``Flatten`` before a dense layer that eventsim flattens
-implicitly). NIR neurons are continuous-time; a discrete layer of step ``dt`` becomes
+Export (:func:`to_nir`) writes each layer of a chain as its projection node
+(``Affine``/``Linear``, ``Conv2d``, ``SumPool2d``, ``AvgPool2d``) followed by a neuron node, in
+a chain from ``input`` to ``output`` (with an explicit ``Flatten`` before a dense layer that
+eventsim flattens implicitly); a :class:`~eventsim.network.graph.Graph` is written and read
+as :mod:`eventsim.network.nir_graph` says (paths of projection nodes between neuron nodes,
+``Delay`` nodes, the order populations run in). NIR neurons are continuous-time; a discrete layer of step ``dt`` becomes
 
 * ``LIF`` with ``tau = -dt / ln(decay)`` (the exact exponential: ``decay = exp(-dt / tau)``),
   ``r = tau`` (an input weight ``w`` moves ``v`` by ``r * w / tau = w``), ``v_leak = 0``,
@@ -24,7 +26,7 @@ forward Euler and zero-order hold read graphs snnTorch, Norse and Sinabs wrote (
 :class:`~eventsim.errors.NetworkError` naming the node and the field: a leak towards a
 nonzero ``v_leak``, a reset to a nonzero value, ``LI`` / ``CubaLIF`` neurons, dilation or
 groups, asymmetric kernels or padding, a partial ``Flatten``, neuron parameters whose shape
-is not the layer's, a graph that is not a chain.
+is not the layer's, a node the input does not reach, a loop without neurons.
 """
 
 from __future__ import annotations
@@ -48,8 +50,26 @@ from eventsim.h5io import (
     verify_digest,
 )
 from eventsim.limits import check_memory
-from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, SumPool2d, has_neurons
-from eventsim.network.network import Network, layer_name, require_chain
+from eventsim.network.graph import Graph
+from eventsim.network.layers import Dense, Flatten, has_neurons
+from eventsim.network.network import Network, layer_name
+from eventsim.network.nir_graph import (
+    ORDER_KEY,
+    as_chain,
+    flat_graph,
+    implicit_flatten,
+    op_node,
+    read_graph,
+    structure,
+    write_graph,
+)
+from eventsim.network.nir_nodes import (
+    graph_number,
+    neuron_params,
+    provenance_of,
+    shape_of,
+    whole,
+)
 
 if TYPE_CHECKING:  # imported by the functions that need it, not with eventsim
     import nir
@@ -63,13 +83,14 @@ def _nir():
     return nir
 
 
-def to_nir(net: Network, path: str | Path | None = None, dt_us: int | None = None):
+def to_nir(net: Network | Graph, path: str | Path | None = None, dt_us: int | None = None):
     """The NIR graph of ``net``, written to ``path`` if given.
 
     Parameters
     ----------
-    net : Network
-        Float layers only (integer layers have a truncating decay NIR cannot express).
+    net : Network or Graph
+        Float layers or populations only (integer ones have a truncating decay NIR cannot
+        express).
     path : str or Path, optional
         File to write (HDF5, through a temporary file: nothing half-written is left).
     dt_us : int, optional
@@ -79,14 +100,15 @@ def to_nir(net: Network, path: str | Path | None = None, dt_us: int | None = Non
     Returns
     -------
     nir.NIRGraph
-        The chain ``input -> (projection -> neurons)* -> output`` (module docstring).
+        For a Network the chain ``input -> (projection -> neurons)* -> output`` (module
+        docstring); for a Graph its populations and projections as
+        :mod:`eventsim.network.nir_graph` writes them.
 
     Raises
     ------
     NetworkError
         No step known, a step that contradicts ``net.dt_us``, or a layer without a NIR node.
     """
-    require_chain(net, "to_nir")
     nir = _nir()
     if dt_us is not None:
         _check_dt_us("to_nir", dt_us)
@@ -101,52 +123,12 @@ def to_nir(net: Network, path: str | Path | None = None, dt_us: int | None = Non
     # five parameter arrays per neuron (float64), and their copies while writing
     check_memory(10 * 8 * net.n_neurons, f"to_nir: the NIR neuron nodes of {net.n_neurons} "
                  "neurons (one value per neuron and parameter)")
-    nodes = {"input": nir.Input(input_type={"input": np.array(net.input_shape)})}
-    edges, last = [], "input"
-    for i, layer in enumerate(net.layers):
-        name = layer_name(i, layer)
-        if not has_neurons(layer) and not isinstance(layer, Flatten):
-            raise NetworkError(f"{name}: {type(layer).__name__} has no NIR node")
-        if getattr(layer, "integer", False):
-            raise NetworkError(f"{name}: integer layers (truncating decay) have no NIR node")
-        in_shape = net.input_shape_of(i)
-        if isinstance(layer, Flatten):
-            node = nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=0, end_dim=-1)
-            nodes[f"{i}.flatten"], last = node, _chain(edges, last, f"{i}.flatten")
-            continue
-        out_shape = net.shapes[i]
-        if isinstance(layer, Dense) and len(in_shape) > 1:  # eventsim flattens implicitly
-            node = nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=0, end_dim=-1,
-                               metadata={"eventsim_implicit": True})
-            nodes[f"{i}.flatten"], last = node, _chain(edges, last, f"{i}.flatten")
-        if isinstance(layer, Dense):
-            weight = layer.weight
-            proj = (nir.Affine(weight, np.asarray(layer.bias)) if layer.bias is not None
-                    else nir.Linear(weight))
-        elif isinstance(layer, Conv2d):
-            bias = layer.bias if layer.bias is not None else np.zeros(layer.weight.shape[0])
-            proj = nir.Conv2d(input_shape=tuple(in_shape[1:]), weight=layer.weight,
-                              stride=layer.stride, padding=layer.padding, dilation=1, groups=1,
-                              bias=np.asarray(bias))
-        else:
-            cls = nir.SumPool2d if isinstance(layer, SumPool2d) else nir.AvgPool2d
-            k, s = layer.kernel_size, layer.stride
-            proj = cls(kernel_size=np.array([k, k]), stride=np.array([s, s]),
-                       padding=np.array([0, 0]))
-        nodes[f"{i}.proj"], last = proj, _chain(edges, last, f"{i}.proj")
-        meta = {"eventsim_decay": float(layer.decay), "eventsim_reset": layer.reset, "dt_s": dt}
-        ones = np.ones(out_shape)
-        if layer.decay == 1.0:
-            neuron = nir.IF(r=ones, v_threshold=ones * layer.v_th, v_reset=0 * ones,
-                            metadata=meta)
-        else:
-            tau = -dt / math.log(layer.decay)
-            neuron = nir.LIF(tau=ones * tau, r=ones * tau, v_leak=0 * ones,
-                             v_threshold=ones * layer.v_th, v_reset=0 * ones, metadata=meta)
-        nodes[f"{i}.lif"], last = neuron, _chain(edges, last, f"{i}.lif")
-    nodes["output"] = nir.Output(output_type={"output": np.array(net.shapes[-1])})
-    _chain(edges, last, "output")
     meta = {"dt_s": dt, "eventsim_provenance": json.dumps(net.provenance, default=_jsonable)}
+    if isinstance(net, Graph):
+        nodes, edges = write_graph(nir, net, dt, lambda pop: _neuron_node(nir, pop.shape, pop, dt))
+        meta[ORDER_KEY] = [pop.name for pop in net.populations]
+    else:
+        nodes, edges = _chain_nodes(nir, net, dt)
     if net.T is not None:
         meta["eventsim_T"] = int(net.T)
     if net.sensor_size is not None:
@@ -161,6 +143,46 @@ def to_nir(net: Network, path: str | Path | None = None, dt_us: int | None = Non
             fh.check()  # a failed file is discarded: nothing to hash
             add_digest(fh, str(path))
     return graph
+
+
+def _chain_nodes(nir, net: Network, dt: float) -> tuple[dict, list]:
+    """The nodes and edges of a chain: ``{i}.proj``, ``{i}.lif`` per layer (``{i}.flatten``)."""
+    nodes = {"input": nir.Input(input_type={"input": np.array(net.input_shape)})}
+    edges, last = [], "input"
+    for i, layer in enumerate(net.layers):
+        name = layer_name(i, layer)
+        if not has_neurons(layer) and not isinstance(layer, Flatten):
+            raise NetworkError(f"{name}: {type(layer).__name__} has no NIR node")
+        if getattr(layer, "integer", False):
+            raise NetworkError(f"{name}: integer layers (truncating decay) have no NIR node")
+        in_shape = net.input_shape_of(i)
+        if isinstance(layer, Flatten):
+            node = nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=0, end_dim=-1)
+            nodes[f"{i}.flatten"], last = node, _chain(edges, last, f"{i}.flatten")
+            continue
+        if isinstance(layer, Dense) and len(in_shape) > 1:  # eventsim flattens implicitly
+            nodes[f"{i}.flatten"] = implicit_flatten(nir, in_shape)
+            last = _chain(edges, last, f"{i}.flatten")
+        nodes[f"{i}.proj"] = op_node(nir, layer.op(), in_shape, name)
+        last = _chain(edges, last, f"{i}.proj")
+        nodes[f"{i}.lif"] = _neuron_node(nir, net.shapes[i], layer, dt)
+        last = _chain(edges, last, f"{i}.lif")
+    nodes["output"] = nir.Output(output_type={"output": np.array(net.shapes[-1])})
+    _chain(edges, last, "output")
+    return nodes, edges
+
+
+def _neuron_node(nir, shape: tuple[int, ...], neurons, dt: float):
+    """``LIF`` (``IF`` for decay 1) of ``shape`` for a layer's or population's neurons, with
+    eventsim's exact decay, reset and step in its metadata."""
+    meta = {"eventsim_decay": float(neurons.decay), "eventsim_reset": neurons.reset,
+            "dt_s": dt}
+    ones = np.ones(shape)
+    if neurons.decay == 1.0:
+        return nir.IF(r=ones, v_threshold=ones * neurons.v_th, v_reset=0 * ones, metadata=meta)
+    tau = -dt / math.log(neurons.decay)
+    return nir.LIF(tau=ones * tau, r=ones * tau, v_leak=0 * ones,
+                   v_threshold=ones * neurons.v_th, v_reset=0 * ones, metadata=meta)
 
 
 def _jsonable(value):
@@ -194,43 +216,10 @@ def _read(nir, path: Path):
                           f"{err})") from err
 
 
+
 def _chain(edges: list, last: str, name: str) -> str:
     edges.append((last, name))
     return name
-
-
-def _order(graph) -> list[str]:
-    """The nodes from ``input`` to ``output`` of a chain graph, else NetworkError."""
-    succ: dict[str, list[str]] = {}
-    for a, b in graph.edges:
-        for end in (a, b):
-            if end not in graph.nodes:
-                raise NetworkError(f"from_nir: edge ({a!r}, {b!r}) names node {end!r}, which "
-                                   "the graph does not have")
-        succ.setdefault(a, []).append(b)
-    starts = [n for n, node in graph.nodes.items() if type(node).__name__ == "Input"]
-    if len(starts) != 1:
-        raise NetworkError(f"from_nir: the graph has {len(starts)} Input nodes; expected one")
-    order, node = [starts[0]], starts[0]
-    while type(graph.nodes[node]).__name__ != "Output":
-        nxt = succ.get(node, [])
-        if len(nxt) != 1:
-            raise NetworkError(f"from_nir: node {node!r} has {len(nxt)} successors; eventsim "
-                               "runs feed-forward chains")
-        node = nxt[0]
-        if node in order:
-            raise NetworkError(f"from_nir: node {node!r} closes a loop; eventsim runs "
-                               "feed-forward chains")
-        order.append(node)
-    off_chain = sorted(set(graph.nodes) - set(order))
-    if off_chain:
-        feeds = {b for a, b in graph.edges if a == off_chain[0]}
-        into = f" (it feeds {', '.join(map(repr, sorted(feeds)))})" if feeds else ""
-        raise NetworkError(f"from_nir: node {off_chain[0]!r} is not on the chain from "
-                           f"{starts[0]!r} to {order[-1]!r}{into}; eventsim runs every node of a "
-                           "graph or refuses it (a projection into the output from outside "
-                           "the chain would be dropped)")
-    return order
 
 
 DISCRETISATIONS = ("exact", "euler", "zoh")
@@ -238,7 +227,7 @@ DISCRETISATIONS = ("exact", "euler", "zoh")
 
 def from_nir(graph_or_path: str | Path | nir.NIRGraph, dt_us: int | None = None,
              discretisation: str = "exact", reset: str | None = None,
-             tau_scale: float = 1.0) -> Network:
+             tau_scale: float = 1.0) -> Network | Graph:
     """An eventsim network from a NIR graph or file.
 
     ``dt_us``: the step in microseconds to discretise with; without it, the ``dt_s`` in the
@@ -282,9 +271,12 @@ def from_nir(graph_or_path: str | Path | nir.NIRGraph, dt_us: int | None = None,
 
     Returns
     -------
-    Network
-        With ``dt_us``, and the ``T``, sensor size, labels and provenance an eventsim graph
-        carries; ``provenance["nir_reading"]`` records how it was read.
+    Network or Graph
+        A Network where the graph is a chain (``input -> (projection -> neurons)* -> output``),
+        else a Graph (:mod:`eventsim.network.nir_graph`: skip paths, ops composed without
+        neurons between them, cycles, ``Delay`` nodes); with ``dt_us``, and the ``T``, sensor
+        size, labels and provenance an eventsim graph carries; ``provenance["nir_reading"]``
+        records how it was read.
 
     Raises
     ------
@@ -324,296 +316,74 @@ def from_nir(graph_or_path: str | Path | nir.NIRGraph, dt_us: int | None = None,
 
 
 def _network(graph, dt_us: int | None, discretisation: str, reset: str | None,
-             tau_scale: float) -> Network:
+             tau_scale: float) -> Network | Graph:
     meta = graph.metadata or {}
-    dt_s = dt_us * 1e-6 if dt_us else _graph_number(meta, "dt_s") if "dt_s" in meta else None
+    dt_s = dt_us * 1e-6 if dt_us else graph_number(meta, "dt_s") if "dt_s" in meta else None
     if dt_s is not None and not (math.isfinite(dt_s) and dt_s > 0):
         raise NetworkError(f"from_nir: graph metadata field 'dt_s' is {dt_s}; expected a "
                            "positive step in seconds")
-    if dt_s is not None and not dt_us and not _whole(dt_s * 1e6):
+    if dt_s is not None and not dt_us and not whole(dt_s * 1e6):
         raise NetworkError(f"from_nir: graph metadata field 'dt_s' is {dt_s} s, not a whole "
                            "number of microseconds; give dt_us")
-    order = _order(graph)
-    inp = graph.nodes[order[0]]
+    nodes, edges = flat_graph(graph)
+    st = structure(nodes, edges, _written_order(meta))
+    inp = nodes[st.input]
     written = tuple(int(v) for v in np.ravel(next(iter(inp.input_type.values()))))
     input_shape = written
     while len(input_shape) not in (1, 3) and input_shape and input_shape[0] == 1:
         input_shape = input_shape[1:]  # a leading batch or time axis of 1 (Sinabs writes one)
-    batch_axes = len(written) - len(input_shape)
-    layers, pending, neurons = [], None, {}
-    for name in order[1:-1]:
-        node = graph.nodes[name]
-        kind = type(node).__name__
-        if kind == "Flatten":
-            if pending is not None:
-                raise NetworkError(f"from_nir: node {name!r} follows a projection without "
-                                   "neurons")
-            _check_flatten(name, node, batch_axes)
-            if not (node.metadata or {}).get("eventsim_implicit"):  # else the Dense flattens
-                layers.append(Flatten())
-        elif kind in ("Affine", "Linear", "Conv2d", "SumPool2d", "AvgPool2d"):
-            if pending is not None:
-                raise NetworkError(f"from_nir: node {name!r} follows a projection without "
-                                   "neurons; eventsim layers are a projection then neurons")
-            pending = (name, node)
-        elif kind in ("LIF", "IF"):
-            if pending is None:
-                raise NetworkError(f"from_nir: node {name!r} ({kind}) has no projection before it")
-            neurons[len(layers)] = (name, node)
-            layers.append(_layer(pending, name, node, kind, dt_s, discretisation, reset,
-                                 tau_scale))
-            pending = None
-        else:
-            raise NetworkError(f"from_nir: node {name!r} is {kind}, which eventsim does not run "
-                               "exactly (it runs Affine, Linear, Conv2d, SumPool2d, AvgPool2d, "
-                               "Flatten, LIF and IF)")
-    if pending is not None:
-        raise NetworkError(f"from_nir: node {pending[0]!r} has no neurons after it")
-    dt_us_out = round(dt_s * 1e6) if dt_s else None
-    T = _graph_number(meta, "eventsim_T") if "eventsim_T" in meta else None
-    if T is not None and not (T.is_integer() and T > 0):
-        raise NetworkError(f"from_nir: graph metadata field 'eventsim_T' is {T}; expected a "
-                           "positive whole number of steps")
-    T = None if T is None else int(T)
-    sensor = None
-    if "eventsim_sensor_size" in meta:
-        size = _graph_number(meta, "eventsim_sensor_size", scalar=False)
-        if not (size.size == 3 and all(_whole(v) and v > 0 for v in size)):
-            raise NetworkError(f"from_nir: graph metadata field 'eventsim_sensor_size' is "
-                               f"{meta['eventsim_sensor_size']!r}; expected (W, H, P), "
-                               "positive whole numbers")
-        sensor = tuple(int(v) for v in size)
-    labels = [v.decode() if isinstance(v, bytes) else str(v)
-              for v in np.ravel(meta["eventsim_labels"])] if "eventsim_labels" in meta else None
-    provenance = _provenance(meta)
+    params = {name: neuron_params(name, nodes[name], type(nodes[name]).__name__, dt_s,
+                                  discretisation, reset, tau_scale) for name in st.populations}
+    provenance = provenance_of(meta)
     provenance.update({"source": "NIR", "nir_reading": {
-        "dt_us": dt_us_out, "discretisation": discretisation, "reset": reset or "zero",
-        "tau_scale": float(tau_scale)}})
-    net = Network(layers, input_shape, dt_us=dt_us_out, T=T, sensor_size=sensor, labels=labels,
-                  provenance=provenance)
-    for i, (name, node) in neurons.items():
-        _check_neuron_shape(name, node, net.shapes[i])
-    out = graph.nodes[order[-1]]
-    out_shape = _shape(next(iter(out.output_type.values()), None), len(net.shapes[-1]))
-    if out_shape is not None and out_shape != tuple(net.shapes[-1]):
-        raise NetworkError(f"from_nir: node {order[-1]!r}: output type {list(out_shape)} is not "
-                           f"the shape of the last layer, {list(net.shapes[-1])}")
+        "dt_us": round(dt_s * 1e6) if dt_s else None, "discretisation": discretisation,
+        "reset": reset or "zero", "tau_scale": float(tau_scale)}})
+    info = {"dt_us": round(dt_s * 1e6) if dt_s else None, "T": _T(meta),
+            "sensor_size": _sensor(meta), "labels": _labels(meta), "provenance": provenance}
+    net = read_graph(nodes, st, input_shape, len(written) - len(input_shape), params, dt_s,
+                     info)
+    layers = as_chain(net, st, nodes)
+    if layers is not None:  # the chain API: a Network, as before graphs
+        net = Network(layers, input_shape, **info)
+    out = nodes[st.output]
+    last = net.shapes[-1] if isinstance(net, Network) else net.output.shape
+    out_shape = shape_of(next(iter(out.output_type.values()), None), len(last))
+    if out_shape is not None and out_shape != tuple(last):
+        raise NetworkError(f"from_nir: node {st.output!r}: output type {list(out_shape)} is not "
+                           f"the shape of the last layer, {list(last)}")
     return net
 
 
-def _whole(x: float) -> bool:
-    """``x`` is a whole number up to rounding (``1e-4 * 1e6`` is 100.00000000000001)."""
-    return math.isfinite(x) and abs(x - round(x)) <= 1e-9 * max(1.0, abs(x))
-
-
-def _without_batch(shape: tuple[int, ...], ndim: int) -> tuple[int, ...]:
-    """``shape`` without the leading axes of 1 beyond ``ndim`` dimensions (a batch or time axis
-    some writers add, Sinabs among them)."""
-    while len(shape) > ndim and shape[0] == 1:
-        shape = shape[1:]
-    return shape
-
-
-def _shape(value, ndim: int) -> tuple[int, ...] | None:
-    """A NIR type's shape, :func:`_without_batch`; None where the writer left it empty."""
-    if value is None:
+def _written_order(meta: dict) -> list[str] | None:
+    """The population order a graph eventsim wrote carries."""
+    if ORDER_KEY not in meta:
         return None
-    shape = tuple(int(v) for v in np.ravel(value))
-    return _without_batch(shape, ndim) if shape else None
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.ravel(meta[ORDER_KEY])]
 
 
-def _provenance(meta: dict) -> dict:
-    """The provenance an eventsim graph carries (``{}`` for other graphs)."""
-    text = meta.get("eventsim_provenance")
-    if text is None:
-        return {}
-    try:
-        value = json.loads(text.decode() if isinstance(text, bytes) else str(text))
-    except ValueError:
-        value = None
-    if not isinstance(value, dict):
-        raise NetworkError("from_nir: graph metadata field 'eventsim_provenance' is not a JSON "
-                           "object")
-    return value
+def _T(meta: dict) -> int | None:
+    if "eventsim_T" not in meta:
+        return None
+    T = graph_number(meta, "eventsim_T")
+    if not (T.is_integer() and T > 0):
+        raise NetworkError(f"from_nir: graph metadata field 'eventsim_T' is {T}; expected a "
+                           "positive whole number of steps")
+    return int(T)
 
 
-def _check_flatten(name: str, node, batch_axes: int) -> None:
-    """eventsim flattens a whole sample: NIR's ``start_dim=0, end_dim=-1``, or ``start_dim`` the
-    number of batch axes the graph's Input has (Sinabs writes torch's ``start_dim=1``)."""
-    start, end = int(node.start_dim), int(node.end_dim)
-    in_type = next(iter(node.input_type.values()), None)
-    whole = start in (0, batch_axes) and (end == -1 or (in_type is not None
-                                                        and end == np.size(in_type) - 1))
-    if not whole:
-        raise NetworkError(f"from_nir: node {name!r}: Flatten from dim {start} to {end}; "
-                           "eventsim flattens the whole sample (start_dim=0, end_dim=-1)")
+def _sensor(meta: dict) -> tuple[int, int, int] | None:
+    if "eventsim_sensor_size" not in meta:
+        return None
+    size = graph_number(meta, "eventsim_sensor_size", scalar=False)
+    if not (size.size == 3 and all(whole(v) and v > 0 for v in size)):
+        raise NetworkError(f"from_nir: graph metadata field 'eventsim_sensor_size' is "
+                           f"{meta['eventsim_sensor_size']!r}; expected (W, H, P), "
+                           "positive whole numbers")
+    return tuple(int(v) for v in size)
 
 
-def _check_neuron_shape(name: str, node, shape: tuple[int, ...]) -> None:
-    """Every parameter of a neuron node broadcasts to the layer's output shape."""
-    for field in ("tau", "r", "v_leak", "v_threshold", "v_reset"):
-        value = getattr(node, field, None)
-        if value is None:
-            continue
-        arr_shape = _without_batch(np.shape(value), len(shape))
-        try:
-            fits = np.broadcast_shapes(arr_shape, shape) == tuple(shape)
-        except ValueError:
-            fits = False
-        if not fits:
-            raise NetworkError(f"from_nir: node {name!r}: field '{field}' has shape "
-                               f"{list(arr_shape)}; the projection before it gives "
-                               f"{list(shape)} neurons")
-
-
-def _graph_number(meta: dict, field: str, scalar: bool = True, where: str = "graph"):
-    """The number (or, ``scalar=False``, the 1-D array of numbers) a metadata field holds."""
-    try:
-        value = np.asarray(meta[field], np.float64)
-        return float(value) if scalar else np.ravel(value)
-    except (TypeError, ValueError):
-        raise NetworkError(f"from_nir: {where} metadata field {field!r} is {meta[field]!r}; "
-                           f"expected {'a number' if scalar else 'numbers'}") from None
-
-
-def _uniform(value, name: str, field: str) -> float:
-    try:
-        arr = np.ravel(np.asarray(value, np.float64))
-    except (TypeError, ValueError):
-        raise NetworkError(f"from_nir: node {name!r}: field '{field}' is not numeric") from None
-    if arr.size == 0:
-        raise NetworkError(f"from_nir: node {name!r}: field '{field}' is empty; expected a "
-                           "number")
-    if not np.isfinite(arr[0]):
-        raise NetworkError(f"from_nir: node {name!r}: field '{field}' is {arr[0]}; expected a "
-                           "finite number")
-    if np.any(arr != arr[0]):
-        raise NetworkError(f"from_nir: node {name!r}: field '{field}' differs between neurons; "
-                           "eventsim has one value per layer")
-    return float(arr[0])
-
-
-def _positive_r(node, name: str) -> float:
-    """A neuron node's input resistance ``r``: a positive number (0 would silence every input,
-    a negative one negate every weight: neither is a network anyone trained)."""
-    r = _uniform(node.r, name, "r")
-    if not r > 0:
-        raise NetworkError(f"from_nir: node {name!r}: field 'r' is {r}; expected a positive "
-                           "input resistance (eventsim folds r into the weights: "
-                           f"{'0 would silence every input' if r == 0 else 'a negative r would negate every weight'})")
-    return r
-
-
-def _layer(pending: tuple[str, object], name: str, node, kind: str, dt_s: float | None,
-           discretisation: str, reset_asked: str | None, tau_scale: float):
-    """The eventsim layer of a projection node (``pending``) and the neuron node after it."""
-    proj_name, proj = pending
-    meta = node.metadata or {}
-    v_reset = getattr(node, "v_reset", None)
-    if "eventsim_decay" in meta:
-        _check_eventsim_node(name, meta, dt_s, discretisation, reset_asked, tau_scale)
-    if "eventsim_reset" in meta:
-        reset = meta["eventsim_reset"]
-    elif v_reset is not None and _uniform(v_reset, name, "v_reset") != 0.0:
-        raise NetworkError(f"from_nir: node {name!r}: resets to a nonzero v_reset; eventsim "
-                           "resets to 0 (or subtracts the threshold)")
-    else:  # NIR's reset to v_reset = 0, unless the caller knows the writer subtracted
-        reset = reset_asked or "zero"
-    v_th = _uniform(node.v_threshold, name, "v_threshold")
-    if kind == "IF":
-        decay, gain = 1.0, _positive_r(node, name)
-    else:
-        if _uniform(node.v_leak, name, "v_leak") != 0.0:
-            raise NetworkError(f"from_nir: node {name!r}: leaks towards a nonzero v_leak")
-        tau = _uniform(node.tau, name, "tau") * tau_scale
-        if not tau > 0:
-            raise NetworkError(f"from_nir: node {name!r}: field 'tau' is {tau}; expected a "
-                               "positive time constant in seconds")
-        if dt_s is None:
-            raise NetworkError(f"from_nir: node {name!r} is continuous-time; give dt_us (the "
-                               "step to discretise it with)")
-        r = _positive_r(node, name)
-        if "eventsim_decay" in meta:
-            decay = _graph_number(meta, "eventsim_decay", where=f"node {name!r}")
-            gain = r / tau
-        elif discretisation == "zoh":
-            decay = math.exp(-dt_s / tau)
-            gain = r * (1.0 - decay)
-        elif discretisation == "euler":
-            decay, gain = 1.0 - dt_s / tau, r * dt_s / tau
-            if not 0.0 < decay <= 1.0:
-                raise NetworkError(f"from_nir: node {name!r}: tau {tau} s is shorter than the "
-                                   f"step {dt_s} s; forward Euler gives decay {decay} (a file "
-                                   "Norse 1.1.0 wrote carries dt * tau: pass tau_scale = 1/dt)")
-        else:
-            decay, gain = math.exp(-dt_s / tau), r / tau
-        gain = _float32_unit(gain, node.tau, node.r)
-    lif = {"decay": decay, "v_th": v_th, "reset": reset}
-    pkind = type(proj).__name__
-    if pkind in ("Affine", "Linear"):
-        w = np.asarray(proj.weight, np.float64)
-        b = np.asarray(proj.bias, np.float64) if pkind == "Affine" else None
-        return Dense(w * gain if gain != 1 else w,
-                     bias=None if b is None else (b * gain if gain != 1 else b), **lif)
-    if pkind == "Conv2d":
-        stride, padding = _square(proj.stride, proj_name, "stride"), \
-            _square(proj.padding, proj_name, "padding")
-        if _square(proj.dilation, proj_name, "dilation") != 1 or int(proj.groups) != 1:
-            raise NetworkError(f"from_nir: node {proj_name!r}: dilation or groups other than 1")
-        w = np.asarray(proj.weight, np.float64)
-        b = np.asarray(proj.bias, np.float64)
-        return Conv2d(w * gain if gain != 1 else w, stride=stride, padding=padding,
-                      bias=None if not b.any() else (b * gain if gain != 1 else b), **lif)
-    if gain != 1:
-        raise NetworkError(f"from_nir: node {name!r}: an input gain r/tau of {gain} after "
-                           "pooling; eventsim pooling weights are fixed")
-    k = _square(proj.kernel_size, proj_name, "kernel_size")
-    if _square(proj.padding, proj_name, "padding") != 0:
-        raise NetworkError(f"from_nir: node {proj_name!r}: pooling with padding")
-    cls = SumPool2d if pkind == "SumPool2d" else AvgPool2d
-    return cls(k, stride=_square(proj.stride, proj_name, "stride"), **lif)
-
-
-def _check_eventsim_node(name: str, meta: dict, dt_s: float | None, discretisation: str,
-                         reset_asked: str | None, tau_scale: float) -> None:
-    """A node eventsim wrote carries its exact decay, reset and step: reading options that
-    would change them are errors, not silently overridden."""
-    written = _graph_number(meta, "dt_s", where=f"node {name!r}") if "dt_s" in meta \
-        else (dt_s or 0.0)
-    if dt_s is not None and not math.isclose(dt_s, written, rel_tol=1e-9):
-        raise NetworkError(f"from_nir: node {name!r} carries the exact decay eventsim wrote for "
-                           f"a step of {written * 1e6:g} us; dt_us {dt_s * 1e6:g} would change "
-                           "its time base (convert it with that step)")
-    for field, value, default in (("discretisation", discretisation, "exact"),
-                                  ("tau_scale", tau_scale, 1.0)):
-        if value != default:
-            raise NetworkError(f"from_nir: node {name!r} carries the exact decay eventsim "
-                               f"wrote; {field} does not apply to it")
-    if reset_asked is not None and reset_asked != meta.get("eventsim_reset"):
-        raise NetworkError(f"from_nir: node {name!r} carries eventsim's reset "
-                           f"{meta.get('eventsim_reset')!r}; reset={reset_asked!r} contradicts it")
-
-
-def _float32_unit(gain: float, *stored) -> float:
-    """1.0 for a gain within float32 rounding of 1 when the file stores its parameters in
-    float32: snnTorch writes ``tau = dt / (1 - beta)`` and ``r = tau / dt`` in float32, whose
-    ``r * dt / tau`` is 1 only to float32 precision (the file cannot say more)."""
-    float32 = all(np.asarray(v).dtype == np.float32 for v in stored)
-    if float32 and gain != 1.0 and abs(gain - 1.0) <= 4 * np.finfo(np.float32).eps:
-        return 1.0
-    return gain
-
-
-def _square(value, name: str, field: str) -> int:
-    """One whole number for both dimensions (``3`` or ``[3, 3]``)."""
-    arr = np.ravel(np.asarray(value))
-    if arr.dtype.kind not in "iuf" or arr.size == 0:
-        raise NetworkError(f"from_nir: node {name!r}: field '{field}' is {value!r}; expected "
-                           "whole numbers")
-    if np.any(arr != arr[0]):
-        raise NetworkError(f"from_nir: node {name!r}: field '{field}' is {value!r}; eventsim "
-                           "needs the same value in both dimensions")
-    if not _whole(float(arr[0])):
-        raise NetworkError(f"from_nir: node {name!r}: field '{field}' is {value!r}; expected "
-                           "whole numbers")
-    return int(arr[0])
+def _labels(meta: dict) -> list[str] | None:
+    if "eventsim_labels" not in meta:
+        return None
+    return [v.decode() if isinstance(v, bytes) else str(v)
+            for v in np.ravel(meta["eventsim_labels"])]

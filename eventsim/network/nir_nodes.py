@@ -1,0 +1,258 @@
+"""NIR nodes one at a time: a neuron node's decay, threshold, reset and input gain; a
+projection node's eventsim op; and the checks of their fields. Graph structure (which nodes
+form which projection, in which order populations run) is :mod:`eventsim.network.nir_graph`'s,
+reading and writing files :mod:`eventsim.network.nir`'s, whose docstring says how each
+discretisation reads a node.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from eventsim.errors import NetworkError
+from eventsim.network import ops
+
+#: The NIR nodes eventsim runs, by class name.
+NEURON_NODES = ("LIF", "IF")
+WEIGHTED_NODES = ("Affine", "Linear", "Conv2d", "SumPool2d", "AvgPool2d")
+OP_NODES = (*WEIGHTED_NODES, "Flatten", "Delay")
+
+
+def neuron_params(name: str, node, kind: str, dt_s: float | None, discretisation: str,
+                  reset_asked: str | None, tau_scale: float) -> tuple[dict, float]:
+    """The ``decay``, ``v_th`` and ``reset`` of a LIF or IF node, and its input gain (folded
+    into the weights of every projection into it, see :func:`scale_ops`)."""
+    meta = node.metadata or {}
+    v_reset = getattr(node, "v_reset", None)
+    if "eventsim_decay" in meta:
+        check_eventsim_node(name, meta, dt_s, discretisation, reset_asked, tau_scale)
+    if "eventsim_reset" in meta:
+        reset = meta["eventsim_reset"]
+    elif v_reset is not None and uniform(v_reset, name, "v_reset") != 0.0:
+        raise NetworkError(f"from_nir: node {name!r}: resets to a nonzero v_reset; eventsim "
+                           "resets to 0 (or subtracts the threshold)")
+    else:  # NIR's reset to v_reset = 0, unless the caller knows the writer subtracted
+        reset = reset_asked or "zero"
+    v_th = uniform(node.v_threshold, name, "v_threshold")
+    if kind == "IF":
+        decay, gain = 1.0, positive_r(node, name)
+    else:
+        if uniform(node.v_leak, name, "v_leak") != 0.0:
+            raise NetworkError(f"from_nir: node {name!r}: leaks towards a nonzero v_leak")
+        tau = uniform(node.tau, name, "tau") * tau_scale
+        if not tau > 0:
+            raise NetworkError(f"from_nir: node {name!r}: field 'tau' is {tau}; expected a "
+                               "positive time constant in seconds")
+        if dt_s is None:
+            raise NetworkError(f"from_nir: node {name!r} is continuous-time; give dt_us (the "
+                               "step to discretise it with)")
+        r = positive_r(node, name)
+        if "eventsim_decay" in meta:
+            decay = graph_number(meta, "eventsim_decay", where=f"node {name!r}")
+            gain = r / tau
+        elif discretisation == "zoh":
+            decay = math.exp(-dt_s / tau)
+            gain = r * (1.0 - decay)
+        elif discretisation == "euler":
+            decay, gain = 1.0 - dt_s / tau, r * dt_s / tau
+            if not 0.0 < decay <= 1.0:
+                raise NetworkError(f"from_nir: node {name!r}: tau {tau} s is shorter than the "
+                                   f"step {dt_s} s; forward Euler gives decay {decay} (a file "
+                                   "Norse 1.1.0 wrote carries dt * tau: pass tau_scale = 1/dt)")
+        else:
+            decay, gain = math.exp(-dt_s / tau), r / tau
+        gain = float32_unit(gain, node.tau, node.r)
+    return {"decay": decay, "v_th": v_th, "reset": reset}, gain
+
+
+def nir_op(name: str, node, keep_bias: bool = True):
+    """The eventsim op of a weighted or Flatten node (a Delay is read by the graph reader);
+    ``keep_bias=False`` drops an Affine's or Conv2d's bias (counted on another path)."""
+    kind = type(node).__name__
+    if kind in ("Affine", "Linear"):
+        b = np.asarray(node.bias, np.float64) if kind == "Affine" and keep_bias else None
+        return ops.Dense(np.asarray(node.weight, np.float64), b)
+    if kind == "Conv2d":
+        stride, padding = square(node.stride, name, "stride"), square(node.padding, name,
+                                                                      "padding")
+        if square(node.dilation, name, "dilation") != 1 or int(node.groups) != 1:
+            raise NetworkError(f"from_nir: node {name!r}: dilation or groups other than 1")
+        b = np.asarray(node.bias, np.float64)
+        return ops.Conv2d(np.asarray(node.weight, np.float64), stride, padding,
+                          b if keep_bias and b.any() else None)
+    if kind == "Flatten":
+        return ops.Flatten()
+    k = square(node.kernel_size, name, "kernel_size")
+    if square(node.padding, name, "padding") != 0:
+        raise NetworkError(f"from_nir: node {name!r}: pooling with padding")
+    cls = ops.SumPool2d if kind == "SumPool2d" else ops.AvgPool2d
+    return cls(k, square(node.stride, name, "stride"))
+
+
+def scale_ops(op_list: list, gain: float, neuron: str) -> list:
+    """``op_list`` with its output multiplied by ``gain`` (a neuron node's ``r / tau`` and the
+    like): the last Dense or Conv2d's weight and bias scaled (pooling and Flatten after it are
+    linear and carry no bias). Pooling weights are fixed: a gain with no such op is an error."""
+    if gain == 1:
+        return op_list
+    for j in range(len(op_list) - 1, -1, -1):
+        op = op_list[j]
+        if isinstance(op, (ops.Dense, ops.Conv2d)):
+            scaled = ops.Dense(op.weight * gain, None if op.bias is None else op.bias * gain) \
+                if isinstance(op, ops.Dense) else ops.Conv2d(
+                    op.weight * gain, op.stride, op.padding,
+                    None if op.bias is None else op.bias * gain)
+            return [*op_list[:j], scaled, *op_list[j + 1:]]
+    raise NetworkError(f"from_nir: node {neuron!r}: an input gain r/tau of {gain} after "
+                       "pooling; eventsim pooling weights are fixed")
+
+
+def whole(x: float) -> bool:
+    """``x`` is a whole number up to rounding (``1e-4 * 1e6`` is 100.00000000000001)."""
+    return math.isfinite(x) and abs(x - round(x)) <= 1e-9 * max(1.0, abs(x))
+
+
+def without_batch(shape: tuple[int, ...], ndim: int) -> tuple[int, ...]:
+    """``shape`` without the leading axes of 1 beyond ``ndim`` dimensions (a batch or time axis
+    some writers add, Sinabs among them)."""
+    while len(shape) > ndim and shape[0] == 1:
+        shape = shape[1:]
+    return shape
+
+
+def shape_of(value, ndim: int) -> tuple[int, ...] | None:
+    """A NIR type's shape, :func:`without_batch`; None where the writer left it empty."""
+    if value is None:
+        return None
+    shape = tuple(int(v) for v in np.ravel(value))
+    return without_batch(shape, ndim) if shape else None
+
+
+def provenance_of(meta: dict) -> dict:
+    """The provenance an eventsim graph carries (``{}`` for other graphs)."""
+    text = meta.get("eventsim_provenance")
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text.decode() if isinstance(text, bytes) else str(text))
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise NetworkError("from_nir: graph metadata field 'eventsim_provenance' is not a JSON "
+                           "object")
+    return value
+
+
+def check_flatten(name: str, node, batch_axes: int) -> None:
+    """eventsim flattens a whole sample: NIR's ``start_dim=0, end_dim=-1``, or ``start_dim`` the
+    number of batch axes the graph's Input has (Sinabs writes torch's ``start_dim=1``)."""
+    start, end = int(node.start_dim), int(node.end_dim)
+    in_type = next(iter(node.input_type.values()), None)
+    whole = start in (0, batch_axes) and (end == -1 or (in_type is not None
+                                                        and end == np.size(in_type) - 1))
+    if not whole:
+        raise NetworkError(f"from_nir: node {name!r}: Flatten from dim {start} to {end}; "
+                           "eventsim flattens the whole sample (start_dim=0, end_dim=-1)")
+
+
+def check_neuron_shape(name: str, node, shape: tuple[int, ...]) -> None:
+    """Every parameter of a neuron node broadcasts to the layer's output shape."""
+    for field in ("tau", "r", "v_leak", "v_threshold", "v_reset"):
+        value = getattr(node, field, None)
+        if value is None:
+            continue
+        arr_shape = without_batch(np.shape(value), len(shape))
+        try:
+            fits = np.broadcast_shapes(arr_shape, shape) == tuple(shape)
+        except ValueError:
+            fits = False
+        if not fits:
+            raise NetworkError(f"from_nir: node {name!r}: field '{field}' has shape "
+                               f"{list(arr_shape)}; the projection before it gives "
+                               f"{list(shape)} neurons")
+
+
+def graph_number(meta: dict, field: str, scalar: bool = True, where: str = "graph"):
+    """The number (or, ``scalar=False``, the 1-D array of numbers) a metadata field holds."""
+    try:
+        value = np.asarray(meta[field], np.float64)
+        return float(value) if scalar else np.ravel(value)
+    except (TypeError, ValueError):
+        raise NetworkError(f"from_nir: {where} metadata field {field!r} is {meta[field]!r}; "
+                           f"expected {'a number' if scalar else 'numbers'}") from None
+
+
+def uniform(value, name: str, field: str) -> float:
+    try:
+        arr = np.ravel(np.asarray(value, np.float64))
+    except (TypeError, ValueError):
+        raise NetworkError(f"from_nir: node {name!r}: field '{field}' is not numeric") from None
+    if arr.size == 0:
+        raise NetworkError(f"from_nir: node {name!r}: field '{field}' is empty; expected a "
+                           "number")
+    if not np.isfinite(arr[0]):
+        raise NetworkError(f"from_nir: node {name!r}: field '{field}' is {arr[0]}; expected a "
+                           "finite number")
+    if np.any(arr != arr[0]):
+        raise NetworkError(f"from_nir: node {name!r}: field '{field}' differs between neurons; "
+                           "eventsim has one value per layer")
+    return float(arr[0])
+
+
+def positive_r(node, name: str) -> float:
+    """A neuron node's input resistance ``r``: a positive number (0 would silence every input,
+    a negative one negate every weight: neither is a network anyone trained)."""
+    r = uniform(node.r, name, "r")
+    if not r > 0:
+        raise NetworkError(f"from_nir: node {name!r}: field 'r' is {r}; expected a positive "
+                           "input resistance (eventsim folds r into the weights: "
+                           f"{'0 would silence every input' if r == 0 else 'a negative r would negate every weight'})")
+    return r
+
+
+def check_eventsim_node(name: str, meta: dict, dt_s: float | None, discretisation: str,
+                         reset_asked: str | None, tau_scale: float) -> None:
+    """A node eventsim wrote carries its exact decay, reset and step: reading options that
+    would change them are errors, not silently overridden."""
+    written = graph_number(meta, "dt_s", where=f"node {name!r}") if "dt_s" in meta \
+        else (dt_s or 0.0)
+    if dt_s is not None and not math.isclose(dt_s, written, rel_tol=1e-9):
+        raise NetworkError(f"from_nir: node {name!r} carries the exact decay eventsim wrote for "
+                           f"a step of {written * 1e6:g} us; dt_us {dt_s * 1e6:g} would change "
+                           "its time base (convert it with that step)")
+    for field, value, default in (("discretisation", discretisation, "exact"),
+                                  ("tau_scale", tau_scale, 1.0)):
+        if value != default:
+            raise NetworkError(f"from_nir: node {name!r} carries the exact decay eventsim "
+                               f"wrote; {field} does not apply to it")
+    if reset_asked is not None and reset_asked != meta.get("eventsim_reset"):
+        raise NetworkError(f"from_nir: node {name!r} carries eventsim's reset "
+                           f"{meta.get('eventsim_reset')!r}; reset={reset_asked!r} contradicts it")
+
+
+def float32_unit(gain: float, *stored) -> float:
+    """1.0 for a gain within float32 rounding of 1 when the file stores its parameters in
+    float32: snnTorch writes ``tau = dt / (1 - beta)`` and ``r = tau / dt`` in float32, whose
+    ``r * dt / tau`` is 1 only to float32 precision (the file cannot say more)."""
+    float32 = all(np.asarray(v).dtype == np.float32 for v in stored)
+    if float32 and gain != 1.0 and abs(gain - 1.0) <= 4 * np.finfo(np.float32).eps:
+        return 1.0
+    return gain
+
+
+def square(value, name: str, field: str) -> int:
+    """One whole number for both dimensions (``3`` or ``[3, 3]``)."""
+    arr = np.ravel(np.asarray(value))
+    if arr.dtype.kind not in "iuf" or arr.size == 0:
+        raise NetworkError(f"from_nir: node {name!r}: field '{field}' is {value!r}; expected "
+                           "whole numbers")
+    if np.any(arr != arr[0]):
+        raise NetworkError(f"from_nir: node {name!r}: field '{field}' is {value!r}; eventsim "
+                           "needs the same value in both dimensions")
+    if not whole(float(arr[0])):
+        raise NetworkError(f"from_nir: node {name!r}: field '{field}' is {value!r}; expected "
+                           "whole numbers")
+    return int(arr[0])
