@@ -262,9 +262,10 @@ def _run_file(sim, path: Path, args, dt_us: int, frame: np.ndarray | None = None
 
 
 def _table(net, results, mode: str, dt_us: int) -> tuple[str, list[dict]]:
+    from eventsim.metrics.counts import population_kinds
+
     rows = []
-    for i, li in enumerate(results[0].layer_index):
-        n = int(np.prod(net.shapes[li]))
+    for i, (li, _, kind, n) in enumerate(population_kinds(net)):
         spikes = int(sum(len(r.spikes[i]) for r in results))
         if mode == "discrete":
             steps = sum(r.T for r in results)
@@ -272,21 +273,25 @@ def _table(net, results, mode: str, dt_us: int) -> tuple[str, list[dict]]:
         else:
             seconds = sum(r.duration_us for r in results) / 1e6 if results else 0
             rate, unit = spikes / max(n * seconds, 1e-12), "Hz"
-        rows.append({"layer": li, "kind": type(net.layers[li]).__name__, "neurons": n,
+        if not hasattr(net, "layers"):  # a graph: its populations by name
+            li = net.populations[i].name
+        rows.append({"layer": li, "kind": kind, "neurons": n,
                      "spikes": spikes, "sops": int(sum(int(r.sops[i]) for r in results)),
                      "macs": int(sum(int(r.macs[i]) for r in results)),
                      "neuron_updates": int(sum(int(r.neuron_updates[i]) for r in results)),
                      "rate": rate, "rate_unit": unit})
     macs = any(r["macs"] for r in rows)  # analog inputs (NeuNorm): a column of their own
     mac_head = f"{'MACs':>15}" if macs else ""
-    head = f"{'layer':>5}  {'kind':<10}{'neurons':>9}{'spikes':>12}{'SOPs':>15}{mac_head}"
+    wl = max(5, *(len(str(r["layer"])) for r in rows))  # graph populations have names
+    wk = max(10, *(len(r["kind"]) + 2 for r in rows))
+    head = f"{'layer':>{wl}}  {'kind':<{wk}}{'neurons':>9}{'spikes':>12}{'SOPs':>15}{mac_head}"
     lines = [f"{head}  rate ({unit})"]
     for r in rows:
         mac = f"{r['macs']:>15}" if macs else ""
-        lines.append(f"{r['layer']:>5}  {r['kind']:<10}{r['neurons']:>9}{r['spikes']:>12}"
+        lines.append(f"{r['layer']:>{wl}}  {r['kind']:<{wk}}{r['neurons']:>9}{r['spikes']:>12}"
                      f"{r['sops']:>15}{mac}  {r['rate']:.4g}")
     mac_total = f"{sum(r['macs'] for r in rows):>15}" if macs else ""
-    lines.append(f"{'total':>5}  {'':<10}{sum(r['neurons'] for r in rows):>9}"
+    lines.append(f"{'total':>{wl}}  {'':<{wk}}{sum(r['neurons'] for r in rows):>9}"
                  f"{sum(r['spikes'] for r in rows):>12}{sum(r['sops'] for r in rows):>15}"
                  f"{mac_total}")
     return "\n".join(lines), rows

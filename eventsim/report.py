@@ -82,8 +82,13 @@ def _write_report(run: dict, m: dict, out: str | Path, matplotlib) -> Path:
 # --- figures ---------------------------------------------------------------------------------
 
 
+def _label(m, x) -> str:
+    """How a layer is named: its index in a chain, a graph population's name."""
+    return x["name"] if "projections" in m else x["layer"]
+
+
 def _names(m):
-    return [f"{x['layer']}: {x['kind']}" for x in m["layers"]]
+    return [f"{_label(m, x)}: {x['kind']}" for x in m["layers"]]
 
 
 def _fig_input(m):
@@ -249,7 +254,7 @@ def _tables(m) -> dict:
     head = ["layer", "kind", "neurons", "spikes/sample", "firing rate", "activation sparsity",
             "silent", "SOPs/sample", "MACs/sample", "updates/sample", "dense ops/sample",
             "ANN MACs/sample", "connection sparsity"]
-    rows = [[x["layer"], x["kind"], x["neurons"], f"{x['spikes'] / n:.4g}",
+    rows = [[_label(m, x), x["kind"], x["neurons"], f"{x['spikes'] / n:.4g}",
              f"{x['firing_rate']:.4g}", f"{x['activation_sparsity']:.4f}",
              f"{x['silent_fraction']:.3f}", f"{x['effective_acs'] / n:.4g}",
              f"{x['effective_macs'] / n:.4g}", f"{x['membrane_updates'] / n:.4g}",
@@ -263,8 +268,15 @@ def _tables(m) -> dict:
         e_rows.append([profile, f"{snn:.4g}", "-" if ann is None else f"{ann:.4g}",
                        "-" if not ann else f"{snn / ann:.3g}"])
     md = ["# eventsim report", "", _md(head, rows), "", "## Energy", "", _md(e_head, e_rows)]
-    return {"head": head, "rows": rows, "e_head": e_head, "e_rows": e_rows,
-            "markdown": "\n".join(md) + "\n"}
+    p_head = ["projection", "source", "target", "recurrent", "SOPs/sample", "connections",
+              "connection sparsity"]
+    p_rows = [[x["projection"], x["source"], x["target"], "yes" if x["recurrent"] else "no",
+               f"{x['effective_acs'] / n:.4g}", x["connections"],
+               f"{x['connection_sparsity']:.3f}"] for x in m.get("projections", [])]
+    if p_rows:
+        md[3:3] = ["", "## Per projection", "", _md(p_head, p_rows)]
+    return {"head": head, "rows": rows, "e_head": e_head, "e_rows": e_rows, "p_head": p_head,
+            "p_rows": p_rows, "markdown": "\n".join(md) + "\n"}
 
 
 def _md(head, rows) -> str:
@@ -303,13 +315,15 @@ def _html(run: dict, drawn: dict, tables: dict) -> str:
                 "accuracy": "Accuracy against steps"}
     figures = "".join(f"<h2>{captions[k]}</h2><img src='{v}' alt='{captions[k]}'>"
                       for k, v in drawn.items())
+    projections = (f"<h2>Per projection</h2>{_table_html(tables['p_head'], tables['p_rows'])}"
+                   if tables["p_rows"] else "")
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
              "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;"
              "padding:3px 6px;text-align:right}th{background:#f3f3f3}img{max-width:100%}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>eventsim report: {title}"
             f"</title><style>{style}</style></head><body><h1>eventsim report: {title}</h1>"
             f"<p>{' &middot; '.join(facts)}</p><h2>Per layer</h2>"
-            f"{_table_html(tables['head'], tables['rows'])}"
+            f"{_table_html(tables['head'], tables['rows'])}{projections}"
             f"<h2>Energy per sample</h2>{_table_html(tables['e_head'], tables['e_rows'])}"
             f"<p>Estimates from the run's operation counts; profiles:</p><ul>{sources}</ul>"
             f"{figures}<p>Tables also in <a href='metrics.md'>metrics.md</a> and "

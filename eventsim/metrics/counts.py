@@ -2,7 +2,10 @@
 
 Everything is read from :class:`~eventsim.engine.result.Result` counters (never recomputed
 from dense activations); only the network's structure (connections, zero weights) comes from
-the :class:`~eventsim.network.network.Network`. How each figure is counted:
+the :class:`~eventsim.network.network.Network`. For a
+:class:`~eventsim.network.graph.Graph` the "layers" are its populations, and a population's
+figures sum the projections into it; :func:`projection_metrics` gives them per projection,
+recurrent ones (those that close a cycle) marked. How each figure is counted:
 
 ``effective_acs``  (NeuroBench *Effective_ACs*, "synaptic operations")
     Accumulates the spikes caused: every spike arriving at a layer (input spikes for the
@@ -24,7 +27,9 @@ the :class:`~eventsim.network.network.Network`. How each figure is counted:
 ``activation_sparsity``  (*Activation Sparsity*)
     ``1 - spikes / (neurons * T)``: the share of (neuron, step) pairs without a spike.
 ``connection_sparsity``  (*Connection Sparsity*)
-    Share of the layer's connections whose weight is zero (0 for pooling).
+    Share of the layer's connections whose weight is zero (0 for pooling). For a projection of
+    several ops (pool then conv) a connection is a path from a source neuron through the ops'
+    units to a target neuron, the unit SOPs count; a nonzero one has all its weights nonzero.
 ``silent_fraction``, ``firing_rate``
     Neurons that never spiked; spikes per neuron per step (and ``firing_rate_hz``).
 """
@@ -36,8 +41,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from eventsim.engine.result import Result
-from eventsim.network.network import Network, layer_name, require_chain
-from eventsim.network.synapses import connection_counts
+from eventsim.network import ops
+from eventsim.network.graph import Graph
+from eventsim.network.layers import NeuNorm
+from eventsim.network.network import Network, layer_name
+from eventsim.network.synapses import connection_counts, op_connection_counts
 
 
 @dataclass
@@ -85,33 +93,92 @@ class LayerMetrics:
         return d
 
 
-def structure(net: Network) -> list[tuple[int, int]]:
-    """``(connections, nonzero)`` of every population's layer (see the module docstring)."""
-    return [connection_counts(net, i) for i in net.lif_layers]
+@dataclass
+class ProjectionMetrics:
+    """SOPs and structure of one projection of a graph, over one sample or summed."""
+
+    projection: int
+    source: str
+    target: str
+    recurrent: bool           # closes a cycle (delivers a step later)
+    samples: int
+    effective_acs: int
+    connections: int
+    connection_sparsity: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
-def layer_metrics(net: Network, results: Result | list[Result], dt_us: float | None = None,
+def structure(net: Network | Graph) -> list[tuple[int, int]]:
+    """``(connections, nonzero)`` of every population's layer, or of the projections into
+    every population of a graph (see the module docstring)."""
+    if isinstance(net, Network):
+        return [connection_counts(net, i) for i in net.lif_layers]
+    per_projection = projection_structure(net)
+    return [tuple(int(sum(per_projection[k][j] for k in net.into(p))) for j in range(2))
+            for p in range(len(net.populations))]
+
+
+def projection_structure(graph: Graph) -> list[tuple[int, int]]:
+    """``(connections, nonzero)`` of every projection of ``graph``: one op's connections, or
+    for several ops the paths through their units (all weights taken as nonzero, and as they
+    are)."""
+    out = []
+    for k, proj in enumerate(graph.projections):
+        op_list = [op for op in proj.ops if not isinstance(op, (NeuNorm, ops.Flatten))]
+        shape = graph.source_shape(k)
+        for op in proj.ops:
+            if op is op_list[0]:
+                break
+            shape = op.output_shape(shape, "")
+        if len(op_list) == 1:
+            out.append(op_connection_counts(op_list[0], shape))
+            continue
+        from eventsim.engine.plan import compose  # paths, as the engine composes them
+
+        ones = [ops.Dense(np.ones_like(op.weight)) if isinstance(op, ops.Dense) else
+                ops.Conv2d(np.ones_like(op.weight), op.stride, op.padding)
+                if isinstance(op, ops.Conv2d) else op for op in proj.ops]
+        out.append((int(compose(ones, graph.source_shape(k))[1].sum()),
+                    int(compose(proj.ops, graph.source_shape(k))[1].sum())))
+    return out
+
+
+def population_kinds(net: Network | Graph) -> list[tuple[int, str, str, int]]:
+    """``(index, name, kind, neurons)`` of every population: its layer's for a chain (index
+    in ``net.layers``); for a graph its position, its name, and the weighted ops of the
+    projections into it (``Dense+Dense(rec)``: ``(rec)`` for one that closes a cycle)."""
+    if isinstance(net, Network):
+        return [(li, layer_name(li, net.layers[li]), type(net.layers[li]).__name__,
+                 int(np.prod(net.shapes[li]))) for li in net.lif_layers]
+    out = []
+    for p, pop in enumerate(net.populations):
+        kinds = []
+        for k in net.into(p):
+            weighted = [type(op).__name__ for op in net.projections[k].ops
+                        if not isinstance(op, (NeuNorm, ops.Flatten))]
+            kinds.append(">".join(weighted) + ("(rec)" if net.closes_cycle(k) else ""))
+        out.append((p, pop.name, "+".join(kinds), pop.size))
+    return out
+
+
+def layer_metrics(net: Network | Graph, results: Result | list[Result],
+                  dt_us: float | None = None,
                   _structure: list[tuple[int, int]] | None = None) -> list[LayerMetrics]:
-    """Per-layer metrics of one result, or summed over several (a dataset).
+    """Per-layer (per-population) metrics of one result, or summed over several (a dataset).
 
     Discrete-mode results (``T`` steps each). ``dt_us`` (default ``net.dt_us``) only converts
     rates to Hz.
     """
-    require_chain(net, "layer_metrics")
-    results = [results] if isinstance(results, Result) else list(results)
-    if not results:
-        raise ValueError("layer_metrics: no results")
-    if any(r.mode != "discrete" for r in results):
-        raise ValueError("layer_metrics: per-step metrics need discrete-mode results")
+    results = _discrete(results, "layer_metrics")
     counts = _structure or structure(net)
     steps = sum(r.T for r in results)
     out = []
-    for pop, li in enumerate(net.lif_layers):
-        layer = net.layers[li]
-        n = int(np.prod(net.shapes[li]))
+    for pop, (index, name, kind, n) in enumerate(population_kinds(net)):
         connections, nonzero = counts[pop]
         out.append(LayerMetrics(
-            layer=li, name=layer_name(li, layer), kind=type(layer).__name__, neurons=n,
+            layer=index, name=name, kind=kind, neurons=n,
             samples=len(results), steps=steps,
             spikes=sum(int(r.spike_counts[pop].sum()) for r in results),
             effective_acs=sum(int(r.sops[pop]) for r in results),
@@ -123,6 +190,30 @@ def layer_metrics(net: Network, results: Result | list[Result], dt_us: float | N
             silent_neurons=sum(int((r.spike_counts[pop] == 0).sum()) for r in results),
             dt_us=dt_us or net.dt_us))
     return out
+
+
+def projection_metrics(graph: Graph, results: Result | list[Result],
+                       _structure: list[tuple[int, int]] | None = None
+                       ) -> list[ProjectionMetrics]:
+    """Per-projection SOPs and structure of a graph's results (one, or summed)."""
+    results = _discrete(results, "projection_metrics")
+    counts = _structure or projection_structure(graph)
+    return [ProjectionMetrics(
+        projection=k, source=proj.source, target=proj.target,
+        recurrent=graph.closes_cycle(k), samples=len(results),
+        effective_acs=sum(int(r.projection_sops[k]) for r in results),
+        connections=counts[k][0],
+        connection_sparsity=1.0 - counts[k][1] / counts[k][0] if counts[k][0] else 0.0)
+        for k, proj in enumerate(graph.projections)]
+
+
+def _discrete(results, what: str) -> list[Result]:
+    results = [results] if isinstance(results, Result) else list(results)
+    if not results:
+        raise ValueError(f"{what}: no results")
+    if any(r.mode != "discrete" for r in results):
+        raise ValueError(f"{what}: per-step metrics need discrete-mode results")
+    return results
 
 
 def per_step(results: Result | list[Result]) -> dict[str, np.ndarray]:

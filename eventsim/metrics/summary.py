@@ -7,10 +7,17 @@ import numpy as np
 
 from eventsim.engine.result import Result
 from eventsim.events.stream import EventStream
-from eventsim.metrics.counts import layer_metrics, per_step, structure
+from eventsim.metrics.counts import (
+    layer_metrics,
+    per_step,
+    projection_metrics,
+    projection_structure,
+    structure,
+)
 from eventsim.metrics.energy import Profile, layer_energy, load_profile
 from eventsim.metrics.latency import accuracy_vs_steps, decision_latency
-from eventsim.network.network import Network, require_chain
+from eventsim.network.graph import Graph
+from eventsim.network.network import Network
 
 #: Profiles of the energy comparison, by default.
 DEFAULT_PROFILES = ("cmos45-fp32", "cmos45-int8", "loihi")
@@ -21,7 +28,7 @@ RASTER_MAX = 200_000
 PER_STEP_MAX = 100_000
 
 
-def summarize(net: Network, results: list[Result], labels: list[int | None],
+def summarize(net: Network | Graph, results: list[Result], labels: list[int | None],
               first_input: EventStream | np.ndarray | None = None,
               profiles=DEFAULT_PROFILES, input_counts: np.ndarray | None = None) -> dict:
     """Per-layer metrics (totals and per sample), per-step sums, energy per profile, latency
@@ -30,9 +37,9 @@ def summarize(net: Network, results: list[Result], labels: list[int | None],
     ``profiles``: built-in names or :class:`~eventsim.metrics.energy.Profile` objects. The
     input frame is that of ``first_input`` (events, or 0/1 spikes ``(T, n_inputs)``), or
     ``input_counts``, the events per input channel, shape (n_inputs,), already counted (a
-    stream read in chunks is counted as it passes).
+    stream read in chunks is counted as it passes). For a graph, ``"layers"`` are its
+    populations and ``"projections"`` has the SOPs per projection (recurrent ones marked).
     """
-    require_chain(net, "summarize")
     counts = structure(net)
     layers = layer_metrics(net, results, _structure=counts)
     n = len(results)
@@ -43,6 +50,9 @@ def summarize(net: Network, results: list[Result], labels: list[int | None],
         "layers": [m.to_dict() for m in layers],
         "energy": {},
     }
+    if isinstance(net, Graph):
+        out["projections"] = [m.to_dict() for m in projection_metrics(
+            net, results, _structure=projection_structure(net))]
     for name in profiles:
         profile = name if isinstance(name, Profile) else load_profile(name)
         per_layer = layer_energy(layers, profile)
@@ -76,7 +86,7 @@ def summarize(net: Network, results: list[Result], labels: list[int | None],
     return out
 
 
-def _frame(net: Network, sample) -> np.ndarray:
+def _frame(net: Network | Graph, sample) -> np.ndarray:
     """Input spikes of a sample summed over time, shape (P, H, W) (or (1, 1, n))."""
     shape = net.input_shape if len(net.input_shape) == 3 else (1, 1, net.n_inputs)
     if isinstance(sample, EventStream):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from eventsim.network import ops
 from eventsim.network.layers import AvgPool2d, Conv2d, Dense, SumPool2d
 from eventsim.network.network import Network, layer_name
 
@@ -76,15 +77,21 @@ def connection_counts(net: Network, index: int) -> tuple[int, int]:
     links, zero weights included (conv borders exact: taps that fall on padding link
     nothing), and how many of them have a nonzero weight. Counted, not listed."""
     layer = net.layers[index]
-    if isinstance(layer, Dense):
-        return int(layer.weight.size), int(np.count_nonzero(layer.weight))
-    if not isinstance(layer, (Conv2d, AvgPool2d, SumPool2d)):
+    if not isinstance(layer, (Dense, Conv2d, AvgPool2d, SumPool2d)):
         raise TypeError(f"{layer_name(index, layer)} has no synapses")
-    c_in, h_in, w_in = net.input_shape_of(index)
-    _, h_out, w_out = net.shapes[index]
-    conv = isinstance(layer, Conv2d)
-    kh, kw = layer.weight.shape[2:] if conv else (layer.kernel_size, layer.kernel_size)
-    stride, pad = (layer.stride, layer.padding) if conv else (layer.stride, 0)
+    return op_connection_counts(layer, net.input_shape_of(index))
+
+
+def op_connection_counts(op, in_shape: tuple[int, ...]) -> tuple[int, int]:
+    """:func:`connection_counts` of one Dense, Conv2d or pooling op (of
+    :mod:`eventsim.network.ops`, or a chain layer) on an input of ``in_shape``."""
+    if isinstance(op, ops.Dense):
+        return int(op.weight.size), int(np.count_nonzero(op.weight))
+    c_in, h_in, w_in = in_shape
+    _, h_out, w_out = op.output_shape(in_shape, "")
+    conv = isinstance(op, ops.Conv2d)
+    kh, kw = op.weight.shape[2:] if conv else (op.kernel_size, op.kernel_size)
+    stride, pad = (op.stride, op.padding) if conv else (op.stride, 0)
     total = nonzero = 0
     for ky in range(kh):
         ys = np.arange(h_out) * stride - pad + ky
@@ -93,9 +100,9 @@ def connection_counts(net: Network, index: int) -> tuple[int, int]:
             xs = np.arange(w_out) * stride - pad + kx
             inside = rows * int(((xs >= 0) & (xs < w_in)).sum())
             if conv:
-                total += inside * layer.weight.shape[0] * c_in
-                nonzero += inside * int(np.count_nonzero(layer.weight[:, :, ky, kx]))
+                total += inside * op.weight.shape[0] * c_in
+                nonzero += inside * int(np.count_nonzero(op.weight[:, :, ky, kx]))
             else:
                 total += inside * c_in
-                nonzero += inside * c_in * (layer.pool_weight != 0)
+                nonzero += inside * c_in * (op.pool_weight != 0)
     return total, nonzero

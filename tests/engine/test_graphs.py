@@ -154,7 +154,6 @@ def test_continuous_mode_refuses_a_graph_naming_the_population():
 
 
 @pytest.mark.parametrize("call, what", [
-    (lambda g, tmp: __import__("eventsim").to_nir(g, tmp / "g.nir"), "to_nir"),
     (lambda g, tmp: __import__("eventsim.network.quantize").network.quantize.quantize(g),
      "quantize"),
     (lambda g, tmp: __import__("eventsim.bridges.brian2").bridges.brian2.check_bridgeable(g),
