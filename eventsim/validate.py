@@ -25,7 +25,8 @@ from eventsim.engine.simulate import Simulator
 from eventsim.errors import NetworkError
 from eventsim.events.binning import bin_sparse
 from eventsim.limits import check_memory
-from eventsim.network.network import Network, layer_name
+from eventsim.network.graph import Graph, as_graph, population_label
+from eventsim.network.network import Network
 
 #: Samples per Brian2 run() (one build per chunk; cpp_standalone builds once for all).
 CHUNK = 25
@@ -37,8 +38,8 @@ class Divergence:
 
     sample: int
     path: str
-    layer: int
-    layer_name: str
+    layer: int                # a chain's layer index; a graph's population index
+    layer_name: str           # "layer 2 (Dense)", or "population 'hidden'"
     neuron: int
     step: int | None          # discrete mode
     t_us: float | None        # continuous mode
@@ -87,10 +88,10 @@ class Report:
         return d
 
 
-def validate(net: Network, samples: list, paths: list[str], mode: str = "discrete",
+def validate(net: Network | Graph, samples: list, paths: list[str], mode: str = "discrete",
              target: str = "numpy", dt_us: int | None = None, T: int | None = None,
              dt_brian_us: float | None = None, progress=None,
-             reference: Network | None = None) -> Report:
+             reference: Network | Graph | None = None) -> Report:
     """Run ``samples`` (EventStreams, or 0/1 arrays ``(T, n_inputs)``) in eventsim (float64)
     and in Brian2 and compare.
 
@@ -99,8 +100,8 @@ def validate(net: Network, samples: list, paths: list[str], mode: str = "discret
     edited copy); it must have the same populations.
     """
     reference = net if reference is None else reference
-    if [reference.shapes[i] for i in reference.lif_layers] != \
-            [net.shapes[i] for i in net.lif_layers]:
+    if [p.shape for p in as_graph(reference).populations] != \
+            [p.shape for p in as_graph(net).populations]:
         raise NetworkError("validate: the reference network's populations differ in shape "
                            "from the network's")
     progress = progress or (lambda n: None)
@@ -186,8 +187,9 @@ def _compare_continuous(a: list[np.ndarray], b: list[np.ndarray], tol: float):
 
 def _divergence(net, reference, samples, paths, found, mode, dt_us, T, target) -> Divergence:
     k, (when, pop, neuron, who) = found
-    li = net.lif_layers[pop]
-    d = Divergence(k, paths[k], li, layer_name(li, net.layers[li]), neuron,
+    g = as_graph(net)
+    d = Divergence(k, paths[k], g.layer_index[pop] if g.layer_index else pop,
+                   population_label(net, g, pop), neuron,
                    when if mode == "discrete" else None,
                    float(when) if mode == "continuous" else None, who)
     if mode == "discrete":  # both potentials at that step, before the threshold test
@@ -207,16 +209,18 @@ def _divergence(net, reference, samples, paths, found, mode, dt_us, T, target) -
     return d
 
 
-def report_lines(report: Report, net: Network) -> list[str]:
+def report_lines(report: Report, net: Network | Graph) -> list[str]:
     """The per-sample, per-layer table and the verdict, as printed by ``eventsim validate``."""
-    names = [layer_name(i, net.layers[i]) for i in net.lif_layers]
-    lines = [f"{'sample':<28}{'layer':<18}{'eventsim':>10}{'brian2':>10}{'mismatch':>10}"
+    g = as_graph(net)
+    names = [population_label(net, g, p) for p in range(len(g.populations))]
+    wide = max(18, *(len(n) + 2 for n in names))
+    lines = [f"{'sample':<28}{'layer':<{wide}}{'eventsim':>10}{'brian2':>10}{'mismatch':>10}"
              + (f"{'max dt us':>11}" if report.mode == "continuous" else "")]
     for s in report.samples:
         for pop, name in enumerate(names):
             extra = f"{s.max_dt_us:>11.3g}" if report.mode == "continuous" and pop == 0 else ""
             label = _short(s.path) if pop == 0 else ""
-            lines.append(f"{label:<28}{name:<18}{s.spikes_eventsim[pop]:>10}"
+            lines.append(f"{label:<28}{name:<{wide}}{s.spikes_eventsim[pop]:>10}"
                          f"{s.spikes_brian2[pop]:>10}{s.mismatches[pop]:>10}{extra}")
     n = len(report.samples)
     lines.append(f"samples: {n}  mismatching spikes: {report.n_mismatches}  target: "
@@ -236,9 +240,15 @@ def report_lines(report: Report, net: Network) -> list[str]:
         if f.v_eventsim is not None:
             lines.append(f"  membrane potential there: eventsim {f.v_eventsim!r}, brian2 "
                          f"{f.v_brian2!r} (threshold "
-                         f"{float(net.neuron_thresholds(f.layer)[f.neuron])!r})")
+                         f"{float(_threshold(g, f))!r})")
     lines.append("OK: the simulators agree" if report.ok else "FAILED: the simulators disagree")
     return lines
+
+
+def _threshold(g: Graph, f: Divergence) -> float:
+    """The threshold of the neuron a divergence names."""
+    p = g.layer_index.index(f.layer) if g.layer_index else f.layer
+    return g.populations[p].neuron_thresholds()[f.neuron]
 
 
 def _short(path: str, width: int = 27) -> str:

@@ -5,26 +5,40 @@ constants; weights, thresholds, decays and biases are set as arrays, never writt
 strings) and returns the spikes per sample and layer in the layout of
 :class:`~eventsim.engine.result.Result`. Brian2 is imported here only.
 
-Each LIF population is a ``NeuronGroup`` with exact linear integration of ``dv/dt = -v / tau``
-(``tau = -dt / ln(decay)``; ``decay = 1`` integrates; an integer layer instead steps
+Each LIF population (a chain's layer with neurons, or a graph's population) is a
+``NeuronGroup`` with exact linear integration of ``dv/dt = -v / tau`` (``tau = -dt /
+ln(decay)``; ``decay = 1`` integrates; an integer layer instead steps
 ``v = sign(v) * floor(abs(v) * D / 4096)``), threshold ``v >= v_th``, reset ``v = 0``
 or ``v -= v_th``, a bias as a per-step increment; each projection a ``Synapses`` with
-``on_pre="v_post += w"`` over the nonzero weights (conv and pooling spelled out by
-:func:`~eventsim.network.synapses.synapse_lists`); the input a ``SpikeGeneratorGroup``.
+``on_pre="v_post += w"`` over the nonzero entries of its composed matrix (conv and pooling
+spelled out by :func:`~eventsim.network.synapses.synapse_lists`, independently of the
+engine's own, and multiplied out for ops without neurons between them,
+:func:`~eventsim.network.synapses.projection_synapses`); the input a ``SpikeGeneratorGroup``.
 
 **Discrete mode.** Brian2's default schedule (state updates, then thresholds, then synaptic
 propagation, then resets) would give every layer one step of delay and decay an input before
-its first threshold test. Here, with ``dt = dt_us`` and layer ``l = 1, 2, ...``::
+its first threshold test. Here, with ``dt = dt_us`` and population ``p = 0, 1, ...`` in the
+graph's order (a chain's layers with neurons)::
 
-    groups       every layer: v <- v * exp(-dt / tau)   (order 0), then v += b  (order 1)
-    thresholds   input generator (order 0); for each layer l in turn: its synapses from the
-                 layer below, v_post += w (order 4l + 1), a potential probe if asked
-                 (4l + 2), its thresholder (4l + 3), its spike monitor (4l + 4)
-    resets       every layer: v = 0 or v -= v_th
+    groups       every population: v <- v * exp(-dt / tau)   (order 0), then v += b  (order 1)
+    thresholds   input generator (order 0); for each population p in turn: the synapses of
+                 every projection into it, v_post += w (order 4p + 1), a potential probe if
+                 asked (4p + 2), its thresholder (4p + 3), its spike monitor (4p + 4)
+    resets       every population: v = 0 or v -= v_th
 
-which is the STBP recurrence: a spike of layer l - 1 at step t reaches layer l in step t.
+which is the STBP recurrence: a spike of step t reaches a population later in the order in
+step t. A projection is one ``Synapses`` over the nonzero entries of its composed matrix (ops
+without neurons between them multiplied out, as the engine composes them), its ``b`` the
+composed bias; its ``delay`` (steps, per projection, source neuron or synapse) becomes
+``Synapses.delay``. A projection that closes a cycle (its target at or before its source)
+reads its source's spikes in its own slot, before the source's thresholder has run in that
+step: it sees the step before, the one step of delay the graph rule gives such an edge
+(:mod:`eventsim.network.graph`), without an added ``delay``.
 Samples run as consecutive segments of ``T`` steps of one ``run()`` (a ``run()`` costs a fixed
-~0.1 s); ``v`` is set to 0 at the start of every segment.
+~0.1 s); ``v`` is set to 0 at the start of every segment. Where spikes can arrive later than
+their step (delays, cycles), each segment is followed by as many steps as the longest delay,
+in which no neuron may fire (a ``TimedArray`` gate in the threshold), so nothing a sample sent
+reaches the next.
 
 **Continuous mode.** Brian2 steps with a small ``dt`` (``dt_brian_us``): the drive ``b /
 dt_us`` is part of the equation, inputs arrive on the step their timestamp falls in, and
@@ -46,13 +60,14 @@ import numpy as np
 
 from eventsim.engine.continuous import SPIKE_DTYPE, input_events
 from eventsim.engine.inputs import check_stream, dense_input
-from eventsim.engine.reference import dense_bias
+from eventsim.engine.simulate import check_continuous
 from eventsim.errors import EventsimError, InputError, NetworkError
 from eventsim.events.binning import bin_sparse
 from eventsim.events.stream import EventStream
+from eventsim.network.graph import INPUT, Graph, as_graph, population_label, projection_name
 from eventsim.network.layers import NeuNorm
-from eventsim.network.network import Network, layer_name, require_chain
-from eventsim.network.synapses import synapse_lists
+from eventsim.network.network import Network, layer_name
+from eventsim.network.synapses import projection_synapses
 
 TARGETS = ("numpy", "cython", "cpp_standalone")
 MODES = ("discrete", "continuous")
@@ -115,23 +130,26 @@ def _brian2():
     return brian2
 
 
-def check_bridgeable(net: Network) -> None:
-    """Raise :class:`NetworkError` naming the first layer Brian2 cannot twin."""
-    require_chain(net, "the Brian2 bridge")
-    for i, layer in enumerate(net.layers):
-        if isinstance(layer, NeuNorm):
-            raise NetworkError(f"{layer_name(i, layer)}: NeuNorm has no Brian2 twin in "
+def check_bridgeable(net: Network | Graph) -> None:
+    """Raise :class:`NetworkError` naming the first layer or projection Brian2 cannot twin."""
+    if isinstance(net, Network):
+        named = [(layer_name(i, layer), [layer]) for i, layer in enumerate(net.layers)]
+    else:
+        named = [(projection_name(k, proj), proj.ops) for k, proj in enumerate(net.projections)]
+    for where, op_list in named:
+        if any(isinstance(op, NeuNorm) for op in op_list):
+            raise NetworkError(f"{where}: NeuNorm has no Brian2 twin in "
                                "eventsim.bridges.brian2")
 
 
-def run_brian2(net: Network, inputs: list, mode: str = "discrete", dt_us: int | None = None,
+def run_brian2(net: Network | Graph, inputs: list, mode: str = "discrete", dt_us: int | None = None,
                T: int | None = None, target: str = "numpy", dt_brian_us: float | None = None,
                probe: tuple[int, int] | None = None) -> Brian2Run:
     """Run ``net`` in Brian2 on every sample of ``inputs``.
 
     Parameters
     ----------
-    net : Network
+    net : Network or Graph
     inputs : list of EventStream or ndarray
         Samples as :func:`~eventsim.simulate` takes them (event streams, or 0/1 arrays of shape
         ``(T, n_inputs)``), binned by the same rule in discrete mode.
@@ -202,78 +220,95 @@ def _target(b2, target: str):
             b2.prefs.logging.file_log = old_log
 
 
-def _layers(b2, net: Network, source, dt, driven: bool, dt_us: int, delays: bool):
-    """NeuronGroups and Synapses of every population, fed by ``source`` (list of spike
-    sources feeding the first population). Returns (objects, groups)."""
+def _populations(b2, net, g: Graph, source: list, dt: float, driven: bool, dt_us: int,
+                 gate=None):
+    """NeuronGroups of every population of ``g`` (``as_graph(net)``) and Synapses of every
+    projection, the input's fed by ``source`` (spike generators). ``gate``: a TimedArray
+    that must be 1 for a neuron to fire. Returns (objects, groups)."""
     objects, groups = [], []
-    below = source
-    for pop, li in enumerate(net.lif_layers):
-        layer = net.layers[li]
-        n = int(np.prod(net.shapes[li]))
-        tau_us = layer.tau_for(dt_us, layer_name(li, layer)) if driven else None
-        if driven:
-            rate = 0.0 if not np.isfinite(tau_us) else 1e6 / tau_us
-        else:
-            rate = -np.log(layer.decay) / float(dt)
-        integer = layer.integer
-        if integer and driven:
-            raise NetworkError(f"{layer_name(li, layer)}: integer layers run in discrete mode "
-                               "only")
-        model = _MODEL_INTEGER if integer else _MODEL_DRIVEN if driven else _MODEL
-        group = b2.NeuronGroup(n, model, threshold="v >= v_th", reset=_RESETS[layer.reset],
-                               method="exact", dt=dt * b2.second, name=f"eventsim_pop{pop}")
-        if integer:
-            group.dnum = float(layer.decay_num)
+    bias = [np.zeros(pop.size) for pop in g.populations]
+    composed = []
+    for k, proj in enumerate(g.projections):
+        pre, post, weight, c = projection_synapses(g, k)
+        bias[g.index(proj.target)] += c
+        composed.append((pre, post, weight))
+    threshold = "v >= v_th" if gate is None else "v >= v_th and gate(t) > 0.5"
+    for p, pop in enumerate(g.populations):
+        name = population_label(net, g, p)
+        if pop.integer and driven:
+            raise NetworkError(f"{name}: integer layers run in discrete mode only")
+        model = _MODEL_INTEGER if pop.integer else _MODEL_DRIVEN if driven else _MODEL
+        group = b2.NeuronGroup(pop.size, model, threshold=threshold, reset=_RESETS[pop.reset],
+                               method="exact", dt=dt * b2.second, name=f"eventsim_pop{p}",
+                               namespace={} if gate is None else {"gate": gate})
+        if pop.integer:
+            group.dnum = float(pop.decay_num)
             objects.append(group.run_regularly(_INTEGER_DECAY, when="groups", order=0,
-                                               name=f"eventsim_decay{pop}"))
+                                               name=f"eventsim_decay{p}"))
+        elif driven:
+            tau_us = pop.tau_for(dt_us, name)
+            group.rate = (0.0 if not np.isfinite(tau_us) else 1e6 / tau_us) * b2.Hz
         else:
-            group.rate = rate * b2.Hz
-        group.v_th = net.neuron_thresholds(li)
-        bias = dense_bias(net, li)
+            group.rate = -np.log(pop.decay) / float(dt) * b2.Hz
+        group.v_th = pop.neuron_thresholds()
         if driven:
-            group.drive = bias * (1e6 / dt_us) * b2.Hz
+            group.drive = bias[p] * (1e6 / dt_us) * b2.Hz
         else:
-            group.b = bias
-            if bias.any():
+            group.b = bias[p]
+            if bias[p].any():
                 objects.append(group.run_regularly("v += b", when="groups", order=1,
-                                                   name=f"eventsim_bias{pop}"))
+                                                   name=f"eventsim_bias{p}"))
         group.thresholder["spike"].when = "thresholds"
-        group.thresholder["spike"].order = 4 * pop + 3
-        pre, post, weight = synapse_lists(net, li)
-        for k, src in enumerate(below if len(pre) else []):  # no weights: no Synapses
-            syn = b2.Synapses(src, group, "w : 1 (constant)", on_pre="v_post += w",
-                              dt=dt * b2.second, name=f"eventsim_syn{pop}_{k}")
+        group.thresholder["spike"].order = 4 * p + 3
+        groups.append(group)
+    for k, (proj, (pre, post, weight)) in enumerate(zip(g.projections, composed)):
+        if not len(pre):  # no weights: no Synapses
+            continue
+        p = g.index(proj.target)
+        srcs = source if proj.source == INPUT else [groups[g.index(proj.source)]]
+        delay = proj.delay_us if driven else proj.delay
+        per_synapse = np.asarray(delay)[(post, pre) if np.ndim(delay) == 2 else pre] \
+            if np.ndim(delay) else delay
+        for j, src in enumerate(srcs):
+            syn = b2.Synapses(src, groups[p], "w : 1 (constant)", on_pre="v_post += w",
+                              dt=dt * b2.second, name=f"eventsim_syn{k}_{j}")
             syn.connect(i=pre, j=post)
             syn.w = weight
             syn.pre.when = "thresholds"
-            syn.pre.order = 4 * pop + 1
-            if delays and layer.delay_us > 0:
-                syn.delay = layer.delay_us * b2.us
+            syn.pre.order = 4 * p + 1
+            if np.any(per_synapse):
+                syn.delay = per_synapse * (b2.us if driven else dt * b2.second)
             objects.append(syn)
-        objects.append(group)
-        groups.append(group)
-        below = [group]
-    return objects, groups
+    return objects + groups, groups
 
 
 def _run_discrete(net, inputs, dt_us, T, target, probe) -> Brian2Run:
     b2 = _brian2()
+    g = as_graph(net)
     binned = [_binned(net, s, dt_us, T) for s in inputs]
     lengths = [b[2] for b in binned]
-    seg = max(lengths, default=0)
-    if seg == 0 or not inputs:
-        return Brian2Run([[_empty_discrete() for _ in net.lif_layers] for _ in inputs],
+    longest = max(lengths, default=0)
+    if longest == 0 or not inputs:
+        return Brian2Run([[_empty_discrete() for _ in g.populations] for _ in inputs],
                          target=target, dt_us=dt_us, steps=lengths)
     dt = dt_us * 1e-6
+    late = max((int(np.max(g.step_delays(k))) for k in range(len(g.projections))), default=0)
+    seg = longest + late  # a spike sent in a sample's last step arrives within the segment
     steps = np.concatenate([b[0] + k * seg for k, b in enumerate(binned)])
     channels = np.concatenate([b[1] for b in binned])
     start = time.perf_counter()
     with _target(b2, target):
+        gate = None
+        if late:  # no spikes outside a sample's own steps
+            open_steps = np.zeros(seg * len(inputs))
+            for k, T_k in enumerate(lengths):
+                open_steps[k * seg:k * seg + T_k] = 1.0
+            gate = b2.TimedArray(open_steps, dt=dt * b2.second, name="eventsim_gate")
         gen = b2.SpikeGeneratorGroup(net.n_inputs, channels.astype(np.int64),
                                      steps.astype(np.float64) * dt * b2.second,
                                      dt=dt * b2.second, when="thresholds", order=0,
                                      name="eventsim_input")
-        objects, groups = _layers(b2, net, [gen], dt, False, dt_us, False)
+        objects, groups = _populations(b2, net, g, [gen], dt, False, dt_us, gate)
         monitors = [b2.SpikeMonitor(g, name=f"eventsim_spikes{p}") for p, g in enumerate(groups)]
         for p, m in enumerate(monitors):
             m.when, m.order = "thresholds", 4 * p + 4
@@ -315,6 +350,8 @@ def _split_discrete(monitor, dt: float, seg: int, lengths: list[int]) -> list[np
 
 def _run_continuous(net, inputs, dt_us, T, target, dt_brian_us) -> Brian2Run:
     b2 = _brian2()
+    g = as_graph(net)
+    check_continuous(net, g)
     dt = dt_brian_us * 1e-6
     samples = []
     for s in inputs:
@@ -334,7 +371,7 @@ def _run_continuous(net, inputs, dt_us, T, target, dt_brian_us) -> Brian2Run:
         gens = [b2.SpikeGeneratorGroup(net.n_inputs, [], [] * b2.second, dt=dt * b2.second,
                                        when="thresholds", order=0, name=f"eventsim_input{k}")
                 for k in range(n_gen)]
-        objects, groups = _layers(b2, net, gens, dt, True, dt_us, True)
+        objects, groups = _populations(b2, net, g, gens, dt, True, dt_us)
         monitors = [b2.SpikeMonitor(g, name=f"eventsim_spikes{p}") for p, g in enumerate(groups)]
         for p, m in enumerate(monitors):
             m.when, m.order = "thresholds", 4 * p + 4

@@ -338,8 +338,7 @@ def build_plan(net: Network | Graph, dtype: np.dtype) -> Plan:
         lt[l, INTEGER], lt[l, DECAY_NUM] = pop.integer, pop.decay_num
         lt[l, OWN_TH] = np.ndim(pop.v_th) > 0  # per channel: read per neuron
         ft[l, DECAY], ft[l, V_TH] = pop.decay, float(np.max(pop.v_th))
-        thresholds.append(np.repeat(pop.channel_thresholds(pop.shape[0]),
-                                    pop.size // pop.shape[0]))
+        thresholds.append(pop.neuron_thresholds())
     b = _Builder(dtype)
     rows = []
     for k, proj in enumerate(g.projections):

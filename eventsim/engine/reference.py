@@ -179,8 +179,7 @@ def simulate_dense(net: Network | Graph, spikes: np.ndarray, dtype="float64",
     for k, proj in enumerate(g.projections):
         bias[g.index(proj.target)] += dense[k][2]
     bias = [b.astype(dtype) for b in bias]
-    thresholds = [np.repeat(pop.channel_thresholds(pop.shape[0]),
-                            pop.size // pop.shape[0]).astype(dtype) for pop in g.populations]
+    thresholds = [pop.neuron_thresholds().astype(dtype) for pop in g.populations]
     spiking_in = np.zeros_like(x) if analog else x  # the spikes among what x carries
     out = [np.zeros((T, batch, n), bool) for n in sizes]
     u = [np.zeros((batch, n), dtype) for n in sizes]

@@ -42,7 +42,7 @@ from eventsim.errors import EventsimWarning, InputError, NetworkError
 from eventsim.events.binning import dense_to_sparse, n_steps
 from eventsim.events.stream import EventStream
 from eventsim.limits import check_memory, check_window
-from eventsim.network.graph import Graph, as_graph
+from eventsim.network.graph import Graph, as_graph, population_label
 from eventsim.network.layers import NeuNorm
 from eventsim.network.network import Network, layer_name
 from eventsim.network.ops import Flatten
@@ -189,16 +189,9 @@ _NONE.setflags(write=False)
 _NO_PTR.setflags(write=False)
 
 
-def _pop_label(net: Network | Graph, graph: Graph, p: int) -> str:
-    """How errors name population ``p``: the chain's layer, or the population's name."""
-    if isinstance(net, Network):
-        i = graph.layer_index[p]
-        return layer_name(i, net.layers[i])
-    return f"population '{graph.populations[p].name}'"
-
-
-def _check_continuous(net: Network | Graph, graph: Graph) -> None:
-    """NetworkError for what continuous mode cannot run (it runs chains so far)."""
+def check_continuous(net: Network | Graph, graph: Graph) -> None:
+    """NetworkError for what continuous mode cannot run (it runs chains so far); ``graph`` is
+    ``as_graph(net)``."""
     if isinstance(net, Network):
         for i, layer in enumerate(net.layers):
             if isinstance(layer, NeuNorm):
@@ -206,7 +199,7 @@ def _check_continuous(net: Network | Graph, graph: Graph) -> None:
                                    "only (its auxiliary neurons step with dt_us)")
     for p, pop in enumerate(graph.populations):
         if pop.integer:
-            raise NetworkError(f"{_pop_label(net, graph, p)}: integer layers run in discrete "
+            raise NetworkError(f"{population_label(net, graph, p)}: integer layers run in discrete "
                                "mode only")
         into = graph.into(p)
         proj = graph.projections[into[0]]
@@ -215,7 +208,7 @@ def _check_continuous(net: Network | Graph, graph: Graph) -> None:
             and sum(not isinstance(op, Flatten) for op in proj.ops) == 1
         if not chained:
             raise NetworkError(
-                f"{_pop_label(net, graph, p)}: continuous mode runs chains so far (one "
+                f"{population_label(net, graph, p)}: continuous mode runs chains so far (one "
                 "projection of one op into each population, from the one before, one delay); "
                 "run this graph in discrete mode")
 
@@ -256,7 +249,7 @@ class Simulator:
             raise InputError(f"simulate: field 'record' must be one of {RECORDS}, got {record!r}")
         graph = as_graph(net)
         if mode == "continuous":
-            _check_continuous(net, graph)
+            check_continuous(net, graph)
         if any(pop.integer for pop in graph.populations):
             # whole numbers held exactly (to 2**53): the result is that of every dtype
             self.dtype = np.dtype(np.float64)
@@ -264,7 +257,7 @@ class Simulator:
             check_window(self.T, self.dt_us, net.n_neurons)
         check_memory(plan_bytes(graph), lambda: (
             f"simulate: the network's {net.n_neurons} neurons ("
-            + ", ".join(f"{_pop_label(net, graph, i)}: {pop.size}"
+            + ", ".join(f"{population_label(net, graph, i)}: {pop.size}"
                         for i, pop in enumerate(graph.populations)) + ")"))
         self.plan = build_plan(graph, self.dtype)
         self.rec_from = 0 if record == "all" else self.plan.n_pop - 1

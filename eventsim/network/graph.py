@@ -41,7 +41,7 @@ import numpy as np
 from eventsim.errors import NetworkError
 from eventsim.network import ops as op_types
 from eventsim.network.layers import NeuNorm, Neurons, check_whole, has_neurons
-from eventsim.network.network import Network, check_labels, check_metadata
+from eventsim.network.network import Network, check_labels, check_metadata, layer_name
 
 INPUT = "input"
 
@@ -74,6 +74,10 @@ class Population(Neurons):
     def size(self) -> int:
         return int(np.prod(self.shape))
 
+    def neuron_thresholds(self) -> np.ndarray:
+        """``v_th`` of every neuron (C order), shape (size,), float64."""
+        return np.repeat(self.channel_thresholds(self.shape[0]), self.size // self.shape[0])
+
 
 @dataclass(eq=False)
 class Projection:
@@ -98,6 +102,15 @@ class Projection:
     ops: list = field(default_factory=list)
     delay: Any = 0
     delay_us: Any = 0.0
+
+
+def population_label(net: Network | Graph, graph: Graph, p: int) -> str:
+    """How messages name population ``p`` of ``graph`` (``as_graph(net)``): the chain's layer
+    (``layer 2 (Conv2d)``), or the population's name (``population 'hidden'``)."""
+    if isinstance(net, Network):
+        i = graph.layer_index[p]
+        return layer_name(i, net.layers[i])
+    return f"population '{graph.populations[p].name}'"
 
 
 def projection_name(k: int, proj: Projection) -> str:

@@ -26,22 +26,59 @@ def synapse_lists(net: Network, index: int) -> tuple[np.ndarray, np.ndarray, np.
         Nonzero weights only (a zero weight is no synapse, as in the engine's SOP count).
     """
     layer = net.layers[index]
-    if isinstance(layer, Dense):
-        post, pre = np.nonzero(layer.weight)
-        weight = layer.weight[post, pre]
-    elif isinstance(layer, (Conv2d, AvgPool2d, SumPool2d)):
-        pre, post, weight = _spatial(layer, net.input_shape_of(index), net.shapes[index])
-    else:
+    if not isinstance(layer, (Dense, Conv2d, AvgPool2d, SumPool2d)):
         raise TypeError(f"{layer_name(index, layer)} has no synapses")
+    return op_synapse_lists(layer, net.input_shape_of(index))
+
+
+def op_synapse_lists(op, in_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray,
+                                                              np.ndarray]:
+    """:func:`synapse_lists` of one Dense, Conv2d or pooling op (or chain layer) on an input
+    of ``in_shape``."""
+    if isinstance(op, ops.Dense):
+        post, pre = np.nonzero(op.weight)
+        weight = op.weight[post, pre]
+    else:
+        pre, post, weight = _spatial(op, in_shape, op.output_shape(in_shape, ""))
     order = np.lexsort((post, pre))
     return (pre[order].astype(np.int64), post[order].astype(np.int64),
             np.asarray(weight, np.float64)[order])
 
 
+def projection_synapses(graph, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                 np.ndarray]:
+    """The synapses of projection ``k`` of a :class:`~eventsim.network.graph.Graph`, its ops
+    multiplied out (each op's synapse list as a sparse matrix; Flatten and NeuNorm pass
+    through): ``pre, post, weight`` as :func:`synapse_lists` gives them, and the composed bias
+    of every target neuron, shape (n_target,), float64."""
+    import scipy.sparse
+
+    shape = graph.source_shape(k)
+    n = int(np.prod(shape))
+    m, bias = scipy.sparse.identity(n, format="csr"), np.zeros(n)
+    for op in graph.projections[k].ops:
+        out_shape = op.output_shape(shape, "")
+        n_out = int(np.prod(out_shape))
+        if isinstance(op, (ops.Dense, ops.Conv2d, ops.AvgPool2d, ops.SumPool2d)):
+            pre, post, weight = op_synapse_lists(op, shape)
+            om = scipy.sparse.csr_matrix((weight, (post, pre)), shape=(n_out, n))
+            b = getattr(op, "bias", None)
+            b = np.zeros(n_out) if b is None else np.repeat(np.asarray(b, np.float64),
+                                                            n_out // len(b))
+            m, bias = om @ m, om @ bias + b
+        shape, n = out_shape, n_out
+    m = scipy.sparse.coo_matrix(m)
+    keep = m.data != 0
+    pre, post, weight = m.col[keep], m.row[keep], m.data[keep]
+    order = np.lexsort((post, pre))
+    return (pre[order].astype(np.int64), post[order].astype(np.int64), weight[order],
+            np.asarray(bias, np.float64))
+
+
 def _spatial(layer, in_shape, out_shape):
     c_in, h_in, w_in = in_shape
     _, h_out, w_out = out_shape
-    conv = isinstance(layer, Conv2d)
+    conv = isinstance(layer, ops.Conv2d)
     if conv:
         kh, kw = layer.weight.shape[2:]
         stride, pad = layer.stride, layer.padding

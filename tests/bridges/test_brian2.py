@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import graphgen
 import netgen
 import numpy as np
 import pytest
@@ -25,11 +26,14 @@ from eventsim.network.network import Network
 from eventsim.validate import validate
 
 
-@settings(max_examples=30, deadline=None)
-@given(st.one_of(dense_networks(), conv_networks()), st.integers(0, 2**32 - 1))
+@settings(max_examples=55, deadline=None)
+@given(st.one_of(dense_networks(), conv_networks(), graphgen.vector_graphs(),
+                 graphgen.image_graphs()), st.integers(0, 2**32 - 1))
 def test_random_networks_agree_spike_for_spike(case, seed):
-    """Dense, conv and pooling networks with bias and both resets; three samples as segments
-    of one run(), of different lengths."""
+    """Dense, conv and pooling networks with bias and both resets, and graphs (cycles,
+    self-loops, skip sums, delays per projection, source neuron and synapse, pool composed
+    with conv); three samples as segments of one run(), of different lengths, so what one
+    sample sends late must not reach the next."""
     net, x = case
     rng = np.random.default_rng(seed)
     others = [(rng.random((rng.integers(1, 25), *x.shape[1:])) < 0.4).astype(np.uint8)

@@ -156,8 +156,6 @@ def test_continuous_mode_refuses_a_graph_naming_the_population():
 @pytest.mark.parametrize("call, what", [
     (lambda g, tmp: __import__("eventsim.network.quantize").network.quantize.quantize(g),
      "quantize"),
-    (lambda g, tmp: __import__("eventsim.bridges.brian2").bridges.brian2.check_bridgeable(g),
-     "the Brian2 bridge"),
 ])
 def test_parts_that_take_chains_refuse_a_graph_by_name(call, what, tmp_path):
     g = Graph((1,), [Population("h", (1,))], [Projection("input", "h", one_to_one(1))])

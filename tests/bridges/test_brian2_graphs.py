@@ -1,0 +1,79 @@
+"""The Brian2 twin of graphs by hand (random graphs: test_brian2.py): a self-loop's step of
+delay, the probe on a recurrent population, ``eventsim validate`` on a graph and the
+population its first divergence names."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import eventsim
+from eventsim.bridges.brian2 import run_brian2
+from eventsim.cli import main
+from eventsim.engine.reference import simulate_dense
+from eventsim.network import ops
+from eventsim.network.graph import INPUT, Graph, Population, Projection
+from eventsim.validate import validate
+
+
+def _rsnn(seed: int = 0) -> Graph:
+    rng = np.random.default_rng(seed)
+    return Graph((6,), [Population("hidden", (8,), decay=0.8, v_th=0.7),
+                        Population("out", (3,), decay=0.6, v_th=0.5, reset="subtract")],
+                 [Projection(INPUT, "hidden", [ops.Dense(rng.normal(0.3, 0.4, (8, 6)))]),
+                  Projection("hidden", "hidden", [ops.Dense(rng.normal(0.0, 0.4, (8, 8)))],
+                             delay=rng.integers(0, 3, (8, 8))),
+                  Projection("hidden", "out", [ops.Dense(rng.normal(0.3, 0.5, (3, 8)),
+                                                         rng.normal(0.0, 0.1, 3))]),
+                  Projection("out", "hidden", [ops.Dense(rng.normal(0.0, 0.5, (8, 3)))])],
+                 dt_us=1000)
+
+
+def test_a_self_loop_arrives_a_step_later_in_brian2_too():
+    g = Graph((1,), [Population("h", (1,), decay=1.0, v_th=1.0)],
+              [Projection(INPUT, "h", [ops.Dense(np.array([[1.0]]))]),
+               Projection("h", "h", [ops.Dense(np.array([[1.0]]))], delay=2)])
+    x = np.zeros((10, 1), np.uint8)
+    x[0] = 1  # fires at 0; its own spike returns 2 + 1 steps later, and again
+    run = run_brian2(g, [x])
+    np.testing.assert_array_equal(run.spikes[0][0][:, 0], [0, 3, 6, 9])
+
+
+def test_the_probe_on_a_recurrent_population():
+    g = _rsnn()
+    x = (np.random.default_rng(1).random((30, 6)) < 0.4).astype(np.uint8)
+    run = run_brian2(g, [x], probe=(0, 3))
+    _, _, trace = simulate_dense(g, x, probe=(0, 3))
+    np.testing.assert_allclose(run.potential, trace, rtol=0, atol=1e-12)
+
+
+def test_validate_a_graph_and_name_the_population_that_diverges():
+    g = _rsnn()
+    rng = np.random.default_rng(2)
+    samples = [(rng.random((40, 6)) < 0.4).astype(np.uint8) for _ in range(3)]
+    report = validate(g, samples, ["a", "b", "c"])
+    assert report.ok and sum(sum(s.spikes_eventsim) for s in report.samples) > 50
+    edited = _rsnn()
+    edited.projections[3].ops[0].weight[:] += 0.3  # only the feedback from 'out' changes
+    report = validate(g, samples, ["a", "b", "c"], reference=edited)
+    assert not report.ok
+    assert report.first.layer_name == "population 'hidden'"
+    assert report.first.v_eventsim != report.first.v_brian2
+
+
+def test_eventsim_validate_runs_a_graph_file(capsys, tmp_path, data_dir):
+    rng = np.random.default_rng(0)
+    g = Graph((2, 34, 34), [Population("hidden", (24,), decay=0.8, v_th=1.0),
+                            Population("out", (10,), decay=0.8, v_th=1.0)],
+              [Projection(INPUT, "hidden", [ops.SumPool2d(2), ops.Flatten(),
+                                            ops.Dense(rng.normal(0, 0.3, (24, 578)))]),
+               Projection("hidden", "hidden", [ops.Dense(rng.normal(0, 0.3, (24, 24)))],
+                          delay=1),
+               Projection("hidden", "out", [ops.Dense(rng.normal(0, 0.5, (10, 24)))])],
+              dt_us=1000, T=60, sensor_size=(34, 34, 2))
+    eventsim.save_network(g, tmp_path / "g.h5")
+    folder = min((data_dir / "nmnist" / "Test").glob("*"))
+    code = main(["validate", str(tmp_path / "g.h5"), str(folder), "--samples", "2"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "population 'hidden'" in out and "population 'out'" in out
+    assert "mismatching spikes: 0" in out
