@@ -1,0 +1,365 @@
+"""STBP on a graph: forward step by step through the populations in their order, backward
+through time, through every projection, its delays and the cycles (the rule of
+:mod:`eventsim.network.graph`; the chain trainer is :mod:`eventsim.train.model`).
+
+Forward, for ``t = 0 .. T-1`` and each population ``p`` in order::
+
+    I_p[t] = sum_{k into p} F_k(s_k[t]),      s_k[t] = o_source(k)[t - e_k]  (0 before step 0)
+    u_p[t] = k_p u_p[t-1] (1 - o_p[t-1]) + I_p[t]          reset "zero"
+    u_p[t] = k_p (u_p[t-1] - v_th o_p[t-1]) + I_p[t]       reset "subtract"
+    o_p[t] = spike(u_p[t] - v_th)
+
+``F_k`` applies projection ``k``'s ops in order, each op's bias added after it, so a bias
+drives from step 0 whatever the delay; ``e_k`` is its delay in steps (one more where it
+closes a cycle). A delay per source neuron delays each source neuron's spikes by its own
+``e_j``; a delay per synapse (a projection of one ``Dense``) splits ``W`` into one masked
+``W * [D == d]`` per delay value ``d``, each fed ``o[t - d]`` (a *part*; the bias goes with
+the first). Projections from the input run on all steps at once; the others step by step.
+
+Backward, for ``t = T-1 .. 0`` and populations in reverse order (so a target of the same
+step has passed its gradient back before its source comes)::
+
+    g_o_p[t] = dL/do_p[t] + sum_{k from p} (dF_k/ds)^T g_u_target(k)[t + e_k]
+    g_u_p[t] = (g_o_p[t] - k u_p[t] g_u_p[t+1]) spike'(u_p[t] - v_th) + k (1 - o_p[t]) g_u_p[t+1]
+                                                                                  (zero reset;
+               subtract: (g_o_p[t] - k v_th g_u_p[t+1]) spike' + k g_u_p[t+1])
+
+as :func:`eventsim.train.lif.lif_backward` steps it; then each projection's weight and bias
+gradients over all steps at once, from ``g_u`` of its target (``= dL/dI``) and its delayed
+source signal. NeuNorm and integer populations are not trained on graphs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from eventsim.errors import InputError, NetworkError
+from eventsim.network import ops
+from eventsim.network.graph import INPUT, Graph, projection_name
+from eventsim.network.layers import NeuNorm
+from eventsim.train.projections import (
+    conv2d_backward,
+    conv2d_forward,
+    dense_backward,
+    dense_forward,
+    pool2d_backward,
+    pool2d_forward,
+)
+from eventsim.train.surrogates import SpikeFn, SpikeFunction
+
+
+@dataclass(frozen=True)
+class Part:
+    """What one projection delivers with one delay: ``delay`` in steps (a number, or one per
+    source neuron, shape (n_source,)); ``mask`` selects the synapses of a per-synapse delay
+    (shape of the Dense weight; None for all); ``bias``: whether this part adds the biases."""
+
+    delay: int | np.ndarray
+    mask: np.ndarray | None
+    bias: bool
+
+
+@dataclass
+class GraphCache:
+    """What :func:`backward` needs of :func:`forward`: the input, and ``u``, ``o`` of every
+    population, shape (T, B, n_p), in the computation dtype; the ops' arrays in that dtype."""
+
+    dtype: np.dtype
+    x: np.ndarray
+    u: list[np.ndarray] = field(default_factory=list)
+    o: list[np.ndarray] = field(default_factory=list)
+    weights: list[list] = field(default_factory=list)
+    biases: list[list] = field(default_factory=list)
+
+
+def parts(g: Graph, k: int) -> list[Part]:
+    """Projection ``k``'s parts (module docstring)."""
+    delay = g.step_delays(k)
+    if delay.ndim < 2:
+        return [Part(int(delay) if delay.ndim == 0 else delay, None, True)]
+    proj = g.projections[k]
+    if sum(not isinstance(op, ops.Flatten) for op in proj.ops) != 1 or \
+            not isinstance(proj.ops[-1], ops.Dense):
+        raise NetworkError(f"train: {projection_name(k, proj)}: per-synapse delays train for a "
+                           "projection of one Dense op")
+    values = np.unique(delay)
+    return [Part(int(d), delay == d, i == 0) for i, d in enumerate(values)]
+
+
+def check_trainable(g: Graph) -> None:
+    """NetworkError naming what the graph trainer cannot train."""
+    for pop in g.populations:
+        if pop.integer:
+            raise InputError(f"train: population '{pop.name}' is an integer (quantized) "
+                             "population; train the float graph, then quantize it")
+    for k, proj in enumerate(g.projections):
+        if any(isinstance(op, NeuNorm) for op in proj.ops):
+            raise NetworkError(f"train: {projection_name(k, proj)}: NeuNorm is trained in "
+                               "chain networks only")
+        parts(g, k)
+
+
+def forward(g: Graph, x: np.ndarray, spike_fn: SpikeFn | None = None,
+            dtype: np.dtype | str = "float32") -> tuple[GraphCache, np.ndarray]:
+    """Run graph ``g`` on a batch over ``T`` steps.
+
+    Parameters
+    ----------
+    g : Graph
+    x : ndarray, shape (T, B, *g.input_shape) (or (T, B, n_inputs))
+        Input spikes (0/1) or input currents of each step.
+    spike_fn : SpikeFn, optional
+        Default: the Heaviside step.
+    dtype : numpy dtype
+        Computation dtype (float64 agrees spike for spike with the runtime).
+
+    Returns
+    -------
+    cache : GraphCache
+    out : ndarray, shape (T, B, n_out)
+        The output population's spikes.
+    """
+    spike_fn = SpikeFunction() if spike_fn is None else spike_fn
+    dtype = np.dtype(dtype)
+    x = np.asarray(x)
+    if x.ndim < 3 or int(np.prod(x.shape[2:])) != g.n_inputs:
+        raise InputError(f"input: expected shape (T, B, *{g.input_shape}) (or (T, B, "
+                         f"{g.n_inputs})), got {x.shape}")
+    T, B = x.shape[:2]
+    x = x.reshape(T, B, g.n_inputs).astype(dtype, copy=False)
+    cache = GraphCache(dtype, x)
+    for proj in g.projections:
+        cache.weights.append([np.asarray(op.weight, dtype) if isinstance(
+            op, (ops.Dense, ops.Conv2d)) else None for op in proj.ops])
+        cache.biases.append([None if getattr(op, "bias", None) is None else
+                             np.asarray(op.bias, dtype) for op in proj.ops])
+    sizes = [p.size for p in g.populations]
+    cache.u = [np.zeros((T, B, n), dtype) for n in sizes]
+    cache.o = [np.zeros((T, B, n), dtype) for n in sizes]
+    drive = [np.zeros((T, B, n), dtype) for n in sizes]  # from the input, all steps at once
+    inner = [[] for _ in sizes]                            # (k, part) from populations
+    for k, proj in enumerate(g.projections):
+        p = g.index(proj.target)
+        for part in parts(g, k):
+            if proj.source == INPUT:
+                s = _delayed(x, part.delay)
+                drive[p] += _apply(g, k, cache, part, s.reshape(T * B, *g.input_shape)
+                                   ).reshape(T, B, -1)
+            else:
+                inner[p].append((k, part))
+    decay = [dtype.type(p.decay) for p in g.populations]
+    v_th = [dtype.type(p.v_th) for p in g.populations]
+    for t in range(T):
+        for p, pop in enumerate(g.populations):
+            current = drive[p][t].copy()
+            for k, part in inner[p]:
+                q = g.index(g.projections[k].source)
+                s = _delayed_step(cache.o[q], t, part.delay)
+                current += _apply(g, k, cache, part, s.reshape(B, *g.source_shape(k))
+                                  ).reshape(B, -1)
+            u_prev = cache.u[p][t - 1] if t else np.zeros_like(current)
+            o_prev = cache.o[p][t - 1] if t else np.zeros_like(current)
+            if pop.reset == "zero":
+                u_t = decay[p] * u_prev * (1 - o_prev) + current
+            else:
+                u_t = decay[p] * (u_prev - v_th[p] * o_prev) + current
+            cache.u[p][t] = u_t
+            cache.o[p][t] = spike_fn.forward(u_t - v_th[p])
+    return cache, cache.o[-1]
+
+
+def backward(g: Graph, cache: GraphCache, grad_out: np.ndarray,
+             spike_fn: SpikeFn | None = None) -> list[dict[str, np.ndarray | None]]:
+    """STBP backward pass on a graph: ``{"weight": dW, "bias": db}`` for every Dense and
+    Conv2d op, in :func:`trainable` order (``db`` None without bias), computation dtype.
+
+    ``grad_out``: ``dL/d out``, shape (T, B, n_out).
+    """
+    spike_fn = SpikeFunction() if spike_fn is None else spike_fn
+    dtype = cache.dtype
+    T, B = cache.x.shape[:2]
+    grad_o = [np.zeros_like(o) for o in cache.o]
+    grad_o[-1] += np.asarray(grad_out, dtype).reshape(grad_o[-1].shape)
+    grad_u = [np.zeros_like(o) for o in cache.o]
+    into = [[(k, part) for k in g.into(p) for part in parts(g, k)
+             if g.projections[k].source != INPUT] for p in range(len(g.populations))]
+    for t in range(T - 1, -1, -1):
+        for p in range(len(g.populations) - 1, -1, -1):
+            pop = g.populations[p]
+            k_p, v_th = dtype.type(pop.decay), dtype.type(pop.v_th)
+            g_next = grad_u[p][t + 1] if t + 1 < T else np.zeros_like(grad_u[p][0])
+            h = spike_fn.grad(cache.u[p][t] - v_th)
+            if pop.reset == "zero":
+                g_o = grad_o[p][t] - k_p * cache.u[p][t] * g_next
+                g_u = g_o * h + k_p * (1 - cache.o[p][t]) * g_next
+            else:
+                g_o = grad_o[p][t] - (k_p * v_th) * g_next
+                g_u = g_o * h + k_p * g_next
+            grad_u[p][t] = g_u
+            for k, part in into[p]:
+                q = g.index(g.projections[k].source)
+                g_s = _input_grad(g, k, cache, part, g_u).reshape(B, -1)
+                _add_delayed(grad_o[q], t, part.delay, g_s)
+    grads = []
+    for k, proj in enumerate(g.projections):
+        p = g.index(proj.target)
+        source = cache.x if proj.source == INPUT else cache.o[g.index(proj.source)]
+        per_op = [None] * len(proj.ops)
+        for part in parts(g, k):
+            s = _delayed(source, part.delay).reshape(T * B, *g.source_shape(k))
+            found = _op_grads(g, k, cache, part, s, grad_u[p].reshape(T * B, -1))
+            for j, (gw, gb) in enumerate(found):
+                if gw is None:
+                    continue
+                if per_op[j] is None:
+                    per_op[j] = [np.zeros_like(gw), None]
+                per_op[j][0] += gw if part.mask is None else gw * part.mask
+                if gb is not None:
+                    per_op[j][1] = gb if per_op[j][1] is None else per_op[j][1] + gb
+        for j, op in enumerate(proj.ops):
+            if isinstance(op, (ops.Dense, ops.Conv2d)):
+                gw, gb = per_op[j]
+                grads.append({"weight": gw, "bias": gb if op.bias is not None else None})
+    return grads
+
+
+def trainable(g: Graph) -> list[tuple[str, np.ndarray]]:
+    """``(name, array)`` of every trained parameter in a fixed order (``"2.0.weight"``:
+    projection 2, op 0)."""
+    params = []
+    for k, proj in enumerate(g.projections):
+        for j, op in enumerate(proj.ops):
+            if isinstance(op, (ops.Dense, ops.Conv2d)):
+                params.append((f"{k}.{j}.weight", op.weight))
+                if op.bias is not None:
+                    params.append((f"{k}.{j}.bias", op.bias))
+    return params
+
+
+# --- delays ----------------------------------------------------------------------------------
+
+
+def _delayed(s: np.ndarray, delay) -> np.ndarray:
+    """``s`` (T, B, n) delayed: ``out[t] = s[t - d]`` (0 before step 0), ``d`` one number or
+    one per neuron (n,)."""
+    out = np.zeros_like(s)
+    T = len(s)
+    for d in np.unique(delay):
+        cols = slice(None) if np.ndim(delay) == 0 else np.asarray(delay) == d
+        if d < T:
+            out[d:, :, cols] = s[:T - d, :, cols]
+    return out
+
+
+def _delayed_step(s: np.ndarray, t: int, delay) -> np.ndarray:
+    """Row ``t`` of :func:`_delayed` of ``s`` (T, B, n): shape (B, n)."""
+    if np.ndim(delay) == 0:
+        return s[t - delay] if t >= delay else np.zeros_like(s[0])
+    out = np.zeros_like(s[0])
+    steps = t - np.asarray(delay)
+    cols = np.flatnonzero(steps >= 0)
+    out[:, cols] = s[steps[cols], :, cols].T
+    return out
+
+
+def _add_delayed(grad: np.ndarray, t: int, delay, g_s: np.ndarray) -> None:
+    """The transpose of :func:`_delayed_step`: ``g_s`` (B, n) of step ``t`` added to ``grad``
+    (T, B, n) at the steps the signal came from."""
+    if np.ndim(delay) == 0:
+        if t >= delay:
+            grad[t - delay] += g_s
+        return
+    steps = t - np.asarray(delay)
+    cols = np.flatnonzero(steps >= 0)
+    grad[steps[cols], :, cols] += g_s[:, cols].T
+
+
+# --- ops ---------------------------------------------------------------------------------------
+
+
+def _weight(cache: GraphCache, k: int, j: int, part: Part):
+    w = cache.weights[k][j]
+    return w if part.mask is None or w is None else w * part.mask
+
+
+def _apply(g: Graph, k: int, cache: GraphCache, part: Part, s: np.ndarray,
+           keep: list | None = None) -> np.ndarray:
+    """``F_k`` of one part on ``s`` (N, *source_shape); ``keep`` collects each op's input."""
+    for j, op in enumerate(g.projections[k].ops):
+        if keep is not None:
+            keep.append(s)
+        w, b = _weight(cache, k, j, part), cache.biases[k][j] if part.bias else None
+        if isinstance(op, ops.Dense):
+            s = dense_forward(s, w)
+        elif isinstance(op, ops.Conv2d):
+            s = conv2d_forward(s, w, op.stride, op.padding)
+        elif isinstance(op, ops._Pool):
+            s = pool2d_forward(s, op.kernel_size, op.stride, op.pool_weight)
+        else:
+            s = s.reshape(len(s), -1)
+        if b is not None:
+            s = s + (b.reshape(-1, 1, 1) if isinstance(op, ops.Conv2d) else b)
+    return s
+
+
+def _shapes_in(g: Graph, k: int) -> list[tuple[int, ...]]:
+    shape, out = g.source_shape(k), []
+    for op in g.projections[k].ops:
+        out.append(shape)
+        shape = op.output_shape(shape, "")
+    return out
+
+
+def _input_grad(g: Graph, k: int, cache: GraphCache, part: Part, grad: np.ndarray
+                ) -> np.ndarray:
+    """``(dF_k/ds)^T grad`` for ``grad`` of shape (N, n_target)."""
+    proj_ops, shapes = g.projections[k].ops, _shapes_in(g, k)
+    for j in range(len(proj_ops) - 1, -1, -1):
+        op, shape, w = proj_ops[j], shapes[j], _weight(cache, k, j, part)
+        n = len(grad)
+        if isinstance(op, ops.Dense):
+            grad = (grad.reshape(n, -1) @ w).reshape(n, *shape)
+        elif isinstance(op, ops.Conv2d):
+            out_shape = op.output_shape(shape, "")
+            grad, _ = conv2d_backward(grad.reshape(n, *out_shape), np.zeros((n, *shape),
+                                                                           cache.dtype),
+                                      w, op.stride, op.padding, True)
+        elif isinstance(op, ops._Pool):
+            out_shape = op.output_shape(shape, "")
+            grad = pool2d_backward(grad.reshape(n, *out_shape), (n, *shape), op.kernel_size,
+                                   op.stride, op.pool_weight)
+        else:
+            grad = grad.reshape(n, *shape)
+    return grad
+
+
+def _op_grads(g: Graph, k: int, cache: GraphCache, part: Part, s: np.ndarray,
+              grad: np.ndarray) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
+    """Weight and bias gradients of every op of one part, over all steps: ``s`` its source
+    signal (N, *source_shape), ``grad`` = dL/dI of its target (N, n_target)."""
+    inputs: list = []
+    _apply(g, k, cache, part, s, inputs)
+    proj_ops = g.projections[k].ops
+    out = [(None, None)] * len(proj_ops)
+    for j in range(len(proj_ops) - 1, -1, -1):
+        op, x, w = proj_ops[j], inputs[j], _weight(cache, k, j, part)
+        n, need_x = len(x), j > 0
+        out_shape = op.output_shape(x.shape[1:], "")
+        grad = grad.reshape(n, *out_shape)
+        gb = None
+        if part.bias and cache.biases[k][j] is not None:
+            gb = grad.sum(axis=(0, 2, 3)) if isinstance(op, ops.Conv2d) else grad.sum(axis=0)
+        if isinstance(op, ops.Dense):
+            grad, gw = dense_backward(grad, x, w, need_x)
+        elif isinstance(op, ops.Conv2d):
+            grad, gw = conv2d_backward(grad, x, w, op.stride, op.padding, need_x)
+        elif isinstance(op, ops._Pool):
+            gw = None
+            grad = pool2d_backward(grad, x.shape, op.kernel_size, op.stride,
+                                   op.pool_weight) if need_x else None
+        else:
+            gw, grad = None, grad.reshape(x.shape)
+        out[j] = (gw, gb)
+    return out

@@ -1,0 +1,133 @@
+"""STBP on graphs: the forward pass equals the runtime spike for spike, the backward pass
+equals central finite differences on a smoothed graph (self-loops, backward edges, delays per
+projection, source neuron and synapse, pool composed with conv, biases, both resets)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import eventsim
+from eventsim.errors import NetworkError
+from eventsim.network import ops
+from eventsim.network.graph import INPUT, Graph, Population, Projection
+from eventsim.train.graph_model import backward, forward, trainable
+from eventsim.train.loss import mse_rate
+from eventsim.train.surrogates import Smoothed
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "engine"))
+import graphgen
+
+SMOOTH = Smoothed(tau=0.3)
+EPS = 1e-6
+RTOL = 1e-5
+
+
+def _trainable_delays(g: Graph) -> Graph:
+    """Per-synapse delays train for one Dense only: elsewhere one per source neuron."""
+    for proj in g.projections:
+        if np.ndim(proj.delay) == 2 and len(proj.ops) > 1:
+            proj.delay = proj.delay[0]
+    return g
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(graphgen.vector_graphs(), graphgen.image_graphs()), st.integers(1, 3))
+def test_forward_equals_the_runtime_spike_for_spike(case, batch):
+    g, x = case
+    g = _trainable_delays(g)
+    rng = np.random.default_rng(len(x))
+    xs = [x] + [(rng.random(x.shape) < 0.4).astype(np.uint8) for _ in range(batch - 1)]
+    cache, out = forward(g, np.stack(xs, axis=1), dtype="float64")
+    np.testing.assert_array_equal(out, cache.o[-1])
+    for b, sample in enumerate(xs):
+        result = eventsim.simulate(g, sample, dtype="float64")
+        for p, spikes in enumerate(result.spikes):
+            np.testing.assert_array_equal(np.argwhere(cache.o[p][:, b]), spikes,
+                                          err_msg=f"sample {b}, population {p}")
+
+
+def _graphs(rng, reset):
+    """Small graphs covering every rule, with analog weights and biases."""
+    def pop(name, n, decay):
+        return Population(name, (n,), decay=decay, v_th=0.5, reset=reset)
+
+    def dense(n_out, n_in, bias=True):
+        return ops.Dense(rng.normal(0, 0.7, (n_out, n_in)),
+                         rng.normal(0, 0.2, n_out) if bias else None)
+
+    rsnn = Graph((4,), [pop("h", 5, 0.7), pop("out", 3, 0.5)],
+                 [Projection(INPUT, "h", [dense(5, 4)]),
+                  Projection("h", "h", [dense(5, 5, bias=False)]),          # self-loop
+                  Projection("h", "out", [dense(3, 5)], delay=1),
+                  Projection("out", "h", [dense(5, 3, bias=False)])])       # backward edge
+    delays = Graph((4,), [pop("a", 4, 0.8), pop("b", 3, 0.6), pop("out", 2, 0.9)],
+                   [Projection(INPUT, "a", [dense(4, 4)], delay=np.array([0, 1, 2, 0])),
+                    Projection("a", "b", [dense(3, 4)], delay=rng.integers(0, 3, (3, 4))),
+                    Projection("a", "out", [dense(2, 4, bias=False)]),          # skip
+                    Projection("b", "out", [dense(2, 3)], delay=np.array([2, 0, 1])),
+                    Projection("b", "a", [dense(4, 3, bias=False)], delay=1)])
+    conv = Graph((1, 6, 6), [Population("c", (2, 6, 6), decay=0.7, v_th=0.5, reset=reset),
+                             Population("d", (2, 3, 3), decay=0.6, v_th=0.5, reset=reset),
+                             pop("out", 3, 0.5)],
+                 [Projection(INPUT, "c", [ops.Conv2d(rng.normal(0, 0.6, (2, 1, 3, 3)),
+                                                     padding=1, bias=rng.normal(0, 0.2, 2))]),
+                  Projection("c", "d", [ops.SumPool2d(2), ops.Conv2d(
+                      rng.normal(0, 0.5, (2, 2, 3, 3)), padding=1,
+                      bias=rng.normal(0, 0.2, 2))]),
+                  Projection("d", "d", [ops.Conv2d(rng.normal(0, 0.4, (2, 2, 1, 1)))]),
+                  Projection("d", "out", [ops.AvgPool2d(3), ops.Flatten(), dense(3, 2)])])
+    return {"rsnn": rsnn, "delays": delays, "conv": conv}
+
+
+def _finite_difference(arr, f):
+    fd = np.zeros_like(arr)
+    for idx in np.ndindex(arr.shape):
+        saved = arr[idx]
+        arr[idx] = saved + EPS
+        plus = f()
+        arr[idx] = saved - EPS
+        minus = f()
+        arr[idx] = saved
+        fd[idx] = (plus - minus) / (2 * EPS)
+    return fd
+
+
+@pytest.mark.parametrize("reset", ["zero", "subtract"])
+@pytest.mark.parametrize("name", ["rsnn", "delays", "conv"])
+def test_backward_matches_finite_differences(name, reset):
+    rng = np.random.default_rng(5)
+    g = _graphs(rng, reset)[name]
+    T, B = 6, 2
+    x = rng.random((T, B, *g.input_shape))
+    labels = rng.integers(0, g.n_outputs, B)
+
+    def loss():
+        return mse_rate(forward(g, x, SMOOTH, "float64")[1], labels)[0]
+
+    cache, out = forward(g, x, SMOOTH, "float64")
+    _, grad_out = mse_rate(out, labels)
+    grads = backward(g, cache, grad_out, SMOOTH)
+    flat = [d[key] for d in grads for key in ("weight", "bias") if d[key] is not None]
+    params = trainable(g)
+    assert len(flat) == len(params)
+    for (what, arr), grad in zip(params, flat):
+        fd = _finite_difference(arr, loss)
+        scale = np.linalg.norm(fd)
+        assert scale > 1e-7, f"{what}: gradient too small to test ({scale})"
+        err = np.linalg.norm(grad - fd) / scale
+        assert err < RTOL, f"{name} {reset} {what}: relative error {err:.2e}"
+
+
+def test_per_synapse_delays_of_composed_ops_are_refused():
+    w = np.ones((2, 2))
+    g = Graph((2,), [Population("n", (2,))],
+              [Projection(INPUT, "n", [ops.Dense(w), ops.Dense(w)], delay=np.eye(2, dtype=int))])
+    with pytest.raises(NetworkError, match=r"train: projection 0 \(input -> n\): per-synapse "
+                                           r"delays train for a projection of one Dense op"):
+        forward(g, np.zeros((3, 1, 2)))
