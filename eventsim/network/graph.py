@@ -266,7 +266,7 @@ class Graph:
                 elif not isinstance(op, op_types.OP_TYPES) or isinstance(op, Neurons):
                     raise NetworkError(f"{name}: not an op of eventsim.network.ops (a layer "
                                        "with neurons belongs in a chain Network)")
-                shape = op.output_shape(shape, name)
+                shape = op.checked_shape(shape, name)
                 weighted |= not isinstance(op, (op_types.Flatten, NeuNorm))
                 if target.integer:
                     for f in ("weight", "bias"):

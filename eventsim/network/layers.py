@@ -190,8 +190,8 @@ class Dense(LIF, ops.Dense):
         self.weight = weight
         self.bias = bias
 
-    def output_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
-        shape = ops.Dense.output_shape(self, in_shape, name)
+    def checked_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
+        shape = ops.Dense.checked_shape(self, in_shape, name)
         self._neuron_checks(name, shape[0])
         return shape
 
@@ -220,8 +220,8 @@ class Conv2d(LIF, ops.Conv2d):
         LIF.__init__(self, **_lif_kw(decay, v_th, reset, tau_us, delay_us, integer))
         self.weight, self.stride, self.padding, self.bias = weight, stride, padding, bias
 
-    def output_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
-        shape = ops.Conv2d.output_shape(self, in_shape, name)
+    def checked_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
+        shape = ops.Conv2d.checked_shape(self, in_shape, name)
         self._neuron_checks(name, shape[0])
         return shape
 
@@ -235,8 +235,8 @@ class _PoolLayer(LIF):
         LIF.__init__(self, **_lif_kw(decay, v_th, reset, tau_us, delay_us, integer))
         self.kernel_size, self.stride = kernel_size, stride
 
-    def output_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
-        shape = ops._Pool.output_shape(self, in_shape, name)
+    def checked_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
+        shape = ops._Pool.checked_shape(self, in_shape, name)
         if self.integer and self.pool_weight != round(self.pool_weight):
             raise NetworkError(f"{name}: its weight 1/{self.kernel_size ** 2} is not a whole "
                                "number: an integer network pools with SumPool2d")
@@ -304,6 +304,9 @@ class NeuNorm:
         return float(self.scale) / n_channels
 
     def output_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
+        return tuple(in_shape)
+
+    def checked_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
         for f in ("decay", "scale"):
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) \

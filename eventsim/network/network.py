@@ -149,7 +149,7 @@ class Network:
             elif isinstance(layer, NeuNorm) and (i == 0 or not has_neurons(self.layers[i - 1])):
                 raise NetworkError(f"{name}: NeuNorm normalizes the spikes of a layer with "
                                    "neurons; it must come right after one")
-            shape = layer.output_shape(shape, name)
+            shape = layer.checked_shape(shape, name)
             self.shapes.append(shape)
         if not has_neurons(self.layers[-1]):
             raise NetworkError(f"{layer_name(len(self.layers) - 1, self.layers[-1])}: "

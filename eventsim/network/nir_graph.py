@@ -289,7 +289,7 @@ def _shapes(st: Structure, op_lists: list, op_names: list,
             if p.source in shapes and p.target not in shapes:
                 shape = shapes[p.source]
                 for name, op in zip(names, op_list):
-                    shape = op.output_shape(shape, f"from_nir: node {name!r}")
+                    shape = op.checked_shape(shape, f"from_nir: node {name!r}")
                 shapes[p.target] = tuple(shape)
                 changed = True
     return shapes

@@ -14,6 +14,11 @@ order to the spikes ``o`` of its source (0/1, in C order of the source's shape):
 The composed map is affine: ``I = M o + c`` with ``M`` the product of the ops' matrices and
 ``c`` every op's bias carried through the ops after it. The chain layers of
 :mod:`eventsim.network.layers` are these ops with a LIF population after them.
+
+``checked_shape(in_shape, name)`` checks an op's fields (making its arrays float64) and gives
+its output shape; a Graph or Network calls it once, when it is made. ``output_shape`` only
+computes the shape and never replaces an array, so a trainer can keep updating an op's
+arrays in place while the graph is run, measured or saved.
 """
 
 from __future__ import annotations
@@ -27,10 +32,10 @@ from eventsim.errors import NetworkError
 
 
 def finite_array(value, name: str, field_name: str, ndim: int) -> np.ndarray:
-    """``value`` as a float64 array of ``ndim`` dimensions, all finite and non-empty;
-    NetworkError naming ``name`` and the field otherwise."""
+    """``value`` as a float64 array of ``ndim`` dimensions (a float64 ndarray itself, not a
+    copy), all finite and non-empty; NetworkError naming ``name`` and the field otherwise."""
     try:
-        arr = np.array(value, dtype=np.float64)
+        arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         raise NetworkError(f"{name}: field '{field_name}' must be a numeric array") from None
     if arr.ndim != ndim:
@@ -81,6 +86,9 @@ class Dense:
     kind: ClassVar[str] = "Dense"
 
     def output_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
+        return (self.weight.shape[0],)
+
+    def checked_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
         self.weight = finite_array(self.weight, name, "weight", 2)
         n_in = int(np.prod(in_shape))
         if self.weight.shape[1] != n_in:
@@ -111,6 +119,12 @@ class Conv2d:
     kind: ClassVar[str] = "Conv2d"
 
     def output_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
+        _, _, kh, kw = np.shape(self.weight)
+        return (np.shape(self.weight)[0],
+                (in_shape[1] + 2 * self.padding - kh) // self.stride + 1,
+                (in_shape[2] + 2 * self.padding - kw) // self.stride + 1)
+
+    def checked_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
         self.weight = finite_array(self.weight, name, "weight", 4)
         self.stride = positive_int(self.stride, name, "stride")
         if isinstance(self.padding, bool) or not isinstance(self.padding, (int, np.integer)) \
@@ -144,6 +158,11 @@ class _Pool:
         return None
 
     def output_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
+        stride = self.kernel_size if self.stride is None else self.stride
+        return (in_shape[0], (in_shape[1] - self.kernel_size) // stride + 1,
+                (in_shape[2] - self.kernel_size) // stride + 1)
+
+    def checked_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
         self.kernel_size = positive_int(self.kernel_size, name, "kernel_size")
         self.stride = positive_int(
             self.kernel_size if self.stride is None else self.stride, name, "stride"
@@ -194,6 +213,8 @@ class Flatten:
 
     def output_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
         return (int(np.prod(in_shape)),)
+
+    checked_shape = output_shape
 
 
 #: The ops a projection may chain (NeuNorm, from :mod:`.layers`, may come first).

@@ -10,7 +10,8 @@ import numpy as np
 from eventsim import fileio
 from eventsim.errors import OutputError
 from eventsim.limits import check_memory
-from eventsim.network.layers import Conv2d
+from eventsim.network import ops
+from eventsim.network.graph import as_graph
 from eventsim.train.data import load_mnist_idx, load_nmnist_folder, random_shift, rate_code
 from eventsim.train.spec import Spec
 from eventsim.train.trainer import Trainer
@@ -56,10 +57,16 @@ def batch_bytes(spec: Spec) -> int:
     net, itemsize = spec.net, np.dtype(spec.config.dtype).itemsize
     per_step = net.n_inputs + net.n_neurons
     total = per_step * _ARRAYS_PER_NEURON
-    for i, layer in enumerate(net.layers):
-        if isinstance(layer, Conv2d):
-            _, h, w = net.shapes[i]
-            total += h * w * int(np.prod(layer.weight.shape[1:])) * 2
+    g = as_graph(net)
+    for k, proj in enumerate(g.projections):
+        shape = g.source_shape(k)
+        for op in proj.ops:
+            shape_in, shape = shape, op.output_shape(shape, "")
+            if isinstance(op, ops.Conv2d):
+                _, h, w = shape
+                total += h * w * int(np.prod(op.weight.shape[1:])) * 2
+            elif len(proj.ops) > 1:  # composed ops keep every op's input
+                total += int(np.prod(shape_in))
     return spec.config.batch_size * spec.data.T * total * itemsize
 
 

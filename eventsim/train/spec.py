@@ -26,8 +26,10 @@ Example (``networks/nmnist-mlp.toml``)::
 Layer tables: ``{type = "Dense", out = N}``, ``{type = "Conv2d", out = C, kernel = K,
 stride = 1, padding = 0}``, ``{type = "AvgPool2d" | "SumPool2d", kernel = K}``,
 ``{type = "Flatten"}``, ``{type = "NeuNorm", decay = 0.5, scale = 1.0, alpha = 0.0}`` (after a
-conv or pooling layer; ``alpha`` is its initial value everywhere). Weights start as PyTorch's defaults for Linear/Conv2d (uniform in
-``+-1/sqrt(fan_in)``), drawn from the ``[train] seed``.
+conv or pooling layer; ``alpha`` is its initial value everywhere). Weights start as
+PyTorch's defaults for Linear/Conv2d (uniform in ``+-1/sqrt(fan_in)``), drawn from the
+``[train] seed``. A graph gives ``populations`` and ``projections`` instead of ``layers``
+(:mod:`eventsim.train.graph_spec`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import numpy as np
 
 from eventsim.errors import InputError, NetworkError, quoted
 from eventsim.fileio import input_path
+from eventsim.network.graph import Graph
 from eventsim.network.layers import (
     AvgPool2d,
     Conv2d,
@@ -50,6 +53,7 @@ from eventsim.network.layers import (
     has_neurons,
 )
 from eventsim.network.network import Network, layer_name
+from eventsim.train.graph_spec import build_graph
 from eventsim.train.trainer import TrainConfig
 
 if sys.version_info >= (3, 11):
@@ -74,7 +78,7 @@ class DataSpec:
 @dataclass
 class Spec:
     data: DataSpec
-    net: Network
+    net: Network | Graph
     config: TrainConfig
     source: str
 
@@ -144,7 +148,7 @@ def build_network(layers: list, input_shape: tuple[int, ...], lif: dict, bias: b
             shape = (int(np.prod(shape)),)
         elif kind == "NeuNorm":  # keeps the shape; cannot end a network, so check it alone
             try:
-                layer.output_shape(shape, layer_name(i, layer))
+                layer.checked_shape(shape, layer_name(i, layer))
             except NetworkError as err:
                 raise InputError(f"{at}: {err}") from None
         else:
@@ -201,10 +205,17 @@ def load_spec(path: str | Path) -> Spec:
     where = f"{path} [network]"
     lif = {"decay": _get(n, "decay", float, where, 0.2), "v_th": _get(n, "v_th", float, where, 0.5),
            "reset": _get(n, "reset", str, where, "zero")}
-    layers = _get(n, "layers", list, where)
     rng = np.random.default_rng(config.seed)
-    net = build_network(layers, DATASETS[dataset], lif,
-                        _get(n, "bias", bool, where, False), rng, where, np.dtype(config.dtype))
+    bias = _get(n, "bias", bool, where, False)
+    if "populations" in n or "projections" in n:  # a graph (eventsim.train.graph_spec)
+        if "layers" in n:
+            raise InputError(f"{where}: give 'layers' (a chain) or 'populations' and "
+                             "'projections' (a graph), not both")
+        net = build_graph(n, DATASETS[dataset], lif, bias, rng, where, _get, _positive,
+                          np.dtype(config.dtype))
+    else:
+        net = build_network(_get(n, "layers", list, where), DATASETS[dataset], lif, bias, rng,
+                            where, np.dtype(config.dtype))
     net.dt_us, net.T = data.dt_us, data.T
     if dataset == "nmnist":
         net.sensor_size = (34, 34, 2)

@@ -15,10 +15,12 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from eventsim.errors import InputError
+from eventsim.network import ops
+from eventsim.network.graph import Graph
 from eventsim.network.layers import Conv2d, Dense, NeuNorm
 from eventsim.network.network import Network
+from eventsim.train import graph_model, model
 from eventsim.train import loss as losses
-from eventsim.train import model
 from eventsim.train.optim import SGD, Adam, cosine_lr, step_lr
 from eventsim.train.surrogates import surrogate
 
@@ -81,8 +83,11 @@ class TrainConfig:
             raise InputError(f"train: field 'lr' must be > 0, got {self.lr!r}")
 
 
-def trainable(net: Network) -> list[tuple[str, np.ndarray]]:
-    """``(name, array)`` of every trained parameter, in a fixed order (``"3.weight"``)."""
+def trainable(net: Network | Graph) -> list[tuple[str, np.ndarray]]:
+    """``(name, array)`` of every trained parameter, in a fixed order (``"3.weight"``; on a
+    graph ``"2.0.weight"``, projection 2's op 0)."""
+    if isinstance(net, Graph):
+        return graph_model.trainable(net)
     params = []
     for i, layer in enumerate(net.layers):
         if isinstance(layer, (Dense, Conv2d)):
@@ -113,7 +118,8 @@ class Trainer:
 
     Parameters
     ----------
-    net : Network
+    net : Network or Graph
+        A graph trains through :mod:`eventsim.train.graph_model` (its ops' arrays in place).
     config : TrainConfig
     make_input : callable
         ``make_input(x_batch, rng, augment) -> (T, B, *input_shape)`` spikes of a batch of
@@ -121,17 +127,23 @@ class Trainer:
         training only.
     """
 
-    def __init__(self, net: Network, config: TrainConfig,
+    def __init__(self, net: Network | Graph, config: TrainConfig,
                  make_input: Callable[[np.ndarray, np.random.Generator, bool], np.ndarray]):
         config.check()
-        for i, layer in enumerate(net.layers):
-            if getattr(layer, "integer", False):
-                raise InputError(f"train: layer {i} is an integer (quantized) layer; train the "
-                                 "float network, then quantize it")
+        self.model = graph_model if isinstance(net, Graph) else model
+        if isinstance(net, Graph):
+            graph_model.check_trainable(net)
+            arrays = [op for proj in net.projections for op in proj.ops]
+        else:
+            for i, layer in enumerate(net.layers):
+                if getattr(layer, "integer", False):
+                    raise InputError(f"train: layer {i} is an integer (quantized) layer; train "
+                                     "the float network, then quantize it")
+            arrays = net.layers
         self.net, self.config, self.make_input = net, config, make_input
         self.dtype = np.dtype(config.dtype)
-        for layer in net.layers:  # train the layers' own arrays, in the chosen dtype
-            if isinstance(layer, (Dense, Conv2d)):
+        for layer in arrays:  # train the layers' (ops') own arrays, in the chosen dtype
+            if isinstance(layer, (ops.Dense, ops.Conv2d)):
                 layer.weight = np.ascontiguousarray(layer.weight, self.dtype)
                 if layer.bias is not None:
                     layer.bias = np.ascontiguousarray(layer.bias, self.dtype)
@@ -170,9 +182,9 @@ class Trainer:
         for idx in tqdm(order, disable=not progress, desc=f"epoch {self.epoch + 1}",
                         unit="batch", leave=False):
             inputs = self.make_input(x[idx], self.rng, True).astype(self.dtype, copy=False)
-            cache, out = model.forward(self.net, inputs, self.spike_fn, self.dtype)
+            cache, out = self.model.forward(self.net, inputs, self.spike_fn, self.dtype)
             value, grad_out = loss_fn(out, y[idx])
-            grads = model.backward(self.net, cache, grad_out, self.spike_fn)
+            grads = self.model.backward(self.net, cache, grad_out, self.spike_fn)
             flat = [g[key] for g in grads if g is not None
                     for key in ("weight", "bias", "alpha") if g.get(key) is not None]
             self.optimizer.step(params, flat)
@@ -191,7 +203,7 @@ class Trainer:
         for start in range(0, len(x), self.config.batch_size):
             sl = slice(start, start + self.config.batch_size)
             inputs = self.make_input(x[sl], rng, False).astype(self.dtype, copy=False)
-            _, out = model.forward(self.net, inputs, self.spike_fn, self.dtype)
+            _, out = self.model.forward(self.net, inputs, self.spike_fn, self.dtype)
             correct += int((predict(out) == y[sl]).sum())
         return correct / len(x)
 

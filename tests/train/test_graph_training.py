@@ -4,9 +4,7 @@ projection, source neuron and synapse, pool composed with conv, biases, both res
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
+import graphgen
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -19,9 +17,6 @@ from eventsim.network.graph import INPUT, Graph, Population, Projection
 from eventsim.train.graph_model import backward, forward, trainable
 from eventsim.train.loss import mse_rate
 from eventsim.train.surrogates import Smoothed
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "engine"))
-import graphgen
 
 SMOOTH = Smoothed(tau=0.3)
 EPS = 1e-6
@@ -131,3 +126,26 @@ def test_per_synapse_delays_of_composed_ops_are_refused():
     with pytest.raises(NetworkError, match=r"train: projection 0 \(input -> n\): per-synapse "
                                            r"delays train for a projection of one Dense op"):
         forward(g, np.zeros((3, 1, 2)))
+
+
+def test_training_a_graph_updates_its_own_arrays():
+    """The trainer updates the graph's op arrays in place; running, measuring or saving the
+    graph must not swap them for copies (an op's shape check once replaced its weight with a
+    float64 copy, and the trainer went on updating an array the graph no longer held)."""
+    from eventsim.metrics import structure
+    from eventsim.train.trainer import TrainConfig, Trainer
+
+    rng = np.random.default_rng(0)
+    g = _graphs(rng, "zero")["rsnn"]
+    x = (rng.random((16, 8, 4)) < 0.5).astype(np.uint8)  # (samples, T, n)
+    y = rng.integers(0, 3, 16)
+    trainer = Trainer(g, TrainConfig(epochs=1, batch_size=8, lr=1e-2),
+                      lambda xb, _rng, _aug: np.swapaxes(xb, 0, 1))
+    arrays = [arr for _, arr in trainable(g)]
+    before = [arr.copy() for arr in arrays]
+    eventsim.simulate(g, x[0])
+    structure(g)
+    trainer.train_epoch(x, y, progress=False)
+    assert all(a is b for a, (_, b) in zip(arrays, trainable(g)))
+    assert all(a.dtype == np.float32 for a in arrays)
+    assert any(not np.array_equal(a, b) for a, b in zip(arrays, before))
