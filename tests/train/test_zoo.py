@@ -47,3 +47,31 @@ def test_mnist_mlp_accuracy_in_the_runtime(data_dir):
     accuracy = correct / len(images)
     assert accuracy >= 0.98
     assert accuracy == net.provenance["trainer_test_accuracy"]
+
+
+def test_nmnist_rsnn_runtime_equals_trainer_on_the_test_recordings(data_dir):
+    """2312-256r-10 (networks/nmnist-rsnn.toml): a Graph whose hidden population feeds back
+    onto itself. Event by event, float32 and float64, it decides every test recording as the
+    trainer's forward pass does (the same spikes of the output population, sample by sample),
+    and scores the 96% networks/README.md gives."""
+    from eventsim.train import graph_model
+    from eventsim.train.trainer import predict
+
+    net = eventsim.load_network(NETWORKS / "nmnist-rsnn.h5")
+    assert isinstance(net, eventsim.Graph) and net.closes_cycle(1)
+    assert net.provenance["train_samples"] == 1000
+    files = sorted((data_dir / "nmnist" / "Test").glob("*/*.bin"))
+    labels = np.array([int(f.parent.name) for f in files])
+    streams = [eventsim.read_events(f, net.sensor_size) for f in files]
+    frames = np.stack([eventsim.bin_events(s, net.dt_us, net.T).reshape(net.T, -1)
+                       for s in streams], axis=1)                   # (T, B, n_inputs)
+    _, out = graph_model.forward(net, frames, dtype="float64")
+    for dtype in ("float32", "float64"):
+        sim = eventsim.Simulator(net, dtype=dtype)
+        results = [sim.run(s) for s in streams]
+        for b, r in enumerate(results):
+            np.testing.assert_array_equal(r.spikes[1], np.argwhere(out[:, b]),
+                                          err_msg=f"{files[b]}, {dtype}")
+        predicted = np.array([r.predicted for r in results])
+        np.testing.assert_array_equal(predicted, predict(out))
+        assert np.mean(predicted == labels) == 0.96
