@@ -57,7 +57,7 @@ def main() -> None:
     print(f"{'network':<12}{'weights':>9}{'accuracy':>10}{'SOPs/sample':>13}{'energy nJ':>11}"
           f"{'profile':>13}{'size kB':>10}{'energy ratio':>14}{'size ratio':>12}")
     nmnist = nmnist_samples()
-    for name in ("nmnist-mlp", "nmnist-cnn", "mnist-mlp"):
+    for name in ("nmnist-mlp", "nmnist-cnn", "nmnist-rsnn", "mnist-mlp"):
         net = eventsim.load_network(NETWORKS / f"{name}.h5")
         samples, labels = nmnist if name.startswith("nmnist") else mnist_samples(args.mnist,
                                                                                  net.T)

@@ -194,11 +194,3 @@ class Network:
     def input_shape_of(self, index: int) -> tuple[int, ...]:
         """Shape of the input to layer ``index``."""
         return self.input_shape if index == 0 else self.shapes[index - 1]
-
-
-def require_chain(net, what: str) -> None:
-    """NetworkError unless ``net`` is a chain :class:`Network` (``what`` names the caller):
-    the parts of eventsim that do not take graphs yet say so."""
-    if not isinstance(net, Network) and hasattr(net, "populations"):  # a Graph (above here)
-        raise NetworkError(f"{what} takes a chain Network so far, got a {type(net).__name__} "
-                           "(graphs run in discrete mode: simulate, Simulator)")

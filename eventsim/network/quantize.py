@@ -15,6 +15,16 @@ per-channel scales each output channel's, with a threshold of its own). Average
 pooling becomes sum pooling with the threshold times ``kernel_size**2``. The result is a
 network of integer layers (:attr:`~eventsim.network.layers.LIF.integer`) that the engine and
 the Brian2 twin compute exactly, in whole numbers.
+
+**Graphs.** A population's potential sums every projection into it, so they share the
+population's scale: ``s = max |E_k| / (2**(bits-1) - 1)`` over its projections ``k`` (per
+output channel: over each channel's rows of all of them), where ``E_k`` is the projection's
+weight times the ``1 / kernel_size**2`` of every average pooling on its path (those become
+sum poolings); the weight becomes ``round(E_k / s)``, the bias ``round(b * f / s)`` with ``f``
+the average poolings after it, ``v_th`` and ``decay`` as above. A recurrent matrix is in the
+same units as the feed-forward one: its weights are rounded on the population's grid. A
+projection may hold one Dense or Conv2d op (pooling and Flatten around it); a population fed
+by pooling alone takes the pooling weight as its scale, as a chain's pooling layer does.
 """
 
 from __future__ import annotations
@@ -24,33 +34,38 @@ import copy
 import numpy as np
 
 from eventsim.errors import NetworkError
+from eventsim.network import ops
+from eventsim.network.graph import Graph, Population, Projection, projection_name
 from eventsim.network.layers import (
     DECAY_ONE,
     AvgPool2d,
     Conv2d,
     Dense,
     Flatten,
+    NeuNorm,
     SumPool2d,
 )
-from eventsim.network.network import Network, layer_name, require_chain
+from eventsim.network.network import Network, layer_name
 
 BITS = (2, 16)
 
 
-def quantize(net: Network, bits: int = 8, per_channel: bool = False) -> Network:
+def quantize(net: Network | Graph, bits: int = 8, per_channel: bool = False
+             ) -> Network | Graph:
     """The integer network of ``net`` with ``bits``-bit weights (see the module docstring).
 
     ``per_channel``: one scale per output channel (a Dense layer's output neuron, a Conv2d's
     output channel) instead of per layer; each channel then has its own integer threshold.
-    Returns a new network; its provenance records the source's, the bits and every layer's
-    scale or scales (``quantization``).
+    Returns a new network (a Graph for a Graph); its provenance records the source's, the
+    bits and every layer's (population's) scale or scales (``quantization``).
     """
-    require_chain(net, "quantize")
     if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or \
             not BITS[0] <= bits <= BITS[1]:
         raise NetworkError(f"quantize: field 'bits' must be an integer in {BITS[0]}..{BITS[1]}, "
                            f"got {bits!r}")
     q_max = 2 ** (int(bits) - 1) - 1
+    if isinstance(net, Graph):
+        return _quantize_graph(net, int(bits), q_max, per_channel)
     layers, scales = [], []
     for i, layer in enumerate(net.layers):
         name = layer_name(i, layer)
@@ -91,8 +106,76 @@ def quantize(net: Network, bits: int = 8, per_channel: bool = False) -> Network:
                    sensor_size=net.sensor_size, labels=net.labels, provenance=provenance)
 
 
-def model_bytes(net: Network, bits: int | None = None) -> int:
+def _quantize_graph(g: Graph, bits: int, q_max: int, per_channel: bool) -> Graph:
+    """:func:`quantize` of a graph (module docstring)."""
+    new_ops: list[list | None] = [None] * len(g.projections)
+    pops, scales = [], []
+    for p, pop in enumerate(g.populations):
+        where = f"quantize: population '{pop.name}'"
+        paths = []  # (k, index of the weighted op or None, factor of all, factor after it)
+        for k in g.into(p):
+            proj = g.projections[k]
+            weighted = [j for j, op in enumerate(proj.ops) if isinstance(op, (ops.Dense,
+                                                                            ops.Conv2d))]
+            if len(weighted) > 1 or any(isinstance(op, NeuNorm) for op in proj.ops):
+                raise NetworkError(f"quantize: {projection_name(k, proj)}: quantizes "
+                                   "projections of one Dense or Conv2d op (with pooling and "
+                                   "Flatten) and no NeuNorm")
+            j = weighted[0] if weighted else None
+            factors = [op.pool_weight if isinstance(op, ops.AvgPool2d) else 1.0
+                       for op in proj.ops]
+            after = float(np.prod(factors[j + 1:])) if j is not None else 1.0
+            paths.append((k, j, float(np.prod(factors)), after))
+        if all(j is None for _, j, _, _ in paths):  # pooling alone: its weight is the scale
+            factor = {f for _, _, f, _ in paths}
+            if len(factor) > 1:
+                raise NetworkError(f"{where}: pooled through different average poolings "
+                                   f"(weights {sorted(factor)}); no one scale makes them whole")
+            scale = np.asarray(factor.pop())
+        elif any(j is None for _, j, _, _ in paths):
+            raise NetworkError(f"{where}: fed by pooling alone and by weights; pooling weights "
+                               "are fixed, so no one scale makes both whole")
+        else:
+            n_ch = pop.shape[0]
+            tops = [np.abs(g.projections[k].ops[j].weight * f).reshape(n_ch, -1).max(axis=1)
+                    for k, j, f, _ in paths]
+            top = np.max(tops, axis=0) if per_channel else np.max(tops)
+            scale = np.where(top > 0, top / q_max, 1.0)
+        for k, j, f, after in paths:
+            op_list = []
+            for i, op in enumerate(g.projections[k].ops):
+                if isinstance(op, ops._Pool):
+                    op_list.append(ops.SumPool2d(op.kernel_size, op.stride))
+                elif i == j:
+                    per = scale.reshape((-1,) + (1,) * (op.weight.ndim - 1)) if per_channel \
+                        else scale
+                    w = np.clip(np.round(op.weight * f / per), -q_max, q_max)
+                    b = None if op.bias is None else np.round(op.bias * after / scale)
+                    op_list.append(ops.Dense(w, b) if isinstance(op, ops.Dense) else
+                                   ops.Conv2d(w, op.stride, op.padding, b))
+                else:
+                    op_list.append(ops.Flatten())
+            new_ops[k] = op_list
+        v_th = np.maximum(1.0, np.round(pop.v_th / scale))
+        pops.append(Population(pop.name, pop.shape,
+                               decay=max(1, round(pop.decay * DECAY_ONE)) / DECAY_ONE,
+                               v_th=v_th if per_channel and v_th.ndim else float(v_th),
+                               reset=pop.reset, integer=True))
+        scales.append(scale.tolist())
+    projections = [Projection(proj.source, proj.target, op_list, proj.delay, proj.delay_us)
+                   for proj, op_list in zip(g.projections, new_ops)]
+    provenance = {"source": copy.deepcopy(g.provenance),
+                  "quantization": {"bits": bits, "scheme": "symmetric, per "
+                                   + ("output channel" if per_channel else "population"),
+                                   "scales": scales}}
+    return Graph(g.input_shape, pops, projections, g.dt_us, g.T, g.sensor_size, g.labels,
+                 provenance)
+
+
+def model_bytes(net: Network | Graph, bits: int | None = None) -> int:
     """Bytes of the weights and biases at ``bits`` per value (float32 when None)."""
+    weighted = [op for proj in net.projections for op in proj.ops] \
+        if isinstance(net, Graph) else net.layers
     count = sum(int(layer.weight.size) + (0 if layer.bias is None else int(layer.bias.size))
-                for layer in net.layers if isinstance(layer, (Dense, Conv2d)))
+                for layer in weighted if isinstance(layer, (ops.Dense, ops.Conv2d)))
     return (count * (bits or 32) + 7) // 8

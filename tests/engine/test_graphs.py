@@ -153,17 +153,6 @@ def test_continuous_mode_refuses_a_graph_naming_the_population():
         simulate(g, np.ones((3, 1), np.uint8), mode="continuous")
 
 
-@pytest.mark.parametrize("call, what", [
-    (lambda g, tmp: __import__("eventsim.network.quantize").network.quantize.quantize(g),
-     "quantize"),
-])
-def test_parts_that_take_chains_refuse_a_graph_by_name(call, what, tmp_path):
-    g = Graph((1,), [Population("h", (1,))], [Projection("input", "h", one_to_one(1))])
-    with pytest.raises(NetworkError, match=f"{what} takes a chain Network so far, got a Graph"):
-        call(g, tmp_path)
-    assert not list(tmp_path.iterdir())
-
-
 @settings(max_examples=30, deadline=None)
 @given(case=vector_graphs() | image_graphs())
 def test_graphs_round_trip_through_hdf5(case, tmp_path_factory):

@@ -109,6 +109,8 @@ def test_round_trip_and_model_size(tmp_path):
     ("nmnist-mlp", 8, False, 0.98), ("nmnist-mlp", 4, False, 1.00),
     ("nmnist-cnn", 8, False, 0.98), ("nmnist-cnn", 4, False, 0.95),
     ("nmnist-mlp", 4, True, 0.97), ("nmnist-cnn", 4, True, 0.94),
+    ("nmnist-rsnn", 8, False, 0.97), ("nmnist-rsnn", 4, False, 0.98),
+    ("nmnist-rsnn", 4, True, 0.96),
 ])
 def test_shipped_networks_quantized(data_dir, name, bits, per_channel, accuracy):
     """As tools/quantize_tradeoff.py prints and the README's table says."""
@@ -165,3 +167,42 @@ def test_quantize_command(capsys, tmp_path):
     assert code == 1 and "argument --bits: 40 is out of range: expected a whole number from 2 " \
         "to 16" in capsys.readouterr().err
     assert not (tmp_path / "x.h5").exists()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 30), st.sampled_from([1.0, 2.0**-7, 4.0]),
+       st.booleans())
+def test_a_recurrent_graph_on_the_grid_is_exact(seed, n_th, scale, delayed):
+    """A graph whose feed-forward and recurrent weights (and a backward projection, and a
+    pooled path) are multiples of one power-of-two scale, integrating neurons: the integer
+    graph shares each population's scale across the projections into it and is the float
+    one divided by that scale, spike for spike."""
+    from eventsim.network import ops
+    from eventsim.network.graph import INPUT, Graph, Population, Projection
+
+    rng = np.random.default_rng(seed)
+
+    def on_grid(shape, top=127):
+        w = rng.integers(-top, top + 1, shape).astype(float)
+        w.flat[0] = top  # the largest magnitude sets the scale
+        return w * scale
+
+    g = Graph((1, 4, 4), [Population("h", (6,), decay=1.0, v_th=n_th * scale),
+                          Population("out", (3,), decay=1.0, v_th=n_th * scale,
+                                     reset="subtract")],
+              [Projection(INPUT, "h", [ops.AvgPool2d(2), ops.Flatten(),
+                                       ops.Dense(on_grid((6, 4)) * 4)]),   # 1/4 folds in
+               Projection("h", "h", [ops.Dense(on_grid((6, 6), top=3))]),    # small: same grid
+               Projection("h", "out", [ops.Dense(on_grid((3, 6)))], delay=2 * delayed),
+               Projection("out", "h", [ops.Dense(on_grid((6, 3), top=5))])])
+    q = quantize(g, 8)
+    assert [p.integer for p in q.populations] == [True, True]
+    assert isinstance(q.projections[0].ops[0], ops.SumPool2d)
+    np.testing.assert_array_equal(q.projections[1].ops[0].weight,
+                                  g.projections[1].ops[0].weight / scale)
+    x = (rng.random((25, 16)) < 0.5).astype(np.uint8)
+    a = eventsim.simulate(g, x, dtype="float64")
+    b = eventsim.simulate(q, x)
+    for sa, sb in zip(a.spikes, b.spikes):
+        np.testing.assert_array_equal(sa, sb)
+
