@@ -42,7 +42,8 @@ reaches the next.
 
 **Continuous mode.** Brian2 steps with a small ``dt`` (``dt_brian_us``): the drive ``b /
 dt_us`` is part of the equation, inputs arrive on the step their timestamp falls in, and
-synapses carry ``delay_us``; one ``run()`` per sample (the network is stored once and
+synapses carry ``delay_us`` (one Brian2 step less on a projection that closes a cycle, whose
+slot reads the step before); one ``run()`` per sample (the network is stored once and
 restored), numpy and cython targets. Spike times then agree with the event-driven ones within
 about one Brian2 step.
 
@@ -269,6 +270,13 @@ def _populations(b2, net, g: Graph, source: list, dt: float, driven: bool, dt_us
         delay = proj.delay_us if driven else proj.delay
         per_synapse = np.asarray(delay)[(post, pre) if np.ndim(delay) == 2 else pre] \
             if np.ndim(delay) else delay
+        if driven and g.closes_cycle(k):  # its slot comes before its source's threshold:
+            per_synapse = np.asarray(per_synapse) - dt * 1e6  # one Brian2 step late already
+            if np.any(per_synapse < -1e-9):
+                raise NetworkError(f"brian2: {projection_name(k, proj)} closes a cycle with "
+                                   f"delay_us {np.min(delay)}, less than Brian2's step of "
+                                   f"{dt * 1e6:g} us; give it at least one step")
+            per_synapse = np.maximum(per_synapse, 0.0)
         for j, src in enumerate(srcs):
             syn = b2.Synapses(src, groups[p], "w : 1 (constant)", on_pre="v_post += w",
                               dt=dt * b2.second, name=f"eventsim_syn{k}_{j}")

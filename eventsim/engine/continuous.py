@@ -1,18 +1,23 @@
 """Continuous-time mode: real-valued spike times from the events' timestamps.
 
-Between arrivals a neuron of population ``l`` follows ``du/dt = -u / tau + bias / dt_us``
+Between arrivals a neuron of population ``p`` follows ``du/dt = -u / tau + bias / dt_us``
 exactly (``tau = tau_us``, or ``-dt_us / ln(decay)``; no leak when ``decay == 1``)::
 
     u(t0 + d) = L + (u(t0) - L) * exp(-d / tau),   L = bias * tau / dt_us
 
 All spikes that reach a population at the same instant are summed, then the threshold is
 checked once (as a clock-driven simulator does within a step, so simultaneous events do not
-depend on their order); a spike resets ``u`` (to 0, or by ``- v_th``) and reaches the next
-population ``delay_us`` later, in the same instant when ``delay_us`` is 0. A neuron
-that its bias (or a subtract reset leaving ``u >= v_th``) drives over threshold without input
-gets its crossing time in closed form on the queue; new input makes that entry stale. The
-queue orders by (time, population, neuron, push order). Events at or after the end of the
-window (``T * dt_us``) are not processed.
+depend on their order); a spike resets ``u`` (to 0, or by ``- v_th``) and travels along every
+projection from its population, reaching the target ``delay_us`` later (one per projection;
+in the same instant when it is 0). An input event travels along every projection from the
+input the same way. Populations of the same instant run in their order, so a spike reaches a
+population later in the order within the instant; a projection that closes a cycle needs
+``delay_us > 0`` somewhere on every cycle (the graph is refused otherwise: a zero-delay loop
+would fire forever in one instant), and unlike discrete mode it adds no step of its own. A
+neuron that its bias (or a subtract reset leaving ``u >= v_th``) drives over threshold without
+input gets its crossing time in closed form on the queue; new input makes that entry stale.
+The queue orders by (time, target population, edge, neuron, push order). Events at or after
+the end of the window (``T * dt_us``) are not processed.
 """
 
 from __future__ import annotations
@@ -22,16 +27,17 @@ import math
 import numpy as np
 from numba import njit
 
-from eventsim.engine.fanout import spatial_targets
+from eventsim.engine.delivery import deliver_csr, deliver_spatial
 from eventsim.engine.inputs import check_stream, dense_input
-from eventsim.engine.plan import K_DENSE, KIND, OFF, POOL_W, SUBTRACT, V_TH, W_OFF, N, Plan
+from eventsim.engine.plan import K_DENSE, KIND, OFF, PROJ, SRC, SUBTRACT, TGT, V_TH, N, Plan
 from eventsim.engine.queue import SIZE, grow_heap, heap_compact, heap_pop, heap_push, new_heap
-from eventsim.engine.result import N_STATS, SELF, SOPS, SPIKES, UPDATES, Result, make_result
+from eventsim.engine.result import N_STATS, SELF, SPIKES, UPDATES, Result, make_result
 from eventsim.errors import InputError
 from eventsim.events.binning import n_steps
 from eventsim.events.stream import EventStream
-from eventsim.network.graph import Graph
-from eventsim.network.network import Network, layer_name
+from eventsim.limits import check_memory
+from eventsim.network.graph import Graph, population_label
+from eventsim.network.network import Network
 
 EVENTS, QUEUE, PEAK_QUEUE, POS, BATCH = range(5)
 SPIKE_DTYPE = np.dtype([("t_us", "<f8"), ("neuron", "<i8")])
@@ -65,7 +71,7 @@ def _crossing(u, t, tau, drive, v_th):
 
 
 @njit(cache=True)
-def schedule_drive(lt, ft, tau, drive, t_end, version, pending, heap, gstats, stride, tbuf):
+def schedule_drive(lt, ft, tau, drive, t_end, version, pending, heap, gstats, slot, tbuf):
     """Queue the first crossing of every neuron that its bias alone drives over threshold."""
     hkey, hkey2, hseq, hver, hstate = heap
     t_bits, bits = tbuf
@@ -75,96 +81,100 @@ def schedule_drive(lt, ft, tau, drive, t_end, version, pending, heap, gstats, st
             t_x = _crossing(0.0, 0.0, tau[l], drive[g], ft[l, V_TH])
             if t_x < t_end:
                 t_bits[0] = t_x
-                heap_push(hkey, hkey2, hseq, hver, hstate, bits[0], l * stride + i, version[g])
+                heap_push(hkey, hkey2, hseq, hver, hstate, bits[0], l * slot + i, version[g])
                 pending[g] = True
                 gstats[QUEUE] += 1
     gstats[PEAK_QUEUE] = max(gstats[PEAK_QUEUE], gstats[QUEUE])
 
 
 @njit(cache=True)
-def _next(in_t, pos, delay0, hkey, hstate, t_bits, bits):
-    """Time of the next arrival and whether it is an input event (population 0) rather than
-    the queue's top (input first at equal times)."""
-    t_in = in_t[pos] + delay0 if pos < in_t.shape[0] else math.inf
-    if hstate[SIZE] > 0:
-        bits[0] = hkey[0]
-        if t_bits[0] < t_in:
-            return t_bits[0], False
-    return t_in, True
+def _send(src, j, t, t_end, et, edge_delay, src_ptr, src_edges, heap, gstats, stride, slot,
+          tbuf):
+    """Queue the arrival of neuron ``j`` of source ``src`` (0: the input, ``p + 1``:
+    population ``p``) along every edge from it, ``edge_delay`` later (within the window)."""
+    hkey, hkey2, hseq, hver, hstate = heap
+    t_bits, bits = tbuf
+    for k in range(src_ptr[src], src_ptr[src + 1]):
+        e = src_edges[k]
+        t_a = t + edge_delay[e]
+        if t_a < t_end:
+            t_bits[0] = t_a
+            heap_push(hkey, hkey2, hseq, hver, hstate, bits[0],
+                      et[e, TGT] * slot + (e + 1) * stride + j, -1)
+            gstats[QUEUE] += 1
 
 
 @njit(cache=True)
-def run_events(net_arrays, tau, drive, delay, in_t, in_ch, t_end, state, heap,
-               out_t, out_gid, out_n, stats, gstats, stride, margin, tbuf):
+def run_events(net_arrays, tau, drive, edge_delay, src_ptr, src_edges, in_t, in_ch, t_end,
+               state, heap, out_t, out_gid, out_n, stats, edge_sops, gstats, stride, slot,
+               margin, tbuf):
     """Process input events from ``gstats[POS]`` and queue entries in time order until both
     are exhausted or past ``t_end``. Returns 0 when done, 1 when a buffer needs room (the
     caller grows ``out_*`` and the heap and calls again).
 
-    One *batch* is everything that reaches one population at one instant: the input events
-    of that time (population 0), or the queue entries with that time and population (arriving
-    spikes, the neurons' own crossings). Their weights are summed into ``cur`` first; then
-    each touched neuron is advanced to the instant, given the sum, and tested once.
+    An input event (first at equal times) queues its arrivals along the input's edges. One
+    *batch* is everything the queue holds for one population at one instant (arriving spikes,
+    the neurons' own crossings): their weights are summed into ``cur`` first; then each
+    touched neuron is advanced to the instant, given the sum, and tested once. Queue keys:
+    ``target * slot + (edge + 1) * stride + neuron`` for an arrival, ``population * slot +
+    neuron`` (version >= 0) for a crossing.
     """
     lt, ft, et, ef = net_arrays.lt, net_arrays.ft, net_arrays.et, net_arrays.ef
-    csr_ptr, csr_idx, csr_w, conv_w = (net_arrays.csr_ptr, net_arrays.csr_idx,
-                                       net_arrays.csr_w, net_arrays.conv_w)
-    u, t_last, version, pending, tgt, wix, cur, mark, touched, due = state
+    csr_ptr, csr_idx, csr_w, conv_w, paths = (net_arrays.csr_ptr, net_arrays.csr_idx,
+                                              net_arrays.csr_w, net_arrays.conv_w,
+                                              net_arrays.paths)
+    u, t_last, version, pending, spk, cur, mark, touched, due = state
     hkey, hkey2, hseq, hver, hstate = heap
     t_bits, bits = tbuf  # one float64 and an int64 view of it: times as heap keys
-    n_pop = lt.shape[0]
     while True:
         if out_n[0] + margin > out_t.shape[0] or hstate[SIZE] + margin > hkey.shape[0]:
             return 1
-        t, from_input = _next(in_t, gstats[POS], delay[0], hkey, hstate, t_bits, bits)
+        pos = gstats[POS]
+        t_in = in_t[pos] if pos < in_t.shape[0] else math.inf
+        t = math.inf
+        if hstate[SIZE] > 0:
+            bits[0] = hkey[0]
+            t = t_bits[0]
+        if t_in <= t and t_in < t_end:  # input first: its arrivals go on the queue
+            gstats[POS] += 1
+            _send(0, in_ch[pos], t_in, t_end, et, edge_delay, src_ptr, src_edges, heap,
+                  gstats, stride, slot, tbuf)
+            continue
         if not t < t_end:
             return 0
-        l = 0 if from_input else hkey2[0] // stride
+        l = hkey2[0] // slot
         off = lt[l, OFF]
         gstats[BATCH] += 1
         batch = gstats[BATCH]
         nt = 0
-        while True:  # gather the batch (t, l)
-            t_b, from_input = _next(in_t, gstats[POS], delay[0], hkey, hstate, t_bits, bits)
-            if t_b != t or (from_input and l != 0) or (
-                    not from_input and hkey2[0] // stride != l):
+        while hstate[SIZE] > 0:  # gather the batch (t, l)
+            bits[0] = hkey[0]
+            if t_bits[0] != t or hkey2[0] // slot != l:
                 break
-            if from_input:
-                j, ver = in_ch[gstats[POS]], -1
-                gstats[POS] += 1
-            else:
-                _, key2, ver = heap_pop(hkey, hkey2, hseq, hver, hstate)
-                j = key2 % stride
-                if ver < 0:
-                    gstats[QUEUE] -= 1
+            _, key2, ver = heap_pop(hkey, hkey2, hseq, hver, hstate)
+            sub = key2 % slot
             if ver >= 0:  # a neuron's own crossing
-                g = off + j
+                g = off + sub
                 if ver != version[g]:
-                    continue  # stale: input reached it since
+                    continue  # stale: input reached it since (and was uncounted then)
                 pending[g] = False
                 gstats[QUEUE] -= 1
                 stats[l, SELF] += 1
                 due[g] = True
-                n_tgt = 1
-                tgt[0] = j
-            else:  # a spike of input j of population l arrives (along edge l: a chain)
-                if et[l, KIND] == K_DENSE:
-                    row = et[l, W_OFF] + j
-                    n_tgt = csr_ptr[row + 1] - csr_ptr[row]
-                    for k in range(n_tgt):
-                        tgt[k] = csr_idx[csr_ptr[row] + k]
-                        cur[off + tgt[k]] += csr_w[csr_ptr[row] + k]
-                else:
-                    n_tgt = spatial_targets(et, conv_w, l, j, tgt, wix)
-                    for k in range(n_tgt):
-                        cur[off + tgt[k]] += conv_w[wix[k]] if wix[k] >= 0 else ef[l, POOL_W]
-                stats[l, SOPS] += n_tgt
-            gstats[EVENTS] += 1
-            for k in range(n_tgt):
-                g = off + tgt[k]
                 if mark[g] != batch:
                     mark[g] = batch
                     touched[nt] = g
                     nt += 1
+            else:  # a spike of source neuron j arrives along edge e
+                gstats[QUEUE] -= 1
+                e, spk[0] = sub // stride - 1, sub % stride
+                if et[e, KIND] == K_DENSE:
+                    nt = deliver_csr(et, csr_ptr, csr_idx, csr_w, paths, e, l, off, spk, 1,
+                                     batch, cur, mark, touched, nt, stats, edge_sops)
+                else:
+                    nt = deliver_spatial(et, ef, conv_w, e, l, off, spk, 1, batch, cur, mark,
+                                         touched, nt, stats, edge_sops)
+            gstats[EVENTS] += 1
         v_th = ft[l, V_TH]
         for i in range(nt):
             g = touched[i]
@@ -186,16 +196,13 @@ def run_events(net_arrays, tau, drive, delay, in_t, in_ch, t_end, state, heap,
                 out_n[0] += 1
                 stats[l, SPIKES] += 1
                 v = v - v_th if lt[l, SUBTRACT] != 0 else 0.0
-                if l + 1 < n_pop and t + delay[l + 1] < t_end:
-                    t_bits[0] = t + delay[l + 1]
-                    heap_push(hkey, hkey2, hseq, hver, hstate, bits[0],
-                              (l + 1) * stride + g - off, -1)
-                    gstats[QUEUE] += 1
+                _send(l + 1, g - off, t, t_end, et, edge_delay, src_ptr, src_edges, heap,
+                      gstats, stride, slot, tbuf)
             u[g] = v
             t_x = _crossing(v, t, tau[l], drive[g], v_th)
             if t_x < t_end:
                 t_bits[0] = t_x
-                heap_push(hkey, hkey2, hseq, hver, hstate, bits[0], l * stride + g - off,
+                heap_push(hkey, hkey2, hseq, hver, hstate, bits[0], l * slot + g - off,
                           version[g])
                 pending[g] = True
                 gstats[QUEUE] += 1
@@ -221,14 +228,14 @@ def input_events(net: Network | Graph, inputs, dt_us: int, T: int | None):
     return t[order], ch[order].astype(np.int64), float(T * dt_us)
 
 
-def _make_room(heap, version, offsets, stride, margin):
+def _make_room(heap, version, offsets, slot, margin):
     """Drop stale queue entries (crossings whose neuron got input since); grow if still full."""
     hkey, hkey2, hseq, hver, hstate = heap
     size = int(hstate[SIZE])
     if size + margin <= len(hkey):
         return heap
     ver = hver[:size]
-    g = offsets[hkey2[:size] // stride] + hkey2[:size] % stride
+    g = offsets[hkey2[:size] // slot] + hkey2[:size] % slot
     live = (ver < 0) | (ver == version[np.where(ver < 0, 0, g)])
     heap_compact(hkey, hkey2, hseq, hver, hstate, live)
     return grow_heap(heap) if hstate[SIZE] + margin > len(hkey) // 2 else heap
@@ -236,47 +243,48 @@ def _make_room(heap, version, offsets, stride, margin):
 
 def simulate_continuous(net: Network | Graph, plan: Plan, inputs, dt_us: int,
                         T: int | None) -> Result:
-    """Continuous-mode simulation (see the module docstring) of a chain (each population fed
-    by the one before, one op, one delay); called by ``simulate``."""
+    """Continuous-mode simulation (see the module docstring) of a graph whose projections
+    have one ``delay_us`` each and whose cycles have a delay; called by ``simulate``."""
     dtype = plan.ft.dtype
     in_t, in_ch, t_end = input_events(net, inputs, dt_us, T)
     g = plan.graph
-    if isinstance(net, Network):
-        names = [layer_name(i, net.layers[i]) for i in plan.layer_index]
-    else:
-        names = [f"population '{p.name}'" for p in g.populations]
-    tau = np.array([p.tau_for(dt_us, name) for p, name in zip(g.populations, names)],
-                   np.float64)
-    delay = np.array([g.projections[g.into(p)[0]].delay_us for p in range(len(names))],
-                     np.float64)
+    tau = np.array([p.tau_for(dt_us, population_label(net, g, i))
+                    for i, p in enumerate(g.populations)], np.float64)
+    et = plan.et
+    edge_delay = np.array([float(g.projections[k].delay_us) for k in et[:, PROJ]], np.float64)
+    src_edges = np.argsort(et[:, SRC], kind="stable").astype(np.int64)
+    src_ptr = np.searchsorted(et[src_edges, SRC], np.arange(plan.n_pop + 2)).astype(np.int64)
     n = plan.n_neurons
     drive = plan.bias.astype(np.float64) / dt_us
     stride = int(max(net.n_inputs, plan.lt[:, N].max()))
+    slot = (len(et) + 1) * stride
     fan_max = int(max(net.n_inputs, n))
-    # u, t_last (us), version, pending, target and weight-index buffers of one arrival, and
-    # of one batch: the summed input, the batch that last listed a neuron, the list, and
-    # whether its own crossing is due
+    # u, t_last (us), version, pending, the arriving neuron, and of one batch: the summed
+    # input, the batch that last listed a neuron, the list, and whether its own crossing is due
     state = (np.zeros(n, dtype), np.zeros(n, np.float64), np.zeros(n, np.int64),
-             np.zeros(n, np.bool_), np.zeros(fan_max, np.int64), np.zeros(fan_max, np.int64),
-             np.zeros(n, dtype), np.zeros(n, np.int64), np.zeros(n, np.int64),
-             np.zeros(n, np.bool_))
+             np.zeros(n, np.bool_), np.zeros(1, np.int64), np.zeros(n, dtype),
+             np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.bool_))
     heap = new_heap(4 * n + 64)
     out_t = np.zeros(max(4 * n, 4096), np.float64)
     out_gid = np.zeros(len(out_t), np.int64)
     out_n = np.zeros(1, np.int64)
     stats = np.zeros((plan.n_pop, N_STATS), np.int64)
+    edge_sops = np.zeros(len(et), np.int64)
     gstats = np.zeros(5, np.int64)
     net_arrays = plan.arrays
-    margin = 2 * fan_max + 2
+    margin = fan_max * (len(et) + 2) + 2  # what one batch may push: each spike per edge
     t_bits = np.zeros(1, np.float64)
     tbuf = (t_bits, t_bits.view(np.int64))
-    schedule_drive(plan.lt, plan.ft, tau, drive, t_end, state[2], state[3], heap, gstats, stride,
+    schedule_drive(plan.lt, plan.ft, tau, drive, t_end, state[2], state[3], heap, gstats, slot,
                    tbuf)
-    while run_events(net_arrays, tau, drive, delay, in_t, in_ch, t_end, state, heap,
-                     out_t, out_gid, out_n, stats, gstats, stride, margin, tbuf):
+    while run_events(net_arrays, tau, drive, edge_delay, src_ptr, src_edges, in_t, in_ch,
+                     t_end, state, heap, out_t, out_gid, out_n, stats, edge_sops, gstats,
+                     stride, slot, margin, tbuf):
         if out_n[0] + margin > len(out_t):
+            check_memory(32 * len(out_t), f"continuous mode: {len(out_t)} output spikes "
+                         "(growing the buffer that holds them)")
             out_t, out_gid = np.resize(out_t, 2 * len(out_t)), np.resize(out_gid, 2 * len(out_t))
-        heap = _make_room(heap, state[2], plan.lt[:, OFF], stride, margin)
+        heap = _make_room(heap, state[2], plan.lt[:, OFF], slot, margin)
     k = int(out_n[0])
     order = np.lexsort((out_gid[:k], out_t[:k]))
     t_sorted, g_sorted = out_t[:k][order], out_gid[:k][order]
@@ -289,4 +297,4 @@ def simulate_continuous(net: Network | Graph, plan: Plan, inputs, dt_us: int,
         spikes.append(rec)
         counts.append(np.bincount(rec["neuron"], minlength=size).astype(np.int64))
     return make_result(spikes, counts, stats, gstats[POS], gstats[EVENTS], gstats[PEAK_QUEUE],
-                       0, t_end, "continuous", plan)
+                       0, t_end, "continuous", plan, edge_sops=edge_sops)

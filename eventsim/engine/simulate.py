@@ -42,10 +42,9 @@ from eventsim.errors import EventsimWarning, InputError, NetworkError
 from eventsim.events.binning import dense_to_sparse, n_steps
 from eventsim.events.stream import EventStream
 from eventsim.limits import check_memory, check_window
-from eventsim.network.graph import Graph, as_graph, population_label
+from eventsim.network.graph import INPUT, Graph, as_graph, population_label, projection_name
 from eventsim.network.layers import NeuNorm
 from eventsim.network.network import Network, layer_name
-from eventsim.network.ops import Flatten
 
 DEFAULT_DT_US = 1000
 RECORDS = ("all", "output")
@@ -190,8 +189,8 @@ _NO_PTR.setflags(write=False)
 
 
 def check_continuous(net: Network | Graph, graph: Graph) -> None:
-    """NetworkError for what continuous mode cannot run (it runs chains so far); ``graph`` is
-    ``as_graph(net)``."""
+    """NetworkError for what continuous mode cannot run: NeuNorm, integer populations,
+    delays per neuron or synapse, a cycle without delay; ``graph`` is ``as_graph(net)``."""
     if isinstance(net, Network):
         for i, layer in enumerate(net.layers):
             if isinstance(layer, NeuNorm):
@@ -199,18 +198,49 @@ def check_continuous(net: Network | Graph, graph: Graph) -> None:
                                    "only (its auxiliary neurons step with dt_us)")
     for p, pop in enumerate(graph.populations):
         if pop.integer:
-            raise NetworkError(f"{population_label(net, graph, p)}: integer layers run in discrete "
-                               "mode only")
-        into = graph.into(p)
-        proj = graph.projections[into[0]]
-        chained = len(into) == 1 and graph.index(proj.source) == p - 1 \
-            and np.ndim(proj.delay_us) == 0 and not isinstance(proj.ops[0], NeuNorm) \
-            and sum(not isinstance(op, Flatten) for op in proj.ops) == 1
-        if not chained:
-            raise NetworkError(
-                f"{population_label(net, graph, p)}: continuous mode runs chains so far (one "
-                "projection of one op into each population, from the one before, one delay); "
-                "run this graph in discrete mode")
+            raise NetworkError(f"{population_label(net, graph, p)}: integer layers run in "
+                               "discrete mode only")
+    for k, proj in enumerate(graph.projections):
+        if np.ndim(proj.delay_us) or any(isinstance(op, NeuNorm) for op in proj.ops):
+            raise NetworkError(f"{projection_name(k, proj)}: continuous mode takes one "
+                               "delay_us per projection (and no NeuNorm) so far; run it in "
+                               "discrete mode")
+    loop = zero_delay_cycle(graph)
+    if loop:
+        raise NetworkError(f"populations {' -> '.join(repr(n) for n in loop)} form a cycle "
+                           "whose projections all have delay_us 0: in continuous time its "
+                           "spikes would return in the same instant; give one of them "
+                           "delay_us > 0")
+
+
+def zero_delay_cycle(graph: Graph) -> list[str]:
+    """The populations of a cycle of projections with ``delay_us == 0`` (first and last the
+    same), or [] if there is none."""
+    succ: dict[int, list[int]] = {}
+    for proj in graph.projections:
+        if proj.source != INPUT and not np.any(proj.delay_us):
+            succ.setdefault(graph.index(proj.source), []).append(graph.index(proj.target))
+    state: dict[int, int] = {}  # 1 on the path, 2 done
+    for start in range(len(graph.populations)):
+        stack, path = [(start, iter(succ.get(start, [])))], [start]
+        if state.get(start):
+            continue
+        state[start] = 1
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                state[node] = 2
+                stack.pop()
+                path.pop()
+            elif state.get(nxt) == 1:
+                cycle = path[path.index(nxt):] + [nxt]
+                return [graph.populations[i].name for i in cycle]
+            elif not state.get(nxt):
+                state[nxt] = 1
+                stack.append((nxt, iter(succ.get(nxt, []))))
+                path.append(nxt)
+    return []
 
 
 def _grown(buffer: np.ndarray) -> np.ndarray:

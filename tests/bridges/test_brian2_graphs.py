@@ -1,15 +1,20 @@
-"""The Brian2 twin of graphs by hand (random graphs: test_brian2.py): a self-loop's step of
+"""The Brian2 twin of graphs (random discrete graphs: test_brian2.py): a self-loop's step of
 delay, the probe on a recurrent population, ``eventsim validate`` on a graph and the
-population its first divergence names."""
+population its first divergence names, and continuous time on a recurrent graph."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import eventsim
 from eventsim.bridges.brian2 import run_brian2
 from eventsim.cli import main
 from eventsim.engine.reference import simulate_dense
+from eventsim.errors import NetworkError
+from eventsim.events.stream import EVENT_DTYPE, EventStream
 from eventsim.network import ops
 from eventsim.network.graph import INPUT, Graph, Population, Projection
 from eventsim.validate import validate
@@ -77,3 +82,39 @@ def test_eventsim_validate_runs_a_graph_file(capsys, tmp_path, data_dir):
     assert code == 0, out
     assert "population 'hidden'" in out and "population 'out'" in out
     assert "mismatching spikes: 0" in out
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_continuous_mode_on_a_recurrent_graph_agrees_with_brian2(seed):
+    """Continuous time, inputs on whole microseconds, Brian2 at 1 us, no bias, zero reset (a
+    subtract reset can fire several times in one instant in eventsim, once per step in
+    Brian2): a recurrent population (a self-loop and a projection back from the output, each
+    with its delay_us) and a skip path give the same spike times in both."""
+    rng = np.random.default_rng(seed)
+    g = Graph((6,), [Population("h", (8,), tau_us=300.0, v_th=0.6),
+                     Population("out", (3,), tau_us=500.0, v_th=0.5)],
+              [Projection(INPUT, "h", [ops.Dense(rng.normal(0.35, 0.3, (8, 6)))]),
+               Projection("h", "h", [ops.Dense(rng.normal(0.0, 0.3, (8, 8)))],
+                          delay_us=float(rng.integers(1, 400))),
+               Projection("h", "out", [ops.Dense(rng.normal(0.3, 0.4, (3, 8)))],
+                          delay_us=float(rng.integers(0, 300))),
+               Projection(INPUT, "out", [ops.Dense(rng.normal(0.1, 0.2, (3, 6)))]),
+               Projection("out", "h", [ops.Dense(rng.normal(0.0, 0.4, (8, 3)))],
+                          delay_us=float(rng.integers(1, 300)))],
+              dt_us=100)
+    ev = np.zeros(60, EVENT_DTYPE)
+    ev["t"] = np.sort(rng.integers(0, 3000, 60))
+    ev["x"] = rng.integers(0, 6, 60)
+    report = validate(g, [EventStream(ev, (6, 1, 1))], ["s"], mode="continuous", T=40)
+    assert report.ok, report.first
+    assert report.max_dt_us < 1e-6
+
+
+def test_continuous_mode_refuses_a_cycle_shorter_than_brian2s_step():
+    g = _rsnn()
+    g.projections[3].delay_us = 0.5
+    g.projections[1].delay, g.projections[1].delay_us = 0, 2.0
+    with pytest.raises(NetworkError, match=r"projection 3 \(out -> hidden\) closes a cycle with "
+                                           r"delay_us 0.5, less than Brian2's step of 1 us"):
+        run_brian2(g, [np.zeros((3, 6), np.uint8)], mode="continuous", dt_brian_us=1.0)
