@@ -16,15 +16,21 @@ pooling becomes sum pooling with the threshold times ``kernel_size**2``. The res
 network of integer layers (:attr:`~eventsim.network.layers.LIF.integer`) that the engine and
 the Brian2 twin compute exactly, in whole numbers.
 
-**Graphs.** A population's potential sums every projection into it, so they share the
-population's scale: ``s = max |E_k| / (2**(bits-1) - 1)`` over its projections ``k`` (per
-output channel: over each channel's rows of all of them), where ``E_k`` is the projection's
-weight times the ``1 / kernel_size**2`` of every average pooling on its path (those become
-sum poolings); the weight becomes ``round(E_k / s)``, the bias ``round(b * f / s)`` with ``f``
-the average poolings after it, ``v_th`` and ``decay`` as above. A recurrent matrix is in the
-same units as the feed-forward one: its weights are rounded on the population's grid. A
-projection may hold one Dense or Conv2d op (pooling and Flatten around it); a population fed
-by pooling alone takes the pooling weight as its scale, as a chain's pooling layer does.
+**Graphs.** A population's potential sums every projection into it, so their integer
+weights must be in one unit. Each projection ``k`` gets its own scale, a power of two below
+the population's: with ``E_k`` its weight times the ``1 / kernel_size**2`` of every average
+pooling on its path (those become sum poolings), the population's scale is
+``s = max_k max |E_k| / (2**(bits-1) - 1)`` (per output channel: over each channel's rows),
+projection ``k``'s is ``s_k = s / 2**m_k`` with ``m_k`` the largest whole shift (at most
+``MAX_SHIFT``) that keeps ``max |E_k| / s_k`` within range, so a recurrent matrix of small
+weights is rounded on a grid as fine as its own weights allow, not on the feed-forward one's.
+Its ``bits``-bit mantissas ``round(E_k / s_k)`` are stored multiplied by ``2**(M - m_k)``
+(``M = max_k m_k``): integer weights in the population's unit ``u = s / 2**M``, as Loihi's
+weight exponents scale a synapse group's mantissas. The bias becomes ``round(b * f / u)``
+(``f`` the average poolings after it), ``v_th`` ``max(1, round(v_th / u))``, ``decay`` as
+above. A projection may hold one Dense or Conv2d op (pooling and Flatten around it); a
+population fed by pooling alone takes the pooling weight as its scale, as a chain's pooling
+layer does.
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ from eventsim.network.layers import (
 from eventsim.network.network import Network, layer_name
 
 BITS = (2, 16)
+#: A projection's grid is at most 2**MAX_SHIFT finer than its population's scale.
+MAX_SHIFT = 16
 
 
 def quantize(net: Network | Graph, bits: int = 8, per_channel: bool = False
@@ -126,42 +134,55 @@ def _quantize_graph(g: Graph, bits: int, q_max: int, per_channel: bool) -> Graph
                        for op in proj.ops]
             after = float(np.prod(factors[j + 1:])) if j is not None else 1.0
             paths.append((k, j, float(np.prod(factors)), after))
+        n_ch = pop.shape[0]
+        shift = {}  # projection -> its grid's shift below the population's scale
         if all(j is None for _, j, _, _ in paths):  # pooling alone: its weight is the scale
             factor = {f for _, _, f, _ in paths}
             if len(factor) > 1:
                 raise NetworkError(f"{where}: pooled through different average poolings "
                                    f"(weights {sorted(factor)}); no one scale makes them whole")
-            scale = np.asarray(factor.pop())
+            unit = scale = np.asarray(factor.pop())
         elif any(j is None for _, j, _, _ in paths):
             raise NetworkError(f"{where}: fed by pooling alone and by weights; pooling weights "
                                "are fixed, so no one scale makes both whole")
         else:
-            n_ch = pop.shape[0]
-            tops = [np.abs(g.projections[k].ops[j].weight * f).reshape(n_ch, -1).max(axis=1)
-                    for k, j, f, _ in paths]
-            top = np.max(tops, axis=0) if per_channel else np.max(tops)
+            tops = {k: np.abs(g.projections[k].ops[j].weight * f).reshape(n_ch, -1).max(axis=1)
+                    for k, j, f, _ in paths}
+            if not per_channel:
+                tops = {k: top.max() for k, top in tops.items()}
+            top = np.max(list(tops.values()), axis=0)
             scale = np.where(top > 0, top / q_max, 1.0)
+            for k, t in tops.items():  # as fine as its own weights allow, a power of two
+                ratio = np.where(t > 0, scale * q_max / np.where(t > 0, t, 1.0), 1.0)
+                shift[k] = np.clip(np.floor(np.log2(ratio) + 1e-12), 0, MAX_SHIFT).astype(int)
+            finest = np.max(list(shift.values()), axis=0)
+            unit = scale / 2.0 ** finest
         for k, j, f, after in paths:
             op_list = []
             for i, op in enumerate(g.projections[k].ops):
                 if isinstance(op, ops._Pool):
                     op_list.append(ops.SumPool2d(op.kernel_size, op.stride))
                 elif i == j:
-                    per = scale.reshape((-1,) + (1,) * (op.weight.ndim - 1)) if per_channel \
-                        else scale
-                    w = np.clip(np.round(op.weight * f / per), -q_max, q_max)
-                    b = None if op.bias is None else np.round(op.bias * after / scale)
+                    own = scale / 2.0 ** shift[k]  # this projection's scale
+                    ch = (-1,) + (1,) * (op.weight.ndim - 1)
+                    mantissa = np.clip(np.round(op.weight * f / np.reshape(own, ch)
+                                                if per_channel else op.weight * f / own),
+                                       -q_max, q_max)
+                    up = 2.0 ** (finest - shift[k])  # onto the population's finest grid
+                    w = mantissa * (np.reshape(up, ch) if per_channel else up)
+                    b = None if op.bias is None else np.round(op.bias * after / unit)
                     op_list.append(ops.Dense(w, b) if isinstance(op, ops.Dense) else
                                    ops.Conv2d(w, op.stride, op.padding, b))
                 else:
                     op_list.append(ops.Flatten())
             new_ops[k] = op_list
-        v_th = np.maximum(1.0, np.round(pop.v_th / scale))
+        v_th = np.maximum(1.0, np.round(pop.v_th / unit))
         pops.append(Population(pop.name, pop.shape,
                                decay=max(1, round(pop.decay * DECAY_ONE)) / DECAY_ONE,
                                v_th=v_th if per_channel and v_th.ndim else float(v_th),
                                reset=pop.reset, integer=True))
-        scales.append(scale.tolist())
+        scales.append({"scale": np.asarray(scale).tolist(),
+                       "shifts": {str(k): np.asarray(v).tolist() for k, v in shift.items()}})
     projections = [Projection(proj.source, proj.target, op_list, proj.delay, proj.delay_us)
                    for proj, op_list in zip(g.projections, new_ops)]
     provenance = {"source": copy.deepcopy(g.provenance),
