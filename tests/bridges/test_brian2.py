@@ -161,7 +161,7 @@ def mlp():
     return Path(__file__).resolve().parents[2] / "networks" / "nmnist-mlp.h5"
 
 
-@pytest.mark.parametrize("name", ["nmnist-mlp.h5", "nmnist-cnn.h5"])
+@pytest.mark.parametrize("name", ["nmnist-mlp.h5", "nmnist-cnn.h5", "nmnist-rsnn.h5"])
 def test_shipped_networks_validate_on_the_100_test_recordings(capsys, tmp_path, data_dir, mlp,
                                                               name):
     out_json = tmp_path / "report.json"
