@@ -29,7 +29,7 @@ from numba import njit
 
 from eventsim.engine.delivery import deliver_csr, deliver_spatial
 from eventsim.engine.inputs import check_stream, dense_input
-from eventsim.engine.plan import K_DENSE, KIND, OFF, PROJ, SRC, SUBTRACT, TGT, V_TH, N, Plan
+from eventsim.engine.plan import K_DENSE, KIND, OFF, SRC, SUBTRACT, TGT, V_TH, N, Plan
 from eventsim.engine.queue import SIZE, grow_heap, heap_compact, heap_pop, heap_push, new_heap
 from eventsim.engine.result import N_STATS, SELF, SPIKES, UPDATES, Result, make_result
 from eventsim.errors import InputError
@@ -243,15 +243,15 @@ def _make_room(heap, version, offsets, slot, margin):
 
 def simulate_continuous(net: Network | Graph, plan: Plan, inputs, dt_us: int,
                         T: int | None) -> Result:
-    """Continuous-mode simulation (see the module docstring) of a graph whose projections
-    have one ``delay_us`` each and whose cycles have a delay; called by ``simulate``."""
+    """Continuous-mode simulation (see the module docstring) of a graph whose cycles have a
+    delay; called by ``simulate``."""
     dtype = plan.ft.dtype
     in_t, in_ch, t_end = input_events(net, inputs, dt_us, T)
     g = plan.graph
     tau = np.array([p.tau_for(dt_us, population_label(net, g, i))
                     for i, p in enumerate(g.populations)], np.float64)
     et = plan.et
-    edge_delay = np.array([float(g.projections[k].delay_us) for k in et[:, PROJ]], np.float64)
+    edge_delay = plan.delay_us
     src_edges = np.argsort(et[:, SRC], kind="stable").astype(np.int64)
     src_ptr = np.searchsorted(et[src_edges, SRC], np.arange(plan.n_pop + 2)).astype(np.int64)
     n = plan.n_neurons

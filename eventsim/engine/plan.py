@@ -108,6 +108,10 @@ class Plan:
         Lengths of the ring arrays (slots; spike entries).
     max_delay : int
         Largest delay in steps of any edge (closing a cycle counts one).
+    delay_us : ndarray, shape (n_edges,), float64
+        Each edge's delay in microseconds (continuous mode): a projection whose ``delay_us``
+        differs per neuron or synapse is split into one edge per distinct pair of its step
+        delay and its ``delay_us``.
     """
 
     arrays: NetArrays
@@ -116,6 +120,7 @@ class Plan:
     ring_slots: int
     ring_spikes: int
     max_delay: int
+    delay_us: np.ndarray
 
     @property
     def lt(self) -> np.ndarray:
@@ -340,7 +345,7 @@ def build_plan(net: Network | Graph, dtype: np.dtype) -> Plan:
         ft[l, DECAY], ft[l, V_TH] = pop.decay, float(np.max(pop.v_th))
         thresholds.append(pop.neuron_thresholds())
     b = _Builder(dtype)
-    rows = []
+    rows, row_us = [], []
     for k, proj in enumerate(g.projections):
         tgt = g.index(proj.target)
         src_shape = g.source_shape(k)
@@ -362,11 +367,13 @@ def build_plan(net: Network | Graph, dtype: np.dtype) -> Plan:
             b.n_aux += h * w
         weighted = [op for op in chain if not isinstance(op, ops.Flatten)]
         delays = g.step_delays(k)
+        delays_us = np.asarray(proj.delay_us, np.float64)
         sl = slice(offsets[tgt], offsets[tgt] + sizes[tgt])
-        if len(weighted) == 1 and delays.ndim == 0:  # one op: as it is
+        if len(weighted) == 1 and delays.ndim == 0 and delays_us.ndim == 0:  # one op: as it is
             op = weighted[0]
             row, frow = base.copy(), fbase.copy()
             row[DELAY] = delays
+            row_us.append(float(delays_us))
             if isinstance(op, ops.Dense):
                 b.add_csr(row, scipy.sparse.csr_matrix(op.weight.T))
             elif isinstance(op, ops.Conv2d):
@@ -386,22 +393,32 @@ def build_plan(net: Network | Graph, dtype: np.dtype) -> Plan:
         check_memory(_projection_bytes(g, k), lambda k=k, proj=proj, delays=delays: (
             f"simulate: {projection_name(k, proj)} composed into explicit synapses "
             f"({' -> '.join(type(op).__name__ for op in proj.ops)}"
-            + (", delays per synapse" if delays.ndim else "") + ")"))
+            + (", delays per synapse" if delays.ndim or np.ndim(proj.delay_us) else "") + ")"))
         m, paths, c = compose(chain, src_shape)
         bias[sl] += c
-        d = np.broadcast_to(delays, (m.shape[0], n_src)) if delays.ndim else None
         coo = m.tocoo()
         pc = paths.tocoo()
-        syn_delay = (np.full(coo.nnz, int(delays)) if d is None else d[coo.row, coo.col])
-        path_delay = (np.full(pc.nnz, int(delays)) if d is None else d[pc.row, pc.col])
-        values = np.unique(np.concatenate([syn_delay, path_delay[pc.data > 0]]))
-        for dv in values if len(values) else [int(np.min(delays))]:  # no synapse: one edge
+        shape = (m.shape[0], n_src)
+        d = np.broadcast_to(delays, shape) if delays.ndim else None
+        du = np.broadcast_to(delays_us, shape) if delays_us.ndim else None
+        # each synapse's (step delay, delay_us): one edge per distinct pair
+        syn = np.stack([d[coo.row, coo.col] if d is not None else np.full(coo.nnz, int(delays)),
+                        du[coo.row, coo.col] if du is not None else
+                        np.full(coo.nnz, float(delays_us))], axis=1)
+        path = np.stack([d[pc.row, pc.col] if d is not None else np.full(pc.nnz, int(delays)),
+                         du[pc.row, pc.col] if du is not None else
+                         np.full(pc.nnz, float(delays_us))], axis=1)
+        pairs = np.unique(np.concatenate([syn, path[pc.data > 0]]), axis=0)
+        if not len(pairs):  # no synapse: one edge
+            pairs = np.array([[np.min(delays), np.min(delays_us)]])
+        for dv, duv in pairs:
             row, frow = base.copy(), fbase.copy()
-            row[DELAY] = dv
-            pick = syn_delay == dv
+            row[DELAY] = int(dv)
+            row_us.append(float(duv))
+            pick = (syn[:, 0] == dv) & (syn[:, 1] == duv)
             fan = scipy.sparse.csr_matrix((coo.data[pick], (coo.col[pick], coo.row[pick])),
                                           shape=(n_src, m.shape[0]))
-            ppick = path_delay == dv
+            ppick = (path[:, 0] == dv) & (path[:, 1] == duv)
             per_src = np.bincount(pc.col[ppick], weights=pc.data[ppick], minlength=n_src)
             b.add_csr(row, fan, np.rint(per_src).astype(np.int64))
             rows.append((row, frow))
@@ -423,7 +440,7 @@ def build_plan(net: Network | Graph, dtype: np.dtype) -> Plan:
         b.cat(b.paths, np.int64), bias.astype(dtype), b.cat(b.nn_alpha, dtype),
         np.concatenate(thresholds).astype(dtype))
     return Plan(arrays, g, b.n_aux, ring_slots, ring_spikes,
-                int(et[:, DELAY].max(initial=0)))
+                int(et[:, DELAY].max(initial=0)), np.array([row_us[i] for i in order]))
 
 
 def _sources(g: Graph, et: np.ndarray):

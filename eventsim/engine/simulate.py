@@ -189,8 +189,8 @@ _NO_PTR.setflags(write=False)
 
 
 def check_continuous(net: Network | Graph, graph: Graph) -> None:
-    """NetworkError for what continuous mode cannot run: NeuNorm, integer populations,
-    delays per neuron or synapse, a cycle without delay; ``graph`` is ``as_graph(net)``."""
+    """NetworkError for what continuous mode cannot run: NeuNorm, integer populations, a
+    cycle without delay; ``graph`` is ``as_graph(net)``."""
     if isinstance(net, Network):
         for i, layer in enumerate(net.layers):
             if isinstance(layer, NeuNorm):
@@ -201,10 +201,9 @@ def check_continuous(net: Network | Graph, graph: Graph) -> None:
             raise NetworkError(f"{population_label(net, graph, p)}: integer layers run in "
                                "discrete mode only")
     for k, proj in enumerate(graph.projections):
-        if np.ndim(proj.delay_us) or any(isinstance(op, NeuNorm) for op in proj.ops):
-            raise NetworkError(f"{projection_name(k, proj)}: continuous mode takes one "
-                               "delay_us per projection (and no NeuNorm) so far; run it in "
-                               "discrete mode")
+        if any(isinstance(op, NeuNorm) for op in proj.ops):
+            raise NetworkError(f"{projection_name(k, proj)}: NeuNorm runs in discrete mode "
+                               "only (its auxiliary neurons step with dt_us)")
     loop = zero_delay_cycle(graph)
     if loop:
         raise NetworkError(f"populations {' -> '.join(repr(n) for n in loop)} form a cycle "
@@ -214,11 +213,11 @@ def check_continuous(net: Network | Graph, graph: Graph) -> None:
 
 
 def zero_delay_cycle(graph: Graph) -> list[str]:
-    """The populations of a cycle of projections with ``delay_us == 0`` (first and last the
-    same), or [] if there is none."""
+    """The populations of a cycle of projections with ``delay_us == 0`` (for some synapse;
+    first and last the same), or [] if there is none."""
     succ: dict[int, list[int]] = {}
     for proj in graph.projections:
-        if proj.source != INPUT and not np.any(proj.delay_us):
+        if proj.source != INPUT and np.min(proj.delay_us) == 0:
             succ.setdefault(graph.index(proj.source), []).append(graph.index(proj.target))
     state: dict[int, int] = {}  # 1 on the path, 2 done
     for start in range(len(graph.populations)):

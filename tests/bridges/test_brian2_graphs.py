@@ -89,16 +89,17 @@ def test_eventsim_validate_runs_a_graph_file(capsys, tmp_path, data_dir):
 def test_continuous_mode_on_a_recurrent_graph_agrees_with_brian2(seed):
     """Continuous time, inputs on whole microseconds, Brian2 at 1 us, no bias, zero reset (a
     subtract reset can fire several times in one instant in eventsim, once per step in
-    Brian2): a recurrent population (a self-loop and a projection back from the output, each
-    with its delay_us) and a skip path give the same spike times in both."""
+    Brian2): a recurrent population (a self-loop with delays per synapse, a projection to the
+    output with delays per source neuron, one back with one delay) and a skip path give the
+    same spike times in both."""
     rng = np.random.default_rng(seed)
     g = Graph((6,), [Population("h", (8,), tau_us=300.0, v_th=0.6),
                      Population("out", (3,), tau_us=500.0, v_th=0.5)],
               [Projection(INPUT, "h", [ops.Dense(rng.normal(0.35, 0.3, (8, 6)))]),
                Projection("h", "h", [ops.Dense(rng.normal(0.0, 0.3, (8, 8)))],
-                          delay_us=float(rng.integers(1, 400))),
+                          delay_us=rng.integers(1, 400, (8, 8)).astype(float)),  # per synapse
                Projection("h", "out", [ops.Dense(rng.normal(0.3, 0.4, (3, 8)))],
-                          delay_us=float(rng.integers(0, 300))),
+                          delay_us=rng.integers(0, 300, 8).astype(float)),  # per source neuron
                Projection(INPUT, "out", [ops.Dense(rng.normal(0.1, 0.2, (3, 6)))]),
                Projection("out", "h", [ops.Dense(rng.normal(0.0, 0.4, (8, 3)))],
                           delay_us=float(rng.integers(1, 300)))],

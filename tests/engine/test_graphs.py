@@ -146,7 +146,7 @@ def test_graphs_that_cannot_run_are_named(build, message):
         build()
 
 
-def test_continuous_mode_refuses_a_cycle_without_delay_and_delays_per_neuron():
+def test_continuous_mode_refuses_a_cycle_without_delay():
     g = Graph((1,), [Population("h", (1,)), Population("k", (1,))],
               [Projection("input", "h", one_to_one(1)), Projection("h", "k", one_to_one(1)),
                Projection("k", "h", one_to_one(1))])
@@ -155,24 +155,20 @@ def test_continuous_mode_refuses_a_cycle_without_delay_and_delays_per_neuron():
         simulate(g, np.ones((3, 1), np.uint8), mode="continuous")
     g.projections[2].delay_us = 500.0  # a delay on the cycle: it runs
     assert simulate(g, np.ones((3, 1), np.uint8), mode="continuous").mode == "continuous"
-    g.projections[1].delay_us = np.array([1.0])
-    with pytest.raises(NetworkError, match=r"projection 1 \(h -> k\): continuous mode takes one "
-                                           r"delay_us per projection"):
-        simulate(g, np.ones((3, 1), np.uint8), mode="continuous")
 
 
 def _on_the_grid(g: Graph, dt_us: int) -> Graph:
     """``g`` where continuous mode must equal discrete mode: integrating or leaking neurons
-    with zero reset, no bias, and every projection's delay as ``delay_us`` (one more step for
-    one that closes a cycle: discrete mode's own step)."""
+    with zero reset, no bias, and every delay (per projection, source neuron or synapse) as
+    ``delay_us`` (one more step for a projection that closes a cycle: discrete mode's own
+    step)."""
     for pop in g.populations:
         pop.reset = "zero"
     for k, proj in enumerate(g.projections):
         for op in proj.ops:
             if getattr(op, "bias", None) is not None:
                 op.bias = None
-        proj.delay = int(np.ravel(proj.delay)[0])
-        proj.delay_us = float((proj.delay + g.closes_cycle(k)) * dt_us)
+        proj.delay_us = ((np.asarray(proj.delay) + g.closes_cycle(k)) * dt_us).astype(float)
     return g
 
 
@@ -181,8 +177,8 @@ def _on_the_grid(g: Graph, dt_us: int) -> Graph:
 def test_continuous_mode_on_the_grid_equals_discrete_mode(case):
     """Inputs on multiples of dt_us, delays whole steps, no bias and zero reset: the exact
     exponential between events is the per-step decay, so continuous mode's spike times are
-    discrete mode's steps times dt_us, on graphs with cycles, skips, fan-in and composed ops;
-    SOPs per projection agree too."""
+    discrete mode's steps times dt_us, on graphs with cycles, skips, fan-in, composed ops and
+    delays per projection, source neuron and synapse; SOPs per projection agree too."""
     g, x = case
     dt_us = 1000
     g = _on_the_grid(g, dt_us)
