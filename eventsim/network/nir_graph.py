@@ -26,10 +26,13 @@ fixes one:
 This is what nirtorch and snnTorch do with the graphs they write: a recurrent weight reads the
 population's spikes of the step before (snnTorch's ``RLeaky``, Norse's recurrent cells).
 
-Delays. A ``Delay`` node's ``delay`` is in seconds and must be whole steps of ``dt``. One delay
-for every neuron may sit anywhere on a path; one per neuron must sit before the path's first
-weighted op (a delay per source neuron) or after its last (per target neuron); paths add
-their delays (per synapse where both kinds meet).
+Delays. A ``Delay`` node's ``delay`` is in seconds and must be whole steps of ``dt``; it
+becomes the projection's ``delay`` in steps and its ``delay_us`` (the same time, for
+continuous mode). One delay for every neuron may sit anywhere on a path; one per neuron must
+sit before the path's first weighted op (a delay per source neuron) or after its last (per
+target neuron); paths add their delays (per synapse where both kinds meet). Writing, a
+projection's ``delay`` (steps) is what becomes a ``Delay`` node; a nonzero ``delay_us`` that
+is not ``delay * dt_us`` is an error (NIR has one time per delay).
 
 Writing (:func:`write_graph`): every population is a neuron node named as the population,
 every projection ``k`` a chain of nodes ``proj{k}.{j}`` from its source to its target, a delay
@@ -272,9 +275,13 @@ def read_graph(nodes: dict, st: Structure, input_shape: tuple[int, ...], batch_a
     for name in st.populations:
         check_neuron_shape(name, nodes[name], shapes[name])
         pops.append(Population(name, shapes[name], **params[name][0]))
-    projections = [Projection(p.source if p.source != st.input else INPUT, p.target, op_list,
-                              delay=_delay(nodes, p, shapes, dt_s))
-                   for p, op_list in zip(st.paths, op_lists)]
+    projections = []
+    for p, op_list in zip(st.paths, op_lists):
+        steps = _delay(nodes, p, shapes, dt_s)  # NIR's delay is time: in steps and in us
+        us = np.asarray(steps, np.float64) * (dt_s or 0.0) * 1e6
+        projections.append(Projection(p.source if p.source != st.input else INPUT, p.target,
+                                      op_list, delay=steps,
+                                      delay_us=float(us) if us.ndim == 0 else us))
     return Graph(input_shape, pops, projections, **meta)
 
 
@@ -385,6 +392,11 @@ def write_graph(nir, graph: Graph, dt_s: float, neuron_node) -> tuple[dict, list
         shape = graph.source_shape(k)
         chain = []
         delay = np.asarray(proj.delay)
+        if np.any(proj.delay_us) and not np.allclose(proj.delay_us, delay * dt_s * 1e6,
+                                                      rtol=1e-12, atol=1e-9):
+            raise NetworkError(f"to_nir: {where}: field 'delay_us' is not delay * dt_us; a "
+                               "NIR Delay node holds one time, written from 'delay' (steps): "
+                               "make them equal, or delay_us 0")
         if delay.ndim == 2:
             if len(proj.ops) != 1 or not isinstance(proj.ops[0], ops.Dense):
                 raise NetworkError(f"to_nir: {where}: per-synapse delays are written as one "

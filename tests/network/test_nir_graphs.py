@@ -163,7 +163,7 @@ def _with_delay(delay_s, where: str = "source") -> nir.NIRGraph:
 def test_delay_nodes_become_delays_in_steps():
     dt = 1e-3
     g = eventsim.from_nir(_with_delay(np.full(3, 2 * dt)), dt_us=1000)
-    assert g.projections[0].delay == 2
+    assert g.projections[0].delay == 2 and g.projections[0].delay_us == 2000.0
     g = eventsim.from_nir(_with_delay(np.array([0, 1, 3]) * dt), dt_us=1000)
     np.testing.assert_array_equal(g.projections[0].delay, [0, 1, 3])
     g = eventsim.from_nir(_with_delay(np.array([1, 4]) * dt, "target"), dt_us=1000)
@@ -270,6 +270,13 @@ def test_to_nir_of_a_graph_names_what_it_cannot_write():
     with pytest.raises(NetworkError, match=r"projection 0 \(input -> n\): per-synapse delays "
                                            r"are written as one path per delay value"):
         eventsim.to_nir(g)
+    g = Graph((2,), [Population("n", (2,))], [Projection(INPUT, "n", [ops.Dense(w)], delay=1,
+                                                         delay_us=300.0)], dt_us=1000)
+    with pytest.raises(NetworkError, match=r"projection 0 \(input -> n\): field 'delay_us' is "
+                                           r"not delay \* dt_us"):
+        eventsim.to_nir(g)
+    g.projections[0].delay_us = 1000.0
+    assert eventsim.from_nir(eventsim.to_nir(g)).projections[0].delay_us == 1000.0
     g = Graph((2,), [Population("proj0.0", (2,))], [Projection(INPUT, "proj0.0", [ops.Dense(w)])],
               dt_us=1000)
     with pytest.raises(NetworkError, match=r"population 'proj0.0' has the name of the NIR node"):
