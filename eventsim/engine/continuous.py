@@ -29,7 +29,7 @@ from numba import njit
 
 from eventsim.engine.delivery import deliver_csr, deliver_spatial
 from eventsim.engine.inputs import check_stream, dense_input
-from eventsim.engine.plan import K_DENSE, KIND, OFF, SRC, SUBTRACT, TGT, V_TH, N, Plan
+from eventsim.engine.plan import K_DENSE, KIND, OFF, SRC, SUBTRACT, TGT, V_TH, W_OFF, N, Plan
 from eventsim.engine.queue import SIZE, grow_heap, heap_compact, heap_pop, heap_push, new_heap
 from eventsim.engine.result import N_STATS, SELF, SPIKES, UPDATES, Result, make_result
 from eventsim.errors import InputError
@@ -88,14 +88,19 @@ def schedule_drive(lt, ft, tau, drive, t_end, version, pending, heap, gstats, sl
 
 
 @njit(cache=True)
-def _send(src, j, t, t_end, et, edge_delay, src_ptr, src_edges, heap, gstats, stride, slot,
-          tbuf):
+def _send(src, j, t, t_end, et, csr_ptr, edge_delay, src_ptr, src_edges, heap, gstats, stride,
+          slot, tbuf):
     """Queue the arrival of neuron ``j`` of source ``src`` (0: the input, ``p + 1``:
-    population ``p``) along every edge from it, ``edge_delay`` later (within the window)."""
+    population ``p``) along every edge from it that has synapses from ``j``, ``edge_delay``
+    later (within the window)."""
     hkey, hkey2, hseq, hver, hstate = heap
     t_bits, bits = tbuf
     for k in range(src_ptr[src], src_ptr[src + 1]):
         e = src_edges[k]
+        if et[e, KIND] == K_DENSE:
+            row = et[e, W_OFF] + j
+            if csr_ptr[row + 1] == csr_ptr[row]:
+                continue  # none of its synapses have this delay
         t_a = t + edge_delay[e]
         if t_a < t_end:
             t_bits[0] = t_a
@@ -137,8 +142,9 @@ def run_events(net_arrays, tau, drive, edge_delay, src_ptr, src_edges, in_t, in_
             t = t_bits[0]
         if t_in <= t and t_in < t_end:  # input first: its arrivals go on the queue
             gstats[POS] += 1
-            _send(0, in_ch[pos], t_in, t_end, et, edge_delay, src_ptr, src_edges, heap,
-                  gstats, stride, slot, tbuf)
+            _send(0, in_ch[pos], t_in, t_end, et, csr_ptr, edge_delay, src_ptr, src_edges,
+                  heap, gstats, stride, slot, tbuf)
+            gstats[PEAK_QUEUE] = max(gstats[PEAK_QUEUE], gstats[QUEUE])
             continue
         if not t < t_end:
             return 0
@@ -196,8 +202,8 @@ def run_events(net_arrays, tau, drive, edge_delay, src_ptr, src_edges, in_t, in_
                 out_n[0] += 1
                 stats[l, SPIKES] += 1
                 v = v - v_th if lt[l, SUBTRACT] != 0 else 0.0
-                _send(l + 1, g - off, t, t_end, et, edge_delay, src_ptr, src_edges, heap,
-                      gstats, stride, slot, tbuf)
+                _send(l + 1, g - off, t, t_end, et, csr_ptr, edge_delay, src_ptr, src_edges,
+                      heap, gstats, stride, slot, tbuf)
             u[g] = v
             t_x = _crossing(v, t, tau[l], drive[g], v_th)
             if t_x < t_end:
@@ -264,6 +270,9 @@ def simulate_continuous(net: Network | Graph, plan: Plan, inputs, dt_us: int,
     state = (np.zeros(n, dtype), np.zeros(n, np.float64), np.zeros(n, np.int64),
              np.zeros(n, np.bool_), np.zeros(1, np.int64), np.zeros(n, dtype),
              np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.bool_))
+    margin = fan_max * (len(et) + 2) + 2  # what one batch may push: each spike per edge
+    check_memory(40 * margin, f"continuous mode: room in the queue for one instant's arrivals "
+                 f"({fan_max} neurons x {len(et)} edges)")
     heap = new_heap(4 * n + 64)
     out_t = np.zeros(max(4 * n, 4096), np.float64)
     out_gid = np.zeros(len(out_t), np.int64)
@@ -272,7 +281,6 @@ def simulate_continuous(net: Network | Graph, plan: Plan, inputs, dt_us: int,
     edge_sops = np.zeros(len(et), np.int64)
     gstats = np.zeros(5, np.int64)
     net_arrays = plan.arrays
-    margin = fan_max * (len(et) + 2) + 2  # what one batch may push: each spike per edge
     t_bits = np.zeros(1, np.float64)
     tbuf = (t_bits, t_bits.view(np.int64))
     schedule_drive(plan.lt, plan.ft, tau, drive, t_end, state[2], state[3], heap, gstats, slot,

@@ -199,7 +199,7 @@ def _projection_bytes(g: Graph, k: int) -> int:
     weighted = [op for op in proj.ops if not isinstance(op, (ops.Flatten, NeuNorm))]
     n_src = math.prod(g.source_shape(k))
     ring = (int(np.max(g.step_delays(k))) + 1) * n_src * 8  # the source's ring
-    if len(weighted) == 1 and np.ndim(proj.delay) == 0:
+    if len(weighted) == 1 and np.ndim(proj.delay) == 0 and np.ndim(proj.delay_us) == 0:
         return getattr(weighted[0], "weight", np.zeros(0)).size * WEIGHT_BYTES + ring
     reach, shape = 1, g.source_shape(k)  # composed: every path, at most a full matrix
     for op in proj.ops:
@@ -325,8 +325,10 @@ class _Builder:
         return np.concatenate(parts).astype(dt) if parts else np.zeros(1, dt)
 
 
-def build_plan(net: Network | Graph, dtype: np.dtype) -> Plan:
-    """Build the flat arrays of ``net`` with weights and state in ``dtype``."""
+def build_plan(net: Network | Graph, dtype: np.dtype, continuous: bool = False) -> Plan:
+    """Build the flat arrays of ``net`` with weights and state in ``dtype``; ``continuous``:
+    also split projections by their ``delay_us`` (per neuron or synapse), for continuous
+    mode."""
     dtype = np.dtype(dtype)
     g = as_graph(net)
     pops = g.populations
@@ -367,7 +369,8 @@ def build_plan(net: Network | Graph, dtype: np.dtype) -> Plan:
             b.n_aux += h * w
         weighted = [op for op in chain if not isinstance(op, ops.Flatten)]
         delays = g.step_delays(k)
-        delays_us = np.asarray(proj.delay_us, np.float64)
+        delays_us = np.asarray(proj.delay_us if continuous else np.max(proj.delay_us),
+                               np.float64)
         sl = slice(offsets[tgt], offsets[tgt] + sizes[tgt])
         if len(weighted) == 1 and delays.ndim == 0 and delays_us.ndim == 0:  # one op: as it is
             op = weighted[0]
@@ -408,17 +411,24 @@ def build_plan(net: Network | Graph, dtype: np.dtype) -> Plan:
         path = np.stack([d[pc.row, pc.col] if d is not None else np.full(pc.nnz, int(delays)),
                          du[pc.row, pc.col] if du is not None else
                          np.full(pc.nnz, float(delays_us))], axis=1)
-        pairs = np.unique(np.concatenate([syn, path[pc.data > 0]]), axis=0)
+        live = np.flatnonzero(pc.data > 0)
+        pairs, which = np.unique(np.concatenate([syn, path[live]]), axis=0, return_inverse=True)
+        which = np.ravel(which)
         if not len(pairs):  # no synapse: one edge
             pairs = np.array([[np.min(delays), np.min(delays_us)]])
-        for dv, duv in pairs:
+        n_edges = len(pairs)
+        check_memory(n_edges * (n_src + 1) * 24, lambda k=k, proj=proj, n=n_edges: (
+            f"simulate: {projection_name(k, proj)} split into {n} edges, one per distinct "
+            "delay (each with a pointer per source neuron); fewer distinct delays need less"))
+        groups = _groups(which[:len(syn)], len(pairs))
+        path_groups = _groups(which[len(syn):], len(pairs))
+        for (dv, duv), pick, ppick in zip(pairs, groups, path_groups):
             row, frow = base.copy(), fbase.copy()
             row[DELAY] = int(dv)
             row_us.append(float(duv))
-            pick = (syn[:, 0] == dv) & (syn[:, 1] == duv)
             fan = scipy.sparse.csr_matrix((coo.data[pick], (coo.col[pick], coo.row[pick])),
                                           shape=(n_src, m.shape[0]))
-            ppick = (path[:, 0] == dv) & (path[:, 1] == duv)
+            ppick = live[ppick]
             per_src = np.bincount(pc.col[ppick], weights=pc.data[ppick], minlength=n_src)
             b.add_csr(row, fan, np.rint(per_src).astype(np.int64))
             rows.append((row, frow))
@@ -441,6 +451,12 @@ def build_plan(net: Network | Graph, dtype: np.dtype) -> Plan:
         np.concatenate(thresholds).astype(dtype))
     return Plan(arrays, g, b.n_aux, ring_slots, ring_spikes,
                 int(et[:, DELAY].max(initial=0)), np.array([row_us[i] for i in order]))
+
+
+def _groups(labels: np.ndarray, n: int) -> list[np.ndarray]:
+    """The indices of every label ``0 .. n-1`` in ``labels``, in one sort."""
+    order = np.argsort(labels, kind="stable")
+    return np.split(order, np.searchsorted(labels[order], np.arange(1, n)))
 
 
 def _sources(g: Graph, et: np.ndarray):

@@ -288,7 +288,7 @@ class Simulator:
             f"simulate: the network's {net.n_neurons} neurons ("
             + ", ".join(f"{population_label(net, graph, i)}: {pop.size}"
                         for i, pop in enumerate(graph.populations)) + ")"))
-        self.plan = build_plan(graph, self.dtype)
+        self.plan = build_plan(graph, self.dtype, continuous=mode == "continuous")
         self.rec_from = 0 if record == "all" else self.plan.n_pop - 1
         self.per_step = record == "all"
 

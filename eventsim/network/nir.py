@@ -155,6 +155,9 @@ def _chain_nodes(nir, net: Network, dt: float) -> tuple[dict, list]:
             raise NetworkError(f"{name}: {type(layer).__name__} has no NIR node")
         if getattr(layer, "integer", False):
             raise NetworkError(f"{name}: integer layers (truncating decay) have no NIR node")
+        if getattr(layer, "delay_us", 0.0):
+            raise NetworkError(f"{name}: field 'delay_us' (continuous mode) has no NIR node in "
+                               "a chain; write as_graph(net) with delay = delay_us / dt_us")
         in_shape = net.input_shape_of(i)
         if isinstance(layer, Flatten):
             node = nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=0, end_dim=-1)

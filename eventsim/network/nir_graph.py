@@ -27,12 +27,13 @@ This is what nirtorch and snnTorch do with the graphs they write: a recurrent we
 population's spikes of the step before (snnTorch's ``RLeaky``, Norse's recurrent cells).
 
 Delays. A ``Delay`` node's ``delay`` is in seconds and must be whole steps of ``dt``; it
-becomes the projection's ``delay`` in steps and its ``delay_us`` (the same time, for
-continuous mode). One delay for every neuron may sit anywhere on a path; one per neuron must
+becomes the projection's ``delay`` in steps, and its ``delay_us`` the time a spike takes as
+discrete mode reads it (``(delay + 1) * dt`` for a projection that closes a cycle), so
+continuous mode runs the graph as discrete mode does. One delay for every neuron may sit anywhere on a path; one per neuron must
 sit before the path's first weighted op (a delay per source neuron) or after its last (per
 target neuron); paths add their delays (per synapse where both kinds meet). Writing, a
-projection's ``delay`` (steps) is what becomes a ``Delay`` node; a nonzero ``delay_us`` that
-is not ``delay * dt_us`` is an error (NIR has one time per delay).
+projection's ``delay`` (steps) is what becomes a ``Delay`` node; a nonzero ``delay_us`` other
+than the one reading gives back is an error (NIR has one time per delay).
 
 Writing (:func:`write_graph`): every population is a neuron node named as the population,
 every projection ``k`` a chain of nodes ``proj{k}.{j}`` from its source to its target, a delay
@@ -260,6 +261,11 @@ def read_graph(nodes: dict, st: Structure, input_shape: tuple[int, ...], batch_a
     ``meta`` the Graph's ``dt_us``, ``T``, sensor size, labels and provenance."""
     op_lists, op_names = [], []
     for p in st.paths:
+        if not any(type(nodes[n]).__name__ in WEIGHTED_NODES for n in p.nodes):
+            between = "".join(f" -> {n!r}" for n in p.nodes)
+            raise NetworkError(f"from_nir: {p.source!r}{between} -> {p.target!r} reaches a "
+                               "population through no Affine, Linear, Conv2d or pooling node; "
+                               "eventsim projects through weights")
         op_list, names = [], []
         for name, biased in zip(p.nodes, p.biased):
             kind = type(nodes[name]).__name__
@@ -275,14 +281,15 @@ def read_graph(nodes: dict, st: Structure, input_shape: tuple[int, ...], batch_a
     for name in st.populations:
         check_neuron_shape(name, nodes[name], shapes[name])
         pops.append(Population(name, shapes[name], **params[name][0]))
-    projections = []
-    for p, op_list in zip(st.paths, op_lists):
-        steps = _delay(nodes, p, shapes, dt_s)  # NIR's delay is time: in steps and in us
-        us = np.asarray(steps, np.float64) * (dt_s or 0.0) * 1e6
-        projections.append(Projection(p.source if p.source != st.input else INPUT, p.target,
-                                      op_list, delay=steps,
-                                      delay_us=float(us) if us.ndim == 0 else us))
-    return Graph(input_shape, pops, projections, **meta)
+    projections = [Projection(p.source if p.source != st.input else INPUT, p.target, op_list,
+                              delay=_delay(nodes, p, shapes, dt_s))
+                   for p, op_list in zip(st.paths, op_lists)]
+    g = Graph(input_shape, pops, projections, **meta)
+    if dt_s:  # the time a spike takes, as discrete mode reads it, for continuous mode
+        for k, proj in enumerate(g.projections):
+            us = (g.step_delays(k) * dt_s * 1e6).astype(np.float64)
+            proj.delay_us = float(us) if us.ndim == 0 else us
+    return g
 
 
 def _shapes(st: Structure, op_lists: list, op_names: list,
@@ -332,10 +339,10 @@ def _delay(nodes: dict, p: Path, shapes: dict, dt_s: float | None):
         elif j > weighted[-1] and size == n_tgt:
             per_tgt += flat[-n_tgt:]
         else:
-            raise NetworkError(f"from_nir: node {name!r}: a delay that differs between "
-                               f"neurons ({size} values) between the ops of a projection; "
-                               "eventsim takes them per source neuron (before the first "
-                               "weighted op) or per target neuron (after the last)")
+            raise NetworkError(f"from_nir: node {name!r}: a delay that differs between its "
+                               f"{size} neurons; eventsim takes them per source neuron ({n_src}, "
+                               f"before the first weighted op) or per target neuron ({n_tgt}, "
+                               "after the last)")
     if per_tgt.any():
         check_memory(8 * n_tgt * n_src, f"from_nir: the per-synapse delays into {p.target!r}")
         return total + per_tgt[:, None] + per_src[None, :]
@@ -392,16 +399,19 @@ def write_graph(nir, graph: Graph, dt_s: float, neuron_node) -> tuple[dict, list
         shape = graph.source_shape(k)
         chain = []
         delay = np.asarray(proj.delay)
-        if np.any(proj.delay_us) and not np.allclose(proj.delay_us, delay * dt_s * 1e6,
-                                                      rtol=1e-12, atol=1e-9):
-            raise NetworkError(f"to_nir: {where}: field 'delay_us' is not delay * dt_us; a "
-                               "NIR Delay node holds one time, written from 'delay' (steps): "
-                               "make them equal, or delay_us 0")
+        read_back = graph.step_delays(k) * dt_s * 1e6  # what from_nir makes delay_us
+        if np.any(proj.delay_us) and not np.allclose(proj.delay_us, read_back, rtol=1e-12,
+                                                      atol=1e-9):
+            took = "(delay + 1)" if graph.closes_cycle(k) else "delay"
+            raise NetworkError(f"to_nir: {where}: field 'delay_us' is not {took} * dt_us; a NIR "
+                               "Delay node holds one time, written from 'delay' (steps): make "
+                               "them agree, or delay_us 0")
         if delay.ndim == 2:
-            if len(proj.ops) != 1 or not isinstance(proj.ops[0], ops.Dense):
+            weighted = [op for op in proj.ops if not isinstance(op, ops.Flatten)]
+            if len(weighted) != 1 or not isinstance(weighted[0], ops.Dense):
                 raise NetworkError(f"to_nir: {where}: per-synapse delays are written as one "
                                    "path per delay value, for a projection of one Dense op")
-            op = proj.ops[0]
+            op = weighted[0]
             for v in np.unique(delay):
                 first = v == delay.min()
                 w = np.where(delay == v, op.weight, 0.0)

@@ -134,7 +134,6 @@ def _quantize_graph(g: Graph, bits: int, q_max: int, per_channel: bool) -> Graph
                        for op in proj.ops]
             after = float(np.prod(factors[j + 1:])) if j is not None else 1.0
             paths.append((k, j, float(np.prod(factors)), after))
-        n_ch = pop.shape[0]
         shift = {}  # projection -> its grid's shift below the population's scale
         if all(j is None for _, j, _, _ in paths):  # pooling alone: its weight is the scale
             factor = {f for _, _, f, _ in paths}
@@ -146,7 +145,12 @@ def _quantize_graph(g: Graph, bits: int, q_max: int, per_channel: bool) -> Graph
             raise NetworkError(f"{where}: fed by pooling alone and by weights; pooling weights "
                                "are fixed, so no one scale makes both whole")
         else:
-            tops = {k: np.abs(g.projections[k].ops[j].weight * f).reshape(n_ch, -1).max(axis=1)
+            if per_channel and any(j != len(g.projections[k].ops) - 1 for k, j, _, _ in paths):
+                raise NetworkError(f"{where}: per-channel scales need each projection's Dense or "
+                                   "Conv2d last, its output channels the population's (a "
+                                   "pooling or Flatten after it mixes them)")
+            tops = {k: np.abs(g.projections[k].ops[j].weight * f)
+                    .reshape(g.projections[k].ops[j].weight.shape[0], -1).max(axis=1)
                     for k, j, f, _ in paths}
             if not per_channel:
                 tops = {k: top.max() for k, top in tops.items()}

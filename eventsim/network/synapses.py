@@ -48,8 +48,8 @@ def op_synapse_lists(op, in_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndar
 def projection_synapses(graph, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
                                                  np.ndarray]:
     """The synapses of projection ``k`` of a :class:`~eventsim.network.graph.Graph`, its ops
-    multiplied out (each op's synapse list as a sparse matrix; Flatten and NeuNorm pass
-    through): ``pre, post, weight`` as :func:`synapse_lists` gives them, and the composed bias
+    multiplied out (each op's synapse list as a sparse matrix; Flatten passes through;
+    NeuNorm, which the bridge refuses, is skipped): ``pre, post, weight`` as :func:`synapse_lists` gives them, and the composed bias
     of every target neuron, shape (n_target,), float64."""
     import scipy.sparse
 

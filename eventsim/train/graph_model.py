@@ -89,7 +89,8 @@ def parts(g: Graph, k: int) -> list[Part]:
 
 
 def check_trainable(g: Graph) -> None:
-    """NetworkError naming what the graph trainer cannot train."""
+    """InputError for an integer population, NetworkError for NeuNorm or a per-synapse delay
+    the graph trainer cannot train, each naming the population or projection."""
     for pop in g.populations:
         if pop.integer:
             raise InputError(f"train: population '{pop.name}' is an integer (quantized) "

@@ -190,8 +190,9 @@ def test_a_delay_per_neuron_between_ops_is_refused():
              "d": nir.Delay(np.array([1e-3, 2e-3])), "w2": nir.Linear(np.ones((2, 2))),
              "n": _lif(2), "output": nir.Output({"output": np.array([2])})}
     chain = ["input", "w", "d", "w2", "n", "output"]
-    with pytest.raises(NetworkError, match=r"node 'd': a delay that differs between neurons "
-                                           r"\(2 values\) between the ops of a projection"):
+    with pytest.raises(NetworkError, match=r"node 'd': a delay that differs between its 2 "
+                                           r"neurons; eventsim takes them per source neuron \(2, "
+                                           r"before the first weighted op\)"):
         eventsim.from_nir(_graph(nodes, list(pairwise(chain))), dt_us=1000)
 
 
@@ -252,6 +253,7 @@ def _ring(**changes) -> tuple[dict, list]:
     ({"nodes": {"o2": nir.Output({"output": np.array([2])})}, "edges": [("n", "o2")]},
      r"the graph has 2 Output nodes; expected one"),
     ({"edges": [("n", "output")]}, r"edge \('n', 'output'\) is listed twice"),
+    ({"edges": [("n", "n")]}, r"'n' -> 'n' reaches a population through no Affine, Linear"),
     ({"nodes": {"m": _lif(2), "u": nir.Linear(np.eye(2))},
       "edges": [("n", "u"), ("u", "m"), ("m", "u")]},
      r"'m' run after the output population 'n'"),

@@ -211,3 +211,19 @@ def test_a_recurrent_graph_on_the_grid_is_exact(seed, n_th, scale, delayed):
     for sa, sb in zip(a.spikes, b.spikes):
         np.testing.assert_array_equal(sa, sb)
 
+
+
+def test_a_conv_then_flatten_projection_quantizes_per_population_not_per_channel():
+    """Conv2d -> Flatten into a flat population: one scale for the population; per-channel
+    scales would need the conv's channels to be the population's, and are refused."""
+    from eventsim.network import ops
+    from eventsim.network.graph import INPUT, Graph, Population, Projection
+
+    w = np.random.default_rng(0).normal(0, 0.5, (2, 1, 3, 3))
+    g = Graph((1, 4, 4), [Population("n", (8,), v_th=0.5)],
+              [Projection(INPUT, "n", [ops.Conv2d(w), ops.Flatten()])])
+    q = quantize(g, 8)
+    assert np.abs(q.projections[0].ops[0].weight).max() == 127
+    with pytest.raises(NetworkError, match=r"population 'n': per-channel scales need each "
+                                           r"projection's Dense or Conv2d last"):
+        quantize(g, 8, per_channel=True)
