@@ -236,8 +236,6 @@ def _populations(b2, net, g: Graph, source: list, dt: float, driven: bool, dt_us
     threshold = "v >= v_th" if gate is None else "v >= v_th and gate(t) > 0.5"
     for p, pop in enumerate(g.populations):
         name = population_label(net, g, p)
-        if pop.integer and driven:
-            raise NetworkError(f"{name}: integer layers run in discrete mode only")
         model = _MODEL_INTEGER if pop.integer else _MODEL_DRIVEN if driven else _MODEL
         group = b2.NeuronGroup(pop.size, model, threshold=threshold, reset=_RESETS[pop.reset],
                                method="exact", dt=dt * b2.second, name=f"eventsim_pop{p}",

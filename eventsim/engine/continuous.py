@@ -305,4 +305,4 @@ def simulate_continuous(net: Network | Graph, plan: Plan, inputs, dt_us: int,
         spikes.append(rec)
         counts.append(np.bincount(rec["neuron"], minlength=size).astype(np.int64))
     return make_result(spikes, counts, stats, gstats[POS], gstats[EVENTS], gstats[PEAK_QUEUE],
-                       0, t_end, "continuous", plan, edge_sops=edge_sops)
+                       0, t_end, "continuous", plan, None, edge_sops)

@@ -154,17 +154,10 @@ class Plan:
     def layer_index(self) -> list[int] | None:
         return self.graph.layer_index
 
-    def projection_sops(self, pop_sops: np.ndarray | None,
-                        edge_sops: np.ndarray | None) -> np.ndarray:
-        """SOPs per projection of the graph, from the SOPs per edge (or, where each population
-        has one projection, per population)."""
-        n_proj = len(self.graph.projections)
-        if edge_sops is not None:
-            return np.bincount(self.et[:, PROJ], weights=edge_sops,
-                               minlength=n_proj).astype(np.int64)
-        out = np.zeros(n_proj, np.int64)
-        out[self.et[:, PROJ]] = pop_sops[self.et[:, TGT]]
-        return out
+    def projection_sops(self, edge_sops: np.ndarray) -> np.ndarray:
+        """SOPs per projection of the graph, from the SOPs per edge."""
+        return np.bincount(self.et[:, PROJ], weights=edge_sops,
+                           minlength=len(self.graph.projections)).astype(np.int64)
 
     def fan_buffers(self) -> tuple[np.ndarray, np.ndarray]:
         """Target and weight-index buffers for one source neuron's conv/pool fan-out."""

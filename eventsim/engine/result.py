@@ -176,13 +176,12 @@ class Result:
 
 def make_result(spikes: list[np.ndarray], counts: list[np.ndarray], stats: np.ndarray,
                 input_spikes: int, events: int, peak_queue: int, T: int, duration_us: float,
-                mode: str, plan, step_rows: np.ndarray | None = None,
-                edge_sops: np.ndarray | None = None) -> Result:
+                mode: str, plan, step_rows: np.ndarray | None,
+                edge_sops: np.ndarray) -> Result:
     """Wrap the kernels' outputs (``stats``: shape (n_pop, 5), columns as above; ``step_rows``:
     rows ``(step, population, *counters)`` in step order, as :func:`~eventsim.engine.
-    discrete.run_steps` appends them; ``edge_sops``: SOPs per edge of ``plan``, a
-    :class:`~eventsim.engine.plan.Plan`; without it, population ``l``'s SOPs are its one
-    projection's)."""
+    discrete.run_steps` appends them, or None; ``edge_sops``: SOPs per edge of ``plan``, a
+    :class:`~eventsim.engine.plan.Plan`)."""
     active = counters = None
     if step_rows is not None:  # rows come in step order: a new step where the step changes
         new = np.ones(len(step_rows), np.bool_)
@@ -197,8 +196,7 @@ def make_result(spikes: list[np.ndarray], counts: list[np.ndarray], stats: np.nd
                   peak_queue=int(peak_queue), T=T, duration_us=float(duration_us), mode=mode,
                   layer_index=list(plan.layer_index or []),
                   populations=[p.name for p in plan.graph.populations],
-                  projection_sops=plan.projection_sops(stats[:, SOPS] if edge_sops is None
-                                                       else None, edge_sops),
+                  projection_sops=plan.projection_sops(edge_sops),
                   recurrent=np.array([plan.graph.closes_cycle(k) for k in
                                       range(len(plan.graph.projections))], np.bool_),
                   active_steps=active, step_counters=counters)
