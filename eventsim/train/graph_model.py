@@ -42,6 +42,7 @@ from eventsim.network.layers import NeuNorm
 from eventsim.train.projections import (
     conv2d_backward,
     conv2d_forward,
+    conv2d_input_grad,
     dense_backward,
     dense_forward,
     pool2d_backward,
@@ -184,7 +185,9 @@ def backward(g: Graph, cache: GraphCache, grad_out: np.ndarray,
     grad_o = [np.zeros_like(o) for o in cache.o]
     grad_o[-1] += np.asarray(grad_out, dtype).reshape(grad_o[-1].shape)
     grad_u = [np.zeros_like(o) for o in cache.o]
-    into = [[(k, part) for k in g.into(p) for part in parts(g, k)
+    all_parts = [parts(g, k) for k in range(len(g.projections))]
+    shapes_in = [_shapes_in(g, k) for k in range(len(g.projections))]
+    into = [[(k, part) for k in g.into(p) for part in all_parts[k]
              if g.projections[k].source != INPUT] for p in range(len(g.populations))]
     for t in range(T - 1, -1, -1):
         for p in range(len(g.populations) - 1, -1, -1):
@@ -201,14 +204,14 @@ def backward(g: Graph, cache: GraphCache, grad_out: np.ndarray,
             grad_u[p][t] = g_u
             for k, part in into[p]:
                 q = g.index(g.projections[k].source)
-                g_s = _input_grad(g, k, cache, part, g_u).reshape(B, -1)
+                g_s = _input_grad(g, k, cache, part, g_u, shapes_in[k]).reshape(B, -1)
                 _add_delayed(grad_o[q], t, part.delay, g_s)
     grads = []
     for k, proj in enumerate(g.projections):
         p = g.index(proj.target)
         source = cache.x if proj.source == INPUT else cache.o[g.index(proj.source)]
         per_op = [None] * len(proj.ops)
-        for part in parts(g, k):
+        for part in all_parts[k]:
             s = _delayed(source, part.delay).reshape(T * B, *g.source_shape(k))
             found = _op_grads(g, k, cache, part, s, grad_u[p].reshape(T * B, -1))
             for j, (gw, gb) in enumerate(found):
@@ -313,20 +316,19 @@ def _shapes_in(g: Graph, k: int) -> list[tuple[int, ...]]:
     return out
 
 
-def _input_grad(g: Graph, k: int, cache: GraphCache, part: Part, grad: np.ndarray
-                ) -> np.ndarray:
-    """``(dF_k/ds)^T grad`` for ``grad`` of shape (N, n_target)."""
-    proj_ops, shapes = g.projections[k].ops, _shapes_in(g, k)
+def _input_grad(g: Graph, k: int, cache: GraphCache, part: Part, grad: np.ndarray,
+                shapes: list[tuple[int, ...]]) -> np.ndarray:
+    """``(dF_k/ds)^T grad`` for ``grad`` of shape (N, n_target); ``shapes``: each op's input
+    shape (:func:`_shapes_in`)."""
+    proj_ops = g.projections[k].ops
     for j in range(len(proj_ops) - 1, -1, -1):
         op, shape, w = proj_ops[j], shapes[j], _weight(cache, k, j, part)
         n = len(grad)
         if isinstance(op, ops.Dense):
             grad = (grad.reshape(n, -1) @ w).reshape(n, *shape)
         elif isinstance(op, ops.Conv2d):
-            out_shape = op.output_shape(shape, "")
-            grad, _ = conv2d_backward(grad.reshape(n, *out_shape), np.zeros((n, *shape),
-                                                                           cache.dtype),
-                                      w, op.stride, op.padding, True)
+            grad = conv2d_input_grad(grad.reshape(n, *op.output_shape(shape, "")), shape, w,
+                                     op.stride, op.padding)
         elif isinstance(op, ops._Pool):
             out_shape = op.output_shape(shape, "")
             grad = pool2d_backward(grad.reshape(n, *out_shape), (n, *shape), op.kernel_size,

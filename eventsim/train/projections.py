@@ -127,21 +127,32 @@ def conv2d_backward(
     _, _, k_h, k_w = weight.shape
     xp = _pad(x, padding)
     grad_weight = np.empty_like(weight, dtype=grad.dtype)
-    grad_xp = np.zeros(xp.shape, grad.dtype) if input_grad else None
     for ky in range(k_h):
         for kx in range(k_w):
             rows, cols = _tap(ky, kx, stride, h_out, w_out)
             # dL/dW[co, ci, ky, kx] = sum_{n,y,x} grad[n, co, y, x] * xp[n, ci, y*s+ky, x*s+kx]
             grad_weight[:, :, ky, kx] = np.tensordot(
                 grad, xp[:, :, rows, cols], axes=([0, 2, 3], [0, 2, 3]))
-            if input_grad:
-                # col2im: tap (ky, kx) sends W[:, :, ky, kx].T @ grad to its input slice
-                grad_xp[:, :, rows, cols] += np.tensordot(
-                    weight[:, :, ky, kx], grad, axes=([0], [1])).transpose(1, 0, 2, 3)
-    if not input_grad:
-        return None, grad_weight
-    h, w = x.shape[2:]
-    return grad_xp[:, :, padding:padding + h, padding:padding + w], grad_weight
+    grad_x = conv2d_input_grad(grad, x.shape[1:], weight, stride, padding) if input_grad \
+        else None
+    return grad_x, grad_weight
+
+
+def conv2d_input_grad(grad: np.ndarray, in_shape: tuple[int, ...], weight: np.ndarray,
+                      stride: int = 1, padding: int = 0) -> np.ndarray:
+    """``dL/dx`` of :func:`conv2d_forward` for an input of shape ``(c_in, H, W)``
+    (``in_shape``), from ``grad`` (N, c_out, h_out, w_out): col2im, one matmul per tap."""
+    n, _, h_out, w_out = grad.shape
+    c_in, h, w = in_shape
+    _, _, k_h, k_w = weight.shape
+    grad_xp = np.zeros((n, c_in, h + 2 * padding, w + 2 * padding), grad.dtype)
+    for ky in range(k_h):
+        for kx in range(k_w):
+            rows, cols = _tap(ky, kx, stride, h_out, w_out)
+            # tap (ky, kx) sends W[:, :, ky, kx].T @ grad to its input slice
+            grad_xp[:, :, rows, cols] += np.tensordot(
+                weight[:, :, ky, kx], grad, axes=([0], [1])).transpose(1, 0, 2, 3)
+    return grad_xp[:, :, padding:padding + h, padding:padding + w]
 
 
 def pool2d_forward(x: np.ndarray, kernel_size: int, stride: int, pool_weight: float

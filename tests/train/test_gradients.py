@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from finite_diff import RTOL, SMOOTH, finite_difference
 
 from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, NeuNorm, SumPool2d
 from eventsim.network.network import Network
 from eventsim.train.loss import cross_entropy_counts, mse_rate
 from eventsim.train.model import backward, forward
-from eventsim.train.surrogates import Smoothed
-
-SMOOTH = Smoothed(tau=0.3)
-EPS = 1e-6
-RTOL = 1e-5
 
 
 def _mlp(rng, reset):
@@ -77,20 +73,6 @@ def _loss(out, labels, proj, kind):
     return cross_entropy_counts(out, labels)
 
 
-def _finite_difference(arr, f):
-    """Central differences of the scalar ``f()`` with respect to every entry of ``arr``."""
-    fd = np.zeros_like(arr)
-    for idx in np.ndindex(arr.shape):
-        saved = arr[idx]
-        arr[idx] = saved + EPS
-        plus = f()
-        arr[idx] = saved - EPS
-        minus = f()
-        arr[idx] = saved
-        fd[idx] = (plus - minus) / (2 * EPS)
-    return fd
-
-
 def _assert_close(grad, fd, what):
     assert grad.shape == fd.shape, what
     scale = np.linalg.norm(fd)
@@ -124,10 +106,10 @@ def test_backward_matches_finite_differences(build, T, reset, loss_kind):
             assert not isinstance(layer, (Dense, Conv2d, NeuNorm))
             continue
         if isinstance(layer, NeuNorm):
-            _assert_close(grads[i]["alpha"], _finite_difference(layer.alpha, f),
+            _assert_close(grads[i]["alpha"], finite_difference(layer.alpha, f),
                           f"layer {i} alpha")
             continue
-        _assert_close(grads[i]["weight"], _finite_difference(layer.weight, f),
+        _assert_close(grads[i]["weight"], finite_difference(layer.weight, f),
                       f"layer {i} weight")
-        _assert_close(grads[i]["bias"], _finite_difference(layer.bias, f), f"layer {i} bias")
-    _assert_close(grad_x, _finite_difference(x, f), "input")
+        _assert_close(grads[i]["bias"], finite_difference(layer.bias, f), f"layer {i} bias")
+    _assert_close(grad_x, finite_difference(x, f), "input")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import graphgen
 import numpy as np
 import pytest
+from finite_diff import RTOL, SMOOTH, finite_difference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,11 +17,6 @@ from eventsim.network import ops
 from eventsim.network.graph import INPUT, Graph, Population, Projection
 from eventsim.train.graph_model import backward, forward, trainable
 from eventsim.train.loss import mse_rate
-from eventsim.train.surrogates import Smoothed
-
-SMOOTH = Smoothed(tau=0.3)
-EPS = 1e-6
-RTOL = 1e-5
 
 
 def _trainable_delays(g: Graph) -> Graph:
@@ -80,19 +76,6 @@ def _graphs(rng, reset):
     return {"rsnn": rsnn, "delays": delays, "conv": conv}
 
 
-def _finite_difference(arr, f):
-    fd = np.zeros_like(arr)
-    for idx in np.ndindex(arr.shape):
-        saved = arr[idx]
-        arr[idx] = saved + EPS
-        plus = f()
-        arr[idx] = saved - EPS
-        minus = f()
-        arr[idx] = saved
-        fd[idx] = (plus - minus) / (2 * EPS)
-    return fd
-
-
 @pytest.mark.parametrize("reset", ["zero", "subtract"])
 @pytest.mark.parametrize("name", ["rsnn", "delays", "conv"])
 def test_backward_matches_finite_differences(name, reset):
@@ -112,7 +95,7 @@ def test_backward_matches_finite_differences(name, reset):
     params = trainable(g)
     assert len(flat) == len(params)
     for (what, arr), grad in zip(params, flat):
-        fd = _finite_difference(arr, loss)
+        fd = finite_difference(arr, loss)
         scale = np.linalg.norm(fd)
         assert scale > 1e-7, f"{what}: gradient too small to test ({scale})"
         err = np.linalg.norm(grad - fd) / scale
