@@ -193,8 +193,9 @@ def to_ring(st, src_delays, ring_idx, ring_n, ring_step, cal, cal_total, src, s,
     at step ``s`` in its ring, and count their deliveries still to come in the calendar
     ``cal``."""
     w = st[src, S_W]
-    slot = st[src, S_SLOT] + s % w
-    base = st[src, S_IDX] + (s % w) * st[src, S_N]
+    at = s % w if w > 1 else 0  # the ring slot of step s (a division costs)
+    slot = st[src, S_SLOT] + at
+    base = st[src, S_IDX] + at * st[src, S_N]
     for k in range(n_spk):
         ring_idx[base + k] = spk[k]
     ring_n[slot] = n_spk
@@ -269,8 +270,9 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
         if busy > s and not any_live(nn_live):  # nothing happens before ``busy``: jump
             s = min(busy, s_end)
             continue
-        cal_total[0] -= cal[s % width]  # the deliveries due now are made below
-        cal[s % width] = 0
+        if cal_total[0] > 0:  # the deliveries due now are made below
+            cal_total[0] -= cal[s % width]
+            cal[s % width] = 0
         if j < in_steps.shape[0] and in_steps[j] == s:
             n_in = in_ptr[j + 1] - in_ptr[j]
             to_ring(st, src_delays, ring_idx, ring_n, ring_step, cal, cal_total, 0, s,
@@ -288,7 +290,8 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
             nt = 0
             for e in range(lt[l, IN_FIRST], lt[l, IN_END]):
                 src, t_src = et[e, SRC], s - et[e, DELAY]
-                at = t_src % st[src, S_W]  # the ring slot of step t_src
+                w = st[src, S_W]
+                at = t_src % w if w > 1 else 0  # the ring slot of step t_src
                 slot = st[src, S_SLOT] + at
                 n_spk = ring_n[slot] if t_src >= 0 and ring_step[slot] == t_src else 0
                 neunorm = et[e, NN_ALPHA] >= 0 and (n_spk > 0 or nn_live[e])

@@ -35,7 +35,7 @@ A NeuNorm op opening a projection (always the only projection into its target) k
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -121,6 +121,17 @@ class Plan:
     ring_spikes: int
     max_delay: int
     delay_us: np.ndarray
+    _tables: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def tables(self, T: int) -> DecayTables:
+        """:func:`decay_tables` for a run of ``T`` steps: ``P``, ``G`` and ``cap`` built once
+        per ``T`` and shared (the kernels only read them; the last few ``T`` are kept),
+        ``conv`` new for each call (the kernels write it)."""
+        if T not in self._tables:
+            if len(self._tables) >= 8:
+                del self._tables[next(iter(self._tables))]
+            self._tables[T] = decay_tables(self.ft, T)
+        return self._tables[T]._replace(conv=np.zeros(1, self.ft.dtype))
 
     @property
     def lt(self) -> np.ndarray:

@@ -33,7 +33,6 @@ from eventsim.engine.plan import (
     N,
     Plan,
     build_plan,
-    decay_tables,
     plan_bytes,
 )
 from eventsim.engine.queue import new_heap
@@ -60,12 +59,15 @@ class DiscreteRun:
     """
 
     def __init__(self, plan: Plan, T: int, dt_us: int, rec_from: int = 0,
-                 per_step: bool = True):
+                 per_step: bool = True, room: dict | None = None):
         self.plan, self.T, self.dt_us, self.rec_from = plan, T, dt_us, rec_from
+        # ``room``: the most earlier runs of the caller used ("spikes", "rows"), so a run like
+        # them starts with buffers that need not grow; updated by :meth:`result`
+        self.room = room if room is not None else {}
         dtype = plan.ft.dtype
         n, n_pop, et = plan.n_neurons, plan.n_pop, plan.et
         n_edges = len(et)
-        self.tables = decay_tables(plan.ft, T)
+        self.tables = plan.tables(T)
         self.state = discrete.State(
             u=np.zeros(n, dtype), cur=np.zeros(n, dtype), t_last=np.full(n, -1, np.int64),
             version=np.zeros(n, np.int64), pending=np.zeros(n, np.bool_),
@@ -86,9 +88,10 @@ class DiscreteRun:
             analog=np.zeros(int(n_in[has_nn].max(initial=1)), dtype),
             fan_tgt=fan_tgt, fan_wix=fan_wix)
         # room for a few percent of neurons firing every step; grown (x4) when it fills
-        spikes = min(n * T, max(16 * n, 1 << 16)) + n
+        spikes = min(n * T, max(16 * n, 1 << 16, self.room.get("spikes", 0) * 5 // 4)) + n
         # rows (step, population, counters) of the steps with activity; none when off
-        rows = min(T * n_pop, 1 << 12) + n_pop if per_step else 0
+        rows = min(T * n_pop, max(1 << 12, self.room.get("rows", 0) * 5 // 4)) + n_pop \
+            if per_step else 0
         self.rec = discrete.Record(
             out_step=np.zeros(spikes, np.int64), out_gid=np.zeros(spikes, np.int64),
             out_n=np.zeros(1, np.int64), counts=np.zeros(n, np.int64),
@@ -166,6 +169,8 @@ class DiscreteRun:
     def result(self) -> Result:
         self.idle(self.T)
         p, rec = self.plan, self.rec
+        for key, used in (("spikes", rec.out_n[0]), ("rows", rec.n_rows[0])):
+            self.room[key] = max(self.room.get(key, 0), int(used))
         offsets = p.lt[:, OFF]
         pop_of = np.repeat(np.arange(p.n_pop), p.lt[:, N])
         rows, ptr = discrete.split_spikes(rec.out_step, rec.out_gid, int(rec.out_n[0]),
@@ -291,6 +296,7 @@ class Simulator:
         self.plan = build_plan(graph, self.dtype, continuous=mode == "continuous")
         self.rec_from = 0 if record == "all" else self.plan.n_pop - 1
         self.per_step = record == "all"
+        self._room: dict = {}  # buffer sizes the last run used (DiscreteRun)
 
     def run(self, inputs: np.ndarray | EventStream | Iterable[EventStream],
             T: int | None = None, analog: bool = False) -> Result:
@@ -377,7 +383,7 @@ class Simulator:
     def _new_run(self, plan: Plan, T: int) -> DiscreteRun:
         """A DiscreteRun of ``T`` steps, after the checks of the window."""
         check_window(T, self.dt_us, plan.n_neurons)
-        return DiscreteRun(plan, T, self.dt_us, self.rec_from, self.per_step)
+        return DiscreteRun(plan, T, self.dt_us, self.rec_from, self.per_step, self._room)
 
 
 def simulate(
