@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from graphgen import image_graphs, vector_graphs
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eventsim.engine.reference import simulate_dense
-from eventsim.engine.simulate import simulate
+from eventsim.engine.simulate import Simulator, simulate
 from eventsim.errors import NetworkError
 from eventsim.network import ops
 from eventsim.network.graph import Graph, Population, Projection
@@ -49,6 +50,23 @@ def test_image_graphs_equal_twin(case):
 @given(vector_graphs())
 def test_float32_graphs_equal_twin_float32(case):
     assert_graph_same_as_twin(*case, dtype="float32")
+
+
+@settings(max_examples=40, deadline=None)
+@given(vector_graphs(), st.lists(st.integers(1, 40), min_size=2, max_size=12))
+def test_one_simulator_runs_samples_as_fresh_ones(case, lengths):
+    """A Simulator keeps decay tables for its last few ``T`` (more than it keeps here: some
+    are dropped and built again) and sizes each run's buffers from the runs before: samples
+    of other lengths, in any order, give what a fresh run gives."""
+    g, x = case
+    sim = Simulator(g, dtype="float64")
+    for k, T in enumerate(lengths):
+        sample = np.resize(np.roll(x, k, axis=0), (T, x.shape[1]))
+        again, fresh = sim.run(sample), simulate(g, sample, dtype="float64")
+        for p in range(len(g.populations)):
+            np.testing.assert_array_equal(again.spikes[p], fresh.spikes[p])
+        np.testing.assert_array_equal(again.per_step, fresh.per_step)
+        np.testing.assert_array_equal(again.projection_sops, fresh.projection_sops)
 
 
 def one_to_one(n, w=1.0):
