@@ -173,7 +173,7 @@ def _parser() -> argparse.ArgumentParser:
     conv.add_argument("--discretisation", choices=["exact", "euler", "zoh"],
                       help="reading NIR: how LIF nodes are stepped (default exact)")
     conv.add_argument("--reset", choices=["zero", "subtract"],
-                      help="reading NIR: reset of neuron nodes with v_reset 0 (default zero)")
+                      help="reading NIR: reset of neuron nodes (default zero: to their v_reset)")
     conv.add_argument("--tau-scale", type=_positive,
                       help="reading NIR: multiply every tau by this (1/dt for Norse 1.1.0, "
                       "the step in s for Sinabs)")
@@ -570,7 +570,8 @@ def cmd_convert(args) -> int:
 def _describe(net) -> str:
     """A network's layers, or a graph's populations and projections, in one line."""
     def neurons(n) -> str:
-        return f"decay {n.decay:.6g}, {n.reset}"
+        to = f" to {n.v_reset:.6g}" if getattr(n, "v_reset", 0.0) else ""
+        return f"decay {n.decay:.6g}, {n.reset}{to}"
 
     if hasattr(net, "layers"):
         return "layers " + ", ".join(f"{type(lay).__name__}({neurons(lay)})"

@@ -8,8 +8,8 @@ strings) and returns the spikes per sample and layer in the layout of
 Each LIF population (a chain's layer with neurons, or a graph's population) is a
 ``NeuronGroup`` with exact linear integration of ``dv/dt = -v / tau`` (``tau = -dt /
 ln(decay)``; ``decay = 1`` integrates; an integer layer instead steps
-``v = sign(v) * floor(abs(v) * D / 4096)``), threshold ``v >= v_th``, reset ``v = 0``
-or ``v -= v_th``, a bias as a per-step increment; each projection a ``Synapses`` with
+``v = sign(v) * floor(abs(v) * D / 4096)``), threshold ``v >= v_th``, reset ``v = v_reset``
+(0 unless given) or ``v -= v_th``, a bias as a per-step increment; each projection a ``Synapses`` with
 ``on_pre="v_post += w"`` over the nonzero entries of its composed matrix (conv and pooling
 spelled out by :func:`~eventsim.network.synapses.synapse_lists`, independently of the
 engine's own, and multiplied out for ops without neurons between them,
@@ -24,7 +24,7 @@ graph's order (a chain's layers with neurons)::
     thresholds   input generator (order 0); for each population p in turn: the synapses of
                  every projection into it, v_post += w (order 4p + 1), a potential probe if
                  asked (4p + 2), its thresholder (4p + 3), its spike monitor (4p + 4)
-    resets       every population: v = 0 or v -= v_th
+    resets       every population: v = v_reset or v -= v_th
 
 which is the STBP recurrence: a spike of step t reaches a population later in the order in
 step t. A projection is one ``Synapses`` over the nonzero entries of its composed matrix (ops
@@ -89,7 +89,7 @@ b : 1 (constant)
 """
 # an integer layer's decay: D / 4096, truncated towards zero (exact in float64)
 _INTEGER_DECAY = "v = sign(v) * floor(abs(v) * dnum / 4096)"
-_RESETS = {"zero": "v = 0", "subtract": "v -= v_th"}
+_RESETS = {"zero": "v = v_reset", "subtract": "v -= v_th"}
 
 
 @dataclass
@@ -239,7 +239,8 @@ def _populations(b2, net, g: Graph, source: list, dt: float, driven: bool, dt_us
         model = _MODEL_INTEGER if pop.integer else _MODEL_DRIVEN if driven else _MODEL
         group = b2.NeuronGroup(pop.size, model, threshold=threshold, reset=_RESETS[pop.reset],
                                method="exact", dt=dt * b2.second, name=f"eventsim_pop{p}",
-                               namespace={} if gate is None else {"gate": gate})
+                               namespace={"v_reset": float(pop.v_reset)}
+                               | ({} if gate is None else {"gate": gate}))
         if pop.integer:
             group.dnum = float(pop.decay_num)
             objects.append(group.run_regularly(_INTEGER_DECAY, when="groups", order=0,

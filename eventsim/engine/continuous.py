@@ -7,7 +7,7 @@ exactly (``tau = tau_us``, or ``-dt_us / ln(decay)``; no leak when ``decay == 1`
 
 All spikes that reach a population at the same instant are summed, then the threshold is
 checked once (as a clock-driven simulator does within a step, so simultaneous events do not
-depend on their order); a spike resets ``u`` (to 0, or by ``- v_th``) and travels along every
+depend on their order); a spike resets ``u`` (to ``v_reset``, or by ``- v_th``) and travels along every
 projection from its population, reaching the target ``delay_us`` later (one per projection;
 in the same instant when it is 0). An input event travels along every projection from the
 input the same way. Populations of the same instant run in their order, so a spike reaches a
@@ -29,7 +29,19 @@ from numba import njit
 
 from eventsim.engine.delivery import deliver_csr, deliver_spatial
 from eventsim.engine.inputs import check_stream, dense_input
-from eventsim.engine.plan import K_DENSE, KIND, OFF, SRC, SUBTRACT, TGT, V_TH, W_OFF, N, Plan
+from eventsim.engine.plan import (
+    K_DENSE,
+    KIND,
+    OFF,
+    SRC,
+    SUBTRACT,
+    TGT,
+    V_RESET,
+    V_TH,
+    W_OFF,
+    N,
+    Plan,
+)
 from eventsim.engine.queue import SIZE, grow_heap, heap_compact, heap_pop, heap_push, new_heap
 from eventsim.engine.result import N_STATS, SELF, SPIKES, UPDATES, Result, make_result
 from eventsim.errors import InputError
@@ -201,7 +213,7 @@ def run_events(net_arrays, tau, drive, edge_delay, src_ptr, src_edges, in_t, in_
                 out_gid[out_n[0]] = g
                 out_n[0] += 1
                 stats[l, SPIKES] += 1
-                v = v - v_th if lt[l, SUBTRACT] != 0 else 0.0
+                v = v - v_th if lt[l, SUBTRACT] != 0 else ft[l, V_RESET]
                 _send(l + 1, g - off, t, t_end, et, csr_ptr, edge_delay, src_ptr, src_edges,
                       heap, gstats, stride, slot, tbuf)
             u[g] = v

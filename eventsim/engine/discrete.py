@@ -4,7 +4,7 @@ Semantics (:mod:`eventsim.network.graph` for the graph, :mod:`eventsim.network.l
 the neuron) for a neuron of population ``l`` at step ``s``::
 
     u <- decay * u_post[s-1] + bias + (sum of the weights of the spikes arriving at step s)
-    spike if u >= v_th;  u_post[s] = 0 (zero reset) or u - v_th (subtract reset)
+    spike if u >= v_th;  u_post[s] = v_reset (zero reset) or u - v_th (subtract reset)
 
 where a spike of step ``t`` along an edge of delay ``e`` arrives at step ``t + e`` (closing a
 cycle counts one step). Event-driven, in two phases per population and step, populations in
@@ -84,6 +84,7 @@ from eventsim.engine.plan import (
     S_W,
     SRC,
     SUBTRACT,
+    V_RESET,
     V_TH,
     W_IN,
     N,
@@ -283,7 +284,7 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
             sops0, macs0, self0 = stats[l, SOPS], stats[l, MACS], stats[l, SELF]
             off, n_l = lt[l, OFF], lt[l, N]
             decay, v_th, own_th = ft[l, DECAY], ft[l, V_TH], lt[l, OWN_TH] != 0
-            subtract = lt[l, SUBTRACT] != 0
+            subtract, v_reset = lt[l, SUBTRACT] != 0, ft[l, V_RESET]
             cap_l = cap[l]
             integrator = P[l, 1] == 1  # decay 1: G[n] = n
             # phase A: deliver what arrives now along every edge into l
@@ -399,7 +400,7 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                         out_step[n_out] = s
                         out_gid[n_out] = g
                         n_out += 1
-                    v = v - v_th if subtract else 0.0
+                    v = v - v_th if subtract else v_reset
                     u[g] = v
                 # next crossing without input: only a bias, or a subtract reset that leaves
                 # u high enough for the next step, can cause one

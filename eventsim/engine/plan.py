@@ -51,8 +51,8 @@ from eventsim.network.network import Network
 N, OFF, SUBTRACT, CAN_SELF, INTEGER, DECAY_NUM, OWN_TH, IN_FIRST, IN_END = range(9)
 LT_COLS = 9
 # Columns of the float population table ``ft`` (the run's dtype).
-DECAY, V_TH = range(2)
-FT_COLS = 2
+DECAY, V_TH, V_RESET = range(3)
+FT_COLS = 3
 # Columns of the source table ``st`` (int64): neurons, ring slots (0: feeds nothing), where
 # its slots start in ``ring_n``/``ring_step`` and its spike slots in ``ring_idx``, and its
 # distinct delays >= 1 in ``src_delays``.
@@ -349,6 +349,7 @@ def build_plan(net: Network | Graph, dtype: np.dtype, continuous: bool = False) 
         lt[l, INTEGER], lt[l, DECAY_NUM] = pop.integer, pop.decay_num
         lt[l, OWN_TH] = np.ndim(pop.v_th) > 0  # per channel: read per neuron
         ft[l, DECAY], ft[l, V_TH] = pop.decay, float(np.max(pop.v_th))
+        ft[l, V_RESET] = pop.v_reset
         thresholds.append(pop.neuron_thresholds())
     b = _Builder(dtype)
     rows, row_us = [], []

@@ -6,8 +6,8 @@ matrices, and every neuron of every population is updated every step, population
 order (the graph semantics of :mod:`eventsim.network.graph`)::
 
     I = sum over projections k into the population of M_k @ o_source[t - d_k] + c_k
-    u = decay * u * (1 - o) + I        (zero reset)
-    u = decay * (u - v_th * o) + I     (subtract reset)
+    u = decay * (u * (1 - o) + v_reset * o) + I     (zero reset)
+    u = decay * (u - v_th * o) + I                   (subtract reset)
     o = u >= v_th
 
 with delays per synapse handled by splitting ``M_k`` by delay. A NeuNorm op turns the spikes
@@ -218,7 +218,10 @@ def simulate_dense(net: Network | Graph, spikes: np.ndarray, dtype="float64",
                     sops[:, k] += spiking.astype(bool) @ paths
                     macs[:, p] += (values != spiking) @ fan_out
             b, v_th = bias[p], thresholds[p]
-            kept = u[p] * (1 - o[p]) if pop.reset == "zero" else u[p] - v_th * o[p]
+            if pop.reset == "zero":
+                kept = u[p] * (1 - o[p]) + dtype.type(pop.v_reset) * o[p]
+            else:
+                kept = u[p] - v_th * o[p]
             if pop.integer:  # whole numbers, decay D / 4096 truncated towards zero
                 u[p] = np.trunc(kept * pop.decay_num / 4096.0) + current + b
             else:

@@ -40,6 +40,10 @@ above, and instead of ``/layers``::
                            the LIF attributes (``kind``, ``stride``, ``weight``, ...)
 
 A chain is still written as version 1, so files of chains read in every eventsim since 0.1.
+A network with a population that resets to a nonzero ``v_reset`` is written as
+``format_version = 3``: the layout of version 1 (a chain, ``/layers``) or 2 (a graph), and the
+attribute ``v_reset`` on each such layer or population (absent: 0). Earlier eventsim versions
+refuse it rather than reset to 0.
 
 The root attribute ``eventsim_sha256`` holds the SHA-256 of everything else in the file
 (:func:`eventsim.h5io.content_digest`); :func:`load_network` checks it and refuses a file
@@ -81,7 +85,7 @@ from eventsim.network.network import Network
 FORMAT = "eventsim-network"
 #: Version 2 stores graphs; chains are still written as version 1 (which every eventsim
 #: since 0.1 reads).
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: What a projection's ops may be, by ``kind``.
 OP_KINDS = {cls.kind: cls for cls in (*ops.OP_TYPES, NeuNorm)}
 _LIF_FLOATS = ("decay", "v_th", "delay_us")
@@ -144,7 +148,9 @@ def save_network(net: Network | Graph, path: str | os.PathLike) -> None:
 def _write(f, net: Network, provenance: tuple[dict[str, Any], list[str]], h5py) -> None:
     strings = h5py.string_dtype()
     f.attrs["format"] = FORMAT
-    f.attrs["format_version"] = np.int64(FORMAT_VERSION if isinstance(net, Graph) else 1)
+    neurons = net.populations if isinstance(net, Graph) else [net.layers[i] for i in net.lif_layers]
+    resets = any(n.v_reset != 0.0 for n in neurons)  # version 3: older readers refuse it
+    f.attrs["format_version"] = np.int64(3 if resets else 2 if isinstance(net, Graph) else 1)
     f.attrs["eventsim_version"] = _eventsim_version()
     f.attrs["input_shape"] = np.asarray(net.input_shape, dtype=np.int64)
     for name in ("dt_us", "T"):
@@ -214,6 +220,8 @@ def _write_neurons(group, layer, floats) -> None:
         else:
             group.attrs[name] = float(value)
     group.attrs["reset"] = str(layer.reset)
+    if layer.v_reset != 0.0:
+        group.attrs["v_reset"] = float(layer.v_reset)
     if layer.tau_us is not None:
         group.attrs["tau_us"] = float(layer.tau_us)
     if layer.integer:
@@ -351,7 +359,7 @@ def _read(f, file: str, h5py) -> dict[str, Any]:
     parts["sensor_size"] = _attr_ints(root, file, "/", "sensor_size", required=False)
     parts["labels"] = _str_list(root, file, "/", "labels")
     parts["provenance"] = _read_provenance(f, file, h5py)
-    if ver == 1:
+    if ver == 1 or (ver == 3 and "layers" in f):
         parts["layers"] = [_read_layer(g, file, where, h5py)
                            for where, g in _numbered(f, "/layers", file, h5py)]
         return parts
@@ -428,6 +436,7 @@ def _read_neurons(group, file: str, where: str, h5py, floats) -> dict[str, Any]:
         kw["v_th"] = read_dataset(ds, file, np.float64)
     kw["reset"] = _attr_str(group.attrs, file, where, "reset")
     kw["tau_us"] = num_attr(group.attrs, file, where, "tau_us", required=False)
+    kw["v_reset"] = num_attr(group.attrs, file, where, "v_reset", required=False) or 0.0
     integer = group.attrs.get("integer", False)
     if not isinstance(integer, (bool, np.bool_)):
         raise fail(file, where, "integer", f"is {integer!r}; expected a boolean")

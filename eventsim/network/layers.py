@@ -3,9 +3,12 @@
 Every layer but :class:`Flatten` and :class:`NeuNorm` ends in LIF neurons. For neuron ``i``
 of a layer at step ``t = 1..T``, with ``u[0] = 0`` and ``o[0] = 0`` (Wu et al. 2018)::
 
-    u[t] = decay * u[t-1] * (1 - o[t-1]) + I[t] + b          (reset="zero")
-    u[t] = decay * (u[t-1] - v_th * o[t-1]) + I[t] + b       (reset="subtract")
+    u[t] = decay * (u[t-1] * (1 - o[t-1]) + v_reset * o[t-1]) + I[t] + b   (reset="zero")
+    u[t] = decay * (u[t-1] - v_th * o[t-1]) + I[t] + b                      (reset="subtract")
     o[t] = 1 if u[t] >= v_th else 0
+
+(``v_reset``, the potential a spike resets to, is 0 unless given: the STBP LIF of Wu et al.;
+NIR's ``v_reset``, Brian2's ``reset="v = v_reset"``. A subtract reset has none.)
 
 where ``I[t]`` is the layer's projection of the spikes ``o_prev[t]`` of the layer below *at
 the same step* (input spikes for the first layer). In continuous time (``mode="continuous"``)
@@ -43,6 +46,10 @@ class Neurons:
         Firing threshold, > 0; an integer layer may have one per output channel, shape
         (c_out,).
     reset : {"zero", "subtract"}
+        To ``v_reset`` (``"zero"``, as it is 0 unless given), or by ``- v_th``.
+    v_reset : float
+        The potential a ``"zero"`` reset sets, below ``v_th`` (0 with a subtract reset; a whole
+        number in an integer layer).
     tau_us : float, optional
         Membrane time constant for continuous mode (microseconds).
     integer : bool
@@ -58,6 +65,7 @@ class Neurons:
     reset: str = "zero"
     tau_us: float | None = None
     integer: bool = False
+    v_reset: float = 0.0
 
     def check_neurons(self, name: str) -> None:
         per_channel = isinstance(self.v_th, (list, tuple, np.ndarray))
@@ -83,6 +91,18 @@ class Neurons:
             raise NetworkError(
                 f"{name}: field 'reset' must be 'zero' or 'subtract', got {self.reset!r}"
             )
+        v = self.v_reset
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
+            raise NetworkError(f"{name}: field 'v_reset' must be a number, got {v!r}")
+        if not math.isfinite(v):
+            raise NetworkError(f"{name}: field 'v_reset' must be finite, got {v!r}")
+        self.v_reset = float(v)
+        if self.reset == "subtract" and self.v_reset != 0.0:
+            raise NetworkError(f"{name}: field 'v_reset' is {v!r}, but a subtract reset has "
+                               "none (it lowers u by v_th): give reset='zero' to reset to it")
+        if np.any(self.v_reset >= np.asarray(self.v_th)):
+            raise NetworkError(f"{name}: field 'v_reset' must be below 'v_th' (a neuron reset "
+                               f"to it would fire again at once), got {v!r}")
         if self.tau_us is not None and (
             isinstance(self.tau_us, bool)
             or not isinstance(self.tau_us, (int, float, np.floating, np.integer))
@@ -97,6 +117,9 @@ class Neurons:
             if not per_channel and self.v_th != round(self.v_th):
                 raise NetworkError(f"{name}: field 'v_th' must be a whole number in an integer "
                                    f"layer, got {self.v_th!r}")
+            if self.v_reset != round(self.v_reset):
+                raise NetworkError(f"{name}: field 'v_reset' must be a whole number in an "
+                                   f"integer layer, got {self.v_reset!r}")
             if self.decay * DECAY_ONE != round(self.decay * DECAY_ONE):
                 raise NetworkError(f"{name}: field 'decay' must be a multiple of 1/{DECAY_ONE} "
                                    f"in an integer layer, got {self.decay!r}")
@@ -168,9 +191,9 @@ def check_whole(arr: np.ndarray, name: str, field_name: str) -> None:
                            f"integer layer; value {float(arr.ravel()[bad])!r} at flat index {bad}")
 
 
-def _lif_kw(decay, v_th, reset, tau_us, delay_us, integer) -> dict:
+def _lif_kw(decay, v_th, reset, tau_us, delay_us, integer, v_reset) -> dict:
     return {"decay": decay, "v_th": v_th, "reset": reset, "tau_us": tau_us,
-            "delay_us": delay_us, "integer": integer}
+            "delay_us": delay_us, "integer": integer, "v_reset": v_reset}
 
 
 @dataclass(eq=False, init=False)
@@ -185,8 +208,8 @@ class Dense(LIF, ops.Dense):
     """
 
     def __init__(self, weight, bias=None, decay=0.2, v_th=0.5, reset="zero",
-                 tau_us=None, delay_us=0.0, integer=False):
-        LIF.__init__(self, **_lif_kw(decay, v_th, reset, tau_us, delay_us, integer))
+                 tau_us=None, delay_us=0.0, integer=False, v_reset=0.0):
+        LIF.__init__(self, **_lif_kw(decay, v_th, reset, tau_us, delay_us, integer, v_reset))
         self.weight = weight
         self.bias = bias
 
@@ -216,8 +239,8 @@ class Conv2d(LIF, ops.Conv2d):
     """
 
     def __init__(self, weight, stride=1, padding=0, bias=None, decay=0.2, v_th=0.5,
-                 reset="zero", tau_us=None, delay_us=0.0, integer=False):
-        LIF.__init__(self, **_lif_kw(decay, v_th, reset, tau_us, delay_us, integer))
+                 reset="zero", tau_us=None, delay_us=0.0, integer=False, v_reset=0.0):
+        LIF.__init__(self, **_lif_kw(decay, v_th, reset, tau_us, delay_us, integer, v_reset))
         self.weight, self.stride, self.padding, self.bias = weight, stride, padding, bias
 
     def checked_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
@@ -231,8 +254,8 @@ class Conv2d(LIF, ops.Conv2d):
 
 class _PoolLayer(LIF):
     def __init__(self, kernel_size=2, stride=None, decay=0.2, v_th=0.5, reset="zero",
-                 tau_us=None, delay_us=0.0, integer=False):
-        LIF.__init__(self, **_lif_kw(decay, v_th, reset, tau_us, delay_us, integer))
+                 tau_us=None, delay_us=0.0, integer=False, v_reset=0.0):
+        LIF.__init__(self, **_lif_kw(decay, v_th, reset, tau_us, delay_us, integer, v_reset))
         self.kernel_size, self.stride = kernel_size, stride
 
     def checked_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:

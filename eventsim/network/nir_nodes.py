@@ -23,19 +23,22 @@ OP_NODES = (*WEIGHTED_NODES, "Flatten", "Delay")
 
 def neuron_params(name: str, node, kind: str, dt_s: float | None, discretisation: str,
                   reset_asked: str | None, tau_scale: float) -> tuple[dict, float]:
-    """The ``decay``, ``v_th`` and ``reset`` of a LIF or IF node, and its input gain (folded
+    """The ``decay``, ``v_th``, ``reset`` and ``v_reset`` of a LIF or IF node (``v_reset`` and
+    ``v_threshold`` read as they are: the input gain goes into the weights), and its input gain (folded
     into the weights of every projection into it, see :func:`scale_ops`)."""
     meta = node.metadata or {}
     v_reset = getattr(node, "v_reset", None)
     if "eventsim_decay" in meta:
         check_eventsim_node(name, meta, dt_s, discretisation, reset_asked, tau_scale)
+    v_reset = 0.0 if v_reset is None else uniform(v_reset, name, "v_reset")
     if "eventsim_reset" in meta:
         reset = meta["eventsim_reset"]
-    elif v_reset is not None and uniform(v_reset, name, "v_reset") != 0.0:
-        raise NetworkError(f"from_nir: node {name!r}: resets to a nonzero v_reset; eventsim "
-                           "resets to 0 (or subtracts the threshold)")
-    else:  # NIR's reset to v_reset = 0, unless the caller knows the writer subtracted
+    else:  # NIR's reset to v_reset, unless the caller knows the writer subtracted
         reset = reset_asked or "zero"
+    if reset == "subtract" and v_reset != 0.0:
+        raise NetworkError(f"from_nir: node {name!r}: resets to v_reset = {v_reset}, but the "
+                           "reading asks for a subtract reset, which has none; read it with "
+                           "reset='zero'")
     v_th = uniform(node.v_threshold, name, "v_threshold")
     if kind == "IF":
         decay, gain = 1.0, positive_r(node, name)
@@ -65,7 +68,7 @@ def neuron_params(name: str, node, kind: str, dt_s: float | None, discretisation
         else:
             decay, gain = math.exp(-dt_s / tau), r / tau
         gain = float32_unit(gain, node.tau, node.r)
-    return {"decay": decay, "v_th": v_th, "reset": reset}, gain
+    return {"decay": decay, "v_th": v_th, "reset": reset, "v_reset": v_reset}, gain
 
 
 def nir_op(name: str, node, keep_bias: bool = True):

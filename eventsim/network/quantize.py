@@ -6,6 +6,7 @@ one output channel), ``s = max|W| / (2**(bits-1) - 1)`` and
     weight -> round(W / s)        (whole numbers in [-(2**(bits-1) - 1), 2**(bits-1) - 1])
     bias   -> round(b / s)
     v_th   -> max(1, round(v_th / s))
+    v_reset -> min(round(v_reset / s), v_th - 1)   (per-layer scales only)
     decay  -> round(decay * 4096) / 4096      (fixed point, truncating; see ``LIF.integer``)
 
 so the integer potential is the float one divided by ``s`` and crosses the scaled threshold
@@ -58,6 +59,17 @@ BITS = (2, 16)
 MAX_SHIFT = 16
 
 
+def _int_reset(neurons, scale, v_th, where: str) -> float:
+    """An integer population's ``v_reset``: ``min(round(v_reset / scale), v_th - 1)``; 0 stays
+    0. One scale only: per-channel scales would need a ``v_reset`` per channel."""
+    if neurons.v_reset == 0.0:
+        return 0.0
+    if np.ndim(scale) or np.ndim(v_th):
+        raise NetworkError(f"{where}: field 'v_reset' is {neurons.v_reset}, and per-channel "
+                           "scales would need one per channel: quantize it per layer")
+    return float(min(np.round(neurons.v_reset / float(scale)), float(v_th) - 1.0))
+
+
 def quantize(net: Network | Graph, bits: int = 8, per_channel: bool = False
              ) -> Network | Graph:
     """The integer network of ``net`` with ``bits``-bit weights (see the module docstring).
@@ -87,8 +99,9 @@ def quantize(net: Network | Graph, bits: int = 8, per_channel: bool = False
                "reset": layer.reset, "integer": True}
         if isinstance(layer, (AvgPool2d, SumPool2d)):
             scale = layer.pool_weight  # pooling weights become 1
-            layers.append(SumPool2d(layer.kernel_size, stride=layer.stride,
-                                    v_th=float(max(1, round(layer.v_th / scale))), **lif))
+            v_th = float(max(1, round(layer.v_th / scale)))
+            layers.append(SumPool2d(layer.kernel_size, stride=layer.stride, v_th=v_th,
+                                    v_reset=_int_reset(layer, scale, v_th, name), **lif))
             scales.append(scale)
             continue
         axes = tuple(range(1, layer.weight.ndim)) if per_channel else None
@@ -99,6 +112,7 @@ def quantize(net: Network | Graph, bits: int = 8, per_channel: bool = False
         bias = None if layer.bias is None else np.round(layer.bias / scale)
         v_th = np.maximum(1.0, np.round(layer.v_th / scale))
         v_th = v_th if per_channel else float(v_th)
+        lif["v_reset"] = _int_reset(layer, scale, v_th, name)
         scale = scale.tolist()
         if isinstance(layer, Dense):
             layers.append(Dense(weight, bias=bias, v_th=v_th, **lif))
@@ -181,10 +195,11 @@ def _quantize_graph(g: Graph, bits: int, q_max: int, per_channel: bool) -> Graph
                     op_list.append(ops.Flatten())
             new_ops[k] = op_list
         v_th = np.maximum(1.0, np.round(pop.v_th / unit))
+        v_th = v_th if per_channel and v_th.ndim else float(v_th)
         pops.append(Population(pop.name, pop.shape,
                                decay=max(1, round(pop.decay * DECAY_ONE)) / DECAY_ONE,
-                               v_th=v_th if per_channel and v_th.ndim else float(v_th),
-                               reset=pop.reset, integer=True))
+                               v_th=v_th, reset=pop.reset, integer=True,
+                               v_reset=_int_reset(pop, unit, v_th, where)))
         scales.append({"scale": np.asarray(scale).tolist(),
                        "shifts": {str(k): np.asarray(v).tolist() for k, v in shift.items()}})
     projections = [Projection(proj.source, proj.target, op_list, proj.delay, proj.delay_us)

@@ -5,7 +5,8 @@ through time, through every projection, its delays and the cycles (the rule of
 Forward, for ``t = 0 .. T-1`` and each population ``p`` in order::
 
     I_p[t] = sum_{k into p} F_k(s_k[t]),      s_k[t] = o_source(k)[t - e_k]  (0 before step 0)
-    u_p[t] = k_p u_p[t-1] (1 - o_p[t-1]) + I_p[t]          reset "zero"
+    u_p[t] = k_p u_p[t-1] (1 - o_p[t-1]) + I_p[t]          reset "zero" (v_reset 0)
+    u_p[t] = k_p (u_p[t-1] (1 - o_p[t-1]) + v_reset o_p[t-1]) + I_p[t]     (v_reset != 0)
     u_p[t] = k_p (u_p[t-1] - v_th o_p[t-1]) + I_p[t]       reset "subtract"
     o_p[t] = spike(u_p[t] - v_th)
 
@@ -20,7 +21,8 @@ Backward, for ``t = T-1 .. 0`` and populations in reverse order (so a target of 
 step has passed its gradient back before its source comes)::
 
     g_o_p[t] = dL/do_p[t] + sum_{k from p} (dF_k/ds)^T g_u_target(k)[t + e_k]
-    g_u_p[t] = (g_o_p[t] - k u_p[t] g_u_p[t+1]) spike'(u_p[t] - v_th) + k (1 - o_p[t]) g_u_p[t+1]
+    g_u_p[t] = (g_o_p[t] + k (v_reset - u_p[t]) g_u_p[t+1]) spike'(u_p[t] - v_th)
+               + k (1 - o_p[t]) g_u_p[t+1]
                                                                                   (zero reset;
                subtract: (g_o_p[t] - k v_th g_u_p[t+1]) spike' + k g_u_p[t+1])
 
@@ -163,7 +165,10 @@ def forward(g: Graph, x: np.ndarray, spike_fn: SpikeFn | None = None,
                                   ).reshape(B, -1)
             u_prev = cache.u[p][t - 1] if t else np.zeros_like(current)
             o_prev = cache.o[p][t - 1] if t else np.zeros_like(current)
-            if pop.reset == "zero":
+            if pop.reset == "zero" and pop.v_reset != 0.0:
+                u_t = decay[p] * (u_prev * (1 - o_prev) + dtype.type(pop.v_reset) * o_prev) \
+                    + current
+            elif pop.reset == "zero":
                 u_t = decay[p] * u_prev * (1 - o_prev) + current
             else:
                 u_t = decay[p] * (u_prev - v_th[p] * o_prev) + current
@@ -195,8 +200,9 @@ def backward(g: Graph, cache: GraphCache, grad_out: np.ndarray,
             k_p, v_th = dtype.type(pop.decay), dtype.type(pop.v_th)
             g_next = grad_u[p][t + 1] if t + 1 < T else np.zeros_like(grad_u[p][0])
             h = spike_fn.grad(cache.u[p][t] - v_th)
-            if pop.reset == "zero":
-                g_o = grad_o[p][t] - k_p * cache.u[p][t] * g_next
+            if pop.reset == "zero":  # d u'/d o = v_reset - u (v_reset 0 unless given)
+                g_o = grad_o[p][t] + k_p * (dtype.type(pop.v_reset) - cache.u[p][t]) * g_next \
+                    if pop.v_reset != 0.0 else grad_o[p][t] - k_p * cache.u[p][t] * g_next
                 g_u = g_o * h + k_p * (1 - cache.o[p][t]) * g_next
             else:
                 g_o = grad_o[p][t] - (k_p * v_th) * g_next

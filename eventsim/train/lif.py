@@ -2,8 +2,9 @@
 
 Forward, for step ``t = 0..T-1`` with ``u[-1] = o[-1] = 0`` (DESIGN.md, "Discrete-time LIF")::
 
-    u[t] = k * u[t-1] * (1 - o[t-1]) + I[t] + b          (reset="zero")
-    u[t] = k * (u[t-1] - v_th * o[t-1]) + I[t] + b       (reset="subtract")
+    u[t] = k * u[t-1] * (1 - o[t-1]) + I[t] + b                            (reset="zero")
+    u[t] = k * (u[t-1] * (1 - o[t-1]) + v_reset * o[t-1]) + I[t] + b       (and v_reset != 0)
+    u[t] = k * (u[t-1] - v_th * o[t-1]) + I[t] + b                         (reset="subtract")
     o[t] = f(u[t] - v_th)
 
 with ``f`` the spike function's forward pass (the Heaviside step, or a smooth stand-in), written
@@ -14,7 +15,7 @@ Backward (Wu et al. 2018, eqs. 7-10, with the reset gate kept): let ``g_u[t] = d
 ``h[t] = f'(u[t] - v_th)`` (the surrogate for the step), ``grad_o[t]`` the gradient arriving from
 the layer above (the spatial path) and ``g_u[T] = 0``. Going back in time::
 
-    zero reset:     g_o[t] = grad_o[t] - k * u[t] * g_u[t+1]
+    zero reset:     g_o[t] = grad_o[t] + k * (v_reset - u[t]) * g_u[t+1]
                     g_u[t] = g_o[t] * h[t] + k * (1 - o[t]) * g_u[t+1]
     subtract reset: g_o[t] = grad_o[t] - k * v_th * g_u[t+1]
                     g_u[t] = g_o[t] * h[t] + k * g_u[t+1]
@@ -47,12 +48,15 @@ class LIFParams:
     bias : ndarray or None
         Shaped to broadcast against one sample's neurons: ``(n,)`` for Dense, ``(c_out, 1, 1)``
         for Conv2d (one value per channel).
+    v_reset : numpy scalar or None
+        What a zero reset sets ``u`` to, when not 0 (None: 0, the STBP LIF's own recurrence).
     """
 
     decay: np.floating
     v_th: np.floating
     reset: str
     bias: np.ndarray | None = None
+    v_reset: np.floating | None = None  # a zero reset's v_reset when not 0
 
     @classmethod
     def from_layer(cls, layer, dtype: np.dtype | str = np.float32) -> LIFParams:
@@ -63,7 +67,8 @@ class LIFParams:
             bias = np.asarray(bias, dtype)
             if isinstance(layer, Conv2d):
                 bias = bias.reshape(-1, 1, 1)
-        return cls(dtype.type(layer.decay), dtype.type(layer.v_th), layer.reset, bias)
+        v_reset = dtype.type(layer.v_reset) if layer.v_reset != 0.0 else None
+        return cls(dtype.type(layer.decay), dtype.type(layer.v_th), layer.reset, bias, v_reset)
 
 
 def lif_forward(
@@ -92,7 +97,9 @@ def lif_forward(
     u_prev = np.zeros_like(I[0])
     o_prev = np.zeros_like(I[0])
     for t in range(I.shape[0]):
-        if params.reset == "zero":
+        if params.reset == "zero" and params.v_reset is not None:
+            u_t = k * (u_prev * (1 - o_prev) + params.v_reset * o_prev) + I[t]
+        elif params.reset == "zero":
             u_t = k * u_prev * (1 - o_prev) + I[t]
         else:
             u_t = k * (u_prev - v_th * o_prev) + I[t]
@@ -131,7 +138,10 @@ def lif_backward(
     grad_I = np.empty_like(grad_o)
     g_next = np.zeros_like(grad_o[0])  # g_u[t+1]
     for t in range(grad_o.shape[0] - 1, -1, -1):
-        if params.reset == "zero":
+        if params.reset == "zero" and params.v_reset is not None:
+            g_o = grad_o[t] + k * (params.v_reset - u[t]) * g_next
+            g_u = g_o * h[t] + k * (1 - o[t]) * g_next
+        elif params.reset == "zero":
             g_o = grad_o[t] - k * u[t] * g_next
             g_u = g_o * h[t] + k * (1 - o[t]) * g_next
         else:

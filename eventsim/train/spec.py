@@ -17,6 +17,7 @@ Example (``networks/nmnist-mlp.toml``)::
     decay = 0.2
     v_th = 0.5
     reset = "zero"
+    v_reset = 0.0                       # optional: what a "zero" reset sets u to
     bias = false
 
     [train]                             # any field of TrainConfig
@@ -204,7 +205,8 @@ def load_spec(path: str | Path) -> Spec:
     n = doc["network"]
     where = f"{path} [network]"
     lif = {"decay": _get(n, "decay", float, where, 0.2), "v_th": _get(n, "v_th", float, where, 0.5),
-           "reset": _get(n, "reset", str, where, "zero")}
+           "reset": _get(n, "reset", str, where, "zero"),
+           "v_reset": _get(n, "v_reset", float, where, 0.0)}
     rng = np.random.default_rng(config.seed)
     bias = _get(n, "bias", bool, where, False)
     if "populations" in n or "projections" in n:  # a graph (eventsim.train.graph_spec)

@@ -16,11 +16,14 @@ from eventsim.network.network import Network
 
 
 def _lif(draw, rng):
-    return {
+    kw = {
         "decay": draw(st.sampled_from([1.0, 0.9, 0.5, 0.2, float(rng.uniform(0.05, 1.0))])),
         "v_th": float(rng.uniform(0.2, 1.5)),
         "reset": draw(st.sampled_from(["zero", "subtract"])),
     }
+    if kw["reset"] == "zero" and draw(st.booleans()):  # a reset to v_reset, below v_th
+        kw["v_reset"] = float(rng.uniform(-1.0, 0.8)) * kw["v_th"]
+    return kw
 
 
 def _weights(rng, shape, zero_frac, scale):
@@ -107,6 +110,8 @@ def integer_networks(draw):
             continue
         lif = {"decay": draw(st.sampled_from([4096, 4095, 3277, 2048, 819, 1])) / 4096,
                "v_th": float(rng.integers(1, 60)), "reset": layer.reset, "integer": True}
+        if layer.reset == "zero" and draw(st.booleans()):  # a whole v_reset below v_th
+            lif["v_reset"] = float(rng.integers(-30, lif["v_th"]))
         if isinstance(layer, (AvgPool2d, SumPool2d)):
             layers.append(SumPool2d(layer.kernel_size, stride=layer.stride, **lif))
             continue

@@ -29,13 +29,16 @@ def pool_numpy(x: np.ndarray, k: int, stride: int, average: bool) -> np.ndarray:
 
 
 def _lif(draw, rng) -> dict:
-    return {
+    kw = {
         "decay": draw(st.sampled_from([1.0, 0.5, 0.2, float(rng.uniform(0.01, 1.0))])),
         "v_th": float(rng.uniform(0.1, 2.0)),
         "reset": draw(st.sampled_from(["zero", "subtract"])),
         "tau_us": draw(st.sampled_from([None, float(rng.uniform(1.0, 1e5))])),
         "delay_us": draw(st.sampled_from([0.0, float(rng.uniform(0.0, 1e4))])),
     }
+    if kw["reset"] == "zero" and draw(st.booleans()):  # a reset to v_reset, below v_th
+        kw["v_reset"] = float(rng.uniform(-1.0, 0.8)) * kw["v_th"]
+    return kw
 
 
 @st.composite

@@ -162,6 +162,27 @@ def test_layout(tmp_path):
     assert load_network(path).provenance["optimizer"] == {"lr": 1e-3}
 
 
+def test_a_reset_to_v_reset_is_format_version_3(tmp_path):
+    """A network with a nonzero ``v_reset`` is written as version 3 (earlier eventsim versions
+    refuse it instead of resetting to 0), in the layout of its kind; without one, as before."""
+    from eventsim.network.graph import as_graph
+
+    chain = Network([Dense(np.ones((3, 4))), Dense(np.ones((2, 3)), v_reset=-0.25)], (4,))
+    for net, layout in ((chain, "layers"), (as_graph(chain), "populations")):
+        save_network(net, tmp_path / "r.h5")
+        with h5py.File(tmp_path / "r.h5") as f:
+            assert int(f.attrs["format_version"]) == 3 and layout in f
+            assert sorted(g.attrs.get("v_reset", 0.0) for g in f[layout].values()) == [-0.25, 0]
+        back = load_network(tmp_path / "r.h5")
+        assert type(back) is type(net)
+        assert [n.v_reset for n in getattr(back, "populations", None) or
+                [back.layers[i] for i in back.lif_layers]] == [0.0, -0.25]
+    chain.layers[1].v_reset = 0.0
+    save_network(chain, tmp_path / "r.h5")
+    with h5py.File(tmp_path / "r.h5") as f:
+        assert int(f.attrs["format_version"]) == 1 and "v_reset" not in f["layers/001"].attrs
+
+
 def test_provenance_keeps_given_eventsim_version(tmp_path):
     net = Network([Dense(np.ones((1, 1)))], (1,), provenance={"eventsim_version": "0.0.1"})
     save_network(net, tmp_path / "n.h5")
@@ -363,7 +384,7 @@ def test_format_as_bytes_is_read(saved):
 
 @pytest.mark.parametrize(
     "value, expect",
-    [(3, "is 3; this eventsim reads versions 1 to 2"), (0, "is 0"), ("1", "expected an integer")],
+    [(4, "is 4; this eventsim reads versions 1 to 3"), (0, "is 0"), ("1", "expected an integer")],
 )
 def test_format_version(saved, value, expect):
     _edit(saved, lambda f: f.attrs.__setitem__("format_version", value))

@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 
 import eventsim
 from eventsim.errors import FormatError, NetworkError, OutputError
+from eventsim.network import ops
+from eventsim.network.graph import Graph, Population, Projection
 from eventsim.network.layers import Conv2d, Dense, Flatten, NeuNorm
 from eventsim.network.network import Network
 
@@ -71,13 +73,36 @@ def test_foreign_graph_uses_the_exact_exponential_and_folds_r_over_tau():
         eventsim.from_nir(_foreign())
 
 
-@pytest.mark.parametrize("graph, match", [
-    (_foreign(v_leak=0.1), r"node 'lif': leaks towards a nonzero v_leak"),
-    (_foreign(v_reset=-0.5), r"node 'lif': resets to a nonzero v_reset"),
+@pytest.mark.parametrize("graph, reset, match", [
+    (_foreign(v_leak=0.1), None, r"node 'lif': leaks towards a nonzero v_leak"),
+    (_foreign(v_reset=-0.5), "subtract", (r"node 'lif': resets to v_reset = -0.5, but the "
+                                          r"reading asks for a subtract reset, which has none")),
+    (_foreign(v_reset=1.0), None, r"field 'v_reset' must be below 'v_th'"),
 ])
-def test_what_does_not_map_names_the_node(graph, match):
+def test_what_does_not_map_names_the_node(graph, reset, match):
     with pytest.raises(NetworkError, match=match):
-        eventsim.from_nir(graph, dt_us=1000)
+        eventsim.from_nir(graph, dt_us=1000, reset=reset)
+
+
+def test_a_reset_to_v_reset_reads_and_runs_as_nir_says():
+    """NIR's LIF resets to ``v_reset``: read as it is (the input gain goes into the weights,
+    not into ``v_reset`` or ``v_threshold``), written back, and run: a neuron driven over
+    threshold by one input restarts from ``v_reset``."""
+    net = eventsim.from_nir(_foreign(v_reset=-0.5), dt_us=1000)
+    assert net.layers[0].v_reset == -0.5 and net.layers[0].reset == "zero"
+    back = eventsim.from_nir(eventsim.to_nir(net))
+    assert back.layers[0].v_reset == -0.5
+    def spikes(v_reset):
+        g = Graph((1,), [Population("p", (1,), decay=0.5, v_th=1.0, v_reset=v_reset)],
+                  [Projection("input", "p", [ops.Dense(np.array([[1.25]]))])])
+        return eventsim.simulate(g, np.array([[1], [1], [1], [0]], np.uint8),
+                                 dtype="float64").spikes[0][:, 0]
+
+    # u: 1.25 (spike, to -0.5), 0.5 * -0.5 + 1.25 = 1.0 (spike), 1.0 (spike), -0.25
+    np.testing.assert_array_equal(spikes(-0.5), [0, 1, 2])
+    # u: 1.25 (spike, to -1), 0.75, 1.625 (spike), -0.5
+    np.testing.assert_array_equal(spikes(-1.0), [0, 2])
+    np.testing.assert_array_equal(spikes(0.0), [0, 1, 2])  # 1.25, 1.25, 1.25
 
 
 def test_unsupported_nodes_and_shapes():

@@ -45,17 +45,17 @@ def test_integer_layers_within_range(bits):
 
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.integers(1, 40),
-       st.sampled_from([1.0, 0.5, 2.0**-7, 4.0, 2.0**-12]))
-def test_exact_when_the_float_network_is_already_on_the_grid(seed, n_th, scale):
-    """Weights and thresholds that are multiples of one scale (a power of two, so the float
-    sums are exact too), integrating neurons: the integer network is the float one divided
-    by the scale, spike for spike."""
+       st.sampled_from([1.0, 0.5, 2.0**-7, 4.0, 2.0**-12]), st.integers(-40, 0))
+def test_exact_when_the_float_network_is_already_on_the_grid(seed, n_th, scale, n_reset):
+    """Weights, thresholds and ``v_reset`` that are multiples of one scale (a power of two,
+    so the float sums are exact too), integrating neurons: the integer network is the float
+    one divided by the scale, spike for spike."""
     rng = np.random.default_rng(seed)
     w1 = rng.integers(-127, 128, (6, 5)).astype(float)
     w1[0, 0] = 127  # the largest magnitude sets the scale
     w2 = rng.integers(-127, 128, (3, 6)).astype(float)
     w2[0, 0] = -127
-    net = Network([Dense(w1 * scale, v_th=n_th * scale, decay=1.0),
+    net = Network([Dense(w1 * scale, v_th=n_th * scale, decay=1.0, v_reset=n_reset * scale),
                    Dense(w2 * scale, v_th=n_th * scale, decay=1.0, reset="subtract")], (5,))
     x = (rng.random((25, 5)) < 0.4).astype(np.uint8)
     a = eventsim.simulate(net, x, dtype="float64")
@@ -138,7 +138,16 @@ def test_what_cannot_be_quantized_or_trained():
         Trainer(q, TrainConfig(), lambda x, rng, augment: x)
 
 
+def test_v_reset_needs_one_scale():
+    net = Network([Dense(np.array([[127.0, -64.0], [32.0, 127.0]]) / 128, v_th=1.0, v_reset=-0.5)], (2,))
+    assert quantize(net, 8).layers[0].v_reset == -64.0  # scale 1/128
+    with pytest.raises(NetworkError, match=r"layer 0 \(Dense\): field 'v_reset' is -0.5, "
+                                           r"and per-channel scales would need one per channel"):
+        quantize(net, 8, per_channel=True)
+
+
 @pytest.mark.parametrize("kwargs, match", [
+    ({"v_reset": -0.5}, r"field 'v_reset' must be a whole number in an integer layer"),
     ({"weight": np.array([[0.5]])}, r"field 'weight' must hold whole numbers in an integer layer; value 0.5 at flat index 0"),
     ({"v_th": 1.5}, r"field 'v_th' must be a whole number in an integer layer"),
     ({"decay": 0.3}, r"field 'decay' must be a multiple of 1/4096"),

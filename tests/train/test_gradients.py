@@ -81,13 +81,17 @@ def _assert_close(grad, fd, what):
     assert err < RTOL, f"{what}: relative error {err:.2e}"
 
 
-@pytest.mark.parametrize("reset", ["zero", "subtract"])
+@pytest.mark.parametrize("reset", ["zero", "subtract", "v_reset"])
 @pytest.mark.parametrize("build, T", [(_mlp, 6), (_conv_avg, 4), (_conv_sum, 5),
                                       (_conv_neunorm, 5)])
 @pytest.mark.parametrize("loss_kind", ["projection", "mse_rate", "cross_entropy"])
 def test_backward_matches_finite_differences(build, T, reset, loss_kind):
+    """``reset="v_reset"``: a zero reset to ``v_reset = -0.3`` in every layer."""
     rng = np.random.default_rng(11)
-    net = build(rng, reset)
+    net = build(rng, "zero" if reset == "v_reset" else reset)
+    if reset == "v_reset":
+        for i in net.lif_layers:
+            net.layers[i].v_reset = -0.3
     B = 2
     x = rng.random((T, B, *net.input_shape))  # analog input, so dL/dx is defined
     labels = rng.integers(0, net.n_outputs, B)
