@@ -9,7 +9,8 @@ Each LIF population (a chain's layer with neurons, or a graph's population) is a
 ``NeuronGroup`` with exact linear integration of ``dv/dt = -v / tau`` (``tau = -dt /
 ln(decay)``; ``decay = 1`` integrates; an integer layer instead steps
 ``v = sign(v) * floor(abs(v) * D / 4096)``), threshold ``v >= v_th``, reset ``v = v_reset``
-(0 unless given) or ``v -= v_th``, a bias as a per-step increment; each projection a ``Synapses`` with
+(0 unless given) or ``v -= v_th``, a bias (and the leak drive ``(1 - decay) * v_leak``, ``v``
+starting at ``v_leak``) as a per-step increment; each projection a ``Synapses`` with
 ``on_pre="v_post += w"`` over the nonzero entries of its composed matrix (conv and pooling
 spelled out by :func:`~eventsim.network.synapses.synapse_lists`, independently of the
 engine's own, and multiplied out for ops without neurons between them,
@@ -233,13 +234,16 @@ def _populations(b2, net, g: Graph, source: list, dt: float, driven: bool, dt_us
         pre, post, weight, c = projection_synapses(g, k)
         bias[g.index(proj.target)] += c
         composed.append((pre, post, weight))
+    for p, pop in enumerate(g.populations):  # the leak towards v_leak: a constant drive
+        bias[p] += pop.leak_drive()
     threshold = "v >= v_th" if gate is None else "v >= v_th and gate(t) > 0.5"
     for p, pop in enumerate(g.populations):
         name = population_label(net, g, p)
         model = _MODEL_INTEGER if pop.integer else _MODEL_DRIVEN if driven else _MODEL
         group = b2.NeuronGroup(pop.size, model, threshold=threshold, reset=_RESETS[pop.reset],
                                method="exact", dt=dt * b2.second, name=f"eventsim_pop{p}",
-                               namespace={"v_reset": float(pop.v_reset)}
+                               namespace={"v_reset": float(pop.v_reset),
+                                          "v_leak": float(pop.v_leak)}
                                | ({} if gate is None else {"gate": gate}))
         if pop.integer:
             group.dnum = float(pop.decay_num)
@@ -251,6 +255,7 @@ def _populations(b2, net, g: Graph, source: list, dt: float, driven: bool, dt_us
         else:
             group.rate = -np.log(pop.decay) / float(dt) * b2.Hz
         group.v_th = pop.neuron_thresholds()
+        group.v = pop.v_leak  # at rest
         if driven:
             group.drive = bias[p] * (1e6 / dt_us) * b2.Hz
         else:
@@ -321,7 +326,8 @@ def _run_discrete(net, inputs, dt_us, T, target, probe) -> Brian2Run:
             m.when, m.order = "thresholds", 4 * p + 4
         if len(inputs) > 1:
             for p, g in enumerate(groups):
-                objects.append(g.run_regularly("v = 0", dt=seg * dt * b2.second, when="start",
+                objects.append(g.run_regularly("v = v_leak", dt=seg * dt * b2.second,
+                                               when="start",
                                                name=f"eventsim_segment{p}"))
         state = None
         if probe is not None:

@@ -4,6 +4,7 @@ Semantics (:mod:`eventsim.network.graph` for the graph, :mod:`eventsim.network.l
 the neuron) for a neuron of population ``l`` at step ``s``::
 
     u <- decay * u_post[s-1] + bias + (sum of the weights of the spikes arriving at step s)
+    (u_post[-1] = v_leak; bias includes the leak drive (1 - decay) * v_leak)
     spike if u >= v_th;  u_post[s] = v_reset (zero reset) or u - v_th (subtract reset)
 
 where a spike of step ``t`` along an edge of delay ``e`` arrives at step ``t + e`` (closing a
@@ -164,14 +165,15 @@ class Input(NamedTuple):
 
 @njit(cache=True)
 def schedule_bias(net, tables, T, state, heap, gstats):
-    """Queue the first crossing of every neuron that its bias alone drives over threshold."""
+    """Queue the first crossing of every neuron that its bias (leak drive included) alone
+    drives over threshold from its rest ``state.u`` (``v_leak``, or 0)."""
     lt, ft, bias, vth = net.lt, net.ft, net.bias, net.v_th
     n_total = lt[-1, OFF] + lt[-1, N]
     for l in range(lt.shape[0]):
         for g in range(lt[l, OFF], lt[l, OFF] + lt[l, N]):
-            if bias[g] > 0:
-                n = crossing(lt, l, 0.0, bias[g], tables, vth[g], ft[l, DECAY], T)
-                if n > 0:  # from step -1 (u = 0) to step n - 1
+            if bias[g] > 0 or state.u[g] != 0:
+                n = crossing(lt, l, state.u[g], bias[g], tables, vth[g], ft[l, DECAY], T)
+                if n > 0:  # from step -1 (u at rest) to step n - 1
                     heap_push(heap.hkey, heap.hkey2, heap.hseq, heap.hver, heap.hstate,
                               (n - 1) * n_total + g, 0, state.version[g])
                     state.pending[g] = True

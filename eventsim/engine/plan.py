@@ -51,8 +51,8 @@ from eventsim.network.network import Network
 N, OFF, SUBTRACT, CAN_SELF, INTEGER, DECAY_NUM, OWN_TH, IN_FIRST, IN_END = range(9)
 LT_COLS = 9
 # Columns of the float population table ``ft`` (the run's dtype).
-DECAY, V_TH, V_RESET = range(3)
-FT_COLS = 3
+DECAY, V_TH, V_RESET, V_LEAK = range(4)
+FT_COLS = 4
 # Columns of the source table ``st`` (int64): neurons, ring slots (0: feeds nothing), where
 # its slots start in ``ring_n``/``ring_step`` and its spike slots in ``ring_idx``, and its
 # distinct delays >= 1 in ``src_delays``.
@@ -132,6 +132,11 @@ class Plan:
                 del self._tables[next(iter(self._tables))]
             self._tables[T] = decay_tables(self.ft, T)
         return self._tables[T]._replace(conv=np.zeros(1, self.ft.dtype))
+
+    def rest(self) -> np.ndarray:
+        """Every neuron's potential at the start, ``v_leak`` (0 unless given), shape
+        (n_neurons,), the run's dtype."""
+        return np.repeat(self.ft[:, V_LEAK], self.lt[:, N])
 
     @property
     def lt(self) -> np.ndarray:
@@ -349,7 +354,7 @@ def build_plan(net: Network | Graph, dtype: np.dtype, continuous: bool = False) 
         lt[l, INTEGER], lt[l, DECAY_NUM] = pop.integer, pop.decay_num
         lt[l, OWN_TH] = np.ndim(pop.v_th) > 0  # per channel: read per neuron
         ft[l, DECAY], ft[l, V_TH] = pop.decay, float(np.max(pop.v_th))
-        ft[l, V_RESET] = pop.v_reset
+        ft[l, V_RESET], ft[l, V_LEAK] = pop.v_reset, pop.v_leak
         thresholds.append(pop.neuron_thresholds())
     b = _Builder(dtype)
     rows, row_us = [], []
@@ -444,6 +449,8 @@ def build_plan(net: Network | Graph, dtype: np.dtype, continuous: bool = False) 
         into = np.flatnonzero(et[:, TGT] == l)
         lt[l, [IN_FIRST, IN_END]] = into[0], into[-1] + 1  # every population has input
     st, src_delays, ring_slots, ring_spikes = _sources(g, et)
+    for l in range(n_pop):  # the leak towards v_leak: a drive after the projections' biases
+        bias[offsets[l]:offsets[l] + sizes[l]] += pops[l].leak_drive()
     for l in range(n_pop):
         # a neuron crosses threshold without input only with a positive bias, or when a
         # subtract reset leaves it high

@@ -8,6 +8,9 @@ order (the graph semantics of :mod:`eventsim.network.graph`)::
     I = sum over projections k into the population of M_k @ o_source[t - d_k] + c_k
     u = decay * (u * (1 - o) + v_reset * o) + I     (zero reset)
     u = decay * (u - v_th * o) + I                   (subtract reset)
+
+starting from ``u = v_leak`` (0 unless given), the leak drive ``(1 - decay) * v_leak`` in
+each population's constant ``c``.
     o = u >= v_th
 
 with delays per synapse handled by splitting ``M_k`` by delay. A NeuNorm op turns the spikes
@@ -178,11 +181,13 @@ def simulate_dense(net: Network | Graph, spikes: np.ndarray, dtype="float64",
     bias = [np.zeros(n) for n in sizes]
     for k, proj in enumerate(g.projections):
         bias[g.index(proj.target)] += dense[k][2]
+    for p, pop in enumerate(g.populations):  # the leak towards v_leak
+        bias[p] += pop.leak_drive()
     bias = [b.astype(dtype) for b in bias]
     thresholds = [pop.neuron_thresholds().astype(dtype) for pop in g.populations]
     spiking_in = np.zeros_like(x) if analog else x  # the spikes among what x carries
     out = [np.zeros((T, batch, n), bool) for n in sizes]
-    u = [np.zeros((batch, n), dtype) for n in sizes]
+    u = [np.full((batch, n), pop.v_leak, dtype) for n, pop in zip(sizes, g.populations)]
     o = [np.zeros((batch, n), dtype) for n in sizes]
     nn_x = [np.zeros((batch, *proj.ops[0].alpha.shape[1:]), dtype)
             if isinstance(proj.ops[0], NeuNorm) else None for proj in g.projections]

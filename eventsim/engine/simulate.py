@@ -69,7 +69,7 @@ class DiscreteRun:
         n_edges = len(et)
         self.tables = plan.tables(T)
         self.state = discrete.State(
-            u=np.zeros(n, dtype), cur=np.zeros(n, dtype), t_last=np.full(n, -1, np.int64),
+            u=plan.rest(), cur=np.zeros(n, dtype), t_last=np.full(n, -1, np.int64),
             version=np.zeros(n, np.int64), pending=np.zeros(n, np.bool_),
             mark=np.full(n, -1, np.int64), all_mark=np.full(n_pop, -1, np.int64),
             uniform=np.ones(n_pop, np.bool_), nn_x=np.zeros(max(plan.n_aux, 1), dtype),
@@ -195,7 +195,7 @@ _NO_PTR.setflags(write=False)
 
 def check_continuous(net: Network | Graph, graph: Graph) -> None:
     """NetworkError for what continuous mode cannot run: NeuNorm, integer populations, a
-    cycle without delay; ``graph`` is ``as_graph(net)``."""
+    leak towards a nonzero ``v_leak``, a cycle without delay; ``graph`` is ``as_graph(net)``."""
     if isinstance(net, Network):
         for i, layer in enumerate(net.layers):
             if isinstance(layer, NeuNorm):
@@ -205,6 +205,10 @@ def check_continuous(net: Network | Graph, graph: Graph) -> None:
         if pop.integer:
             raise NetworkError(f"{population_label(net, graph, p)}: integer layers run in "
                                "discrete mode only")
+        if pop.v_leak != 0.0:
+            raise NetworkError(f"{population_label(net, graph, p)}: field 'v_leak' is "
+                               f"{pop.v_leak}; continuous mode leaks towards 0 only (for now: "
+                               "run it in discrete mode)")
     for k, proj in enumerate(graph.projections):
         if any(isinstance(op, NeuNorm) for op in proj.ops):
             raise NetworkError(f"{projection_name(k, proj)}: NeuNorm runs in discrete mode "

@@ -40,10 +40,10 @@ above, and instead of ``/layers``::
                            the LIF attributes (``kind``, ``stride``, ``weight``, ...)
 
 A chain is still written as version 1, so files of chains read in every eventsim since 0.1.
-A network with a population that resets to a nonzero ``v_reset`` is written as
-``format_version = 3``: the layout of version 1 (a chain, ``/layers``) or 2 (a graph), and the
-attribute ``v_reset`` on each such layer or population (absent: 0). Earlier eventsim versions
-refuse it rather than reset to 0.
+A network with a population that resets to a nonzero ``v_reset`` or leaks towards a nonzero
+``v_leak`` is written as ``format_version = 3``: the layout of version 1 (a chain,
+``/layers``) or 2 (a graph), and the attributes ``v_reset``, ``v_leak`` on each such layer or
+population (absent: 0). Earlier eventsim versions refuse it rather than run it without.
 
 The root attribute ``eventsim_sha256`` holds the SHA-256 of everything else in the file
 (:func:`eventsim.h5io.content_digest`); :func:`load_network` checks it and refuses a file
@@ -149,7 +149,8 @@ def _write(f, net: Network, provenance: tuple[dict[str, Any], list[str]], h5py) 
     strings = h5py.string_dtype()
     f.attrs["format"] = FORMAT
     neurons = net.populations if isinstance(net, Graph) else [net.layers[i] for i in net.lif_layers]
-    resets = any(n.v_reset != 0.0 for n in neurons)  # version 3: older readers refuse it
+    # a reset to v_reset or a leak towards v_leak: version 3, which older readers refuse
+    resets = any(n.v_reset != 0.0 or n.v_leak != 0.0 for n in neurons)
     f.attrs["format_version"] = np.int64(3 if resets else 2 if isinstance(net, Graph) else 1)
     f.attrs["eventsim_version"] = _eventsim_version()
     f.attrs["input_shape"] = np.asarray(net.input_shape, dtype=np.int64)
@@ -220,8 +221,9 @@ def _write_neurons(group, layer, floats) -> None:
         else:
             group.attrs[name] = float(value)
     group.attrs["reset"] = str(layer.reset)
-    if layer.v_reset != 0.0:
-        group.attrs["v_reset"] = float(layer.v_reset)
+    for name in ("v_reset", "v_leak"):
+        if getattr(layer, name) != 0.0:
+            group.attrs[name] = float(getattr(layer, name))
     if layer.tau_us is not None:
         group.attrs["tau_us"] = float(layer.tau_us)
     if layer.integer:
@@ -436,7 +438,8 @@ def _read_neurons(group, file: str, where: str, h5py, floats) -> dict[str, Any]:
         kw["v_th"] = read_dataset(ds, file, np.float64)
     kw["reset"] = _attr_str(group.attrs, file, where, "reset")
     kw["tau_us"] = num_attr(group.attrs, file, where, "tau_us", required=False)
-    kw["v_reset"] = num_attr(group.attrs, file, where, "v_reset", required=False) or 0.0
+    for name in ("v_reset", "v_leak"):
+        kw[name] = num_attr(group.attrs, file, where, name, required=False) or 0.0
     integer = group.attrs.get("integer", False)
     if not isinstance(integer, (bool, np.bool_)):
         raise fail(file, where, "integer", f"is {integer!r}; expected a boolean")

@@ -3,12 +3,17 @@
 Every layer but :class:`Flatten` and :class:`NeuNorm` ends in LIF neurons. For neuron ``i``
 of a layer at step ``t = 1..T``, with ``u[0] = 0`` and ``o[0] = 0`` (Wu et al. 2018)::
 
-    u[t] = decay * (u[t-1] * (1 - o[t-1]) + v_reset * o[t-1]) + I[t] + b   (reset="zero")
-    u[t] = decay * (u[t-1] - v_th * o[t-1]) + I[t] + b                      (reset="subtract")
+    u[t] = decay * (u[t-1] * (1 - o[t-1]) + v_reset * o[t-1]) + c + I[t] + b   (reset="zero")
+    u[t] = decay * (u[t-1] - v_th * o[t-1]) + c + I[t] + b                      (reset="subtract")
     o[t] = 1 if u[t] >= v_th else 0
 
 (``v_reset``, the potential a spike resets to, is 0 unless given: the STBP LIF of Wu et al.;
-NIR's ``v_reset``, Brian2's ``reset="v = v_reset"``. A subtract reset has none.)
+NIR's ``v_reset``, Brian2's ``reset="v = v_reset"``. A subtract reset has none.) A leak
+towards ``v_leak`` (0 unless given) is the constant drive ``c = (1 - decay) * v_leak``
+(:meth:`Neurons.leak_drive`, float64, added to the bias), and the neuron starts at rest,
+``u[-1] = v_leak`` (``o[-1] = 0``): the step of ``tau du/dt = v_leak - u`` by the exact
+exponential or by forward Euler, as NIR's ``LIF`` and Norse's cells (which start at
+``v_leak``) have it. ``v_leak = 0`` is the STBP LIF, starting at 0.
 
 where ``I[t]`` is the layer's projection of the spikes ``o_prev[t]`` of the layer below *at
 the same step* (input spikes for the first layer). In continuous time (``mode="continuous"``)
@@ -50,6 +55,9 @@ class Neurons:
     v_reset : float
         The potential a ``"zero"`` reset sets, below ``v_th`` (0 with a subtract reset; a whole
         number in an integer layer).
+    v_leak : float
+        The potential ``u`` leaks towards and starts at (0 in an integer layer, and where
+        ``decay == 1``: an integrator does not leak).
     tau_us : float, optional
         Membrane time constant for continuous mode (microseconds).
     integer : bool
@@ -66,6 +74,7 @@ class Neurons:
     tau_us: float | None = None
     integer: bool = False
     v_reset: float = 0.0
+    v_leak: float = 0.0
 
     def check_neurons(self, name: str) -> None:
         per_channel = isinstance(self.v_th, (list, tuple, np.ndarray))
@@ -91,12 +100,18 @@ class Neurons:
             raise NetworkError(
                 f"{name}: field 'reset' must be 'zero' or 'subtract', got {self.reset!r}"
             )
+        for f in ("v_reset", "v_leak"):
+            v = getattr(self, f)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
+                raise NetworkError(f"{name}: field '{f}' must be a number, got {v!r}")
+            if not math.isfinite(v):
+                raise NetworkError(f"{name}: field '{f}' must be finite, got {v!r}")
+            setattr(self, f, float(v))
         v = self.v_reset
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
-            raise NetworkError(f"{name}: field 'v_reset' must be a number, got {v!r}")
-        if not math.isfinite(v):
-            raise NetworkError(f"{name}: field 'v_reset' must be finite, got {v!r}")
-        self.v_reset = float(v)
+        if self.v_leak != 0.0 and (self.decay == 1.0 or self.integer):
+            raise NetworkError(f"{name}: field 'v_leak' is {self.v_leak!r}, but "
+                               + ("an integer layer has no leak drive (give v_leak 0)"
+                                  if self.integer else "decay 1 does not leak"))
         if self.reset == "subtract" and self.v_reset != 0.0:
             raise NetworkError(f"{name}: field 'v_reset' is {v!r}, but a subtract reset has "
                                "none (it lowers u by v_th): give reset='zero' to reset to it")
@@ -123,6 +138,11 @@ class Neurons:
             if self.decay * DECAY_ONE != round(self.decay * DECAY_ONE):
                 raise NetworkError(f"{name}: field 'decay' must be a multiple of 1/{DECAY_ONE} "
                                    f"in an integer layer, got {self.decay!r}")
+
+    def leak_drive(self) -> float:
+        """``c = (1 - decay) * v_leak`` in float64: the constant drive of the leak towards
+        ``v_leak``, added to the bias by every part that steps the neuron."""
+        return (1.0 - float(self.decay)) * self.v_leak
 
     def channel_thresholds(self, n_channels: int) -> np.ndarray:
         """``v_th`` of each output channel, shape (n_channels,), float64."""
@@ -191,9 +211,9 @@ def check_whole(arr: np.ndarray, name: str, field_name: str) -> None:
                            f"integer layer; value {float(arr.ravel()[bad])!r} at flat index {bad}")
 
 
-def _lif_kw(decay, v_th, reset, tau_us, delay_us, integer, v_reset) -> dict:
+def _lif_kw(decay, v_th, reset, tau_us, delay_us, integer, v_reset, v_leak) -> dict:
     return {"decay": decay, "v_th": v_th, "reset": reset, "tau_us": tau_us,
-            "delay_us": delay_us, "integer": integer, "v_reset": v_reset}
+            "delay_us": delay_us, "integer": integer, "v_reset": v_reset, "v_leak": v_leak}
 
 
 @dataclass(eq=False, init=False)
@@ -208,8 +228,9 @@ class Dense(LIF, ops.Dense):
     """
 
     def __init__(self, weight, bias=None, decay=0.2, v_th=0.5, reset="zero",
-                 tau_us=None, delay_us=0.0, integer=False, v_reset=0.0):
-        LIF.__init__(self, **_lif_kw(decay, v_th, reset, tau_us, delay_us, integer, v_reset))
+                 tau_us=None, delay_us=0.0, integer=False, v_reset=0.0, v_leak=0.0):
+        LIF.__init__(self, **_lif_kw(decay, v_th, reset, tau_us, delay_us, integer, v_reset,
+                                     v_leak))
         self.weight = weight
         self.bias = bias
 
@@ -239,8 +260,10 @@ class Conv2d(LIF, ops.Conv2d):
     """
 
     def __init__(self, weight, stride=1, padding=0, bias=None, decay=0.2, v_th=0.5,
-                 reset="zero", tau_us=None, delay_us=0.0, integer=False, v_reset=0.0):
-        LIF.__init__(self, **_lif_kw(decay, v_th, reset, tau_us, delay_us, integer, v_reset))
+                 reset="zero", tau_us=None, delay_us=0.0, integer=False, v_reset=0.0,
+                 v_leak=0.0):
+        LIF.__init__(self, **_lif_kw(decay, v_th, reset, tau_us, delay_us, integer, v_reset,
+                                     v_leak))
         self.weight, self.stride, self.padding, self.bias = weight, stride, padding, bias
 
     def checked_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
@@ -254,8 +277,9 @@ class Conv2d(LIF, ops.Conv2d):
 
 class _PoolLayer(LIF):
     def __init__(self, kernel_size=2, stride=None, decay=0.2, v_th=0.5, reset="zero",
-                 tau_us=None, delay_us=0.0, integer=False, v_reset=0.0):
-        LIF.__init__(self, **_lif_kw(decay, v_th, reset, tau_us, delay_us, integer, v_reset))
+                 tau_us=None, delay_us=0.0, integer=False, v_reset=0.0, v_leak=0.0):
+        LIF.__init__(self, **_lif_kw(decay, v_th, reset, tau_us, delay_us, integer, v_reset,
+                                     v_leak))
         self.kernel_size, self.stride = kernel_size, stride
 
     def checked_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:

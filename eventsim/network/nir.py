@@ -8,7 +8,7 @@ as :mod:`eventsim.network.nir_graph` says (paths of projection nodes between neu
 ``Delay`` nodes, the order populations run in). NIR neurons are continuous-time; a discrete layer of step ``dt`` becomes
 
 * ``LIF`` with ``tau = -dt / ln(decay)`` (the exact exponential: ``decay = exp(-dt / tau)``),
-  ``r = tau`` (an input weight ``w`` moves ``v`` by ``r * w / tau = w``), ``v_leak = 0``,
+  ``r = tau`` (an input weight ``w`` moves ``v`` by ``r * w / tau = w``), ``v_leak`` and
   ``v_reset`` (0 unless given) and ``v_threshold = v_th``;
 * ``IF`` with ``r = 1`` for ``decay == 1``.
 
@@ -24,8 +24,7 @@ input gain ``r / tau`` (LIF) or ``r`` (IF) folded into the projection's weights 
 forward Euler and zero-order hold read graphs snnTorch, Norse and Sinabs wrote (see
 :func:`from_nir`). Anything that does not map exactly raises
 :class:`~eventsim.errors.NetworkError` naming the node and the field: a leak towards a
-nonzero ``v_leak``, a nonzero ``v_reset`` read with ``reset="subtract"``, ``LI`` / ``CubaLIF``
-neurons, dilation or
+nonzero ``v_reset`` read with ``reset="subtract"``, ``LI`` / ``CubaLIF`` neurons, dilation or
 groups, asymmetric kernels or padding, a partial ``Flatten``, neuron parameters whose shape
 is not the layer's, a node the input does not reach, a loop without neurons.
 """
@@ -186,7 +185,7 @@ def _neuron_node(nir, shape: tuple[int, ...], neurons, dt: float):
         return nir.IF(r=ones, v_threshold=ones * neurons.v_th,
                       v_reset=ones * neurons.v_reset, metadata=meta)
     tau = -dt / math.log(neurons.decay)
-    return nir.LIF(tau=ones * tau, r=ones * tau, v_leak=0 * ones,
+    return nir.LIF(tau=ones * tau, r=ones * tau, v_leak=ones * neurons.v_leak,
                    v_threshold=ones * neurons.v_th, v_reset=ones * neurons.v_reset,
                    metadata=meta)
 

@@ -367,7 +367,8 @@ def as_chain(graph: Graph, st: Structure, nodes: dict) -> list | None:
         implicit = [(nodes[n].metadata or {}).get("eventsim_implicit", False)
                     for n in p.nodes if type(nodes[n]).__name__ == "Flatten"]
         layers += [Flatten() for flag in implicit if not flag]
-        lif = {"decay": pop.decay, "v_th": pop.v_th, "reset": pop.reset, "v_reset": pop.v_reset}
+        lif = {"decay": pop.decay, "v_th": pop.v_th, "reset": pop.reset, "v_reset": pop.v_reset,
+               "v_leak": pop.v_leak}
         if isinstance(op, ops.Dense):
             layers.append(Dense(op.weight, bias=op.bias, **lif))
         elif isinstance(op, ops.Conv2d):

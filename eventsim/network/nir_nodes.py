@@ -23,8 +23,9 @@ OP_NODES = (*WEIGHTED_NODES, "Flatten", "Delay")
 
 def neuron_params(name: str, node, kind: str, dt_s: float | None, discretisation: str,
                   reset_asked: str | None, tau_scale: float) -> tuple[dict, float]:
-    """The ``decay``, ``v_th``, ``reset`` and ``v_reset`` of a LIF or IF node (``v_reset`` and
-    ``v_threshold`` read as they are: the input gain goes into the weights), and its input gain (folded
+    """The ``decay``, ``v_th``, ``reset``, ``v_reset`` and ``v_leak`` of a LIF or IF node
+    (potentials read as they are: the input gain goes into the weights; ``tau du/dt = v_leak -
+    u`` stepped by any reading leaks by the drive ``(1 - decay) * v_leak``), and its input gain (folded
     into the weights of every projection into it, see :func:`scale_ops`)."""
     meta = node.metadata or {}
     v_reset = getattr(node, "v_reset", None)
@@ -40,11 +41,11 @@ def neuron_params(name: str, node, kind: str, dt_s: float | None, discretisation
                            "reading asks for a subtract reset, which has none; read it with "
                            "reset='zero'")
     v_th = uniform(node.v_threshold, name, "v_threshold")
+    v_leak = 0.0
     if kind == "IF":
         decay, gain = 1.0, positive_r(node, name)
     else:
-        if uniform(node.v_leak, name, "v_leak") != 0.0:
-            raise NetworkError(f"from_nir: node {name!r}: leaks towards a nonzero v_leak")
+        v_leak = uniform(node.v_leak, name, "v_leak")
         tau = uniform(node.tau, name, "tau") * tau_scale
         if not tau > 0:
             raise NetworkError(f"from_nir: node {name!r}: field 'tau' is {tau}; expected a "
@@ -68,7 +69,8 @@ def neuron_params(name: str, node, kind: str, dt_s: float | None, discretisation
         else:
             decay, gain = math.exp(-dt_s / tau), r / tau
         gain = float32_unit(gain, node.tau, node.r)
-    return {"decay": decay, "v_th": v_th, "reset": reset, "v_reset": v_reset}, gain
+    return {"decay": decay, "v_th": v_th, "reset": reset, "v_reset": v_reset,
+            "v_leak": v_leak}, gain
 
 
 def nir_op(name: str, node, keep_bias: bool = True):

@@ -7,6 +7,9 @@ Forward, for ``t = 0 .. T-1`` and each population ``p`` in order::
     I_p[t] = sum_{k into p} F_k(s_k[t]),      s_k[t] = o_source(k)[t - e_k]  (0 before step 0)
     u_p[t] = k_p u_p[t-1] (1 - o_p[t-1]) + I_p[t]          reset "zero" (v_reset 0)
     u_p[t] = k_p (u_p[t-1] (1 - o_p[t-1]) + v_reset o_p[t-1]) + I_p[t]     (v_reset != 0)
+
+from ``u_p[-1] = v_leak`` (0 unless given), ``I_p`` including the leak drive
+``(1 - k_p) v_leak``.
     u_p[t] = k_p (u_p[t-1] - v_th o_p[t-1]) + I_p[t]       reset "subtract"
     o_p[t] = spike(u_p[t] - v_th)
 
@@ -155,6 +158,9 @@ def forward(g: Graph, x: np.ndarray, spike_fn: SpikeFn | None = None,
                 inner[p].append((k, part))
     decay = [dtype.type(p.decay) for p in g.populations]
     v_th = [dtype.type(p.v_th) for p in g.populations]
+    for p, pop in enumerate(g.populations):  # the leak towards v_leak: a constant drive
+        if pop.v_leak != 0.0:
+            drive[p] += dtype.type(pop.leak_drive())
     for t in range(T):
         for p, pop in enumerate(g.populations):
             current = drive[p][t].copy()
@@ -163,7 +169,7 @@ def forward(g: Graph, x: np.ndarray, spike_fn: SpikeFn | None = None,
                 s = _delayed_step(cache.o[q], t, part.delay)
                 current += _apply(g, k, cache, part, s.reshape(B, *g.source_shape(k))
                                   ).reshape(B, -1)
-            u_prev = cache.u[p][t - 1] if t else np.zeros_like(current)
+            u_prev = cache.u[p][t - 1] if t else np.full_like(current, pop.v_leak)
             o_prev = cache.o[p][t - 1] if t else np.zeros_like(current)
             if pop.reset == "zero" and pop.v_reset != 0.0:
                 u_t = decay[p] * (u_prev * (1 - o_prev) + dtype.type(pop.v_reset) * o_prev) \

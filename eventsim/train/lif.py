@@ -4,6 +4,9 @@ Forward, for step ``t = 0..T-1`` with ``u[-1] = o[-1] = 0`` (DESIGN.md, "Discret
 
     u[t] = k * u[t-1] * (1 - o[t-1]) + I[t] + b                            (reset="zero")
     u[t] = k * (u[t-1] * (1 - o[t-1]) + v_reset * o[t-1]) + I[t] + b       (and v_reset != 0)
+
+from ``u[-1] = v_leak`` (0 unless given), adding the leak drive ``(1 - k) * v_leak`` after
+``b`` when ``v_leak != 0``.
     u[t] = k * (u[t-1] - v_th * o[t-1]) + I[t] + b                         (reset="subtract")
     o[t] = f(u[t] - v_th)
 
@@ -50,6 +53,12 @@ class LIFParams:
         for Conv2d (one value per channel).
     v_reset : numpy scalar or None
         What a zero reset sets ``u`` to, when not 0 (None: 0, the STBP LIF's own recurrence).
+    v_leak : numpy scalar or None
+        What ``u`` leaks towards and starts at, when not 0.
+    leak : numpy scalar or None
+        The leak's constant drive ``(1 - decay) * v_leak`` (computed in float64,
+        :meth:`~eventsim.network.layers.Neurons.leak_drive`), added every step after the
+        bias.
     """
 
     decay: np.floating
@@ -57,6 +66,8 @@ class LIFParams:
     reset: str
     bias: np.ndarray | None = None
     v_reset: np.floating | None = None  # a zero reset's v_reset when not 0
+    v_leak: np.floating | None = None   # the rest u starts at, when not 0
+    leak: np.floating | None = None     # its drive (1 - decay) * v_leak, computed in float64
 
     @classmethod
     def from_layer(cls, layer, dtype: np.dtype | str = np.float32) -> LIFParams:
@@ -68,7 +79,10 @@ class LIFParams:
             if isinstance(layer, Conv2d):
                 bias = bias.reshape(-1, 1, 1)
         v_reset = dtype.type(layer.v_reset) if layer.v_reset != 0.0 else None
-        return cls(dtype.type(layer.decay), dtype.type(layer.v_th), layer.reset, bias, v_reset)
+        v_leak = dtype.type(layer.v_leak) if layer.v_leak != 0.0 else None
+        leak = dtype.type(layer.leak_drive()) if layer.v_leak != 0.0 else None
+        return cls(dtype.type(layer.decay), dtype.type(layer.v_th), layer.reset, bias, v_reset,
+                   v_leak, leak)
 
 
 def lif_forward(
@@ -94,7 +108,7 @@ def lif_forward(
     k, v_th, b = params.decay, params.v_th, params.bias
     u = np.empty_like(I)
     o = np.empty_like(I)
-    u_prev = np.zeros_like(I[0])
+    u_prev = np.zeros_like(I[0]) if params.v_leak is None else np.full_like(I[0], params.v_leak)
     o_prev = np.zeros_like(I[0])
     for t in range(I.shape[0]):
         if params.reset == "zero" and params.v_reset is not None:
@@ -105,6 +119,8 @@ def lif_forward(
             u_t = k * (u_prev - v_th * o_prev) + I[t]
         if b is not None:
             u_t += b
+        if params.leak is not None:
+            u_t += params.leak
         u[t] = u_t
         o[t] = spike_fn.forward(u_t - v_th)
         u_prev, o_prev = u[t], o[t]

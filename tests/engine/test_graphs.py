@@ -164,6 +164,14 @@ def test_graphs_that_cannot_run_are_named(build, message):
         build()
 
 
+def test_continuous_mode_refuses_a_leak_towards_v_leak():
+    g = Graph((1,), [Population("p", (1,), decay=0.5, v_leak=0.25)],
+              [Projection("input", "p", [ops.Dense(np.ones((1, 1)))])])
+    with pytest.raises(NetworkError, match=r"population 'p': field 'v_leak' is 0.25; "
+                                           r"continuous mode leaks towards 0 only"):
+        simulate(g, np.ones((3, 1), np.uint8), mode="continuous")
+
+
 def test_continuous_mode_refuses_a_cycle_without_delay():
     g = Graph((1,), [Population("h", (1,)), Population("k", (1,))],
               [Projection("input", "h", one_to_one(1)), Projection("h", "k", one_to_one(1)),
@@ -177,11 +185,11 @@ def test_continuous_mode_refuses_a_cycle_without_delay():
 
 def _on_the_grid(g: Graph, dt_us: int) -> Graph:
     """``g`` where continuous mode must equal discrete mode: integrating or leaking neurons
-    with zero reset, no bias, and every delay (per projection, source neuron or synapse) as
+    with zero reset, no bias, no leak towards a nonzero ``v_leak``, and every delay (per projection, source neuron or synapse) as
     ``delay_us`` (one more step for a projection that closes a cycle: discrete mode's own
     step)."""
     for pop in g.populations:
-        pop.reset = "zero"
+        pop.reset, pop.v_leak = "zero", 0.0
     for k, proj in enumerate(g.projections):
         for op in proj.ops:
             if getattr(op, "bias", None) is not None:

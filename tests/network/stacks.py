@@ -38,6 +38,8 @@ def _lif(draw, rng) -> dict:
     }
     if kw["reset"] == "zero" and draw(st.booleans()):  # a reset to v_reset, below v_th
         kw["v_reset"] = float(rng.uniform(-1.0, 0.8)) * kw["v_th"]
+    if kw["decay"] < 1.0 and draw(st.booleans()):  # a leak towards v_leak
+        kw["v_leak"] = float(rng.uniform(-1.0, 1.5)) * kw["v_th"]
     return kw
 
 

@@ -74,7 +74,6 @@ def test_foreign_graph_uses_the_exact_exponential_and_folds_r_over_tau():
 
 
 @pytest.mark.parametrize("graph, reset, match", [
-    (_foreign(v_leak=0.1), None, r"node 'lif': leaks towards a nonzero v_leak"),
     (_foreign(v_reset=-0.5), "subtract", (r"node 'lif': resets to v_reset = -0.5, but the "
                                           r"reading asks for a subtract reset, which has none")),
     (_foreign(v_reset=1.0), None, r"field 'v_reset' must be below 'v_th'"),
@@ -103,6 +102,21 @@ def test_a_reset_to_v_reset_reads_and_runs_as_nir_says():
     # u: 1.25 (spike, to -1), 0.75, 1.625 (spike), -0.5
     np.testing.assert_array_equal(spikes(-1.0), [0, 2])
     np.testing.assert_array_equal(spikes(0.0), [0, 1, 2])  # 1.25, 1.25, 1.25
+
+
+def test_a_leak_towards_v_leak_reads_and_runs_as_nir_says():
+    """NIR's ``tau dv/dt = v_leak - v`` (LIF): read as ``v_leak``, written back; stepped, the
+    leak is the drive ``(1 - decay) * v_leak`` and the neuron starts at rest. Above threshold,
+    it fires with no input at all: from the queue, at the steps counted by hand."""
+    net = eventsim.from_nir(_foreign(v_leak=0.1), dt_us=1000)
+    assert net.layers[0].v_leak == 0.1
+    assert eventsim.from_nir(eventsim.to_nir(net)).layers[0].v_leak == 0.1
+    g = Graph((1,), [Population("p", (1,), decay=0.5, v_th=1.0, v_leak=1.5)],
+              [Projection("input", "p", [ops.Dense(np.array([[1.0]]))])])
+    # u: 1.5 at rest; 0.5 * 1.5 + 0.75 = 1.5 (spike, to 0), 0.75, 1.125 (spike), 0.75, ...
+    result = eventsim.simulate(g, np.zeros((7, 1), np.uint8), dtype="float64")
+    np.testing.assert_array_equal(result.spikes[0][:, 0], [0, 2, 4, 6])
+    assert result.neuron_updates[0] == 4 and result.sops[0] == 0  # touched when it fires only
 
 
 def test_unsupported_nodes_and_shapes():

@@ -144,6 +144,10 @@ def test_v_reset_needs_one_scale():
     with pytest.raises(NetworkError, match=r"layer 0 \(Dense\): field 'v_reset' is -0.5, "
                                            r"and per-channel scales would need one per channel"):
         quantize(net, 8, per_channel=True)
+    net.layers[0].v_reset, net.layers[0].v_leak = 0.0, 0.25
+    with pytest.raises(NetworkError, match=r"layer 0 \(Dense\): field 'v_leak' is 0.25; an "
+                                           r"integer layer has no leak drive"):
+        quantize(net, 8)
 
 
 @pytest.mark.parametrize("kwargs, match", [

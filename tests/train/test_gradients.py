@@ -86,12 +86,13 @@ def _assert_close(grad, fd, what):
                                       (_conv_neunorm, 5)])
 @pytest.mark.parametrize("loss_kind", ["projection", "mse_rate", "cross_entropy"])
 def test_backward_matches_finite_differences(build, T, reset, loss_kind):
-    """``reset="v_reset"``: a zero reset to ``v_reset = -0.3`` in every layer."""
+    """``reset="v_reset"``: a zero reset to ``v_reset = -0.3`` and a leak towards ``v_leak = 0.2`` in every layer."""
     rng = np.random.default_rng(11)
     net = build(rng, "zero" if reset == "v_reset" else reset)
     if reset == "v_reset":
         for i in net.lif_layers:
             net.layers[i].v_reset = -0.3
+            net.layers[i].v_leak = 0.2 if net.layers[i].decay < 1 else 0.0
     B = 2
     x = rng.random((T, B, *net.input_shape))  # analog input, so dL/dx is defined
     labels = rng.integers(0, net.n_outputs, B)

@@ -79,12 +79,13 @@ def _graphs(rng, reset):
 @pytest.mark.parametrize("reset", ["zero", "subtract", "v_reset"])
 @pytest.mark.parametrize("name", ["rsnn", "delays", "conv"])
 def test_backward_matches_finite_differences(name, reset):
-    """``reset="v_reset"``: a zero reset to ``v_reset = -0.3`` in every population."""
+    """``reset="v_reset"``: a zero reset to ``v_reset = -0.3`` and a leak towards ``v_leak = 0.2`` in every population."""
     rng = np.random.default_rng(5)
     g = _graphs(rng, "zero" if reset == "v_reset" else reset)[name]
     if reset == "v_reset":
         for pop in g.populations:
             pop.v_reset = -0.3
+            pop.v_leak = 0.2 if pop.decay < 1 else 0.0
     T, B = 6, 2
     x = rng.random((T, B, *g.input_shape))
     labels = rng.integers(0, g.n_outputs, B)
