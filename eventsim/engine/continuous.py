@@ -7,10 +7,10 @@ exactly (``tau = tau_us``, or ``-dt_us / ln(decay)``; no leak when ``decay == 1`
 
 All spikes that reach a population at the same instant are summed, then the threshold is
 checked once (as a clock-driven simulator does within a step, so simultaneous events do not
-depend on their order); a spike resets ``u`` (to ``v_reset``, or by ``- v_th``) and travels along every
-projection from its population, reaching the target ``delay_us`` later (one per projection;
-in the same instant when it is 0). An input event travels along every projection from the
-input the same way. Populations of the same instant run in their order, so a spike reaches a
+depend on their order); a spike resets ``u`` (to ``v_reset``, or by ``- v_th``) and travels
+along every projection from its population, reaching the target ``delay_us`` later (one per
+projection; in the same instant when it is 0). An input event travels along every
+projection from the input the same way. Populations of the same instant run in their order, so a spike reaches a
 population later in the order within the instant; a projection that closes a cycle needs
 ``delay_us > 0`` somewhere on every cycle (the graph is refused otherwise: a zero-delay loop
 would fire forever in one instant), and unlike discrete mode it adds no step of its own. A

@@ -25,8 +25,8 @@ def neuron_params(name: str, node, kind: str, dt_s: float | None, discretisation
                   reset_asked: str | None, tau_scale: float) -> tuple[dict, float]:
     """The ``decay``, ``v_th``, ``reset``, ``v_reset`` and ``v_leak`` of a LIF or IF node
     (potentials read as they are: the input gain goes into the weights; ``tau du/dt = v_leak -
-    u`` stepped by any reading leaks by the drive ``(1 - decay) * v_leak``), and its input gain (folded
-    into the weights of every projection into it, see :func:`scale_ops`)."""
+    u`` stepped by any reading leaks by the drive ``(1 - decay) * v_leak``), and its input gain
+    (folded into the weights of every projection into it, see :func:`scale_ops`)."""
     meta = node.metadata or {}
     v_reset = getattr(node, "v_reset", None)
     if "eventsim_decay" in meta:

@@ -185,7 +185,8 @@ def test_continuous_mode_refuses_a_cycle_without_delay():
 
 def _on_the_grid(g: Graph, dt_us: int) -> Graph:
     """``g`` where continuous mode must equal discrete mode: integrating or leaking neurons
-    with zero reset, no bias, no leak towards a nonzero ``v_leak``, and every delay (per projection, source neuron or synapse) as
+    with zero reset, no bias, no leak towards a nonzero ``v_leak``, and every delay (per
+    projection, source neuron or synapse) as
     ``delay_us`` (one more step for a projection that closes a cycle: discrete mode's own
     step)."""
     for pop in g.populations:

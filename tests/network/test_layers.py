@@ -132,8 +132,7 @@ L1 = re.escape("layer 1 (Dense)")
         ({"reset": "hard"}, rf"{L1}: field 'reset' must be 'zero' or 'subtract'"),
         ({"v_reset": float("nan")}, rf"{L1}: field 'v_reset' must be finite"),
         ({"v_leak": float("inf")}, rf"{L1}: field 'v_leak' must be finite"),
-        ({"v_leak": 0.1, "decay": 1.0}, rf"{L1}: field 'v_leak' is 0.1, but decay 1 does not "
-                                         "leak"),
+        ({"v_leak": 0.1, "decay": 1.0}, rf"{L1}: field 'v_leak' is 0.1, but decay 1 does not"),
         ({"v_leak": 0.1, "integer": True, "weight": np.ones((2, 3)), "v_th": 2.0,
           "decay": 0.5}, rf"{L1}: field 'v_leak' is 0.1, but an integer layer has no leak"),
         ({"v_reset": "low"}, rf"{L1}: field 'v_reset' must be a number"),

@@ -139,7 +139,8 @@ def test_what_cannot_be_quantized_or_trained():
 
 
 def test_v_reset_needs_one_scale():
-    net = Network([Dense(np.array([[127.0, -64.0], [32.0, 127.0]]) / 128, v_th=1.0, v_reset=-0.5)], (2,))
+    w = np.array([[127.0, -64.0], [32.0, 127.0]]) / 128
+    net = Network([Dense(w, v_th=1.0, v_reset=-0.5)], (2,))
     assert quantize(net, 8).layers[0].v_reset == -64.0  # scale 1/128
     with pytest.raises(NetworkError, match=r"layer 0 \(Dense\): field 'v_reset' is -0.5, "
                                            r"and per-channel scales would need one per channel"):

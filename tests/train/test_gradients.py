@@ -86,7 +86,8 @@ def _assert_close(grad, fd, what):
                                       (_conv_neunorm, 5)])
 @pytest.mark.parametrize("loss_kind", ["projection", "mse_rate", "cross_entropy"])
 def test_backward_matches_finite_differences(build, T, reset, loss_kind):
-    """``reset="v_reset"``: a zero reset to ``v_reset = -0.3`` and a leak towards ``v_leak = 0.2`` in every layer."""
+    """``reset="v_reset"``: a zero reset to ``v_reset = -0.3`` and a leak towards ``v_leak =
+    0.2`` in every layer."""
     rng = np.random.default_rng(11)
     net = build(rng, "zero" if reset == "v_reset" else reset)
     if reset == "v_reset":

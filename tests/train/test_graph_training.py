@@ -79,7 +79,8 @@ def _graphs(rng, reset):
 @pytest.mark.parametrize("reset", ["zero", "subtract", "v_reset"])
 @pytest.mark.parametrize("name", ["rsnn", "delays", "conv"])
 def test_backward_matches_finite_differences(name, reset):
-    """``reset="v_reset"``: a zero reset to ``v_reset = -0.3`` and a leak towards ``v_leak = 0.2`` in every population."""
+    """``reset="v_reset"``: a zero reset to ``v_reset = -0.3`` and a leak towards ``v_leak =
+    0.2`` in every population."""
     rng = np.random.default_rng(5)
     g = _graphs(rng, "zero" if reset == "v_reset" else reset)[name]
     if reset == "v_reset":
