@@ -402,7 +402,9 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                         out_step[n_out] = s
                         out_gid[n_out] = g
                         n_out += 1
-                    v = v - v_th if subtract else v_reset
+                    v = v - v_th if subtract else 0.0
+                    if v_reset != 0.0:  # apart: as one expression the chain ran 10% slower
+                        v = v_reset
                     u[g] = v
                 # next crossing without input: only a bias, or a subtract reset that leaves
                 # u high enough for the next step, can cause one
