@@ -6,8 +6,9 @@ Each variant file is imported as a module of its own; its ``run_steps`` stands i
 engine's while ``Simulator.run_binned`` (float32, plan built once) runs the same binned N-MNIST
 samples as ``bench_runtime.py`` (network 2312-800-10, seeded weights). Passes alternate their
 order; each pass's per-sample time is divided by the first variant's of the same pass, and
-the median ratio and its range are printed, with the spike counts checked equal. The variants'
-numba cache goes to a temporary folder (a module outside a package does not reload from it).
+the median ratio and its range are printed, with the spike counts checked equal. numba's
+cache goes to a temporary folder for the run (a module outside a package does not reload
+from it), so every kernel compiles afresh first.
 
     cp eventsim/engine/discrete.py /tmp/base.py   # then edit a copy: /tmp/change.py
     python tools/ab_kernels.py /tmp/base.py /tmp/change.py [--samples 48] [--passes 9]

@@ -10,8 +10,8 @@ checked once (as a clock-driven simulator does within a step, so simultaneous ev
 depend on their order); a spike resets ``u`` (to ``v_reset``, or by ``- v_th``) and travels
 along every projection from its population, reaching the target ``delay_us`` later (one per
 projection; in the same instant when it is 0). An input event travels along every
-projection from the input the same way. Populations of the same instant run in their order, so a spike reaches a
-population later in the order within the instant; a projection that closes a cycle needs
+projection from the input the same way. Populations of the same instant run in their order,
+so a spike reaches a population later in the order within the instant; a projection that closes a cycle needs
 ``delay_us > 0`` somewhere on every cycle (the graph is refused otherwise: a zero-delay loop
 would fire forever in one instant), and unlike discrete mode it adds no step of its own. A
 neuron that its bias (or a subtract reset leaving ``u >= v_th``) drives over threshold without

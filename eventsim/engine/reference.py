@@ -8,12 +8,10 @@ order (the graph semantics of :mod:`eventsim.network.graph`)::
     I = sum over projections k into the population of M_k @ o_source[t - d_k] + c_k
     u = decay * (u * (1 - o) + v_reset * o) + I     (zero reset)
     u = decay * (u - v_th * o) + I                   (subtract reset)
-
-starting from ``u = v_leak`` (0 unless given), the leak drive ``(1 - decay) * v_leak`` in
-each population's constant ``c``.
     o = u >= v_th
 
-with delays per synapse handled by splitting ``M_k`` by delay. A NeuNorm op turns the spikes
+starting from ``u = v_leak`` (0 unless given), the leak drive ``(1 - decay) * v_leak`` in
+each population's constant ``c``, and with delays per synapse handled by splitting ``M_k`` by delay. A NeuNorm op turns the spikes
 ``o`` of its source into ``o - alpha * x`` (its auxiliary neurons ``x`` stepped densely),
 which the rest of the projection receives.
 

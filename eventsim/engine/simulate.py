@@ -300,7 +300,7 @@ class Simulator:
         self.plan = build_plan(graph, self.dtype, continuous=mode == "continuous")
         self.rec_from = 0 if record == "all" else self.plan.n_pop - 1
         self.per_step = record == "all"
-        self._room: dict = {}  # buffer sizes the last run used (DiscreteRun)
+        self._room: dict = {}  # the most buffer room any run used so far (DiscreteRun)
 
     def run(self, inputs: np.ndarray | EventStream | Iterable[EventStream],
             T: int | None = None, analog: bool = False) -> Result:

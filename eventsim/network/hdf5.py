@@ -78,7 +78,7 @@ from eventsim.h5io import (
     write_h5,
 )
 from eventsim.network import ops
-from eventsim.network.graph import Graph, Population, Projection
+from eventsim.network.graph import Graph, Population, Projection, as_graph
 from eventsim.network.layers import LAYER_TYPES, Flatten, NeuNorm
 from eventsim.network.network import Network
 
@@ -148,9 +148,8 @@ def save_network(net: Network | Graph, path: str | os.PathLike) -> None:
 def _write(f, net: Network, provenance: tuple[dict[str, Any], list[str]], h5py) -> None:
     strings = h5py.string_dtype()
     f.attrs["format"] = FORMAT
-    neurons = net.populations if isinstance(net, Graph) else [net.layers[i] for i in net.lif_layers]
     # a reset to v_reset or a leak towards v_leak: version 3, which older readers refuse
-    resets = any(n.v_reset != 0.0 or n.v_leak != 0.0 for n in neurons)
+    resets = any(n.v_reset != 0.0 or n.v_leak != 0.0 for n in as_graph(net).populations)
     f.attrs["format_version"] = np.int64(3 if resets else 2 if isinstance(net, Graph) else 1)
     f.attrs["eventsim_version"] = _eventsim_version()
     f.attrs["input_shape"] = np.asarray(net.input_shape, dtype=np.int64)

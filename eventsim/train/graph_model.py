@@ -5,15 +5,12 @@ through time, through every projection, its delays and the cycles (the rule of
 Forward, for ``t = 0 .. T-1`` and each population ``p`` in order::
 
     I_p[t] = sum_{k into p} F_k(s_k[t]),      s_k[t] = o_source(k)[t - e_k]  (0 before step 0)
-    u_p[t] = k_p u_p[t-1] (1 - o_p[t-1]) + I_p[t]          reset "zero" (v_reset 0)
-    u_p[t] = k_p (u_p[t-1] (1 - o_p[t-1]) + v_reset o_p[t-1]) + I_p[t]     (v_reset != 0)
-
-from ``u_p[-1] = v_leak`` (0 unless given), ``I_p`` including the leak drive
-``(1 - k_p) v_leak``.
-    u_p[t] = k_p (u_p[t-1] - v_th o_p[t-1]) + I_p[t]       reset "subtract"
+    u_p[t] = k_p (u_p[t-1] (1 - o_p[t-1]) + v_reset o_p[t-1]) + I_p[t]     reset "zero"
+    u_p[t] = k_p (u_p[t-1] - v_th o_p[t-1]) + I_p[t]                       reset "subtract"
     o_p[t] = spike(u_p[t] - v_th)
 
-``F_k`` applies projection ``k``'s ops in order, each op's bias added after it, so a bias
+from ``u_p[-1] = v_leak`` (0 unless given), ``I_p`` including the leak drive
+``(1 - k_p) v_leak``. ``F_k`` applies projection ``k``'s ops in order, each op's bias added after it, so a bias
 drives from step 0 whatever the delay; ``e_k`` is its delay in steps (one more where it
 closes a cycle). A delay per source neuron delays each source neuron's spikes by its own
 ``e_j``; a delay per synapse (a projection of one ``Dense``) splits ``W`` into one masked
@@ -171,11 +168,9 @@ def forward(g: Graph, x: np.ndarray, spike_fn: SpikeFn | None = None,
                                   ).reshape(B, -1)
             u_prev = cache.u[p][t - 1] if t else np.full_like(current, pop.v_leak)
             o_prev = cache.o[p][t - 1] if t else np.zeros_like(current)
-            if pop.reset == "zero" and pop.v_reset != 0.0:
+            if pop.reset == "zero":
                 u_t = decay[p] * (u_prev * (1 - o_prev) + dtype.type(pop.v_reset) * o_prev) \
                     + current
-            elif pop.reset == "zero":
-                u_t = decay[p] * u_prev * (1 - o_prev) + current
             else:
                 u_t = decay[p] * (u_prev - v_th[p] * o_prev) + current
             cache.u[p][t] = u_t
@@ -206,9 +201,8 @@ def backward(g: Graph, cache: GraphCache, grad_out: np.ndarray,
             k_p, v_th = dtype.type(pop.decay), dtype.type(pop.v_th)
             g_next = grad_u[p][t + 1] if t + 1 < T else np.zeros_like(grad_u[p][0])
             h = spike_fn.grad(cache.u[p][t] - v_th)
-            if pop.reset == "zero":  # d u'/d o = v_reset - u (v_reset 0 unless given)
-                g_o = grad_o[p][t] + k_p * (dtype.type(pop.v_reset) - cache.u[p][t]) * g_next \
-                    if pop.v_reset != 0.0 else grad_o[p][t] - k_p * cache.u[p][t] * g_next
+            if pop.reset == "zero":  # d u'/d o = v_reset - u
+                g_o = grad_o[p][t] + k_p * (dtype.type(pop.v_reset) - cache.u[p][t]) * g_next
                 g_u = g_o * h + k_p * (1 - cache.o[p][t]) * g_next
             else:
                 g_o = grad_o[p][t] - (k_p * v_th) * g_next

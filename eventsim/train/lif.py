@@ -1,14 +1,14 @@
 """The LIF population of a layer: forward recurrence and its backward pass through time.
 
-Forward, for step ``t = 0..T-1`` with ``u[-1] = o[-1] = 0`` (DESIGN.md, "Discrete-time LIF")::
+Forward, for step ``t = 0..T-1`` with ``o[-1] = 0`` (DESIGN.md, "Discrete-time LIF")::
 
-    u[t] = k * u[t-1] * (1 - o[t-1]) + I[t] + b                            (reset="zero")
-    u[t] = k * (u[t-1] * (1 - o[t-1]) + v_reset * o[t-1]) + I[t] + b       (and v_reset != 0)
-
-from ``u[-1] = v_leak`` (0 unless given), adding the leak drive ``(1 - k) * v_leak`` after
-``b`` when ``v_leak != 0``.
+    u[t] = k * (u[t-1] * (1 - o[t-1]) + v_reset * o[t-1]) + I[t] + b       (reset="zero")
     u[t] = k * (u[t-1] - v_th * o[t-1]) + I[t] + b                         (reset="subtract")
     o[t] = f(u[t] - v_th)
+
+adding the leak drive ``(1 - k) * v_leak`` after ``b`` when ``v_leak != 0``, from ``u[-1] =
+v_leak`` (``v_reset`` and ``v_leak`` 0 unless given: the STBP LIF, ``k * u[t-1] * (1 -
+o[t-1])`` bit for bit when the spikes are 0 or 1),
 
 with ``f`` the spike function's forward pass (the Heaviside step, or a smooth stand-in), written
 in exactly the order of :func:`eventsim.engine.reference.simulate_dense` so that float64 spikes
@@ -51,8 +51,8 @@ class LIFParams:
     bias : ndarray or None
         Shaped to broadcast against one sample's neurons: ``(n,)`` for Dense, ``(c_out, 1, 1)``
         for Conv2d (one value per channel).
-    v_reset : numpy scalar or None
-        What a zero reset sets ``u`` to, when not 0 (None: 0, the STBP LIF's own recurrence).
+    v_reset : numpy scalar
+        What a zero reset sets ``u`` to.
     v_leak : numpy scalar or None
         What ``u`` leaks towards and starts at, when not 0.
     leak : numpy scalar or None
@@ -65,7 +65,7 @@ class LIFParams:
     v_th: np.floating
     reset: str
     bias: np.ndarray | None = None
-    v_reset: np.floating | None = None  # a zero reset's v_reset when not 0
+    v_reset: float | np.floating = 0.0
     v_leak: np.floating | None = None   # the rest u starts at, when not 0
     leak: np.floating | None = None     # its drive (1 - decay) * v_leak, computed in float64
 
@@ -78,7 +78,7 @@ class LIFParams:
             bias = np.asarray(bias, dtype)
             if isinstance(layer, Conv2d):
                 bias = bias.reshape(-1, 1, 1)
-        v_reset = dtype.type(layer.v_reset) if layer.v_reset != 0.0 else None
+        v_reset = dtype.type(layer.v_reset)
         v_leak = dtype.type(layer.v_leak) if layer.v_leak != 0.0 else None
         leak = dtype.type(layer.leak_drive()) if layer.v_leak != 0.0 else None
         return cls(dtype.type(layer.decay), dtype.type(layer.v_th), layer.reset, bias, v_reset,
@@ -111,10 +111,8 @@ def lif_forward(
     u_prev = np.zeros_like(I[0]) if params.v_leak is None else np.full_like(I[0], params.v_leak)
     o_prev = np.zeros_like(I[0])
     for t in range(I.shape[0]):
-        if params.reset == "zero" and params.v_reset is not None:
+        if params.reset == "zero":
             u_t = k * (u_prev * (1 - o_prev) + params.v_reset * o_prev) + I[t]
-        elif params.reset == "zero":
-            u_t = k * u_prev * (1 - o_prev) + I[t]
         else:
             u_t = k * (u_prev - v_th * o_prev) + I[t]
         if b is not None:
@@ -154,11 +152,8 @@ def lif_backward(
     grad_I = np.empty_like(grad_o)
     g_next = np.zeros_like(grad_o[0])  # g_u[t+1]
     for t in range(grad_o.shape[0] - 1, -1, -1):
-        if params.reset == "zero" and params.v_reset is not None:
+        if params.reset == "zero":
             g_o = grad_o[t] + k * (params.v_reset - u[t]) * g_next
-            g_u = g_o * h[t] + k * (1 - o[t]) * g_next
-        elif params.reset == "zero":
-            g_o = grad_o[t] - k * u[t] * g_next
             g_u = g_o * h[t] + k * (1 - o[t]) * g_next
         else:
             g_o = grad_o[t] - (k * v_th) * g_next
