@@ -23,9 +23,15 @@ graph's order (a chain's layers with neurons)::
 
     groups       every population: v <- v * exp(-dt / tau)   (order 0), then v += b  (order 1)
     thresholds   input generator (order 0); for each population p in turn: the synapses of
-                 every projection into it, v_post += w (order 4p + 1), a potential probe if
-                 asked (4p + 2), its thresholder (4p + 3), its spike monitor (4p + 4)
+                 every projection into it, v_post += w (order 5p + 1), a potential probe if
+                 asked (5p + 3), its thresholder (5p + 4), its spike monitor (5p + 5)
     resets       every population: v = v_reset or v -= v_th
+
+A current-based population (``syn_decay > 0``) also has a current ``isyn``, decayed with ``v``
+(``exp(-dt / tau_syn)``, ``syn_decay = exp(-dt / tau_syn)``), its bias ``b_syn`` (the
+projections') added in order 1, the synapses ``isyn_post += w``, and ``v += isyn`` in order
+5p + 2, so ``i[t] = syn_decay i[t-1] + I[t]`` then ``u[t] = decay u + c + i[t]``
+(:mod:`eventsim.network.layers`).
 
 which is the STBP recurrence: a spike of step t reaches a population later in the order in
 step t. A projection is one ``Synapses`` over the nonzero entries of its composed matrix (ops
@@ -36,7 +42,7 @@ reads its source's spikes in its own slot, before the source's thresholder has r
 step: it sees the step before, the one step of delay the graph rule gives such an edge
 (:mod:`eventsim.network.graph`), without an added ``delay``.
 Samples run as consecutive segments of ``T`` steps of one ``run()`` (a ``run()`` costs a fixed
-~0.1 s); ``v`` is set to 0 at the start of every segment. Where spikes can arrive later than
+~0.1 s); ``v`` is set to ``v_leak`` (and ``isyn`` to 0) at the start of every segment. Where spikes can arrive later than
 their step (delays, cycles), each segment is followed by as many steps as the longest delay,
 in which no neuron may fire (a ``TimedArray`` gate in the threshold), so nothing a sample sent
 reaches the next.
@@ -82,6 +88,16 @@ _MODEL_DRIVEN = """dv/dt = -v * rate + drive : 1
 rate : hertz (constant)
 v_th : 1 (constant)
 drive : hertz (constant)
+"""
+# current-based: the current decays too, takes the synapses' weights and its bias, and is
+# added to v in the population's slot (see the module docstring)
+_MODEL_CUBA = """dv/dt = -v * rate : 1
+disyn/dt = -isyn * rate_syn : 1
+rate : hertz (constant)
+rate_syn : hertz (constant)
+v_th : 1 (constant)
+b : 1 (constant)
+b_syn : 1 (constant)
 """
 _MODEL_INTEGER = """v : 1
 dnum : 1 (constant)
@@ -234,12 +250,17 @@ def _populations(b2, net, g: Graph, source: list, dt: float, driven: bool, dt_us
         pre, post, weight, c = projection_synapses(g, k)
         bias[g.index(proj.target)] += c
         composed.append((pre, post, weight))
-    for p, pop in enumerate(g.populations):  # the leak towards v_leak: a constant drive
-        bias[p] += pop.leak_drive()
+    syn_bias = [np.zeros(pop.size) for pop in g.populations]
+    for p, pop in enumerate(g.populations):
+        if pop.syn_decay > 0:  # current-based: the projections' biases feed the current
+            syn_bias[p], bias[p] = bias[p], np.zeros(pop.size)
+        bias[p] += pop.leak_drive()  # the leak towards v_leak: a constant drive
     threshold = "v >= v_th" if gate is None else "v >= v_th and gate(t) > 0.5"
     for p, pop in enumerate(g.populations):
         name = population_label(net, g, p)
-        model = _MODEL_INTEGER if pop.integer else _MODEL_DRIVEN if driven else _MODEL
+        cuba = pop.syn_decay > 0
+        model = _MODEL_INTEGER if pop.integer else _MODEL_DRIVEN if driven else \
+            _MODEL_CUBA if cuba else _MODEL
         group = b2.NeuronGroup(pop.size, model, threshold=threshold, reset=_RESETS[pop.reset],
                                method="exact", dt=dt * b2.second, name=f"eventsim_pop{p}",
                                namespace={"v_reset": float(pop.v_reset),
@@ -254,6 +275,14 @@ def _populations(b2, net, g: Graph, source: list, dt: float, driven: bool, dt_us
             group.rate = (0.0 if not np.isfinite(tau_us) else 1e6 / tau_us) * b2.Hz
         else:
             group.rate = -np.log(pop.decay) / float(dt) * b2.Hz
+        if cuba:
+            group.rate_syn = -np.log(pop.syn_decay) / float(dt) * b2.Hz
+            group.b_syn = syn_bias[p]
+            if syn_bias[p].any():
+                objects.append(group.run_regularly("isyn += b_syn", when="groups", order=1,
+                                                   name=f"eventsim_syn_bias{p}"))
+            objects.append(group.run_regularly("v += isyn", when="thresholds", order=5 * p + 2,
+                                               name=f"eventsim_current{p}"))
         group.v_th = pop.neuron_thresholds()
         group.v = pop.v_leak  # at rest
         if driven:
@@ -264,7 +293,7 @@ def _populations(b2, net, g: Graph, source: list, dt: float, driven: bool, dt_us
                 objects.append(group.run_regularly("v += b", when="groups", order=1,
                                                    name=f"eventsim_bias{p}"))
         group.thresholder["spike"].when = "thresholds"
-        group.thresholder["spike"].order = 4 * p + 3
+        group.thresholder["spike"].order = 5 * p + 4
         groups.append(group)
     for k, (proj, (pre, post, weight)) in enumerate(zip(g.projections, composed)):
         if not len(pre):  # no weights: no Synapses
@@ -282,12 +311,14 @@ def _populations(b2, net, g: Graph, source: list, dt: float, driven: bool, dt_us
                                    f"{dt * 1e6:g} us; give it at least one step")
             per_synapse = np.maximum(per_synapse, 0.0)
         for j, src in enumerate(srcs):
-            syn = b2.Synapses(src, groups[p], "w : 1 (constant)", on_pre="v_post += w",
+            syn = b2.Synapses(src, groups[p], "w : 1 (constant)",
+                              on_pre="isyn_post += w" if g.populations[p].syn_decay > 0 else
+                              "v_post += w",
                               dt=dt * b2.second, name=f"eventsim_syn{k}_{j}")
             syn.connect(i=pre, j=post)
             syn.w = weight
             syn.pre.when = "thresholds"
-            syn.pre.order = 4 * p + 1
+            syn.pre.order = 5 * p + 1
             if np.any(per_synapse):
                 syn.delay = per_synapse * (b2.us if driven else dt * b2.second)
             objects.append(syn)
@@ -323,17 +354,18 @@ def _run_discrete(net, inputs, dt_us, T, target, probe) -> Brian2Run:
         objects, groups = _populations(b2, net, g, [gen], dt, False, dt_us, gate)
         monitors = [b2.SpikeMonitor(g, name=f"eventsim_spikes{p}") for p, g in enumerate(groups)]
         for p, m in enumerate(monitors):
-            m.when, m.order = "thresholds", 4 * p + 4
+            m.when, m.order = "thresholds", 5 * p + 5
         if len(inputs) > 1:
             for p, g in enumerate(groups):
-                objects.append(g.run_regularly("v = v_leak", dt=seg * dt * b2.second,
+                restart = "v = v_leak" + ("\nisyn = 0" if "isyn" in g.variables else "")
+                objects.append(g.run_regularly(restart, dt=seg * dt * b2.second,
                                                when="start",
                                                name=f"eventsim_segment{p}"))
         state = None
         if probe is not None:
             pop, neuron = probe
             state = b2.StateMonitor(groups[pop], "v", record=[int(neuron)], when="thresholds",
-                                    order=4 * pop + 2, name="eventsim_probe")
+                                    order=5 * pop + 3, name="eventsim_probe")
             objects.append(state)
         network = b2.Network(gen, *objects, *monitors)
         built = time.perf_counter()
@@ -387,7 +419,7 @@ def _run_continuous(net, inputs, dt_us, T, target, dt_brian_us) -> Brian2Run:
         objects, groups = _populations(b2, net, g, gens, dt, True, dt_us)
         monitors = [b2.SpikeMonitor(g, name=f"eventsim_spikes{p}") for p, g in enumerate(groups)]
         for p, m in enumerate(monitors):
-            m.when, m.order = "thresholds", 4 * p + 4
+            m.when, m.order = "thresholds", 5 * p + 5
         network = b2.Network(*gens, *objects, *monitors)
         network.store()
         built = time.perf_counter()

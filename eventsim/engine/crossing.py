@@ -4,7 +4,10 @@ A neuron of population ``l`` without input for ``n`` steps is brought forward as
 ``u <- P[l, n] * u + bias * G[l, n]`` (:func:`eventsim.engine.plan.decay_tables`; an integer
 population steps ``u <- trunc(D * u / 4096) + bias``). These functions find the first step at
 which that value reaches ``v_th``, exactly as the step loop (:mod:`.discrete`) will evaluate
-it, so a crossing put on the queue is one the loop confirms.
+it, so a crossing put on the queue is one the loop confirms. A current-based neuron (current
+``i``, drives ``c`` of the membrane and ``b`` of the current) is brought forward as ``u <-
+P u + c G + i H + b J`` (:func:`cuba_value`): no longer monotone, but with at most one
+turning point, which :func:`cuba_crossing` brackets before it refines the crossing.
 """
 
 from __future__ import annotations
@@ -64,6 +67,56 @@ def next_crossing(u0, b, tables, l, v_th, decay, n_max):
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if value_after(u0, b, tables, l, mid) >= v_th:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+@njit(cache=True)
+def cuba_value(u0, i0, c, b, tables, l, n):
+    """A current-based neuron's ``u`` after ``n`` steps without input from ``u0`` and current
+    ``i0``: the expression the kernel evaluates (same terms, same order)."""
+    k = min(n, tables.cap[l])
+    return tables.P[l, k] * u0 + c * tables.G[l, k] + i0 * tables.H[l, k] + b * tables.J[l, k]
+
+
+@njit(cache=True)
+def cuba_crossing(u0, i0, c, b, tables, l, v_th, n_max):
+    """Smallest ``n`` in ``1..n_max`` with :func:`cuba_value` ``>= v_th``, else -1.
+
+    In exact arithmetic ``u(n) = K + x k**n + y a**n`` (``k``, ``a`` the two decays), whose
+    differences change sign at most once: ``u`` rises to one peak then falls, or falls to one
+    trough then rises (towards ``K``), or is monotone. Falling first (from ``u(1) <
+    v_th``), it can only cross on the rise after the trough, so ``u(n) >= v_th`` is monotone
+    in ``n`` and is bisected on ``1..n_max``; rising first, the peak ``m`` (the first ``n``
+    whose step to ``n + 1`` does not rise) is bisected, and the crossing, if ``u(m)``
+    reaches ``v_th``, is bisected on ``1..m``. Every value is the expression the engine
+    evaluates, so the crossing is one the step loop confirms.
+    """
+    if n_max < 1:
+        return -1
+    f1 = cuba_value(u0, i0, c, b, tables, l, 1)
+    if f1 >= v_th:
+        return 1
+    if n_max == 1:
+        return -1
+    hi = n_max
+    if cuba_value(u0, i0, c, b, tables, l, 2) > f1:  # rising first: bracket the peak
+        lo = 1  # the step from lo rises; from hi it does not (or hi = n_max)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if (cuba_value(u0, i0, c, b, tables, l, mid + 1)
+                    > cuba_value(u0, i0, c, b, tables, l, mid)):
+                lo = mid
+            else:
+                hi = mid
+    if cuba_value(u0, i0, c, b, tables, l, hi) < v_th:
+        return -1
+    lo = 1
+    while hi - lo > 1:  # u(lo) < v_th <= u(hi), and v_th is crossed once on the way
+        mid = (lo + hi) // 2
+        if cuba_value(u0, i0, c, b, tables, l, mid) >= v_th:
             hi = mid
         else:
             lo = mid

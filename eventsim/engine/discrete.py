@@ -7,6 +7,12 @@ the neuron) for a neuron of population ``l`` at step ``s``::
     (u_post[-1] = v_leak; bias includes the leak drive (1 - decay) * v_leak)
     spike if u >= v_th;  u_post[s] = v_reset (zero reset) or u - v_th (subtract reset)
 
+or, in a current-based population (``syn_decay > 0``), the arriving weights and the
+projections' biases (``syn_bias``) go into the current ``i`` first::
+
+    i <- syn_decay * i + syn_bias + (sum of the weights arriving at step s)
+    u <- decay * u_post[s-1] + bias + i
+
 where a spike of step ``t`` along an edge of delay ``e`` arrives at step ``t + e`` (closing a
 cycle counts one step). Event-driven, in two phases per population and step, populations in
 their order:
@@ -17,7 +23,8 @@ A. *delivery* (:mod:`.delivery`): for each edge into ``l``, the spikes its sourc
 B. *update*: each touched neuron (input arrived, or its own crossing fell due on the queue)
    is brought forward from its last step ``t_last`` in closed form,
    ``u <- P[l, n] * u + bias * G[l, n] + cur`` with ``n = s - t_last``
-   (:func:`.plan.decay_tables`), checked against threshold once, reset, and its next crossing
+   (:func:`.plan.decay_tables`; a current-based neuron ``u <- P u + bias G + i H + syn_bias J
+   + cur``, ``i <- A i + syn_bias GA + cur``), checked against threshold once, reset, and its next crossing
    without input (bias, or a subtract reset that leaves it high) put on the queue
    (:mod:`.crossing`). Its spikes go to its ring, for the edges that read them.
 
@@ -53,7 +60,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from eventsim.engine.crossing import crossing, int_after
+from eventsim.engine.crossing import crossing, cuba_crossing, int_after
 from eventsim.engine.delivery import (
     deliver_analog,
     deliver_csr,
@@ -85,6 +92,7 @@ from eventsim.engine.plan import (
     S_W,
     SRC,
     SUBTRACT,
+    SYN_DECAY,
     V_RESET,
     V_TH,
     W_IN,
@@ -100,7 +108,8 @@ EVENTS, QUEUE, PEAK_QUEUE = range(3)
 class State(NamedTuple):
     """What a run carries from step to step.
 
-    ``u``, ``cur`` (input of the step), ``t_last``, ``version`` and ``pending`` (its queue
+    ``u``, ``i_syn`` (synaptic current; current-based populations), ``cur`` (input of the
+    step), ``t_last``, ``version`` and ``pending`` (its queue
     entry is live), ``mark`` (step it was last listed): per neuron. ``all_mark`` (step in which
     every neuron was touched), ``uniform`` (``t_last`` all equal): per population. ``nn_x``
     (NeuNorm auxiliary neurons), ``nn_live``: per edge. The rings: ``ring_idx`` (spikes),
@@ -109,6 +118,7 @@ class State(NamedTuple):
     """
 
     u: np.ndarray
+    i_syn: np.ndarray
     cur: np.ndarray
     t_last: np.ndarray
     version: np.ndarray
@@ -166,13 +176,18 @@ class Input(NamedTuple):
 @njit(cache=True)
 def schedule_bias(net, tables, T, state, heap, gstats):
     """Queue the first crossing of every neuron that its bias (leak drive included) alone
-    drives over threshold from its rest ``state.u`` (``v_leak``, or 0)."""
-    lt, ft, bias, vth = net.lt, net.ft, net.bias, net.v_th
+    drives over threshold from its rest ``state.u`` (``v_leak``, or 0), a current-based
+    one's with the bias of its current too."""
+    lt, ft, bias, vth, sb = net.lt, net.ft, net.bias, net.v_th, net.syn_bias
     n_total = lt[-1, OFF] + lt[-1, N]
     for l in range(lt.shape[0]):
+        cuba = ft[l, SYN_DECAY] > 0
         for g in range(lt[l, OFF], lt[l, OFF] + lt[l, N]):
-            if bias[g] > 0 or state.u[g] != 0:
-                n = crossing(lt, l, state.u[g], bias[g], tables, vth[g], ft[l, DECAY], T)
+            if bias[g] > 0 or state.u[g] != 0 or sb[g] > 0:
+                if cuba:
+                    n = cuba_crossing(state.u[g], 0.0, bias[g], sb[g], tables, l, vth[g], T)
+                else:
+                    n = crossing(lt, l, state.u[g], bias[g], tables, vth[g], ft[l, DECAY], T)
                 if n > 0:  # from step -1 (u at rest) to step n - 1
                     heap_push(heap.hkey, heap.hkey2, heap.hseq, heap.hver, heap.hstate,
                               (n - 1) * n_total + g, 0, state.version[g])
@@ -231,8 +246,10 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
     """
     lt, ft, et, st, bias, vth = net.lt, net.ft, net.et, net.st, net.bias, net.v_th
     P, G, cap, conv = tables.P, tables.G, tables.cap, tables.conv
+    A, GA, H, J, sbias = tables.A, tables.GA, tables.H, tables.J, net.syn_bias
     u, cur, t_last, version, pending = (state.u, state.cur, state.t_last, state.version,
                                         state.pending)
+    i_syn = state.i_syn
     mark, all_mark, uniform = state.mark, state.all_mark, state.uniform
     hkey, hkey2, hseq, hver, hstate = heap.hkey, heap.hkey2, heap.hseq, heap.hver, heap.hstate
     touched, spk = scratch.touched, scratch.spk
@@ -289,6 +306,7 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
             subtract, v_reset = lt[l, SUBTRACT] != 0, ft[l, V_RESET]
             cap_l = cap[l]
             integrator = P[l, 1] == 1  # decay 1: G[n] = n
+            cuba = ft[l, SYN_DECAY] > 0  # current-based
             # phase A: deliver what arrives now along every edge into l
             nt = 0
             for e in range(lt[l, IN_FIRST], lt[l, IN_END]):
@@ -345,14 +363,24 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                 uu, cc, bb, tl = u[off:off + n_l], cur[off:off + n_l], bias[off:off + n_l], \
                     t_last[off:off + n_l]
                 dn = s - tl[0]
-                pn, gn = P[l, min(dn, cap_l)], G[l, min(dn, cap_l)]
+                k = min(dn, cap_l)
+                pn, gn = P[l, k], G[l, k]
                 if integrator:
                     conv[0] = dn
                     gn = conv[0]
-                for i in range(n_l):
-                    uu[i] = pn * uu[i] + bb[i] * gn + cc[i]
-                    cc[i] = 0.0
-                    tl[i] = s
+                if cuba:
+                    ii, sb = i_syn[off:off + n_l], sbias[off:off + n_l]
+                    an, gan, hn, jn = A[l, k], GA[l, k], H[l, k], J[l, k]
+                    for i in range(n_l):
+                        uu[i] = pn * uu[i] + bb[i] * gn + ii[i] * hn + sb[i] * jn + cc[i]
+                        ii[i] = an * ii[i] + sb[i] * gan + cc[i]
+                        cc[i] = 0.0
+                        tl[i] = s
+                else:
+                    for i in range(n_l):
+                        uu[i] = pn * uu[i] + bb[i] * gn + cc[i]
+                        cc[i] = 0.0
+                        tl[i] = s
             else:
                 if everyone:
                     nt = n_l
@@ -370,6 +398,12 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                     dn = s - t_last[g]
                     if integer:  # whole numbers, truncating decay: stepped (stops at 0)
                         u[g] = int_after(u[g], dn, D, bias[g]) + cur[g]
+                    elif cuba:
+                        k = min(dn, cap_l)
+                        i0 = i_syn[g]
+                        u[g] = P[l, k] * u[g] + bias[g] * G[l, k] + i0 * H[l, k] \
+                            + sbias[g] * J[l, k] + cur[g]
+                        i_syn[g] = A[l, k] * i0 + sbias[g] * GA[l, k] + cur[g]
                     else:
                         k = min(dn, cap_l)
                         gk = G[l, k]
@@ -408,9 +442,17 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                     u[g] = v
                 # next crossing without input: only a bias, or a subtract reset that leaves
                 # u high enough for the next step, can cause one
-                if not can_self or (bias[g] <= 0 and P[l, 1] * v < v_th):
+                if not can_self:
                     continue
-                n = crossing(lt, l, v, bias[g], tables, v_th, decay, T - 1 - s)
+                if cuba:  # a current or a drive may lift it: bracketed, then refined
+                    if i_syn[g] <= 0 and sbias[g] <= 0 and bias[g] <= 0 and v < v_th:
+                        continue
+                    n = cuba_crossing(v, i_syn[g], bias[g], sbias[g], tables, l, v_th,
+                                      T - 1 - s)
+                elif bias[g] <= 0 and P[l, 1] * v < v_th:
+                    continue
+                else:
+                    n = crossing(lt, l, v, bias[g], tables, v_th, decay, T - 1 - s)
                 if n > 0:
                     if hstate[SIZE] == hkey.shape[0]:  # room: at most one live entry a neuron
                         live = hver[:hstate[SIZE]] == version[hkey[:hstate[SIZE]] % n_total]

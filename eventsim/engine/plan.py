@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
+import scipy.signal
 import scipy.sparse
 
 from eventsim.limits import check_memory
@@ -50,9 +51,10 @@ from eventsim.network.network import Network
 # Columns of the population table ``lt`` (int64).
 N, OFF, SUBTRACT, CAN_SELF, INTEGER, DECAY_NUM, OWN_TH, IN_FIRST, IN_END = range(9)
 LT_COLS = 9
-# Columns of the float population table ``ft`` (the run's dtype).
-DECAY, V_TH, V_RESET, V_LEAK = range(4)
-FT_COLS = 4
+# Columns of the float population table ``ft`` (the run's dtype); ``SYN_DECAY > 0``: a
+# current-based population.
+DECAY, V_TH, V_RESET, V_LEAK, SYN_DECAY = range(5)
+FT_COLS = 5
 # Columns of the source table ``st`` (int64): neurons, ring slots (0: feeds nothing), where
 # its slots start in ``ring_n``/``ring_step`` and its spike slots in ``ring_idx``, and its
 # distinct delays >= 1 in ``src_delays``.
@@ -88,6 +90,7 @@ class NetArrays(NamedTuple):
     conv_w: np.ndarray
     paths: np.ndarray
     bias: np.ndarray
+    syn_bias: np.ndarray
     nn_alpha: np.ndarray
     v_th: np.ndarray
 
@@ -99,8 +102,11 @@ class Plan:
     Attributes
     ----------
     arrays : NetArrays
-        The tables and values above; ``bias`` and ``v_th`` have shape (n_neurons,) (the bias
-        of every projection into a neuron, composed through its ops, summed).
+        The tables and values above; ``bias``, ``syn_bias`` and ``v_th`` have shape
+        (n_neurons,). ``bias`` is the constant drive of the membrane: the leak drive, and for
+        a population with delta synapses the bias of every projection into a neuron
+        (composed through its ops, summed); a current-based population takes the
+        projections' biases into its current instead, as ``syn_bias`` (0 elsewhere).
     graph : Graph
     n_aux : int
         Auxiliary neurons of all NeuNorm ops (length of the state array ``nn_x``).
@@ -153,6 +159,10 @@ class Plan:
     @property
     def bias(self) -> np.ndarray:
         return self.arrays.bias
+
+    @property
+    def syn_bias(self) -> np.ndarray:
+        return self.arrays.syn_bias
 
     @property
     def n_neurons(self) -> int:
@@ -355,6 +365,7 @@ def build_plan(net: Network | Graph, dtype: np.dtype, continuous: bool = False) 
         lt[l, OWN_TH] = np.ndim(pop.v_th) > 0  # per channel: read per neuron
         ft[l, DECAY], ft[l, V_TH] = pop.decay, float(np.max(pop.v_th))
         ft[l, V_RESET], ft[l, V_LEAK] = pop.v_reset, pop.v_leak
+        ft[l, SYN_DECAY] = pop.syn_decay
         thresholds.append(pop.neuron_thresholds())
     b = _Builder(dtype)
     rows, row_us = [], []
@@ -449,17 +460,21 @@ def build_plan(net: Network | Graph, dtype: np.dtype, continuous: bool = False) 
         into = np.flatnonzero(et[:, TGT] == l)
         lt[l, [IN_FIRST, IN_END]] = into[0], into[-1] + 1  # every population has input
     st, src_delays, ring_slots, ring_spikes = _sources(g, et)
-    for l in range(n_pop):  # the leak towards v_leak: a drive after the projections' biases
-        bias[offsets[l]:offsets[l] + sizes[l]] += pops[l].leak_drive()
+    syn_bias = np.zeros_like(bias)
     for l in range(n_pop):
+        sl = slice(offsets[l], offsets[l] + sizes[l])
+        if pops[l].syn_decay > 0:  # current-based: the projections' biases feed the current
+            syn_bias[sl], bias[sl] = bias[sl], 0.0
+        bias[sl] += pops[l].leak_drive()  # the leak towards v_leak: after the biases
         # a neuron crosses threshold without input only with a positive bias, or when a
-        # subtract reset leaves it high
-        lt[l, CAN_SELF] = bool((bias[offsets[l]:offsets[l] + sizes[l]] > 0).any()) \
-            or pops[l].reset == "subtract"
+        # subtract reset leaves it high, or a current-based one with its current
+        lt[l, CAN_SELF] = bool((bias[sl] > 0).any()) or pops[l].reset == "subtract" \
+            or pops[l].syn_decay > 0
     arrays = NetArrays(
         lt, ft, st, et, ef, src_delays, b.cat(b.csr_ptr, np.int64), b.cat(b.csr_idx, np.int64),
         b.cat(b.csr_w, dtype), b.cat(b.dense_w, dtype), b.cat(b.conv_w, dtype),
-        b.cat(b.paths, np.int64), bias.astype(dtype), b.cat(b.nn_alpha, dtype),
+        b.cat(b.paths, np.int64), bias.astype(dtype), syn_bias.astype(dtype),
+        b.cat(b.nn_alpha, dtype),
         np.concatenate(thresholds).astype(dtype))
     return Plan(arrays, g, b.n_aux, ring_slots, ring_spikes,
                 int(et[:, DELAY].max(initial=0)), np.array([row_us[i] for i in order]))
@@ -491,56 +506,84 @@ def _sources(g: Graph, et: np.ndarray):
     return st, np.array(delays + [0], np.int64), slot, idx
 
 
-def decay_tables(ft: np.ndarray, T: int) -> tuple[np.ndarray, ...]:
-    """Closed-form decay factors: ``P[l, n] = decay_l ** n``, ``G[l, n] = sum_{i<n} decay_l ** i``.
+def decay_tables(ft: np.ndarray, T: int) -> DecayTables:
+    """Closed-form decay factors of each population ``l`` (``decay = k``, ``syn_decay = a``):
+    ``P[l, n] = k ** n``, ``G[l, n] = sum_{j<n} k ** j``, and for a current-based population
+    ``A[l, n] = a ** n``, ``GA[l, n] = sum_{j<n} a ** j``, ``H[l, n] = sum_{j=1..n} k ** (n-j)
+    a ** j`` and ``J[l, n] = sum_{j=1..n} k ** (n-j) GA[l, j]``.
 
-    A neuron left alone for ``n`` steps is brought forward as ``u <- P * u + bias * G``
-    (``n`` steps of ``u <- decay * u + bias``), with ``P, G`` read at ``min(n, cap[l])``:
+    A neuron left alone for ``n`` steps is brought forward as (:mod:`eventsim.network.layers`
+    for the recurrence: ``c`` the membrane's drive, ``b`` the current's, ``i`` the current)::
 
-    * ``decay < 1``: ``cap[l]`` is the first ``n`` where ``P`` has underflowed and stops
-      changing (0, or stuck at the smallest subnormal), else ``T + 1``; from there on ``P`` and
-      ``G`` stay put (``G`` is >= 1, the subnormal is absorbed), so the tables hold every value
-      exactly and their length does not grow with ``T``;
-    * ``decay == 1``: ``P = 1`` and ``G[n] = n``, which the kernels convert to the tables'
-      dtype through the one-element array ``conv``; ``cap[l] = 1``.
+        u <- P * u + c * G + i * H + b * J        i <- A * i + b * GA
 
-    Values are computed in the tables' dtype by cumulative products and sums.
+    (``H = 0``, ``J = G`` with delta synapses: ``u <- P * u + c * G``), with the tables read at
+    ``min(n, cap[l])``:
+
+    * ``decay < 1``: ``cap[l]`` is the first ``n`` where every table has stopped changing
+      (``P`` underflowed to 0 or stuck at the smallest subnormal, the sums converged), else
+      ``T + 1``; from there on they stay put, so the tables hold every value exactly and their
+      length does not grow with ``T``;
+    * ``decay == 1`` (delta synapses only): ``P = 1`` and ``G[n] = n``, which the kernels
+      convert to the tables' dtype through the one-element array ``conv``; ``cap[l] = 1``.
+
+    Values are computed in the tables' dtype, by cumulative products and sums and the linear
+    recurrences ``H[n] = k H[n-1] + A[n]``, ``J[n] = k J[n-1] + GA[n]``
+    (:func:`scipy.signal.lfilter`).
 
     Returns
     -------
     DecayTables
-        ``P, G`` of shape (n_pop, width), ``cap`` (n_pop,) int64, ``conv`` (1,) of the
-        tables' dtype.
+        ``P, G, A, GA, H, J`` of shape (n_pop, width) (the last four zero for a population
+        with delta synapses), ``cap`` (n_pop,) int64, ``conv`` (1,) of the tables' dtype.
     """
     dtype, n_pop = ft.dtype, len(ft)
     leaky = ft[:, DECAY] < 1
     tiny = float(np.finfo(dtype).smallest_subnormal)
-    guess = [int(np.log(tiny) / np.log(float(k))) + 3 if k < 1 else 2 for k in ft[:, DECAY]]
+    slowest = np.maximum(ft[:, DECAY], ft[:, SYN_DECAY])
+    guess = [int(np.log(tiny) / np.log(float(k))) + 3 if k < 1 else 2 for k in slowest]
     width = min(T + 2, max(guess))
     while True:
-        check_memory(2 * n_pop * width * dtype.itemsize, lambda width=width: (
+        check_memory(6 * n_pop * width * dtype.itemsize, lambda width=width: (
             f"simulate: the closed-form decay tables of {n_pop} populations x {width} steps "
             f"(decays {', '.join(f'{k:.9g}' for k in ft[:, DECAY])}; a decay near 1 needs many "
             "steps to underflow)"))
         P = np.ones((n_pop, width), dtype)
         G = np.zeros((n_pop, width), dtype)
+        A, GA, H, J = (np.zeros((n_pop, width), dtype) for _ in range(4))
         cap = np.ones(n_pop, np.int64)
         done = True
         for row in np.flatnonzero(leaky):
-            np.cumprod(np.full(width - 1, ft[row, DECAY], dtype), out=P[row, 1:])
+            k = ft[row, DECAY]
+            np.cumprod(np.full(width - 1, k, dtype), out=P[row, 1:])
             np.cumsum(P[row, :-1], out=G[row, 1:])
-            still = np.flatnonzero(P[row, 1:] == P[row, :-1])  # underflowed: 0 or stuck
+            tabs = [P[row], G[row]]
+            if ft[row, SYN_DECAY] > 0:
+                A[row, 0] = 1
+                np.cumprod(np.full(width - 1, ft[row, SYN_DECAY], dtype), out=A[row, 1:])
+                np.cumsum(A[row, :-1], out=GA[row, 1:])
+                one, feedback = np.ones(1, dtype), np.array([1, -k], dtype)
+                H[row] = scipy.signal.lfilter(one, feedback, A[row] * (np.arange(width) > 0))
+                J[row] = scipy.signal.lfilter(one, feedback, GA[row])
+                tabs += [A[row], GA[row], H[row], J[row]]
+            same = np.logical_and.reduce([t[1:] == t[:-1] for t in tabs])
+            still = np.flatnonzero(same)  # every table stopped changing (underflowed: 0 or stuck)
             cap[row] = still[0] + 1 if len(still) else width - 1
             done &= bool(len(still)) or width == T + 2
         if done:
-            return DecayTables(P, G, cap, np.zeros(1, dtype))
+            return DecayTables(P, G, cap, np.zeros(1, dtype), A, GA, H, J)
         width = min(T + 2, 2 * width)
 
 
 class DecayTables(NamedTuple):
-    """:func:`decay_tables`: ``P``, ``G``, ``cap`` and the conversion slot ``conv``."""
+    """:func:`decay_tables`: ``P``, ``G``, ``cap``, the conversion slot ``conv``, and the
+    current-based tables ``A``, ``GA``, ``H``, ``J``."""
 
     P: np.ndarray
     G: np.ndarray
     cap: np.ndarray
     conv: np.ndarray
+    A: np.ndarray
+    GA: np.ndarray
+    H: np.ndarray
+    J: np.ndarray

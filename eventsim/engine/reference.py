@@ -6,12 +6,13 @@ matrices, and every neuron of every population is updated every step, population
 order (the graph semantics of :mod:`eventsim.network.graph`)::
 
     I = sum over projections k into the population of M_k @ o_source[t - d_k] + c_k
-    u = decay * (u * (1 - o) + v_reset * o) + I     (zero reset)
-    u = decay * (u - v_th * o) + I                   (subtract reset)
+    i = syn_decay * i + I                                 (i = I with delta synapses)
+    u = decay * (u * (1 - o) + v_reset * o) + leak + i    (zero reset)
+    u = decay * (u - v_th * o) + leak + i                 (subtract reset)
     o = u >= v_th
 
-starting from ``u = v_leak`` (0 unless given), the leak drive ``(1 - decay) * v_leak`` in
-each population's constant ``c``, and with delays per synapse handled by splitting ``M_k`` by delay. A NeuNorm op turns the spikes
+starting from ``u = v_leak`` (0 unless given) and ``i = 0``, with the leak drive ``leak =
+(1 - decay) * v_leak`` (added to ``c_k`` with delta synapses), and with delays per synapse handled by splitting ``M_k`` by delay. A NeuNorm op turns the spikes
 ``o`` of its source into ``o - alpha * x`` (its auxiliary neurons ``x`` stepped densely),
 which the rest of the projection receives.
 
@@ -176,16 +177,18 @@ def simulate_dense(net: Network | Graph, spikes: np.ndarray, dtype="float64",
         split = [(int(d), np.where(D == d, M, 0.0).T.astype(dtype),
                   np.where(D == d, C, 0).sum(axis=0)) for d in np.unique(D)]
         parts.append([(d, Mt, paths, np.count_nonzero(Mt, axis=1)) for d, Mt, paths in split])
-    bias = [np.zeros(n) for n in sizes]
+    bias = [np.zeros(n) for n in sizes]  # the projections' biases, the leak drive apart
     for k, proj in enumerate(g.projections):
         bias[g.index(proj.target)] += dense[k][2]
-    for p, pop in enumerate(g.populations):  # the leak towards v_leak
-        bias[p] += pop.leak_drive()
-    bias = [b.astype(dtype) for b in bias]
+    leak = [pop.leak_drive() for pop in g.populations]  # towards v_leak
+    drive = [(b + c if pop.syn_decay == 0 else b).astype(dtype)  # the current's constant
+             for b, c, pop in zip(bias, leak, g.populations)]
+    leak = [dtype.type(c if pop.syn_decay > 0 else 0.0) for c, pop in zip(leak, g.populations)]
     thresholds = [pop.neuron_thresholds().astype(dtype) for pop in g.populations]
     spiking_in = np.zeros_like(x) if analog else x  # the spikes among what x carries
     out = [np.zeros((T, batch, n), bool) for n in sizes]
     u = [np.full((batch, n), pop.v_leak, dtype) for n, pop in zip(sizes, g.populations)]
+    i_syn = [np.zeros((batch, n), dtype) for n in sizes]
     o = [np.zeros((batch, n), dtype) for n in sizes]
     nn_x = [np.zeros((batch, *proj.ops[0].alpha.shape[1:]), dtype)
             if isinstance(proj.ops[0], NeuNorm) else None for proj in g.projections]
@@ -220,12 +223,15 @@ def simulate_dense(net: Network | Graph, spikes: np.ndarray, dtype="float64",
                     current += values @ Mt
                     sops[:, k] += spiking.astype(bool) @ paths
                     macs[:, p] += (values != spiking) @ fan_out
-            b, v_th = bias[p], thresholds[p]
+            v_th, b = thresholds[p], drive[p]
             if pop.reset == "zero":
                 kept = u[p] * (1 - o[p]) + dtype.type(pop.v_reset) * o[p]
             else:
                 kept = u[p] - v_th * o[p]
-            if pop.integer:  # whole numbers, decay D / 4096 truncated towards zero
+            if pop.syn_decay > 0:  # current-based: the current decays, takes the input, and
+                i_syn[p] = dtype.type(pop.syn_decay) * i_syn[p] + (current + b)  # feeds u
+                u[p] = dtype.type(pop.decay) * kept + leak[p] + i_syn[p]
+            elif pop.integer:  # whole numbers, decay D / 4096 truncated towards zero
                 u[p] = np.trunc(kept * pop.decay_num / 4096.0) + current + b
             else:
                 u[p] = dtype.type(pop.decay) * kept + current + b

@@ -28,6 +28,7 @@ from eventsim.engine.plan import (
     NN_HW,
     OFF,
     SRC,
+    SYN_DECAY,
     TGT,
     W_IN,
     N,
@@ -69,7 +70,7 @@ class DiscreteRun:
         n_edges = len(et)
         self.tables = plan.tables(T)
         self.state = discrete.State(
-            u=plan.rest(), cur=np.zeros(n, dtype), t_last=np.full(n, -1, np.int64),
+            u=plan.rest(), i_syn=np.zeros(n, dtype), cur=np.zeros(n, dtype), t_last=np.full(n, -1, np.int64),
             version=np.zeros(n, np.int64), pending=np.zeros(n, np.bool_),
             mark=np.full(n, -1, np.int64), all_mark=np.full(n_pop, -1, np.int64),
             uniform=np.ones(n_pop, np.bool_), nn_x=np.zeros(max(plan.n_aux, 1), dtype),
@@ -194,8 +195,8 @@ _NO_PTR.setflags(write=False)
 
 
 def check_continuous(net: Network | Graph, graph: Graph) -> None:
-    """NetworkError for what continuous mode cannot run: NeuNorm, integer populations, a
-    leak towards a nonzero ``v_leak``, a cycle without delay; ``graph`` is ``as_graph(net)``."""
+    """NetworkError for what continuous mode cannot run: NeuNorm, integer populations,
+    current-based synapses, a leak towards a nonzero ``v_leak``, a cycle without delay; ``graph`` is ``as_graph(net)``."""
     if isinstance(net, Network):
         for i, layer in enumerate(net.layers):
             if isinstance(layer, NeuNorm):
@@ -205,6 +206,10 @@ def check_continuous(net: Network | Graph, graph: Graph) -> None:
         if pop.integer:
             raise NetworkError(f"{population_label(net, graph, p)}: integer layers run in "
                                "discrete mode only")
+        if pop.syn_decay != 0.0:
+            raise NetworkError(f"{population_label(net, graph, p)}: field 'syn_decay' is "
+                               f"{pop.syn_decay}; continuous mode runs delta synapses only "
+                               "(for now: run it in discrete mode)")
         if pop.v_leak != 0.0:
             raise NetworkError(f"{population_label(net, graph, p)}: field 'v_leak' is "
                                f"{pop.v_leak}; continuous mode leaks towards 0 only (for now: "
@@ -358,10 +363,16 @@ class Simulator:
             l = int(plan.et[e, TGT])
             deliver_analog(plan.arrays, e, l, int(lt[l, OFF]), image.astype(plan.ft.dtype),
                            self.net.n_inputs, current, macs, *plan.fan_buffers())
-        bias = plan.bias + current
+        bias, syn_bias = plan.bias.copy(), plan.syn_bias.copy()
         for l in range(plan.n_pop):  # the driven neurons may now cross on their own
-            lt[l, CAN_SELF] |= bool((bias[lt[l, OFF]:lt[l, OFF] + lt[l, N]] > 0).any())
-        driven = dataclasses.replace(plan, arrays=plan.arrays._replace(lt=lt, bias=bias))
+            sl = slice(lt[l, OFF], lt[l, OFF] + lt[l, N])
+            if plan.ft[l, SYN_DECAY] > 0:  # current-based: the current takes it
+                syn_bias[sl] += current[sl]
+            else:
+                bias[sl] += current[sl]
+            lt[l, CAN_SELF] |= bool((bias[sl] > 0).any())
+        driven = dataclasses.replace(plan, arrays=plan.arrays._replace(lt=lt, bias=bias,
+                                                                       syn_bias=syn_bias))
         if self.mode == "continuous":
             from eventsim.engine.continuous import simulate_continuous
 

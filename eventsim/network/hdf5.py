@@ -44,6 +44,8 @@ A network with a population that resets to a nonzero ``v_reset`` or leaks toward
 ``v_leak`` is written as ``format_version = 3``: the layout of version 1 (a chain,
 ``/layers``) or 2 (a graph), and the attributes ``v_reset``, ``v_leak`` on each such layer or
 population (absent: 0). Earlier eventsim versions refuse it rather than run it without.
+A network with a current-based population (``syn_decay > 0``) is written as
+``format_version = 4``, the same with the attribute ``syn_decay`` (absent: 0).
 
 The root attribute ``eventsim_sha256`` holds the SHA-256 of everything else in the file
 (:func:`eventsim.h5io.content_digest`); :func:`load_network` checks it and refuses a file
@@ -85,7 +87,7 @@ from eventsim.network.network import Network
 FORMAT = "eventsim-network"
 #: Version 2 stores graphs; chains are still written as version 1 (which every eventsim
 #: since 0.1 reads).
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 #: What a projection's ops may be, by ``kind``.
 OP_KINDS = {cls.kind: cls for cls in (*ops.OP_TYPES, NeuNorm)}
 _LIF_FLOATS = ("decay", "v_th", "delay_us")
@@ -148,9 +150,13 @@ def save_network(net: Network | Graph, path: str | os.PathLike) -> None:
 def _write(f, net: Network, provenance: tuple[dict[str, Any], list[str]], h5py) -> None:
     strings = h5py.string_dtype()
     f.attrs["format"] = FORMAT
-    # a reset to v_reset or a leak towards v_leak: version 3, which older readers refuse
-    resets = any(n.v_reset != 0.0 or n.v_leak != 0.0 for n in as_graph(net).populations)
-    f.attrs["format_version"] = np.int64(3 if resets else 2 if isinstance(net, Graph) else 1)
+    # a reset to v_reset or a leak towards v_leak: version 3, a synaptic current: 4; which
+    # older readers refuse
+    pops = as_graph(net).populations
+    resets = any(n.v_reset != 0.0 or n.v_leak != 0.0 for n in pops)
+    cuba = any(n.syn_decay != 0.0 for n in pops)
+    f.attrs["format_version"] = np.int64(4 if cuba else 3 if resets else
+                                         2 if isinstance(net, Graph) else 1)
     f.attrs["eventsim_version"] = _eventsim_version()
     f.attrs["input_shape"] = np.asarray(net.input_shape, dtype=np.int64)
     for name in ("dt_us", "T"):
@@ -220,7 +226,7 @@ def _write_neurons(group, layer, floats) -> None:
         else:
             group.attrs[name] = float(value)
     group.attrs["reset"] = str(layer.reset)
-    for name in ("v_reset", "v_leak"):
+    for name in ("v_reset", "v_leak", "syn_decay"):
         if getattr(layer, name) != 0.0:
             group.attrs[name] = float(getattr(layer, name))
     if layer.tau_us is not None:
@@ -360,7 +366,7 @@ def _read(f, file: str, h5py) -> dict[str, Any]:
     parts["sensor_size"] = _attr_ints(root, file, "/", "sensor_size", required=False)
     parts["labels"] = _str_list(root, file, "/", "labels")
     parts["provenance"] = _read_provenance(f, file, h5py)
-    if ver == 1 or (ver == 3 and "layers" in f):
+    if ver == 1 or (ver >= 3 and "layers" in f):
         parts["layers"] = [_read_layer(g, file, where, h5py)
                            for where, g in _numbered(f, "/layers", file, h5py)]
         return parts
@@ -437,7 +443,7 @@ def _read_neurons(group, file: str, where: str, h5py, floats) -> dict[str, Any]:
         kw["v_th"] = read_dataset(ds, file, np.float64)
     kw["reset"] = _attr_str(group.attrs, file, where, "reset")
     kw["tau_us"] = num_attr(group.attrs, file, where, "tau_us", required=False)
-    for name in ("v_reset", "v_leak"):
+    for name in ("v_reset", "v_leak", "syn_decay"):
         kw[name] = num_attr(group.attrs, file, where, name, required=False) or 0.0
     integer = group.attrs.get("integer", False)
     if not isinstance(integer, (bool, np.bool_)):

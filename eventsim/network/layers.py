@@ -1,23 +1,33 @@
 """Layers: a projection followed by a population of LIF neurons (the STBP model).
 
 Every layer but :class:`Flatten` and :class:`NeuNorm` ends in LIF neurons. For neuron ``i``
-of a layer at step ``t = 1..T``, with ``u[0] = 0`` and ``o[0] = 0`` (Wu et al. 2018)::
+of a layer at step ``t = 1..T``, with ``i[0] = 0``, ``u[0] = v_leak`` and ``o[0] = 0``::
 
-    u[t] = decay * (u[t-1] * (1 - o[t-1]) + v_reset * o[t-1]) + c + I[t] + b   (reset="zero")
-    u[t] = decay * (u[t-1] - v_th * o[t-1]) + c + I[t] + b                      (reset="subtract")
+    i[t] = syn_decay * i[t-1] + I[t]
+    u[t] = decay * (u[t-1] * (1 - o[t-1]) + v_reset * o[t-1]) + c + i[t]   (reset="zero")
+    u[t] = decay * (u[t-1] - v_th * o[t-1]) + c + i[t]                      (reset="subtract")
     o[t] = 1 if u[t] >= v_th else 0
 
-(``v_reset``, the potential a spike resets to, is 0 unless given: the STBP LIF of Wu et al.;
-NIR's ``v_reset``, Brian2's ``reset="v = v_reset"``. A subtract reset has none.) A leak
-towards ``v_leak`` (0 unless given) is the constant drive ``c = (1 - decay) * v_leak``
-(:meth:`Neurons.leak_drive`, float64, added to the bias), and the neuron starts at rest,
-``u[-1] = v_leak`` (``o[-1] = 0``): the step of ``tau du/dt = v_leak - u`` by the exact
-exponential or by forward Euler, as NIR's ``LIF`` and Norse's cells (which start at
-``v_leak``) have it. ``v_leak = 0`` is the STBP LIF, starting at 0.
+where ``I[t] = W o_prev[t] + b`` is the layer's projection of the spikes ``o_prev[t]`` of the
+layer below *at the same step* (input spikes for the first layer), its bias ``b`` included.
 
-where ``I[t]`` is the layer's projection of the spikes ``o_prev[t]`` of the layer below *at
-the same step* (input spikes for the first layer). In continuous time (``mode="continuous"``)
-``u`` decays as ``exp(-dt / tau_us)`` between arrivals, with ``tau_us`` given or derived from
+* ``syn_decay = 0`` (the default): delta synapses, ``i[t] = I[t]``, the STBP LIF of Wu et al.
+  2018. ``0 < syn_decay < 1``: a current-based (CuBa) LIF, whose synaptic current ``i``
+  decays by ``syn_decay`` per step: ``tau_syn di/dt = -i + w_in S``, ``tau_mem du/dt =
+  v_leak - u + r i`` (NIR's ``CubaLIF``) with the current updated before the membrane within
+  a step, as snnTorch's ``Synaptic`` (``syn = alpha syn + x; mem = beta mem + syn``) and
+  Norse's ``LIFCell`` (``i + x`` enters ``v``, then decays) have it. The gains ``w_in`` and
+  ``r dt / tau_mem`` go into the weights.
+* ``v_reset`` (0 unless given) is the potential a spike resets to (NIR's ``v_reset``,
+  Brian2's ``reset="v = v_reset"``). A subtract reset has none.
+* A leak towards ``v_leak`` (0 unless given) is the constant drive ``c = (1 - decay) *
+  v_leak`` (:meth:`Neurons.leak_drive`, float64) on the membrane, and the neuron starts at
+  rest, ``u[0] = v_leak``: the step of ``tau du/dt = v_leak - u`` by the exact exponential
+  or by forward Euler, as NIR's ``LIF`` and Norse's cells (which start at ``v_leak``) have
+  it. ``v_leak = 0`` is the STBP LIF, starting at 0.
+
+In continuous time (``mode="continuous"``; delta synapses and ``v_leak = 0`` only) ``u``
+decays as ``exp(-dt / tau_us)`` between arrivals, with ``tau_us`` given or derived from
 ``decay = exp(-dt_us / tau_us)``; the bias is a constant drive of ``b`` per ``dt_us``, and a
 spike reaches the next layer ``delay_us`` later.
 """
@@ -58,6 +68,11 @@ class Neurons:
     v_leak : float
         The potential ``u`` leaks towards and starts at (0 in an integer layer, and where
         ``decay == 1``: an integrator does not leak).
+    syn_decay : float
+        Decay of the synaptic current per step, in [0, 1): 0 for delta synapses (the input
+        goes straight into ``u``), else a current-based LIF (``exp(-dt / tau_syn)``, or
+        ``1 - dt / tau_syn`` by forward Euler). Not with ``decay == 1`` or in an integer
+        layer (for now).
     tau_us : float, optional
         Membrane time constant for continuous mode (microseconds).
     integer : bool
@@ -75,6 +90,7 @@ class Neurons:
     integer: bool = False
     v_reset: float = 0.0
     v_leak: float = 0.0
+    syn_decay: float = 0.0
 
     def check_neurons(self, name: str) -> None:
         per_channel = isinstance(self.v_th, (list, tuple, np.ndarray))
@@ -100,13 +116,21 @@ class Neurons:
             raise NetworkError(
                 f"{name}: field 'reset' must be 'zero' or 'subtract', got {self.reset!r}"
             )
-        for f in ("v_reset", "v_leak"):
+        for f in ("v_reset", "v_leak", "syn_decay"):
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
                 raise NetworkError(f"{name}: field '{f}' must be a number, got {v!r}")
             if not math.isfinite(v):
                 raise NetworkError(f"{name}: field '{f}' must be finite, got {v!r}")
             setattr(self, f, float(v))
+        if not 0.0 <= self.syn_decay < 1.0:
+            raise NetworkError(f"{name}: field 'syn_decay' must be in [0, 1) (0: delta "
+                               f"synapses), got {self.syn_decay!r}")
+        if self.syn_decay > 0.0 and (self.decay == 1.0 or self.integer):
+            raise NetworkError(f"{name}: field 'syn_decay' is {self.syn_decay!r}, but a "
+                               "current-based synapse runs only on a leaky float membrane "
+                               "(for now): " + ("give decay < 1" if self.decay == 1.0 else
+                                                "an integer layer has delta synapses"))
         v = self.v_reset
         if self.v_leak != 0.0 and (self.decay == 1.0 or self.integer):
             raise NetworkError(f"{name}: field 'v_leak' is {self.v_leak!r}, but "
@@ -211,9 +235,11 @@ def check_whole(arr: np.ndarray, name: str, field_name: str) -> None:
                            f"integer layer; value {float(arr.ravel()[bad])!r} at flat index {bad}")
 
 
-def _lif_kw(decay, v_th, reset, tau_us, delay_us, integer, v_reset, v_leak) -> dict:
+def _lif_kw(decay, v_th, reset, tau_us, delay_us, integer, v_reset, v_leak,
+            syn_decay) -> dict:
     return {"decay": decay, "v_th": v_th, "reset": reset, "tau_us": tau_us,
-            "delay_us": delay_us, "integer": integer, "v_reset": v_reset, "v_leak": v_leak}
+            "delay_us": delay_us, "integer": integer, "v_reset": v_reset, "v_leak": v_leak,
+            "syn_decay": syn_decay}
 
 
 @dataclass(eq=False, init=False)
@@ -228,9 +254,10 @@ class Dense(LIF, ops.Dense):
     """
 
     def __init__(self, weight, bias=None, decay=0.2, v_th=0.5, reset="zero",
-                 tau_us=None, delay_us=0.0, integer=False, v_reset=0.0, v_leak=0.0):
+                 tau_us=None, delay_us=0.0, integer=False, v_reset=0.0, v_leak=0.0,
+                 syn_decay=0.0):
         LIF.__init__(self, **_lif_kw(decay, v_th, reset, tau_us, delay_us, integer, v_reset,
-                                     v_leak))
+                                     v_leak, syn_decay))
         self.weight = weight
         self.bias = bias
 
@@ -261,9 +288,9 @@ class Conv2d(LIF, ops.Conv2d):
 
     def __init__(self, weight, stride=1, padding=0, bias=None, decay=0.2, v_th=0.5,
                  reset="zero", tau_us=None, delay_us=0.0, integer=False, v_reset=0.0,
-                 v_leak=0.0):
+                 v_leak=0.0, syn_decay=0.0):
         LIF.__init__(self, **_lif_kw(decay, v_th, reset, tau_us, delay_us, integer, v_reset,
-                                     v_leak))
+                                     v_leak, syn_decay))
         self.weight, self.stride, self.padding, self.bias = weight, stride, padding, bias
 
     def checked_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
@@ -277,9 +304,10 @@ class Conv2d(LIF, ops.Conv2d):
 
 class _PoolLayer(LIF):
     def __init__(self, kernel_size=2, stride=None, decay=0.2, v_th=0.5, reset="zero",
-                 tau_us=None, delay_us=0.0, integer=False, v_reset=0.0, v_leak=0.0):
+                 tau_us=None, delay_us=0.0, integer=False, v_reset=0.0, v_leak=0.0,
+                 syn_decay=0.0):
         LIF.__init__(self, **_lif_kw(decay, v_th, reset, tau_us, delay_us, integer, v_reset,
-                                     v_leak))
+                                     v_leak, syn_decay))
         self.kernel_size, self.stride = kernel_size, stride
 
     def checked_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:

@@ -62,7 +62,11 @@ MAX_SHIFT = 16
 def _int_reset(neurons, scale, v_th, where: str) -> float:
     """An integer population's ``v_reset``: ``min(round(v_reset / scale), v_th - 1)``; 0 stays
     0. One scale only: per-channel scales would need a ``v_reset`` per channel. A leak
-    towards a nonzero ``v_leak`` has no integer form (yet): refused."""
+    towards a nonzero ``v_leak`` and a current-based synapse have no integer form (yet):
+    refused."""
+    if neurons.syn_decay != 0.0:
+        raise NetworkError(f"{where}: field 'syn_decay' is {neurons.syn_decay}; an integer "
+                           "layer has delta synapses: quantize a network with syn_decay 0")
     if neurons.v_leak != 0.0:
         raise NetworkError(f"{where}: field 'v_leak' is {neurons.v_leak}; an integer layer "
                            "has no leak drive: quantize a network with v_leak 0")

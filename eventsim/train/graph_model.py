@@ -98,6 +98,10 @@ def check_trainable(g: Graph) -> None:
         if pop.integer:
             raise InputError(f"train: population '{pop.name}' is an integer (quantized) "
                              "population; train the float graph, then quantize it")
+        if pop.syn_decay > 0:
+            raise NetworkError(f"train: population '{pop.name}' has a current-based synapse "
+                               f"(syn_decay {pop.syn_decay}); the trainer steps delta synapses "
+                               "only (for now)")
     for k, proj in enumerate(g.projections):
         if any(isinstance(op, NeuNorm) for op in proj.ops):
             raise NetworkError(f"train: {projection_name(k, proj)}: NeuNorm is trained in "

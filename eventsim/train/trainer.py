@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from eventsim.errors import InputError
+from eventsim.errors import InputError, NetworkError
 from eventsim.network import ops
 from eventsim.network.graph import Graph
 from eventsim.network.layers import Conv2d, Dense, NeuNorm
@@ -139,6 +139,10 @@ class Trainer:
                 if getattr(layer, "integer", False):
                     raise InputError(f"train: layer {i} is an integer (quantized) layer; train "
                                      "the float network, then quantize it")
+                if getattr(layer, "syn_decay", 0.0) > 0:
+                    raise NetworkError(f"train: layer {i} has a current-based synapse "
+                                       f"(syn_decay {layer.syn_decay}); the trainer steps "
+                                       "delta synapses only (for now)")
             arrays = net.layers
         self.net, self.config, self.make_input = net, config, make_input
         self.dtype = np.dtype(config.dtype)

@@ -27,12 +27,13 @@ from eventsim.validate import validate
 
 
 @settings(max_examples=55, deadline=None)
-@given(st.one_of(dense_networks(), conv_networks(), graphgen.vector_graphs(),
-                 graphgen.image_graphs()), st.integers(0, 2**32 - 1))
+@given(st.one_of(dense_networks(cuba=True), conv_networks(cuba=True),
+                 graphgen.vector_graphs(cuba=True), graphgen.image_graphs(cuba=True)),
+       st.integers(0, 2**32 - 1))
 def test_random_networks_agree_spike_for_spike(case, seed):
     """Dense, conv and pooling networks with bias and both resets, and graphs (cycles,
     self-loops, skip sums, delays per projection, source neuron and synapse, pool composed
-    with conv); three samples as segments of one run(), of different lengths, so what one
+    with conv), current-based populations among them; three samples as segments of one run(), of different lengths, so what one
     sample sends late must not reach the next."""
     net, x = case
     rng = np.random.default_rng(seed)

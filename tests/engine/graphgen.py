@@ -29,7 +29,7 @@ def _delay(draw, rng, n_tgt, n_src, max_delay=3):
 
 
 @st.composite
-def vector_graphs(draw):
+def vector_graphs(draw, cuba=False):
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     n_in = draw(st.integers(1, 8))
@@ -52,14 +52,14 @@ def vector_graphs(draw):
         w = _weights(rng, (n_tgt, n_src), zero_frac, 1.2 / np.sqrt(n_src))
         projections.append(Projection(src, tgt, [ops.Dense(w, bias)],
                                       delay=_delay(draw, rng, n_tgt, n_src)))
-    pops = [Population(name, (n,), **_lif(draw, rng)) for name, n in zip(names, sizes)]
+    pops = [Population(name, (n,), **_lif(draw, rng, cuba)) for name, n in zip(names, sizes)]
     T = draw(st.integers(1, 25))
     x = (rng.random((T, n_in)) < draw(st.sampled_from([0.05, 0.3, 0.8]))).astype(np.uint8)
     return Graph((n_in,), pops, projections), x
 
 
 @st.composite
-def image_graphs(draw):
+def image_graphs(draw, cuba=False):
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     c_in, h, w = draw(st.integers(1, 2)), draw(st.integers(5, 9)), draw(st.integers(5, 9))
@@ -81,9 +81,9 @@ def image_graphs(draw):
         return ops.Conv2d(_weights(rng, (c_o, c_i, kk, kk), 0.2, 1.0 / kk), padding=padding,
                           bias=bias)
 
-    pops = [Population("conv", (c1, h1, w1), **_lif(draw, rng)),
-            Population("mid", (c2, h2, w2), **_lif(draw, rng)),
-            Population("out", (n_out,), **_lif(draw, rng))]
+    pops = [Population("conv", (c1, h1, w1), **_lif(draw, rng, cuba)),
+            Population("mid", (c2, h2, w2), **_lif(draw, rng, cuba)),
+            Population("out", (n_out,), **_lif(draw, rng, cuba))]
     projections = [
         Projection(INPUT, "conv", [conv(c1, c_in, k, pad)], delay=draw(st.integers(0, 2))),
         Projection("conv", "mid", [pool(pk, ps), conv(c2, c1, k2)],

@@ -15,7 +15,8 @@ from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten, NeuNorm, 
 from eventsim.network.network import Network
 
 
-def _lif(draw, rng):
+def _lif(draw, rng, cuba=False):
+    """LIF parameters; with ``cuba``, maybe a current-based synapse (``syn_decay``)."""
     kw = {
         "decay": draw(st.sampled_from([1.0, 0.9, 0.5, 0.2, float(rng.uniform(0.05, 1.0))])),
         "v_th": float(rng.uniform(0.2, 1.5)),
@@ -25,6 +26,9 @@ def _lif(draw, rng):
         kw["v_reset"] = float(rng.uniform(-1.0, 0.8)) * kw["v_th"]
     if kw["decay"] < 1.0 and draw(st.booleans()):  # a leak towards v_leak, maybe above v_th
         kw["v_leak"] = float(rng.uniform(-1.0, 1.5)) * kw["v_th"]
+    if cuba and kw["decay"] < 1.0 and draw(st.booleans()):  # a synaptic current
+        kw["syn_decay"] = draw(st.sampled_from([0.5, 0.9, kw["decay"],
+                                                float(rng.uniform(0.05, 0.97))]))
     return kw
 
 
@@ -35,7 +39,7 @@ def _weights(rng, shape, zero_frac, scale):
 
 
 @st.composite
-def dense_networks(draw):
+def dense_networks(draw, cuba=False):
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     sizes = draw(st.lists(st.integers(1, 12), min_size=2, max_size=4))
@@ -44,7 +48,7 @@ def dense_networks(draw):
     for n_in, n_out in itertools.pairwise(sizes):
         bias = (rng.normal(0.1, 0.3, n_out) if draw(st.booleans()) else None)
         layers.append(Dense(_weights(rng, (n_out, n_in), zero_frac, 1.2 / np.sqrt(n_in)),
-                            bias=bias, **_lif(draw, rng)))
+                            bias=bias, **_lif(draw, rng, cuba)))
     T = draw(st.integers(1, 25))
     x = (rng.random((T, sizes[0])) < draw(st.sampled_from([0.05, 0.3, 0.8]))).astype(np.uint8)
     return Network(layers, (sizes[0],)), x
@@ -56,7 +60,7 @@ def _neunorm(draw, rng, shape):
 
 
 @st.composite
-def conv_networks(draw, neunorm=False):
+def conv_networks(draw, neunorm=False, cuba=False):
     """Conv (-> pool) -> Dense; with ``neunorm``, a NeuNorm layer after the conv and maybe one
     after the pool."""
     seed = draw(st.integers(0, 2**32 - 1))
@@ -73,7 +77,7 @@ def conv_networks(draw, neunorm=False):
     padding = draw(st.integers(0, k - 1)) if k > 1 else 0
     bias = rng.normal(0.05, 0.2, c_out) if draw(st.booleans()) else None
     layers.append(Conv2d(_weights(rng, (c_out, c_in, k, k), zero_frac, 1.0 / k), stride=stride,
-                         padding=padding, bias=bias, **_lif(draw, rng)))
+                         padding=padding, bias=bias, **_lif(draw, rng, cuba)))
     h_out = (h + 2 * padding - k) // stride + 1
     w_out = (w + 2 * padding - k) // stride + 1
     n = c_out * h_out * w_out
@@ -82,7 +86,7 @@ def conv_networks(draw, neunorm=False):
     if min(h_out, w_out) >= 2 and draw(st.booleans()):
         pool = draw(st.sampled_from([AvgPool2d, SumPool2d]))
         pk = draw(st.integers(1, 2))
-        layers.append(pool(pk, stride=draw(st.sampled_from([None, 1])), **_lif(draw, rng)))
+        layers.append(pool(pk, stride=draw(st.sampled_from([None, 1])), **_lif(draw, rng, cuba)))
         ps = layers[-1].stride or pk
         h_p, w_p = (h_out - pk) // ps + 1, (w_out - pk) // ps + 1
         n = c_out * h_p * w_p
@@ -93,7 +97,7 @@ def conv_networks(draw, neunorm=False):
     n_classes = draw(st.integers(1, 5))
     layers.append(Dense(_weights(rng, (n_classes, n), zero_frac, 2.0 / np.sqrt(n)),
                         bias=rng.normal(0.0, 0.2, n_classes) if draw(st.booleans()) else None,
-                        **_lif(draw, rng)))
+                        **_lif(draw, rng, cuba)))
     T = draw(st.integers(1, 20))
     x = (rng.random((T, *shape)) < draw(st.sampled_from([0.1, 0.5]))).astype(np.uint8)
     return Network(layers, shape), x

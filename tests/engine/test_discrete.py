@@ -36,26 +36,26 @@ def assert_same_as_twin(net, x, dtype="float64"):
 
 
 @settings(max_examples=150, deadline=None)
-@given(dense_networks())
+@given(dense_networks(cuba=True))
 def test_dense_networks_equal_twin(case):
     assert_same_as_twin(*case)
 
 
 @settings(max_examples=100, deadline=None)
-@given(conv_networks())
+@given(conv_networks(cuba=True))
 def test_conv_networks_equal_twin(case):
     assert_same_as_twin(*case)
 
 
 @settings(max_examples=100, deadline=None)
-@given(conv_networks(neunorm=True))
+@given(conv_networks(neunorm=True, cuba=True))
 def test_neunorm_networks_equal_twin(case):
     """NeuNorm's auxiliary neurons and analog share, into conv, pooling and dense layers."""
     assert_same_as_twin(*case)
 
 
 @settings(max_examples=40, deadline=None)
-@given(dense_networks())
+@given(dense_networks(cuba=True))
 def test_float32_equal_twin_float32(case):
     assert_same_as_twin(*case, dtype="float32")
 
@@ -137,21 +137,39 @@ def test_tiny_bias_of_an_integrator():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_capped_decay_tables_equal_full_tables(dtype):
-    from eventsim.engine.plan import decay_tables
+    """Read at ``min(n, cap)``, the tables hold every value of the full recurrences, delta
+    synapses and current-based (``H[n] = k H[n-1] + a**n``, ``J[n] = k J[n-1] + GA[n]``)."""
+    from eventsim.engine.plan import DECAY, FT_COLS, SYN_DECAY, decay_tables
 
-    ft = np.array([[0.2, 0.5, 0], [1.0, 0.5, 0], [0.999, 0.5, 0], [0.9, 0.5, 0]], dtype)
+    decays = [(0.2, 0), (1.0, 0), (0.999, 0), (0.9, 0), (0.9, 0.5), (0.3, 0.95), (0.8, 0.8)]
+    ft = np.zeros((len(decays), FT_COLS), dtype)
+    ft[:, [DECAY, SYN_DECAY]] = decays
     T = 120_000
-    P, G, cap, _ = decay_tables(ft, T)
-    assert decay_tables(ft[[0, 1, 3]], 10**9)[0].shape[1] < 10_000  # does not grow with T
+    tables = decay_tables(ft, T)
+    short = [0, 1, 3, 4, 5, 6]
+    assert decay_tables(ft[short], 10**9).P.shape[1] < 20_000  # does not grow with T
     n = np.arange(T + 2)
-    for row in (0, 2, 3):
-        full_p = np.concatenate([np.ones(1, dtype), np.cumprod(np.full(T + 1, ft[row, 0], dtype))])
-        full_g = np.concatenate([np.zeros(1, dtype), np.cumsum(full_p[:-1])])
-        assert full_g.dtype == dtype
-        k = np.minimum(n, cap[row])
-        np.testing.assert_array_equal(P[row, k], full_p)
-        np.testing.assert_array_equal(G[row, k], full_g)
-    assert cap[1] == 1 and P[1, 1] == 1  # decay 1: G[n] = n is computed, not tabled
+    for row in (0, 2, 3, 4, 5, 6):
+        k, a = ft[row, DECAY], ft[row, SYN_DECAY]
+        full = {name: np.zeros(T + 2, dtype) for name in "PGAEHJ"}  # E: GA
+        full["P"][0] = 1
+        full["A"][0] = 1 if a > 0 else 0
+        full["P"][1:] = np.cumprod(np.full(T + 1, k, dtype))
+        full["G"][1:] = np.cumsum(full["P"][:-1])
+        for m in range(1, T + 2 if a > 0 else 0):
+            full["A"][m] = full["A"][m - 1] * a
+            full["E"][m] = full["E"][m - 1] + full["A"][m - 1]
+            full["H"][m] = k * full["H"][m - 1] + full["A"][m]
+            full["J"][m] = k * full["J"][m - 1] + full["E"][m]
+            if all(v[m] == v[m - 1] for v in full.values()):  # a fixed point: it repeats
+                for v in full.values():
+                    v[m + 1:] = v[m]
+                break
+        at = np.minimum(n, tables.cap[row])
+        for name, table in zip("PGAEHJ", (tables.P, tables.G, tables.A, tables.GA, tables.H,
+                                          tables.J)):
+            np.testing.assert_array_equal(table[row, at], full[name], err_msg=f"{name}, {row}")
+    assert tables.cap[1] == 1 and tables.P[1, 1] == 1  # decay 1: G[n] = n is computed
 
 
 def test_per_step_counters_only_with_record_all():

@@ -34,26 +34,26 @@ def assert_graph_same_as_twin(g, x, dtype="float64"):
 
 
 @settings(max_examples=200, deadline=None)
-@given(vector_graphs())
+@given(vector_graphs(cuba=True))
 def test_vector_graphs_equal_twin(case):
     assert_graph_same_as_twin(*case)
 
 
 @settings(max_examples=60, deadline=None)
-@given(image_graphs())
+@given(image_graphs(cuba=True))
 def test_image_graphs_equal_twin(case):
     """Pool composed with conv, Flatten then Dense, recurrent conv, skip sums, delays."""
     assert_graph_same_as_twin(*case)
 
 
 @settings(max_examples=40, deadline=None)
-@given(vector_graphs())
+@given(vector_graphs(cuba=True))
 def test_float32_graphs_equal_twin_float32(case):
     assert_graph_same_as_twin(*case, dtype="float32")
 
 
 @settings(max_examples=40, deadline=None)
-@given(vector_graphs(), st.lists(st.integers(1, 40), min_size=2, max_size=12))
+@given(vector_graphs(cuba=True), st.lists(st.integers(1, 40), min_size=2, max_size=12))
 def test_one_simulator_runs_samples_as_fresh_ones(case, lengths):
     """A Simulator keeps decay tables for its last few ``T`` (more than it keeps here: some
     are dropped and built again): samples of other lengths, in any order, give what a fresh

@@ -183,6 +183,23 @@ def test_a_reset_to_v_reset_is_format_version_3(tmp_path):
         assert int(f.attrs["format_version"]) == 1 and "v_reset" not in f["layers/001"].attrs
 
 
+def test_a_current_based_population_is_format_version_4(tmp_path):
+    """``syn_decay`` is written as version 4 (a version-3 reader would run it without its
+    current), in either layout, and reads back."""
+    from eventsim.network.graph import as_graph
+
+    chain = Network([Dense(np.ones((3, 4)), decay=0.8, syn_decay=0.6),
+                     Dense(np.ones((2, 3)), v_reset=-0.25)], (4,))
+    for net, layout in ((chain, "layers"), (as_graph(chain), "populations")):
+        save_network(net, tmp_path / "c.h5")
+        with h5py.File(tmp_path / "c.h5") as f:
+            assert int(f.attrs["format_version"]) == 4 and layout in f
+        back = load_network(tmp_path / "c.h5")
+        assert type(back) is type(net)
+        assert [n.syn_decay for n in getattr(back, "populations", None) or
+                [back.layers[i] for i in back.lif_layers]] == [0.6, 0.0]
+
+
 def test_provenance_keeps_given_eventsim_version(tmp_path):
     net = Network([Dense(np.ones((1, 1)))], (1,), provenance={"eventsim_version": "0.0.1"})
     save_network(net, tmp_path / "n.h5")
@@ -384,7 +401,7 @@ def test_format_as_bytes_is_read(saved):
 
 @pytest.mark.parametrize(
     "value, expect",
-    [(4, "is 4; this eventsim reads versions 1 to 3"), (0, "is 0"), ("1", "expected an integer")],
+    [(5, "is 5; this eventsim reads versions 1 to 4"), (0, "is 0"), ("1", "expected an integer")],
 )
 def test_format_version(saved, value, expect):
     _edit(saved, lambda f: f.attrs.__setitem__("format_version", value))

@@ -1,0 +1,108 @@
+"""Current-based (CuBa) LIF populations: the closed-form crossing against stepping, and
+hand-counted runs (the twin comparisons are in test_discrete.py and test_graphs.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from eventsim.engine.crossing import cuba_crossing, cuba_value
+from eventsim.engine.plan import DECAY, FT_COLS, SYN_DECAY, decay_tables
+from eventsim.engine.reference import simulate_dense
+from eventsim.engine.simulate import simulate
+from eventsim.errors import NetworkError
+from eventsim.network.graph import INPUT, Graph, Population, Projection
+from eventsim.network.layers import Dense
+from eventsim.network.network import Network
+from eventsim.network.ops import Dense as DenseOp
+
+
+def _tables(decay, syn_decay, T, dtype=np.float64):
+    ft = np.zeros((1, FT_COLS), dtype)
+    ft[0, [DECAY, SYN_DECAY]] = decay, syn_decay
+    return decay_tables(ft, T)
+
+
+@settings(max_examples=300, deadline=None)
+@given(decay=st.floats(0.05, 0.99), syn_decay=st.floats(0.01, 0.99),
+       u0=st.floats(-2, 0.99), i0=st.floats(-2, 2), c=st.floats(-0.5, 0.5),
+       b=st.floats(-0.5, 0.5), n_max=st.integers(1, 400))
+def test_cuba_crossing_is_the_first_step_the_closed_form_reaches(decay, syn_decay, u0, i0,
+                                                                  c, b, n_max):
+    """Rising to a peak, falling to a trough then rising, or monotone: the crossing found by
+    bracketing and bisection is the first ``n`` whose value (the engine's expression) reaches
+    ``v_th = 1``, as stepping every ``n`` finds it."""
+    tables = _tables(decay, syn_decay, n_max + 2)
+    values = np.array([cuba_value(u0, i0, c, b, tables, 0, n) for n in range(1, n_max + 1)])
+    over = np.flatnonzero(values >= 1.0)
+    near = np.abs(values - 1.0) < 1e-9  # a value within rounding of v_th: either is right
+    expect = int(over[0]) + 1 if len(over) else -1
+    got = cuba_crossing(u0, i0, c, b, tables, 0, 1.0, n_max)
+    if not near.any():
+        assert got == expect
+
+
+def test_a_trough_then_a_rise_crosses():
+    """An inhibitory current pulls ``u`` down first; the bias of the current lifts it past
+    threshold later: the crossing after the trough is found."""
+    tables = _tables(0.8, 0.9, 200)
+    u0, i0, c, b = 0.5, -1.5, 0.0, 0.03
+    values = [cuba_value(u0, i0, c, b, tables, 0, n) for n in range(1, 200)]
+    assert values[1] < values[0]  # falls first
+    first = next(n for n, v in enumerate(values, 1) if v >= 1.0)
+    trough = int(np.argmin(values)) + 1
+    assert first > trough > 3
+    for n_max in (first, first + 1, 199):
+        assert cuba_crossing(u0, i0, c, b, tables, 0, 1.0, n_max) == first
+    assert cuba_crossing(u0, i0, c, b, tables, 0, 1.0, first - 1) == -1
+
+
+def test_one_spike_counted_by_hand():
+    """One input spike of weight 1 at step 0 into a CuBa neuron (decay 0.5, syn_decay 0.5,
+    v_th 1.4): ``i = 1, 0.5, 0.25``; ``u = 1, 1, 0.75``... never 1.4; with v_th 0.9 it fires at
+    step 0 (u = 1) and, reset to 0, at step 2? ``u[1] = 0 + 0.5``, ``u[2] = 0.25 + 0.25``: no.
+    So exactly one spike, at step 0, and the current goes on (no queue entry fires)."""
+    net = Network([Dense(np.ones((1, 1)), decay=0.5, v_th=0.9, syn_decay=0.5)], (1,))
+    x = np.zeros((6, 1), np.uint8)
+    x[0] = 1
+    r = simulate(net, x, dtype="float64")
+    np.testing.assert_array_equal(r.spikes[0], [[0, 0]])
+    _, _, trace = simulate_dense(net, x, probe=(0, 0))
+    np.testing.assert_allclose(trace, [1.0, 0.5, 0.5, 0.375, 0.25, 0.15625])
+
+
+def test_a_current_alone_fires_later_from_the_queue():
+    """Input at step 0 only; the current keeps lifting ``u`` and crosses at step 2 with no
+    input there: a self-event, and the update count is exact (steps 0 and 2)."""
+    net = Network([Dense(np.ones((1, 1)), decay=0.9, v_th=2.5, syn_decay=0.9)], (1,))
+    x = np.zeros((8, 1), np.uint8)
+    x[0] = 1
+    # i = 1, .9, .81; u = 1, 1.8, 2.43, 2.916 (fires at step 3)
+    r = simulate(net, x, dtype="float64")
+    np.testing.assert_array_equal(r.spikes[0], [[3, 0]])
+    assert int(r.neuron_updates.sum()) == 2  # the input step and the crossing
+    out, _ = simulate_dense(net, x)
+    np.testing.assert_array_equal(np.argwhere(out[0]), r.spikes[0])
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"syn_decay": 1.0}, r"field 'syn_decay' must be in \[0, 1\)"),
+    ({"syn_decay": -0.1}, r"field 'syn_decay' must be in \[0, 1\)"),
+    ({"syn_decay": float("nan")}, r"field 'syn_decay' must be finite"),
+    ({"syn_decay": 0.5, "decay": 1.0}, (r"field 'syn_decay' is 0.5, but a current-based "
+                                       r"synapse runs only on a leaky float membrane")),
+])
+def test_bad_syn_decay_is_named(kw, message):
+    with pytest.raises(NetworkError, match=r"population 'h': " + message):
+        Graph((1,), [Population("h", (1,), **kw)],
+              [Projection(INPUT, "h", [DenseOp(np.ones((1, 1)))])])
+
+
+def test_continuous_mode_refuses_a_current_based_population():
+    g = Graph((1,), [Population("h", (1,), decay=0.5, syn_decay=0.5)],
+              [Projection(INPUT, "h", [DenseOp(np.ones((1, 1)))])])
+    with pytest.raises(NetworkError, match=r"population 'h': field 'syn_decay' is 0.5; "
+                                           r"continuous mode runs delta synapses only"):
+        simulate(g, np.ones((2, 1), np.uint8), mode="continuous")
