@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from eventsim.engine.plan import DECAY_NUM, INTEGER
+from eventsim.engine.plan import DECAY_NUM, INTEGER, SYN_DECAY
 
 
 @njit(cache=True)
@@ -82,6 +82,22 @@ def cuba_value(u0, i0, c, b, tables, l, n):
 
 
 @njit(cache=True)
+def cuba_peak(u0, i0, c, b, tables, l, n_max):
+    """Where :func:`cuba_value`, rising from ``n = 1`` (the caller checked), stops rising:
+    the first ``n`` in ``1..n_max`` whose step to ``n + 1`` does not rise (``n_max`` if none),
+    bisected (one turning point: see :func:`cuba_crossing`)."""
+    lo, hi = 1, n_max  # the step from lo rises; from hi it does not (or hi = n_max)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if (cuba_value(u0, i0, c, b, tables, l, mid + 1)
+                > cuba_value(u0, i0, c, b, tables, l, mid)):
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+@njit(cache=True)
 def cuba_crossing(u0, i0, c, b, tables, l, v_th, n_max):
     """Smallest ``n`` in ``1..n_max`` with :func:`cuba_value` ``>= v_th``, else -1.
 
@@ -103,14 +119,7 @@ def cuba_crossing(u0, i0, c, b, tables, l, v_th, n_max):
         return -1
     hi = n_max
     if cuba_value(u0, i0, c, b, tables, l, 2) > f1:  # rising first: bracket the peak
-        lo = 1  # the step from lo rises; from hi it does not (or hi = n_max)
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if (cuba_value(u0, i0, c, b, tables, l, mid + 1)
-                    > cuba_value(u0, i0, c, b, tables, l, mid)):
-                lo = mid
-            else:
-                hi = mid
+        hi = cuba_peak(u0, i0, c, b, tables, l, n_max)
     if cuba_value(u0, i0, c, b, tables, l, hi) < v_th:
         return -1
     lo = 1
@@ -152,8 +161,13 @@ def int_crossing(u, b, D, v_th, n_max):
 
 
 @njit(cache=True)
-def crossing(lt, l, u0, b, tables, v_th, decay, n_max):
-    """:func:`next_crossing`, or :func:`int_crossing` for an integer population."""
+def crossing(lt, ft, l, u0, i0, c, b, tables, v_th, decay, n_max):
+    """The first crossing of a neuron of population ``l`` left alone (``u0``, current ``i0``,
+    drives ``c`` of the membrane and ``b`` of the current): :func:`next_crossing`,
+    :func:`int_crossing` for an integer population, :func:`cuba_crossing` for a current-based
+    one."""
+    if ft[l, SYN_DECAY] > 0:
+        return cuba_crossing(u0, i0, c, b, tables, l, v_th, n_max)
     if lt[l, INTEGER]:
-        return int_crossing(u0, b, lt[l, DECAY_NUM], v_th, n_max)
-    return next_crossing(u0, b, tables, l, v_th, decay, n_max)
+        return int_crossing(u0, c, lt[l, DECAY_NUM], v_th, n_max)
+    return next_crossing(u0, c, tables, l, v_th, decay, n_max)

@@ -60,7 +60,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from eventsim.engine.crossing import crossing, cuba_crossing, int_after
+from eventsim.engine.crossing import crossing, int_after
 from eventsim.engine.delivery import (
     deliver_analog,
     deliver_csr,
@@ -99,6 +99,7 @@ from eventsim.engine.plan import (
     N,
 )
 from eventsim.engine.queue import SIZE, heap_compact, heap_pop, heap_push
+from eventsim.engine.readout import bring as readout_bring
 from eventsim.engine.result import MACS, SELF, SOPS, SPIKES, UPDATES
 from eventsim.events.binning_kernel import sort_prefix
 
@@ -108,8 +109,9 @@ EVENTS, QUEUE, PEAK_QUEUE = range(3)
 class State(NamedTuple):
     """What a run carries from step to step.
 
-    ``u``, ``i_syn`` (synaptic current; current-based populations), ``cur`` (input of the
-    step), ``t_last``, ``version`` and ``pending`` (its queue
+    ``u``, ``i_syn`` (synaptic current; current-based populations), ``ro_sum``, ``ro_max``
+    (a readout population's membrane summed and its maximum, float64, :mod:`.readout`),
+    ``cur`` (input of the step), ``t_last``, ``version`` and ``pending`` (its queue
     entry is live), ``mark`` (step it was last listed): per neuron. ``all_mark`` (step in which
     every neuron was touched), ``uniform`` (``t_last`` all equal): per population. ``nn_x``
     (NeuNorm auxiliary neurons), ``nn_live``: per edge. The rings: ``ring_idx`` (spikes),
@@ -119,6 +121,8 @@ class State(NamedTuple):
 
     u: np.ndarray
     i_syn: np.ndarray
+    ro_sum: np.ndarray
+    ro_max: np.ndarray
     cur: np.ndarray
     t_last: np.ndarray
     version: np.ndarray
@@ -181,13 +185,12 @@ def schedule_bias(net, tables, T, state, heap, gstats):
     lt, ft, bias, vth, sb = net.lt, net.ft, net.bias, net.v_th, net.syn_bias
     n_total = lt[-1, OFF] + lt[-1, N]
     for l in range(lt.shape[0]):
-        cuba = ft[l, SYN_DECAY] > 0
+        if ft[l, V_TH] == np.inf:  # a leaky integrator never fires
+            continue
         for g in range(lt[l, OFF], lt[l, OFF] + lt[l, N]):
             if bias[g] > 0 or state.u[g] != 0 or sb[g] > 0:
-                if cuba:
-                    n = cuba_crossing(state.u[g], 0.0, bias[g], sb[g], tables, l, vth[g], T)
-                else:
-                    n = crossing(lt, l, state.u[g], bias[g], tables, vth[g], ft[l, DECAY], T)
+                n = crossing(lt, ft, l, state.u[g], 0.0, bias[g], sb[g], tables, vth[g],
+                             ft[l, DECAY], T)
                 if n > 0:  # from step -1 (u at rest) to step n - 1
                     heap_push(heap.hkey, heap.hkey2, heap.hseq, heap.hver, heap.hstate,
                               (n - 1) * n_total + g, 0, state.version[g])
@@ -226,6 +229,25 @@ def to_ring(st, src_delays, ring_idx, ring_n, ring_step, cal, cal_total, src, s,
 
 
 @njit(cache=True)
+def bring_cuba(net, tables, state, l, off, touched, nt, everyone, s):
+    """Phase B.1 of a current-based population: each touched neuron brought forward from its
+    last step in closed form and its input ``cur`` added to its current, ``u <- P u + bias G
+    + i H + syn_bias J + cur``, ``i <- A i + syn_bias GA + cur``."""
+    u, i_syn, cur, t_last = state.u, state.i_syn, state.cur, state.t_last
+    bias, sbias = net.bias, net.syn_bias
+    P, G, A, GA, H, J, cap_l = (tables.P, tables.G, tables.A, tables.GA, tables.H, tables.J,
+                                tables.cap[l])
+    for i in range(nt):
+        g = off + i if everyone else touched[i]
+        k = min(s - t_last[g], cap_l)
+        i0 = i_syn[g]
+        u[g] = P[l, k] * u[g] + bias[g] * G[l, k] + i0 * H[l, k] + sbias[g] * J[l, k] + cur[g]
+        i_syn[g] = A[l, k] * i0 + sbias[g] * GA[l, k] + cur[g]
+        cur[g] = 0.0
+        t_last[g] = s
+
+
+@njit(cache=True)
 def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratch, rec):
     """Run steps ``s_begin .. s_end - 1``; return the first step not run.
 
@@ -246,7 +268,7 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
     """
     lt, ft, et, st, bias, vth = net.lt, net.ft, net.et, net.st, net.bias, net.v_th
     P, G, cap, conv = tables.P, tables.G, tables.cap, tables.conv
-    A, GA, H, J, sbias = tables.A, tables.GA, tables.H, tables.J, net.syn_bias
+    sbias = net.syn_bias
     u, cur, t_last, version, pending = (state.u, state.cur, state.t_last, state.version,
                                         state.pending)
     i_syn = state.i_syn
@@ -307,6 +329,7 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
             cap_l = cap[l]
             integrator = P[l, 1] == 1  # decay 1: G[n] = n
             cuba = ft[l, SYN_DECAY] > 0  # current-based
+            readout = v_th == np.inf  # a leaky integrator, its membrane read out
             # phase A: deliver what arrives now along every edge into l
             nt = 0
             for e in range(lt[l, IN_FIRST], lt[l, IN_END]):
@@ -357,7 +380,7 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
             everyone = all_mark[l] == s
             # phase B.1: bring every touched neuron forward and add its input
             integer = lt[l, INTEGER] != 0
-            if everyone and uniform[l] and not integer:
+            if everyone and uniform[l] and not integer and not readout and not cuba:
                 # all last updated together: one factor, vectorised
                 nt = n_l
                 uu, cc, bb, tl = u[off:off + n_l], cur[off:off + n_l], bias[off:off + n_l], \
@@ -368,19 +391,10 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                 if integrator:
                     conv[0] = dn
                     gn = conv[0]
-                if cuba:
-                    ii, sb = i_syn[off:off + n_l], sbias[off:off + n_l]
-                    an, gan, hn, jn = A[l, k], GA[l, k], H[l, k], J[l, k]
-                    for i in range(n_l):
-                        uu[i] = pn * uu[i] + bb[i] * gn + ii[i] * hn + sb[i] * jn + cc[i]
-                        ii[i] = an * ii[i] + sb[i] * gan + cc[i]
-                        cc[i] = 0.0
-                        tl[i] = s
-                else:
-                    for i in range(n_l):
-                        uu[i] = pn * uu[i] + bb[i] * gn + cc[i]
-                        cc[i] = 0.0
-                        tl[i] = s
+                for i in range(n_l):
+                    uu[i] = pn * uu[i] + bb[i] * gn + cc[i]
+                    cc[i] = 0.0
+                    tl[i] = s
             else:
                 if everyone:
                     nt = n_l
@@ -393,26 +407,25 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                 else:
                     sort_prefix(touched, nt)
                 D = lt[l, DECAY_NUM]
-                for i in range(nt):
-                    g = off + i if everyone else touched[i]
-                    dn = s - t_last[g]
-                    if integer:  # whole numbers, truncating decay: stepped (stops at 0)
-                        u[g] = int_after(u[g], dn, D, bias[g]) + cur[g]
-                    elif cuba:
-                        k = min(dn, cap_l)
-                        i0 = i_syn[g]
-                        u[g] = P[l, k] * u[g] + bias[g] * G[l, k] + i0 * H[l, k] \
-                            + sbias[g] * J[l, k] + cur[g]
-                        i_syn[g] = A[l, k] * i0 + sbias[g] * GA[l, k] + cur[g]
-                    else:
-                        k = min(dn, cap_l)
-                        gk = G[l, k]
-                        if integrator:
-                            conv[0] = dn
-                            gk = conv[0]
-                        u[g] = P[l, k] * u[g] + bias[g] * gk + cur[g]
-                    cur[g] = 0.0
-                    t_last[g] = s
+                if readout:
+                    readout_bring(net, tables, state, l, off, touched, nt, everyone, s)
+                elif cuba:  # apart: the loop below stays as simple as before currents
+                    bring_cuba(net, tables, state, l, off, touched, nt, everyone, s)
+                else:
+                    for i in range(nt):
+                        g = off + i if everyone else touched[i]
+                        dn = s - t_last[g]
+                        if integer:  # whole numbers, truncating decay: stepped (stops at 0)
+                            u[g] = int_after(u[g], dn, D, bias[g]) + cur[g]
+                        else:
+                            k = min(dn, cap_l)
+                            gk = G[l, k]
+                            if integrator:
+                                conv[0] = dn
+                                gk = conv[0]
+                            u[g] = P[l, k] * u[g] + bias[g] * gk + cur[g]
+                        cur[g] = 0.0
+                        t_last[g] = s
             if nt > 0:
                 uniform[l] = everyone  # a partial update leaves different t_last behind
             # phase B.2: threshold, reset, reschedule
@@ -440,19 +453,13 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                     if v_reset != 0.0:  # apart: as one expression the chain ran 10% slower
                         v = v_reset
                     u[g] = v
-                # next crossing without input: only a bias, or a subtract reset that leaves
-                # u high enough for the next step, can cause one
-                if not can_self:
+                # next crossing without input: only a bias, a subtract reset that leaves u
+                # high enough for the next step, or a current can cause one
+                if not can_self or (bias[g] <= 0 and P[l, 1] * v < v_th and (
+                        not cuba or (i_syn[g] <= 0 and sbias[g] <= 0))):
                     continue
-                if cuba:  # a current or a drive may lift it: bracketed, then refined
-                    if i_syn[g] <= 0 and sbias[g] <= 0 and bias[g] <= 0 and v < v_th:
-                        continue
-                    n = cuba_crossing(v, i_syn[g], bias[g], sbias[g], tables, l, v_th,
-                                      T - 1 - s)
-                elif bias[g] <= 0 and P[l, 1] * v < v_th:
-                    continue
-                else:
-                    n = crossing(lt, l, v, bias[g], tables, v_th, decay, T - 1 - s)
+                n = crossing(lt, ft, l, v, i_syn[g], bias[g], sbias[g], tables, v_th, decay,
+                             T - 1 - s)
                 if n > 0:
                     if hstate[SIZE] == hkey.shape[0]:  # room: at most one live entry a neuron
                         live = hver[:hstate[SIZE]] == version[hkey[:hstate[SIZE]] % n_total]

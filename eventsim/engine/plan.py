@@ -468,8 +468,8 @@ def build_plan(net: Network | Graph, dtype: np.dtype, continuous: bool = False) 
         bias[sl] += pops[l].leak_drive()  # the leak towards v_leak: after the biases
         # a neuron crosses threshold without input only with a positive bias, or when a
         # subtract reset leaves it high, or a current-based one with its current
-        lt[l, CAN_SELF] = bool((bias[sl] > 0).any()) or pops[l].reset == "subtract" \
-            or pops[l].syn_decay > 0
+        lt[l, CAN_SELF] = (bool((bias[sl] > 0).any()) or pops[l].reset == "subtract"
+                           or pops[l].syn_decay > 0) and ft[l, V_TH] < np.inf  # LI: never
     arrays = NetArrays(
         lt, ft, st, et, ef, src_delays, b.cat(b.csr_ptr, np.int64), b.cat(b.csr_idx, np.int64),
         b.cat(b.csr_w, dtype), b.cat(b.dense_w, dtype), b.cat(b.conv_w, dtype),
@@ -571,13 +571,18 @@ def decay_tables(ft: np.ndarray, T: int) -> DecayTables:
             cap[row] = still[0] + 1 if len(still) else width - 1
             done &= bool(len(still)) or width == T + 2
         if done:
-            return DecayTables(P, G, cap, np.zeros(1, dtype), A, GA, H, J)
+            sums = [np.zeros((n_pop, width)) for _ in range(4)]
+            for total, table in zip(sums, (P, G, H, J)):
+                np.cumsum(table[:, 1:], axis=1, dtype=np.float64, out=total[:, 1:])
+            return DecayTables(P, G, cap, np.zeros(1, dtype), A, GA, H, J, *sums)
         width = min(T + 2, 2 * width)
 
 
 class DecayTables(NamedTuple):
-    """:func:`decay_tables`: ``P``, ``G``, ``cap``, the conversion slot ``conv``, and the
-    current-based tables ``A``, ``GA``, ``H``, ``J``."""
+    """:func:`decay_tables`: ``P``, ``G``, ``cap``, the conversion slot ``conv``, the
+    current-based tables ``A``, ``GA``, ``H``, ``J``, and the prefix sums ``SP[l, m] =
+    sum_{n=1..m} P[l, n]`` (``SG``, ``SH``, ``SJ`` likewise; float64) that a readout's mean
+    over idle steps reads."""
 
     P: np.ndarray
     G: np.ndarray
@@ -587,3 +592,7 @@ class DecayTables(NamedTuple):
     GA: np.ndarray
     H: np.ndarray
     J: np.ndarray
+    SP: np.ndarray
+    SG: np.ndarray
+    SH: np.ndarray
+    SJ: np.ndarray

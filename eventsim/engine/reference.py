@@ -127,7 +127,8 @@ def neunorm_dense(norm: NeuNorm, o: np.ndarray, dtype) -> tuple[np.ndarray, np.n
 
 def simulate_dense(net: Network | Graph, spikes: np.ndarray, dtype="float64",
                    analog: bool = False, with_macs: bool = False,
-                   probe: tuple[int, int] | None = None, per_projection: bool = False):
+                   probe: tuple[int, int] | None = None, per_projection: bool = False,
+                   potentials: bool = False):
     """Run the recurrence densely on a batch, every population every step, in their order.
 
     Parameters
@@ -143,6 +144,10 @@ def simulate_dense(net: Network | Graph, spikes: np.ndarray, dtype="float64",
         threshold test and reset, shape (T,) (or (T, batch)).
     per_projection : bool
         SOPs per projection (shape (n_projections,)) rather than per population.
+    potentials : bool
+        Also return every population's potential at every step after its input, before the
+        threshold test and reset: a list of arrays of shape (T, n_neurons) (or (T, batch,
+        n_neurons)), float64 (a leaky integrator's readout is its maximum or mean over T).
 
     Returns
     -------
@@ -152,6 +157,7 @@ def simulate_dense(net: Network | Graph, spikes: np.ndarray, dtype="float64",
         ``per_projection``. A spike counts when it arrives (at a step < T).
     macs : ndarray, like ``sops`` per population; only with ``with_macs``.
     trace : ndarray; only with ``probe``.
+    potentials : list of ndarray; only with ``potentials``.
     """
     g = as_graph(net)
     dtype = np.dtype(dtype)
@@ -195,6 +201,7 @@ def simulate_dense(net: Network | Graph, spikes: np.ndarray, dtype="float64",
     sops = np.zeros((batch, n_proj), np.int64)
     macs = np.zeros((batch, n_pop), np.int64)
     trace = np.zeros((T, batch)) if probe is not None else None
+    pots = [np.zeros((T, batch, n)) for n in sizes] if potentials else None
 
     def signal(k, t):
         """What the source of projection ``k`` sent at step ``t``: (values, its spikes)."""
@@ -226,6 +233,8 @@ def simulate_dense(net: Network | Graph, spikes: np.ndarray, dtype="float64",
             v_th, b = thresholds[p], drive[p]
             if pop.reset == "zero":
                 kept = u[p] * (1 - o[p]) + dtype.type(pop.v_reset) * o[p]
+            elif np.isinf(v_th).any():  # a leaky integrator never fires: nothing to subtract
+                kept = u[p]
             else:
                 kept = u[p] - v_th * o[p]
             if pop.syn_decay > 0:  # current-based: the current decays, takes the input, and
@@ -237,6 +246,8 @@ def simulate_dense(net: Network | Graph, spikes: np.ndarray, dtype="float64",
                 u[p] = dtype.type(pop.decay) * kept + current + b
             if probe is not None and probe[0] == p:
                 trace[t] = u[p][:, probe[1]]
+            if pots is not None:
+                pots[p][t] = u[p]
             o[p] = (u[p] >= v_th).astype(dtype)
             out[p][t] = o[p]
     outputs = [a[:, 0] if single else a for a in out]
@@ -249,4 +260,6 @@ def simulate_dense(net: Network | Graph, spikes: np.ndarray, dtype="float64",
         sops, macs = sops[0], macs[0]
     extra = ((macs,) if with_macs else ()) + ((trace[:, 0] if single else trace,)
                                               if probe is not None else ())
+    if pots is not None:
+        extra += ([a[:, 0] if single else a for a in pots],)
     return (outputs, sops, *extra)

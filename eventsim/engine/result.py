@@ -66,6 +66,12 @@ class Result:
         per target. Continuous mode: the SOPs of each population's one projection.
     recurrent : ndarray, shape (n_projections,), bool
         Which projections close a cycle (their SOPs are the recurrent ones).
+    membrane_max, membrane_mean : list of (ndarray or None)
+        Per population: for a leaky integrator (``v_th = inf``, an ``LI`` readout) the
+        maximum and the mean over the ``T`` steps of each neuron's potential (after its
+        input, as the recurrence of :mod:`eventsim.network.layers` gives it), float64, shape
+        (n_neurons,), computed exactly from the event times (:mod:`eventsim.engine.readout`;
+        discrete mode); None for a spiking population.
     active_steps : ndarray or None
         Discrete mode with ``record="all"``: the steps in which anything was counted,
         ascending, shape (k,), int64. None otherwise.
@@ -95,6 +101,13 @@ class Result:
     recurrent: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
     active_steps: np.ndarray | None = None
     step_counters: np.ndarray | None = None
+    membrane_max: list = field(default_factory=list)
+    membrane_mean: list = field(default_factory=list)
+
+    def __post_init__(self):
+        for name in ("membrane_max", "membrane_mean"):
+            if not getattr(self, name):
+                setattr(self, name, [None] * len(self.spike_counts))
 
     @property
     def has_per_step(self) -> bool:
@@ -157,7 +170,11 @@ class Result:
     @property
     def predicted(self) -> int:
         """Class with the most output spikes; ties go to the earliest first spike, then the
-        lower index. -1 when the output layer did not spike at all."""
+        lower index. -1 when the output layer did not spike at all. An output that is a
+        leaky integrator (an ``LI`` readout) predicts the neuron of the highest membrane
+        maximum (Norse's and snnTorch's usual decoding; ties to the lower index)."""
+        if self.membrane_max and self.membrane_max[-1] is not None:
+            return int(np.argmax(self.membrane_max[-1])) if len(self.membrane_max[-1]) else -1
         counts = self.spike_counts[-1]
         if counts.sum() == 0:
             return -1

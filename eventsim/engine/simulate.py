@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from eventsim.engine import discrete
+from eventsim.engine import discrete, readout
 from eventsim.engine.delivery import deliver_analog
 from eventsim.engine.inputs import (
     analog_input,
@@ -30,6 +30,7 @@ from eventsim.engine.plan import (
     SRC,
     SYN_DECAY,
     TGT,
+    V_TH,
     W_IN,
     N,
     Plan,
@@ -70,7 +71,8 @@ class DiscreteRun:
         n_edges = len(et)
         self.tables = plan.tables(T)
         self.state = discrete.State(
-            u=plan.rest(), i_syn=np.zeros(n, dtype), cur=np.zeros(n, dtype), t_last=np.full(n, -1, np.int64),
+            u=plan.rest(), i_syn=np.zeros(n, dtype), ro_sum=np.zeros(n),
+            ro_max=np.full(n, -np.inf), cur=np.zeros(n, dtype), t_last=np.full(n, -1, np.int64),
             version=np.zeros(n, np.int64), pending=np.zeros(n, np.bool_),
             mark=np.full(n, -1, np.int64), all_mark=np.full(n_pop, -1, np.int64),
             uniform=np.ones(n_pop, np.bool_), nn_x=np.zeros(max(plan.n_aux, 1), dtype),
@@ -170,6 +172,7 @@ class DiscreteRun:
     def result(self) -> Result:
         self.idle(self.T)
         p, rec = self.plan, self.rec
+        readout.flush(p.arrays, self.tables, self.state, self.T)
         for key, used in (("spikes", rec.out_n[0]), ("rows", rec.n_rows[0])):
             self.room[key] = max(self.room.get(key, 0), int(used))
         offsets = p.lt[:, OFF]
@@ -182,9 +185,15 @@ class DiscreteRun:
         events = int(rec.gstats[discrete.EVENTS])
         input_spikes = events - stats[:, SPIKES].sum() - stats[:, SELF].sum()
         step_rows = rec.step_rows[:int(rec.n_rows[0])] if len(rec.step_rows) else None
-        return make_result(spikes, counts, stats, input_spikes, events,
-                           rec.gstats[discrete.PEAK_QUEUE], self.T, self.T * self.dt_us,
-                           "discrete", p, step_rows, rec.edge_sops)
+        result = make_result(spikes, counts, stats, input_spikes, events,
+                             rec.gstats[discrete.PEAK_QUEUE], self.T, self.T * self.dt_us,
+                             "discrete", p, step_rows, rec.edge_sops)
+        for l in range(p.n_pop):  # leaky integrators: their membrane's maximum and mean
+            if p.ft[l, V_TH] == np.inf:
+                sl = slice(offsets[l], offsets[l] + p.lt[l, N])
+                result.membrane_max[l] = self.state.ro_max[sl].copy()
+                result.membrane_mean[l] = self.state.ro_sum[sl] / max(self.T, 1)
+        return result
 
 
 #: No input: no steps with input, and their (empty) pointers.
@@ -206,6 +215,11 @@ def check_continuous(net: Network | Graph, graph: Graph) -> None:
         if pop.integer:
             raise NetworkError(f"{population_label(net, graph, p)}: integer layers run in "
                                "discrete mode only")
+        if np.ndim(pop.v_th) == 0 and pop.v_th == np.inf:
+            raise NetworkError(f"{population_label(net, graph, p)}: field 'v_th' is inf (a "
+                               "leaky integrator, read out by its membrane); continuous mode "
+                               "runs spiking populations only (for now: run it in discrete "
+                               "mode)")
         if pop.syn_decay != 0.0:
             raise NetworkError(f"{population_label(net, graph, p)}: field 'syn_decay' is "
                                f"{pop.syn_decay}; continuous mode runs delta synapses only "
@@ -370,7 +384,7 @@ class Simulator:
                 syn_bias[sl] += current[sl]
             else:
                 bias[sl] += current[sl]
-            lt[l, CAN_SELF] |= bool((bias[sl] > 0).any())
+            lt[l, CAN_SELF] |= bool((bias[sl] > 0).any()) and plan.ft[l, V_TH] < np.inf
         driven = dataclasses.replace(plan, arrays=plan.arrays._replace(lt=lt, bias=bias,
                                                                        syn_bias=syn_bias))
         if self.mode == "continuous":

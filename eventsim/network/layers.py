@@ -59,7 +59,9 @@ class Neurons:
         Membrane decay per step, in (0, 1]; 1 is a perfect integrator.
     v_th : float or ndarray
         Firing threshold, > 0; an integer layer may have one per output channel, shape
-        (c_out,).
+        (c_out,). ``math.inf``: the neurons never fire, a leaky integrator (LI, NIR's ``LI``
+        and ``CubaLI``) whose membrane is read out (:attr:`Result.membrane_max
+        <eventsim.engine.result.Result.membrane_max>` and ``membrane_mean``).
     reset : {"zero", "subtract"}
         To ``v_reset`` (``"zero"``, as it is 0 unless given), or by ``- v_th``.
     v_reset : float
@@ -98,7 +100,7 @@ class Neurons:
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
                 raise NetworkError(f"{name}: field '{f}' must be a number, got {v!r}")
-            if not math.isfinite(v):
+            if not math.isfinite(v) and not (f == "v_th" and v == math.inf):
                 raise NetworkError(f"{name}: field '{f}' must be finite, got {v!r}")
         if not 0.0 < self.decay <= 1.0:
             raise NetworkError(f"{name}: field 'decay' must be in (0, 1], got {self.decay!r}")
@@ -153,6 +155,9 @@ class Neurons:
                                f"got {self.integer!r}")
         self.integer = bool(self.integer)
         if self.integer:
+            if not per_channel and not math.isfinite(self.v_th):
+                raise NetworkError(f"{name}: field 'v_th' is inf (a leaky integrator); an "
+                                   "integer layer spikes")
             if not per_channel and self.v_th != round(self.v_th):
                 raise NetworkError(f"{name}: field 'v_th' must be a whole number in an integer "
                                    f"layer, got {self.v_th!r}")

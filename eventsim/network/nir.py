@@ -176,15 +176,33 @@ def _chain_nodes(nir, net: Network, dt: float) -> tuple[dict, list]:
 
 
 def _neuron_node(nir, shape: tuple[int, ...], neurons, dt: float):
-    """``LIF`` (``IF`` for decay 1) of ``shape`` for a layer's or population's neurons, with
-    eventsim's exact decay, reset and step in its metadata."""
+    """The NIR node of a layer's or population's neurons, of ``shape``, with eventsim's exact
+    decays, reset and step in its metadata: ``LIF`` (``IF`` for decay 1), ``LI`` (``I``)
+    for a leaky integrator (``v_th = inf``), ``CubaLIF`` (``CubaLI``) with a synaptic current,
+    written with forward Euler's values (``tau = dt / (1 - decay)``, ``w_in = tau_syn / dt``,
+    ``r = tau_mem / dt``: the convention of snnTorch's exporter), which read back exactly."""
     meta = {"eventsim_decay": float(neurons.decay), "eventsim_reset": neurons.reset,
             "dt_s": dt}
     ones = np.ones(shape)
+    readout = neurons.v_th is not None and np.ndim(neurons.v_th) == 0 \
+        and neurons.v_th == math.inf
+    if neurons.syn_decay > 0:
+        meta["eventsim_syn_decay"] = float(neurons.syn_decay)
+        tau_syn, tau_mem = dt / (1.0 - neurons.syn_decay), dt / (1.0 - neurons.decay)
+        kw = {"tau_syn": ones * tau_syn, "tau_mem": ones * tau_mem, "r": ones * tau_mem / dt,
+              "w_in": ones * tau_syn / dt, "v_leak": ones * neurons.v_leak, "metadata": meta}
+        if readout:
+            return nir.CubaLI(**kw)
+        return nir.CubaLIF(**kw, v_threshold=ones * neurons.v_th,
+                           v_reset=ones * neurons.v_reset)
     if neurons.decay == 1.0:
+        if readout:
+            return nir.I(r=ones, metadata=meta)
         return nir.IF(r=ones, v_threshold=ones * neurons.v_th,
                       v_reset=ones * neurons.v_reset, metadata=meta)
     tau = -dt / math.log(neurons.decay)
+    if readout:
+        return nir.LI(tau=ones * tau, r=ones * tau, v_leak=ones * neurons.v_leak, metadata=meta)
     return nir.LIF(tau=ones * tau, r=ones * tau, v_leak=ones * neurons.v_leak,
                    v_threshold=ones * neurons.v_th, v_reset=ones * neurons.v_reset,
                    metadata=meta)
@@ -227,7 +245,7 @@ def _chain(edges: list, last: str, name: str) -> str:
     return name
 
 
-DISCRETISATIONS = ("exact", "euler", "zoh")
+DISCRETISATIONS = ("exact", "euler", "zoh", "norse")
 
 
 def from_nir(graph_or_path: str | Path | nir.NIRGraph, dt_us: int | None = None,

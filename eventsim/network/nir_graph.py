@@ -136,7 +136,7 @@ def structure(nodes: dict, edges: list, order: list[str] | None = None) -> Struc
         if kind not in (*NEURON_NODES, *OP_NODES, "Input", "Output"):
             raise NetworkError(f"from_nir: node {name!r} is {kind}, which eventsim does not run "
                                "exactly (it runs Affine, Linear, Conv2d, SumPool2d, AvgPool2d, "
-                               "Flatten, Delay, LIF and IF)")
+                               "Flatten, Delay, LIF, IF, CubaLIF, LI, CubaLI and I)")
     ends = {kind: sorted(n for n, k in kinds.items() if k == kind) for kind in ("Input",
                                                                                  "Output")}
     for kind, names in ends.items():
@@ -159,7 +159,7 @@ def structure(nodes: dict, edges: list, order: list[str] | None = None) -> Struc
     if len(preds) != 1 or kinds[preds[0]] not in NEURON_NODES:
         what = ", ".join(f"{p!r} ({kinds[p]})" for p in preds) or "nothing"
         raise NetworkError(f"from_nir: node {out!r} is fed by {what}; eventsim's output is one "
-                           "population (a LIF or IF node) feeding the Output node")
+                           "population (a neuron node) feeding the Output node")
     if succ[out] or any(b == inp for a, b in edges):
         raise NetworkError(f"from_nir: an edge leaves the Output node {out!r} or enters the "
                            f"Input node {inp!r}")
@@ -216,7 +216,7 @@ def _paths(inp: str, out: str, nodes: dict, kinds: dict, succ: dict) -> list[Pat
             if name in through:
                 loop = through[through.index(name):]
                 raise NetworkError(f"from_nir: nodes {', '.join(map(repr, loop))} form a loop "
-                                   "without neurons (a NIR cycle needs a LIF or IF node on it)")
+                                   "without neurons (a NIR cycle needs a neuron node on it)")
             if kinds[name] == "Output":
                 raise NetworkError(f"from_nir: node {through[-1]!r} feeds the Output node "
                                    f"{out!r}; eventsim's output is a population")
@@ -368,7 +368,7 @@ def as_chain(graph: Graph, st: Structure, nodes: dict) -> list | None:
                     for n in p.nodes if type(nodes[n]).__name__ == "Flatten"]
         layers += [Flatten() for flag in implicit if not flag]
         lif = {"decay": pop.decay, "v_th": pop.v_th, "reset": pop.reset, "v_reset": pop.v_reset,
-               "v_leak": pop.v_leak}
+               "v_leak": pop.v_leak, "syn_decay": pop.syn_decay}
         if isinstance(op, ops.Dense):
             layers.append(Dense(op.weight, bias=op.bias, **lif))
         elif isinstance(op, ops.Conv2d):

@@ -16,21 +16,24 @@ from eventsim.errors import NetworkError
 from eventsim.network import ops
 
 #: The NIR nodes eventsim runs, by class name.
-NEURON_NODES = ("LIF", "IF")
+NEURON_NODES = ("LIF", "IF", "CubaLIF", "LI", "CubaLI", "I")
+#: Neuron nodes that never fire (a leaky integrator or integrator: ``v_th = inf``).
+READOUT_NODES = ("LI", "CubaLI", "I")
 WEIGHTED_NODES = ("Affine", "Linear", "Conv2d", "SumPool2d", "AvgPool2d")
 OP_NODES = (*WEIGHTED_NODES, "Flatten", "Delay")
 
 
 def neuron_params(name: str, node, kind: str, dt_s: float | None, discretisation: str,
                   reset_asked: str | None, tau_scale: float) -> tuple[dict, float]:
-    """The ``decay``, ``v_th``, ``reset``, ``v_reset`` and ``v_leak`` of a LIF or IF node
-    (potentials read as they are: the input gain goes into the weights; ``tau du/dt = v_leak -
-    u`` stepped by any reading leaks by the drive ``(1 - decay) * v_leak``), and its input gain
+    """The ``decay``, ``syn_decay``, ``v_th``, ``reset``, ``v_reset`` and ``v_leak`` of a
+    neuron node (potentials read as they are: the input gain goes into the weights; ``tau
+    du/dt = v_leak - u`` stepped by any reading leaks by the drive ``(1 - decay) * v_leak``;
+    an ``LI``, ``CubaLI`` or ``I`` node never fires: ``v_th = inf``), and its input gain
     (folded into the weights of every projection into it, see :func:`scale_ops`)."""
     meta = node.metadata or {}
-    v_reset = getattr(node, "v_reset", None)
     if "eventsim_decay" in meta:
         check_eventsim_node(name, meta, dt_s, discretisation, reset_asked, tau_scale)
+    v_reset = getattr(node, "v_reset", None)
     v_reset = 0.0 if v_reset is None else uniform(v_reset, name, "v_reset")
     if "eventsim_reset" in meta:
         reset = meta["eventsim_reset"]
@@ -40,37 +43,86 @@ def neuron_params(name: str, node, kind: str, dt_s: float | None, discretisation
         raise NetworkError(f"from_nir: node {name!r}: resets to v_reset = {v_reset}, but the "
                            "reading asks for a subtract reset, which has none; read it with "
                            "reset='zero'")
-    v_th = uniform(node.v_threshold, name, "v_threshold")
-    v_leak = 0.0
-    if kind == "IF":
-        decay, gain = 1.0, positive_r(node, name)
+    v_th = math.inf if kind in READOUT_NODES else uniform(node.v_threshold, name,
+                                                          "v_threshold")
+    v_leak = 0.0 if kind in ("IF", "I") else uniform(node.v_leak, name, "v_leak")
+    if kind in ("IF", "I"):
+        decay, syn_decay, gain = 1.0, 0.0, positive_r(node, name)
+    elif kind in ("CubaLIF", "CubaLI"):
+        decay, syn_decay, gain = _cuba(name, node, meta, dt_s, discretisation, tau_scale)
     else:
-        v_leak = uniform(node.v_leak, name, "v_leak")
-        tau = uniform(node.tau, name, "tau") * tau_scale
-        if not tau > 0:
-            raise NetworkError(f"from_nir: node {name!r}: field 'tau' is {tau}; expected a "
-                               "positive time constant in seconds")
-        if dt_s is None:
-            raise NetworkError(f"from_nir: node {name!r} is continuous-time; give dt_us (the "
-                               "step to discretise it with)")
-        r = positive_r(node, name)
-        if "eventsim_decay" in meta:
-            decay = graph_number(meta, "eventsim_decay", where=f"node {name!r}")
-            gain = r / tau
-        elif discretisation == "zoh":
-            decay = math.exp(-dt_s / tau)
-            gain = r * (1.0 - decay)
-        elif discretisation == "euler":
-            decay, gain = 1.0 - dt_s / tau, r * dt_s / tau
-            if not 0.0 < decay <= 1.0:
-                raise NetworkError(f"from_nir: node {name!r}: tau {tau} s is shorter than the "
-                                   f"step {dt_s} s; forward Euler gives decay {decay} (a file "
-                                   "Norse 1.1.0 wrote carries dt * tau: pass tau_scale = 1/dt)")
-        else:
-            decay, gain = math.exp(-dt_s / tau), r / tau
-        gain = float32_unit(gain, node.tau, node.r)
+        syn_decay = 0.0
+        decay, gain = _leaky(name, node, meta, dt_s, discretisation, tau_scale)
     return {"decay": decay, "v_th": v_th, "reset": reset, "v_reset": v_reset,
-            "v_leak": v_leak}, gain
+            "v_leak": v_leak, "syn_decay": syn_decay}, gain
+
+
+def _tau(name: str, node, field: str, dt_s: float | None, tau_scale: float) -> float:
+    tau = uniform(getattr(node, field), name, field) * tau_scale
+    if not tau > 0:
+        raise NetworkError(f"from_nir: node {name!r}: field '{field}' is {tau}; expected a "
+                           "positive time constant in seconds")
+    if dt_s is None:
+        raise NetworkError(f"from_nir: node {name!r} is continuous-time; give dt_us (the "
+                           "step to discretise it with)")
+    return tau
+
+
+def _leaky(name: str, node, meta: dict, dt_s, discretisation: str, tau_scale: float):
+    """``decay`` and input gain of an ``LIF`` or ``LI`` node under the reading."""
+    tau = _tau(name, node, "tau", dt_s, tau_scale)
+    r = positive_r(node, name)
+    if "eventsim_decay" in meta:
+        decay = graph_number(meta, "eventsim_decay", where=f"node {name!r}")
+        gain = r / tau
+    elif discretisation == "zoh":
+        decay = math.exp(-dt_s / tau)
+        gain = r * (1.0 - decay)
+    elif discretisation in ("euler", "norse"):
+        decay, gain = 1.0 - dt_s / tau, r * dt_s / tau
+        if not 0.0 < decay <= 1.0:
+            raise NetworkError(f"from_nir: node {name!r}: tau {tau} s is shorter than the "
+                               f"step {dt_s} s; forward Euler gives decay {decay} (a file "
+                               "Norse 1.1.0 wrote carries dt * tau: pass tau_scale = 1/dt)")
+    else:
+        decay, gain = math.exp(-dt_s / tau), r / tau
+    return decay, float32_unit(gain, node.tau, node.r)
+
+
+def _cuba(name: str, node, meta: dict, dt_s, discretisation: str, tau_scale: float):
+    """``decay``, ``syn_decay`` and input gain of a ``CubaLIF`` or ``CubaLI`` node: forward
+    Euler of ``tau_syn dI/dt = -I + w_in S``, ``tau_mem dv/dt = v_leak - v + r I`` with the
+    current updated first (snnTorch's ``Synaptic``, Norse's ``LIFCell``): ``syn_decay = 1 -
+    dt / tau_syn``, ``decay = 1 - dt / tau_mem``, a spike adding ``w_in dt / tau_syn`` to
+    ``I`` (``"euler"``; Norse 1.1.0 adds ``w_in``: ``"norse"``) and ``I`` moving ``v`` by ``r
+    dt / tau_mem`` a step. A node eventsim wrote carries its decays (and Euler's values)."""
+    tau_syn = _tau(name, node, "tau_syn", dt_s, tau_scale)
+    tau_mem = _tau(name, node, "tau_mem", dt_s, tau_scale)
+    r = positive_r(node, name)
+    w_in = uniform(node.w_in, name, "w_in")
+    if not w_in > 0:
+        raise NetworkError(f"from_nir: node {name!r}: field 'w_in' is {w_in}; expected a "
+                           "positive input gain (eventsim folds it into the weights)")
+    gain = (w_in if discretisation == "norse" else w_in * dt_s / tau_syn) * r * dt_s / tau_mem
+    if "eventsim_decay" in meta:
+        where = f"node {name!r}"
+        decay = graph_number(meta, "eventsim_decay", where=where)
+        syn_decay = graph_number(meta, "eventsim_syn_decay", where=where) \
+            if "eventsim_syn_decay" in meta else 0.0
+        return decay, syn_decay, 1.0 if abs(gain - 1.0) <= 1e-12 else gain
+    if discretisation not in ("euler", "norse"):
+        raise NetworkError(f"from_nir: node {name!r} is {type(node).__name__}: eventsim steps "
+                           "a current-based neuron as snnTorch and Norse do (forward Euler, the "
+                           "current first); read it with discretisation='euler' (snnTorch) or "
+                           "'norse' (Norse 1.1.0), not "f"{discretisation!r}")
+    syn_decay, decay = 1.0 - dt_s / tau_syn, 1.0 - dt_s / tau_mem
+    for field, value, tau in (("tau_syn", syn_decay, tau_syn), ("tau_mem", decay, tau_mem)):
+        if not 0.0 <= value < 1.0 or (field == "tau_mem" and value == 0.0):
+            raise NetworkError(f"from_nir: node {name!r}: field '{field}' is {tau} s, not "
+                               f"longer than the step {dt_s} s; forward Euler gives a decay of "
+                               f"{value} (a file Norse 1.1.0 wrote carries dt * tau: pass "
+                               "tau_scale = 1/dt)")
+    return decay, syn_decay, float32_unit(gain, node.tau_syn, node.tau_mem, node.r, node.w_in)
 
 
 def nir_op(name: str, node, keep_bias: bool = True):
@@ -165,7 +217,8 @@ def check_flatten(name: str, node, batch_axes: int) -> None:
 
 def check_neuron_shape(name: str, node, shape: tuple[int, ...]) -> None:
     """Every parameter of a neuron node broadcasts to the layer's output shape."""
-    for field in ("tau", "r", "v_leak", "v_threshold", "v_reset"):
+    for field in ("tau", "tau_syn", "tau_mem", "r", "w_in", "v_leak", "v_threshold",
+                  "v_reset"):
         value = getattr(node, field, None)
         if value is None:
             continue

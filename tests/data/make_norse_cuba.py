@@ -42,8 +42,8 @@ DT_S = 1e-3
 
 
 def params(v_reset: float) -> nt.LIFParameters:
-    return nt.LIFParameters(tau_syn_inv=torch.linspace(180.0, 220.0, 8),
-                            tau_mem_inv=torch.linspace(90.0, 110.0, 8),
+    return nt.LIFParameters(tau_syn_inv=torch.full((8,), 200.0),
+                            tau_mem_inv=torch.full((8,), 100.0),
                             v_leak=torch.full((8,), 0.1), v_th=torch.ones(8),
                             v_reset=torch.full((8,), v_reset))
 
@@ -52,7 +52,7 @@ def build(v_reset: float) -> dict:
     torch.manual_seed(5)
     lin0, lin1 = torch.nn.Linear(5, 8), torch.nn.Linear(8, 3)
     rcell = nt.LIFRecurrentCell(8, 8, p=params(v_reset), dt=DT_S, input_weights=torch.eye(8))
-    readout = nt.LIBoxCell(nt.LIBoxParameters(tau_mem_inv=torch.tensor([40.0, 50.0, 60.0]),
+    readout = nt.LIBoxCell(nt.LIBoxParameters(tau_mem_inv=torch.full((3,), 50.0),
                                               v_leak=torch.full((3,), 0.05)), dt=DT_S)
     with torch.no_grad():  # every neuron spikes, none every step
         lin0.weight.copy_(torch.randn(8, 5) * 0.15 + 0.35)

@@ -27,8 +27,9 @@ RSynaptic variants (the graph records no reset and no delay; it is the same for 
 
 Keys: x (60, 5); <variant>_spikes0, _syn0, _mem0 (60, 8): RSynaptic spikes, synaptic current and
 membrane after each step; <variant>_mem1 (60, 3): readout membrane after each step;
-<variant>_spikes1 (60, 3): the readout's (unused) spikes, mem1 > 1. Per-neuron alpha, beta and
-threshold tensors: nir.write cannot store 0-d tensors; ``ignore_dims=[0]``: see make_snntorch.py.
+<variant>_spikes1 (60, 3): the readout's (unused) spikes, mem1 > 1. alpha, beta and threshold
+as per-neuron tensors of one value (eventsim has one per layer): nir.write cannot store 0-d
+tensors; ``ignore_dims=[0]``: see make_snntorch.py.
 """
 from pathlib import Path
 
@@ -39,9 +40,9 @@ import torch
 from snntorch.export_nir import export_to_nir
 
 HERE = Path(__file__).parent
-ALPHA = torch.linspace(0.65, 0.75, 8)
-BETA = torch.linspace(0.86, 0.94, 8)
-BETA_OUT = torch.tensor([0.75, 0.8, 0.85])
+ALPHA = torch.full((8,), 0.7)  # one value per layer, as per-neuron tensors (see below)
+BETA = torch.full((8,), 0.9)
+BETA_OUT = torch.full((3,), 0.8)
 
 
 def build() -> torch.nn.Sequential:

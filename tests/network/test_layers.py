@@ -128,7 +128,7 @@ L1 = re.escape("layer 1 (Dense)")
         ({"decay": True}, rf"{L1}: field 'decay' must be a number"),
         ({"v_th": 0.0}, rf"{L1}: field 'v_th' must be > 0"),
         ({"v_th": -1.0}, rf"{L1}: field 'v_th' must be > 0"),
-        ({"v_th": float("inf")}, rf"{L1}: field 'v_th' must be finite"),
+        ({"v_th": float("-inf")}, rf"{L1}: field 'v_th' must be finite"),
         ({"reset": "hard"}, rf"{L1}: field 'reset' must be 'zero' or 'subtract'"),
         ({"v_reset": float("nan")}, rf"{L1}: field 'v_reset' must be finite"),
         ({"v_leak": float("inf")}, rf"{L1}: field 'v_leak' must be finite"),

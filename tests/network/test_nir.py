@@ -22,9 +22,10 @@ from eventsim.network.network import Network
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.one_of(netgen.dense_networks(), netgen.conv_networks()))
+@given(st.one_of(netgen.dense_networks(cuba=True), netgen.conv_networks(cuba=True)))
 def test_round_trip_gives_identical_spikes(tmp_path_factory, case):
-    """Dense/conv/pool networks, bias, both resets, decay 1 (IF) and < 1 (LIF), via a file."""
+    """Dense/conv/pool networks, bias, both resets, decay 1 (IF) and < 1 (LIF), currents
+    (CubaLIF), via a file."""
     net, x = case
     net.dt_us = 1000
     path = tmp_path_factory.mktemp("nir") / "net.nir"
@@ -121,9 +122,9 @@ def test_a_leak_towards_v_leak_reads_and_runs_as_nir_says():
 
 def test_unsupported_nodes_and_shapes():
     g = _foreign()
-    g.nodes["lif"] = nir.CubaLIF(tau_syn=np.ones(2), tau_mem=np.ones(2), r=np.ones(2),
-                                 v_leak=np.zeros(2), v_threshold=np.ones(2))
-    with pytest.raises(NetworkError, match=r"node 'lif' is CubaLIF, which eventsim does not run"):
+    g.nodes["lif"] = nir.Threshold(threshold=np.ones(2))
+    with pytest.raises(NetworkError, match=r"node 'lif' is Threshold, which eventsim does not "
+                                           r"run"):
         eventsim.from_nir(g, dt_us=1000)
     g = _foreign()
     g.edges.append(("fc", "out"))

@@ -3,6 +3,7 @@ the order rule, Delay nodes, shared nodes, and what does not map."""
 
 from __future__ import annotations
 
+import math
 import warnings
 from itertools import pairwise
 from pathlib import Path
@@ -72,12 +73,16 @@ def test_a_cnn_sinabs_wrote_with_pooling_into_conv_runs_as_sinabs_ran_it():
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.one_of(graphgen.vector_graphs(), graphgen.image_graphs()))
-def test_graphs_round_trip_through_nir(tmp_path_factory, case):
-    """Skip paths, fan-in, cycles, self-loops, delays of every shape, composed ops: the same
-    spikes back, whatever order the populations were listed in (the file carries it)."""
+@given(st.one_of(graphgen.vector_graphs(cuba=True), graphgen.image_graphs(cuba=True)),
+       st.booleans())
+def test_graphs_round_trip_through_nir(tmp_path_factory, case, readout):
+    """Skip paths, fan-in, cycles, self-loops, delays of every shape, composed ops, currents
+    (CubaLIF), an LI or I readout: the same spikes and readouts back, whatever order the
+    populations were listed in (the file carries it)."""
     g, x = case
     g.dt_us = 1000
+    if readout:
+        g.populations[-1].v_th = math.inf
     for proj in g.projections:  # NIR takes per-synapse delays of one Dense only (see below)
         if np.ndim(proj.delay) == 2 and len(proj.ops) > 1:
             proj.delay = proj.delay[0]  # one per source neuron instead
@@ -90,6 +95,8 @@ def test_graphs_round_trip_through_nir(tmp_path_factory, case):
     assert len(a.spikes) == len(b.spikes)
     for sa, sb in zip(a.spikes, b.spikes):
         np.testing.assert_array_equal(sa, sb)
+    for ma, mb in zip(a.membrane_max + a.membrane_mean, b.membrane_max + b.membrane_mean):
+        np.testing.assert_array_equal(ma, mb)
 
 
 def _lif(n: int, v_th: float = 1.0):

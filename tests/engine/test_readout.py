@@ -1,0 +1,119 @@
+"""Leaky-integrator readouts (``v_th = inf``): the membrane's maximum and mean over the run,
+computed from the event times, against the dense twin's potential at every step."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from graphgen import vector_graphs
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from netgen import dense_networks
+
+from eventsim.engine.reference import simulate_dense
+from eventsim.engine.simulate import simulate
+from eventsim.errors import NetworkError
+from eventsim.network.graph import INPUT, Graph, Population, Projection, as_graph
+from eventsim.network.layers import Dense
+from eventsim.network.network import Network
+from eventsim.network.ops import Dense as DenseOp
+
+
+def _as_readout(net):
+    """``net`` with its output population a leaky integrator (never fires)."""
+    g = as_graph(net)
+    g.populations[-1].v_th = math.inf
+    return g
+
+
+def assert_readout_as_twin(g, x, T=None):
+    if T is not None:  # a window past the input: idle steps after the last touch
+        x = np.concatenate([x, np.zeros((T - len(x), x.shape[1]), x.dtype)])
+    result = simulate(g, x, dtype="float64")
+    outputs, _, pots = simulate_dense(g, x, potentials=True)
+    for p, pop in enumerate(g.populations):
+        np.testing.assert_array_equal(result.spikes[p], np.argwhere(outputs[p]))
+        if pop.v_th == math.inf:
+            assert not outputs[p].any()
+            np.testing.assert_allclose(result.membrane_max[p], pots[p].max(0), rtol=1e-9,
+                                       atol=1e-12)
+            np.testing.assert_allclose(result.membrane_mean[p], pots[p].mean(0), rtol=1e-9,
+                                       atol=1e-12)
+        else:
+            assert result.membrane_max[p] is None and result.membrane_mean[p] is None
+    return result
+
+
+@settings(max_examples=150, deadline=None)
+@given(vector_graphs(cuba=True), st.integers(0, 60))
+def test_readouts_equal_the_twins_potentials(case, extra):
+    """Graphs (cycles, delays, bias, both resets, currents) whose output is an LI: its
+    maximum and mean over the window, idle steps after the last input included."""
+    g, x = case
+    assert_readout_as_twin(_as_readout(g), x, T=len(x) + extra)
+
+
+@settings(max_examples=60, deadline=None)
+@given(dense_networks(cuba=True))
+def test_chain_readouts_equal_the_twins_potentials(case):
+    net, x = case
+    assert_readout_as_twin(_as_readout(net), x)
+
+
+def test_one_input_counted_by_hand():
+    """One spike of weight 1 at step 0 into an LI of decay 0.5 over 5 steps: 1, .5, .25,
+    .125, .0625; one update (the input step), none per idle step."""
+    net = Network([Dense(np.ones((1, 1)), decay=0.5, v_th=math.inf)], (1,))
+    x = np.zeros((5, 1), np.uint8)
+    x[0] = 1
+    r = simulate(net, x, dtype="float64")
+    assert r.membrane_max[0].tolist() == [1.0]
+    assert r.membrane_mean[0].tolist() == [1.9375 / 5]
+    assert int(r.neuron_updates[0]) == 1 and int(r.n_spikes[0]) == 0
+
+
+def test_a_current_peaks_between_inputs():
+    """A CuBa LI: the current keeps lifting ``u`` after the input; its peak comes at an idle
+    step (the readout finds it without stepping): i = 1, .8, .64, .512...; u = 1, 1.7, 2.17,
+    2.465, 2.628, 2.693 (step 5), 2.688..."""
+    net = Network([Dense(np.ones((1, 1)), decay=0.9, syn_decay=0.8, v_th=math.inf)], (1,))
+    x = np.zeros((30, 1), np.uint8)
+    x[0] = 1
+    r = simulate(net, x, dtype="float64")
+    _, _, pots = simulate_dense(net, x, potentials=True)
+    assert np.argmax(pots[0][:, 0]) == 5
+    np.testing.assert_allclose(r.membrane_max[0], [pots[0][5, 0]], rtol=1e-12)
+    assert int(r.neuron_updates[0]) == 1
+
+
+def test_a_readout_output_predicts_by_its_maximum():
+    w = np.array([[1.0], [2.0], [0.5]])
+    net = Network([Dense(w, decay=0.9, v_th=math.inf)], (1,))
+    r = simulate(net, np.ones((3, 1), np.uint8), dtype="float64")
+    assert r.predicted == 1
+
+
+def test_continuous_mode_and_integer_layers_refuse_a_readout():
+    g = Graph((1,), [Population("out", (1,), decay=0.5, v_th=math.inf)],
+              [Projection(INPUT, "out", [DenseOp(np.ones((1, 1)))])])
+    with pytest.raises(NetworkError, match=r"population 'out': field 'v_th' is inf \(a leaky "
+                                           r"integrator, read out by its membrane\); continuous"):
+        simulate(g, np.ones((2, 1), np.uint8), mode="continuous")
+    with pytest.raises(NetworkError, match=r"field 'v_th' is inf \(a leaky integrator\); an "
+                                           r"integer layer spikes"):
+        Network([Dense(np.ones((1, 1)), decay=0.5, v_th=math.inf, integer=True)], (1,))
+
+
+@pytest.mark.parametrize("syn_decay", [0.0, 0.3])
+def test_idle_steps_past_the_tables_end(syn_decay):
+    """A drive (bias) on an LI of decay 0.2 over 3000 steps, one input at step 0: the decay
+    tables stop at their cap (~460 steps), past which each step adds the fixed point; the sum
+    over the window is the twin's."""
+    net = Network([Dense(np.ones((1, 1)), bias=np.array([0.3]), decay=0.2, v_th=math.inf,
+                         syn_decay=syn_decay)], (1,))
+    x = np.zeros((3000, 1), np.uint8)
+    x[0] = 1
+    r = assert_readout_as_twin(as_graph(net), x)
+    assert int(r.neuron_updates[0]) == 1
