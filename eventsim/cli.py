@@ -24,6 +24,7 @@ from eventsim.errors import (
     ResourceError,
 )
 from eventsim.limits import INT64_MAX, check_window
+from eventsim.network.nir import DISCRETISATIONS
 
 #: Memory of one Dask worker process before it holds the network (Python, numba, dask).
 WORKER_BYTES = 400 << 20
@@ -143,7 +144,14 @@ def _parser() -> argparse.ArgumentParser:
                          "(discrete: no mismatching spike; continuous: every spike time within "
                          "one Brian2 step).")
     val.add_argument("net", help="network file (.h5, from save_network)")
-    val.add_argument("input", help="event file or folder")
+    val.add_argument("input", nargs="?", help="event file or folder (or --random-input)")
+    val.add_argument("--random-input", type=_whole(), metavar="N",
+                     help="instead of INPUT: N samples of seeded random 0/1 spikes on every "
+                     "input channel (networks whose input is not a camera: a cochlea, Braille)")
+    val.add_argument("--rate", type=float, default=0.1,
+                     help="with --random-input: the chance of a spike per channel and step "
+                     "(default 0.1)")
+    val.add_argument("--seed", type=int, default=0, help="with --random-input (default 0)")
     val.add_argument("--samples", type=_whole(), help="use the first N samples (default: all)")
     val.add_argument("--mode", choices=["discrete", "continuous"], default="discrete")
     val.add_argument("--target", choices=["numpy", "cython", "cpp_standalone"], default="numpy",
@@ -163,15 +171,16 @@ def _parser() -> argparse.ArgumentParser:
                           "framework wrote is read in its convention: snnTorch --dt-us 100 "
                           "--discretisation euler; Sinabs --dt-us 1000000 --discretisation zoh "
                           "--reset subtract (tau in steps; or --dt-us D --tau-scale D*1e-6 on a "
-                          "real step of D us); Norse 1.1.0 --dt-us 1000 --discretisation euler "
-                          "--tau-scale 1000.")
+                          "real step of D us); Norse 1.1.0 --dt-us 1000 --discretisation norse "
+                          "--tau-scale 1000 (its LIFBoxCell reads the same with euler).")
     conv.add_argument("input", type=Path, help="NIR graph (.nir) or network file (.h5)")
     conv.add_argument("--out", type=Path, required=True, help="file to write (.h5 or .nir)")
     conv.add_argument("--dt-us", type=_whole(),
                       help="step in us (reading: default the graph's dt_s; writing: default "
                       "the network's)")
-    conv.add_argument("--discretisation", choices=["exact", "euler", "zoh"],
-                      help="reading NIR: how LIF nodes are stepped (default exact)")
+    conv.add_argument("--discretisation", choices=list(DISCRETISATIONS),
+                      help="reading NIR: how neuron nodes are stepped (default exact; "
+                      "CubaLIF: euler as snnTorch, norse as Norse 1.1.0)")
     conv.add_argument("--reset", choices=["zero", "subtract"],
                       help="reading NIR: reset of neuron nodes (default zero: to their v_reset)")
     conv.add_argument("--tau-scale", type=_positive,
@@ -476,12 +485,15 @@ def cmd_validate(args) -> int:
 
     from eventsim import load_network, read_events
     from eventsim.bridges.brian2 import check_bridgeable
-    from eventsim.validate import report_lines, validate
+    from eventsim.validate import random_samples, report_lines, validate
 
     if args.target == "cpp_standalone" and args.mode == "continuous":
         raise InputError("eventsim validate: --mode continuous runs one Brian2 run() per sample; "
                          "use --target numpy or cython")
-    files = _samples(args.input)[:args.samples]
+    if (args.input is None) == (args.random_input is None):
+        raise InputError("eventsim validate: give INPUT (an event file or folder) or "
+                         "--random-input N, one of them")
+    files = _samples(args.input)[:args.samples] if args.input is not None else []
     if args.json is not None:
         _check_json_path(args.json, [args.net, args.reference, args.input, *files])
     net = load_network(args.net)
@@ -491,17 +503,23 @@ def cmd_validate(args) -> int:
         check_window(args.T, args.dt_us or net.dt_us or 1000,
                      net.n_neurons,
                      "eventsim validate", ("--T", "--dt-us"))
-    samples = [read_events(f, _sensor_size(net)) for f in files]
-    with tqdm(total=2 * len(files), disable=len(files) <= 1, file=sys.stderr,
+    if args.random_input is not None:
+        samples, paths = random_samples(net, args.random_input, args.T, args.rate, args.seed)
+    else:
+        samples = [read_events(f, _sensor_size(net)) for f in files]
+        paths = [str(f) for f in files]
+    with tqdm(total=2 * len(samples), disable=len(samples) <= 1, file=sys.stderr,
               unit="sample") as bar:
-        report = validate(net, samples, [str(f) for f in files], args.mode, args.target,
+        report = validate(net, samples, paths, args.mode, args.target,
                           args.dt_us, args.T, args.dt_brian_us, bar.update, reference)
     against = f"  brian2 runs: {args.reference}" if args.reference else ""
     print(f"network: {args.net}{against}  mode: {args.mode}  target: {args.target}  "
           f"dtype: float64  dt_us: {report.dt_us}")
     print("\n".join(report_lines(report, net)))
     if args.json:
-        _write_json(args.json, {"network": args.net, "input": args.input, **report.to_dict()})
+        given = args.input if args.input is not None else \
+            f"random: {args.random_input} samples, rate {args.rate}, seed {args.seed}"
+        _write_json(args.json, {"network": args.net, "input": given, **report.to_dict()})
         print(f"wrote {args.json}")
     return 0 if report.ok else 1
 
@@ -571,7 +589,10 @@ def _describe(net) -> str:
     """A network's layers, or a graph's populations and projections, in one line."""
     def neurons(n) -> str:
         to = f" to {n.v_reset:.6g}" if getattr(n, "v_reset", 0.0) else ""
-        return f"decay {n.decay:.6g}, {n.reset}{to}"
+        syn = f", syn_decay {n.syn_decay:.6g}" if getattr(n, "syn_decay", 0.0) else ""
+        if np.ndim(n.v_th) == 0 and n.v_th == math.inf:
+            return f"LI: decay {n.decay:.6g}{syn}, read out"
+        return f"decay {n.decay:.6g}{syn}, {n.reset}{to}"
 
     if hasattr(net, "layers"):
         return "layers " + ", ".join(f"{type(lay).__name__}({neurons(lay)})"

@@ -122,6 +122,10 @@ class Brian2Run:
     potential : ndarray or None
         With ``probe``: ``v`` of the probed neuron at every step after its input and before
         its threshold test (discrete mode), shape (T,).
+    membrane_max, membrane_mean : list of list of (ndarray or None)
+        ``[sample][population]``: a leaky integrator's (``v_th = inf``) maximum and mean of
+        ``v`` over the sample's steps, recorded every step by a ``StateMonitor`` in its slot
+        before the threshold (discrete mode); None for a spiking population.
     build_seconds, run_seconds : float
         Wall time to build the Brian2 objects (and compile, for cpp_standalone) and to run.
     target : str
@@ -133,6 +137,8 @@ class Brian2Run:
 
     spikes: list[list[np.ndarray]]
     potential: np.ndarray | None = None
+    membrane_max: list[list[np.ndarray | None]] = field(default_factory=list)
+    membrane_mean: list[list[np.ndarray | None]] = field(default_factory=list)
     build_seconds: float = 0.0
     run_seconds: float = 0.0
     target: str = "numpy"
@@ -356,11 +362,16 @@ def _run_discrete(net, inputs, dt_us, T, target, probe) -> Brian2Run:
         for p, m in enumerate(monitors):
             m.when, m.order = "thresholds", 5 * p + 5
         if len(inputs) > 1:
-            for p, g in enumerate(groups):
-                restart = "v = v_leak" + ("\nisyn = 0" if "isyn" in g.variables else "")
-                objects.append(g.run_regularly(restart, dt=seg * dt * b2.second,
+            for p, grp in enumerate(groups):
+                restart = "v = v_leak" + ("\nisyn = 0" if "isyn" in grp.variables else "")
+                objects.append(grp.run_regularly(restart, dt=seg * dt * b2.second,
                                                when="start",
                                                name=f"eventsim_segment{p}"))
+        readouts = {p: b2.StateMonitor(grp, "v", record=True, when="thresholds",
+                                       order=5 * p + 3, name=f"eventsim_readout{p}")
+                    for p, (grp, pop) in enumerate(zip(groups, g.populations))
+                    if np.ndim(pop.v_th) == 0 and pop.v_th == np.inf}
+        objects += list(readouts.values())
         state = None
         if probe is not None:
             pop, neuron = probe
@@ -373,8 +384,17 @@ def _run_discrete(net, inputs, dt_us, T, target, probe) -> Brian2Run:
         ran = time.perf_counter()
         spikes = [_split_discrete(m, dt, seg, lengths) for m in monitors]
         potential = np.asarray(state.v[0], np.float64)[:lengths[0]] if state else None
+        v = {p: np.asarray(m.v, np.float64) for p, m in readouts.items()}
     per_sample = [[spikes[p][k] for p in range(len(groups))] for k in range(len(inputs))]
-    return Brian2Run(per_sample, potential, built - start, ran - built, target, dt_us, lengths)
+    tops, means = [], []
+    for k, T_k in enumerate(lengths):  # each sample's own steps of its segment
+        window = {p: trace[:, k * seg:k * seg + T_k] for p, trace in v.items()}
+        tops.append([window[p].max(1) if p in window and T_k else None
+                     for p in range(len(groups))])
+        means.append([window[p].mean(1) if p in window and T_k else None
+                      for p in range(len(groups))])
+    return Brian2Run(per_sample, potential, tops, means, build_seconds=built - start,
+                     run_seconds=ran - built, target=target, dt_us=dt_us, steps=lengths)
 
 
 def _empty_discrete() -> np.ndarray:
@@ -431,8 +451,8 @@ def _run_continuous(net, inputs, dt_us, T, target, dt_brian_us) -> Brian2Run:
             network.run(t_end * 1e-6 * b2.second)
             spikes.append([_continuous_spikes(m, t_end) for m in monitors])
         ran = time.perf_counter()
-    return Brian2Run(spikes, None, built - start, ran - built, target, dt_brian_us,
-                     [0] * len(inputs))
+    return Brian2Run(spikes, None, build_seconds=built - start, run_seconds=ran - built,
+                     target=target, dt_us=dt_brian_us, steps=[0] * len(inputs))
 
 
 def _ranks(step: np.ndarray, channel: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@ the first divergence of an edited network, and ``eventsim validate``."""
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -21,21 +22,27 @@ from eventsim.cli import main
 from eventsim.engine.reference import simulate_dense
 from eventsim.errors import InputError, NetworkError
 from eventsim.events.stream import EVENT_DTYPE, EventStream
+from eventsim.network.graph import as_graph
 from eventsim.network.layers import Conv2d, Dense, Flatten, NeuNorm
 from eventsim.network.network import Network
-from eventsim.validate import validate
+from eventsim.validate import READOUT_RTOL, validate
 
 
 @settings(max_examples=55, deadline=None)
 @given(st.one_of(dense_networks(cuba=True), conv_networks(cuba=True),
                  graphgen.vector_graphs(cuba=True), graphgen.image_graphs(cuba=True)),
-       st.integers(0, 2**32 - 1))
-def test_random_networks_agree_spike_for_spike(case, seed):
+       st.integers(0, 2**32 - 1), st.booleans())
+def test_random_networks_agree_spike_for_spike(case, seed, readout):
     """Dense, conv and pooling networks with bias and both resets, and graphs (cycles,
     self-loops, skip sums, delays per projection, source neuron and synapse, pool composed
     with conv), current-based populations among them; three samples as segments of one run(), of different lengths, so what one
-    sample sends late must not reach the next."""
+    sample sends late must not reach the next. With ``readout``, the output is a leaky
+    integrator: its membrane maximum and mean agree within float64 rounding
+    (:data:`eventsim.validate.READOUT_RTOL`)."""
     net, x = case
+    if readout:
+        net = as_graph(net)
+        net.populations[-1].v_th = math.inf
     rng = np.random.default_rng(seed)
     others = [(rng.random((rng.integers(1, 25), *x.shape[1:])) < 0.4).astype(np.uint8)
               for _ in range(2)]
@@ -46,6 +53,11 @@ def test_random_networks_agree_spike_for_spike(case, seed):
         for pop, spikes in enumerate(ours.spikes):
             np.testing.assert_array_equal(run.spikes[k][pop], spikes,
                                           err_msg=f"sample {k}, population {pop}")
+            for a, b in ((ours.membrane_max[pop], run.membrane_max[k][pop]),
+                         (ours.membrane_mean[pop], run.membrane_mean[k][pop])):
+                assert (a is None) == (b is None) == (not readout or pop < len(ours.spikes) - 1)
+                if a is not None:
+                    np.testing.assert_allclose(b, a, rtol=READOUT_RTOL, atol=READOUT_RTOL)
 
 
 def _net(seed=0, n_in=6, reset="zero"):

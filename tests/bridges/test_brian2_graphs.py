@@ -4,6 +4,10 @@ population its first divergence names, and continuous time on a recurrent graph.
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -119,3 +123,32 @@ def test_continuous_mode_refuses_a_cycle_shorter_than_brian2s_step():
     with pytest.raises(NetworkError, match=r"projection 3 \(out -> hidden\) closes a cycle with "
                                            r"delay_us 0.5, less than Brian2's step of 1 us"):
         run_brian2(g, [np.zeros((3, 6), np.uint8)], mode="continuous", dt_brian_us=1.0)
+
+
+def test_validate_a_cuba_network_with_a_readout_on_random_input(capsys, tmp_path):
+    """Norse's recurrent CuBa network with its LI readout (a file Norse wrote), converted,
+    then validated on seeded random spikes (its input is no camera): no mismatching spike,
+    the readout's maximum and mean within float64 rounding; the same seed gives the same
+    samples; a bad combination of flags is refused by name."""
+    nir_file = Path(__file__).parents[1] / "data" / "norse_cuba.nir"
+    net = tmp_path / "n.h5"
+    assert main(["convert", str(nir_file), "--out", str(net), "--dt-us", "1000",
+                 "--discretisation", "norse", "--tau-scale", "1000"]) == 0
+    capsys.readouterr()
+    argv = ["validate", str(net), "--random-input", "4", "--T", "60", "--rate", "0.3",
+            "--json", str(tmp_path / "v.json")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "mismatching spikes: 0" in out and "random[seed=0]:3" in out
+    assert "readouts (membrane maximum and mean): largest relative difference" in out
+    report = json.loads((tmp_path / "v.json").read_text())
+    assert report["ok"] and report["readout_error"] <= 1e-9
+    assert sum(report["samples"][0]["spikes_eventsim"]) > 20
+    both = ["validate", str(net), str(tmp_path), "--random-input", "2", "--T", "60"]
+    for argv, message in ((["validate", str(net)], (r"give INPUT \(an event file or folder\) or "
+                                                   r"--random-input N, one of them")),
+                          (both, r"one of them"),
+                          (["validate", str(net), "--random-input", "2"],
+                           r"random input needs T \(--T, or a network that carries one\)")):
+        assert main(argv) != 0
+        assert re.search(message, capsys.readouterr().err)
