@@ -10,7 +10,12 @@ Forward, for ``t = 0 .. T-1`` and each population ``p`` in order::
     o_p[t] = spike(u_p[t] - v_th)
 
 from ``u_p[-1] = v_leak`` (0 unless given), ``I_p`` including the leak drive
-``(1 - k_p) v_leak``. ``F_k`` applies projection ``k``'s ops in order, each op's bias added after it, so a bias
+``(1 - k_p) v_leak``. A current-based population (``syn_decay = a > 0``) filters its input
+first, ``i_p[t] = a i_p[t-1] + I_p[t]`` (``i_p[-1] = 0``; its leak drive then goes to ``u``,
+not ``i``), and ``u_p[t]`` takes ``i_p[t] + (1 - k_p) v_leak`` where the line above has
+``I_p[t]``. A leaky integrator (``v_th = inf``) never fires (``o_p = 0``); as the output
+its potential is what :func:`forward` returns and the loss reads
+(:mod:`eventsim.network.layers` for every model). ``F_k`` applies projection ``k``'s ops in order, each op's bias added after it, so a bias
 drives from step 0 whatever the delay; ``e_k`` is its delay in steps (one more where it
 closes a cycle). A delay per source neuron delays each source neuron's spikes by its own
 ``e_j``; a delay per synapse (a projection of one ``Dense``) splits ``W`` into one masked
@@ -26,9 +31,10 @@ step has passed its gradient back before its source comes)::
                                                                                   (zero reset;
                subtract: (g_o_p[t] - k v_th g_u_p[t+1]) spike' + k g_u_p[t+1])
 
-as :func:`eventsim.train.lif.lif_backward` steps it; then each projection's weight and bias
-gradients over all steps at once, from ``g_u`` of its target (``= dL/dI``) and its delayed
-source signal. NeuNorm and integer populations are not trained on graphs.
+as :func:`eventsim.train.lif.lif_backward` steps it (a leaky integrator: ``g_u_p[t] = dL/du_p[t]
++ k g_u_p[t+1]``); a current-based population passes ``g_i_p[t] = g_u_p[t] + a g_i_p[t+1]``
+on as ``dL/dI``. Then each projection's weight and bias gradients over all steps at once,
+from ``dL/dI`` of its target and its delayed source signal. NeuNorm and integer populations are not trained on graphs.
 """
 
 from __future__ import annotations
@@ -71,6 +77,7 @@ class GraphCache:
 
     dtype: np.dtype
     x: np.ndarray
+    readout: bool = False  # the output is a leaky integrator: forward returned its u
     u: list[np.ndarray] = field(default_factory=list)
     o: list[np.ndarray] = field(default_factory=list)
     weights: list[list] = field(default_factory=list)
@@ -98,10 +105,6 @@ def check_trainable(g: Graph) -> None:
         if pop.integer:
             raise InputError(f"train: population '{pop.name}' is an integer (quantized) "
                              "population; train the float graph, then quantize it")
-        if pop.syn_decay > 0:
-            raise NetworkError(f"train: population '{pop.name}' has a current-based synapse "
-                               f"(syn_decay {pop.syn_decay}); the trainer steps delta synapses "
-                               "only (for now)")
     for k, proj in enumerate(g.projections):
         if any(isinstance(op, NeuNorm) for op in proj.ops):
             raise NetworkError(f"train: {projection_name(k, proj)}: NeuNorm is trained in "
@@ -127,7 +130,8 @@ def forward(g: Graph, x: np.ndarray, spike_fn: SpikeFn | None = None,
     -------
     cache : GraphCache
     out : ndarray, shape (T, B, n_out)
-        The output population's spikes.
+        The output population's spikes; its potential ``u`` where it is a leaky integrator
+        (``v_th = inf``, a readout).
     """
     spike_fn = SpikeFunction() if spike_fn is None else spike_fn
     dtype = np.dtype(dtype)
@@ -159,9 +163,15 @@ def forward(g: Graph, x: np.ndarray, spike_fn: SpikeFn | None = None,
                 inner[p].append((k, part))
     decay = [dtype.type(p.decay) for p in g.populations]
     v_th = [dtype.type(p.v_th) for p in g.populations]
+    syn = [dtype.type(p.syn_decay) for p in g.populations]
+    leak = [dtype.type(p.leak_drive()) for p in g.populations]
+    fires = [not _readout(p) for p in g.populations]
+    u_leak = [leak[p] if pop.syn_decay > 0 else dtype.type(0)  # a current-based one's leak
+              for p, pop in enumerate(g.populations)]
+    currents = [np.zeros((B, n), dtype) for n in sizes]
     for p, pop in enumerate(g.populations):  # the leak towards v_leak: a constant drive
-        if pop.v_leak != 0.0:
-            drive[p] += dtype.type(pop.leak_drive())
+        if pop.v_leak != 0.0 and pop.syn_decay == 0:  # (a current-based one's goes to u)
+            drive[p] += leak[p]
     for t in range(T):
         for p, pop in enumerate(g.populations):
             current = drive[p][t].copy()
@@ -172,14 +182,26 @@ def forward(g: Graph, x: np.ndarray, spike_fn: SpikeFn | None = None,
                                   ).reshape(B, -1)
             u_prev = cache.u[p][t - 1] if t else np.full_like(current, pop.v_leak)
             o_prev = cache.o[p][t - 1] if t else np.zeros_like(current)
-            if pop.reset == "zero":
-                u_t = decay[p] * (u_prev * (1 - o_prev) + dtype.type(pop.v_reset) * o_prev) \
-                    + current
+            if pop.syn_decay > 0:  # the current decays, then takes the input
+                currents[p] = syn[p] * currents[p] + current
+                current = currents[p]
+            if not fires[p]:  # a leaky integrator: nothing to reset
+                u_t = decay[p] * u_prev
+            elif pop.reset == "zero":
+                u_t = decay[p] * (u_prev * (1 - o_prev) + dtype.type(pop.v_reset) * o_prev)
             else:
-                u_t = decay[p] * (u_prev - v_th[p] * o_prev) + current
+                u_t = decay[p] * (u_prev - v_th[p] * o_prev)
+            u_t = u_t + u_leak[p] + current
             cache.u[p][t] = u_t
-            cache.o[p][t] = spike_fn.forward(u_t - v_th[p])
-    return cache, cache.o[-1]
+            if fires[p]:
+                cache.o[p][t] = spike_fn.forward(u_t - v_th[p])
+    cache.readout = not fires[-1]
+    return cache, cache.u[-1] if cache.readout else cache.o[-1]
+
+
+def _readout(pop) -> bool:
+    """Whether ``pop`` is a leaky integrator (``v_th = inf``: never fires)."""
+    return np.ndim(pop.v_th) == 0 and pop.v_th == np.inf
 
 
 def backward(g: Graph, cache: GraphCache, grad_out: np.ndarray,
@@ -187,14 +209,19 @@ def backward(g: Graph, cache: GraphCache, grad_out: np.ndarray,
     """STBP backward pass on a graph: ``{"weight": dW, "bias": db}`` for every Dense and
     Conv2d op, in :func:`trainable` order (``db`` None without bias), computation dtype.
 
-    ``grad_out``: ``dL/d out``, shape (T, B, n_out).
+    ``grad_out``: ``dL/d out``, shape (T, B, n_out): of the output's spikes, or of its
+    potential where it is a leaky integrator.
     """
     spike_fn = SpikeFunction() if spike_fn is None else spike_fn
     dtype = cache.dtype
     T, B = cache.x.shape[:2]
     grad_o = [np.zeros_like(o) for o in cache.o]
-    grad_o[-1] += np.asarray(grad_out, dtype).reshape(grad_o[-1].shape)
+    direct = np.asarray(grad_out, dtype).reshape(grad_o[-1].shape)
+    if not cache.readout:
+        grad_o[-1] += direct
     grad_u = [np.zeros_like(o) for o in cache.o]
+    grad_in = [np.zeros_like(grad_u[p]) if pop.syn_decay > 0 else grad_u[p]  # dL/dI
+               for p, pop in enumerate(g.populations)]
     all_parts = [parts(g, k) for k in range(len(g.projections))]
     shapes_in = [_shapes_in(g, k) for k in range(len(g.projections))]
     into = [[(k, part) for k in g.into(p) for part in all_parts[k]
@@ -204,14 +231,20 @@ def backward(g: Graph, cache: GraphCache, grad_out: np.ndarray,
             pop = g.populations[p]
             k_p, v_th = dtype.type(pop.decay), dtype.type(pop.v_th)
             g_next = grad_u[p][t + 1] if t + 1 < T else np.zeros_like(grad_u[p][0])
-            h = spike_fn.grad(cache.u[p][t] - v_th)
-            if pop.reset == "zero":  # d u'/d o = v_reset - u
+            if _readout(pop):  # never fires: u[t+1] = k u[t] + ...
+                g_u = k_p * g_next + (direct[t] if p == len(g.populations) - 1 else 0)
+            elif pop.reset == "zero":  # d u'/d o = v_reset - u
+                h = spike_fn.grad(cache.u[p][t] - v_th)
                 g_o = grad_o[p][t] + k_p * (dtype.type(pop.v_reset) - cache.u[p][t]) * g_next
                 g_u = g_o * h + k_p * (1 - cache.o[p][t]) * g_next
             else:
+                h = spike_fn.grad(cache.u[p][t] - v_th)
                 g_o = grad_o[p][t] - (k_p * v_th) * g_next
                 g_u = g_o * h + k_p * g_next
             grad_u[p][t] = g_u
+            if pop.syn_decay > 0:  # through the current's filter
+                g_u = g_u + dtype.type(pop.syn_decay) * grad_in[p][t + 1] if t + 1 < T else g_u
+                grad_in[p][t] = g_u
             for k, part in into[p]:
                 q = g.index(g.projections[k].source)
                 g_s = _input_grad(g, k, cache, part, g_u, shapes_in[k]).reshape(B, -1)
@@ -223,7 +256,7 @@ def backward(g: Graph, cache: GraphCache, grad_out: np.ndarray,
         per_op = [None] * len(proj.ops)
         for part in all_parts[k]:
             s = _delayed(source, part.delay).reshape(T * B, *g.source_shape(k))
-            found = _op_grads(g, k, cache, part, s, grad_u[p].reshape(T * B, -1))
+            found = _op_grads(g, k, cache, part, s, grad_in[p].reshape(T * B, -1))
             for j, (gw, gb) in enumerate(found):
                 if gw is None:
                     continue

@@ -16,7 +16,9 @@ Example (``networks/nmnist-rsnn.toml``)::
     ]
 
 A population is ``{name, size = N}`` or ``{name, shape = [C, H, W]}``, with its own
-``decay``, ``v_th``, ``reset``, ``v_reset`` or ``v_leak`` where it differs. A projection is
+``decay``, ``v_th``, ``reset``, ``v_reset``, ``v_leak`` or ``syn_decay`` where it differs
+(``v_th = inf``, TOML's infinity: a leaky-integrator readout, trained by its maximum
+potential). A projection is
 ``{from, to, ops}`` with
 ``delay`` (whole steps, default 0) and ``bias`` (default the network's); its op tables are
 those of ``layers`` without neurons: ``{type = "Dense", out = N}``, ``{type = "Conv2d", out =

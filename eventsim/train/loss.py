@@ -17,6 +17,10 @@ then directly comparable with the ones that code prints.
 
 ``cross_entropy_counts`` (an option): softmax over the spike counts ``n[b, c] = sum_t
 o[t, b, c]`` used as logits, negative log-likelihood of the label, mean over the batch.
+
+``cross_entropy_max_membrane``: for an output that is a leaky integrator (no spikes), the
+same with the maximum potential over time as the logits (the runtime's
+:attr:`~eventsim.engine.result.Result.membrane_max` and its decision).
 """
 
 from __future__ import annotations
@@ -107,3 +111,36 @@ def cross_entropy_counts(out_spikes: np.ndarray, labels: np.ndarray) -> tuple[fl
     loss = float(-log_p[np.arange(B), labels].mean())
     g = (np.exp(log_p) - _one_hot(labels, C, np.float64)) / B
     return loss, np.broadcast_to(g.astype(out_spikes.dtype), out_spikes.shape).copy()
+
+
+def cross_entropy_max_membrane(potential: np.ndarray,
+                               labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """Cross-entropy of the softmax over a leaky-integrator readout's maximum potential over
+    time (Norse's usual decoding), mean over the batch.
+
+    ``L = mean_b [ log sum_c exp(m[b, c]) - m[b, label_b] ]`` with ``m = max_t u[t]``.
+
+    Parameters
+    ----------
+    potential : ndarray, shape (T, B, C)
+        The readout's potential at every step.
+    labels : ndarray of int, shape (B,)
+
+    Returns
+    -------
+    loss : float
+    grad : ndarray, shape (T, B, C)
+        ``dL/du``: ``(softmax(m) - y) / B`` at the step of each maximum (the first where
+        several are equal), 0 elsewhere, in the dtype of ``potential``.
+    """
+    potential, labels = _check(potential, labels)
+    T, B, C = potential.shape
+    peak = potential.argmax(axis=0)  # (B, C): the first step of each maximum
+    m = np.take_along_axis(potential, peak[None], axis=0)[0].astype(np.float64)
+    shifted = m - m.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    loss = float(-log_p[np.arange(B), labels].mean())
+    g = np.zeros(potential.shape, potential.dtype)
+    np.put_along_axis(g, peak[None], ((np.exp(log_p) - _one_hot(labels, C, np.float64)) / B
+                                      ).astype(potential.dtype)[None], axis=0)
+    return loss, g

@@ -19,6 +19,7 @@ Example (``networks/nmnist-mlp.toml``)::
     reset = "zero"
     v_reset = 0.0                       # optional: what a "zero" reset sets u to
     v_leak = 0.0                        # optional: what u leaks towards and starts at
+    syn_decay = 0.0                     # optional: a synaptic current's decay (CuBa), graphs
     bias = false
 
     [train]                             # any field of TrainConfig
@@ -208,7 +209,8 @@ def load_spec(path: str | Path) -> Spec:
     lif = {"decay": _get(n, "decay", float, where, 0.2), "v_th": _get(n, "v_th", float, where, 0.5),
            "reset": _get(n, "reset", str, where, "zero"),
            "v_reset": _get(n, "v_reset", float, where, 0.0),
-           "v_leak": _get(n, "v_leak", float, where, 0.0)}
+           "v_leak": _get(n, "v_leak", float, where, 0.0),
+           "syn_decay": _get(n, "syn_decay", float, where, 0.0)}
     rng = np.random.default_rng(config.seed)
     bias = _get(n, "bias", bool, where, False)
     if "populations" in n or "projections" in n:  # a graph (eventsim.train.graph_spec)

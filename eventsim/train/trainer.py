@@ -43,7 +43,9 @@ class TrainConfig:
     surrogate_a : float
         Width parameter of the surrogate (rectangular, a = 1: the authors' code).
     loss : {"mse", "ce"}
-        MSE between output rate and one-hot label (the paper), or cross-entropy on counts.
+        MSE between output rate and one-hot label (the paper), or cross-entropy on counts;
+        an output that is a leaky integrator (``v_th = inf``) takes cross-entropy on its
+        maximum potential over time (``"ce"``: ``"mse"`` is refused).
     max_shift : int
         Random shifts of event frames by up to this many pixels (augmentation; 0: off).
     seed : int
@@ -139,12 +141,21 @@ class Trainer:
                 if getattr(layer, "integer", False):
                     raise InputError(f"train: layer {i} is an integer (quantized) layer; train "
                                      "the float network, then quantize it")
-                if getattr(layer, "syn_decay", 0.0) > 0:
-                    raise NetworkError(f"train: layer {i} has a current-based synapse "
-                                       f"(syn_decay {layer.syn_decay}); the trainer steps "
-                                       "delta synapses only (for now)")
+                if getattr(layer, "syn_decay", 0.0) > 0 or \
+                        np.ndim(getattr(layer, "v_th", 0)) == 0 and \
+                        getattr(layer, "v_th", 0) == np.inf:
+                    raise NetworkError(f"train: layer {i} has a current-based synapse or "
+                                       "is a leaky integrator; the chain trainer steps "
+                                       "spiking delta-synapse layers only (for now): give "
+                                       "the network as a graph spec (populations)")
             arrays = net.layers
         self.net, self.config, self.make_input = net, config, make_input
+        pops = getattr(net, "populations", None)
+        self.readout = bool(pops) and np.ndim(pops[-1].v_th) == 0 and pops[-1].v_th == np.inf
+        if self.readout and config.loss != "ce":
+            raise InputError(f"train: the output population '{pops[-1].name}' is a leaky "
+                             "integrator (v_th = inf), read by its maximum potential: give "
+                             f"loss = \"ce\" (cross-entropy on it), not {config.loss!r}")
         self.dtype = np.dtype(config.dtype)
         for layer in arrays:  # train the layers' (ops') own arrays, in the chosen dtype
             if isinstance(layer, (ops.Dense, ops.Conv2d)):
@@ -163,6 +174,11 @@ class Trainer:
         self.epoch = 0
         self.history: list[dict] = []
 
+    def decide(self, out: np.ndarray) -> np.ndarray:
+        """The runtime's decision on a batch's output (T, B, C): :func:`predict` on spikes, the
+        highest maximum potential (ties to the lower index) on a leaky-integrator readout."""
+        return out.max(0).argmax(1) if self.readout else predict(out)
+
     def lr_at(self, epoch: int) -> float:
         c = self.config
         if c.schedule == "step":
@@ -180,7 +196,8 @@ class Trainer:
         c = self.config
         self.optimizer.lr = self.lr_at(self.epoch)
         params = [p for _, p in trainable(self.net)]
-        loss_fn = losses.mse_rate if c.loss == "mse" else losses.cross_entropy_counts
+        loss_fn = losses.cross_entropy_max_membrane if self.readout else \
+            losses.mse_rate if c.loss == "mse" else losses.cross_entropy_counts
         total, correct, seen = 0.0, 0, 0
         order = list(batches(len(x), c.batch_size, self.rng))
         for idx in tqdm(order, disable=not progress, desc=f"epoch {self.epoch + 1}",
@@ -193,7 +210,7 @@ class Trainer:
                     for key in ("weight", "bias", "alpha") if g.get(key) is not None]
             self.optimizer.step(params, flat)
             total += float(value) * len(idx)
-            correct += int((predict(out) == y[idx]).sum())
+            correct += int((self.decide(out) == y[idx]).sum())
             seen += len(idx)
         self.epoch += 1
         stats = {"epoch": self.epoch, "loss": total / seen, "train_accuracy": correct / seen}
@@ -208,7 +225,7 @@ class Trainer:
             sl = slice(start, start + self.config.batch_size)
             inputs = self.make_input(x[sl], rng, False).astype(self.dtype, copy=False)
             _, out = self.model.forward(self.net, inputs, self.spike_fn, self.dtype)
-            correct += int((predict(out) == y[sl]).sum())
+            correct += int((self.decide(out) == y[sl]).sum())
         return correct / len(x)
 
     def save_checkpoint(self, path) -> None:
