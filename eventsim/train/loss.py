@@ -134,7 +134,7 @@ def cross_entropy_max_membrane(potential: np.ndarray,
         several are equal), 0 elsewhere, in the dtype of ``potential``.
     """
     potential, labels = _check(potential, labels)
-    T, B, C = potential.shape
+    _, B, C = potential.shape
     peak = potential.argmax(axis=0)  # (B, C): the first step of each maximum
     m = np.take_along_axis(potential, peak[None], axis=0)[0].astype(np.float64)
     shifted = m - m.max(axis=1, keepdims=True)
