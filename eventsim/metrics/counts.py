@@ -24,6 +24,11 @@ recurrent ones (those that close a cycle) marked. How each figure is counted:
     Neuron state updates: one per neuron and step in which the engine touched it (input
     arrived, or its own threshold crossing fell due); a clock-driven simulator does
     ``neurons * T``.
+``current_updates``
+    Synaptic-current updates of a current-based population (``syn_decay > 0``): its
+    current is brought forward and takes the input at every touch, so one per membrane
+    update there, and 0 in a population with delta synapses (NeuroBench counts the neuron
+    operations of each model; a CuBa neuron has two state variables).
 ``activation_sparsity``  (*Activation Sparsity*)
     ``1 - spikes / (neurons * T)``: the share of (neuron, step) pairs without a spike.
 ``connection_sparsity``  (*Connection Sparsity*)
@@ -42,7 +47,7 @@ import numpy as np
 
 from eventsim.engine.result import Result
 from eventsim.network import ops
-from eventsim.network.graph import Graph
+from eventsim.network.graph import Graph, as_graph
 from eventsim.network.layers import NeuNorm
 from eventsim.network.network import Network, layer_name
 from eventsim.network.synapses import connection_counts, op_connection_counts
@@ -68,6 +73,7 @@ class LayerMetrics:
     connection_sparsity: float
     silent_neurons: int       # summed over samples
     dt_us: float | None = None
+    current_updates: int = 0
 
     @property
     def activation_sparsity(self) -> float:
@@ -174,6 +180,7 @@ def layer_metrics(net: Network | Graph, results: Result | list[Result],
     results = _discrete(results, "layer_metrics")
     counts = _structure or structure(net)
     steps = sum(r.T for r in results)
+    cuba = [pop.syn_decay > 0 for pop in as_graph(net).populations]
     out = []
     for pop, (index, name, kind, n) in enumerate(population_kinds(net)):
         connections, nonzero = counts[pop]
@@ -188,7 +195,9 @@ def layer_metrics(net: Network | Graph, results: Result | list[Result],
             connections=connections,
             connection_sparsity=1.0 - nonzero / connections if connections else 0.0,
             silent_neurons=sum(int((r.spike_counts[pop] == 0).sum()) for r in results),
-            dt_us=dt_us or net.dt_us))
+            dt_us=dt_us or net.dt_us,
+            current_updates=sum(int(r.neuron_updates[pop]) for r in results)
+            if cuba[pop] else 0))
     return out
 
 

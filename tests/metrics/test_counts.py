@@ -91,3 +91,27 @@ def test_accuracy_vs_steps():
     assert decisions(results[0]).tolist() == [1, 1, 0]  # tie at step 1: earliest first spike
     assert accuracy_vs_steps(results, [0, 1]).tolist() == [0.5, 0.5, 1.0]
     assert decision_latency(results[0]) == 3 and decision_latency(results[1]) == 1
+
+
+def test_current_updates_are_counted_apart():
+    """A current-based population's touches update its current too: counted as
+    current_updates (one per membrane update there, 0 with delta synapses) and priced as
+    neuron updates in the energy estimate."""
+    from eventsim.engine.simulate import simulate
+    from eventsim.metrics.counts import layer_metrics
+    from eventsim.metrics.energy import layer_energy, load_profile
+    from eventsim.network.layers import Dense
+    from eventsim.network.network import Network
+
+    rng = np.random.default_rng(0)
+    net = Network([Dense(rng.normal(0.5, 0.3, (4, 3)), decay=0.8, syn_decay=0.6),
+                   Dense(rng.normal(0.5, 0.3, (2, 4)), decay=0.8)], (3,))
+    x = (rng.random((20, 3)) < 0.5).astype(np.uint8)
+    r = simulate(net, x, dtype="float64")
+    m = layer_metrics(net, r)
+    assert m[0].current_updates == m[0].membrane_updates == int(r.neuron_updates[0]) > 0
+    assert m[1].current_updates == 0
+    profile = load_profile("loihi")
+    e = layer_energy(m, profile)
+    assert e[0].updates_pj == 2 * m[0].membrane_updates * profile.e_update_pj
+    assert e[1].updates_pj == m[1].membrane_updates * profile.e_update_pj
