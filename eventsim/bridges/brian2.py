@@ -33,6 +33,11 @@ projections') added in order 1, the synapses ``isyn_post += w``, and ``v += isyn
 5p + 2, so ``i[t] = syn_decay i[t-1] + I[t]`` then ``u[t] = decay u + c + i[t]``
 (:mod:`eventsim.network.layers`).
 
+A refractory period of ``r`` steps is Brian2's ``refractory=(r + 1) * dt`` (``not_refractory``
+turns true again ``r + 1`` steps after the spike) with ``(unless refractory)`` on ``dv/dt``
+and the increments of ``v`` (bias, ``isyn``, a delta synapse's weight) multiplied by
+``int(not_refractory)``: the membrane held at its reset value, the current running on.
+
 which is the STBP recurrence: a spike of step t reaches a population later in the order in
 step t. A projection is one ``Synapses`` over the nonzero entries of its composed matrix (ops
 without neurons between them multiplied out, as the engine composes them), its ``b`` the
@@ -43,8 +48,8 @@ step: it sees the step before, the one step of delay the graph rule gives such a
 (:mod:`eventsim.network.graph`), without an added ``delay``.
 Samples run as consecutive segments of ``T`` steps of one ``run()`` (a ``run()`` costs a fixed
 ~0.1 s); ``v`` is set to ``v_leak`` (and ``isyn`` to 0) at the start of every segment. Where spikes can arrive later than
-their step (delays, cycles), each segment is followed by as many steps as the longest delay,
-in which no neuron may fire (a ``TimedArray`` gate in the threshold), so nothing a sample sent
+their step (delays, cycles) or a refractory period outlasts the sample, each segment is
+followed by as many steps as the longest delay or refractory period, in which no neuron may fire (a ``TimedArray`` gate in the threshold), so nothing a sample sent
 reaches the next.
 
 **Continuous mode.** Brian2 steps with a small ``dt`` (``dt_brian_us``): the drive ``b /
@@ -267,7 +272,14 @@ def _populations(b2, net, g: Graph, source: list, dt: float, driven: bool, dt_us
         cuba = pop.syn_decay > 0
         model = _MODEL_INTEGER if pop.integer else _MODEL_DRIVEN if driven else \
             _MODEL_CUBA if cuba else _MODEL
+        held = pop.refractory_steps > 0  # Brian2 holds v (unless refractory) after a spike
+        if held:
+            model = model.replace("dv/dt = -v * rate : 1", "dv/dt = -v * rate : 1 (unless "
+                                  "refractory)")
+        refractory = (pop.refractory_steps + 1) * dt * b2.second if held else False
+        free = " * int(not_refractory)" if held else ""  # what a held membrane ignores
         group = b2.NeuronGroup(pop.size, model, threshold=threshold, reset=_RESETS[pop.reset],
+                               refractory=refractory,
                                method="exact", dt=dt * b2.second, name=f"eventsim_pop{p}",
                                namespace={"v_reset": float(pop.v_reset),
                                           "v_leak": float(pop.v_leak)}
@@ -287,8 +299,8 @@ def _populations(b2, net, g: Graph, source: list, dt: float, driven: bool, dt_us
             if syn_bias[p].any():
                 objects.append(group.run_regularly("isyn += b_syn", when="groups", order=1,
                                                    name=f"eventsim_syn_bias{p}"))
-            objects.append(group.run_regularly("v += isyn", when="thresholds", order=5 * p + 2,
-                                               name=f"eventsim_current{p}"))
+            objects.append(group.run_regularly("v += isyn" + free, when="thresholds",
+                                               order=5 * p + 2, name=f"eventsim_current{p}"))
         group.v_th = pop.neuron_thresholds()
         group.v = pop.v_leak  # at rest
         if driven:
@@ -296,7 +308,7 @@ def _populations(b2, net, g: Graph, source: list, dt: float, driven: bool, dt_us
         else:
             group.b = bias[p]
             if bias[p].any():
-                objects.append(group.run_regularly("v += b", when="groups", order=1,
+                objects.append(group.run_regularly("v += b" + free, when="groups", order=1,
                                                    name=f"eventsim_bias{p}"))
         group.thresholder["spike"].when = "thresholds"
         group.thresholder["spike"].order = 5 * p + 4
@@ -317,9 +329,10 @@ def _populations(b2, net, g: Graph, source: list, dt: float, driven: bool, dt_us
                                    f"{dt * 1e6:g} us; give it at least one step")
             per_synapse = np.maximum(per_synapse, 0.0)
         for j, src in enumerate(srcs):
-            syn = b2.Synapses(src, groups[p], "w : 1 (constant)",
-                              on_pre="isyn_post += w" if g.populations[p].syn_decay > 0 else
-                              "v_post += w",
+            target = g.populations[p]
+            into = "isyn_post += w" if target.syn_decay > 0 else "v_post += w" + (
+                " * int(not_refractory_post)" if target.refractory_steps else "")
+            syn = b2.Synapses(src, groups[p], "w : 1 (constant)", on_pre=into,
                               dt=dt * b2.second, name=f"eventsim_syn{k}_{j}")
             syn.connect(i=pre, j=post)
             syn.w = weight
@@ -342,6 +355,11 @@ def _run_discrete(net, inputs, dt_us, T, target, probe) -> Brian2Run:
                          target=target, dt_us=dt_us, steps=lengths)
     dt = dt_us * 1e-6
     late = max((int(np.max(g.step_delays(k))) for k in range(len(g.projections))), default=0)
+    # a refractory period must be over when the next segment starts: Brian2 writes v of a
+    # refractory neuron only where not_refractory, as the state updater last set it (the
+    # step before), so the restart needs r + 1 steps after a sample's last spike
+    refractory = max(pop.refractory_steps for pop in g.populations)
+    late = max(late, refractory + 1 if refractory else 0)
     seg = longest + late  # a spike sent in a sample's last step arrives within the segment
     steps = np.concatenate([b[0] + k * seg for k, b in enumerate(binned)])
     channels = np.concatenate([b[1] for b in binned])

@@ -171,3 +171,17 @@ def crossing(lt, ft, l, u0, i0, c, b, tables, v_th, decay, n_max):
     if lt[l, INTEGER]:
         return int_crossing(u0, c, lt[l, DECAY_NUM], v_th, n_max)
     return next_crossing(u0, c, tables, l, v_th, decay, n_max)
+
+
+@njit(cache=True)
+def held_crossing(lt, ft, l, u0, i0, c, b, tables, v_th, decay, hold, n_max):
+    """:func:`crossing` of a neuron whose membrane is held for the next ``hold`` steps (a
+    refractory period): counted from the end of the hold, the current brought there first
+    (``i <- A i + b GA``, as the step loop brings it)."""
+    if hold >= n_max:
+        return -1
+    if hold > 0 and ft[l, SYN_DECAY] > 0:
+        j = min(hold, tables.cap[l])
+        i0 = tables.A[l, j] * i0 + b * tables.GA[l, j]
+    n = crossing(lt, ft, l, u0, i0, c, b, tables, v_th, decay, n_max - hold)
+    return n + hold if n > 0 else -1

@@ -60,7 +60,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from eventsim.engine.crossing import crossing, int_after
+from eventsim.engine.crossing import crossing, held_crossing, int_after, value_after
 from eventsim.engine.delivery import (
     deliver_analog,
     deliver_csr,
@@ -84,6 +84,7 @@ from eventsim.engine.plan import (
     NN_ALPHA,
     OFF,
     OWN_TH,
+    REFRACTORY,
     S_DLY_END,
     S_DLY_FIRST,
     S_IDX,
@@ -109,7 +110,8 @@ EVENTS, QUEUE, PEAK_QUEUE = range(3)
 class State(NamedTuple):
     """What a run carries from step to step.
 
-    ``u``, ``i_syn`` (synaptic current; current-based populations), ``ro_sum``, ``ro_max``
+    ``u``, ``i_syn`` (synaptic current; current-based populations), ``ref_until`` (the last
+    step the membrane is held after a spike; -1), ``ro_sum``, ``ro_max``
     (a readout population's membrane summed and its maximum, float64, :mod:`.readout`),
     ``cur`` (input of the step), ``t_last``, ``version`` and ``pending`` (its queue
     entry is live), ``mark`` (step it was last listed): per neuron. ``all_mark`` (step in which
@@ -121,6 +123,7 @@ class State(NamedTuple):
 
     u: np.ndarray
     i_syn: np.ndarray
+    ref_until: np.ndarray
     ro_sum: np.ndarray
     ro_max: np.ndarray
     cur: np.ndarray
@@ -248,6 +251,39 @@ def bring_cuba(net, tables, state, l, off, touched, nt, everyone, s):
 
 
 @njit(cache=True)
+def bring_held(net, tables, state, l, off, touched, nt, everyone, s, cuba):
+    """Phase B.1 of a population with a refractory period: a neuron held at step ``s``
+    (``s <= ref_until``) keeps its membrane (a delta synapse's input is dropped; a current
+    is brought forward and takes it); otherwise its membrane runs from ``max(t_last,
+    ref_until)``, the current brought there first."""
+    u, i_syn, cur, t_last, ref_until = (state.u, state.i_syn, state.cur, state.t_last,
+                                        state.ref_until)
+    bias, sbias, cap_l = net.bias, net.syn_bias, tables.cap[l]
+    A, GA = tables.A, tables.GA
+    for k in range(nt):
+        g = off + k if everyone else touched[k]
+        held = ref_until[g]
+        if cuba:
+            if s <= held:  # the current runs on; the membrane waits
+                j = min(s - t_last[g], cap_l)
+                i_syn[g] = A[l, j] * i_syn[g] + sbias[g] * GA[l, j] + cur[g]
+            else:
+                start = max(t_last[g], held)
+                if start > t_last[g]:  # the current alone up to the end of the hold
+                    j = min(start - t_last[g], cap_l)
+                    i_syn[g] = A[l, j] * i_syn[g] + sbias[g] * GA[l, j]
+                j = min(s - start, cap_l)
+                i0 = i_syn[g]
+                u[g] = tables.P[l, j] * u[g] + bias[g] * tables.G[l, j] + i0 * tables.H[l, j] \
+                    + sbias[g] * tables.J[l, j] + cur[g]
+                i_syn[g] = A[l, j] * i0 + sbias[g] * GA[l, j] + cur[g]
+        elif s > held:
+            u[g] = value_after(u[g], bias[g], tables, l, s - max(t_last[g], held)) + cur[g]
+        cur[g] = 0.0
+        t_last[g] = s
+
+
+@njit(cache=True)
 def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratch, rec):
     """Run steps ``s_begin .. s_end - 1``; return the first step not run.
 
@@ -271,7 +307,7 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
     sbias = net.syn_bias
     u, cur, t_last, version, pending = (state.u, state.cur, state.t_last, state.version,
                                         state.pending)
-    i_syn = state.i_syn
+    i_syn, ref_until = state.i_syn, state.ref_until
     mark, all_mark, uniform = state.mark, state.all_mark, state.uniform
     hkey, hkey2, hseq, hver, hstate = heap.hkey, heap.hkey2, heap.hseq, heap.hver, heap.hstate
     touched, spk = scratch.touched, scratch.spk
@@ -330,6 +366,7 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
             integrator = P[l, 1] == 1  # decay 1: G[n] = n
             cuba = ft[l, SYN_DECAY] > 0  # current-based
             readout = v_th == np.inf  # a leaky integrator, its membrane read out
+            refr = lt[l, REFRACTORY]  # steps held after a spike
             # phase A: deliver what arrives now along every edge into l
             nt = 0
             for e in range(lt[l, IN_FIRST], lt[l, IN_END]):
@@ -380,7 +417,8 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
             everyone = all_mark[l] == s
             # phase B.1: bring every touched neuron forward and add its input
             integer = lt[l, INTEGER] != 0
-            if everyone and uniform[l] and not integer and not readout and not cuba:
+            if everyone and uniform[l] and not integer and not readout and not cuba \
+                    and refr == 0:
                 # all last updated together: one factor, vectorised
                 nt = n_l
                 uu, cc, bb, tl = u[off:off + n_l], cur[off:off + n_l], bias[off:off + n_l], \
@@ -409,6 +447,8 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                 D = lt[l, DECAY_NUM]
                 if readout:
                     readout_bring(net, tables, state, l, off, touched, nt, everyone, s)
+                elif refr > 0:
+                    bring_held(net, tables, state, l, off, touched, nt, everyone, s, cuba)
                 elif cuba:  # apart: the loop below stays as simple as before currents
                     bring_cuba(net, tables, state, l, off, touched, nt, everyone, s)
                 else:
@@ -441,7 +481,7 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                 v = u[g]
                 if own_th:  # thresholds per channel (integer layers)
                     v_th = vth[g]
-                if v >= v_th:
+                if v >= v_th and (refr == 0 or s > ref_until[g]):  # held: it cannot fire
                     spk[n_spk] = g - off
                     n_spk += 1
                     counts[g] += 1
@@ -453,13 +493,19 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                     if v_reset != 0.0:  # apart: as one expression the chain ran 10% slower
                         v = v_reset
                     u[g] = v
+                    if refr > 0:
+                        ref_until[g] = s + refr
                 # next crossing without input: only a bias, a subtract reset that leaves u
                 # high enough for the next step, or a current can cause one
                 if not can_self or (bias[g] <= 0 and P[l, 1] * v < v_th and (
                         not cuba or (i_syn[g] <= 0 and sbias[g] <= 0))):
                     continue
-                n = crossing(lt, ft, l, v, i_syn[g], bias[g], sbias[g], tables, v_th, decay,
-                             T - 1 - s)
+                if refr > 0:  # held until ref_until: the crossing counts from there
+                    n = held_crossing(lt, ft, l, v, i_syn[g], bias[g], sbias[g], tables, v_th,
+                                      decay, max(ref_until[g] - s, 0), T - 1 - s)
+                else:
+                    n = crossing(lt, ft, l, v, i_syn[g], bias[g], sbias[g], tables, v_th,
+                                 decay, T - 1 - s)
                 if n > 0:
                     if hstate[SIZE] == hkey.shape[0]:  # room: at most one live entry a neuron
                         live = hver[:hstate[SIZE]] == version[hkey[:hstate[SIZE]] % n_total]

@@ -11,7 +11,9 @@ order (the graph semantics of :mod:`eventsim.network.graph`)::
     u = decay * (u - v_th * o) + leak + i                 (subtract reset)
     o = u >= v_th
 
-starting from ``u = v_leak`` (0 unless given) and ``i = 0``, with the leak drive ``leak =
+and a neuron in its refractory period (``r`` steps after a spike) keeps ``u`` at its reset
+value (``u = kept``) and ``o = 0`` while its current runs on; starting from ``u = v_leak`` (0
+unless given) and ``i = 0``, with the leak drive ``leak =
 (1 - decay) * v_leak`` (added to ``c_k`` with delta synapses), and with delays per synapse handled by splitting ``M_k`` by delay. A NeuNorm op turns the spikes
 ``o`` of its source into ``o - alpha * x`` (its auxiliary neurons ``x`` stepped densely),
 which the rest of the projection receives.
@@ -195,6 +197,7 @@ def simulate_dense(net: Network | Graph, spikes: np.ndarray, dtype="float64",
     out = [np.zeros((T, batch, n), bool) for n in sizes]
     u = [np.full((batch, n), pop.v_leak, dtype) for n, pop in zip(sizes, g.populations)]
     i_syn = [np.zeros((batch, n), dtype) for n in sizes]
+    held = [np.zeros((batch, n), np.int64) for n in sizes]  # refractory steps still to go
     o = [np.zeros((batch, n), dtype) for n in sizes]
     nn_x = [np.zeros((batch, *proj.ops[0].alpha.shape[1:]), dtype)
             if isinstance(proj.ops[0], NeuNorm) else None for proj in g.projections]
@@ -244,11 +247,18 @@ def simulate_dense(net: Network | Graph, spikes: np.ndarray, dtype="float64",
                 u[p] = np.trunc(kept * pop.decay_num / 4096.0) + current + b
             else:
                 u[p] = dtype.type(pop.decay) * kept + current + b
+            if pop.refractory_steps:  # held: the membrane keeps its reset value
+                waiting = held[p] > 0
+                u[p] = np.where(waiting, kept, u[p])
+                held[p] = np.maximum(held[p] - 1, 0)
             if probe is not None and probe[0] == p:
                 trace[t] = u[p][:, probe[1]]
             if pots is not None:
                 pots[p][t] = u[p]
             o[p] = (u[p] >= v_th).astype(dtype)
+            if pop.refractory_steps:
+                o[p][waiting] = 0
+                held[p][o[p] > 0] = pop.refractory_steps
             out[p][t] = o[p]
     outputs = [a[:, 0] if single else a for a in out]
     if not per_projection:

@@ -71,7 +71,8 @@ class DiscreteRun:
         n_edges = len(et)
         self.tables = plan.tables(T)
         self.state = discrete.State(
-            u=plan.rest(), i_syn=np.zeros(n, dtype), ro_sum=np.zeros(n),
+            u=plan.rest(), i_syn=np.zeros(n, dtype), ref_until=np.full(n, -1, np.int64),
+            ro_sum=np.zeros(n),
             ro_max=np.full(n, -np.inf), cur=np.zeros(n, dtype), t_last=np.full(n, -1, np.int64),
             version=np.zeros(n, np.int64), pending=np.zeros(n, np.bool_),
             mark=np.full(n, -1, np.int64), all_mark=np.full(n_pop, -1, np.int64),
@@ -220,6 +221,10 @@ def check_continuous(net: Network | Graph, graph: Graph) -> None:
                                "leaky integrator, read out by its membrane); continuous mode "
                                "runs spiking populations only (for now: run it in discrete "
                                "mode)")
+        if pop.refractory_steps:
+            raise NetworkError(f"{population_label(net, graph, p)}: field 'refractory_steps' "
+                               f"is {pop.refractory_steps}; continuous mode has no refractory "
+                               "period (for now: run it in discrete mode)")
         if pop.syn_decay != 0.0:
             raise NetworkError(f"{population_label(net, graph, p)}: field 'syn_decay' is "
                                f"{pop.syn_decay}; continuous mode runs delta synapses only "

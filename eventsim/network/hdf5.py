@@ -44,8 +44,9 @@ A network with a population that resets to a nonzero ``v_reset`` or leaks toward
 ``v_leak`` is written as ``format_version = 3``: the layout of version 1 (a chain,
 ``/layers``) or 2 (a graph), and the attributes ``v_reset``, ``v_leak`` on each such layer or
 population (absent: 0). Earlier eventsim versions refuse it rather than run it without.
-A network with a current-based population (``syn_decay > 0``) is written as
-``format_version = 4``, the same with the attribute ``syn_decay`` (absent: 0).
+A network with a current-based population (``syn_decay > 0``) or a refractory period is
+written as ``format_version = 4``, the same with the attributes ``syn_decay`` and
+``refractory_steps`` (absent: 0).
 
 The root attribute ``eventsim_sha256`` holds the SHA-256 of everything else in the file
 (:func:`eventsim.h5io.content_digest`); :func:`load_network` checks it and refuses a file
@@ -154,7 +155,7 @@ def _write(f, net: Network, provenance: tuple[dict[str, Any], list[str]], h5py) 
     # older readers refuse
     pops = as_graph(net).populations
     resets = any(n.v_reset != 0.0 or n.v_leak != 0.0 for n in pops)
-    cuba = any(n.syn_decay != 0.0 for n in pops)
+    cuba = any(n.syn_decay != 0.0 or n.refractory_steps for n in pops)
     f.attrs["format_version"] = np.int64(4 if cuba else 3 if resets else
                                          2 if isinstance(net, Graph) else 1)
     f.attrs["eventsim_version"] = _eventsim_version()
@@ -229,6 +230,8 @@ def _write_neurons(group, layer, floats) -> None:
     for name in ("v_reset", "v_leak", "syn_decay"):
         if getattr(layer, name) != 0.0:
             group.attrs[name] = float(getattr(layer, name))
+    if layer.refractory_steps:
+        group.attrs["refractory_steps"] = np.int64(layer.refractory_steps)
     if layer.tau_us is not None:
         group.attrs["tau_us"] = float(layer.tau_us)
     if layer.integer:
@@ -445,6 +448,8 @@ def _read_neurons(group, file: str, where: str, h5py, floats) -> dict[str, Any]:
     kw["tau_us"] = num_attr(group.attrs, file, where, "tau_us", required=False)
     for name in ("v_reset", "v_leak", "syn_decay"):
         kw[name] = num_attr(group.attrs, file, where, name, required=False) or 0.0
+    kw["refractory_steps"] = num_attr(group.attrs, file, where, "refractory_steps",
+                                      integer=True, required=False) or 0
     integer = group.attrs.get("integer", False)
     if not isinstance(integer, (bool, np.bool_)):
         raise fail(file, where, "integer", f"is {integer!r}; expected a boolean")

@@ -20,6 +20,11 @@ layer below *at the same step* (input spikes for the first layer), its bias ``b`
   ``r dt / tau_mem`` go into the weights.
 * ``v_reset`` (0 unless given) is the potential a spike resets to (NIR's ``v_reset``,
   Brian2's ``reset="v = v_reset"``). A subtract reset has none.
+* ``refractory_steps = r > 0``: after a spike at step ``s`` the membrane is held at its reset
+  value through steps ``s+1 .. s+r`` (no decay, no drive, no input: a delta synapse's input
+  arriving then is lost, a current keeps decaying and taking input) and cannot fire; at step
+  ``s+r+1`` it goes on from there: ``u = decay * u_held + c + i``. Brian2's ``refractory=
+  (r + 1) * dt`` with ``(unless refractory)`` and NEST's ``t_ref`` hold it so.
 * A leak towards ``v_leak`` (0 unless given) is the constant drive ``c = (1 - decay) *
   v_leak`` (:meth:`Neurons.leak_drive`, float64) on the membrane, and the neuron starts at
   rest, ``u[0] = v_leak``: the step of ``tau du/dt = v_leak - u`` by the exact exponential
@@ -75,6 +80,9 @@ class Neurons:
         goes straight into ``u``), else a current-based LIF (``exp(-dt / tau_syn)``, or
         ``1 - dt / tau_syn`` by forward Euler). Not with ``decay == 1`` or in an integer
         layer (for now).
+    refractory_steps : int
+        Whole steps the membrane is held after a spike (see the module docstring), >= 0;
+        discrete mode, float layers (for now).
     tau_us : float, optional
         Membrane time constant for continuous mode (microseconds).
     integer : bool
@@ -93,6 +101,7 @@ class Neurons:
     v_reset: float = 0.0
     v_leak: float = 0.0
     syn_decay: float = 0.0
+    refractory_steps: int = 0
 
     def check_neurons(self, name: str) -> None:
         per_channel = isinstance(self.v_th, (list, tuple, np.ndarray))
@@ -125,6 +134,15 @@ class Neurons:
             if not math.isfinite(v):
                 raise NetworkError(f"{name}: field '{f}' must be finite, got {v!r}")
             setattr(self, f, float(v))
+        r = self.refractory_steps
+        if isinstance(r, bool) or not isinstance(r, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(r) or r < 0 or r != round(r):
+            raise NetworkError(f"{name}: field 'refractory_steps' must be a whole number of "
+                               f"steps >= 0, got {r!r}")
+        self.refractory_steps = int(r)
+        if self.refractory_steps and self.integer:
+            raise NetworkError(f"{name}: field 'refractory_steps' is {r!r}, but an integer "
+                               "layer has no refractory period (for now)")
         if not 0.0 <= self.syn_decay < 1.0:
             raise NetworkError(f"{name}: field 'syn_decay' must be in [0, 1) (0: delta "
                                f"synapses), got {self.syn_decay!r}")
@@ -241,10 +259,10 @@ def check_whole(arr: np.ndarray, name: str, field_name: str) -> None:
 
 
 def _lif_kw(decay, v_th, reset, tau_us, delay_us, integer, v_reset, v_leak,
-            syn_decay) -> dict:
+            syn_decay, refractory_steps) -> dict:
     return {"decay": decay, "v_th": v_th, "reset": reset, "tau_us": tau_us,
             "delay_us": delay_us, "integer": integer, "v_reset": v_reset, "v_leak": v_leak,
-            "syn_decay": syn_decay}
+            "syn_decay": syn_decay, "refractory_steps": refractory_steps}
 
 
 @dataclass(eq=False, init=False)
@@ -260,9 +278,9 @@ class Dense(LIF, ops.Dense):
 
     def __init__(self, weight, bias=None, decay=0.2, v_th=0.5, reset="zero",
                  tau_us=None, delay_us=0.0, integer=False, v_reset=0.0, v_leak=0.0,
-                 syn_decay=0.0):
+                 syn_decay=0.0, refractory_steps=0):
         LIF.__init__(self, **_lif_kw(decay, v_th, reset, tau_us, delay_us, integer, v_reset,
-                                     v_leak, syn_decay))
+                                     v_leak, syn_decay, refractory_steps))
         self.weight = weight
         self.bias = bias
 
@@ -293,9 +311,9 @@ class Conv2d(LIF, ops.Conv2d):
 
     def __init__(self, weight, stride=1, padding=0, bias=None, decay=0.2, v_th=0.5,
                  reset="zero", tau_us=None, delay_us=0.0, integer=False, v_reset=0.0,
-                 v_leak=0.0, syn_decay=0.0):
+                 v_leak=0.0, syn_decay=0.0, refractory_steps=0):
         LIF.__init__(self, **_lif_kw(decay, v_th, reset, tau_us, delay_us, integer, v_reset,
-                                     v_leak, syn_decay))
+                                     v_leak, syn_decay, refractory_steps))
         self.weight, self.stride, self.padding, self.bias = weight, stride, padding, bias
 
     def checked_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
@@ -310,9 +328,9 @@ class Conv2d(LIF, ops.Conv2d):
 class _PoolLayer(LIF):
     def __init__(self, kernel_size=2, stride=None, decay=0.2, v_th=0.5, reset="zero",
                  tau_us=None, delay_us=0.0, integer=False, v_reset=0.0, v_leak=0.0,
-                 syn_decay=0.0):
+                 syn_decay=0.0, refractory_steps=0):
         LIF.__init__(self, **_lif_kw(decay, v_th, reset, tau_us, delay_us, integer, v_reset,
-                                     v_leak, syn_decay))
+                                     v_leak, syn_decay, refractory_steps))
         self.kernel_size, self.stride = kernel_size, stride
 
     def checked_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:

@@ -183,6 +183,8 @@ def _neuron_node(nir, shape: tuple[int, ...], neurons, dt: float):
     ``r = tau_mem / dt``: the convention of snnTorch's exporter), which read back exactly."""
     meta = {"eventsim_decay": float(neurons.decay), "eventsim_reset": neurons.reset,
             "dt_s": dt}
+    if neurons.refractory_steps:  # NIR has no refractory period: eventsim's own key
+        meta["eventsim_refractory_steps"] = int(neurons.refractory_steps)
     ones = np.ones(shape)
     readout = neurons.v_th is not None and np.ndim(neurons.v_th) == 0 \
         and neurons.v_th == math.inf

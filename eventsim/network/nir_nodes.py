@@ -53,8 +53,16 @@ def neuron_params(name: str, node, kind: str, dt_s: float | None, discretisation
     else:
         syn_decay = 0.0
         decay, gain = _leaky(name, node, meta, dt_s, discretisation, tau_scale)
+    refractory = 0
+    if "eventsim_refractory_steps" in meta:  # NIR has none: a graph eventsim wrote says it
+        refractory = graph_number(meta, "eventsim_refractory_steps", where=f"node {name!r}")
+        if not (refractory.is_integer() and refractory >= 0):
+            raise NetworkError(f"from_nir: node {name!r}: metadata field "
+                               f"'eventsim_refractory_steps' is {refractory}; expected whole "
+                               "steps >= 0")
     return {"decay": decay, "v_th": v_th, "reset": reset, "v_reset": v_reset,
-            "v_leak": v_leak, "syn_decay": syn_decay}, gain
+            "v_leak": v_leak, "syn_decay": syn_decay,
+            "refractory_steps": int(refractory)}, gain
 
 
 def _tau(name: str, node, field: str, dt_s: float | None, tau_scale: float) -> float:

@@ -64,6 +64,9 @@ def _int_reset(neurons, scale, v_th, where: str) -> float:
     0. One scale only: per-channel scales would need a ``v_reset`` per channel. A leak
     towards a nonzero ``v_leak`` and a current-based synapse have no integer form (yet):
     refused."""
+    if neurons.refractory_steps:
+        raise NetworkError(f"{where}: field 'refractory_steps' is {neurons.refractory_steps}; "
+                           "an integer layer has no refractory period (for now)")
     if neurons.syn_decay != 0.0:
         raise NetworkError(f"{where}: field 'syn_decay' is {neurons.syn_decay}; an integer "
                            "layer has delta synapses: quantize a network with syn_decay 0")

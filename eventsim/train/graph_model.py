@@ -14,8 +14,9 @@ from ``u_p[-1] = v_leak`` (0 unless given), ``I_p`` including the leak drive
 first, ``i_p[t] = a i_p[t-1] + I_p[t]`` (``i_p[-1] = 0``; its leak drive then goes to ``u``,
 not ``i``), and ``u_p[t]`` takes ``i_p[t] + (1 - k_p) v_leak`` where the line above has
 ``I_p[t]``. A leaky integrator (``v_th = inf``) never fires (``o_p = 0``); as the output
-its potential is what :func:`forward` returns and the loss reads
-(:mod:`eventsim.network.layers` for every model). ``F_k`` applies projection ``k``'s ops in order, each op's bias added after it, so a bias
+its potential is what :func:`forward` returns and the loss reads. A refractory population
+holds ``u_p[t]`` at its reset value (no spike, no input) for ``refractory_steps`` steps after
+a spike (:mod:`eventsim.network.layers` for every model). ``F_k`` applies projection ``k``'s ops in order, each op's bias added after it, so a bias
 drives from step 0 whatever the delay; ``e_k`` is its delay in steps (one more where it
 closes a cycle). A delay per source neuron delays each source neuron's spikes by its own
 ``e_j``; a delay per synapse (a projection of one ``Dense``) splits ``W`` into one masked
@@ -33,7 +34,8 @@ step has passed its gradient back before its source comes)::
 
 as :func:`eventsim.train.lif.lif_backward` steps it (a leaky integrator: ``g_u_p[t] = dL/du_p[t]
 + k g_u_p[t+1]``); a current-based population passes ``g_i_p[t] = g_u_p[t] + a g_i_p[t+1]``
-on as ``dL/dI``. Then each projection's weight and bias gradients over all steps at once,
+on as ``dL/dI``. In a refractory population a held step ``t`` has ``u[t] = u[t-1]'`` (the
+reset value: factor 1 where ``k`` stood, no spike, no input: ``dL/dI[t] = 0``). Then each projection's weight and bias gradients over all steps at once,
 from ``dL/dI`` of its target and its delayed source signal. NeuNorm and integer populations are not trained on graphs.
 """
 
@@ -79,6 +81,7 @@ class GraphCache:
     x: np.ndarray
     readout: bool = False  # the output is a leaky integrator: forward returned its u
     u: list[np.ndarray] = field(default_factory=list)
+    free: list = field(default_factory=list)  # not held (refractory populations), else None
     o: list[np.ndarray] = field(default_factory=list)
     weights: list[list] = field(default_factory=list)
     biases: list[list] = field(default_factory=list)
@@ -149,6 +152,9 @@ def forward(g: Graph, x: np.ndarray, spike_fn: SpikeFn | None = None,
                              np.asarray(op.bias, dtype) for op in proj.ops])
     sizes = [p.size for p in g.populations]
     cache.u = [np.zeros((T, B, n), dtype) for n in sizes]
+    cache.free = [np.ones((T, B, n), dtype) if p.refractory_steps else None
+                  for n, p in zip(sizes, g.populations)]
+    held = [np.zeros((B, n), np.int64) for n in sizes]  # refractory steps still to go
     cache.o = [np.zeros((T, B, n), dtype) for n in sizes]
     drive = [np.zeros((T, B, n), dtype) for n in sizes]  # from the input, all steps at once
     inner = [[] for _ in sizes]                            # (k, part) from populations
@@ -192,9 +198,19 @@ def forward(g: Graph, x: np.ndarray, spike_fn: SpikeFn | None = None,
             else:
                 u_t = decay[p] * (u_prev - v_th[p] * o_prev)
             u_t = u_t + u_leak[p] + current
+            if pop.refractory_steps:  # held: the membrane keeps its reset value, no spike
+                free = held[p] == 0
+                kept = u_prev * (1 - o_prev) + dtype.type(pop.v_reset) * o_prev \
+                    if pop.reset == "zero" else u_prev - v_th[p] * o_prev
+                u_t = np.where(free, u_t, kept)
+                cache.free[p][t] = free
+                held[p] = np.maximum(held[p] - 1, 0)
             cache.u[p][t] = u_t
             if fires[p]:
                 cache.o[p][t] = spike_fn.forward(u_t - v_th[p])
+                if pop.refractory_steps:
+                    cache.o[p][t] *= cache.free[p][t]
+                    held[p][cache.o[p][t] > 0] = pop.refractory_steps
     cache.readout = not fires[-1]
     return cache, cache.u[-1] if cache.readout else cache.o[-1]
 
@@ -220,8 +236,8 @@ def backward(g: Graph, cache: GraphCache, grad_out: np.ndarray,
     if not cache.readout:
         grad_o[-1] += direct
     grad_u = [np.zeros_like(o) for o in cache.o]
-    grad_in = [np.zeros_like(grad_u[p]) if pop.syn_decay > 0 else grad_u[p]  # dL/dI
-               for p, pop in enumerate(g.populations)]
+    grad_in = [np.zeros_like(grad_u[p]) if pop.syn_decay > 0 or pop.refractory_steps
+               else grad_u[p] for p, pop in enumerate(g.populations)]  # dL/dI
     all_parts = [parts(g, k) for k in range(len(g.projections))]
     shapes_in = [_shapes_in(g, k) for k in range(len(g.projections))]
     into = [[(k, part) for k in g.into(p) for part in all_parts[k]
@@ -231,6 +247,9 @@ def backward(g: Graph, cache: GraphCache, grad_out: np.ndarray,
             pop = g.populations[p]
             k_p, v_th = dtype.type(pop.decay), dtype.type(pop.v_th)
             g_next = grad_u[p][t + 1] if t + 1 < T else np.zeros_like(grad_u[p][0])
+            free = cache.free[p]
+            if free is not None and t + 1 < T:  # a held step t+1 keeps u[t] (factor 1, not k)
+                k_p = np.where(free[t + 1] > 0, k_p, dtype.type(1))
             if _readout(pop):  # never fires: u[t+1] = k u[t] + ...
                 g_u = k_p * g_next + (direct[t] if p == len(g.populations) - 1 else 0)
             elif pop.reset == "zero":  # d u'/d o = v_reset - u
@@ -241,9 +260,17 @@ def backward(g: Graph, cache: GraphCache, grad_out: np.ndarray,
                 h = spike_fn.grad(cache.u[p][t] - v_th)
                 g_o = grad_o[p][t] - (k_p * v_th) * g_next
                 g_u = g_o * h + k_p * g_next
-            grad_u[p][t] = g_u
+            if free is not None:  # held at t: no spike (h = 0 there), no input into u
+                if not _readout(pop):
+                    g_u = g_u - (1 - free[t]) * g_o * h
+                grad_u[p][t] = g_u
+                g_u = g_u * free[t]
+            else:
+                grad_u[p][t] = g_u
             if pop.syn_decay > 0:  # through the current's filter
                 g_u = g_u + dtype.type(pop.syn_decay) * grad_in[p][t + 1] if t + 1 < T else g_u
+                grad_in[p][t] = g_u
+            elif free is not None:
                 grad_in[p][t] = g_u
             for k, part in into[p]:
                 q = g.index(g.projections[k].source)

@@ -16,7 +16,8 @@ Example (``networks/nmnist-rsnn.toml``)::
     ]
 
 A population is ``{name, size = N}`` or ``{name, shape = [C, H, W]}``, with its own
-``decay``, ``v_th``, ``reset``, ``v_reset``, ``v_leak`` or ``syn_decay`` where it differs
+``decay``, ``v_th``, ``reset``, ``v_reset``, ``v_leak``, ``syn_decay`` or
+``refractory_steps`` where it differs
 (``v_th = inf``, TOML's infinity: a leaky-integrator readout, trained by its maximum
 potential). A projection is
 ``{from, to, ops}`` with

@@ -20,6 +20,7 @@ Example (``networks/nmnist-mlp.toml``)::
     v_reset = 0.0                       # optional: what a "zero" reset sets u to
     v_leak = 0.0                        # optional: what u leaks towards and starts at
     syn_decay = 0.0                     # optional: a synaptic current's decay (CuBa), graphs
+    refractory_steps = 0                # optional: steps held after a spike, graphs
     bias = false
 
     [train]                             # any field of TrainConfig
@@ -210,7 +211,8 @@ def load_spec(path: str | Path) -> Spec:
            "reset": _get(n, "reset", str, where, "zero"),
            "v_reset": _get(n, "v_reset", float, where, 0.0),
            "v_leak": _get(n, "v_leak", float, where, 0.0),
-           "syn_decay": _get(n, "syn_decay", float, where, 0.0)}
+           "syn_decay": _get(n, "syn_decay", float, where, 0.0),
+           "refractory_steps": _get(n, "refractory_steps", int, where, 0)}
     rng = np.random.default_rng(config.seed)
     bias = _get(n, "bias", bool, where, False)
     if "populations" in n or "projections" in n:  # a graph (eventsim.train.graph_spec)

@@ -142,12 +142,13 @@ class Trainer:
                     raise InputError(f"train: layer {i} is an integer (quantized) layer; train "
                                      "the float network, then quantize it")
                 if getattr(layer, "syn_decay", 0.0) > 0 or \
+                        getattr(layer, "refractory_steps", 0) or \
                         np.ndim(getattr(layer, "v_th", 0)) == 0 and \
                         getattr(layer, "v_th", 0) == np.inf:
-                    raise NetworkError(f"train: layer {i} has a current-based synapse or "
-                                       "is a leaky integrator; the chain trainer steps "
-                                       "spiking delta-synapse layers only (for now): give "
-                                       "the network as a graph spec (populations)")
+                    raise NetworkError(f"train: layer {i} has a current-based synapse, a "
+                                       "refractory period or is a leaky integrator; the "
+                                       "chain trainer steps the STBP LIF only (for now): "
+                                       "give the network as a graph spec (populations)")
             arrays = net.layers
         self.net, self.config, self.make_input = net, config, make_input
         pops = getattr(net, "populations", None)

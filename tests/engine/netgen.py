@@ -16,7 +16,8 @@ from eventsim.network.network import Network
 
 
 def _lif(draw, rng, cuba=False):
-    """LIF parameters; with ``cuba``, maybe a current-based synapse (``syn_decay``)."""
+    """LIF parameters; with ``cuba``, maybe a current-based synapse (``syn_decay``) and a
+    refractory period."""
     kw = {
         "decay": draw(st.sampled_from([1.0, 0.9, 0.5, 0.2, float(rng.uniform(0.05, 1.0))])),
         "v_th": float(rng.uniform(0.2, 1.5)),
@@ -29,6 +30,8 @@ def _lif(draw, rng, cuba=False):
     if cuba and kw["decay"] < 1.0 and draw(st.booleans()):  # a synaptic current
         kw["syn_decay"] = draw(st.sampled_from([0.5, 0.9, kw["decay"],
                                                 float(rng.uniform(0.05, 0.97))]))
+    if cuba and draw(st.booleans()):  # a refractory period
+        kw["refractory_steps"] = draw(st.integers(1, 4))
     return kw
 
 

@@ -106,3 +106,37 @@ def test_continuous_mode_refuses_a_current_based_population():
     with pytest.raises(NetworkError, match=r"population 'h': field 'syn_decay' is 0.5; "
                                            r"continuous mode runs delta synapses only"):
         simulate(g, np.ones((2, 1), np.uint8), mode="continuous")
+
+
+@pytest.mark.parametrize("syn_decay", [0.0, 0.5])
+def test_a_refractory_period_counted_by_hand(syn_decay):
+    """A drive above threshold (bias 1.2 >= v_th 1) with a refractory period of 3 steps: it
+    fires at step 0, is held through steps 1-3, fires at 4, 8, ... (with a current the drive
+    builds up first: at the step its own current reaches threshold). Touched only when it
+    fires (a self-event each), never in a held step: the crossing counts from the end of the
+    hold."""
+    net = Network([Dense(np.zeros((1, 1)), bias=np.array([1.2]), decay=0.5, v_th=1.0,
+                         syn_decay=syn_decay, refractory_steps=3)], (1,))
+    x = np.zeros((20, 1), np.uint8)
+    r = simulate(net, x, dtype="float64")
+    out, _ = simulate_dense(net, x)
+    np.testing.assert_array_equal(r.spikes[0], np.argwhere(out[0]))
+    steps = r.spikes[0][:, 0]
+    if syn_decay == 0:
+        assert steps.tolist() == [0, 4, 8, 12, 16]
+    assert np.all(np.diff(steps) >= 4)
+    assert int(r.neuron_updates[0]) == int(r.self_events[0]) == len(steps)
+
+
+def test_input_during_the_hold_is_lost_and_a_current_runs_on():
+    """Delta synapses: a spike arriving in a held step moves nothing. With a current, the
+    input of a held step is kept in the current and reaches the membrane after the hold."""
+    for syn_decay, expect in ((0.0, [[0, 0]]), (0.5, [[0, 0], [3, 0]])):
+        net = Network([Dense(np.ones((1, 1)) * 1.5, decay=0.5, v_th=1.0, syn_decay=syn_decay,
+                             refractory_steps=2)], (1,))
+        x = np.zeros((8, 1), np.uint8)
+        x[[0, 1, 2]] = 1
+        r = simulate(net, x, dtype="float64")
+        out, _ = simulate_dense(net, x)
+        np.testing.assert_array_equal(np.argwhere(out[0]), expect)
+        np.testing.assert_array_equal(r.spikes[0], expect)

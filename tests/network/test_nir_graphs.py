@@ -96,7 +96,9 @@ def test_graphs_round_trip_through_nir(tmp_path_factory, case, readout):
     for sa, sb in zip(a.spikes, b.spikes):
         np.testing.assert_array_equal(sa, sb)
     for ma, mb in zip(a.membrane_max + a.membrane_mean, b.membrane_max + b.membrane_mean):
-        np.testing.assert_array_equal(ma, mb)
+        assert (ma is None) == (mb is None)
+        if ma is not None:  # a path's ops may come back composed in another order
+            np.testing.assert_allclose(ma, mb, rtol=1e-12, atol=1e-12)
 
 
 def _lif(n: int, v_th: float = 1.0):

@@ -88,23 +88,26 @@ def _graphs(rng, reset):
     return {"rsnn": rsnn, "delays": delays, "conv": conv}
 
 
-@pytest.mark.parametrize("reset", ["zero", "subtract", "v_reset", "cuba", "readout"])
+@pytest.mark.parametrize("reset", ["zero", "subtract", "v_reset", "cuba", "readout",
+                                   "refractory"])
 @pytest.mark.parametrize("name", ["rsnn", "delays", "conv"])
 def test_backward_matches_finite_differences(name, reset):
     """``reset="v_reset"``: a zero reset to ``v_reset = -0.3`` and a leak towards ``v_leak =
     0.2`` in every population; ``"cuba"``: that and a synaptic current (``syn_decay`` 0.6)
     in every population; ``"readout"``: that, the output a leaky integrator and the loss
-    cross-entropy on its maximum potential."""
+    cross-entropy on its maximum potential; ``"refractory"``: that and a refractory period of
+    2 steps in every population."""
     rng = np.random.default_rng(5)
     g = _graphs(rng, "subtract" if reset == "subtract" else "zero")[name]
-    if reset in ("v_reset", "cuba", "readout"):
+    if reset in ("v_reset", "cuba", "readout", "refractory"):
         for pop in g.populations:
             pop.v_reset = -0.3
             pop.v_leak = 0.2 if pop.decay < 1 else 0.0
             pop.syn_decay = 0.6 if reset != "v_reset" else 0.0
-    if reset == "readout":
+            pop.refractory_steps = 2 if reset == "refractory" else 0
+    if reset in ("readout", "refractory"):
         g.populations[-1].v_th = math.inf
-    loss_fn = cross_entropy_max_membrane if reset == "readout" else mse_rate
+    loss_fn = cross_entropy_max_membrane if reset in ("readout", "refractory") else mse_rate
     T, B = 6, 2
     x = rng.random((T, B, *g.input_shape))
     labels = rng.integers(0, g.n_outputs, B)
