@@ -500,12 +500,13 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                 if not can_self or (bias[g] <= 0 and P[l, 1] * v < v_th and (
                         not cuba or (i_syn[g] <= 0 and sbias[g] <= 0))):
                     continue
+                i0 = i_syn[g] if cuba else 0.0  # (i_syn has one slot without currents)
                 if refr > 0:  # held until ref_until: the crossing counts from there
-                    n = held_crossing(lt, ft, l, v, i_syn[g], bias[g], sbias[g], tables, v_th,
+                    n = held_crossing(lt, ft, l, v, i0, bias[g], sbias[g], tables, v_th,
                                       decay, max(ref_until[g] - s, 0), T - 1 - s)
                 else:
-                    n = crossing(lt, ft, l, v, i_syn[g], bias[g], sbias[g], tables, v_th,
-                                 decay, T - 1 - s)
+                    n = crossing(lt, ft, l, v, i0, bias[g], sbias[g], tables, v_th, decay,
+                                 T - 1 - s)
                 if n > 0:
                     if hstate[SIZE] == hkey.shape[0]:  # room: at most one live entry a neuron
                         live = hver[:hstate[SIZE]] == version[hkey[:hstate[SIZE]] % n_total]

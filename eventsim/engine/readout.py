@@ -80,7 +80,8 @@ def bring(net, tables, state, l, off, touched, nt, everyone, s):
         g = off + k if everyone else touched[k]
         dn = s - t_last[g]
         if dn > 1:
-            total, top = idle(u[g], i_syn[g], bias[g], sbias[g], tables, l, dn - 1, cuba)
+            i0 = i_syn[g] if cuba else 0.0  # (i_syn has one slot without currents)
+            total, top = idle(u[g], i0, bias[g], sbias[g], tables, l, dn - 1, cuba)
             ro_sum[g] += total
             ro_max[g] = max(ro_max[g], top)
         if cuba:
@@ -109,7 +110,8 @@ def flush(net, tables, state, T):
         for g in range(lt[l, OFF], lt[l, OFF] + lt[l, N]):
             m = T - 1 - state.t_last[g]
             if m > 0:
-                total, top = idle(state.u[g], state.i_syn[g], net.bias[g], net.syn_bias[g],
-                                  tables, l, m, cuba)
+                i0 = state.i_syn[g] if cuba else 0.0
+                total, top = idle(state.u[g], i0, net.bias[g], net.syn_bias[g], tables, l, m,
+                                  cuba)
                 state.ro_sum[g] += total
                 state.ro_max[g] = max(state.ro_max[g], top)

@@ -27,6 +27,7 @@ from eventsim.engine.plan import (
     NN_ALPHA,
     NN_HW,
     OFF,
+    REFRACTORY,
     SRC,
     SYN_DECAY,
     TGT,
@@ -70,10 +71,15 @@ class DiscreteRun:
         n, n_pop, et = plan.n_neurons, plan.n_pop, plan.et
         n_edges = len(et)
         self.tables = plan.tables(T)
+        # state of the other models only where a population has them (arrays of 1 else)
+        self.currents = bool((plan.ft[:, SYN_DECAY] > 0).any())
+        self.held = bool((plan.lt[:, REFRACTORY] > 0).any())
+        self.readouts = bool((plan.ft[:, V_TH] == np.inf).any())
         self.state = discrete.State(
-            u=plan.rest(), i_syn=np.zeros(n, dtype), ref_until=np.full(n, -1, np.int64),
-            ro_sum=np.zeros(n),
-            ro_max=np.full(n, -np.inf), cur=np.zeros(n, dtype), t_last=np.full(n, -1, np.int64),
+            u=plan.rest(), i_syn=np.zeros(n if self.currents else 1, dtype),
+            ref_until=np.full(n if self.held else 1, -1, np.int64),
+            ro_sum=np.zeros(n if self.readouts else 1),
+            ro_max=np.full(n if self.readouts else 1, -np.inf), cur=np.zeros(n, dtype), t_last=np.full(n, -1, np.int64),
             version=np.zeros(n, np.int64), pending=np.zeros(n, np.bool_),
             mark=np.full(n, -1, np.int64), all_mark=np.full(n_pop, -1, np.int64),
             uniform=np.ones(n_pop, np.bool_), nn_x=np.zeros(max(plan.n_aux, 1), dtype),
@@ -173,7 +179,8 @@ class DiscreteRun:
     def result(self) -> Result:
         self.idle(self.T)
         p, rec = self.plan, self.rec
-        readout.flush(p.arrays, self.tables, self.state, self.T)
+        if self.readouts:
+            readout.flush(p.arrays, self.tables, self.state, self.T)
         for key, used in (("spikes", rec.out_n[0]), ("rows", rec.n_rows[0])):
             self.room[key] = max(self.room.get(key, 0), int(used))
         offsets = p.lt[:, OFF]

@@ -16,7 +16,7 @@ import numpy as np
 
 from eventsim.errors import InputError, NetworkError
 from eventsim.network import ops
-from eventsim.network.graph import Graph
+from eventsim.network.graph import Graph, as_graph
 from eventsim.network.layers import Conv2d, Dense, NeuNorm
 from eventsim.network.network import Network
 from eventsim.train import graph_model, model
@@ -141,17 +141,21 @@ class Trainer:
                 if getattr(layer, "integer", False):
                     raise InputError(f"train: layer {i} is an integer (quantized) layer; train "
                                      "the float network, then quantize it")
-                if getattr(layer, "syn_decay", 0.0) > 0 or \
-                        getattr(layer, "refractory_steps", 0) or \
-                        np.ndim(getattr(layer, "v_th", 0)) == 0 and \
-                        getattr(layer, "v_th", 0) == np.inf:
-                    raise NetworkError(f"train: layer {i} has a current-based synapse, a "
-                                       "refractory period or is a leaky integrator; the "
-                                       "chain trainer steps the STBP LIF only (for now): "
-                                       "give the network as a graph spec (populations)")
             arrays = net.layers
         self.net, self.config, self.make_input = net, config, make_input
-        pops = getattr(net, "populations", None)
+        pops = as_graph(net).populations
+        # a chain of other neuron models (currents, refractoriness, a readout) trains as the
+        # graph it is (the same arrays): the chain trainer steps the STBP LIF
+        beyond = [i for i, p in enumerate(pops) if p.syn_decay > 0 or p.refractory_steps
+                  or (np.ndim(p.v_th) == 0 and p.v_th == np.inf)]
+        if beyond and not isinstance(net, Graph):
+            if any(isinstance(layer, NeuNorm) for layer in net.layers):
+                where = as_graph(net).layer_index[beyond[0]]
+                raise NetworkError(f"train: layer {where} is not the STBP LIF (a current, a "
+                                   "refractory period or a readout), "
+                                   "and the network has NeuNorm, which trains in STBP LIF "
+                                   "chains only")
+            self.model = graph_model
         self.readout = bool(pops) and np.ndim(pops[-1].v_th) == 0 and pops[-1].v_th == np.inf
         if self.readout and config.loss != "ce":
             raise InputError(f"train: the output population '{pops[-1].name}' is a leaky "
@@ -165,6 +169,9 @@ class Trainer:
                     layer.bias = np.ascontiguousarray(layer.bias, self.dtype)
             elif isinstance(layer, NeuNorm):
                 layer.alpha = np.ascontiguousarray(layer.alpha, self.dtype)
+        # what forward and backward step: the network, or the graph of a chain (its arrays,
+        # made after the dtype conversion above)
+        self.stepped = as_graph(net) if self.model is graph_model else net
         self.spike_fn = surrogate(config.surrogate, config.surrogate_a)
         opt = Adam if config.optimizer == "adam" else SGD
         kwargs = {"weight_decay": config.weight_decay}
@@ -204,9 +211,9 @@ class Trainer:
         for idx in tqdm(order, disable=not progress, desc=f"epoch {self.epoch + 1}",
                         unit="batch", leave=False):
             inputs = self.make_input(x[idx], self.rng, True).astype(self.dtype, copy=False)
-            cache, out = self.model.forward(self.net, inputs, self.spike_fn, self.dtype)
+            cache, out = self.model.forward(self.stepped, inputs, self.spike_fn, self.dtype)
             value, grad_out = loss_fn(out, y[idx])
-            grads = self.model.backward(self.net, cache, grad_out, self.spike_fn)
+            grads = self.model.backward(self.stepped, cache, grad_out, self.spike_fn)
             flat = [g[key] for g in grads if g is not None
                     for key in ("weight", "bias", "alpha") if g.get(key) is not None]
             self.optimizer.step(params, flat)
@@ -225,7 +232,7 @@ class Trainer:
         for start in range(0, len(x), self.config.batch_size):
             sl = slice(start, start + self.config.batch_size)
             inputs = self.make_input(x[sl], rng, False).astype(self.dtype, copy=False)
-            _, out = self.model.forward(self.net, inputs, self.spike_fn, self.dtype)
+            _, out = self.model.forward(self.stepped, inputs, self.spike_fn, self.dtype)
             correct += int((self.decide(out) == y[sl]).sum())
         return correct / len(x)
 

@@ -163,3 +163,39 @@ def test_training_a_graph_updates_its_own_arrays():
     assert all(a is b for a, (_, b) in zip(arrays, trainable(g)))
     assert all(a.dtype == np.float32 for a in arrays)
     assert any(not np.array_equal(a, b) for a, b in zip(arrays, before))
+
+
+def test_a_chain_of_other_models_trains_as_its_graph():
+    """A chain with a current, a refractory period and an LI readout trains through the graph
+    trainer on the chain's own arrays (updated in place), and the trained chain runs event by
+    event as the trainer's forward pass (readout maxima within float64 rounding); with
+    NeuNorm in the chain it is refused by name."""
+    from eventsim.network.layers import Conv2d, Dense, Flatten, NeuNorm
+    from eventsim.network.network import Network
+    from eventsim.train.trainer import TrainConfig, Trainer
+
+    rng = np.random.default_rng(0)
+    net = Network([Dense(rng.normal(0, 0.5, (6, 4)), decay=0.8, syn_decay=0.5,
+                         refractory_steps=1),
+                   Dense(rng.normal(0, 0.5, (3, 6)), decay=0.9, v_th=math.inf)], (4,))
+    x = rng.integers(0, 2, (16, 4)).astype(np.float64)
+    y = rng.integers(0, 3, 16)
+
+    def make_input(xb, rng, augment):
+        return np.repeat(xb[None], 10, axis=0)
+
+    trainer = Trainer(net, TrainConfig(epochs=1, batch_size=8, loss="ce", dtype="float64"),
+                      make_input)
+    before = net.layers[0].weight.copy()
+    trainer.train_epoch(x, y, progress=False)
+    assert not np.array_equal(net.layers[0].weight, before)
+    cache, potential = forward(trainer.stepped, make_input(x, None, False), dtype="float64")
+    for b in range(len(x)):
+        r = eventsim.simulate(net, make_input(x[b:b + 1], None, False)[:, 0].astype(np.uint8),
+                              dtype="float64")
+        np.testing.assert_array_equal(r.spikes[0], np.argwhere(cache.o[0][:, b]))
+        np.testing.assert_allclose(r.membrane_max[1], potential[:, b].max(0), rtol=1e-9)
+    nn = Network([Conv2d(np.ones((1, 1, 1, 1)), syn_decay=0.5), NeuNorm(np.zeros((1, 2, 2))),
+                  Flatten(), Dense(np.ones((2, 4)))], (1, 2, 2))
+    with pytest.raises(NetworkError, match=r"train: layer 0 is not the STBP LIF .* NeuNorm"):
+        Trainer(nn, TrainConfig(), make_input)
