@@ -24,7 +24,8 @@ def _image_case(case, seed):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.one_of(dense_networks(), conv_networks(), conv_networks(neunorm=True)),
+@given(st.one_of(dense_networks(cuba=True), conv_networks(cuba=True),
+                 conv_networks(neunorm=True)),
        st.integers(0, 2**32 - 1))
 def test_analog_image_equals_twin(case, seed):
     net, image, T = _image_case(case, seed)

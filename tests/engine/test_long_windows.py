@@ -24,7 +24,7 @@ from eventsim.events.binning import bin_events
 def sparse_over_long_windows(draw):
     """A network and a few bursts of input spikes far apart in a window of up to 3000 steps,
     as events (channel p*W*H + y*W + x with W = n_inputs, H = P = 1)."""
-    net, _ = draw(st.one_of(dense_networks(), conv_networks()))
+    net, _ = draw(st.one_of(dense_networks(cuba=True), conv_networks(cuba=True)))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     T = draw(st.integers(50, 3000))
     n = net.n_inputs

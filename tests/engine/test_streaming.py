@@ -61,7 +61,7 @@ def random_events(rng, n, sensor, horizon_us, dt_us, edge_frac):
 
 @st.composite
 def streaming_cases(draw):
-    net, _ = draw(dense_networks())
+    net, _ = draw(dense_networks(cuba=True))
     n_in = net.n_inputs
     # a sensor (W, H, P) with W * H * P == n_in (channel p*W*H + y*W + x of the flat input)
     p = draw(st.sampled_from([q for q in (1, 2) if n_in % q == 0]))
