@@ -109,8 +109,14 @@ dnum : 1 (constant)
 v_th : 1 (constant)
 b : 1 (constant)
 """
-# an integer layer's decay: D / 4096, truncated towards zero (exact in float64)
+_MODEL_INTEGER_CURRENT = """isyn : 1
+dsyn : 1 (constant)
+b_syn : 1 (constant)
+"""
+# an integer layer's decay: D / 4096, truncated towards zero (exact in float64); its
+# current's Du / 4096 likewise
 _INTEGER_DECAY = "v = sign(v) * floor(abs(v) * dnum / 4096)"
+_INTEGER_CURRENT_DECAY = "isyn = sign(isyn) * floor(abs(isyn) * dsyn / 4096)"
 _RESETS = {"zero": "v = v_reset", "subtract": "v -= v_th"}
 
 
@@ -272,6 +278,8 @@ def _populations(b2, net, g: Graph, source: list, dt: float, driven: bool, dt_us
         cuba = pop.syn_decay > 0
         model = _MODEL_INTEGER if pop.integer else _MODEL_DRIVEN if driven else \
             _MODEL_CUBA if cuba else _MODEL
+        if pop.integer and cuba:
+            model += _MODEL_INTEGER_CURRENT
         held = pop.refractory_steps > 0  # Brian2 holds v (unless refractory) after a spike
         if held:
             model = model.replace("dv/dt = -v * rate : 1", "dv/dt = -v * rate : 1 (unless "
@@ -288,13 +296,18 @@ def _populations(b2, net, g: Graph, source: list, dt: float, driven: bool, dt_us
             group.dnum = float(pop.decay_num)
             objects.append(group.run_regularly(_INTEGER_DECAY, when="groups", order=0,
                                                name=f"eventsim_decay{p}"))
+            if cuba:
+                group.dsyn = float(pop.syn_decay_num)
+                objects.append(group.run_regularly(_INTEGER_CURRENT_DECAY, when="groups",
+                                                   order=0, name=f"eventsim_syn_decay{p}"))
         elif driven:
             tau_us = pop.tau_for(dt_us, name)
             group.rate = (0.0 if not np.isfinite(tau_us) else 1e6 / tau_us) * b2.Hz
         else:
             group.rate = -np.log(pop.decay) / float(dt) * b2.Hz
         if cuba:
-            group.rate_syn = -np.log(pop.syn_decay) / float(dt) * b2.Hz
+            if not pop.integer:
+                group.rate_syn = -np.log(pop.syn_decay) / float(dt) * b2.Hz
             group.b_syn = syn_bias[p]
             if syn_bias[p].any():
                 objects.append(group.run_regularly("isyn += b_syn", when="groups", order=1,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from eventsim.engine.plan import DECAY_NUM, INTEGER, SYN_DECAY
+from eventsim.engine.plan import DECAY_NUM, INTEGER, SYN_DECAY, SYN_NUM
 
 
 @njit(cache=True)
@@ -147,6 +147,35 @@ def int_after(u, n, D, b):
 
 
 @njit(cache=True)
+def int_cuba_after(u, i, n, D, Du, c, b):
+    """An integer current-based neuron's ``(u, i)`` after ``n`` steps without input:
+    ``i <- trunc(Du * i / 4096) + b``, then ``u <- trunc(D * u / 4096) + i + c``, exact in
+    float64 for whole numbers below 2**41. Stops at a fixed point of both."""
+    for _ in range(n):
+        ni = np.trunc(i * Du / 4096.0) + b
+        nu = np.trunc(u * D / 4096.0) + ni + c
+        if ni == i and nu == u:
+            break
+        u, i = nu, ni
+    return u, i
+
+
+@njit(cache=True)
+def int_cuba_crossing(u, i, D, Du, c, b, v_th, n_max):
+    """Smallest ``n`` in ``1..n_max`` with :func:`int_cuba_after`'s ``u >= v_th``, else -1
+    (stepping; a fixed point below threshold ends the search)."""
+    for n in range(1, n_max + 1):
+        ni = np.trunc(i * Du / 4096.0) + b
+        nu = np.trunc(u * D / 4096.0) + ni + c
+        if nu >= v_th:
+            return n
+        if ni == i and nu == u:
+            return -1
+        u, i = nu, ni
+    return -1
+
+
+@njit(cache=True)
 def int_crossing(u, b, D, v_th, n_max):
     """Smallest ``n`` in ``1..n_max`` with :func:`int_after` ``>= v_th``, else -1 (stepping;
     a fixed point below threshold ends the search)."""
@@ -167,6 +196,9 @@ def crossing(lt, ft, l, u0, i0, c, b, tables, v_th, decay, n_max):
     :func:`int_crossing` for an integer population, :func:`cuba_crossing` for a current-based
     one."""
     if ft[l, SYN_DECAY] > 0:
+        if lt[l, INTEGER]:
+            return int_cuba_crossing(u0, i0, lt[l, DECAY_NUM], lt[l, SYN_NUM], c, b, v_th,
+                                     n_max)
         return cuba_crossing(u0, i0, c, b, tables, l, v_th, n_max)
     if lt[l, INTEGER]:
         return int_crossing(u0, c, lt[l, DECAY_NUM], v_th, n_max)

@@ -60,7 +60,13 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from eventsim.engine.crossing import crossing, held_crossing, int_after, value_after
+from eventsim.engine.crossing import (
+    crossing,
+    held_crossing,
+    int_after,
+    int_cuba_after,
+    value_after,
+)
 from eventsim.engine.delivery import (
     deliver_analog,
     deliver_csr,
@@ -94,6 +100,7 @@ from eventsim.engine.plan import (
     SRC,
     SUBTRACT,
     SYN_DECAY,
+    SYN_NUM,
     V_RESET,
     V_TH,
     W_IN,
@@ -240,6 +247,17 @@ def bring_cuba(net, tables, state, l, off, touched, nt, everyone, s):
     bias, sbias = net.bias, net.syn_bias
     P, G, A, GA, H, J, cap_l = (tables.P, tables.G, tables.A, tables.GA, tables.H, tables.J,
                                 tables.cap[l])
+    if net.lt[l, INTEGER]:  # whole numbers, truncating decays: stepped (to a fixed point)
+        D, Du = net.lt[l, DECAY_NUM], net.lt[l, SYN_NUM]
+        for i in range(nt):
+            g = off + i if everyone else touched[i]
+            uu, ii = int_cuba_after(u[g], i_syn[g], s - t_last[g] - 1, D, Du, bias[g],
+                                    sbias[g])
+            i_syn[g] = np.trunc(ii * Du / 4096.0) + sbias[g] + cur[g]  # the touched step
+            u[g] = np.trunc(uu * D / 4096.0) + i_syn[g] + bias[g]
+            cur[g] = 0.0
+            t_last[g] = s
+        return
     for i in range(nt):
         g = off + i if everyone else touched[i]
         k = min(s - t_last[g], cap_l)

@@ -49,8 +49,9 @@ from eventsim.network.layers import NeuNorm
 from eventsim.network.network import Network
 
 # Columns of the population table ``lt`` (int64); ``REFRACTORY``: steps held after a spike.
-N, OFF, SUBTRACT, CAN_SELF, INTEGER, DECAY_NUM, OWN_TH, IN_FIRST, IN_END, REFRACTORY = range(10)
-LT_COLS = 10
+(N, OFF, SUBTRACT, CAN_SELF, INTEGER, DECAY_NUM, OWN_TH, IN_FIRST, IN_END, REFRACTORY,
+ SYN_NUM) = range(11)
+LT_COLS = 11  # SYN_NUM: an integer population's current decay Du (of Du / 4096)
 # Columns of the float population table ``ft`` (the run's dtype); ``SYN_DECAY > 0``: a
 # current-based population.
 DECAY, V_TH, V_RESET, V_LEAK, SYN_DECAY = range(5)
@@ -364,6 +365,7 @@ def build_plan(net: Network | Graph, dtype: np.dtype, continuous: bool = False) 
         lt[l, INTEGER], lt[l, DECAY_NUM] = pop.integer, pop.decay_num
         lt[l, OWN_TH] = np.ndim(pop.v_th) > 0  # per channel: read per neuron
         lt[l, REFRACTORY] = pop.refractory_steps
+        lt[l, SYN_NUM] = pop.syn_decay_num
         ft[l, DECAY], ft[l, V_TH] = pop.decay, float(np.max(pop.v_th))
         ft[l, V_RESET], ft[l, V_LEAK] = pop.v_reset, pop.v_leak
         ft[l, SYN_DECAY] = pop.syn_decay

@@ -240,7 +240,10 @@ def simulate_dense(net: Network | Graph, spikes: np.ndarray, dtype="float64",
                 kept = u[p]
             else:
                 kept = u[p] - v_th * o[p]
-            if pop.syn_decay > 0:  # current-based: the current decays, takes the input, and
+            if pop.syn_decay > 0 and pop.integer:  # whole numbers, both decays truncated
+                i_syn[p] = np.trunc(i_syn[p] * pop.syn_decay_num / 4096.0) + (current + b)
+                u[p] = np.trunc(kept * pop.decay_num / 4096.0) + i_syn[p]
+            elif pop.syn_decay > 0:  # current-based: the current decays, takes the input,
                 i_syn[p] = dtype.type(pop.syn_decay) * i_syn[p] + (current + b)  # feeds u
                 u[p] = dtype.type(pop.decay) * kept + leak[p] + i_syn[p]
             elif pop.integer:  # whole numbers, decay D / 4096 truncated towards zero

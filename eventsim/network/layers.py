@@ -78,8 +78,13 @@ class Neurons:
     syn_decay : float
         Decay of the synaptic current per step, in [0, 1): 0 for delta synapses (the input
         goes straight into ``u``), else a current-based LIF (``exp(-dt / tau_syn)``, or
-        ``1 - dt / tau_syn`` by forward Euler). Not with ``decay == 1`` or in an integer
-        layer (for now).
+        ``1 - dt / tau_syn`` by forward Euler). Not with ``decay == 1`` (for now). In an
+        integer layer ``Du / 4096`` for a whole ``Du``, truncating like ``decay``:
+        ``i[t] = trunc(Du * i[t-1] / 4096) + I[t]``, then ``u[t] = trunc(D * u' / 4096) +
+        i[t]``, Loihi's CUBA neuron as Lava's bit-accurate model steps it (its current
+        decays by ``4096 - du - 1``, its voltage by ``4096 - dv``, both truncated towards
+        zero; eventsim fires at ``>=`` where Lava fires at ``>``, and neither saturates
+        here).
     refractory_steps : int
         Whole steps the membrane is held after a spike (see the module docstring), >= 0;
         discrete mode, float layers (for now).
@@ -146,11 +151,13 @@ class Neurons:
         if not 0.0 <= self.syn_decay < 1.0:
             raise NetworkError(f"{name}: field 'syn_decay' must be in [0, 1) (0: delta "
                                f"synapses), got {self.syn_decay!r}")
-        if self.syn_decay > 0.0 and (self.decay == 1.0 or self.integer):
+        if self.syn_decay > 0.0 and self.decay == 1.0:
             raise NetworkError(f"{name}: field 'syn_decay' is {self.syn_decay!r}, but a "
-                               "current-based synapse runs only on a leaky float membrane "
-                               "(for now): " + ("give decay < 1" if self.decay == 1.0 else
-                                                "an integer layer has delta synapses"))
+                               "current-based synapse runs only on a leaky membrane (for "
+                               "now): give decay < 1")
+        if self.integer and self.syn_decay * DECAY_ONE != round(self.syn_decay * DECAY_ONE):
+            raise NetworkError(f"{name}: field 'syn_decay' must be a multiple of "
+                               f"1/{DECAY_ONE} in an integer layer, got {self.syn_decay!r}")
         v = self.v_reset
         if self.v_leak != 0.0 and (self.decay == 1.0 or self.integer):
             raise NetworkError(f"{name}: field 'v_leak' is {self.v_leak!r}, but "
@@ -204,6 +211,11 @@ class Neurons:
     def decay_num(self) -> int:
         """``D`` of an integer layer's decay ``D / 4096``."""
         return round(self.decay * DECAY_ONE)
+
+    @property
+    def syn_decay_num(self) -> int:
+        """``Du`` of an integer layer's current decay ``Du / 4096``."""
+        return round(self.syn_decay * DECAY_ONE)
 
     def tau_for(self, dt_us: float | None, name: str) -> float:
         """Continuous-mode time constant in microseconds (``inf`` for ``decay == 1``)."""

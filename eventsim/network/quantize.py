@@ -59,17 +59,22 @@ BITS = (2, 16)
 MAX_SHIFT = 16
 
 
+def _int_syn_decay(syn_decay: float) -> float:
+    """An integer population's current decay ``Du / 4096`` (Loihi's CUBA current): the
+    nearest, at least ``1 / 4096`` for a current-based population (0 stays 0)."""
+    if syn_decay == 0.0:
+        return 0.0
+    return min(max(1, round(syn_decay * DECAY_ONE)), DECAY_ONE - 1) / DECAY_ONE
+
+
 def _int_reset(neurons, scale, v_th, where: str) -> float:
     """An integer population's ``v_reset``: ``min(round(v_reset / scale), v_th - 1)``; 0 stays
     0. One scale only: per-channel scales would need a ``v_reset`` per channel. A leak
-    towards a nonzero ``v_leak`` and a current-based synapse have no integer form (yet):
+    towards a nonzero ``v_leak`` and a refractory period have no integer form (yet):
     refused."""
     if neurons.refractory_steps:
         raise NetworkError(f"{where}: field 'refractory_steps' is {neurons.refractory_steps}; "
                            "an integer layer has no refractory period (for now)")
-    if neurons.syn_decay != 0.0:
-        raise NetworkError(f"{where}: field 'syn_decay' is {neurons.syn_decay}; an integer "
-                           "layer has delta synapses: quantize a network with syn_decay 0")
     if neurons.v_leak != 0.0:
         raise NetworkError(f"{where}: field 'v_leak' is {neurons.v_leak}; an integer layer "
                            "has no leak drive: quantize a network with v_leak 0")
@@ -107,7 +112,8 @@ def quantize(net: Network | Graph, bits: int = 8, per_channel: bool = False
             raise NetworkError(f"{name}: {type(layer).__name__} carries analog values and has "
                                "no integer form")
         lif = {"decay": max(1, round(layer.decay * DECAY_ONE)) / DECAY_ONE,
-               "reset": layer.reset, "integer": True}
+               "reset": layer.reset, "integer": True,
+               "syn_decay": _int_syn_decay(layer.syn_decay)}
         if isinstance(layer, (AvgPool2d, SumPool2d)):
             scale = layer.pool_weight  # pooling weights become 1
             v_th = float(max(1, round(layer.v_th / scale)))
@@ -210,7 +216,8 @@ def _quantize_graph(g: Graph, bits: int, q_max: int, per_channel: bool) -> Graph
         pops.append(Population(pop.name, pop.shape,
                                decay=max(1, round(pop.decay * DECAY_ONE)) / DECAY_ONE,
                                v_th=v_th, reset=pop.reset, integer=True,
-                               v_reset=_int_reset(pop, unit, v_th, where)))
+                               v_reset=_int_reset(pop, unit, v_th, where),
+                               syn_decay=_int_syn_decay(pop.syn_decay)))
         scales.append({"scale": np.asarray(scale).tolist(),
                        "shifts": {str(k): np.asarray(v).tolist() for k, v in shift.items()}})
     projections = [Projection(proj.source, proj.target, op_list, proj.delay, proj.delay_us)

@@ -121,6 +121,8 @@ def integer_networks(draw):
                "v_th": float(rng.integers(1, 60)), "reset": layer.reset, "integer": True}
         if layer.reset == "zero" and draw(st.booleans()):  # a whole v_reset below v_th
             lif["v_reset"] = float(rng.integers(-30, lif["v_th"]))
+        if lif["decay"] < 1 and draw(st.booleans()):  # a current, Du / 4096 (Loihi's CUBA)
+            lif["syn_decay"] = draw(st.sampled_from([4095, 3277, 2048, 1])) / 4096
         if isinstance(layer, (AvgPool2d, SumPool2d)):
             layers.append(SumPool2d(layer.kernel_size, stride=layer.stride, **lif))
             continue

@@ -92,7 +92,7 @@ def test_a_current_alone_fires_later_from_the_queue():
     ({"syn_decay": -0.1}, r"field 'syn_decay' must be in \[0, 1\)"),
     ({"syn_decay": float("nan")}, r"field 'syn_decay' must be finite"),
     ({"syn_decay": 0.5, "decay": 1.0}, (r"field 'syn_decay' is 0.5, but a current-based "
-                                       r"synapse runs only on a leaky float membrane")),
+                                       r"synapse runs only on a leaky membrane")),
 ])
 def test_bad_syn_decay_is_named(kw, message):
     with pytest.raises(NetworkError, match=r"population 'h': " + message):

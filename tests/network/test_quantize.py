@@ -241,3 +241,27 @@ def test_a_conv_then_flatten_projection_quantizes_per_population_not_per_channel
     with pytest.raises(NetworkError, match=r"population 'n': per-channel scales need each "
                                            r"projection's Dense or Conv2d last"):
         quantize(g, 8, per_channel=True)
+
+
+def test_a_current_based_network_quantizes_to_loihis_cuba():
+    """A current's decay becomes ``Du / 4096`` (the nearest; at least 1/4096), the rest as
+    for any layer; the integer network runs as its twin steps Loihi's truncating CUBA. A
+    refractory period has no integer form yet: refused by name."""
+    from eventsim.engine.reference import simulate_dense
+
+    rng = np.random.default_rng(0)
+    net = Network([Dense(rng.normal(0.4, 0.5, (6, 5)), decay=0.9, syn_decay=0.6),
+                   Dense(rng.normal(0.3, 0.5, (3, 6)), decay=0.8, syn_decay=1e-6)], (5,))
+    q = quantize(net, 8)
+    assert [lay.syn_decay for lay in q.layers] == [round(0.6 * 4096) / 4096, 1 / 4096]
+    assert all(lay.integer for lay in q.layers)
+    x = (rng.random((30, 5)) < 0.5).astype(np.uint8)
+    r = eventsim.simulate(q, x)
+    out, _ = simulate_dense(q, x)
+    assert sum(len(s) for s in r.spikes) > 10
+    for s, o in zip(r.spikes, out):
+        np.testing.assert_array_equal(s, np.argwhere(o))
+    net.layers[0].refractory_steps = 2
+    with pytest.raises(NetworkError, match=r"layer 0 \(Dense\): field 'refractory_steps' is 2; "
+                                           r"an integer layer has no refractory period"):
+        quantize(net, 8)
