@@ -590,13 +590,16 @@ def _describe(net) -> str:
     def neurons(n) -> str:
         to = f" to {n.v_reset:.6g}" if getattr(n, "v_reset", 0.0) else ""
         syn = f", syn_decay {n.syn_decay:.6g}" if getattr(n, "syn_decay", 0.0) else ""
+        syn += f", v_leak {n.v_leak:.6g}" if getattr(n, "v_leak", 0.0) else ""
+        syn += f", refractory {n.refractory_steps} steps" \
+            if getattr(n, "refractory_steps", 0) else ""
         if np.ndim(n.v_th) == 0 and n.v_th == math.inf:
             return f"LI: decay {n.decay:.6g}{syn}, read out"
         return f"decay {n.decay:.6g}{syn}, {n.reset}{to}"
 
     if hasattr(net, "layers"):
         return "layers " + ", ".join(f"{type(lay).__name__}({neurons(lay)})"
-                                     if hasattr(lay, "decay") else type(lay).__name__
+                                     if hasattr(lay, "v_th") else type(lay).__name__
                                      for lay in net.layers)
     pops = ", ".join(f"{p.name} {p.shape} ({neurons(p)})" for p in net.populations)
     projs = ", ".join(

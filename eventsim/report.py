@@ -306,6 +306,8 @@ def _html(run: dict, drawn: dict, tables: dict) -> str:
         facts.append(f"median latency to decision: {int(np.median(latency))} steps")
     if "per_step_omitted" in m:
         facts.append(html.escape(m["per_step_omitted"]))
+    if "decisions_omitted" in m:
+        facts.append(html.escape(m["decisions_omitted"]))
     sources = "".join(
         f"<li><b>{html.escape(p)}</b> ({html.escape(e['description'])}): "
         + "; ".join(f"{html.escape(k)}: {html.escape(v)}" for k, v in e["sources"].items())

@@ -193,6 +193,8 @@ def _readout_error(ours: tuple, theirs: tuple) -> float | None:
             if a is None:
                 continue
             b = b_list[p] if p < len(b_list) else None
+            if b is None and not np.isfinite(a).any():  # an empty sample: no steps, no values
+                continue
             err = np.inf if b is None or np.shape(b) != np.shape(a) else float(
                 np.max(np.abs(a - b) / np.maximum(1.0, np.abs(a)), initial=0.0))
             worst = err if worst is None else max(worst, err)

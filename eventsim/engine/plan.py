@@ -547,7 +547,7 @@ def decay_tables(ft: np.ndarray, T: int) -> DecayTables:
     guess = [int(np.log(tiny) / np.log(float(k))) + 3 if k < 1 else 2 for k in slowest]
     width = min(T + 2, max(guess))
     while True:
-        check_memory(6 * n_pop * width * dtype.itemsize, lambda width=width: (
+        check_memory(n_pop * width * (6 * dtype.itemsize + 4 * 8), lambda width=width: (
             f"simulate: the closed-form decay tables of {n_pop} populations x {width} steps "
             f"(decays {', '.join(f'{k:.9g}' for k in ft[:, DECAY])}; a decay near 1 needs many "
             "steps to underflow)"))

@@ -71,7 +71,7 @@ class Result:
         maximum and the mean over the ``T`` steps of each neuron's potential (after its
         input, as the recurrence of :mod:`eventsim.network.layers` gives it), float64, shape
         (n_neurons,), computed exactly from the event times (:mod:`eventsim.engine.readout`;
-        discrete mode); None for a spiking population.
+        discrete mode; ``-inf`` and 0 for ``T = 0``); None for a spiking population.
     active_steps : ndarray or None
         Discrete mode with ``record="all"``: the steps in which anything was counted,
         ascending, shape (k,), int64. None otherwise.
@@ -174,7 +174,8 @@ class Result:
         leaky integrator (an ``LI`` readout) predicts the neuron of the highest membrane
         maximum (Norse's and snnTorch's usual decoding; ties to the lower index)."""
         if self.membrane_max and self.membrane_max[-1] is not None:
-            return int(np.argmax(self.membrane_max[-1])) if len(self.membrane_max[-1]) else -1
+            top = self.membrane_max[-1]
+            return int(np.argmax(top)) if len(top) and np.isfinite(top).any() else -1  # T=0
         counts = self.spike_counts[-1]
         if counts.sum() == 0:
             return -1

@@ -69,10 +69,15 @@ def summarize(net: Network | Graph, results: list[Result], labels: list[int | No
                                    f"are written for at most {PER_STEP_MAX} steps")
     if same_T:
         out["per_step"] = {k: v.T.tolist() for k, v in per_step(results).items()}
-    latencies = [decision_latency(r) for r in results]
+    readout = bool(results[0].membrane_max) and results[0].membrane_max[-1] is not None
+    if readout:  # decided by the membrane's maximum over the whole window: no per-step
+        out["decisions_omitted"] = ("the output is a leaky integrator, decided by its "  # curve
+                                    "membrane's maximum over the window; decision latency "
+                                    "and accuracy against steps count output spikes")
+    latencies = [None if readout else decision_latency(r) for r in results]
     out["decision_latency_steps"] = latencies
     labelled = [(r, y) for r, y in zip(results, labels) if y is not None]
-    if labelled and same_T:
+    if labelled and same_T and not readout:
         acc = accuracy_vs_steps([r for r, _ in labelled], [y for _, y in labelled])
         out["accuracy_vs_steps"] = acc.tolist()
     first = results[0]

@@ -200,7 +200,8 @@ def forward(g: Graph, x: np.ndarray, spike_fn: SpikeFn | None = None,
             u_t = u_t + u_leak[p] + current
             if pop.refractory_steps:  # held: the membrane keeps its reset value, no spike
                 free = held[p] == 0
-                kept = u_prev * (1 - o_prev) + dtype.type(pop.v_reset) * o_prev \
+                kept = u_prev if not fires[p] else \
+                    u_prev * (1 - o_prev) + dtype.type(pop.v_reset) * o_prev \
                     if pop.reset == "zero" else u_prev - v_th[p] * o_prev
                 u_t = np.where(free, u_t, kept)
                 cache.free[p][t] = free

@@ -19,8 +19,9 @@ Example (``networks/nmnist-mlp.toml``)::
     reset = "zero"
     v_reset = 0.0                       # optional: what a "zero" reset sets u to
     v_leak = 0.0                        # optional: what u leaks towards and starts at
-    syn_decay = 0.0                     # optional: a synaptic current's decay (CuBa), graphs
-    refractory_steps = 0                # optional: steps held after a spike, graphs
+    syn_decay = 0.0                     # optional: a synaptic current's decay (CuBa)
+    refractory_steps = 0                # optional: steps held after a spike (either: the
+                                        # chain trains as its graph)
     bias = false
 
     [train]                             # any field of TrainConfig

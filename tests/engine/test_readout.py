@@ -117,3 +117,16 @@ def test_idle_steps_past_the_tables_end(syn_decay):
     x[0] = 1
     r = assert_readout_as_twin(as_graph(net), x)
     assert int(r.neuron_updates[0]) == 1
+
+
+def test_an_empty_window_decides_nothing():
+    """T = 0: a readout has no steps; its maximum is -inf, its mean 0, the decision -1 (as a
+    spiking output that never fired)."""
+    net = Network([Dense(np.ones((2, 1)), decay=0.5, v_th=math.inf)], (1,))
+    from eventsim.events.stream import EVENT_DTYPE, EventStream
+
+    r = simulate(net, EventStream(np.zeros(0, EVENT_DTYPE), (1, 1, 1)), dtype="float64")
+    assert r.T == 0
+    assert r.predicted == -1
+    assert r.membrane_max[0].tolist() == [-math.inf, -math.inf]
+    assert r.membrane_mean[0].tolist() == [0.0, 0.0]

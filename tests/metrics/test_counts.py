@@ -115,3 +115,23 @@ def test_current_updates_are_counted_apart():
     e = layer_energy(m, profile)
     assert e[0].updates_pj == 2 * m[0].membrane_updates * profile.e_update_pj
     assert e[1].updates_pj == m[1].membrane_updates * profile.e_update_pj
+
+
+def test_a_readout_output_has_no_spike_decisions_in_the_summary():
+    """The summary's decision latency and accuracy against steps count output spikes; for a
+    leaky-integrator output they are left out, and the summary says why."""
+    import math
+
+    from eventsim.engine.simulate import simulate
+    from eventsim.metrics.summary import summarize
+    from eventsim.network.layers import Dense
+    from eventsim.network.network import Network
+
+    rng = np.random.default_rng(1)
+    net = Network([Dense(rng.normal(0.5, 0.3, (4, 3)), decay=0.8),
+                   Dense(rng.normal(0.5, 0.3, (2, 4)), decay=0.8, v_th=math.inf)], (3,))
+    results = [simulate(net, (rng.random((15, 3)) < 0.5).astype(np.uint8), dtype="float64")
+               for _ in range(3)]
+    out = summarize(net, results, [0, 1, 0])
+    assert "leaky integrator" in out["decisions_omitted"]
+    assert out["decision_latency_steps"] == [None] * 3 and "accuracy_vs_steps" not in out
