@@ -534,3 +534,24 @@ def test_neunorm_network_shows_macs(capsys, tmp_path, nmnist):
     row = lines[lines.index(header) + 2].split()
     assert row[:6] == ["3", "Dense", "10", str(sum(int(r.n_spikes[1]) for r in results)),
                        str(sum(int(r.sops[1]) for r in results)), str(macs)]
+
+
+def test_run_classifies_from_a_leaky_integrator_readout(capsys, tmp_path, nmnist):
+    """The shipped CuBa network with an LI readout: eventsim run decides each recording by
+    the readout's maximum potential (as Result.predicted and the trainer do), and the JSON
+    counts the hidden population's current updates apart."""
+    net_file = Path(__file__).parents[1] / "networks" / "nmnist-cuba.h5"
+    net = eventsim.load_network(net_file)
+    out_json = tmp_path / "cuba.json"
+    code, out, err = run(capsys, net_file, nmnist, "--json", out_json)
+    assert code == 0, err
+    payload = json.loads(out_json.read_text())
+    files = files_of(nmnist)
+    sim = eventsim.Simulator(net)
+    expected = [int(np.argmax(sim.run(eventsim.read_events(f, net.sensor_size))
+                              .membrane_max[1])) for f in files]
+    assert [s["predicted"] for s in payload["samples"]] == expected
+    hidden, readout = payload["metrics"]["layers"]
+    assert hidden["current_updates"] == hidden["membrane_updates"] > 0
+    assert readout["current_updates"] == 0 and readout["spikes"] == 0
+    assert "leaky integrator" in payload["metrics"]["decisions_omitted"]
