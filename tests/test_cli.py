@@ -545,6 +545,7 @@ def test_run_classifies_from_a_leaky_integrator_readout(capsys, tmp_path, nmnist
     out_json = tmp_path / "cuba.json"
     code, out, err = run(capsys, net_file, nmnist, "--json", out_json)
     assert code == 0, err
+    assert "accuracy: " in out
     payload = json.loads(out_json.read_text())
     files = files_of(nmnist)
     sim = eventsim.Simulator(net)
