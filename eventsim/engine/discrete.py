@@ -60,13 +60,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from eventsim.engine.crossing import (
-    crossing,
-    held_crossing,
-    int_after,
-    int_cuba_after,
-    value_after,
-)
+from eventsim.engine.crossing import crossing, held_crossing, int_after
 from eventsim.engine.delivery import (
     deliver_analog,
     deliver_csr,
@@ -74,6 +68,7 @@ from eventsim.engine.delivery import (
     deliver_spatial,
     neunorm_step,
 )
+from eventsim.engine.neurons import bring_cuba, bring_held
 from eventsim.engine.plan import (
     C_IN,
     CAN_SELF,
@@ -100,7 +95,6 @@ from eventsim.engine.plan import (
     SRC,
     SUBTRACT,
     SYN_DECAY,
-    SYN_NUM,
     V_RESET,
     V_TH,
     W_IN,
@@ -236,69 +230,6 @@ def to_ring(st, src_delays, ring_idx, ring_n, ring_step, cal, cal_total, src, s,
         if s + src_delays[k] < T:
             cal[(s + src_delays[k]) % width] += 1
             cal_total[0] += 1
-
-
-@njit(cache=True)
-def bring_cuba(net, tables, state, l, off, touched, nt, everyone, s):
-    """Phase B.1 of a current-based population: each touched neuron brought forward from its
-    last step in closed form and its input ``cur`` added to its current, ``u <- P u + bias G
-    + i H + syn_bias J + cur``, ``i <- A i + syn_bias GA + cur``."""
-    u, i_syn, cur, t_last = state.u, state.i_syn, state.cur, state.t_last
-    bias, sbias = net.bias, net.syn_bias
-    P, G, A, GA, H, J, cap_l = (tables.P, tables.G, tables.A, tables.GA, tables.H, tables.J,
-                                tables.cap[l])
-    if net.lt[l, INTEGER]:  # whole numbers, truncating decays: stepped (to a fixed point)
-        D, Du = net.lt[l, DECAY_NUM], net.lt[l, SYN_NUM]
-        for i in range(nt):
-            g = off + i if everyone else touched[i]
-            uu, ii = int_cuba_after(u[g], i_syn[g], s - t_last[g] - 1, D, Du, bias[g],
-                                    sbias[g])
-            i_syn[g] = np.trunc(ii * Du / 4096.0) + sbias[g] + cur[g]  # the touched step
-            u[g] = np.trunc(uu * D / 4096.0) + i_syn[g] + bias[g]
-            cur[g] = 0.0
-            t_last[g] = s
-        return
-    for i in range(nt):
-        g = off + i if everyone else touched[i]
-        k = min(s - t_last[g], cap_l)
-        i0 = i_syn[g]
-        u[g] = P[l, k] * u[g] + bias[g] * G[l, k] + i0 * H[l, k] + sbias[g] * J[l, k] + cur[g]
-        i_syn[g] = A[l, k] * i0 + sbias[g] * GA[l, k] + cur[g]
-        cur[g] = 0.0
-        t_last[g] = s
-
-
-@njit(cache=True)
-def bring_held(net, tables, state, l, off, touched, nt, everyone, s, cuba):
-    """Phase B.1 of a population with a refractory period: a neuron held at step ``s``
-    (``s <= ref_until``) keeps its membrane (a delta synapse's input is dropped; a current
-    is brought forward and takes it); otherwise its membrane runs from ``max(t_last,
-    ref_until)``, the current brought there first."""
-    u, i_syn, cur, t_last, ref_until = (state.u, state.i_syn, state.cur, state.t_last,
-                                        state.ref_until)
-    bias, sbias, cap_l = net.bias, net.syn_bias, tables.cap[l]
-    A, GA = tables.A, tables.GA
-    for k in range(nt):
-        g = off + k if everyone else touched[k]
-        held = ref_until[g]
-        if cuba:
-            if s <= held:  # the current runs on; the membrane waits
-                j = min(s - t_last[g], cap_l)
-                i_syn[g] = A[l, j] * i_syn[g] + sbias[g] * GA[l, j] + cur[g]
-            else:
-                start = max(t_last[g], held)
-                if start > t_last[g]:  # the current alone up to the end of the hold
-                    j = min(start - t_last[g], cap_l)
-                    i_syn[g] = A[l, j] * i_syn[g] + sbias[g] * GA[l, j]
-                j = min(s - start, cap_l)
-                i0 = i_syn[g]
-                u[g] = tables.P[l, j] * u[g] + bias[g] * tables.G[l, j] + i0 * tables.H[l, j] \
-                    + sbias[g] * tables.J[l, j] + cur[g]
-                i_syn[g] = A[l, j] * i0 + sbias[g] * GA[l, j] + cur[g]
-        elif s > held:
-            u[g] = value_after(u[g], bias[g], tables, l, s - max(t_last[g], held)) + cur[g]
-        cur[g] = 0.0
-        t_last[g] = s
 
 
 @njit(cache=True)
