@@ -64,7 +64,7 @@ def dense_input(net: Network, spikes: np.ndarray, T: int | None) -> tuple[np.nda
             f"inputs: array of shape {spikes.shape}; expected (T, {net.n_inputs}) or "
             f"(T, *{net.input_shape}) for the network's input_shape {net.input_shape}"
         )
-    spikes = spikes.reshape(spikes.shape[0], -1)
+    spikes = spikes.reshape(spikes.shape[0], net.n_inputs)  # (T = 0 has no -1 to infer)
     if spikes.dtype != np.bool_ and not np.all((spikes == 0) | (spikes == 1)):
         bad = np.argwhere((spikes != 0) & (spikes != 1))[0]
         raise InputError(

@@ -50,3 +50,12 @@ def test_run_binned_checks_its_arrays():
     with pytest.raises(InputError, match="1-D integer"):
         sim.run_binned(np.array([0.0, 1.0]), np.array([1]))
     assert sim.run_binned([0, 1], [1]).input_spikes == 1  # lists of ints are fine
+
+
+def test_an_array_of_zero_steps_runs_an_empty_window():
+    """``(0, n_inputs)`` or ``(0, *input_shape)``: T = 0, nothing fires (it used to fail in a
+    numpy reshape, which cannot infer a -1 axis of an empty array)."""
+    net = Network([Dense(np.ones((2, 4)), decay=0.5, v_th=0.5)], (1, 2, 2))
+    for x in (np.zeros((0, 4), np.uint8), np.zeros((0, 1, 2, 2), np.uint8)):
+        r = simulate(net, x)
+        assert r.T == 0 and r.n_spikes.tolist() == [0]
