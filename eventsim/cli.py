@@ -593,7 +593,7 @@ def _describe(net) -> str:
         syn += f", v_leak {n.v_leak:.6g}" if getattr(n, "v_leak", 0.0) else ""
         syn += f", refractory {n.refractory_steps} steps" \
             if getattr(n, "refractory_steps", 0) else ""
-        if np.ndim(n.v_th) == 0 and n.v_th == math.inf:
+        if n.is_readout:
             return f"LI: decay {n.decay:.6g}{syn}, read out"
         return f"decay {n.decay:.6g}{syn}, {n.reset}{to}"
 

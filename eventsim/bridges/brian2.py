@@ -401,7 +401,7 @@ def _run_discrete(net, inputs, dt_us, T, target, probe) -> Brian2Run:
         readouts = {p: b2.StateMonitor(grp, "v", record=True, when="thresholds",
                                        order=5 * p + 3, name=f"eventsim_readout{p}")
                     for p, (grp, pop) in enumerate(zip(groups, g.populations))
-                    if np.ndim(pop.v_th) == 0 and pop.v_th == np.inf}
+                    if pop.is_readout}
         objects += list(readouts.values())
         state = None
         if probe is not None:

@@ -82,6 +82,15 @@ def cuba_value(u0, i0, c, b, tables, l, n):
 
 
 @njit(cache=True)
+def current_after(i0, b, tables, l, n):
+    """A current-based neuron's current after ``n`` steps without input from ``i0`` (its bias
+    ``b``): ``A i0 + b GA``, read at ``min(n, cap)``; the input of a touched step is added to
+    it, and to :func:`cuba_value`, by the caller."""
+    k = min(n, tables.cap[l])
+    return tables.A[l, k] * i0 + b * tables.GA[l, k]
+
+
+@njit(cache=True)
 def cuba_peak(u0, i0, c, b, tables, l, n_max):
     """Where :func:`cuba_value`, rising from ``n = 1`` (the caller checked), stops rising:
     the first ``n`` in ``1..n_max`` whose step to ``n + 1`` does not rise (``n_max`` if none),
@@ -213,7 +222,6 @@ def held_crossing(lt, ft, l, u0, i0, c, b, tables, v_th, decay, hold, n_max):
     if hold >= n_max:
         return -1
     if hold > 0 and ft[l, SYN_DECAY] > 0:
-        j = min(hold, tables.cap[l])
-        i0 = tables.A[l, j] * i0 + b * tables.GA[l, j]
+        i0 = current_after(i0, b, tables, l, hold)
     n = crossing(lt, ft, l, u0, i0, c, b, tables, v_th, decay, n_max - hold)
     return n + hold if n > 0 else -1

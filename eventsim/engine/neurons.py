@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from eventsim.engine.crossing import int_cuba_after, value_after
+from eventsim.engine.crossing import cuba_value, current_after, int_cuba_after, value_after
 from eventsim.engine.plan import DECAY_NUM, INTEGER, SYN_NUM
 
 
@@ -24,8 +24,6 @@ def bring_cuba(net, tables, state, l, off, touched, nt, everyone, s):
     + i H + syn_bias J + cur``, ``i <- A i + syn_bias GA + cur``."""
     u, i_syn, cur, t_last = state.u, state.i_syn, state.cur, state.t_last
     bias, sbias = net.bias, net.syn_bias
-    P, G, A, GA, H, J, cap_l = (tables.P, tables.G, tables.A, tables.GA, tables.H, tables.J,
-                                tables.cap[l])
     if net.lt[l, INTEGER]:  # whole numbers, truncating decays: stepped (to a fixed point)
         D, Du = net.lt[l, DECAY_NUM], net.lt[l, SYN_NUM]
         for i in range(nt):
@@ -39,10 +37,10 @@ def bring_cuba(net, tables, state, l, off, touched, nt, everyone, s):
         return
     for i in range(nt):
         g = off + i if everyone else touched[i]
-        k = min(s - t_last[g], cap_l)
+        dn = s - t_last[g]
         i0 = i_syn[g]
-        u[g] = P[l, k] * u[g] + bias[g] * G[l, k] + i0 * H[l, k] + sbias[g] * J[l, k] + cur[g]
-        i_syn[g] = A[l, k] * i0 + sbias[g] * GA[l, k] + cur[g]
+        u[g] = cuba_value(u[g], i0, bias[g], sbias[g], tables, l, dn) + cur[g]
+        i_syn[g] = current_after(i0, sbias[g], tables, l, dn) + cur[g]
         cur[g] = 0.0
         t_last[g] = s
 
@@ -55,25 +53,20 @@ def bring_held(net, tables, state, l, off, touched, nt, everyone, s, cuba):
     ref_until)``, the current brought there first."""
     u, i_syn, cur, t_last, ref_until = (state.u, state.i_syn, state.cur, state.t_last,
                                         state.ref_until)
-    bias, sbias, cap_l = net.bias, net.syn_bias, tables.cap[l]
-    A, GA = tables.A, tables.GA
+    bias, sbias = net.bias, net.syn_bias
     for k in range(nt):
         g = off + k if everyone else touched[k]
         held = ref_until[g]
         if cuba:
             if s <= held:  # the current runs on; the membrane waits
-                j = min(s - t_last[g], cap_l)
-                i_syn[g] = A[l, j] * i_syn[g] + sbias[g] * GA[l, j] + cur[g]
+                i_syn[g] = current_after(i_syn[g], sbias[g], tables, l, s - t_last[g]) + cur[g]
             else:
                 start = max(t_last[g], held)
                 if start > t_last[g]:  # the current alone up to the end of the hold
-                    j = min(start - t_last[g], cap_l)
-                    i_syn[g] = A[l, j] * i_syn[g] + sbias[g] * GA[l, j]
-                j = min(s - start, cap_l)
+                    i_syn[g] = current_after(i_syn[g], sbias[g], tables, l, start - t_last[g])
                 i0 = i_syn[g]
-                u[g] = tables.P[l, j] * u[g] + bias[g] * tables.G[l, j] + i0 * tables.H[l, j] \
-                    + sbias[g] * tables.J[l, j] + cur[g]
-                i_syn[g] = A[l, j] * i0 + sbias[g] * GA[l, j] + cur[g]
+                u[g] = cuba_value(u[g], i0, bias[g], sbias[g], tables, l, s - start) + cur[g]
+                i_syn[g] = current_after(i0, sbias[g], tables, l, s - start) + cur[g]
         elif s > held:
             u[g] = value_after(u[g], bias[g], tables, l, s - max(t_last[g], held)) + cur[g]
         cur[g] = 0.0

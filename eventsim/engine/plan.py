@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
@@ -139,6 +140,13 @@ class Plan:
                 del self._tables[next(iter(self._tables))]
             self._tables[T] = decay_tables(self.ft, T)
         return self._tables[T]._replace(conv=np.zeros(1, self.ft.dtype))
+
+    @cached_property
+    def models(self) -> tuple[bool, bool, bool]:
+        """Whether any population has a current, a refractory period, a readout: the state
+        a run keeps per neuron for each (:class:`~eventsim.engine.simulate.DiscreteRun`)."""
+        return (bool((self.ft[:, SYN_DECAY] > 0).any()), bool((self.lt[:, REFRACTORY] > 0).any()),
+                bool((self.ft[:, V_TH] == np.inf).any()))
 
     def rest(self) -> np.ndarray:
         """Every neuron's potential at the start, ``v_leak`` (0 unless given), shape

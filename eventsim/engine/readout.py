@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from eventsim.engine.crossing import cuba_peak, cuba_value, value_after
+from eventsim.engine.crossing import cuba_peak, cuba_value, current_after, value_after
 from eventsim.engine.plan import OFF, SYN_DECAY, V_TH, N
 
 
@@ -85,11 +85,9 @@ def bring(net, tables, state, l, off, touched, nt, everyone, s):
             ro_sum[g] += total
             ro_max[g] = max(ro_max[g], top)
         if cuba:
-            j = min(dn, tables.cap[l])
             i0 = i_syn[g]
-            u[g] = tables.P[l, j] * u[g] + bias[g] * tables.G[l, j] + i0 * tables.H[l, j] \
-                + sbias[g] * tables.J[l, j] + cur[g]
-            i_syn[g] = tables.A[l, j] * i0 + sbias[g] * tables.GA[l, j] + cur[g]
+            u[g] = cuba_value(u[g], i0, bias[g], sbias[g], tables, l, dn) + cur[g]
+            i_syn[g] = current_after(i0, sbias[g], tables, l, dn) + cur[g]
         else:
             u[g] = value_after(u[g], bias[g], tables, l, dn) + cur[g]
         ro_sum[g] += u[g]

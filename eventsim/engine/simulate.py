@@ -27,7 +27,6 @@ from eventsim.engine.plan import (
     NN_ALPHA,
     NN_HW,
     OFF,
-    REFRACTORY,
     SRC,
     SYN_DECAY,
     TGT,
@@ -72,9 +71,7 @@ class DiscreteRun:
         n_edges = len(et)
         self.tables = plan.tables(T)
         # state of the other models only where a population has them (arrays of 1 else)
-        self.currents = bool((plan.ft[:, SYN_DECAY] > 0).any())
-        self.held = bool((plan.lt[:, REFRACTORY] > 0).any())
-        self.readouts = bool((plan.ft[:, V_TH] == np.inf).any())
+        self.currents, self.held, self.readouts = plan.models
         self.state = discrete.State(
             u=plan.rest(), i_syn=np.zeros(n if self.currents else 1, dtype),
             ref_until=np.full(n if self.held else 1, -1, np.int64),
@@ -223,7 +220,7 @@ def check_continuous(net: Network | Graph, graph: Graph) -> None:
         if pop.integer:
             raise NetworkError(f"{population_label(net, graph, p)}: integer layers run in "
                                "discrete mode only")
-        if np.ndim(pop.v_th) == 0 and pop.v_th == np.inf:
+        if pop.is_readout:
             raise NetworkError(f"{population_label(net, graph, p)}: field 'v_th' is inf (a "
                                "leaky integrator, read out by its membrane); continuous mode "
                                "runs spiking populations only (for now: run it in discrete "

@@ -194,6 +194,12 @@ class Neurons:
                 raise NetworkError(f"{name}: field 'decay' must be a multiple of 1/{DECAY_ONE} "
                                    f"in an integer layer, got {self.decay!r}")
 
+    @property
+    def is_readout(self) -> bool:
+        """Whether the neurons never fire (``v_th = inf``): a leaky integrator read out by its
+        membrane."""
+        return np.ndim(self.v_th) == 0 and self.v_th == math.inf
+
     def leak_drive(self) -> float:
         """``c = (1 - decay) * v_leak`` in float64: the constant drive of the leak towards
         ``v_leak``, added to the bias by every part that steps the neuron."""

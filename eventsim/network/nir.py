@@ -186,8 +186,7 @@ def _neuron_node(nir, shape: tuple[int, ...], neurons, dt: float):
     if neurons.refractory_steps:  # NIR has no refractory period: eventsim's own key
         meta["eventsim_refractory_steps"] = int(neurons.refractory_steps)
     ones = np.ones(shape)
-    readout = neurons.v_th is not None and np.ndim(neurons.v_th) == 0 \
-        and neurons.v_th == math.inf
+    readout = neurons.is_readout
     if neurons.syn_decay > 0:
         meta["eventsim_syn_decay"] = float(neurons.syn_decay)
         tau_syn, tau_mem = dt / (1.0 - neurons.syn_decay), dt / (1.0 - neurons.decay)

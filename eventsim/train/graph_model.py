@@ -171,7 +171,7 @@ def forward(g: Graph, x: np.ndarray, spike_fn: SpikeFn | None = None,
     v_th = [dtype.type(p.v_th) for p in g.populations]
     syn = [dtype.type(p.syn_decay) for p in g.populations]
     leak = [dtype.type(p.leak_drive()) for p in g.populations]
-    fires = [not _readout(p) for p in g.populations]
+    fires = [not p.is_readout for p in g.populations]
     u_leak = [leak[p] if pop.syn_decay > 0 else dtype.type(0)  # a current-based one's leak
               for p, pop in enumerate(g.populations)]
     currents = [np.zeros((B, n), dtype) for n in sizes]
@@ -216,11 +216,6 @@ def forward(g: Graph, x: np.ndarray, spike_fn: SpikeFn | None = None,
     return cache, cache.u[-1] if cache.readout else cache.o[-1]
 
 
-def _readout(pop) -> bool:
-    """Whether ``pop`` is a leaky integrator (``v_th = inf``: never fires)."""
-    return np.ndim(pop.v_th) == 0 and pop.v_th == np.inf
-
-
 def backward(g: Graph, cache: GraphCache, grad_out: np.ndarray,
              spike_fn: SpikeFn | None = None) -> list[dict[str, np.ndarray | None]]:
     """STBP backward pass on a graph: ``{"weight": dW, "bias": db}`` for every Dense and
@@ -251,7 +246,7 @@ def backward(g: Graph, cache: GraphCache, grad_out: np.ndarray,
             free = cache.free[p]
             if free is not None and t + 1 < T:  # a held step t+1 keeps u[t] (factor 1, not k)
                 k_p = np.where(free[t + 1] > 0, k_p, dtype.type(1))
-            if _readout(pop):  # never fires: u[t+1] = k u[t] + ...
+            if pop.is_readout:  # never fires: u[t+1] = k u[t] + ...
                 g_u = k_p * g_next + (direct[t] if p == len(g.populations) - 1 else 0)
             elif pop.reset == "zero":  # d u'/d o = v_reset - u
                 h = spike_fn.grad(cache.u[p][t] - v_th)
@@ -262,7 +257,7 @@ def backward(g: Graph, cache: GraphCache, grad_out: np.ndarray,
                 g_o = grad_o[p][t] - (k_p * v_th) * g_next
                 g_u = g_o * h + k_p * g_next
             if free is not None:  # held at t: no spike (h = 0 there), no input into u
-                if not _readout(pop):
+                if not pop.is_readout:
                     g_u = g_u - (1 - free[t]) * g_o * h
                 grad_u[p][t] = g_u
                 g_u = g_u * free[t]

@@ -147,7 +147,7 @@ class Trainer:
         # a chain of other neuron models (currents, refractoriness, a readout) trains as the
         # graph it is (the same arrays): the chain trainer steps the STBP LIF
         beyond = [i for i, p in enumerate(pops) if p.syn_decay > 0 or p.refractory_steps
-                  or (np.ndim(p.v_th) == 0 and p.v_th == np.inf)]
+                  or p.is_readout]
         if beyond and not isinstance(net, Graph):
             if any(isinstance(layer, NeuNorm) for layer in net.layers):
                 where = as_graph(net).layer_index[beyond[0]]
@@ -156,7 +156,7 @@ class Trainer:
                                    "and the network has NeuNorm, which trains in STBP LIF "
                                    "chains only")
             self.model = graph_model
-        self.readout = bool(pops) and np.ndim(pops[-1].v_th) == 0 and pops[-1].v_th == np.inf
+        self.readout = bool(pops) and pops[-1].is_readout
         if self.readout and config.loss != "ce":
             raise InputError(f"train: the output population '{pops[-1].name}' is a leaky "
                              "integrator (v_th = inf), read by its maximum potential: give "

@@ -49,6 +49,17 @@ def test_mnist_mlp_accuracy_in_the_runtime(data_dir):
     assert accuracy == net.provenance["trainer_test_accuracy"]
 
 
+def _test_recordings(net, data_dir):
+    """The 100 N-MNIST test recordings: files, labels, event streams, and the frames the
+    trainer reads, (T, B, n_inputs), binned by the one rule."""
+    files = sorted((data_dir / "nmnist" / "Test").glob("*/*.bin"))
+    labels = np.array([int(f.parent.name) for f in files])
+    streams = [eventsim.read_events(f, net.sensor_size) for f in files]
+    frames = np.stack([eventsim.bin_events(s, net.dt_us, net.T).reshape(net.T, -1)
+                       for s in streams], axis=1)
+    return files, labels, streams, frames
+
+
 def test_nmnist_rsnn_runtime_equals_trainer_on_the_test_recordings(data_dir):
     """2312-256r-10 (networks/nmnist-rsnn.toml): a Graph whose hidden population feeds back
     onto itself. Event by event, float32 and float64, it decides every test recording as the
@@ -60,11 +71,7 @@ def test_nmnist_rsnn_runtime_equals_trainer_on_the_test_recordings(data_dir):
     net = eventsim.load_network(NETWORKS / "nmnist-rsnn.h5")
     assert isinstance(net, eventsim.Graph) and net.closes_cycle(1)
     assert net.provenance["train_samples"] == 1000
-    files = sorted((data_dir / "nmnist" / "Test").glob("*/*.bin"))
-    labels = np.array([int(f.parent.name) for f in files])
-    streams = [eventsim.read_events(f, net.sensor_size) for f in files]
-    frames = np.stack([eventsim.bin_events(s, net.dt_us, net.T).reshape(net.T, -1)
-                       for s in streams], axis=1)                   # (T, B, n_inputs)
+    files, labels, streams, frames = _test_recordings(net, data_dir)
     _, out = graph_model.forward(net, frames, dtype="float64")
     for dtype in ("float32", "float64"):
         sim = eventsim.Simulator(net, dtype=dtype)
@@ -88,11 +95,7 @@ def test_nmnist_cuba_runtime_equals_trainer_on_the_test_recordings(data_dir):
     net = eventsim.load_network(NETWORKS / "nmnist-cuba.h5")
     hidden, out_pop = net.populations
     assert hidden.syn_decay == 0.5 and out_pop.v_th == np.inf and net.closes_cycle(1)
-    files = sorted((data_dir / "nmnist" / "Test").glob("*/*.bin"))
-    labels = np.array([int(f.parent.name) for f in files])
-    streams = [eventsim.read_events(f, net.sensor_size) for f in files]
-    frames = np.stack([eventsim.bin_events(s, net.dt_us, net.T).reshape(net.T, -1)
-                       for s in streams], axis=1)                   # (T, B, n_inputs)
+    files, labels, streams, frames = _test_recordings(net, data_dir)
     cache, potential = graph_model.forward(net, frames, dtype="float64")
     peak = potential.max(0)                                         # (B, 10)
     for dtype in ("float32", "float64"):
