@@ -590,6 +590,7 @@ def _describe(net) -> str:
     def neurons(n) -> str:
         to = f" to {n.v_reset:.6g}" if getattr(n, "v_reset", 0.0) else ""
         syn = f", syn_decay {n.syn_decay:.6g}" if getattr(n, "syn_decay", 0.0) else ""
+        syn += f", syn_decay_2 {n.syn_decay_2:.6g}" if getattr(n, "syn_decay_2", 0.0) else ""
         syn += f", v_leak {n.v_leak:.6g}" if getattr(n, "v_leak", 0.0) else ""
         syn += f", refractory {n.refractory_steps} steps" \
             if getattr(n, "refractory_steps", 0) else ""

@@ -31,7 +31,10 @@ A current-based population (``syn_decay > 0``) also has a current ``isyn``, deca
 (``exp(-dt / tau_syn)``, ``syn_decay = exp(-dt / tau_syn)``), its bias ``b_syn`` (the
 projections') added in order 1, the synapses ``isyn_post += w``, and ``v += isyn`` in order
 5p + 2, so ``i[t] = syn_decay i[t-1] + I[t]`` then ``u[t] = decay u + c + i[t]``
-(:mod:`eventsim.network.layers`).
+(:mod:`eventsim.network.layers`). A second current (``syn_decay_2 > 0``) is ``isyn2``, decayed
+likewise, fed by the synapses of the projections of port 1 (``isyn2_post += w``) and added
+with ``isyn`` (``v += isyn + isyn2``). ``v`` starts at the population's ``v_init`` (else
+``v_leak``), a constant ``v0`` per neuron.
 
 A refractory period of ``r`` steps is Brian2's ``refractory=(r + 1) * dt`` (``not_refractory``
 turns true again ``r + 1`` steps after the spike) with ``(unless refractory)`` on ``dv/dt``
@@ -47,7 +50,7 @@ reads its source's spikes in its own slot, before the source's thresholder has r
 step: it sees the step before, the one step of delay the graph rule gives such an edge
 (:mod:`eventsim.network.graph`), without an added ``delay``.
 Samples run as consecutive segments of ``T`` steps of one ``run()`` (a ``run()`` costs a fixed
-~0.1 s); ``v`` is set to ``v_leak`` (and ``isyn`` to 0) at the start of every segment. Where spikes can arrive later than
+~0.1 s); ``v`` is set to ``v0`` (and the currents to 0) at the start of every segment. Where spikes can arrive later than
 their step (delays, cycles) or a refractory period outlasts the sample, each segment is
 followed by as many steps as the longest delay or refractory period, in which no neuron may fire (a ``TimedArray`` gate in the threshold), so nothing a sample sent
 reaches the next.
@@ -103,6 +106,9 @@ rate_syn : hertz (constant)
 v_th : 1 (constant)
 b : 1 (constant)
 b_syn : 1 (constant)
+"""
+_MODEL_SECOND_CURRENT = """disyn2/dt = -isyn2 * rate_syn2 : 1
+rate_syn2 : hertz (constant)
 """
 _MODEL_INTEGER = """v : 1
 dnum : 1 (constant)
@@ -280,6 +286,10 @@ def _populations(b2, net, g: Graph, source: list, dt: float, driven: bool, dt_us
             _MODEL_CUBA if cuba else _MODEL
         if pop.integer and cuba:
             model += _MODEL_INTEGER_CURRENT
+        two = pop.syn_decay_2 > 0
+        if two:
+            model += _MODEL_SECOND_CURRENT
+        model += "v0 : 1 (constant)\n"  # the start (and restart) of v
         held = pop.refractory_steps > 0  # Brian2 holds v (unless refractory) after a spike
         if held:
             model = model.replace("dv/dt = -v * rate : 1", "dv/dt = -v * rate : 1 (unless "
@@ -312,10 +322,14 @@ def _populations(b2, net, g: Graph, source: list, dt: float, driven: bool, dt_us
             if syn_bias[p].any():
                 objects.append(group.run_regularly("isyn += b_syn", when="groups", order=1,
                                                    name=f"eventsim_syn_bias{p}"))
-            objects.append(group.run_regularly("v += isyn" + free, when="thresholds",
+            if two:
+                group.rate_syn2 = -np.log(pop.syn_decay_2) / float(dt) * b2.Hz
+            current = "(isyn + isyn2)" if two else "isyn"
+            objects.append(group.run_regularly(f"v += {current}" + free, when="thresholds",
                                                order=5 * p + 2, name=f"eventsim_current{p}"))
         group.v_th = pop.neuron_thresholds()
-        group.v = pop.v_leak  # at rest
+        group.v0 = pop.start()  # v_init, else v_leak (at rest)
+        group.v = "v0"
         if driven:
             group.drive = bias[p] * (1e6 / dt_us) * b2.Hz
         else:
@@ -343,7 +357,8 @@ def _populations(b2, net, g: Graph, source: list, dt: float, driven: bool, dt_us
             per_synapse = np.maximum(per_synapse, 0.0)
         for j, src in enumerate(srcs):
             target = g.populations[p]
-            into = "isyn_post += w" if target.syn_decay > 0 else "v_post += w" + (
+            into = "isyn2_post += w" if proj.port else \
+                "isyn_post += w" if target.syn_decay > 0 else "v_post += w" + (
                 " * int(not_refractory_post)" if target.refractory_steps else "")
             syn = b2.Synapses(src, groups[p], "w : 1 (constant)", on_pre=into,
                               dt=dt * b2.second, name=f"eventsim_syn{k}_{j}")
@@ -394,7 +409,8 @@ def _run_discrete(net, inputs, dt_us, T, target, probe) -> Brian2Run:
             m.when, m.order = "thresholds", 5 * p + 5
         if len(inputs) > 1:
             for p, grp in enumerate(groups):
-                restart = "v = v_leak" + ("\nisyn = 0" if "isyn" in grp.variables else "")
+                restart = "v = v0" + ("\nisyn = 0" if "isyn" in grp.variables else "") + (
+                    "\nisyn2 = 0" if "isyn2" in grp.variables else "")
                 objects.append(grp.run_regularly(restart, dt=seg * dt * b2.second,
                                                when="start",
                                                name=f"eventsim_segment{p}"))

@@ -7,7 +7,9 @@ which that value reaches ``v_th``, exactly as the step loop (:mod:`.discrete`) w
 it, so a crossing put on the queue is one the loop confirms. A current-based neuron (current
 ``i``, drives ``c`` of the membrane and ``b`` of the current) is brought forward as ``u <-
 P u + c G + i H + b J`` (:func:`cuba_value`): no longer monotone, but with at most one
-turning point, which :func:`cuba_crossing` brackets before it refines the crossing.
+turning point, which :func:`cuba_crossing` brackets before it refines the crossing. With a
+second current ``i2`` (:func:`two_value`) it has at most two, located in closed form by
+:func:`two_crossing`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from eventsim.engine.plan import DECAY_NUM, INTEGER, SYN_DECAY, SYN_NUM
+from eventsim.engine.plan import DECAY, DECAY_NUM, INTEGER, SYN_DECAY, SYN_DECAY2, SYN_NUM
 
 
 @njit(cache=True)
@@ -91,6 +93,13 @@ def current_after(i0, b, tables, l, n):
 
 
 @njit(cache=True)
+def current2_after(i2, tables, l, n):
+    """The second current after ``n`` steps without input: ``A2 i2``, read at ``min(n,
+    cap)``."""
+    return tables.A2[l, min(n, tables.cap[l])] * i2
+
+
+@njit(cache=True)
 def cuba_peak(u0, i0, c, b, tables, l, n_max):
     """Where :func:`cuba_value`, rising from ``n = 1`` (the caller checked), stops rising:
     the first ``n`` in ``1..n_max`` whose step to ``n + 1`` does not rise (``n_max`` if none),
@@ -139,6 +148,98 @@ def cuba_crossing(u0, i0, c, b, tables, l, v_th, n_max):
         else:
             lo = mid
     return hi
+
+
+@njit(cache=True)
+def two_value(u0, i0, i2, c, b, tables, l, n):
+    """:func:`cuba_value` of a neuron with a second current ``i2`` (no bias): plus ``i2 *
+    H2``, the expression the kernel evaluates (same terms, same order)."""
+    k = min(n, tables.cap[l])
+    return (tables.P[l, k] * u0 + c * tables.G[l, k] + i0 * tables.H[l, k]
+            + b * tables.J[l, k] + i2 * tables.H2[l, k])
+
+
+@njit(cache=True)
+def _rising(al, be, ga, tables, l, m):
+    """Whether ``u(m + 1) > u(m)`` in exact arithmetic: ``al k**m + be a**m + ga q**m > 0``
+    (the powers read from the tables)."""
+    k = min(m, tables.cap[l])
+    return al * tables.P[l, k] + be * tables.A[l, k] + ga * tables.A2[l, k] > 0
+
+
+@njit(cache=True)
+def _turn(al, be, ga, tables, l, lo, hi):
+    """The ``n`` in ``lo + 1 .. hi`` where :func:`_rising` changes (``u(n)`` is a peak or a
+    trough), on a range where it changes at most once; -1 if it does not."""
+    r = _rising(al, be, ga, tables, l, lo)
+    if lo >= hi or _rising(al, be, ga, tables, l, hi) == r:
+        return -1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if _rising(al, be, ga, tables, l, mid) == r:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+@njit(cache=True)
+def two_crossing(u0, i0, i2, c, b, tables, l, v_th, k, a, q, n_max):
+    """Smallest ``n`` in ``1..n_max`` with :func:`two_value` ``>= v_th``, else -1.
+
+    In exact arithmetic ``u(n) = K + x k**n + y a**n + z q**n`` (``k``, ``a``, ``q`` the
+    membrane's and the two currents' decays, ``a != k != q``) with ``K = c / (1 - k) + b /
+    ((1 - a)(1 - k))``, ``y = (i - b / (1 - a)) a / (a - k)``, ``z = i2 q / (q - k)`` and
+    ``x = u0 - K - y - z``. Its step ``u(m + 1) - u(m) = al k**m + be a**m + ga q**m``
+    (``al = x (k - 1)``, ...) divided by ``q**m`` has one stationary point, where ``(k /
+    a)**m = -be log(a / q) / (al log(k / q))``; on each side it is monotone, so the step
+    changes sign at most once there: at most two turning points of ``u``, each bisected
+    (:func:`_turn`). Between them ``u`` is monotone, and the first segment whose end
+    reaches ``v_th`` holds the crossing, bisected on the engine's own expression.
+    """
+    if n_max < 1:
+        return -1
+    if two_value(u0, i0, i2, c, b, tables, l, 1) >= v_th:
+        return 1
+    if n_max == 1:
+        return -1
+    k, a, q = np.float64(k), np.float64(a), np.float64(q)
+    big_k = c / (1.0 - k) + b / ((1.0 - a) * (1.0 - k))
+    y = (i0 - b / (1.0 - a)) * a / (a - k)
+    z = i2 * q / (q - k)
+    x = u0 - big_k - y - z
+    al, be, ga = x * (k - 1.0), y * (a - 1.0), z * (q - 1.0)
+    last = n_max - 1  # the steps m = 1 .. last cover u(1 .. n_max)
+    split = 0  # the last whole m at or before the stationary point (0: none inside)
+    if al != 0.0 and be != 0.0 and a != q:
+        ratio = -be * np.log(a / q) / (al * np.log(k / q))
+        if ratio > 0.0:
+            m_star = np.log(ratio) / np.log(k / a)
+            if m_star >= 1.0:
+                split = int(min(m_star, np.float64(last)))
+    turns = np.full(3, -1, np.int64)
+    if split == 0:
+        turns[0] = _turn(al, be, ga, tables, l, 1, last)
+    else:
+        turns[0] = _turn(al, be, ga, tables, l, 1, split)
+        if split < last:
+            turns[1] = _turn(al, be, ga, tables, l, split, split + 1)
+            turns[2] = _turn(al, be, ga, tables, l, split + 1, last)
+    lo = 1  # u(lo) < v_th
+    for j in range(4):
+        hi = turns[j] if j < 3 else n_max
+        if hi <= lo:
+            continue
+        if two_value(u0, i0, i2, c, b, tables, l, hi) >= v_th:  # monotone on lo..hi
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if two_value(u0, i0, i2, c, b, tables, l, mid) >= v_th:
+                    hi = mid
+                else:
+                    lo = mid
+            return hi
+        lo = hi
+    return -1
 
 
 @njit(cache=True)
@@ -199,11 +300,14 @@ def int_crossing(u, b, D, v_th, n_max):
 
 
 @njit(cache=True)
-def crossing(lt, ft, l, u0, i0, c, b, tables, v_th, decay, n_max):
-    """The first crossing of a neuron of population ``l`` left alone (``u0``, current ``i0``,
-    drives ``c`` of the membrane and ``b`` of the current): :func:`next_crossing`,
+def crossing(lt, ft, l, u0, i0, i2, c, b, tables, v_th, decay, n_max):
+    """The first crossing of a neuron of population ``l`` left alone (``u0``, currents ``i0``
+    and ``i2``, drives ``c`` of the membrane and ``b`` of the current): :func:`next_crossing`,
     :func:`int_crossing` for an integer population, :func:`cuba_crossing` for a current-based
-    one."""
+    one, :func:`two_crossing` for one with two currents."""
+    if ft[l, SYN_DECAY2] > 0:
+        return two_crossing(u0, i0, i2, c, b, tables, l, v_th, ft[l, DECAY], ft[l, SYN_DECAY],
+                            ft[l, SYN_DECAY2], n_max)
     if ft[l, SYN_DECAY] > 0:
         if lt[l, INTEGER]:
             return int_cuba_crossing(u0, i0, lt[l, DECAY_NUM], lt[l, SYN_NUM], c, b, v_th,
@@ -215,13 +319,15 @@ def crossing(lt, ft, l, u0, i0, c, b, tables, v_th, decay, n_max):
 
 
 @njit(cache=True)
-def held_crossing(lt, ft, l, u0, i0, c, b, tables, v_th, decay, hold, n_max):
+def held_crossing(lt, ft, l, u0, i0, i2, c, b, tables, v_th, decay, hold, n_max):
     """:func:`crossing` of a neuron whose membrane is held for the next ``hold`` steps (a
-    refractory period): counted from the end of the hold, the current brought there first
-    (``i <- A i + b GA``, as the step loop brings it)."""
+    refractory period): counted from the end of the hold, the currents brought there first
+    (``i <- A i + b GA``, ``i2 <- A2 i2``, as the step loop brings them)."""
     if hold >= n_max:
         return -1
     if hold > 0 and ft[l, SYN_DECAY] > 0:
         i0 = current_after(i0, b, tables, l, hold)
-    n = crossing(lt, ft, l, u0, i0, c, b, tables, v_th, decay, n_max - hold)
+        if ft[l, SYN_DECAY2] > 0:
+            i2 = current2_after(i2, tables, l, hold)
+    n = crossing(lt, ft, l, u0, i0, i2, c, b, tables, v_th, decay, n_max - hold)
     return n + hold if n > 0 else -1

@@ -13,6 +13,9 @@ projections' biases (``syn_bias``) go into the current ``i`` first::
     i <- syn_decay * i + syn_bias + (sum of the weights arriving at step s)
     u <- decay * u_post[s-1] + bias + i
 
+and with a second current (``syn_decay_2 > 0``), fed by the edges of port 1 (their input
+``cur2``), ``i2 <- syn_decay_2 * i2 + (their weights)`` and ``u <- ... + i + i2``.
+
 where a spike of step ``t`` along an edge of delay ``e`` arrives at step ``t + e`` (closing a
 cycle counts one step). Event-driven, in two phases per population and step, populations in
 their order:
@@ -68,7 +71,7 @@ from eventsim.engine.delivery import (
     deliver_spatial,
     neunorm_step,
 )
-from eventsim.engine.neurons import bring_cuba, bring_held
+from eventsim.engine.neurons import bring_cuba, bring_held, bring_two
 from eventsim.engine.plan import (
     C_IN,
     CAN_SELF,
@@ -85,6 +88,7 @@ from eventsim.engine.plan import (
     NN_ALPHA,
     OFF,
     OWN_TH,
+    PORT,
     REFRACTORY,
     S_DLY_END,
     S_DLY_FIRST,
@@ -95,6 +99,7 @@ from eventsim.engine.plan import (
     SRC,
     SUBTRACT,
     SYN_DECAY,
+    SYN_DECAY2,
     V_RESET,
     V_TH,
     W_IN,
@@ -111,7 +116,8 @@ EVENTS, QUEUE, PEAK_QUEUE = range(3)
 class State(NamedTuple):
     """What a run carries from step to step.
 
-    ``u``, ``i_syn`` (synaptic current; current-based populations), ``ref_until`` (the last
+    ``u``, ``i_syn`` (synaptic current; current-based populations), ``i_syn2`` and ``cur2``
+    (a second current and its input of the step), ``ref_until`` (the last
     step the membrane is held after a spike; -1), ``ro_sum``, ``ro_max``
     (a readout population's membrane summed and its maximum, float64, :mod:`.readout`),
     ``cur`` (input of the step), ``t_last``, ``version`` and ``pending`` (its queue
@@ -124,6 +130,8 @@ class State(NamedTuple):
 
     u: np.ndarray
     i_syn: np.ndarray
+    i_syn2: np.ndarray
+    cur2: np.ndarray
     ref_until: np.ndarray
     ro_sum: np.ndarray
     ro_max: np.ndarray
@@ -193,8 +201,8 @@ def schedule_bias(net, tables, T, state, heap, gstats):
             continue
         for g in range(lt[l, OFF], lt[l, OFF] + lt[l, N]):
             if bias[g] > 0 or state.u[g] != 0 or sb[g] > 0:
-                n = crossing(lt, ft, l, state.u[g], 0.0, bias[g], sb[g], tables, vth[g],
-                             ft[l, DECAY], T)
+                n = crossing(lt, ft, l, state.u[g], 0.0, 0.0, bias[g], sb[g], tables,
+                             vth[g], ft[l, DECAY], T)
                 if n > 0:  # from step -1 (u at rest) to step n - 1
                     heap_push(heap.hkey, heap.hkey2, heap.hseq, heap.hver, heap.hstate,
                               (n - 1) * n_total + g, 0, state.version[g])
@@ -257,6 +265,7 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
     u, cur, t_last, version, pending = (state.u, state.cur, state.t_last, state.version,
                                         state.pending)
     i_syn, ref_until = state.i_syn, state.ref_until
+    i_syn2, cur2 = state.i_syn2, state.cur2
     mark, all_mark, uniform = state.mark, state.all_mark, state.uniform
     hkey, hkey2, hseq, hver, hstate = heap.hkey, heap.hkey2, heap.hseq, heap.hver, heap.hstate
     touched, spk = scratch.touched, scratch.spk
@@ -314,6 +323,7 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
             cap_l = cap[l]
             integrator = P[l, 1] == 1  # decay 1: G[n] = n
             cuba = ft[l, SYN_DECAY] > 0  # current-based
+            two = ft[l, SYN_DECAY2] > 0  # with a second current
             readout = v_th == np.inf  # a leaky integrator, its membrane read out
             refr = lt[l, REFRACTORY]  # steps held after a spike
             # phase A: deliver what arrives now along every edge into l
@@ -329,25 +339,26 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                     continue
                 base = st[src, S_IDX] + at * st[src, S_N]
                 arriving = ring_idx[base:base + n_spk]
+                into = cur2 if et[e, PORT] else cur  # the current the edge feeds
                 if n_spk == 0:
                     pass
                 elif et[e, KIND] != K_DENSE:
-                    nt = deliver_spatial(et, ef, conv_w, e, l, off, arriving, n_spk, s, cur,
+                    nt = deliver_spatial(et, ef, conv_w, e, l, off, arriving, n_spk, s, into,
                                          mark, touched, nt, stats, edge_sops)
                 elif et[e, DW_OFF] >= 0:
                     nt = deliver_rows(et, csr_ptr, csr_idx, dense_w, paths, e, l, off, n_l,
-                                      arriving, n_spk, s, cur, mark, all_mark, touched, nt,
+                                      arriving, n_spk, s, into, mark, all_mark, touched, nt,
                                       stats, edge_sops)
                 else:
                     nt = deliver_csr(et, csr_ptr, csr_idx, csr_w, paths, e, l, off, arriving,
-                                     n_spk, s, cur, mark, touched, nt, stats, edge_sops)
+                                     n_spk, s, into, mark, touched, nt, stats, edge_sops)
                 if neunorm:  # a NeuNorm op opens the edge: its auxiliary neurons step
                     live = neunorm_step(net, state.nn_x, e, arriving, n_spk, scratch.tally,
                                         scratch.analog)
                     nn_live[e] = live
                     if live:
                         deliver_analog(net, e, l, off, scratch.analog,
-                                       et[e, C_IN] * et[e, H_IN] * et[e, W_IN], cur, stats,
+                                       et[e, C_IN] * et[e, H_IN] * et[e, W_IN], into, stats,
                                        scratch.fan_tgt, scratch.fan_wix)
                         all_mark[l] = s
             end_key = s * n_total + off + n_l
@@ -397,7 +408,9 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                 if readout:
                     readout_bring(net, tables, state, l, off, touched, nt, everyone, s)
                 elif refr > 0:
-                    bring_held(net, tables, state, l, off, touched, nt, everyone, s, cuba)
+                    bring_held(net, tables, state, l, off, touched, nt, everyone, s, cuba, two)
+                elif two:
+                    bring_two(net, tables, state, l, off, touched, nt, everyone, s)
                 elif cuba:  # apart: the loop below stays as simple as before currents
                     bring_cuba(net, tables, state, l, off, touched, nt, everyone, s)
                 else:
@@ -447,14 +460,16 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                 # next crossing without input: only a bias, a subtract reset that leaves u
                 # high enough for the next step, or a current can cause one
                 if not can_self or (bias[g] <= 0 and P[l, 1] * v < v_th and (
-                        not cuba or (i_syn[g] <= 0 and sbias[g] <= 0))):
+                        not cuba or (i_syn[g] <= 0 and sbias[g] <= 0
+                                     and (not two or i_syn2[g] <= 0)))):
                     continue
                 i0 = i_syn[g] if cuba else 0.0  # (i_syn has one slot without currents)
+                j0 = i_syn2[g] if two else 0.0
                 if refr > 0:  # held until ref_until: the crossing counts from there
-                    n = held_crossing(lt, ft, l, v, i0, bias[g], sbias[g], tables, v_th,
+                    n = held_crossing(lt, ft, l, v, i0, j0, bias[g], sbias[g], tables, v_th,
                                       decay, max(ref_until[g] - s, 0), T - 1 - s)
                 else:
-                    n = crossing(lt, ft, l, v, i0, bias[g], sbias[g], tables, v_th, decay,
+                    n = crossing(lt, ft, l, v, i0, j0, bias[g], sbias[g], tables, v_th, decay,
                                  T - 1 - s)
                 if n > 0:
                     if hstate[SIZE] == hkey.shape[0]:  # room: at most one live entry a neuron

@@ -54,18 +54,18 @@ from eventsim.network.network import Network
  SYN_NUM) = range(11)
 LT_COLS = 11  # SYN_NUM: an integer population's current decay Du (of Du / 4096)
 # Columns of the float population table ``ft`` (the run's dtype); ``SYN_DECAY > 0``: a
-# current-based population.
-DECAY, V_TH, V_RESET, V_LEAK, SYN_DECAY = range(5)
-FT_COLS = 5
+# current-based population; ``SYN_DECAY2 > 0``: one with a second current.
+DECAY, V_TH, V_RESET, V_LEAK, SYN_DECAY, SYN_DECAY2 = range(6)
+FT_COLS = 6
 # Columns of the source table ``st`` (int64): neurons, ring slots (0: feeds nothing), where
 # its slots start in ``ring_n``/``ring_step`` and its spike slots in ``ring_idx``, and its
 # distinct delays >= 1 in ``src_delays``.
 S_N, S_W, S_SLOT, S_IDX, S_DLY_FIRST, S_DLY_END = range(6)
 ST_COLS = 6
-# Columns of the edge table ``et`` (int64).
+# Columns of the edge table ``et`` (int64); ``PORT``: the target's current it feeds (0, 1).
 (SRC, TGT, DELAY, KIND, C_IN, H_IN, W_IN, C_OUT, H_OUT, W_OUT, KH, KW, STRIDE, PAD, W_OFF,
- DW_OFF, PATHS, NN_ALPHA, NN_X, NN_HW, PROJ, BACK) = range(22)
-ET_COLS = 22
+ DW_OFF, PATHS, NN_ALPHA, NN_X, NN_HW, PROJ, BACK, PORT) = range(23)
+ET_COLS = 23
 # Columns of the float edge table ``ef``: the pooling weight, NeuNorm's decay and ``coef``.
 POOL_W, NN_DECAY, NN_COEF = range(3)
 EF_COLS = 3
@@ -142,16 +142,19 @@ class Plan:
         return self._tables[T]._replace(conv=np.zeros(1, self.ft.dtype))
 
     @cached_property
-    def models(self) -> tuple[bool, bool, bool]:
-        """Whether any population has a current, a refractory period, a readout: the state
-        a run keeps per neuron for each (:class:`~eventsim.engine.simulate.DiscreteRun`)."""
+    def models(self) -> tuple[bool, bool, bool, bool]:
+        """Whether any population has a current, a refractory period, a readout, a second
+        current: the state a run keeps per neuron for each
+        (:class:`~eventsim.engine.simulate.DiscreteRun`)."""
         return (bool((self.ft[:, SYN_DECAY] > 0).any()), bool((self.lt[:, REFRACTORY] > 0).any()),
-                bool((self.ft[:, V_TH] == np.inf).any()))
+                bool((self.ft[:, V_TH] == np.inf).any()),
+                bool((self.ft[:, SYN_DECAY2] > 0).any()))
 
     def rest(self) -> np.ndarray:
-        """Every neuron's potential at the start, ``v_leak`` (0 unless given), shape
-        (n_neurons,), the run's dtype."""
-        return np.repeat(self.ft[:, V_LEAK], self.lt[:, N])
+        """Every neuron's potential at the start (its population's ``v_init``, else
+        ``v_leak``: 0 unless given), shape (n_neurons,), the run's dtype."""
+        return np.concatenate([p.start() for p in self.graph.populations]).astype(
+            self.ft.dtype)
 
     @property
     def lt(self) -> np.ndarray:
@@ -376,7 +379,7 @@ def build_plan(net: Network | Graph, dtype: np.dtype, continuous: bool = False) 
         lt[l, SYN_NUM] = pop.syn_decay_num
         ft[l, DECAY], ft[l, V_TH] = pop.decay, float(np.max(pop.v_th))
         ft[l, V_RESET], ft[l, V_LEAK] = pop.v_reset, pop.v_leak
-        ft[l, SYN_DECAY] = pop.syn_decay
+        ft[l, SYN_DECAY], ft[l, SYN_DECAY2] = pop.syn_decay, pop.syn_decay_2
         thresholds.append(pop.neuron_thresholds())
     b = _Builder(dtype)
     rows, row_us = [], []
@@ -386,6 +389,7 @@ def build_plan(net: Network | Graph, dtype: np.dtype, continuous: bool = False) 
         n_src = math.prod(src_shape)
         base = np.zeros(ET_COLS, np.int64)
         base[[SRC, TGT, PROJ, BACK]] = g.index(proj.source) + 1, tgt, k, g.closes_cycle(k)
+        base[PORT] = proj.port
         base[[C_IN, H_IN, W_IN]] = _geometry(src_shape)
         base[[C_OUT, H_OUT, W_OUT]] = _geometry(pops[tgt].shape)
         base[[DW_OFF, PATHS, NN_ALPHA, NN_X]] = -1
@@ -528,7 +532,13 @@ def decay_tables(ft: np.ndarray, T: int) -> DecayTables:
 
         u <- P * u + c * G + i * H + b * J        i <- A * i + b * GA
 
-    (``H = 0``, ``J = G`` with delta synapses: ``u <- P * u + c * G``), with the tables read at
+    (``H = 0``, ``J = G`` with delta synapses: ``u <- P * u + c * G``), and with a second
+    current ``i2`` (``syn_decay_2 = q``: ``A2[l, n] = q ** n``, ``H2[l, n] = sum_{j=1..n}
+    k ** (n-j) q ** j``; no bias)::
+
+        u <- P * u + c * G + i * H + b * J + i2 * H2        i2 <- A2 * i2
+
+    with the tables read at
     ``min(n, cap[l])``:
 
     * ``decay < 1``: ``cap[l]`` is the first ``n`` where every table has stopped changing
@@ -539,29 +549,30 @@ def decay_tables(ft: np.ndarray, T: int) -> DecayTables:
       convert to the tables' dtype through the one-element array ``conv``; ``cap[l] = 1``.
 
     Values are computed in the tables' dtype, by cumulative products and sums and the linear
-    recurrences ``H[n] = k H[n-1] + A[n]``, ``J[n] = k J[n-1] + GA[n]``
-    (:func:`scipy.signal.lfilter`).
+    recurrences ``H[n] = k H[n-1] + A[n]``, ``J[n] = k J[n-1] + GA[n]``, ``H2[n] = k H2[n-1] +
+    A2[n]`` (:func:`scipy.signal.lfilter`).
 
     Returns
     -------
     DecayTables
-        ``P, G, A, GA, H, J`` of shape (n_pop, width) (the last four zero for a population
-        with delta synapses), ``cap`` (n_pop,) int64, ``conv`` (1,) of the tables' dtype.
+        ``P, G, A, GA, H, J, A2, H2`` of shape (n_pop, width) (the last six zero for a
+        population with delta synapses, the last two for one without a second current),
+        ``cap`` (n_pop,) int64, ``conv`` (1,) of the tables' dtype.
     """
     dtype, n_pop = ft.dtype, len(ft)
     leaky = ft[:, DECAY] < 1
     tiny = float(np.finfo(dtype).smallest_subnormal)
-    slowest = np.maximum(ft[:, DECAY], ft[:, SYN_DECAY])
+    slowest = np.maximum.reduce([ft[:, DECAY], ft[:, SYN_DECAY], ft[:, SYN_DECAY2]])
     guess = [int(np.log(tiny) / np.log(float(k))) + 3 if k < 1 else 2 for k in slowest]
     width = min(T + 2, max(guess))
     while True:
-        check_memory(n_pop * width * (6 * dtype.itemsize + 4 * 8), lambda width=width: (
+        check_memory(n_pop * width * (8 * dtype.itemsize + 4 * 8), lambda width=width: (
             f"simulate: the closed-form decay tables of {n_pop} populations x {width} steps "
             f"(decays {', '.join(f'{k:.9g}' for k in ft[:, DECAY])}; a decay near 1 needs many "
             "steps to underflow)"))
         P = np.ones((n_pop, width), dtype)
         G = np.zeros((n_pop, width), dtype)
-        A, GA, H, J = (np.zeros((n_pop, width), dtype) for _ in range(4))
+        A, GA, H, J, A2, H2 = (np.zeros((n_pop, width), dtype) for _ in range(6))
         cap = np.ones(n_pop, np.int64)
         done = True
         for row in np.flatnonzero(leaky):
@@ -577,6 +588,11 @@ def decay_tables(ft: np.ndarray, T: int) -> DecayTables:
                 H[row] = scipy.signal.lfilter(one, feedback, A[row] * (np.arange(width) > 0))
                 J[row] = scipy.signal.lfilter(one, feedback, GA[row])
                 tabs += [A[row], GA[row], H[row], J[row]]
+            if ft[row, SYN_DECAY2] > 0:
+                A2[row, 0] = 1
+                np.cumprod(np.full(width - 1, ft[row, SYN_DECAY2], dtype), out=A2[row, 1:])
+                H2[row] = scipy.signal.lfilter(one, feedback, A2[row] * (np.arange(width) > 0))
+                tabs += [A2[row], H2[row]]
             same = np.logical_and.reduce([t[1:] == t[:-1] for t in tabs])
             still = np.flatnonzero(same)  # every table stopped changing (underflowed: 0 or stuck)
             cap[row] = still[0] + 1 if len(still) else width - 1
@@ -585,7 +601,7 @@ def decay_tables(ft: np.ndarray, T: int) -> DecayTables:
             sums = [np.zeros((n_pop, width)) for _ in range(4)]
             for total, table in zip(sums, (P, G, H, J)):
                 np.cumsum(table[:, 1:], axis=1, dtype=np.float64, out=total[:, 1:])
-            return DecayTables(P, G, cap, np.zeros(1, dtype), A, GA, H, J, *sums)
+            return DecayTables(P, G, cap, np.zeros(1, dtype), A, GA, H, J, *sums, A2, H2)
         width = min(T + 2, 2 * width)
 
 
@@ -593,7 +609,7 @@ class DecayTables(NamedTuple):
     """:func:`decay_tables`: ``P``, ``G``, ``cap``, the conversion slot ``conv``, the
     current-based tables ``A``, ``GA``, ``H``, ``J``, and the prefix sums ``SP[l, m] =
     sum_{n=1..m} P[l, n]`` (``SG``, ``SH``, ``SJ`` likewise; float64) that a readout's mean
-    over idle steps reads."""
+    over idle steps reads; ``A2``, ``H2`` of a second current."""
 
     P: np.ndarray
     G: np.ndarray
@@ -607,3 +623,5 @@ class DecayTables(NamedTuple):
     SG: np.ndarray
     SH: np.ndarray
     SJ: np.ndarray
+    A2: np.ndarray
+    H2: np.ndarray

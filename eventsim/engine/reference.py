@@ -11,9 +11,12 @@ order (the graph semantics of :mod:`eventsim.network.graph`)::
     u = decay * (u - v_th * o) + leak + i                 (subtract reset)
     o = u >= v_th
 
+(with a second current, ``I2`` the sum over the projections of port 1 and ``I`` over the
+others: ``i2 = syn_decay_2 * i2 + I2`` and ``u = ... + leak + i + i2``)
+
 and a neuron in its refractory period (``r`` steps after a spike) keeps ``u`` at its reset
-value (``u = kept``) and ``o = 0`` while its current runs on; starting from ``u = v_leak`` (0
-unless given) and ``i = 0``, with the leak drive ``leak =
+value (``u = kept``) and ``o = 0`` while its currents run on; starting from ``u = v_init``
+(else ``v_leak``, 0 unless given) and ``i = 0``, with the leak drive ``leak =
 (1 - decay) * v_leak`` (added to ``c_k`` with delta synapses), and with delays per synapse handled by splitting ``M_k`` by delay. A NeuNorm op turns the spikes
 ``o`` of its source into ``o - alpha * x`` (its auxiliary neurons ``x`` stepped densely),
 which the rest of the projection receives.
@@ -195,8 +198,9 @@ def simulate_dense(net: Network | Graph, spikes: np.ndarray, dtype="float64",
     thresholds = [pop.neuron_thresholds().astype(dtype) for pop in g.populations]
     spiking_in = np.zeros_like(x) if analog else x  # the spikes among what x carries
     out = [np.zeros((T, batch, n), bool) for n in sizes]
-    u = [np.full((batch, n), pop.v_leak, dtype) for n, pop in zip(sizes, g.populations)]
+    u = [np.tile(pop.start().astype(dtype), (batch, 1)) for pop in g.populations]
     i_syn = [np.zeros((batch, n), dtype) for n in sizes]
+    i_syn2 = [np.zeros((batch, n), dtype) for n in sizes]
     held = [np.zeros((batch, n), np.int64) for n in sizes]  # refractory steps still to go
     o = [np.zeros((batch, n), dtype) for n in sizes]
     nn_x = [np.zeros((batch, *proj.ops[0].alpha.shape[1:]), dtype)
@@ -220,6 +224,7 @@ def simulate_dense(net: Network | Graph, spikes: np.ndarray, dtype="float64",
     for t in range(T):
         for p, pop in enumerate(g.populations):
             current = np.zeros((batch, sizes[p]), dtype)
+            current2 = np.zeros((batch, sizes[p]), dtype)  # into the second current
             for k in g.into(p):
                 norm = g.projections[k].ops[0]
                 for d, Mt, paths, fan_out in parts[k]:
@@ -230,7 +235,10 @@ def simulate_dense(net: Network | Graph, spikes: np.ndarray, dtype="float64",
                         nn_x[k] = kk * nn_x[k] + coef * spiking.reshape(batch, c, h, w).sum(1)
                         values = (spiking.reshape(batch, c, h, w)
                                   - norm.alpha.astype(dtype) * nn_x[k][:, None]).reshape(batch, -1)
-                    current += values @ Mt
+                    if g.projections[k].port:
+                        current2 += values @ Mt
+                    else:
+                        current += values @ Mt
                     sops[:, k] += spiking.astype(bool) @ paths
                     macs[:, p] += (values != spiking) @ fan_out
             v_th, b = thresholds[p], drive[p]
@@ -246,6 +254,9 @@ def simulate_dense(net: Network | Graph, spikes: np.ndarray, dtype="float64",
             elif pop.syn_decay > 0:  # current-based: the current decays, takes the input,
                 i_syn[p] = dtype.type(pop.syn_decay) * i_syn[p] + (current + b)  # feeds u
                 u[p] = dtype.type(pop.decay) * kept + leak[p] + i_syn[p]
+                if pop.syn_decay_2 > 0:  # and the second current
+                    i_syn2[p] = dtype.type(pop.syn_decay_2) * i_syn2[p] + current2
+                    u[p] = u[p] + i_syn2[p]
             elif pop.integer:  # whole numbers, decay D / 4096 truncated towards zero
                 u[p] = np.trunc(kept * pop.decay_num / 4096.0) + current + b
             else:

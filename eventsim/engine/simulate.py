@@ -71,9 +71,10 @@ class DiscreteRun:
         n_edges = len(et)
         self.tables = plan.tables(T)
         # state of the other models only where a population has them (arrays of 1 else)
-        self.currents, self.held, self.readouts = plan.models
+        self.currents, self.held, self.readouts, two = plan.models
         self.state = discrete.State(
             u=plan.rest(), i_syn=np.zeros(n if self.currents else 1, dtype),
+            i_syn2=np.zeros(n if two else 1, dtype), cur2=np.zeros(n if two else 1, dtype),
             ref_until=np.full(n if self.held else 1, -1, np.int64),
             ro_sum=np.zeros(n if self.readouts else 1),
             ro_max=np.full(n if self.readouts else 1, -np.inf), cur=np.zeros(n, dtype), t_last=np.full(n, -1, np.int64),
@@ -210,7 +211,8 @@ _NO_PTR.setflags(write=False)
 
 def check_continuous(net: Network | Graph, graph: Graph) -> None:
     """NetworkError for what continuous mode cannot run: NeuNorm, integer populations,
-    current-based synapses, a leak towards a nonzero ``v_leak``, a cycle without delay; ``graph`` is ``as_graph(net)``."""
+    current-based synapses, a leak towards a nonzero ``v_leak``, a start other than 0
+    (``v_init``), a cycle without delay; ``graph`` is ``as_graph(net)``."""
     if isinstance(net, Network):
         for i, layer in enumerate(net.layers):
             if isinstance(layer, NeuNorm):
@@ -237,6 +239,10 @@ def check_continuous(net: Network | Graph, graph: Graph) -> None:
             raise NetworkError(f"{population_label(net, graph, p)}: field 'v_leak' is "
                                f"{pop.v_leak}; continuous mode leaks towards 0 only (for now: "
                                "run it in discrete mode)")
+        if pop.v_init is not None:
+            raise NetworkError(f"{population_label(net, graph, p)}: field 'v_init' is given; "
+                               "continuous mode starts every neuron at 0 (for now: run it in "
+                               "discrete mode)")
     for k, proj in enumerate(graph.projections):
         if any(isinstance(op, NeuNorm) for op in proj.ops):
             raise NetworkError(f"{projection_name(k, proj)}: NeuNorm runs in discrete mode "

@@ -27,8 +27,9 @@ recurrent ones (those that close a cycle) marked. How each figure is counted:
 ``current_updates``
     Synaptic-current updates of a current-based population (``syn_decay > 0``): its
     current is brought forward and takes the input at every touch, so one per membrane
-    update there, and 0 in a population with delta synapses (NeuroBench counts the neuron
-    operations of each model; a CuBa neuron has two state variables).
+    update there (two with a second current, ``syn_decay_2 > 0``), and 0 in a population
+    with delta synapses (NeuroBench counts the neuron operations of each model; a CuBa
+    neuron has two state variables).
 ``activation_sparsity``  (*Activation Sparsity*)
     ``1 - spikes / (neurons * T)``: the share of (neuron, step) pairs without a spike.
 ``connection_sparsity``  (*Connection Sparsity*)
@@ -180,7 +181,8 @@ def layer_metrics(net: Network | Graph, results: Result | list[Result],
     results = _discrete(results, "layer_metrics")
     counts = _structure or structure(net)
     steps = sum(r.T for r in results)
-    cuba = [pop.syn_decay > 0 for pop in as_graph(net).populations]
+    # currents per neuron: 0 (delta synapses), 1, or 2 (a second current)
+    cuba = [(pop.syn_decay > 0) + (pop.syn_decay_2 > 0) for pop in as_graph(net).populations]
     out = []
     for pop, (index, name, kind, n) in enumerate(population_kinds(net)):
         connections, nonzero = counts[pop]
@@ -196,8 +198,7 @@ def layer_metrics(net: Network | Graph, results: Result | list[Result],
             connection_sparsity=1.0 - nonzero / connections if connections else 0.0,
             silent_neurons=sum(int((r.spike_counts[pop] == 0).sum()) for r in results),
             dt_us=dt_us or net.dt_us,
-            current_updates=sum(int(r.neuron_updates[pop]) for r in results)
-            if cuba[pop] else 0))
+            current_updates=cuba[pop] * sum(int(r.neuron_updates[pop]) for r in results)))
     return out
 
 

@@ -59,6 +59,19 @@ class Population(Neurons):
     decay, v_th, reset, tau_us, integer, v_reset, v_leak, syn_decay, refractory_steps
         As in :class:`~eventsim.network.layers.Neurons` (``v_th`` may be one per channel in an
         integer population).
+    syn_decay_2 : float
+        Decay per step of a second synaptic current ``i2``, in [0, 1) (0: none), fed by the
+        projections with ``port=1`` (the first current ``i``, decaying by ``syn_decay``, takes
+        ``port=0``): ``i2[t] = syn_decay_2 * i2[t-1] + I2[t]`` and ``u[t] = decay * u' + c +
+        i[t] + i2[t]``, as Brian2's CUBA example (``ge``, ``gi``) and NEST's ``iaf_psc_exp``
+        (``tau_syn_ex``, ``tau_syn_in``) have an excitatory and an inhibitory current. Needs
+        ``syn_decay > 0``, both differing from ``decay`` (the closed-form crossing of
+        :func:`eventsim.engine.crossing.two_crossing`), a float population that spikes;
+        discrete mode, no bias on a ``port=1`` projection.
+    v_init : None, float or ndarray
+        The membrane potential at the start, ``u[0]`` of the recurrence (``None``: ``v_leak``):
+        one number or one per neuron, shape ``(size,)`` (as Brian2's ``G.v = ...`` and
+        NEST's ``V_m``); every sample starts from it. Discrete mode, float populations.
     """
 
     name: str
@@ -66,11 +79,12 @@ class Population(Neurons):
 
     def __init__(self, name: str, shape, decay=0.2, v_th=0.5, reset="zero", tau_us=None,
                  integer=False, v_reset=0.0, v_leak=0.0, syn_decay=0.0,
-                 refractory_steps=0):
+                 refractory_steps=0, syn_decay_2=0.0, v_init=None):
         Neurons.__init__(self, decay=decay, v_th=v_th, reset=reset, tau_us=tau_us,
                          integer=integer, v_reset=v_reset, v_leak=v_leak,
                          syn_decay=syn_decay, refractory_steps=refractory_steps)
         self.name, self.shape = name, shape
+        self.syn_decay_2, self.v_init = syn_decay_2, v_init
 
     @property
     def size(self) -> int:
@@ -79,6 +93,52 @@ class Population(Neurons):
     def neuron_thresholds(self) -> np.ndarray:
         """``v_th`` of every neuron (C order), shape (size,), float64."""
         return np.repeat(self.channel_thresholds(self.shape[0]), self.size // self.shape[0])
+
+    def start(self) -> np.ndarray:
+        """Every neuron's potential at the start (``v_init``, else ``v_leak``), shape (size,),
+        float64."""
+        return np.broadcast_to(np.asarray(self.v_leak if self.v_init is None else self.v_init,
+                                          np.float64), (self.size,)).copy()
+
+    def _check_extra(self, where: str) -> None:
+        """The fields a graph's population has beyond a chain layer's neurons."""
+        q = self.syn_decay_2
+        if isinstance(q, bool) or not isinstance(q, (int, float, np.integer, np.floating)) \
+                or not 0.0 <= q < 1.0:
+            raise NetworkError(f"{where}: field 'syn_decay_2' must be a number in [0, 1) (0: "
+                               f"no second current), got {q!r}")
+        self.syn_decay_2 = float(q)
+        if q > 0:
+            why = ("a second current needs a first: give syn_decay > 0" if self.syn_decay == 0
+                   else "an integer population has one current (for now)" if self.integer
+                   else "a leaky integrator readout has one current (for now)"
+                   if self.is_readout else None)
+            if why:
+                raise NetworkError(f"{where}: field 'syn_decay_2' is {q!r}, but {why}")
+            for f in ("syn_decay", "syn_decay_2"):
+                if getattr(self, f) == self.decay:
+                    raise NetworkError(
+                        f"{where}: field '{f}' equals 'decay' ({self.decay!r}): with two "
+                        "currents each current's decay must differ from the membrane's (the "
+                        "closed-form crossing, eventsim.engine.crossing.two_crossing)")
+        if self.v_init is None:
+            return
+        try:
+            v = np.asarray(self.v_init, np.float64)
+        except (TypeError, ValueError):
+            raise NetworkError(f"{where}: field 'v_init' must be a number or an array of "
+                               f"numbers, got {self.v_init!r}") from None
+        if isinstance(self.v_init, bool) or v.shape not in ((), (self.size,)):
+            raise NetworkError(f"{where}: field 'v_init' must be one number or one per neuron, "
+                               f"shape ({self.size},); got shape {v.shape}")
+        bad = np.flatnonzero(~np.isfinite(v.ravel()))
+        if len(bad):
+            raise NetworkError(f"{where}: field 'v_init' must be finite, got "
+                               f"{float(v.ravel()[bad[0]])!r}" + (f" at neuron {bad[0]}" if v.ndim else ""))
+        if self.integer:
+            raise NetworkError(f"{where}: field 'v_init' is given, but an integer population "
+                               "starts at 0 (for now)")
+        self.v_init = float(v) if v.ndim == 0 else v
 
 
 @dataclass(eq=False)
@@ -97,6 +157,9 @@ class Projection:
         n_source)``. See the module docstring for the step a spike arrives at.
     delay_us : float or ndarray
         Microseconds, >= 0 (continuous mode), shaped like ``delay``.
+    port : int
+        Which current of the target the spikes feed: 0 (``i``, or the membrane with delta
+        synapses) or 1 (``i2``, a population with ``syn_decay_2 > 0``).
     """
 
     source: str
@@ -104,6 +167,7 @@ class Projection:
     ops: list = field(default_factory=list)
     delay: Any = 0
     delay_us: Any = 0.0
+    port: int = 0
 
 
 def population_label(net: Network | Graph, graph: Graph, p: int) -> str:
@@ -236,6 +300,7 @@ class Graph:
             pop.shape = tuple(int(v) for v in shape)
             pop.check_neurons(where)
             pop._check_channels(where, pop.shape[0])
+            pop._check_extra(where)
 
     def _check_projections(self) -> None:
         if not isinstance(self.projections, (list, tuple)):
@@ -294,6 +359,20 @@ class Graph:
             if isinstance(proj.ops[0], NeuNorm) and np.any(proj.delay):
                 raise NetworkError(f"{where}: a projection starting with NeuNorm takes no "
                                    "delay")
+            if proj.port not in (0, 1) or isinstance(proj.port, bool):
+                raise NetworkError(f"{where}: field 'port' must be 0 or 1 (the target's first "
+                                   f"or second current), got {proj.port!r}")
+            if proj.port == 1:
+                if target.syn_decay_2 == 0:
+                    raise NetworkError(f"{where}: field 'port' is 1, but population "
+                                       f"'{target.name}' has no second current (give it "
+                                       "syn_decay_2 > 0)")
+                if any(getattr(op, "bias", None) is not None and np.any(op.bias)
+                       for op in proj.ops):
+                    raise NetworkError(f"{where}: a projection into the second current "
+                                       "(port 1) takes no bias: put the constant drive on a "
+                                       "port 0 projection or in v_leak")
+            proj.port = int(proj.port)
 
     def _check_connectivity(self) -> None:
         for k, proj in enumerate(self.projections):

@@ -46,7 +46,10 @@ A network with a population that resets to a nonzero ``v_reset`` or leaks toward
 population (absent: 0). Earlier eventsim versions refuse it rather than run it without.
 A network with a current-based population (``syn_decay > 0``) or a refractory period is
 written as ``format_version = 4``, the same with the attributes ``syn_decay`` and
-``refractory_steps`` (absent: 0).
+``refractory_steps`` (absent: 0). A graph with a second current or a start other than rest is
+written as ``format_version = 5``: the population attributes ``syn_decay_2`` (absent: 0)
+and ``v_init`` (an attribute, or a float64 dataset of one per neuron; absent: ``v_leak``), and
+the projection attribute ``port`` (absent: 0).
 
 The root attribute ``eventsim_sha256`` holds the SHA-256 of everything else in the file
 (:func:`eventsim.h5io.content_digest`); :func:`load_network` checks it and refuses a file
@@ -88,7 +91,7 @@ from eventsim.network.network import Network
 FORMAT = "eventsim-network"
 #: Version 2 stores graphs; chains are still written as version 1 (which every eventsim
 #: since 0.1 reads).
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 #: What a projection's ops may be, by ``kind``.
 OP_KINDS = {cls.kind: cls for cls in (*ops.OP_TYPES, NeuNorm)}
 _LIF_FLOATS = ("decay", "v_th", "delay_us")
@@ -156,7 +159,10 @@ def _write(f, net: Network, provenance: tuple[dict[str, Any], list[str]], h5py) 
     pops = as_graph(net).populations
     resets = any(n.v_reset != 0.0 or n.v_leak != 0.0 for n in pops)
     cuba = any(n.syn_decay != 0.0 or n.refractory_steps for n in pops)
-    f.attrs["format_version"] = np.int64(4 if cuba else 3 if resets else
+    extra = isinstance(net, Graph) and (
+        any(p.syn_decay_2 or p.v_init is not None for p in pops)
+        or any(k.port for k in net.projections))  # version 5
+    f.attrs["format_version"] = np.int64(5 if extra else 4 if cuba else 3 if resets else
                                          2 if isinstance(net, Graph) else 1)
     f.attrs["eventsim_version"] = _eventsim_version()
     f.attrs["input_shape"] = np.asarray(net.input_shape, dtype=np.int64)
@@ -181,10 +187,18 @@ def _write(f, net: Network, provenance: tuple[dict[str, Any], list[str]], h5py) 
             group = pops.create_group(f"{i:03d}")
             group.attrs["name"], group.attrs["shape"] = pop.name, np.asarray(pop.shape, np.int64)
             _write_neurons(group, pop, ("decay", "v_th"))
+            if pop.syn_decay_2:
+                group.attrs["syn_decay_2"] = float(pop.syn_decay_2)
+            if isinstance(pop.v_init, np.ndarray):
+                group.create_dataset("v_init", data=pop.v_init.astype(np.float64))
+            elif pop.v_init is not None:
+                group.attrs["v_init"] = float(pop.v_init)
         projs = f.create_group("projections")
         for i, proj in enumerate(net.projections):
             group = projs.create_group(f"{i:03d}")
             group.attrs["source"], group.attrs["target"] = proj.source, proj.target
+            if proj.port:
+                group.attrs["port"] = np.int64(proj.port)
             group.create_dataset("delay", data=np.asarray(proj.delay, np.int64))
             group.create_dataset("delay_us", data=np.asarray(proj.delay_us, np.float64))
             ops_group = group.create_group("ops")
@@ -376,6 +390,9 @@ def _read(f, file: str, h5py) -> dict[str, Any]:
     parts["populations"] = []
     for where, g in _numbered(f, "/populations", file, h5py):
         kw = _read_neurons(g, file, where, h5py, ("decay", "v_th"))
+        kw["syn_decay_2"] = num_attr(g.attrs, file, where, "syn_decay_2", required=False) or 0.0
+        kw["v_init"] = (_dataset(g, file, where, "v_init", h5py, np.float64) if "v_init" in g
+                        else num_attr(g.attrs, file, where, "v_init", required=False))
         parts["populations"].append(Population(
             _attr_str(g.attrs, file, where, "name"), _attr_ints(g.attrs, file, where, "shape"),
             **kw))
@@ -386,7 +403,8 @@ def _read(f, file: str, h5py) -> dict[str, Any]:
         parts["projections"].append(Projection(
             _attr_str(g.attrs, file, where, "source"), _attr_str(g.attrs, file, where, "target"),
             [_read_op(og, file, ow, h5py) for ow, og in _numbered(f, f"{where}/ops", file, h5py)],
-            *(d if d.ndim else d[()] for d in delays)))
+            *(d if d.ndim else d[()] for d in delays),
+            port=num_attr(g.attrs, file, where, "port", integer=True, required=False) or 0))
     return parts
 
 

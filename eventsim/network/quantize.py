@@ -78,6 +78,12 @@ def _int_reset(neurons, scale, v_th, where: str) -> float:
     if neurons.v_leak != 0.0:
         raise NetworkError(f"{where}: field 'v_leak' is {neurons.v_leak}; an integer layer "
                            "has no leak drive: quantize a network with v_leak 0")
+    if getattr(neurons, "syn_decay_2", 0.0):
+        raise NetworkError(f"{where}: field 'syn_decay_2' is {neurons.syn_decay_2}; an integer "
+                           "population has one current (for now)")
+    if getattr(neurons, "v_init", None) is not None:
+        raise NetworkError(f"{where}: field 'v_init' is given; an integer population starts "
+                           "at 0 (for now)")
     if neurons.v_reset == 0.0:
         return 0.0
     if np.ndim(scale) or np.ndim(v_th):

@@ -9,7 +9,7 @@ Forward, for ``t = 0 .. T-1`` and each population ``p`` in order::
     u_p[t] = k_p (u_p[t-1] - v_th o_p[t-1]) + I_p[t]                       reset "subtract"
     o_p[t] = spike(u_p[t] - v_th)
 
-from ``u_p[-1] = v_leak`` (0 unless given), ``I_p`` including the leak drive
+from ``u_p[-1] = v_init`` (else ``v_leak``, 0 unless given), ``I_p`` including the leak drive
 ``(1 - k_p) v_leak``. A current-based population (``syn_decay = a > 0``) filters its input
 first, ``i_p[t] = a i_p[t-1] + I_p[t]`` (``i_p[-1] = 0``; its leak drive then goes to ``u``,
 not ``i``), and ``u_p[t]`` takes ``i_p[t] + (1 - k_p) v_leak`` where the line above has
@@ -36,7 +36,7 @@ as :func:`eventsim.train.lif.lif_backward` steps it (a leaky integrator: ``g_u_p
 + k g_u_p[t+1]``); a current-based population passes ``g_i_p[t] = g_u_p[t] + a g_i_p[t+1]``
 on as ``dL/dI``. In a refractory population a held step ``t`` has ``u[t] = u[t-1]'`` (the
 reset value: factor 1 where ``k`` stood, no spike, no input: ``dL/dI[t] = 0``). Then each projection's weight and bias gradients over all steps at once,
-from ``dL/dI`` of its target and its delayed source signal. NeuNorm and integer populations are not trained on graphs.
+from ``dL/dI`` of its target and its delayed source signal. NeuNorm, integer populations and a second current are not trained on graphs.
 """
 
 from __future__ import annotations
@@ -108,6 +108,10 @@ def check_trainable(g: Graph) -> None:
         if pop.integer:
             raise InputError(f"train: population '{pop.name}' is an integer (quantized) "
                              "population; train the float graph, then quantize it")
+        if pop.syn_decay_2:
+            raise NetworkError(f"train: population '{pop.name}': field 'syn_decay_2' is "
+                               f"{pop.syn_decay_2}; a second synaptic current is not trained "
+                               "(for now: it runs, validates and saves)")
     for k, proj in enumerate(g.projections):
         if any(isinstance(op, NeuNorm) for op in proj.ops):
             raise NetworkError(f"train: {projection_name(k, proj)}: NeuNorm is trained in "
@@ -186,7 +190,8 @@ def forward(g: Graph, x: np.ndarray, spike_fn: SpikeFn | None = None,
                 s = _delayed_step(cache.o[q], t, part.delay)
                 current += _apply(g, k, cache, part, s.reshape(B, *g.source_shape(k))
                                   ).reshape(B, -1)
-            u_prev = cache.u[p][t - 1] if t else np.full_like(current, pop.v_leak)
+            u_prev = cache.u[p][t - 1] if t else np.broadcast_to(
+                pop.start().astype(dtype), current.shape)  # v_init, else v_leak
             o_prev = cache.o[p][t - 1] if t else np.zeros_like(current)
             if pop.syn_decay > 0:  # the current decays, then takes the input
                 currents[p] = syn[p] * currents[p] + current

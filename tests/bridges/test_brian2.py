@@ -12,7 +12,7 @@ import graphgen
 import netgen
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from netgen import conv_networks, dense_networks
 
@@ -58,6 +58,25 @@ def test_random_networks_agree_spike_for_spike(case, seed, readout):
                 assert (a is None) == (b is None) == (not readout or pop < len(ours.spikes) - 1)
                 if a is not None:
                     np.testing.assert_allclose(b, a, rtol=READOUT_RTOL, atol=READOUT_RTOL)
+
+
+@settings(max_examples=25, deadline=None)
+@given(graphgen.vector_graphs(cuba=True, two=True), st.integers(0, 2**32 - 1))
+def test_two_currents_and_a_start_agree_spike_for_spike(case, seed):
+    """Graphs with a second current (``isyn2`` in Brian2, fed by the projections of port 1)
+    and starts ``v_init`` per neuron (Brian2's ``v0``, set again at every sample), with
+    refractory periods, leaks and both resets among them: three samples in one run()."""
+    net, x = case
+    assume(any(p.syn_decay_2 for p in net.populations))
+    rng = np.random.default_rng(seed)
+    samples = [x, *[(rng.random((rng.integers(1, 25), *x.shape[1:])) < 0.4).astype(np.uint8)
+                    for _ in range(2)]]
+    run = run_brian2(net, samples)
+    for k, sample in enumerate(samples):
+        ours = eventsim.simulate(net, sample, dtype="float64")
+        for pop, spikes in enumerate(ours.spikes):
+            np.testing.assert_array_equal(run.spikes[k][pop], spikes,
+                                          err_msg=f"sample {k}, population {pop}")
 
 
 def _net(seed=0, n_in=6, reset="zero"):

@@ -29,7 +29,9 @@ def _delay(draw, rng, n_tgt, n_src, max_delay=3):
 
 
 @st.composite
-def vector_graphs(draw, cuba=False):
+def vector_graphs(draw, cuba=False, two=False):
+    """``two``: also maybe a second current (``syn_decay_2``, fed by projections of port 1)
+    and a start ``v_init`` per neuron."""
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     n_in = draw(st.integers(1, 8))
@@ -53,6 +55,18 @@ def vector_graphs(draw, cuba=False):
         projections.append(Projection(src, tgt, [ops.Dense(w, bias)],
                                       delay=_delay(draw, rng, n_tgt, n_src)))
     pops = [Population(name, (n,), **_lif(draw, rng, cuba)) for name, n in zip(names, sizes)]
+    if two:
+        for pop in pops:
+            if pop.syn_decay > 0 and pop.syn_decay != pop.decay and not pop.is_readout:
+                q = draw(st.sampled_from([0.0, 0.3, 0.95, float(rng.uniform(0.05, 0.97))]))
+                pop.syn_decay_2 = q if q != pop.decay else 0.0
+            if draw(st.booleans()):
+                pop.v_init = rng.uniform(-1.0, 1.2, pop.size) * pop.v_th
+        by_name = {pop.name: pop for pop in pops}
+        for proj in projections:
+            if by_name[proj.target].syn_decay_2 and proj.ops[0].bias is None \
+                    and draw(st.booleans()):
+                proj.port = 1
     T = draw(st.integers(1, 25))
     x = (rng.random((T, n_in)) < draw(st.sampled_from([0.05, 0.3, 0.8]))).astype(np.uint8)
     return Graph((n_in,), pops, projections), x

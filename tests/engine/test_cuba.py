@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from eventsim.engine.crossing import cuba_crossing, cuba_value
-from eventsim.engine.plan import DECAY, FT_COLS, SYN_DECAY, decay_tables
+from eventsim.engine.crossing import cuba_crossing, cuba_value, two_crossing, two_value
+from eventsim.engine.plan import DECAY, FT_COLS, SYN_DECAY, SYN_DECAY2, decay_tables
 from eventsim.engine.reference import simulate_dense
 from eventsim.engine.simulate import simulate
 from eventsim.errors import NetworkError
@@ -140,3 +140,81 @@ def test_input_during_the_hold_is_lost_and_a_current_runs_on():
         out, _ = simulate_dense(net, x)
         np.testing.assert_array_equal(np.argwhere(out[0]), expect)
         np.testing.assert_array_equal(r.spikes[0], expect)
+
+
+def _two_tables(decay, syn_decay, syn_decay_2, T):
+    ft = np.zeros((1, FT_COLS))
+    ft[0, [DECAY, SYN_DECAY, SYN_DECAY2]] = decay, syn_decay, syn_decay_2
+    return decay_tables(ft, T)
+
+
+@settings(max_examples=500, deadline=None)
+@given(decay=st.floats(0.05, 0.995), syn_decay=st.floats(0.01, 0.995),
+       syn_decay_2=st.floats(0.01, 0.995), u0=st.floats(-2, 0.99), i0=st.floats(-2, 2),
+       i2=st.floats(-2, 2), c=st.floats(-0.5, 0.5), b=st.floats(-0.5, 0.5),
+       n_max=st.integers(1, 600))
+def test_two_current_crossing_is_the_first_step_the_closed_form_reaches(
+        decay, syn_decay, syn_decay_2, u0, i0, i2, c, b, n_max):
+    """Two currents of opposite signs give up to two turning points (a dip then a rise then
+    a fall, ...): the crossing found between the turning points located in closed form is
+    the first ``n`` whose value (the engine's expression) reaches ``v_th = 1``, as stepping
+    every ``n`` finds it."""
+    assume(syn_decay != decay and syn_decay_2 != decay)
+    tables = _two_tables(decay, syn_decay, syn_decay_2, n_max + 2)
+    values = np.array([two_value(u0, i0, i2, c, b, tables, 0, n) for n in range(1, n_max + 1)])
+    over = np.flatnonzero(values >= 1.0)
+    near = np.abs(values - 1.0) < 1e-9  # a value within rounding of v_th: either is right
+    expect = int(over[0]) + 1 if len(over) else -1
+    got = two_crossing(u0, i0, i2, c, b, tables, 0, 1.0, decay, syn_decay, syn_decay_2, n_max)
+    if not near.any():
+        assert got == expect
+
+
+def test_two_turning_points_cross_on_the_second_rise():
+    """An inhibitory current with a slow decay pulls ``u`` down after a fast excitatory rise
+    that stays below threshold, then the leak drive lifts it past threshold: rise, fall, rise.
+    The crossing after both turning points is found, and none before it."""
+    decay, a, q = 0.9, 0.5, 0.97
+    tables = _two_tables(decay, a, q, 400)
+    u0, i0, i2, c = 0.0, 0.9, -0.2, 0.12  # K = c / (1 - decay) = 1.2 > v_th = 1
+    values = np.array([two_value(u0, i0, i2, c, 0.0, tables, 0, n) for n in range(1, 400)])
+    steps = np.sign(np.diff(values))
+    turns = np.flatnonzero(steps[1:] != steps[:-1])
+    assert len(turns) == 2 and values.max(initial=0) > 0  # a peak, a trough
+    first = int(np.flatnonzero(values >= 1.0)[0]) + 1
+    assert first > turns[1] + 1 and values[turns[0] + 1] < 1.0
+    for n_max in (first, first + 1, 399):
+        assert two_crossing(u0, i0, i2, c, 0.0, tables, 0, 1.0, decay, a, q, n_max) == first
+    assert two_crossing(u0, i0, i2, c, 0.0, tables, 0, 1.0, decay, a, q, first - 1) == -1
+
+
+@pytest.mark.parametrize("u0, i0, i2, first", [(0.8, -2.0, 0.2, 10), (0.8, -2.5, 0.19, 14)])
+def test_a_trough_then_a_peak_over_threshold_crosses(u0, i0, i2, first):
+    """A fast inhibitory current pulls ``u`` into a trough, a slow excitatory one lifts it
+    over threshold to a peak, and it decays back below (``K = 0``): the crossing lies before
+    the second turning point, which must be found (``u(n_max) < v_th``)."""
+    decay, a, q = 0.9, 0.3, 0.97
+    tables = _two_tables(decay, a, q, 400)
+    values = np.array([two_value(u0, i0, i2, 0.0, 0.0, tables, 0, n) for n in range(1, 300)])
+    assert values[1] < values[0] and values[-1] < 1.0 and values.max() > 1.0
+    assert int(np.flatnonzero(values >= 1.0)[0]) + 1 == first
+    assert two_crossing(u0, i0, i2, 0.0, 0.0, tables, 0, 1.0, decay, a, q, 299) == first
+    assert two_crossing(u0, i0, i2, 0.0, 0.0, tables, 0, 1.0, decay, a, q, first - 1) == -1
+
+
+@settings(max_examples=300, deadline=None)
+@given(decay=st.floats(0.5, 0.99), fast=st.floats(0.05, 0.6), slow=st.floats(0.9, 0.995),
+       u0=st.floats(-1, 0.99), i_fast=st.floats(-3, 3), i_slow=st.floats(-0.4, 0.4),
+       c=st.floats(-0.1, 0.15), swap=st.booleans(), n_max=st.integers(1, 600))
+def test_fast_and_slow_currents_of_opposite_signs(decay, fast, slow, u0, i_fast, i_slow, c,
+                                                 swap, n_max):
+    """The family with two turning points (a fast current against a slow one, either as the
+    first current), as stepping finds the crossing."""
+    assume(fast != decay and slow != decay and i_fast * i_slow < 0)
+    a, q, i0, i2 = (slow, fast, i_slow, i_fast) if swap else (fast, slow, i_fast, i_slow)
+    tables = _two_tables(decay, a, q, n_max + 2)
+    values = np.array([two_value(u0, i0, i2, c, 0.0, tables, 0, n) for n in range(1, n_max + 1)])
+    over = np.flatnonzero(values >= 1.0)
+    expect = int(over[0]) + 1 if len(over) else -1
+    if not (np.abs(values - 1.0) < 1e-9).any():
+        assert two_crossing(u0, i0, i2, c, 0.0, tables, 0, 1.0, decay, a, q, n_max) == expect

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from graphgen import image_graphs, vector_graphs
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from eventsim.engine.reference import simulate_dense
@@ -37,6 +37,16 @@ def assert_graph_same_as_twin(g, x, dtype="float64"):
 @given(vector_graphs(cuba=True))
 def test_vector_graphs_equal_twin(case):
     assert_graph_same_as_twin(*case)
+
+
+@settings(max_examples=150, deadline=None)
+@given(vector_graphs(cuba=True, two=True))
+def test_two_current_graphs_equal_twin(case):
+    """A second current fed by projections of port 1, and a start ``v_init`` per neuron, with
+    everything else the graphs draw (refractory periods, leaks, resets, cycles, delays)."""
+    g, x = case
+    assume(any(p.syn_decay_2 for p in g.populations))
+    assert_graph_same_as_twin(g, x)
 
 
 @settings(max_examples=60, deadline=None)

@@ -401,7 +401,7 @@ def test_format_as_bytes_is_read(saved):
 
 @pytest.mark.parametrize(
     "value, expect",
-    [(5, "is 5; this eventsim reads versions 1 to 4"), (0, "is 0"), ("1", "expected an integer")],
+    [(6, "is 6; this eventsim reads versions 1 to 5"), (0, "is 0"), ("1", "expected an integer")],
 )
 def test_format_version(saved, value, expect):
     _edit(saved, lambda f: f.attrs.__setitem__("format_version", value))
