@@ -109,8 +109,8 @@ def run_brian2_example(conn: np.ndarray, v0: np.ndarray, steps: int, target: str
     b2.start_scope()
     b2.prefs.codegen.target = target
     ms, mV = b2.ms, b2.mV
-    taum, taue, taui = TAU_M * ms, TAU_E * ms, TAU_I * ms
-    Vt, Vr, El = V_T * mV, V_R * mV, E_L * mV  # noqa: F841  (read by the equations)
+    names = {"taum": TAU_M * ms, "taue": TAU_E * ms, "taui": TAU_I * ms, "Vt": V_T * mV,
+             "Vr": V_R * mV, "El": E_L * mV, "we": W_E * mV, "wi": W_I * mV}
     eqs = """
     dv/dt  = (ge+gi-(v-El))/taum : volt (unless refractory)
     dge/dt = -ge/taue : volt
@@ -118,11 +118,10 @@ def run_brian2_example(conn: np.ndarray, v0: np.ndarray, steps: int, target: str
     """
     n = len(v0)
     P = b2.NeuronGroup(n, eqs, threshold="v>Vt", reset="v = Vr", refractory=REFRACTORY_MS * ms,
-                       method="exact", dt=DT_MS * ms)
+                       method="exact", dt=DT_MS * ms, namespace=names)
     P.v = v0 * mV
-    we, wi = W_E * mV, W_I * mV  # noqa: F841
-    Ce = b2.Synapses(P, P, on_pre="ge += we", dt=DT_MS * ms)
-    Ci = b2.Synapses(P, P, on_pre="gi += wi", dt=DT_MS * ms)
+    Ce = b2.Synapses(P, P, on_pre="ge += we", dt=DT_MS * ms, namespace=names)
+    Ci = b2.Synapses(P, P, on_pre="gi += wi", dt=DT_MS * ms, namespace=names)
     post, pre = np.nonzero(conn)
     e = pre < n * N_EXC // N
     Ce.connect(i=pre[e], j=post[e])

@@ -14,7 +14,7 @@ import pytest
 import eventsim
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "tools"))
-import bench_cuba  # noqa: E402
+import bench_cuba
 
 N, STEPS = 800, 1500
 

@@ -23,8 +23,8 @@ def _graph(seed=0, **pop_kw) -> Graph:
     """An excitatory-inhibitory pair as in the CUBA benchmark: ``exc`` feeds the first
     current of both, ``inh`` the second."""
     rng = np.random.default_rng(seed)
-    kw = dict(decay=0.95, v_th=1.0, syn_decay=0.8, syn_decay_2=0.9, v_leak=1.05,
-              refractory_steps=2) | pop_kw
+    kw = {"decay": 0.95, "v_th": 1.0, "syn_decay": 0.8, "syn_decay_2": 0.9, "v_leak": 1.05,
+          "refractory_steps": 2} | pop_kw
     return Graph((5,), [Population("exc", (8,), v_init=rng.uniform(0, 1, 8), **kw),
                         Population("inh", (4,), **kw)],
                  [Projection(INPUT, "exc", [ops.Dense(rng.uniform(0, 0.3, (8, 5)))]),
@@ -87,24 +87,24 @@ def test_current_updates_count_both_currents():
 
 
 @pytest.mark.parametrize("change, match", [
-    (lambda g: setattr(g.projections[3], "port", 2), r"projection 3 \(inh -> exc\): field "
-     r"'port' must be 0 or 1"),
-    (lambda g: setattr(g.populations[0], "syn_decay_2", 0.0), r"projection 3 \(inh -> exc\): "
-     r"field 'port' is 1, but population 'exc' has no second current"),
-    (lambda g: setattr(g.projections[3].ops[0], "bias", np.ones(8)), r"projection 3 \(inh -> "
-     r"exc\): a projection into the second current \(port 1\) takes no bias"),
-    (lambda g: setattr(g.populations[0], "syn_decay_2", 0.95), r"population 'exc': field "
-     r"'syn_decay_2' equals 'decay' \(0.95\)"),
-    (lambda g: setattr(g.populations[0], "syn_decay", 0.95), r"population 'exc': field "
-     r"'syn_decay' equals 'decay' \(0.95\)"),
-    (lambda g: setattr(g.populations[0], "syn_decay_2", 1.0), r"population 'exc': field "
-     r"'syn_decay_2' must be a number in \[0, 1\)"),
-    (lambda g: setattr(g.populations[1], "v_th", math.inf), r"population 'inh': field "
-     r"'syn_decay_2' is 0.9, but a leaky integrator readout has one current"),
-    (lambda g: setattr(g.populations[0], "v_init", np.zeros(7)), r"population 'exc': field "
-     r"'v_init' must be one number or one per neuron, shape \(8,\); got shape \(7,\)"),
-    (lambda g: g.populations[0].v_init.__setitem__(3, np.nan), r"population 'exc': field "
-     r"'v_init' must be finite, got nan at neuron 3"),
+    (lambda g: setattr(g.projections[3], "port", 2), (r"projection 3 \(inh -> exc\): field "
+     r"'port' must be 0 or 1")),
+    (lambda g: setattr(g.populations[0], "syn_decay_2", 0.0), (r"projection 3 \(inh -> exc\): "
+     r"field 'port' is 1, but population 'exc' has no second current")),
+    (lambda g: setattr(g.projections[3].ops[0], "bias", np.ones(8)), (r"projection 3 \(inh -> "
+     r"exc\): a projection into the second current \(port 1\) takes no bias")),
+    (lambda g: setattr(g.populations[0], "syn_decay_2", 0.95), (r"population 'exc': field "
+     r"'syn_decay_2' equals 'decay' \(0.95\)")),
+    (lambda g: setattr(g.populations[0], "syn_decay", 0.95), (r"population 'exc': field "
+     r"'syn_decay' equals 'decay' \(0.95\)")),
+    (lambda g: setattr(g.populations[0], "syn_decay_2", 1.0), (r"population 'exc': field "
+     r"'syn_decay_2' must be a number in \[0, 1\)")),
+    (lambda g: setattr(g.populations[1], "v_th", math.inf), (r"population 'inh': field "
+     r"'syn_decay_2' is 0.9, but a leaky integrator readout has one current")),
+    (lambda g: setattr(g.populations[0], "v_init", np.zeros(7)), (r"population 'exc': field "
+     r"'v_init' must be one number or one per neuron, shape \(8,\); got shape \(7,\)")),
+    (lambda g: g.populations[0].v_init.__setitem__(3, np.nan), (r"population 'exc': field "
+     r"'v_init' must be finite, got nan at neuron 3")),
 ])
 def test_bad_fields_are_named(change, match):
     g = _graph()
