@@ -34,7 +34,10 @@ projections') added in order 1, the synapses ``isyn_post += w``, and ``v += isyn
 (:mod:`eventsim.network.layers`). A second current (``syn_decay_2 > 0``) is ``isyn2``, decayed
 likewise, fed by the synapses of the projections of port 1 (``isyn2_post += w``) and added
 with ``isyn`` (``v += isyn + isyn2``). ``v`` starts at the population's ``v_init`` (else
-``v_leak``), a constant ``v0`` per neuron.
+``v_leak``), a constant ``v0`` per neuron. An adaptive threshold's ``b`` is ``badapt``,
+decayed with ``v`` (``exp(-dt / tau_adapt)``), the threshold ``v >= v_th + badapt`` and the
+reset ``badapt += jump`` after ``v``'s (``v -= v_th + badapt`` for a subtract reset), so
+``b[t] = adapt_decay (b[t-1] + jump o[t-1])``.
 
 A refractory period of ``r`` steps is Brian2's ``refractory=(r + 1) * dt`` (``not_refractory``
 turns true again ``r + 1`` steps after the spike) with ``(unless refractory)`` on ``dv/dt``
@@ -109,6 +112,10 @@ b_syn : 1 (constant)
 """
 _MODEL_SECOND_CURRENT = """disyn2/dt = -isyn2 * rate_syn2 : 1
 rate_syn2 : hertz (constant)
+"""
+_MODEL_ADAPT = """dbadapt/dt = -badapt * rate_adapt : 1
+rate_adapt : hertz (constant)
+jump : 1 (constant)
 """
 _MODEL_INTEGER = """v : 1
 dnum : 1 (constant)
@@ -290,13 +297,21 @@ def _populations(b2, net, g: Graph, source: list, dt: float, driven: bool, dt_us
         if two:
             model += _MODEL_SECOND_CURRENT
         model += "v0 : 1 (constant)\n"  # the start (and restart) of v
+        if pop.adaptive:
+            model += _MODEL_ADAPT
+        reset = _RESETS[pop.reset]
+        own_threshold = threshold
+        if pop.adaptive:  # the threshold adapts: v_th + b, raised after each spike
+            own_threshold = threshold.replace("v >= v_th", "v >= v_th + badapt")
+            reset = ("v -= v_th + badapt" if pop.reset == "subtract" else reset) + \
+                "\nbadapt += jump"
         held = pop.refractory_steps > 0  # Brian2 holds v (unless refractory) after a spike
         if held:
             model = model.replace("dv/dt = -v * rate : 1", "dv/dt = -v * rate : 1 (unless "
                                   "refractory)")
         refractory = (pop.refractory_steps + 1) * dt * b2.second if held else False
         free = " * int(not_refractory)" if held else ""  # what a held membrane ignores
-        group = b2.NeuronGroup(pop.size, model, threshold=threshold, reset=_RESETS[pop.reset],
+        group = b2.NeuronGroup(pop.size, model, threshold=own_threshold, reset=reset,
                                refractory=refractory,
                                method="exact", dt=dt * b2.second, name=f"eventsim_pop{p}",
                                namespace={"v_reset": float(pop.v_reset),
@@ -329,6 +344,9 @@ def _populations(b2, net, g: Graph, source: list, dt: float, driven: bool, dt_us
                                                order=5 * p + 2, name=f"eventsim_current{p}"))
         group.v_th = pop.neuron_thresholds()
         group.v0 = pop.start()  # v_init, else v_leak (at rest)
+        if pop.adaptive:
+            group.rate_adapt = -np.log(pop.adapt_decay) / float(dt) * b2.Hz
+            group.jump = pop.adapt_jump
         group.v = "v0"
         if driven:
             group.drive = bias[p] * (1e6 / dt_us) * b2.Hz
@@ -410,7 +428,8 @@ def _run_discrete(net, inputs, dt_us, T, target, probe) -> Brian2Run:
         if len(inputs) > 1:
             for p, grp in enumerate(groups):
                 restart = "v = v0" + ("\nisyn = 0" if "isyn" in grp.variables else "") + (
-                    "\nisyn2 = 0" if "isyn2" in grp.variables else "")
+                    "\nisyn2 = 0" if "isyn2" in grp.variables else "") + (
+                    "\nbadapt = 0" if "badapt" in grp.variables else "")
                 objects.append(grp.run_regularly(restart, dt=seg * dt * b2.second,
                                                when="start",
                                                name=f"eventsim_segment{p}"))

@@ -8,8 +8,8 @@ it, so a crossing put on the queue is one the loop confirms. A current-based neu
 ``i``, drives ``c`` of the membrane and ``b`` of the current) is brought forward as ``u <-
 P u + c G + i H + b J`` (:func:`cuba_value`): no longer monotone, but with at most one
 turning point, which :func:`cuba_crossing` brackets before it refines the crossing. With a
-second current ``i2`` (:func:`two_value`) it has at most two, located in closed form by
-:func:`two_crossing`.
+second current ``i2`` (:func:`two_value`), or an adaptive threshold, it has at most two,
+located in closed form by :func:`three_turns` (:func:`two_crossing`, :func:`adapt_crossing`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from eventsim.engine.plan import DECAY, DECAY_NUM, INTEGER, SYN_DECAY, SYN_DECAY2, SYN_NUM
+from eventsim.engine.plan import (
+    ADAPT_DECAY,
+    ADAPT_JUMP,
+    DECAY,
+    DECAY_NUM,
+    INTEGER,
+    SYN_DECAY,
+    SYN_DECAY2,
+    SYN_NUM,
+)
 
 
 @njit(cache=True)
@@ -160,27 +169,57 @@ def two_value(u0, i0, i2, c, b, tables, l, n):
 
 
 @njit(cache=True)
-def _rising(al, be, ga, tables, l, m):
+def _rising(al, be, ga, tables, third, l, m):
     """Whether ``u(m + 1) > u(m)`` in exact arithmetic: ``al k**m + be a**m + ga q**m > 0``
-    (the powers read from the tables)."""
+    (the powers read from the tables: ``P``, ``A``, and ``third`` for ``q``)."""
     k = min(m, tables.cap[l])
-    return al * tables.P[l, k] + be * tables.A[l, k] + ga * tables.A2[l, k] > 0
+    return al * tables.P[l, k] + be * tables.A[l, k] + ga * third[l, k] > 0
 
 
 @njit(cache=True)
-def _turn(al, be, ga, tables, l, lo, hi):
+def _turn(al, be, ga, tables, third, l, lo, hi):
     """The ``n`` in ``lo + 1 .. hi`` where :func:`_rising` changes (``u(n)`` is a peak or a
     trough), on a range where it changes at most once; -1 if it does not."""
-    r = _rising(al, be, ga, tables, l, lo)
-    if lo >= hi or _rising(al, be, ga, tables, l, hi) == r:
+    r = _rising(al, be, ga, tables, third, l, lo)
+    if lo >= hi or _rising(al, be, ga, tables, third, l, hi) == r:
         return -1
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if _rising(al, be, ga, tables, l, mid) == r:
+        if _rising(al, be, ga, tables, third, l, mid) == r:
             lo = mid
         else:
             hi = mid
     return hi
+
+
+@njit(cache=True)
+def three_turns(al, be, ga, k, a, q, tables, third, l, n_max):
+    """Where ``u(n) = K + x k**n + y a**n + z q**n`` turns on ``1..n_max`` (``al = x (k - 1)``,
+    ``be = y (a - 1)``, ``ga = z (q - 1)``; ``third`` the table of ``q**n``): an array of 3,
+    ascending, -1 for none (at most two are real turns).
+
+    Its step ``u(m + 1) - u(m) = al k**m + be a**m + ga q**m`` divided by ``q**m`` has one
+    stationary point, where ``(k / a)**m = -be log(a / q) / (al log(k / q))``; on each side it
+    is monotone, so the step changes sign at most once there (:func:`_turn` bisects it). With
+    two terms only (``ga = 0``, or ``be = 0``) it changes sign once at most anywhere.
+    """
+    last = n_max - 1  # the steps m = 1 .. last cover u(1 .. n_max)
+    split = 0  # the last whole m at or before the stationary point (0: none inside)
+    if al != 0.0 and be != 0.0 and ga != 0.0 and a != q and k != q and k != a:
+        ratio = -be * np.log(a / q) / (al * np.log(k / q))
+        if ratio > 0.0:
+            m_star = np.log(ratio) / np.log(k / a)
+            if m_star >= 1.0:
+                split = int(min(m_star, np.float64(last)))
+    turns = np.full(3, -1, np.int64)
+    if split == 0:
+        turns[0] = _turn(al, be, ga, tables, third, l, 1, last)
+    else:
+        turns[0] = _turn(al, be, ga, tables, third, l, 1, split)
+        if split < last:
+            turns[1] = _turn(al, be, ga, tables, third, l, split, split + 1)
+            turns[2] = _turn(al, be, ga, tables, third, l, split + 1, last)
+    return turns
 
 
 @njit(cache=True)
@@ -190,12 +229,9 @@ def two_crossing(u0, i0, i2, c, b, tables, l, v_th, k, a, q, n_max):
     In exact arithmetic ``u(n) = K + x k**n + y a**n + z q**n`` (``k``, ``a``, ``q`` the
     membrane's and the two currents' decays, ``a != k != q``) with ``K = c / (1 - k) + b /
     ((1 - a)(1 - k))``, ``y = (i - b / (1 - a)) a / (a - k)``, ``z = i2 q / (q - k)`` and
-    ``x = u0 - K - y - z``. Its step ``u(m + 1) - u(m) = al k**m + be a**m + ga q**m``
-    (``al = x (k - 1)``, ...) divided by ``q**m`` has one stationary point, where ``(k /
-    a)**m = -be log(a / q) / (al log(k / q))``; on each side it is monotone, so the step
-    changes sign at most once there: at most two turning points of ``u``, each bisected
-    (:func:`_turn`). Between them ``u`` is monotone, and the first segment whose end
-    reaches ``v_th`` holds the crossing, bisected on the engine's own expression.
+    ``x = u0 - K - y - z``: at most two turning points (:func:`three_turns`). Between them
+    ``u`` is monotone, and the first segment whose end reaches ``v_th`` holds the crossing,
+    bisected on the engine's own expression.
     """
     if n_max < 1:
         return -1
@@ -208,23 +244,8 @@ def two_crossing(u0, i0, i2, c, b, tables, l, v_th, k, a, q, n_max):
     y = (i0 - b / (1.0 - a)) * a / (a - k)
     z = i2 * q / (q - k)
     x = u0 - big_k - y - z
-    al, be, ga = x * (k - 1.0), y * (a - 1.0), z * (q - 1.0)
-    last = n_max - 1  # the steps m = 1 .. last cover u(1 .. n_max)
-    split = 0  # the last whole m at or before the stationary point (0: none inside)
-    if al != 0.0 and be != 0.0 and a != q:
-        ratio = -be * np.log(a / q) / (al * np.log(k / q))
-        if ratio > 0.0:
-            m_star = np.log(ratio) / np.log(k / a)
-            if m_star >= 1.0:
-                split = int(min(m_star, np.float64(last)))
-    turns = np.full(3, -1, np.int64)
-    if split == 0:
-        turns[0] = _turn(al, be, ga, tables, l, 1, last)
-    else:
-        turns[0] = _turn(al, be, ga, tables, l, 1, split)
-        if split < last:
-            turns[1] = _turn(al, be, ga, tables, l, split, split + 1)
-            turns[2] = _turn(al, be, ga, tables, l, split + 1, last)
+    turns = three_turns(x * (k - 1.0), y * (a - 1.0), z * (q - 1.0), k, a, q, tables,
+                        tables.A2, l, n_max)
     lo = 1  # u(lo) < v_th
     for j in range(4):
         hi = turns[j] if j < 3 else n_max
@@ -234,6 +255,62 @@ def two_crossing(u0, i0, i2, c, b, tables, l, v_th, k, a, q, n_max):
             while hi - lo > 1:
                 mid = (lo + hi) // 2
                 if two_value(u0, i0, i2, c, b, tables, l, mid) >= v_th:
+                    hi = mid
+                else:
+                    lo = mid
+            return hi
+        lo = hi
+    return -1
+
+
+@njit(cache=True)
+def adapt_reaches(u0, i0, c, b, theta, tables, l, v_th, cuba, shift, n):
+    """Whether a neuron with an adaptive threshold, left alone, fires ``n`` steps on: its
+    potential (:func:`cuba_value`, or :func:`value_after` with delta synapses) against ``v_th
+    + theta * R[shift + n]``, the expressions the step loop evaluates (``theta`` the
+    threshold's adaptation ``shift`` steps before the potential's ``n`` count from)."""
+    u = cuba_value(u0, i0, c, b, tables, l, n) if cuba else value_after(u0, c, tables, l, n)
+    return u >= v_th + theta * tables.R[l, min(shift + n, tables.cap[l])]
+
+
+@njit(cache=True)
+def adapt_crossing(u0, i0, c, b, theta, tables, l, v_th, k, a, rho, cuba, shift, n_max):
+    """Smallest ``n`` in ``1..n_max`` where :func:`adapt_reaches`, else -1.
+
+    In exact arithmetic ``u(n) - v_th - b(n) = K + x k**n + y a**n - theta rho**(shift) rho**n
+    - v_th`` (``y = 0`` with delta synapses; ``K``, ``x``, ``y`` as in :func:`two_crossing`):
+    at most two turning points (:func:`three_turns`), then the first monotone stretch whose
+    end reaches the threshold holds the crossing, bisected on :func:`adapt_reaches`.
+    """
+    if n_max < 1:
+        return -1
+    if adapt_reaches(u0, i0, c, b, theta, tables, l, v_th, cuba, shift, 1):
+        return 1
+    if n_max == 1:
+        return -1
+    k, a, rho = np.float64(k), np.float64(a), np.float64(rho)
+    big_k = c / (1.0 - k)
+    y = 0.0
+    if cuba:
+        big_k += b / ((1.0 - a) * (1.0 - k))
+        y = (i0 - b / (1.0 - a)) * a / (a - k)
+    z = -theta * tables.R[l, min(shift, tables.cap[l])]
+    x = u0 - big_k - y
+    al, be, ga = x * (k - 1.0), y * (a - 1.0), z * (rho - 1.0)
+    if rho == k:  # one exponential: merged
+        al, ga = al + ga, 0.0
+    elif cuba and rho == a:
+        be, ga = be + ga, 0.0
+    turns = three_turns(al, be, ga, k, a, rho, tables, tables.R, l, n_max)
+    lo = 1
+    for j in range(4):
+        hi = turns[j] if j < 3 else n_max
+        if hi <= lo:
+            continue
+        if adapt_reaches(u0, i0, c, b, theta, tables, l, v_th, cuba, shift, hi):
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if adapt_reaches(u0, i0, c, b, theta, tables, l, v_th, cuba, shift, mid):
                     hi = mid
                 else:
                     lo = mid
@@ -300,11 +377,16 @@ def int_crossing(u, b, D, v_th, n_max):
 
 
 @njit(cache=True)
-def crossing(lt, ft, l, u0, i0, i2, c, b, tables, v_th, decay, n_max):
+def crossing(lt, ft, l, u0, i0, i2, c, b, tables, v_th, decay, theta, shift, n_max):
     """The first crossing of a neuron of population ``l`` left alone (``u0``, currents ``i0``
-    and ``i2``, drives ``c`` of the membrane and ``b`` of the current): :func:`next_crossing`,
-    :func:`int_crossing` for an integer population, :func:`cuba_crossing` for a current-based
-    one, :func:`two_crossing` for one with two currents."""
+    and ``i2``, drives ``c`` of the membrane and ``b`` of the current, adaptation ``theta`` of
+    ``shift`` steps before): :func:`next_crossing`, :func:`int_crossing` for an integer
+    population, :func:`cuba_crossing` for a current-based one, :func:`two_crossing` for one
+    with two currents, :func:`adapt_crossing` for an adaptive threshold."""
+    if ft[l, ADAPT_JUMP] > 0:
+        return adapt_crossing(u0, i0, c, b, theta, tables, l, v_th, ft[l, DECAY],
+                              ft[l, SYN_DECAY], ft[l, ADAPT_DECAY], ft[l, SYN_DECAY] > 0,
+                              shift, n_max)
     if ft[l, SYN_DECAY2] > 0:
         return two_crossing(u0, i0, i2, c, b, tables, l, v_th, ft[l, DECAY], ft[l, SYN_DECAY],
                             ft[l, SYN_DECAY2], n_max)
@@ -319,15 +401,16 @@ def crossing(lt, ft, l, u0, i0, i2, c, b, tables, v_th, decay, n_max):
 
 
 @njit(cache=True)
-def held_crossing(lt, ft, l, u0, i0, i2, c, b, tables, v_th, decay, hold, n_max):
+def held_crossing(lt, ft, l, u0, i0, i2, c, b, tables, v_th, decay, theta, hold, n_max):
     """:func:`crossing` of a neuron whose membrane is held for the next ``hold`` steps (a
     refractory period): counted from the end of the hold, the currents brought there first
-    (``i <- A i + b GA``, ``i2 <- A2 i2``, as the step loop brings them)."""
+    (``i <- A i + b GA``, ``i2 <- A2 i2``, as the step loop brings them), an adaptation
+    ``theta`` decaying from now (``shift = hold``)."""
     if hold >= n_max:
         return -1
     if hold > 0 and ft[l, SYN_DECAY] > 0:
         i0 = current_after(i0, b, tables, l, hold)
         if ft[l, SYN_DECAY2] > 0:
             i2 = current2_after(i2, tables, l, hold)
-    n = crossing(lt, ft, l, u0, i0, i2, c, b, tables, v_th, decay, n_max - hold)
+    n = crossing(lt, ft, l, u0, i0, i2, c, b, tables, v_th, decay, theta, hold, n_max - hold)
     return n + hold if n > 0 else -1

@@ -14,7 +14,10 @@ projections' biases (``syn_bias``) go into the current ``i`` first::
     u <- decay * u_post[s-1] + bias + i
 
 and with a second current (``syn_decay_2 > 0``), fed by the edges of port 1 (their input
-``cur2``), ``i2 <- syn_decay_2 * i2 + (their weights)`` and ``u <- ... + i + i2``.
+``cur2``), ``i2 <- syn_decay_2 * i2 + (their weights)`` and ``u <- ... + i + i2``. An adaptive
+threshold (``adapt_jump > 0``) fires at ``u >= v_th + b``, ``b`` decaying by ``adapt_decay``
+a step (applied in closed form at each touch, before the membrane's) and raised by
+``adapt_jump`` after a spike; a subtract reset lowers ``u`` by ``v_th + b``.
 
 where a spike of step ``t`` along an edge of delay ``e`` arrives at step ``t + e`` (closing a
 cycle counts one step). Event-driven, in two phases per population and step, populations in
@@ -73,6 +76,7 @@ from eventsim.engine.delivery import (
 )
 from eventsim.engine.neurons import bring_cuba, bring_held, bring_two
 from eventsim.engine.plan import (
+    ADAPT_JUMP,
     C_IN,
     CAN_SELF,
     DECAY,
@@ -116,7 +120,8 @@ EVENTS, QUEUE, PEAK_QUEUE = range(3)
 class State(NamedTuple):
     """What a run carries from step to step.
 
-    ``u``, ``i_syn`` (synaptic current; current-based populations), ``i_syn2`` and ``cur2``
+    ``u``, ``adapt`` (an adaptive threshold's ``b``, after its last spike's jump), ``i_syn``
+    (synaptic current; current-based populations), ``i_syn2`` and ``cur2``
     (a second current and its input of the step), ``ref_until`` (the last
     step the membrane is held after a spike; -1), ``ro_sum``, ``ro_max``
     (a readout population's membrane summed and its maximum, float64, :mod:`.readout`),
@@ -129,6 +134,7 @@ class State(NamedTuple):
     """
 
     u: np.ndarray
+    adapt: np.ndarray
     i_syn: np.ndarray
     i_syn2: np.ndarray
     cur2: np.ndarray
@@ -202,7 +208,7 @@ def schedule_bias(net, tables, T, state, heap, gstats):
         for g in range(lt[l, OFF], lt[l, OFF] + lt[l, N]):
             if bias[g] > 0 or state.u[g] != 0 or sb[g] > 0:
                 n = crossing(lt, ft, l, state.u[g], 0.0, 0.0, bias[g], sb[g], tables,
-                             vth[g], ft[l, DECAY], T)
+                             vth[g], ft[l, DECAY], 0.0, 0, T)
                 if n > 0:  # from step -1 (u at rest) to step n - 1
                     heap_push(heap.hkey, heap.hkey2, heap.hseq, heap.hver, heap.hstate,
                               (n - 1) * n_total + g, 0, state.version[g])
@@ -265,7 +271,7 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
     u, cur, t_last, version, pending = (state.u, state.cur, state.t_last, state.version,
                                         state.pending)
     i_syn, ref_until = state.i_syn, state.ref_until
-    i_syn2, cur2 = state.i_syn2, state.cur2
+    i_syn2, cur2, adapt_b = state.i_syn2, state.cur2, state.adapt
     mark, all_mark, uniform = state.mark, state.all_mark, state.uniform
     hkey, hkey2, hseq, hver, hstate = heap.hkey, heap.hkey2, heap.hseq, heap.hver, heap.hstate
     touched, spk = scratch.touched, scratch.spk
@@ -324,6 +330,7 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
             integrator = P[l, 1] == 1  # decay 1: G[n] = n
             cuba = ft[l, SYN_DECAY] > 0  # current-based
             two = ft[l, SYN_DECAY2] > 0  # with a second current
+            adapt = ft[l, ADAPT_JUMP] > 0  # an adaptive threshold
             readout = v_th == np.inf  # a leaky integrator, its membrane read out
             refr = lt[l, REFRACTORY]  # steps held after a spike
             # phase A: deliver what arrives now along every edge into l
@@ -378,7 +385,7 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
             # phase B.1: bring every touched neuron forward and add its input
             integer = lt[l, INTEGER] != 0
             if everyone and uniform[l] and not integer and not readout and not cuba \
-                    and refr == 0:
+                    and refr == 0 and not adapt:
                 # all last updated together: one factor, vectorised
                 nt = n_l
                 uu, cc, bb, tl = u[off:off + n_l], cur[off:off + n_l], bias[off:off + n_l], \
@@ -405,6 +412,11 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                 else:
                     sort_prefix(touched, nt)
                 D = lt[l, DECAY_NUM]
+                if adapt:  # the threshold's adaptation decays since the last touch
+                    R = tables.R
+                    for i in range(nt):
+                        g = off + i if everyone else touched[i]
+                        adapt_b[g] *= R[l, min(s - t_last[g], cap_l)]
                 if readout:
                     readout_bring(net, tables, state, l, off, touched, nt, everyone, s)
                 elif refr > 0:
@@ -443,7 +455,8 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                 v = u[g]
                 if own_th:  # thresholds per channel (integer layers)
                     v_th = vth[g]
-                if v >= v_th and (refr == 0 or s > ref_until[g]):  # held: it cannot fire
+                th = v_th + adapt_b[g] if adapt else v_th
+                if v >= th and (refr == 0 or s > ref_until[g]):  # held: it cannot fire
                     spk[n_spk] = g - off
                     n_spk += 1
                     counts[g] += 1
@@ -451,12 +464,14 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                         out_step[n_out] = s
                         out_gid[n_out] = g
                         n_out += 1
-                    v = v - v_th if subtract else 0.0
+                    v = v - th if subtract else 0.0
                     if v_reset != 0.0:  # apart: as one expression the chain ran 10% slower
                         v = v_reset
                     u[g] = v
                     if refr > 0:
                         ref_until[g] = s + refr
+                    if adapt:
+                        adapt_b[g] += ft[l, ADAPT_JUMP]
                 # next crossing without input: only a bias, a subtract reset that leaves u
                 # high enough for the next step, or a current can cause one
                 if not can_self or (bias[g] <= 0 and P[l, 1] * v < v_th and (
@@ -465,12 +480,13 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                     continue
                 i0 = i_syn[g] if cuba else 0.0  # (i_syn has one slot without currents)
                 j0 = i_syn2[g] if two else 0.0
+                b0 = adapt_b[g] if adapt else 0.0
                 if refr > 0:  # held until ref_until: the crossing counts from there
                     n = held_crossing(lt, ft, l, v, i0, j0, bias[g], sbias[g], tables, v_th,
-                                      decay, max(ref_until[g] - s, 0), T - 1 - s)
+                                      decay, b0, max(ref_until[g] - s, 0), T - 1 - s)
                 else:
                     n = crossing(lt, ft, l, v, i0, j0, bias[g], sbias[g], tables, v_th, decay,
-                                 T - 1 - s)
+                                 b0, 0, T - 1 - s)
                 if n > 0:
                     if hstate[SIZE] == hkey.shape[0]:  # room: at most one live entry a neuron
                         live = hver[:hstate[SIZE]] == version[hkey[:hstate[SIZE]] % n_total]

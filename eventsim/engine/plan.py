@@ -54,9 +54,10 @@ from eventsim.network.network import Network
  SYN_NUM) = range(11)
 LT_COLS = 11  # SYN_NUM: an integer population's current decay Du (of Du / 4096)
 # Columns of the float population table ``ft`` (the run's dtype); ``SYN_DECAY > 0``: a
-# current-based population; ``SYN_DECAY2 > 0``: one with a second current.
-DECAY, V_TH, V_RESET, V_LEAK, SYN_DECAY, SYN_DECAY2 = range(6)
-FT_COLS = 6
+# current-based population; ``SYN_DECAY2 > 0``: one with a second current; ``ADAPT_JUMP > 0``:
+# an adaptive threshold (decaying by ``ADAPT_DECAY``).
+DECAY, V_TH, V_RESET, V_LEAK, SYN_DECAY, SYN_DECAY2, ADAPT_DECAY, ADAPT_JUMP = range(8)
+FT_COLS = 8
 # Columns of the source table ``st`` (int64): neurons, ring slots (0: feeds nothing), where
 # its slots start in ``ring_n``/``ring_step`` and its spike slots in ``ring_idx``, and its
 # distinct delays >= 1 in ``src_delays``.
@@ -142,13 +143,14 @@ class Plan:
         return self._tables[T]._replace(conv=np.zeros(1, self.ft.dtype))
 
     @cached_property
-    def models(self) -> tuple[bool, bool, bool, bool]:
+    def models(self) -> tuple[bool, bool, bool, bool, bool]:
         """Whether any population has a current, a refractory period, a readout, a second
-        current: the state a run keeps per neuron for each
+        current, an adaptive threshold: the state a run keeps per neuron for each
         (:class:`~eventsim.engine.simulate.DiscreteRun`)."""
         return (bool((self.ft[:, SYN_DECAY] > 0).any()), bool((self.lt[:, REFRACTORY] > 0).any()),
                 bool((self.ft[:, V_TH] == np.inf).any()),
-                bool((self.ft[:, SYN_DECAY2] > 0).any()))
+                bool((self.ft[:, SYN_DECAY2] > 0).any()),
+                bool((self.ft[:, ADAPT_JUMP] > 0).any()))
 
     def rest(self) -> np.ndarray:
         """Every neuron's potential at the start (its population's ``v_init``, else
@@ -380,6 +382,7 @@ def build_plan(net: Network | Graph, dtype: np.dtype, continuous: bool = False) 
         ft[l, DECAY], ft[l, V_TH] = pop.decay, float(np.max(pop.v_th))
         ft[l, V_RESET], ft[l, V_LEAK] = pop.v_reset, pop.v_leak
         ft[l, SYN_DECAY], ft[l, SYN_DECAY2] = pop.syn_decay, pop.syn_decay_2
+        ft[l, ADAPT_DECAY], ft[l, ADAPT_JUMP] = pop.adapt_decay, pop.adapt_jump
         thresholds.append(pop.neuron_thresholds())
     b = _Builder(dtype)
     rows, row_us = [], []
@@ -482,9 +485,11 @@ def build_plan(net: Network | Graph, dtype: np.dtype, continuous: bool = False) 
             syn_bias[sl], bias[sl] = bias[sl], 0.0
         bias[sl] += pops[l].leak_drive()  # the leak towards v_leak: after the biases
         # a neuron crosses threshold without input only with a positive bias, or when a
-        # subtract reset leaves it high, or a current-based one with its current
+        # subtract reset leaves it high, or a current-based one with its current, or when
+        # an adaptive threshold falls below a potential that decays more slowly
         lt[l, CAN_SELF] = (bool((bias[sl] > 0).any()) or pops[l].reset == "subtract"
-                           or pops[l].syn_decay > 0) and ft[l, V_TH] < np.inf  # LI: never
+                           or pops[l].syn_decay > 0 or pops[l].adaptive
+                           ) and ft[l, V_TH] < np.inf  # LI: never
     arrays = NetArrays(
         lt, ft, st, et, ef, src_delays, b.cat(b.csr_ptr, np.int64), b.cat(b.csr_idx, np.int64),
         b.cat(b.csr_w, dtype), b.cat(b.dense_w, dtype), b.cat(b.conv_w, dtype),
@@ -532,7 +537,8 @@ def decay_tables(ft: np.ndarray, T: int) -> DecayTables:
 
         u <- P * u + c * G + i * H + b * J        i <- A * i + b * GA
 
-    (``H = 0``, ``J = G`` with delta synapses: ``u <- P * u + c * G``), and with a second
+    (``H = 0``, ``J = G`` with delta synapses: ``u <- P * u + c * G``), an adaptive threshold
+    ``b <- R * b`` (``R[l, n] = adapt_decay ** n``), and with a second
     current ``i2`` (``syn_decay_2 = q``: ``A2[l, n] = q ** n``, ``H2[l, n] = sum_{j=1..n}
     k ** (n-j) q ** j``; no bias)::
 
@@ -555,24 +561,26 @@ def decay_tables(ft: np.ndarray, T: int) -> DecayTables:
     Returns
     -------
     DecayTables
-        ``P, G, A, GA, H, J, A2, H2`` of shape (n_pop, width) (the last six zero for a
-        population with delta synapses, the last two for one without a second current),
+        ``P, G, A, GA, H, J, A2, H2, R`` of shape (n_pop, width) (``A .. J`` zero for a
+        population with delta synapses, ``A2, H2`` for one without a second current, ``R``
+        for one without adaptation),
         ``cap`` (n_pop,) int64, ``conv`` (1,) of the tables' dtype.
     """
     dtype, n_pop = ft.dtype, len(ft)
     leaky = ft[:, DECAY] < 1
     tiny = float(np.finfo(dtype).smallest_subnormal)
-    slowest = np.maximum.reduce([ft[:, DECAY], ft[:, SYN_DECAY], ft[:, SYN_DECAY2]])
+    slowest = np.maximum.reduce([ft[:, DECAY], ft[:, SYN_DECAY], ft[:, SYN_DECAY2],
+                                 np.where(ft[:, ADAPT_JUMP] > 0, ft[:, ADAPT_DECAY], 0)])
     guess = [int(np.log(tiny) / np.log(float(k))) + 3 if k < 1 else 2 for k in slowest]
     width = min(T + 2, max(guess))
     while True:
-        check_memory(n_pop * width * (8 * dtype.itemsize + 4 * 8), lambda width=width: (
+        check_memory(n_pop * width * (9 * dtype.itemsize + 4 * 8), lambda width=width: (
             f"simulate: the closed-form decay tables of {n_pop} populations x {width} steps "
             f"(decays {', '.join(f'{k:.9g}' for k in ft[:, DECAY])}; a decay near 1 needs many "
             "steps to underflow)"))
         P = np.ones((n_pop, width), dtype)
         G = np.zeros((n_pop, width), dtype)
-        A, GA, H, J, A2, H2 = (np.zeros((n_pop, width), dtype) for _ in range(6))
+        A, GA, H, J, A2, H2, R = (np.zeros((n_pop, width), dtype) for _ in range(7))
         cap = np.ones(n_pop, np.int64)
         done = True
         for row in np.flatnonzero(leaky):
@@ -593,6 +601,10 @@ def decay_tables(ft: np.ndarray, T: int) -> DecayTables:
                 np.cumprod(np.full(width - 1, ft[row, SYN_DECAY2], dtype), out=A2[row, 1:])
                 H2[row] = scipy.signal.lfilter(one, feedback, A2[row] * (np.arange(width) > 0))
                 tabs += [A2[row], H2[row]]
+            if ft[row, ADAPT_JUMP] > 0:
+                np.cumprod(np.full(width, ft[row, ADAPT_DECAY], dtype), out=R[row])
+                R[row] = np.concatenate([np.ones(1, dtype), R[row, :-1]])
+                tabs += [R[row]]
             same = np.logical_and.reduce([t[1:] == t[:-1] for t in tabs])
             still = np.flatnonzero(same)  # every table stopped changing (underflowed: 0 or stuck)
             cap[row] = still[0] + 1 if len(still) else width - 1
@@ -601,7 +613,7 @@ def decay_tables(ft: np.ndarray, T: int) -> DecayTables:
             sums = [np.zeros((n_pop, width)) for _ in range(4)]
             for total, table in zip(sums, (P, G, H, J)):
                 np.cumsum(table[:, 1:], axis=1, dtype=np.float64, out=total[:, 1:])
-            return DecayTables(P, G, cap, np.zeros(1, dtype), A, GA, H, J, *sums, A2, H2)
+            return DecayTables(P, G, cap, np.zeros(1, dtype), A, GA, H, J, *sums, A2, H2, R)
         width = min(T + 2, 2 * width)
 
 
@@ -609,7 +621,8 @@ class DecayTables(NamedTuple):
     """:func:`decay_tables`: ``P``, ``G``, ``cap``, the conversion slot ``conv``, the
     current-based tables ``A``, ``GA``, ``H``, ``J``, and the prefix sums ``SP[l, m] =
     sum_{n=1..m} P[l, n]`` (``SG``, ``SH``, ``SJ`` likewise; float64) that a readout's mean
-    over idle steps reads; ``A2``, ``H2`` of a second current."""
+    over idle steps reads; ``A2``, ``H2`` of a second current; ``R`` of an adaptive
+    threshold."""
 
     P: np.ndarray
     G: np.ndarray
@@ -625,3 +638,4 @@ class DecayTables(NamedTuple):
     SJ: np.ndarray
     A2: np.ndarray
     H2: np.ndarray
+    R: np.ndarray

@@ -12,7 +12,9 @@ order (the graph semantics of :mod:`eventsim.network.graph`)::
     o = u >= v_th
 
 (with a second current, ``I2`` the sum over the projections of port 1 and ``I`` over the
-others: ``i2 = syn_decay_2 * i2 + I2`` and ``u = ... + leak + i + i2``)
+others: ``i2 = syn_decay_2 * i2 + I2`` and ``u = ... + leak + i + i2``; with an adaptive
+threshold, ``o = u >= v_th + b`` where ``b = adapt_decay * (b + adapt_jump * o)`` is updated
+before ``o``, and a subtract reset lowers ``u`` by the ``v_th + b`` it fired at)
 
 and a neuron in its refractory period (``r`` steps after a spike) keeps ``u`` at its reset
 value (``u = kept``) and ``o = 0`` while its currents run on; starting from ``u = v_init``
@@ -201,6 +203,7 @@ def simulate_dense(net: Network | Graph, spikes: np.ndarray, dtype="float64",
     u = [np.tile(pop.start().astype(dtype), (batch, 1)) for pop in g.populations]
     i_syn = [np.zeros((batch, n), dtype) for n in sizes]
     i_syn2 = [np.zeros((batch, n), dtype) for n in sizes]
+    adapt = [np.zeros((batch, n), dtype) for n in sizes]  # b of an adaptive threshold
     held = [np.zeros((batch, n), np.int64) for n in sizes]  # refractory steps still to go
     o = [np.zeros((batch, n), dtype) for n in sizes]
     nn_x = [np.zeros((batch, *proj.ops[0].alpha.shape[1:]), dtype)
@@ -247,7 +250,10 @@ def simulate_dense(net: Network | Graph, spikes: np.ndarray, dtype="float64",
             elif np.isinf(v_th).any():  # a leaky integrator never fires: nothing to subtract
                 kept = u[p]
             else:
-                kept = u[p] - v_th * o[p]
+                kept = u[p] - (v_th + adapt[p]) * o[p]  # (b = 0 without adaptation)
+            if pop.adaptive:  # the last step's spikes raise it; it decays
+                adapt[p] = dtype.type(pop.adapt_decay) * (adapt[p]
+                                                          + dtype.type(pop.adapt_jump) * o[p])
             if pop.syn_decay > 0 and pop.integer:  # whole numbers, both decays truncated
                 i_syn[p] = np.trunc(i_syn[p] * pop.syn_decay_num / 4096.0) + (current + b)
                 u[p] = np.trunc(kept * pop.decay_num / 4096.0) + i_syn[p]
@@ -269,7 +275,7 @@ def simulate_dense(net: Network | Graph, spikes: np.ndarray, dtype="float64",
                 trace[t] = u[p][:, probe[1]]
             if pots is not None:
                 pots[p][t] = u[p]
-            o[p] = (u[p] >= v_th).astype(dtype)
+            o[p] = (u[p] >= v_th + adapt[p]).astype(dtype)
             if pop.refractory_steps:
                 o[p][waiting] = 0
                 held[p][o[p] > 0] = pop.refractory_steps

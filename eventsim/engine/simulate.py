@@ -71,9 +71,9 @@ class DiscreteRun:
         n_edges = len(et)
         self.tables = plan.tables(T)
         # state of the other models only where a population has them (arrays of 1 else)
-        self.currents, self.held, self.readouts, two = plan.models
+        self.currents, self.held, self.readouts, two, adapt = plan.models
         self.state = discrete.State(
-            u=plan.rest(), i_syn=np.zeros(n if self.currents else 1, dtype),
+            u=plan.rest(), adapt=np.zeros(n if adapt else 1, dtype), i_syn=np.zeros(n if self.currents else 1, dtype),
             i_syn2=np.zeros(n if two else 1, dtype), cur2=np.zeros(n if two else 1, dtype),
             ref_until=np.full(n if self.held else 1, -1, np.int64),
             ro_sum=np.zeros(n if self.readouts else 1),
@@ -239,6 +239,10 @@ def check_continuous(net: Network | Graph, graph: Graph) -> None:
             raise NetworkError(f"{population_label(net, graph, p)}: field 'v_leak' is "
                                f"{pop.v_leak}; continuous mode leaks towards 0 only (for now: "
                                "run it in discrete mode)")
+        if pop.adaptive:
+            raise NetworkError(f"{population_label(net, graph, p)}: field 'adapt_jump' is "
+                               f"{pop.adapt_jump}; continuous mode has no adaptive threshold "
+                               "(for now: run it in discrete mode)")
         if pop.v_init is not None:
             raise NetworkError(f"{population_label(net, graph, p)}: field 'v_init' is given; "
                                "continuous mode starts every neuron at 0 (for now: run it in "

@@ -68,6 +68,14 @@ class Population(Neurons):
         ``syn_decay > 0``, both differing from ``decay`` (the closed-form crossing of
         :func:`eventsim.engine.crossing.two_crossing`), a float population that spikes;
         discrete mode, no bias on a ``port=1`` projection.
+    adapt_decay, adapt_jump : float
+        An adaptive threshold (ALIF; Bellec et al. 2018's LSNN, Norse's ``LSNNCell``): the
+        threshold is ``v_th + b[t]`` with ``b[t] = adapt_decay * (b[t-1] + adapt_jump *
+        o[t-1])``, ``b[-1] = 0`` (a spike raises it by ``adapt_jump``, decayed once before it
+        first counts), and a subtract reset lowers ``u`` by ``v_th + b[t]``. ``adapt_jump >=
+        0`` (0: no adaptation), ``adapt_decay`` in (0, 1) with it. A float, leaky (``decay <
+        1``) population that spikes, with one current at most whose decay differs from
+        ``decay``; discrete mode.
     v_init : None, float or ndarray
         The membrane potential at the start, ``u[0]`` of the recurrence (``None``: ``v_leak``):
         one number or one per neuron, shape ``(size,)`` (as Brian2's ``G.v = ...`` and
@@ -76,15 +84,26 @@ class Population(Neurons):
 
     name: str
     shape: tuple[int, ...]
+    syn_decay_2: float = 0.0
+    v_init: Any = None
+    adapt_decay: float = 0.0
+    adapt_jump: float = 0.0
 
     def __init__(self, name: str, shape, decay=0.2, v_th=0.5, reset="zero", tau_us=None,
                  integer=False, v_reset=0.0, v_leak=0.0, syn_decay=0.0,
-                 refractory_steps=0, syn_decay_2=0.0, v_init=None):
+                 refractory_steps=0, syn_decay_2=0.0, v_init=None, adapt_decay=0.0,
+                 adapt_jump=0.0):
         Neurons.__init__(self, decay=decay, v_th=v_th, reset=reset, tau_us=tau_us,
                          integer=integer, v_reset=v_reset, v_leak=v_leak,
                          syn_decay=syn_decay, refractory_steps=refractory_steps)
         self.name, self.shape = name, shape
         self.syn_decay_2, self.v_init = syn_decay_2, v_init
+        self.adapt_decay, self.adapt_jump = adapt_decay, adapt_jump
+
+    @property
+    def adaptive(self) -> bool:
+        """Whether the threshold adapts (``adapt_jump > 0``)."""
+        return self.adapt_jump > 0
 
     @property
     def size(self) -> int:
@@ -99,6 +118,33 @@ class Population(Neurons):
         float64."""
         return np.broadcast_to(np.asarray(self.v_leak if self.v_init is None else self.v_init,
                                           np.float64), (self.size,)).copy()
+
+    def _check_adaptation(self, where: str) -> None:
+        for f in ("adapt_decay", "adapt_jump"):
+            v = getattr(self, f)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                    or not math.isfinite(v):
+                raise NetworkError(f"{where}: field '{f}' must be a finite number, got {v!r}")
+            setattr(self, f, float(v))
+        if self.adapt_jump < 0:
+            raise NetworkError(f"{where}: field 'adapt_jump' must be >= 0 (0: no adaptation), "
+                               f"got {self.adapt_jump!r}")
+        if not self.adaptive:
+            return
+        if not 0.0 < self.adapt_decay < 1.0:
+            raise NetworkError(f"{where}: field 'adapt_decay' must be in (0, 1) with "
+                               f"adapt_jump > 0, got {self.adapt_decay!r}")
+        why = ("an integer population has a fixed threshold (for now)" if self.integer
+               else "a leaky integrator readout never fires" if self.is_readout
+               else "the threshold adapts on a leaky membrane only (for now): give decay < 1"
+               if self.decay == 1.0
+               else "a population with two currents has a fixed threshold (for now)"
+               if self.syn_decay_2 else
+               f"its current decays as its membrane (syn_decay = decay = {self.decay!r}): the "
+               "closed-form crossing needs them to differ" if self.syn_decay == self.decay
+               else None)
+        if why:
+            raise NetworkError(f"{where}: field 'adapt_jump' is {self.adapt_jump!r}, but {why}")
 
     def _check_extra(self, where: str) -> None:
         """The fields a graph's population has beyond a chain layer's neurons."""
@@ -121,6 +167,7 @@ class Population(Neurons):
                         f"{where}: field '{f}' equals 'decay' ({self.decay!r}): with two "
                         "currents each current's decay must differ from the membrane's (the "
                         "closed-form crossing, eventsim.engine.crossing.two_crossing)")
+        self._check_adaptation(where)
         if self.v_init is None:
             return
         try:

@@ -47,8 +47,8 @@ population (absent: 0). Earlier eventsim versions refuse it rather than run it w
 A network with a current-based population (``syn_decay > 0``) or a refractory period is
 written as ``format_version = 4``, the same with the attributes ``syn_decay`` and
 ``refractory_steps`` (absent: 0). A graph with a second current or a start other than rest is
-written as ``format_version = 5``: the population attributes ``syn_decay_2`` (absent: 0)
-and ``v_init`` (an attribute, or a float64 dataset of one per neuron; absent: ``v_leak``), and
+written as ``format_version = 5``: the population attributes ``syn_decay_2``,
+``adapt_decay``, ``adapt_jump`` (absent: 0) and ``v_init`` (an attribute, or a float64 dataset of one per neuron; absent: ``v_leak``), and
 the projection attribute ``port`` (absent: 0).
 
 The root attribute ``eventsim_sha256`` holds the SHA-256 of everything else in the file
@@ -160,7 +160,7 @@ def _write(f, net: Network, provenance: tuple[dict[str, Any], list[str]], h5py) 
     resets = any(n.v_reset != 0.0 or n.v_leak != 0.0 for n in pops)
     cuba = any(n.syn_decay != 0.0 or n.refractory_steps for n in pops)
     extra = isinstance(net, Graph) and (
-        any(p.syn_decay_2 or p.v_init is not None for p in pops)
+        any(p.syn_decay_2 or p.v_init is not None or p.adaptive for p in pops)
         or any(k.port for k in net.projections))  # version 5
     f.attrs["format_version"] = np.int64(5 if extra else 4 if cuba else 3 if resets else
                                          2 if isinstance(net, Graph) else 1)
@@ -187,8 +187,9 @@ def _write(f, net: Network, provenance: tuple[dict[str, Any], list[str]], h5py) 
             group = pops.create_group(f"{i:03d}")
             group.attrs["name"], group.attrs["shape"] = pop.name, np.asarray(pop.shape, np.int64)
             _write_neurons(group, pop, ("decay", "v_th"))
-            if pop.syn_decay_2:
-                group.attrs["syn_decay_2"] = float(pop.syn_decay_2)
+            for name in ("syn_decay_2", "adapt_decay", "adapt_jump"):
+                if getattr(pop, name):
+                    group.attrs[name] = float(getattr(pop, name))
             if isinstance(pop.v_init, np.ndarray):
                 group.create_dataset("v_init", data=pop.v_init.astype(np.float64))
             elif pop.v_init is not None:
@@ -390,7 +391,8 @@ def _read(f, file: str, h5py) -> dict[str, Any]:
     parts["populations"] = []
     for where, g in _numbered(f, "/populations", file, h5py):
         kw = _read_neurons(g, file, where, h5py, ("decay", "v_th"))
-        kw["syn_decay_2"] = num_attr(g.attrs, file, where, "syn_decay_2", required=False) or 0.0
+        for name in ("syn_decay_2", "adapt_decay", "adapt_jump"):
+            kw[name] = num_attr(g.attrs, file, where, name, required=False) or 0.0
         kw["v_init"] = (_dataset(g, file, where, "v_init", h5py, np.float64) if "v_init" in g
                         else num_attr(g.attrs, file, where, "v_init", required=False))
         parts["populations"].append(Population(

@@ -126,11 +126,13 @@ def to_nir(net: Network | Graph, path: str | Path | None = None, dt_us: int | No
     meta = {"dt_s": dt, "eventsim_provenance": json.dumps(net.provenance, default=_jsonable)}
     if isinstance(net, Graph):
         for pop in net.populations:  # what no NIR node holds
-            for f, v in (("syn_decay_2", pop.syn_decay_2 or None), ("v_init", pop.v_init)):
+            for f, v in (("syn_decay_2", pop.syn_decay_2 or None), ("v_init", pop.v_init),
+                         ("adapt_jump", pop.adapt_jump or None)):
                 if v is not None:
                     raise NetworkError(f"to_nir: population '{pop.name}': field '{f}' is given; "
-                                       "NIR's neuron nodes have one synaptic current and start "
-                                       "at v_leak (save it with save_network instead)")
+                                       "NIR's neuron nodes have one synaptic current, a fixed "
+                                       "threshold and start at v_leak (save it with "
+                                       "save_network instead)")
         nodes, edges = write_graph(nir, net, dt, lambda pop: _neuron_node(nir, pop.shape, pop, dt))
         meta[ORDER_KEY] = [pop.name for pop in net.populations]
     else:

@@ -81,6 +81,9 @@ def _int_reset(neurons, scale, v_th, where: str) -> float:
     if getattr(neurons, "syn_decay_2", 0.0):
         raise NetworkError(f"{where}: field 'syn_decay_2' is {neurons.syn_decay_2}; an integer "
                            "population has one current (for now)")
+    if getattr(neurons, "adapt_jump", 0.0):
+        raise NetworkError(f"{where}: field 'adapt_jump' is {neurons.adapt_jump}; an integer "
+                           "population has a fixed threshold (for now)")
     if getattr(neurons, "v_init", None) is not None:
         raise NetworkError(f"{where}: field 'v_init' is given; an integer population starts "
                            "at 0 (for now)")

@@ -82,6 +82,7 @@ class GraphCache:
     readout: bool = False  # the output is a leaky integrator: forward returned its u
     u: list[np.ndarray] = field(default_factory=list)
     free: list = field(default_factory=list)  # not held (refractory populations), else None
+    adapt: list = field(default_factory=list)  # b of an adaptive threshold, (T, B, n), else None
     o: list[np.ndarray] = field(default_factory=list)
     weights: list[list] = field(default_factory=list)
     biases: list[list] = field(default_factory=list)
@@ -159,6 +160,8 @@ def forward(g: Graph, x: np.ndarray, spike_fn: SpikeFn | None = None,
     cache.free = [np.ones((T, B, n), dtype) if p.refractory_steps else None
                   for n, p in zip(sizes, g.populations)]
     held = [np.zeros((B, n), np.int64) for n in sizes]  # refractory steps still to go
+    cache.adapt = [np.zeros((T, B, n), dtype) if p.adaptive else None
+                   for n, p in zip(sizes, g.populations)]
     cache.o = [np.zeros((T, B, n), dtype) for n in sizes]
     drive = [np.zeros((T, B, n), dtype) for n in sizes]  # from the input, all steps at once
     inner = [[] for _ in sizes]                            # (k, part) from populations
@@ -193,6 +196,12 @@ def forward(g: Graph, x: np.ndarray, spike_fn: SpikeFn | None = None,
             u_prev = cache.u[p][t - 1] if t else np.broadcast_to(
                 pop.start().astype(dtype), current.shape)  # v_init, else v_leak
             o_prev = cache.o[p][t - 1] if t else np.zeros_like(current)
+            th_prev = v_th[p]  # the threshold o_prev fired at (a subtract reset lowers u by it)
+            if pop.adaptive:
+                b_prev = cache.adapt[p][t - 1] if t else np.zeros_like(current)
+                th_prev = v_th[p] + b_prev
+                cache.adapt[p][t] = dtype.type(pop.adapt_decay) * (
+                    b_prev + dtype.type(pop.adapt_jump) * o_prev)
             if pop.syn_decay > 0:  # the current decays, then takes the input
                 currents[p] = syn[p] * currents[p] + current
                 current = currents[p]
@@ -201,19 +210,20 @@ def forward(g: Graph, x: np.ndarray, spike_fn: SpikeFn | None = None,
             elif pop.reset == "zero":
                 u_t = decay[p] * (u_prev * (1 - o_prev) + dtype.type(pop.v_reset) * o_prev)
             else:
-                u_t = decay[p] * (u_prev - v_th[p] * o_prev)
+                u_t = decay[p] * (u_prev - th_prev * o_prev)
             u_t = u_t + u_leak[p] + current
             if pop.refractory_steps:  # held: the membrane keeps its reset value, no spike
                 free = held[p] == 0
                 kept = u_prev if not fires[p] else \
                     u_prev * (1 - o_prev) + dtype.type(pop.v_reset) * o_prev \
-                    if pop.reset == "zero" else u_prev - v_th[p] * o_prev
+                    if pop.reset == "zero" else u_prev - th_prev * o_prev
                 u_t = np.where(free, u_t, kept)
                 cache.free[p][t] = free
                 held[p] = np.maximum(held[p] - 1, 0)
             cache.u[p][t] = u_t
             if fires[p]:
-                cache.o[p][t] = spike_fn.forward(u_t - v_th[p])
+                th = v_th[p] + cache.adapt[p][t] if pop.adaptive else v_th[p]
+                cache.o[p][t] = spike_fn.forward(u_t - th)
                 if pop.refractory_steps:
                     cache.o[p][t] *= cache.free[p][t]
                     held[p][cache.o[p][t] > 0] = pop.refractory_steps
@@ -237,6 +247,7 @@ def backward(g: Graph, cache: GraphCache, grad_out: np.ndarray,
     if not cache.readout:
         grad_o[-1] += direct
     grad_u = [np.zeros_like(o) for o in cache.o]
+    grad_b = [None if b is None else np.zeros_like(b) for b in cache.adapt]  # dL/db
     grad_in = [np.zeros_like(grad_u[p]) if pop.syn_decay > 0 or pop.refractory_steps
                else grad_u[p] for p, pop in enumerate(g.populations)]  # dL/dI
     all_parts = [parts(g, k) for k in range(len(g.projections))]
@@ -251,6 +262,11 @@ def backward(g: Graph, cache: GraphCache, grad_out: np.ndarray,
             free = cache.free[p]
             if free is not None and t + 1 < T:  # a held step t+1 keeps u[t] (factor 1, not k)
                 k_p = np.where(free[t + 1] > 0, k_p, dtype.type(1))
+            adaptive = grad_b[p] is not None
+            if adaptive:  # the threshold v_th + b[t]; b[t+1] = rho (b[t] + jump o[t])
+                v_th = v_th + cache.adapt[p][t]
+                rho = dtype.type(pop.adapt_decay)
+                gb_next = grad_b[p][t + 1] if t + 1 < T else np.zeros_like(g_next)
             if pop.is_readout:  # never fires: u[t+1] = k u[t] + ...
                 g_u = k_p * g_next + (direct[t] if p == len(g.populations) - 1 else 0)
             elif pop.reset == "zero":  # d u'/d o = v_reset - u
@@ -261,6 +277,13 @@ def backward(g: Graph, cache: GraphCache, grad_out: np.ndarray,
                 h = spike_fn.grad(cache.u[p][t] - v_th)
                 g_o = grad_o[p][t] - (k_p * v_th) * g_next
                 g_u = g_o * h + k_p * g_next
+            if adaptive:  # o[t] raises b[t+1]; b[t] lowers o[t] (and u[t+1], subtracting)
+                g_o_b = rho * dtype.type(pop.adapt_jump) * gb_next
+                g_u = g_u + g_o_b * h
+                g_o = g_o + g_o_b
+                h_free = h if free is None else h * free[t]
+                grad_b[p][t] = -g_o * h_free + rho * gb_next - (
+                    k_p * cache.o[p][t] * g_next if pop.reset == "subtract" else 0)
             if free is not None:  # held at t: no spike (h = 0 there), no input into u
                 if not pop.is_readout:
                     g_u = g_u - (1 - free[t]) * g_o * h

@@ -54,6 +54,8 @@ def build_graph(n: dict, input_shape: tuple[int, ...], lif: dict, bias: bool,
         shape = (positive(table, "size", at),) if "size" in table else \
             tuple(get(table, "shape", list, at))
         params = {key: get(table, key, type(lif[key]), at, lif[key]) for key in lif}
+        for key in ("adapt_decay", "adapt_jump"):  # an adaptive threshold (graphs only)
+            params[key] = get(table, key, float, at, 0.0)
         try:
             pops.append(Population(get(table, "name", str, at), shape, **params))
         except NetworkError as err:

@@ -60,14 +60,15 @@ def test_random_networks_agree_spike_for_spike(case, seed, readout):
                     np.testing.assert_allclose(b, a, rtol=READOUT_RTOL, atol=READOUT_RTOL)
 
 
-@settings(max_examples=25, deadline=None)
-@given(graphgen.vector_graphs(cuba=True, two=True), st.integers(0, 2**32 - 1))
-def test_two_currents_and_a_start_agree_spike_for_spike(case, seed):
-    """Graphs with a second current (``isyn2`` in Brian2, fed by the projections of port 1)
-    and starts ``v_init`` per neuron (Brian2's ``v0``, set again at every sample), with
-    refractory periods, leaks and both resets among them: three samples in one run()."""
+@settings(max_examples=30, deadline=None)
+@given(graphgen.vector_graphs(cuba=True, two=True, adapt=True), st.integers(0, 2**32 - 1))
+def test_two_currents_adaptation_and_a_start_agree_spike_for_spike(case, seed):
+    """Graphs with a second current (``isyn2`` in Brian2, fed by the projections of port 1),
+    an adaptive threshold (``badapt``, reset to 0 at every sample) and starts ``v_init`` per
+    neuron (Brian2's ``v0``, set again at every sample), with refractory periods, leaks and
+    both resets among them: three samples in one run()."""
     net, x = case
-    assume(any(p.syn_decay_2 for p in net.populations))
+    assume(any(p.syn_decay_2 or p.adaptive for p in net.populations))
     rng = np.random.default_rng(seed)
     samples = [x, *[(rng.random((rng.integers(1, 25), *x.shape[1:])) < 0.4).astype(np.uint8)
                     for _ in range(2)]]

@@ -29,9 +29,10 @@ def _delay(draw, rng, n_tgt, n_src, max_delay=3):
 
 
 @st.composite
-def vector_graphs(draw, cuba=False, two=False):
+def vector_graphs(draw, cuba=False, two=False, adapt=False):
     """``two``: also maybe a second current (``syn_decay_2``, fed by projections of port 1)
-    and a start ``v_init`` per neuron."""
+    and a start ``v_init`` per neuron; ``adapt``: maybe an adaptive threshold (its decay
+    sometimes the membrane's or the current's)."""
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     n_in = draw(st.integers(1, 8))
@@ -67,6 +68,13 @@ def vector_graphs(draw, cuba=False, two=False):
             if by_name[proj.target].syn_decay_2 and proj.ops[0].bias is None \
                     and draw(st.booleans()):
                 proj.port = 1
+    if adapt:
+        for pop in pops:
+            if pop.decay < 1 and not pop.is_readout and not pop.syn_decay_2 \
+                    and pop.syn_decay != pop.decay and draw(st.booleans()):
+                pop.adapt_decay = draw(st.sampled_from(
+                    [0.5, 0.95, pop.decay, pop.syn_decay or 0.7, float(rng.uniform(0.05, 0.99))]))
+                pop.adapt_jump = float(rng.uniform(0.05, 1.0)) * pop.v_th
     T = draw(st.integers(1, 25))
     x = (rng.random((T, n_in)) < draw(st.sampled_from([0.05, 0.3, 0.8]))).astype(np.uint8)
     return Graph((n_in,), pops, projections), x

@@ -49,6 +49,16 @@ def test_two_current_graphs_equal_twin(case):
     assert_graph_same_as_twin(g, x)
 
 
+@settings(max_examples=150, deadline=None)
+@given(vector_graphs(cuba=True, two=True, adapt=True))
+def test_adaptive_threshold_graphs_equal_twin(case):
+    """An adaptive threshold (ALIF) among everything else the graphs draw: delta synapses or
+    a current, refractory periods, both resets, starts, cycles and delays."""
+    g, x = case
+    assume(any(p.adaptive for p in g.populations))
+    assert_graph_same_as_twin(g, x)
+
+
 @settings(max_examples=60, deadline=None)
 @given(image_graphs(cuba=True))
 def test_image_graphs_equal_twin(case):

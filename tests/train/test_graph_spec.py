@@ -63,6 +63,22 @@ def _quiet(*_args) -> None:
     pass
 
 
+def test_a_population_with_an_adaptive_threshold_trains(tmp_path, data_dir):
+    """``adapt_decay`` and ``adapt_jump`` in a population's table make an ALIF population
+    (the others keep a fixed threshold), and a short run trains and saves it (the forward
+    pass against the runtime: test_graph_training.py)."""
+    net = RSNN.replace('{name = "h", size = 24}',
+                       '{name = "h", size = 24, adapt_decay = 0.9, adapt_jump = 0.3}')
+    spec = load_spec(_write(tmp_path, data_dir, net))
+    h = spec.net.populations[0]
+    assert (h.adapt_decay, h.adapt_jump, spec.net.populations[1].adaptive) == (0.9, 0.3, False)
+    before = spec.net.projections[0].ops[-1].weight.copy()
+    fit(spec, tmp_path / "out.h5", progress=False, log=lambda *a: None)
+    trained = eventsim.load_network(tmp_path / "out.h5")
+    assert trained.populations[0].adapt_jump == 0.3
+    assert not np.array_equal(trained.projections[0].ops[-1].weight, before)
+
+
 def test_a_graph_resumes_bit_identically(tmp_path, data_dir):
     spec_path = _write(tmp_path, data_dir, RSNN)
     g = load_spec(spec_path).net

@@ -30,15 +30,18 @@ def _trainable_delays(g: Graph) -> Graph:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.one_of(graphgen.vector_graphs(cuba=True), graphgen.image_graphs(cuba=True)),
+@given(st.one_of(graphgen.vector_graphs(cuba=True, adapt=True),
+                 graphgen.image_graphs(cuba=True)),
        st.integers(1, 3), st.booleans())
 def test_forward_equals_the_runtime_spike_for_spike(case, batch, readout):
-    """Currents among the populations; with ``readout``, the output a leaky integrator whose
-    potential the forward pass returns: its maximum and mean are the runtime's."""
+    """Currents and adaptive thresholds among the populations; with ``readout``, the output a
+    leaky integrator whose potential the forward pass returns: its maximum and mean are the
+    runtime's."""
     g, x = case
     g = _trainable_delays(g)
     if readout:
         g.populations[-1].v_th = math.inf
+        g.populations[-1].adapt_jump = 0.0
     rng = np.random.default_rng(len(x))
     xs = [x] + [(rng.random(x.shape) < 0.4).astype(np.uint8) for _ in range(batch - 1)]
     cache, out = forward(g, np.stack(xs, axis=1), dtype="float64")
@@ -89,25 +92,35 @@ def _graphs(rng, reset):
 
 
 @pytest.mark.parametrize("reset", ["zero", "subtract", "v_reset", "cuba", "readout",
-                                   "refractory"])
+                                   "refractory", "adapt", "adapt_subtract", "adapt_cuba_held"])
 @pytest.mark.parametrize("name", ["rsnn", "delays", "conv"])
 def test_backward_matches_finite_differences(name, reset):
     """``reset="v_reset"``: a zero reset to ``v_reset = -0.3`` and a leak towards ``v_leak =
     0.2`` in every population; ``"cuba"``: that and a synaptic current (``syn_decay`` 0.6)
     in every population; ``"readout"``: that, the output a leaky integrator and the loss
     cross-entropy on its maximum potential; ``"refractory"``: that and a refractory period of
-    2 steps in every population."""
+    2 steps in every population; ``"adapt"``, ``"adapt_subtract"``: an adaptive threshold
+    (``adapt_decay`` 0.8, ``adapt_jump`` 0.4) in every population, with either reset;
+    ``"adapt_cuba_held"``: that, a current (``syn_decay`` 0.55) and a refractory period, the
+    output a leaky integrator as in ``"refractory"``."""
     rng = np.random.default_rng(5)
-    g = _graphs(rng, "subtract" if reset == "subtract" else "zero")[name]
+    g = _graphs(rng, "subtract" if reset in ("subtract", "adapt_subtract") else "zero")[name]
+    if reset.startswith("adapt"):
+        for pop in g.populations:
+            pop.adapt_decay, pop.adapt_jump = 0.8, 0.4
+            if reset == "adapt_cuba_held":
+                pop.syn_decay, pop.refractory_steps = 0.55, 2
     if reset in ("v_reset", "cuba", "readout", "refractory"):
         for pop in g.populations:
             pop.v_reset = -0.3
             pop.v_leak = 0.2 if pop.decay < 1 else 0.0
             pop.syn_decay = 0.6 if reset != "v_reset" else 0.0
             pop.refractory_steps = 2 if reset == "refractory" else 0
-    if reset in ("readout", "refractory"):
+    readout = reset in ("readout", "refractory", "adapt_cuba_held")
+    if readout:
         g.populations[-1].v_th = math.inf
-    loss_fn = cross_entropy_max_membrane if reset in ("readout", "refractory") else mse_rate
+        g.populations[-1].adapt_jump = 0.0
+    loss_fn = cross_entropy_max_membrane if readout else mse_rate
     T, B = 6, 2
     x = rng.random((T, B, *g.input_shape))
     labels = rng.integers(0, g.n_outputs, B)
