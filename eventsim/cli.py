@@ -591,11 +591,13 @@ def _describe(net) -> str:
         to = f" to {n.v_reset:.6g}" if getattr(n, "v_reset", 0.0) else ""
         syn = f", syn_decay {n.syn_decay:.6g}" if getattr(n, "syn_decay", 0.0) else ""
         syn += f", syn_decay_2 {n.syn_decay_2:.6g}" if getattr(n, "syn_decay_2", 0.0) else ""
+        syn += f", adaptive threshold (decay {n.adapt_decay:.6g}, jump {n.adapt_jump:.6g})" \
+            if getattr(n, "adapt_jump", 0.0) else ""
         syn += f", v_leak {n.v_leak:.6g}" if getattr(n, "v_leak", 0.0) else ""
         syn += f", refractory {n.refractory_steps} steps" \
             if getattr(n, "refractory_steps", 0) else ""
         if n.is_readout:
-            return f"LI: decay {n.decay:.6g}{syn}, read out"
+            return f"LI: decay {n.decay:.6g}{syn}, read out by its {n.readout}"
         return f"decay {n.decay:.6g}{syn}, {n.reset}{to}"
 
     if hasattr(net, "layers"):

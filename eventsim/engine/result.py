@@ -72,6 +72,9 @@ class Result:
         input, as the recurrence of :mod:`eventsim.network.layers` gives it), float64, shape
         (n_neurons,), computed exactly from the event times (:mod:`eventsim.engine.readout`;
         discrete mode; ``-inf`` and 0 for ``T = 0``); None for a spiking population.
+    readout : {"max", "mean"}
+        How :attr:`predicted` reads an output that is a leaky integrator: by its membrane's
+        maximum or its mean (the output population's ``readout``).
     active_steps : ndarray or None
         Discrete mode with ``record="all"``: the steps in which anything was counted,
         ascending, shape (k,), int64. None otherwise.
@@ -103,6 +106,7 @@ class Result:
     step_counters: np.ndarray | None = None
     membrane_max: list = field(default_factory=list)
     membrane_mean: list = field(default_factory=list)
+    readout: str = "max"
 
     def __post_init__(self):
         for name in ("membrane_max", "membrane_mean"):
@@ -172,9 +176,12 @@ class Result:
         """Class with the most output spikes; ties go to the earliest first spike, then the
         lower index. -1 when the output layer did not spike at all. An output that is a
         leaky integrator (an ``LI`` readout) predicts the neuron of the highest membrane
-        maximum (Norse's and snnTorch's usual decoding; ties to the lower index)."""
+        maximum (Norse's decoding), or of the highest mean with ``readout == "mean"``
+        (snnTorch's and Spyx's usual one); ties to the lower index."""
         if self.membrane_max and self.membrane_max[-1] is not None:
-            top = self.membrane_max[-1]
+            top = self.membrane_mean[-1] if self.readout == "mean" else self.membrane_max[-1]
+            if self.readout == "mean" and not np.isfinite(self.membrane_max[-1]).any():
+                return -1  # T = 0: no step to decide from
             return int(np.argmax(top)) if len(top) and np.isfinite(top).any() else -1  # T=0
         counts = self.spike_counts[-1]
         if counts.sum() == 0:

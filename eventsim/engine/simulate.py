@@ -199,6 +199,7 @@ class DiscreteRun:
                 sl = slice(offsets[l], offsets[l] + p.lt[l, N])
                 result.membrane_max[l] = self.state.ro_max[sl].copy()
                 result.membrane_mean[l] = self.state.ro_sum[sl] / max(self.T, 1)
+        result.readout = p.graph.output.readout
         return result
 
 

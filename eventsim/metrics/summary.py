@@ -70,9 +70,10 @@ def summarize(net: Network | Graph, results: list[Result], labels: list[int | No
     if same_T:
         out["per_step"] = {k: v.T.tolist() for k, v in per_step(results).items()}
     readout = bool(results[0].membrane_max) and results[0].membrane_max[-1] is not None
-    if readout:  # decided by the membrane's maximum over the whole window: no per-step
-        out["decisions_omitted"] = ("the output is a leaky integrator, decided by its "  # curve
-                                    "membrane's maximum over the window; decision latency "
+    if readout:  # decided by the membrane's maximum (or mean) over the whole window: no
+        how = "mean" if results[0].readout == "mean" else "maximum"  # per-step curve
+        out["decisions_omitted"] = ("the output is a leaky integrator, decided by its "
+                                    f"membrane's {how} over the window; decision latency "
                                     "and accuracy against steps count output spikes")
     latencies = [None if readout else decision_latency(r) for r in results]
     out["decision_latency_steps"] = latencies

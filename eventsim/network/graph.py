@@ -56,7 +56,7 @@ class Population(Neurons):
         Unique, not ``"input"``.
     shape : tuple of int
         ``(n,)`` or ``(C, H, W)``; neurons are numbered in C order.
-    decay, v_th, reset, tau_us, integer, v_reset, v_leak, syn_decay, refractory_steps
+    decay, v_th, reset, tau_us, integer, v_reset, v_leak, syn_decay, refractory_steps, readout
         As in :class:`~eventsim.network.layers.Neurons` (``v_th`` may be one per channel in an
         integer population).
     syn_decay_2 : float
@@ -92,10 +92,11 @@ class Population(Neurons):
     def __init__(self, name: str, shape, decay=0.2, v_th=0.5, reset="zero", tau_us=None,
                  integer=False, v_reset=0.0, v_leak=0.0, syn_decay=0.0,
                  refractory_steps=0, syn_decay_2=0.0, v_init=None, adapt_decay=0.0,
-                 adapt_jump=0.0):
+                 adapt_jump=0.0, readout="max"):
         Neurons.__init__(self, decay=decay, v_th=v_th, reset=reset, tau_us=tau_us,
                          integer=integer, v_reset=v_reset, v_leak=v_leak,
-                         syn_decay=syn_decay, refractory_steps=refractory_steps)
+                         syn_decay=syn_decay, refractory_steps=refractory_steps,
+                         readout=readout)
         self.name, self.shape = name, shape
         self.syn_decay_2, self.v_init = syn_decay_2, v_init
         self.adapt_decay, self.adapt_jump = adapt_decay, adapt_jump
@@ -486,7 +487,8 @@ def as_graph(net: Network | Graph) -> Graph:
         name = f"layer{i}"
         pops.append(Population(name, net.shapes[i], layer.decay, layer.v_th, layer.reset,
                                layer.tau_us, layer.integer, layer.v_reset, layer.v_leak,
-                               layer.syn_decay, layer.refractory_steps))
+                               layer.syn_decay, layer.refractory_steps,
+                               readout=layer.readout))
         projs.append(Projection(source, name, [*pending, layer.op()],
                                 delay_us=layer.delay_us))
         pending, source = [], name

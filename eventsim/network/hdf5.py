@@ -49,7 +49,8 @@ written as ``format_version = 4``, the same with the attributes ``syn_decay`` an
 ``refractory_steps`` (absent: 0). A graph with a second current or a start other than rest is
 written as ``format_version = 5``: the population attributes ``syn_decay_2``,
 ``adapt_decay``, ``adapt_jump`` (absent: 0) and ``v_init`` (an attribute, or a float64 dataset of one per neuron; absent: ``v_leak``), and
-the projection attribute ``port`` (absent: 0).
+the projection attribute ``port`` (absent: 0); a readout decoded by its mean (a layer's or
+population's attribute ``readout = "mean"``; absent: ``"max"``) is version 5 too.
 
 The root attribute ``eventsim_sha256`` holds the SHA-256 of everything else in the file
 (:func:`eventsim.h5io.content_digest`); :func:`load_network` checks it and refuses a file
@@ -159,7 +160,7 @@ def _write(f, net: Network, provenance: tuple[dict[str, Any], list[str]], h5py) 
     pops = as_graph(net).populations
     resets = any(n.v_reset != 0.0 or n.v_leak != 0.0 for n in pops)
     cuba = any(n.syn_decay != 0.0 or n.refractory_steps for n in pops)
-    extra = isinstance(net, Graph) and (
+    extra = any(p.readout != "max" for p in pops) or isinstance(net, Graph) and (
         any(p.syn_decay_2 or p.v_init is not None or p.adaptive for p in pops)
         or any(k.port for k in net.projections))  # version 5
     f.attrs["format_version"] = np.int64(5 if extra else 4 if cuba else 3 if resets else
@@ -247,6 +248,8 @@ def _write_neurons(group, layer, floats) -> None:
             group.attrs[name] = float(getattr(layer, name))
     if layer.refractory_steps:
         group.attrs["refractory_steps"] = np.int64(layer.refractory_steps)
+    if layer.readout != "max":
+        group.attrs["readout"] = str(layer.readout)
     if layer.tau_us is not None:
         group.attrs["tau_us"] = float(layer.tau_us)
     if layer.integer:
@@ -470,6 +473,7 @@ def _read_neurons(group, file: str, where: str, h5py, floats) -> dict[str, Any]:
         kw[name] = num_attr(group.attrs, file, where, name, required=False) or 0.0
     kw["refractory_steps"] = num_attr(group.attrs, file, where, "refractory_steps",
                                       integer=True, required=False) or 0
+    kw["readout"] = _attr_str(group.attrs, file, where, "readout", required=False) or "max"
     integer = group.attrs.get("integer", False)
     if not isinstance(integer, (bool, np.bool_)):
         raise fail(file, where, "integer", f"is {integer!r}; expected a boolean")

@@ -51,6 +51,7 @@ from eventsim.network import ops
 from eventsim.network.ops import Flatten, finite_array
 
 RESETS = ("zero", "subtract")
+READOUTS = ("max", "mean")
 #: An integer layer's decay is ``D / DECAY_ONE`` (fixed point, 12 fractional bits).
 DECAY_ONE = 4096
 
@@ -89,6 +90,11 @@ class Neurons:
     refractory_steps : int
         Whole steps the membrane is held after a spike (see the module docstring), >= 0;
         discrete mode, float layers (for now).
+    readout : {"max", "mean"}
+        How a leaky integrator (``v_th = inf``) as the output decides the class: the neuron of
+        the highest maximum of its potential over the ``T`` steps (Norse's decoding), or of
+        the highest mean (snnTorch's and Spyx's usual one); the trainer's loss is the
+        cross-entropy on the same. Only ``"max"`` for neurons that spike.
     tau_us : float, optional
         Membrane time constant for continuous mode (microseconds).
     integer : bool
@@ -108,6 +114,7 @@ class Neurons:
     v_leak: float = 0.0
     syn_decay: float = 0.0
     refractory_steps: int = 0
+    readout: str = "max"
 
     def check_neurons(self, name: str) -> None:
         per_channel = isinstance(self.v_th, (list, tuple, np.ndarray))
@@ -129,6 +136,12 @@ class Neurons:
                                    "integer layer")
         elif not self.v_th > 0:
             raise NetworkError(f"{name}: field 'v_th' must be > 0, got {self.v_th!r}")
+        if self.readout not in READOUTS:
+            raise NetworkError(f"{name}: field 'readout' must be 'max' or 'mean', got "
+                               f"{self.readout!r}")
+        if self.readout != "max" and not (np.ndim(self.v_th) == 0 and self.v_th == math.inf):
+            raise NetworkError(f"{name}: field 'readout' is {self.readout!r}, but the neurons "
+                               "spike: a readout decodes a leaky integrator (v_th = inf)")
         if self.reset not in RESETS:
             raise NetworkError(
                 f"{name}: field 'reset' must be 'zero' or 'subtract', got {self.reset!r}"
@@ -278,10 +291,10 @@ def check_whole(arr: np.ndarray, name: str, field_name: str) -> None:
 
 
 def _lif_kw(decay, v_th, reset, tau_us, delay_us, integer, v_reset, v_leak,
-            syn_decay, refractory_steps) -> dict:
+            syn_decay, refractory_steps, readout) -> dict:
     return {"decay": decay, "v_th": v_th, "reset": reset, "tau_us": tau_us,
             "delay_us": delay_us, "integer": integer, "v_reset": v_reset, "v_leak": v_leak,
-            "syn_decay": syn_decay, "refractory_steps": refractory_steps}
+            "syn_decay": syn_decay, "refractory_steps": refractory_steps, "readout": readout}
 
 
 @dataclass(eq=False, init=False)
@@ -297,9 +310,9 @@ class Dense(LIF, ops.Dense):
 
     def __init__(self, weight, bias=None, decay=0.2, v_th=0.5, reset="zero",
                  tau_us=None, delay_us=0.0, integer=False, v_reset=0.0, v_leak=0.0,
-                 syn_decay=0.0, refractory_steps=0):
+                 syn_decay=0.0, refractory_steps=0, readout="max"):
         LIF.__init__(self, **_lif_kw(decay, v_th, reset, tau_us, delay_us, integer, v_reset,
-                                     v_leak, syn_decay, refractory_steps))
+                                     v_leak, syn_decay, refractory_steps, readout))
         self.weight = weight
         self.bias = bias
 
@@ -330,9 +343,9 @@ class Conv2d(LIF, ops.Conv2d):
 
     def __init__(self, weight, stride=1, padding=0, bias=None, decay=0.2, v_th=0.5,
                  reset="zero", tau_us=None, delay_us=0.0, integer=False, v_reset=0.0,
-                 v_leak=0.0, syn_decay=0.0, refractory_steps=0):
+                 v_leak=0.0, syn_decay=0.0, refractory_steps=0, readout="max"):
         LIF.__init__(self, **_lif_kw(decay, v_th, reset, tau_us, delay_us, integer, v_reset,
-                                     v_leak, syn_decay, refractory_steps))
+                                     v_leak, syn_decay, refractory_steps, readout))
         self.weight, self.stride, self.padding, self.bias = weight, stride, padding, bias
 
     def checked_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:
@@ -347,9 +360,9 @@ class Conv2d(LIF, ops.Conv2d):
 class _PoolLayer(LIF):
     def __init__(self, kernel_size=2, stride=None, decay=0.2, v_th=0.5, reset="zero",
                  tau_us=None, delay_us=0.0, integer=False, v_reset=0.0, v_leak=0.0,
-                 syn_decay=0.0, refractory_steps=0):
+                 syn_decay=0.0, refractory_steps=0, readout="max"):
         LIF.__init__(self, **_lif_kw(decay, v_th, reset, tau_us, delay_us, integer, v_reset,
-                                     v_leak, syn_decay, refractory_steps))
+                                     v_leak, syn_decay, refractory_steps, readout))
         self.kernel_size, self.stride = kernel_size, stride
 
     def checked_shape(self, in_shape: tuple[int, ...], name: str) -> tuple[int, ...]:

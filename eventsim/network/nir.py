@@ -193,6 +193,8 @@ def _neuron_node(nir, shape: tuple[int, ...], neurons, dt: float):
             "dt_s": dt}
     if neurons.refractory_steps:  # NIR has no refractory period: eventsim's own key
         meta["eventsim_refractory_steps"] = int(neurons.refractory_steps)
+    if neurons.readout != "max":  # nor a readout's decoding
+        meta["eventsim_readout"] = neurons.readout
     ones = np.ones(shape)
     readout = neurons.is_readout
     if neurons.syn_decay > 0:

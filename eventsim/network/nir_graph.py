@@ -369,7 +369,7 @@ def as_chain(graph: Graph, st: Structure, nodes: dict) -> list | None:
         layers += [Flatten() for flag in implicit if not flag]
         lif = {"decay": pop.decay, "v_th": pop.v_th, "reset": pop.reset, "v_reset": pop.v_reset,
                "v_leak": pop.v_leak, "syn_decay": pop.syn_decay,
-               "refractory_steps": pop.refractory_steps}
+               "refractory_steps": pop.refractory_steps, "readout": pop.readout}
         if isinstance(op, ops.Dense):
             layers.append(Dense(op.weight, bias=op.bias, **lif))
         elif isinstance(op, ops.Conv2d):

@@ -60,9 +60,14 @@ def neuron_params(name: str, node, kind: str, dt_s: float | None, discretisation
             raise NetworkError(f"from_nir: node {name!r}: metadata field "
                                f"'eventsim_refractory_steps' is {refractory}; expected whole "
                                "steps >= 0")
+    readout = meta.get("eventsim_readout", "max")  # NIR has none: eventsim's own key
+    if kind in READOUT_NODES and readout not in ("max", "mean"):
+        raise NetworkError(f"from_nir: node {name!r}: metadata field 'eventsim_readout' is "
+                           f"{readout!r}; expected 'max' or 'mean'")
     return {"decay": decay, "v_th": v_th, "reset": reset, "v_reset": v_reset,
             "v_leak": v_leak, "syn_decay": syn_decay,
-            "refractory_steps": int(refractory)}, gain
+            "refractory_steps": int(refractory),
+            "readout": readout if kind in READOUT_NODES else "max"}, gain
 
 
 def _tau(name: str, node, field: str, dt_s: float | None, tau_scale: float) -> float:

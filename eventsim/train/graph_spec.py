@@ -19,7 +19,8 @@ A population is ``{name, size = N}`` or ``{name, shape = [C, H, W]}``, with its 
 ``decay``, ``v_th``, ``reset``, ``v_reset``, ``v_leak``, ``syn_decay`` or
 ``refractory_steps`` where it differs
 (``v_th = inf``, TOML's infinity: a leaky-integrator readout, trained by its maximum
-potential). A projection is
+potential, or its mean with ``readout = "mean"``), and ``adapt_decay``, ``adapt_jump`` for an
+adaptive threshold. A projection is
 ``{from, to, ops}`` with
 ``delay`` (whole steps, default 0) and ``bias`` (default the network's); its op tables are
 those of ``layers`` without neurons: ``{type = "Dense", out = N}``, ``{type = "Conv2d", out =
@@ -56,6 +57,7 @@ def build_graph(n: dict, input_shape: tuple[int, ...], lif: dict, bias: bool,
         params = {key: get(table, key, type(lif[key]), at, lif[key]) for key in lif}
         for key in ("adapt_decay", "adapt_jump"):  # an adaptive threshold (graphs only)
             params[key] = get(table, key, float, at, 0.0)
+        params["readout"] = get(table, "readout", str, at, "max")  # a readout's decoding
         try:
             pops.append(Population(get(table, "name", str, at), shape, **params))
         except NetworkError as err:

@@ -20,7 +20,8 @@ o[t, b, c]`` used as logits, negative log-likelihood of the label, mean over the
 
 ``cross_entropy_max_membrane``: for an output that is a leaky integrator (no spikes), the
 same with the maximum potential over time as the logits (the runtime's
-:attr:`~eventsim.engine.result.Result.membrane_max` and its decision).
+:attr:`~eventsim.engine.result.Result.membrane_max` and its decision);
+``cross_entropy_mean_membrane`` with the mean over time (``readout = "mean"``).
 """
 
 from __future__ import annotations
@@ -144,3 +145,31 @@ def cross_entropy_max_membrane(potential: np.ndarray,
     np.put_along_axis(g, peak[None], ((np.exp(log_p) - _one_hot(labels, C, np.float64)) / B
                                       ).astype(potential.dtype)[None], axis=0)
     return loss, g
+
+
+def cross_entropy_mean_membrane(potential: np.ndarray,
+                                labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """Cross-entropy of the softmax over a leaky-integrator readout's mean potential over time
+    (snnTorch's and Spyx's usual decoding), mean over the batch.
+
+    ``L = mean_b [ log sum_c exp(m[b, c]) - m[b, label_b] ]`` with ``m = mean_t u[t]``.
+
+    Parameters
+    ----------
+    potential : ndarray, shape (T, B, C)
+    labels : ndarray of int, shape (B,)
+
+    Returns
+    -------
+    loss : float
+    grad : ndarray, shape (T, B, C)
+        ``dL/du = (softmax(m) - y) / (B T)`` at every step, in the dtype of ``potential``.
+    """
+    potential, labels = _check(potential, labels)
+    T, B, C = potential.shape
+    m = potential.mean(axis=0, dtype=np.float64)
+    shifted = m - m.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    loss = float(-log_p[np.arange(B), labels].mean())
+    g = (np.exp(log_p) - _one_hot(labels, C, np.float64)) / (B * T)
+    return loss, np.broadcast_to(g.astype(potential.dtype), potential.shape).copy()

@@ -157,9 +157,11 @@ class Trainer:
                                    "chains only")
             self.model = graph_model
         self.readout = bool(pops) and pops[-1].is_readout
+        self.mean_readout = self.readout and pops[-1].readout == "mean"
         if self.readout and config.loss != "ce":
             raise InputError(f"train: the output population '{pops[-1].name}' is a leaky "
-                             "integrator (v_th = inf), read by its maximum potential: give "
+                             "integrator (v_th = inf), read by its "
+                             f"{'mean' if self.mean_readout else 'maximum'} potential: give "
                              f"loss = \"ce\" (cross-entropy on it), not {config.loss!r}")
         self.dtype = np.dtype(config.dtype)
         for layer in arrays:  # train the layers' (ops') own arrays, in the chosen dtype
@@ -184,7 +186,10 @@ class Trainer:
 
     def decide(self, out: np.ndarray) -> np.ndarray:
         """The runtime's decision on a batch's output (T, B, C): :func:`predict` on spikes, the
-        highest maximum potential (ties to the lower index) on a leaky-integrator readout."""
+        highest maximum (or mean) potential (ties to the lower index) on a leaky-integrator
+        readout."""
+        if self.mean_readout:
+            return out.mean(0).argmax(1)
         return out.max(0).argmax(1) if self.readout else predict(out)
 
     def lr_at(self, epoch: int) -> float:
@@ -204,7 +209,8 @@ class Trainer:
         c = self.config
         self.optimizer.lr = self.lr_at(self.epoch)
         params = [p for _, p in trainable(self.net)]
-        loss_fn = losses.cross_entropy_max_membrane if self.readout else \
+        loss_fn = losses.cross_entropy_mean_membrane if self.mean_readout else \
+            losses.cross_entropy_max_membrane if self.readout else \
             losses.mse_rate if c.loss == "mse" else losses.cross_entropy_counts
         total, correct, seen = 0.0, 0, 0
         order = list(batches(len(x), c.batch_size, self.rng))

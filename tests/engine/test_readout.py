@@ -130,3 +130,38 @@ def test_an_empty_window_decides_nothing():
     assert r.predicted == -1
     assert r.membrane_max[0].tolist() == [-math.inf, -math.inf]
     assert r.membrane_mean[0].tolist() == [0.0, 0.0]
+
+
+def test_a_mean_readout_decides_by_the_mean():
+    """Decay 0.5. Neuron 0 takes 4 at step 0 only: 4, 2, 1, ... (maximum 4, mean 0.8 over 10
+    steps); neuron 1 takes 0.6 every step: 0.6, 0.9, 1.05, ... towards 1.2 (maximum < 1.2,
+    mean 1.06). By the maximum neuron 0 wins, by the mean neuron 1."""
+    g = Graph((2,), [Population("out", (2,), decay=0.5, v_th=math.inf, readout="mean")],
+              [Projection(INPUT, "out", [DenseOp(np.array([[4.0, 0.0], [0.0, 0.6]]))])])
+    x = np.zeros((10, 2), np.uint8)
+    x[0, 0] = 1
+    x[:, 1] = 1
+    r = simulate(g, x, dtype="float64")
+    assert r.membrane_max[0].argmax() == 0 and r.membrane_mean[0].argmax() == 1
+    assert (r.readout, r.predicted) == ("mean", 1)
+    g.populations[0].readout = "max"
+    assert simulate(g, x, dtype="float64").predicted == 0
+    with pytest.raises(NetworkError, match="population 'out': field 'readout' must be 'max' "
+                                           "or 'mean', got 'avg'"):
+        Graph((2,), [Population("out", (2,), decay=0.5, v_th=math.inf, readout="avg")],
+              g.projections)
+    with pytest.raises(NetworkError, match="field 'readout' is 'mean', but the neurons spike"):
+        Network([Dense(np.ones((1, 1)), v_th=1.0, readout="mean")], (1,))
+
+
+def test_a_mean_readout_is_saved_and_travels_through_nir(tmp_path):
+    import eventsim
+
+    net = Network([Dense(np.ones((3, 2)), decay=0.6, v_th=1.0),
+                   Dense(np.ones((2, 3)), decay=0.5, v_th=math.inf, readout="mean")], (2,),
+                  dt_us=1000)
+    eventsim.save_network(net, tmp_path / "n.h5")
+    assert eventsim.load_network(tmp_path / "n.h5").layers[-1].readout == "mean"
+    eventsim.to_nir(net, tmp_path / "n.nir")
+    back = eventsim.from_nir(tmp_path / "n.nir")
+    assert [layer.readout for layer in back.layers] == ["max", "mean"]

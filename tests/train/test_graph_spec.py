@@ -79,6 +79,30 @@ def test_a_population_with_an_adaptive_threshold_trains(tmp_path, data_dir):
     assert not np.array_equal(trained.projections[0].ops[-1].weight, before)
 
 
+def test_a_mean_readout_trains_and_decides_as_the_runtime(tmp_path, data_dir):
+    """An LI output with ``readout = "mean"`` trains on the cross-entropy of its mean
+    potential; the saved network keeps the decoding, and the runtime's decisions on real
+    recordings are the argmax of the trainer's mean potential."""
+    from eventsim.train import graph_model
+
+    net = RSNN.replace('{name = "out", size = 10, decay = 0.8}',
+                       '{name = "out", size = 10, decay = 0.8, v_th = inf, readout = "mean"}')
+    path = _write(tmp_path, data_dir, net)
+    path.write_text(path.read_text().replace("seed = 3", 'seed = 3\nloss = "ce"'))
+    spec = load_spec(path)
+    assert spec.net.output.readout == "mean"
+    fit(spec, tmp_path / "out.h5", progress=False, log=lambda *a: None)
+    trained = eventsim.load_network(tmp_path / "out.h5")
+    assert trained.output.readout == "mean"
+    files = sorted((data_dir / "nmnist" / "Test").glob("*/*.bin"))[:12]
+    streams = [eventsim.read_events(f, trained.sensor_size) for f in files]
+    frames = np.stack([eventsim.bin_events(s, trained.dt_us, trained.T).reshape(trained.T, -1)
+                       for s in streams], axis=1)
+    _, potential = graph_model.forward(trained, frames, dtype="float64")
+    ours = [eventsim.simulate(trained, s, dtype="float64").predicted for s in streams]
+    assert ours == potential.mean(0).argmax(1).tolist()
+
+
 def test_a_graph_resumes_bit_identically(tmp_path, data_dir):
     spec_path = _write(tmp_path, data_dir, RSNN)
     g = load_spec(spec_path).net

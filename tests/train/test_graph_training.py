@@ -18,7 +18,11 @@ from eventsim.errors import NetworkError
 from eventsim.network import ops
 from eventsim.network.graph import INPUT, Graph, Population, Projection
 from eventsim.train.graph_model import backward, forward, trainable
-from eventsim.train.loss import cross_entropy_max_membrane, mse_rate
+from eventsim.train.loss import (
+    cross_entropy_max_membrane,
+    cross_entropy_mean_membrane,
+    mse_rate,
+)
 
 
 def _trainable_delays(g: Graph) -> Graph:
@@ -92,7 +96,8 @@ def _graphs(rng, reset):
 
 
 @pytest.mark.parametrize("reset", ["zero", "subtract", "v_reset", "cuba", "readout",
-                                   "refractory", "adapt", "adapt_subtract", "adapt_cuba_held"])
+                                   "refractory", "adapt", "adapt_subtract", "adapt_cuba_held",
+                                   "readout_mean"])
 @pytest.mark.parametrize("name", ["rsnn", "delays", "conv"])
 def test_backward_matches_finite_differences(name, reset):
     """``reset="v_reset"``: a zero reset to ``v_reset = -0.3`` and a leak towards ``v_leak =
@@ -102,7 +107,8 @@ def test_backward_matches_finite_differences(name, reset):
     2 steps in every population; ``"adapt"``, ``"adapt_subtract"``: an adaptive threshold
     (``adapt_decay`` 0.8, ``adapt_jump`` 0.4) in every population, with either reset;
     ``"adapt_cuba_held"``: that, a current (``syn_decay`` 0.55) and a refractory period, the
-    output a leaky integrator as in ``"refractory"``."""
+    output a leaky integrator as in ``"refractory"``; ``"readout_mean"``: ``"readout"`` with
+    the cross-entropy on the mean potential."""
     rng = np.random.default_rng(5)
     g = _graphs(rng, "subtract" if reset in ("subtract", "adapt_subtract") else "zero")[name]
     if reset.startswith("adapt"):
@@ -110,17 +116,18 @@ def test_backward_matches_finite_differences(name, reset):
             pop.adapt_decay, pop.adapt_jump = 0.8, 0.4
             if reset == "adapt_cuba_held":
                 pop.syn_decay, pop.refractory_steps = 0.55, 2
-    if reset in ("v_reset", "cuba", "readout", "refractory"):
+    if reset in ("v_reset", "cuba", "readout", "refractory", "readout_mean"):
         for pop in g.populations:
             pop.v_reset = -0.3
             pop.v_leak = 0.2 if pop.decay < 1 else 0.0
             pop.syn_decay = 0.6 if reset != "v_reset" else 0.0
             pop.refractory_steps = 2 if reset == "refractory" else 0
-    readout = reset in ("readout", "refractory", "adapt_cuba_held")
+    readout = reset in ("readout", "refractory", "adapt_cuba_held", "readout_mean")
     if readout:
         g.populations[-1].v_th = math.inf
         g.populations[-1].adapt_jump = 0.0
-    loss_fn = cross_entropy_max_membrane if readout else mse_rate
+    loss_fn = cross_entropy_mean_membrane if reset == "readout_mean" else \
+        cross_entropy_max_membrane if readout else mse_rate
     T, B = 6, 2
     x = rng.random((T, B, *g.input_shape))
     labels = rng.integers(0, g.n_outputs, B)

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from eventsim.errors import InputError
-from eventsim.train.loss import cross_entropy_counts, mse_rate
+from eventsim.train.loss import (
+    cross_entropy_counts,
+    cross_entropy_max_membrane,
+    cross_entropy_mean_membrane,
+    mse_rate,
+)
 
 
 def test_mse_rate_value_and_normalisation():
@@ -20,6 +25,17 @@ def test_mse_rate_value_and_normalisation():
     assert grad.shape == out.shape
 
 
+def test_cross_entropy_mean_membrane_value():
+    """Potentials constant over time: the mean is that constant, the loss the softmax's."""
+    u = np.zeros((4, 1, 3))
+    u[:, 0, 1] = 2.0
+    u[0, 0, 2] = 8.0  # a peak of 8 at one step: mean 2, as class 1's
+    loss, grad = cross_entropy_mean_membrane(u, np.array([1]))
+    assert loss == pytest.approx(-math.log(math.exp(2) / (1 + 2 * math.exp(2))))
+    assert grad.shape == u.shape and np.allclose(grad, grad[0])  # spread evenly over steps
+    assert cross_entropy_max_membrane(u, np.array([1]))[0] > loss  # the peak counts there
+
+
 def test_cross_entropy_counts_value():
     out = np.zeros((5, 2, 4))
     loss, _ = cross_entropy_counts(out, np.array([0, 3]))
@@ -29,7 +45,8 @@ def test_cross_entropy_counts_value():
     assert loss == pytest.approx((-math.log(math.exp(5) / (3 + math.exp(5))) + math.log(4)) / 2)
 
 
-@pytest.mark.parametrize("loss_fn", [mse_rate, cross_entropy_counts])
+@pytest.mark.parametrize("loss_fn", [mse_rate, cross_entropy_counts,
+                                     cross_entropy_max_membrane, cross_entropy_mean_membrane])
 def test_gradient_matches_finite_differences(loss_fn):
     rng = np.random.default_rng(3)
     out = rng.random((4, 3, 5))
