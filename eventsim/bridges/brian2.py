@@ -59,7 +59,7 @@ followed by as many steps as the longest delay or refractory period, in which no
 reaches the next.
 
 **Continuous mode.** Brian2 steps with a small ``dt`` (``dt_brian_us``): the drive ``b /
-dt_us`` is part of the equation, inputs arrive on the step their timestamp falls in, and
+dt_us + v_leak / tau`` is part of the equation, ``v`` starts at ``v0``, inputs arrive on the step their timestamp falls in, and
 synapses carry ``delay_us`` (one Brian2 step less on a projection that closes a cycle, whose
 slot reads the step before); one ``run()`` per sample (the network is stored once and
 restored), numpy and cython targets. Spike times then agree with the event-driven ones within
@@ -284,7 +284,8 @@ def _populations(b2, net, g: Graph, source: list, dt: float, driven: bool, dt_us
     for p, pop in enumerate(g.populations):
         if pop.syn_decay > 0:  # current-based: the projections' biases feed the current
             syn_bias[p], bias[p] = bias[p], np.zeros(pop.size)
-        bias[p] += pop.leak_drive()  # the leak towards v_leak: a constant drive
+        if not driven:  # the leak towards v_leak: a constant drive (its rate below when driven)
+            bias[p] += pop.leak_drive()
     threshold = "v >= v_th" if gate is None else "v >= v_th and gate(t) > 0.5"
     for p, pop in enumerate(g.populations):
         name = population_label(net, g, p)
@@ -348,8 +349,9 @@ def _populations(b2, net, g: Graph, source: list, dt: float, driven: bool, dt_us
             group.rate_adapt = -np.log(pop.adapt_decay) / float(dt) * b2.Hz
             group.jump = pop.adapt_jump
         group.v = "v0"
-        if driven:
-            group.drive = bias[p] * (1e6 / dt_us) * b2.Hz
+        if driven:  # the bias per us, and the leak's v_leak / tau
+            toward = pop.v_leak * 1e6 / tau_us if pop.v_leak else 0.0
+            group.drive = (bias[p] * (1e6 / dt_us) + toward) * b2.Hz
         else:
             group.b = bias[p]
             if bias[p].any():

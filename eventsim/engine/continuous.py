@@ -1,9 +1,10 @@
 """Continuous-time mode: real-valued spike times from the events' timestamps.
 
-Between arrivals a neuron of population ``p`` follows ``du/dt = -u / tau + bias / dt_us``
-exactly (``tau = tau_us``, or ``-dt_us / ln(decay)``; no leak when ``decay == 1``)::
+Between arrivals a neuron of population ``p`` follows ``du/dt = (v_leak - u) / tau + bias /
+dt_us`` exactly (``tau = tau_us``, or ``-dt_us / ln(decay)``; no leak when ``decay == 1``),
+from ``u = v_init`` (else ``v_leak``) at time 0::
 
-    u(t0 + d) = L + (u(t0) - L) * exp(-d / tau),   L = bias * tau / dt_us
+    u(t0 + d) = L + (u(t0) - L) * exp(-d / tau),   L = v_leak + bias * tau / dt_us
 
 All spikes that reach a population at the same instant are summed, then the threshold is
 checked once (as a clock-driven simulator does within a step, so simultaneous events do not
@@ -83,14 +84,15 @@ def _crossing(u, t, tau, drive, v_th):
 
 
 @njit(cache=True)
-def schedule_drive(lt, ft, tau, drive, t_end, version, pending, heap, gstats, slot, tbuf):
-    """Queue the first crossing of every neuron that its bias alone drives over threshold."""
+def schedule_drive(lt, ft, tau, drive, u0, t_end, version, pending, heap, gstats, slot, tbuf):
+    """Queue the first crossing of every neuron that its drive alone (bias, leak) takes over
+    threshold from its start ``u0``."""
     hkey, hkey2, hseq, hver, hstate = heap
     t_bits, bits = tbuf
     for l in range(lt.shape[0]):
         for i in range(lt[l, N]):
             g = lt[l, OFF] + i
-            t_x = _crossing(0.0, 0.0, tau[l], drive[g], ft[l, V_TH])
+            t_x = _crossing(u0[g], 0.0, tau[l], drive[g], ft[l, V_TH])
             if t_x < t_end:
                 t_bits[0] = t_x
                 heap_push(hkey, hkey2, hseq, hver, hstate, bits[0], l * slot + i, version[g])
@@ -273,13 +275,19 @@ def simulate_continuous(net: Network | Graph, plan: Plan, inputs, dt_us: int,
     src_edges = np.argsort(et[:, SRC], kind="stable").astype(np.int64)
     src_ptr = np.searchsorted(et[src_edges, SRC], np.arange(plan.n_pop + 2)).astype(np.int64)
     n = plan.n_neurons
-    drive = plan.bias.astype(np.float64) / dt_us
+    # the bias per us, and the leak towards v_leak as its drive v_leak / tau (in place of the
+    # discrete step's (1 - decay) v_leak, which the plan's bias holds)
+    sizes = plan.lt[:, N]
+    leak = np.repeat([p.leak_drive() for p in g.populations], sizes)
+    toward = np.repeat([p.v_leak / t if p.v_leak else 0.0 for p, t in zip(g.populations, tau)],
+                       sizes)
+    drive = (plan.bias.astype(np.float64) - leak) / dt_us + toward
     stride = int(max(net.n_inputs, plan.lt[:, N].max()))
     slot = (len(et) + 1) * stride
     fan_max = int(max(net.n_inputs, n))
     # u, t_last (us), version, pending, the arriving neuron, and of one batch: the summed
     # input, the batch that last listed a neuron, the list, and whether its own crossing is due
-    state = (np.zeros(n, dtype), np.zeros(n, np.float64), np.zeros(n, np.int64),
+    state = (plan.rest(), np.zeros(n, np.float64), np.zeros(n, np.int64),
              np.zeros(n, np.bool_), np.zeros(1, np.int64), np.zeros(n, dtype),
              np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.bool_))
     margin = fan_max * (len(et) + 2) + 2  # what one batch may push: each spike per edge
@@ -295,8 +303,8 @@ def simulate_continuous(net: Network | Graph, plan: Plan, inputs, dt_us: int,
     net_arrays = plan.arrays
     t_bits = np.zeros(1, np.float64)
     tbuf = (t_bits, t_bits.view(np.int64))
-    schedule_drive(plan.lt, plan.ft, tau, drive, t_end, state[2], state[3], heap, gstats, slot,
-                   tbuf)
+    schedule_drive(plan.lt, plan.ft, tau, drive, state[0], t_end, state[2], state[3], heap,
+                   gstats, slot, tbuf)
     while run_events(net_arrays, tau, drive, edge_delay, src_ptr, src_edges, in_t, in_ch,
                      t_end, state, heap, out_t, out_gid, out_n, stats, edge_sops, gstats,
                      stride, slot, margin, tbuf):

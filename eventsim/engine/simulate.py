@@ -212,8 +212,8 @@ _NO_PTR.setflags(write=False)
 
 def check_continuous(net: Network | Graph, graph: Graph) -> None:
     """NetworkError for what continuous mode cannot run: NeuNorm, integer populations,
-    current-based synapses, a leak towards a nonzero ``v_leak``, a start other than 0
-    (``v_init``), a cycle without delay; ``graph`` is ``as_graph(net)``."""
+    current-based synapses, refractory periods, adaptive thresholds, readouts, a cycle without
+    delay; ``graph`` is ``as_graph(net)``."""
     if isinstance(net, Network):
         for i, layer in enumerate(net.layers):
             if isinstance(layer, NeuNorm):
@@ -236,18 +236,10 @@ def check_continuous(net: Network | Graph, graph: Graph) -> None:
             raise NetworkError(f"{population_label(net, graph, p)}: field 'syn_decay' is "
                                f"{pop.syn_decay}; continuous mode runs delta synapses only "
                                "(for now: run it in discrete mode)")
-        if pop.v_leak != 0.0:
-            raise NetworkError(f"{population_label(net, graph, p)}: field 'v_leak' is "
-                               f"{pop.v_leak}; continuous mode leaks towards 0 only (for now: "
-                               "run it in discrete mode)")
         if pop.adaptive:
             raise NetworkError(f"{population_label(net, graph, p)}: field 'adapt_jump' is "
                                f"{pop.adapt_jump}; continuous mode has no adaptive threshold "
                                "(for now: run it in discrete mode)")
-        if pop.v_init is not None:
-            raise NetworkError(f"{population_label(net, graph, p)}: field 'v_init' is given; "
-                               "continuous mode starts every neuron at 0 (for now: run it in "
-                               "discrete mode)")
     for k, proj in enumerate(graph.projections):
         if any(isinstance(op, NeuNorm) for op in proj.ops):
             raise NetworkError(f"{projection_name(k, proj)}: NeuNorm runs in discrete mode "

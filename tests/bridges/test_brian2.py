@@ -163,6 +163,28 @@ def test_continuous_mode_bias_crossing_within_one_step():
     assert 0 < report.max_dt_us <= 1.0 and report.ok
 
 
+def test_continuous_mode_leak_and_start_within_one_step():
+    """A leak towards ``v_leak = 1.3`` above ``v_th = 1`` from starts ``v_init`` (0.2 and 0.9)
+    and a reset to ``v_reset = -0.5``: every crossing comes from the leak alone, in closed
+    form; Brian2 (``v0``, and ``v_leak / tau`` in its drive) reports each on the grid step
+    after: the first ones within one of its 1 us steps, and as each interval rounds up to
+    the grid, the second ones (after the reset) within two."""
+    from eventsim.network.graph import INPUT, Graph, Population, Projection
+    from eventsim.network.ops import Dense as DenseOp
+
+    g = Graph((1,), [Population("h", (2,), decay=0.5, v_th=1.0, v_leak=1.3, v_reset=-0.5,
+                                tau_us=400.0, v_init=np.array([0.2, 0.9]))],
+              [Projection(INPUT, "h", [DenseOp(np.zeros((2, 1)))])], dt_us=100)
+    quiet = _streams(1, n_ch=1, rate=0.0)
+    ours = eventsim.simulate(g, quiet[0], mode="continuous", dtype="float64", T=30)
+    t = ours.spikes[0]["t_us"]
+    first = 400 * np.log((1.3 - np.array([0.2, 0.9])) / 0.3)  # u(t) = 1.3 + (u0 - 1.3) e^(-t/tau)
+    np.testing.assert_allclose(np.sort(t[:2]), np.sort(first), rtol=1e-12)
+    report = validate(g, quiet, ["q"], mode="continuous", dt_us=100, T=9)
+    assert report.samples[0].spikes_eventsim == report.samples[0].spikes_brian2 == [3]
+    assert 0 < report.max_dt_us <= 2.0
+
+
 @pytest.mark.parametrize("target", ["cython", "cpp_standalone"])
 def test_other_targets_agree(target):
     net = _net(11, reset="subtract")

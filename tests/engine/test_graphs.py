@@ -185,12 +185,16 @@ def test_graphs_that_cannot_run_are_named(build, message):
         build()
 
 
-def test_continuous_mode_refuses_a_leak_towards_v_leak():
-    g = Graph((1,), [Population("p", (1,), decay=0.5, v_leak=0.25)],
-              [Projection("input", "p", [ops.Dense(np.ones((1, 1)))])])
-    with pytest.raises(NetworkError, match=r"population 'p': field 'v_leak' is 0.25; "
-                                           r"continuous mode leaks towards 0 only"):
-        simulate(g, np.ones((3, 1), np.uint8), mode="continuous")
+def test_continuous_mode_leaks_towards_v_leak_in_closed_form():
+    """``tau du/dt = v_leak - u`` from ``u = v_leak`` stays there; from ``v_init = 0`` with
+    ``v_leak = 2`` above ``v_th = 1`` it crosses at ``tau ln 2`` (tau = 1000 / ln 2 us for
+    decay 0.5 a step of 1000 us: at 1000 us), resets to 0 and crosses again 1000 us later."""
+    g = Graph((1,), [Population("p", (1,), decay=0.5, v_th=1.0, v_leak=2.0, v_init=0.0)],
+              [Projection("input", "p", [ops.Dense(np.zeros((1, 1)))])], dt_us=1000)
+    r = simulate(g, np.zeros((4, 1), np.uint8), mode="continuous", dtype="float64")
+    np.testing.assert_allclose(r.spikes[0]["t_us"], [1000.0, 2000.0, 3000.0], rtol=1e-12)
+    g.populations[0].v_leak, g.populations[0].v_init = 0.25, None
+    assert len(simulate(g, np.zeros((4, 1), np.uint8), mode="continuous").spikes[0]) == 0
 
 
 def test_continuous_mode_refuses_a_cycle_without_delay():
@@ -206,12 +210,17 @@ def test_continuous_mode_refuses_a_cycle_without_delay():
 
 def _on_the_grid(g: Graph, dt_us: int) -> Graph:
     """``g`` where continuous mode must equal discrete mode: integrating or leaking neurons
-    with zero reset, no bias, no leak towards a nonzero ``v_leak``, and every delay (per
-    projection, source neuron or synapse) as
-    ``delay_us`` (one more step for a projection that closes a cycle: discrete mode's own
-    step)."""
+    with zero reset, no bias, a leak only towards a ``v_leak`` and from a start ``v_init``
+    below threshold (so nothing crosses without input: the exact exponential sampled at the
+    steps is the discrete recurrence, ``(1 - decay) v_leak`` included), and every delay (per
+    projection, source neuron or synapse) as ``delay_us`` (one more step for a projection
+    that closes a cycle: discrete mode's own step)."""
     for pop in g.populations:
-        pop.reset, pop.v_leak = "zero", 0.0
+        pop.reset = "zero"
+        if pop.v_leak >= pop.v_th:
+            pop.v_leak = 0.0
+        if pop.v_init is not None:
+            pop.v_init = np.minimum(pop.v_init, 0.9 * pop.v_th)
     for k, proj in enumerate(g.projections):
         for op in proj.ops:
             if getattr(op, "bias", None) is not None:
@@ -221,9 +230,11 @@ def _on_the_grid(g: Graph, dt_us: int) -> Graph:
 
 
 @settings(max_examples=120, deadline=None)
-@given(case=vector_graphs() | image_graphs())
+@given(case=vector_graphs(two=True) | image_graphs())
 def test_continuous_mode_on_the_grid_equals_discrete_mode(case):
-    """Inputs on multiples of dt_us, delays whole steps, no bias and zero reset: the exact
+    """Inputs on multiples of dt_us, delays whole steps, no bias and zero reset, leaks and
+    starts below threshold (continuous mode's ``v_init`` is the potential at time 0, discrete
+    mode's the one a step before: decayed once for the comparison): the exact
     exponential between events is the per-step decay, so continuous mode's spike times are
     discrete mode's steps times dt_us, on graphs with cycles, skips, fan-in, composed ops and
     delays per projection, source neuron and synapse; SOPs per projection agree too."""
@@ -232,6 +243,9 @@ def test_continuous_mode_on_the_grid_equals_discrete_mode(case):
     g = _on_the_grid(g, dt_us)
     g.dt_us = dt_us
     a = simulate(g, x, dtype="float64")
+    for pop in g.populations:  # discrete mode's start is u[-1], a step before time 0
+        if pop.v_init is not None:
+            pop.v_init = pop.v_leak + (pop.v_init - pop.v_leak) * pop.decay
     b = simulate(g, x, mode="continuous", dtype="float64")
     for p, (sa, sb) in enumerate(zip(a.spikes, b.spikes)):
         np.testing.assert_array_equal(sa[:, 0] * dt_us, sb["t_us"], err_msg=f"population {p}")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import eventsim
-from eventsim.errors import EventsimError, NetworkError
+from eventsim.errors import NetworkError
 from eventsim.metrics.counts import layer_metrics
 from eventsim.network import ops
 from eventsim.network.graph import INPUT, Graph, Population, Projection
@@ -136,18 +136,15 @@ def test_parts_that_cannot_hold_them_refuse(tmp_path):
         check_trainable(g)
 
 
-def test_a_start_alone_refuses_continuous_mode_and_trains():
-    """``v_init`` on delta-synapse populations: continuous mode refuses it; the trainer starts
-    from it, spike for spike with the runtime."""
+def test_a_start_alone_trains():
+    """``v_init`` on delta-synapse populations: the trainer starts from it, spike for spike
+    with the runtime (continuous mode's start: tests/engine/test_graphs.py)."""
     from eventsim.train.graph_model import forward
     rng = np.random.default_rng(3)
     g = Graph((5,), [Population("h", (6,), decay=0.9, v_th=1.0, v_init=rng.uniform(0, 1.2, 6)),
                      Population("o", (2,), decay=0.8, v_th=0.5)],
               [Projection(INPUT, "h", [ops.Dense(rng.uniform(0, 0.4, (6, 5)))]),
                Projection("h", "o", [ops.Dense(rng.uniform(0, 0.6, (2, 6)))])], dt_us=1000)
-    with pytest.raises(EventsimError, match="population 'h': field 'v_init' is given; "
-                                            "continuous mode starts every neuron at 0"):
-        eventsim.simulate(g, _input(T=30), mode="continuous")
     x = _input(T=30, rate=0.3)
     cache, _ = forward(g, x[:, None], dtype="float64")
     r = eventsim.simulate(g, x, dtype="float64")
