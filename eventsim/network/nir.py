@@ -50,7 +50,7 @@ from eventsim.h5io import (
     verify_digest,
 )
 from eventsim.limits import check_memory
-from eventsim.network.graph import Graph
+from eventsim.network.graph import INPUT, Graph
 from eventsim.network.layers import Dense, Flatten, has_neurons
 from eventsim.network.network import Network, layer_name
 from eventsim.network.nir_graph import (
@@ -256,7 +256,7 @@ def _chain(edges: list, last: str, name: str) -> str:
     return name
 
 
-DISCRETISATIONS = ("exact", "euler", "zoh", "norse")
+DISCRETISATIONS = ("exact", "euler", "zoh", "norse", "spyx")
 
 
 def from_nir(graph_or_path: str | Path | nir.NIRGraph, dt_us: int | None = None,
@@ -273,7 +273,8 @@ def from_nir(graph_or_path: str | Path | nir.NIRGraph, dt_us: int | None = None,
     (``tau = dt / (1 - beta)``, ``r = tau / dt``, ``dt = 1e-4`` s: ``dt_us=100``); ``"zoh"``
     with ``decay = exp(-dt / tau)`` and gain ``r * (1 - decay)`` (the input held over the
     step), the convention of Sinabs' ``LIF`` (``norm_input=True``; its ``tau`` counts steps:
-    ``dt_us=1_000_000``, or any step ``D`` with ``tau_scale=D * 1e-6``).
+    ``dt_us=1_000_000``, or any step ``D`` with ``tau_scale=D * 1e-6``); ``"spyx"`` as Spyx
+    1.0.0 steps and writes a ``CubaLIF`` and an ``LI`` (below).
 
     ``reset``: how neuron nodes with ``v_reset = 0`` (or none) reset: NIR's own meaning,
     ``"zero"`` (default), or ``"subtract"`` where the writer subtracted the threshold, which
@@ -293,7 +294,16 @@ def from_nir(graph_or_path: str | Path | nir.NIRGraph, dt_us: int | None = None,
     Sinabs    ``dt_us=1_000_000, discretisation="zoh", reset="subtract"`` (``tau`` in steps;
               ``dt_us=D, tau_scale=D * 1e-6`` gives the same decays on a step of ``D`` us)
     Norse     ``dt_us=1000, discretisation="euler", tau_scale=1000`` (Norse 1.1.0, dt 1 ms;
-              ``reset="subtract"`` for its ``reset_subtract``)
+              ``reset="subtract"`` for its ``reset_subtract``); its CuBa ``LIFCell``:
+              ``discretisation="norse"``
+    Spyx      ``dt_us=1_000_000, discretisation="spyx"`` (``tau`` in steps): ``syn_decay = 1 -
+              dt / tau_syn``, ``decay = 1 - dt / tau_mem``, input gain 1 (the ``r = beta``
+              and ``w_in`` it writes are not its step), a subtract reset; a spike is emitted a
+              step after its membrane crossed, so every projection from a population that
+              does not close a cycle gets one step of delay (eventsim's spike at ``t`` is
+              Spyx's at ``t + 1``); and the edge Spyx writes from its recurrent subgraph's
+              input into the recurrent ``Linear`` goes to the ``CubaLIF`` (Spyx adds the
+              input to the current unweighted)
     ========= =============================================================================
 
     snnTorch and Norse fire at ``v > v_th``, eventsim at ``v >= v_th``: spikes differ where a
@@ -360,6 +370,12 @@ def _network(graph, dt_us: int | None, discretisation: str, reset: str | None,
         raise NetworkError(f"from_nir: graph metadata field 'dt_s' is {dt_s} s, not a whole "
                            "number of microseconds; give dt_us")
     nodes, edges = flat_graph(graph)
+    if discretisation == "spyx":
+        edges = _spyx_recurrence(nodes, edges)
+        reset = reset or "subtract"
+        if reset != "subtract":
+            raise NetworkError("from_nir: the 'spyx' reading resets by subtraction (Spyx "
+                               f"subtracts the threshold); got reset={reset!r}")
     st = structure(nodes, edges, _written_order(meta))
     inp = nodes[st.input]
     written = tuple(int(v) for v in np.ravel(next(iter(inp.input_type.values()))))
@@ -376,6 +392,10 @@ def _network(graph, dt_us: int | None, discretisation: str, reset: str | None,
             "sensor_size": _sensor(meta), "labels": _labels(meta), "provenance": provenance}
     net = read_graph(nodes, st, input_shape, len(written) - len(input_shape), params, dt_s,
                      info)
+    if discretisation == "spyx":  # a spike leaves a step after its membrane crossed
+        for k, proj in enumerate(net.projections):
+            if proj.source != INPUT and not net.closes_cycle(k):
+                proj.delay = proj.delay + 1
     layers = as_chain(net, st, nodes)
     if layers is not None:  # the chain API: a Network, as before graphs
         net = Network(layers, input_shape, **info)
@@ -386,6 +406,16 @@ def _network(graph, dt_us: int | None, discretisation: str, reset: str | None,
         raise NetworkError(f"from_nir: node {st.output!r}: output type {list(out_shape)} is not "
                            f"the shape of the last layer, {list(last)}")
     return net
+
+
+def _spyx_recurrence(nodes: dict, edges: list) -> list:
+    """Spyx 1.0.0's recurrent subgraph (a ``CubaLIF`` and a ``Linear`` in a loop) as Spyx
+    runs it: an edge from outside the loop into its ``Linear`` goes to the ``CubaLIF``
+    instead (Spyx writes the subgraph's input into ``w_rec``, but adds it to the current
+    unweighted)."""
+    loops = {b: a for a, b in edges if type(nodes[a]).__name__ == "CubaLIF"
+             and type(nodes[b]).__name__ in ("Linear", "Affine") and (b, a) in edges}
+    return [(a, loops[b]) if b in loops and a != loops[b] else (a, b) for a, b in edges]
 
 
 def _written_order(meta: dict) -> list[str] | None:

@@ -91,6 +91,15 @@ def _leaky(name: str, node, meta: dict, dt_s, discretisation: str, tau_scale: fl
     elif discretisation == "zoh":
         decay = math.exp(-dt_s / tau)
         gain = r * (1.0 - decay)
+    elif discretisation == "spyx":  # Spyx's LI: V = beta V + x, beta = 1 - dt / tau
+        if type(node).__name__ != "LI":
+            raise NetworkError(f"from_nir: node {name!r} is {type(node).__name__}: the 'spyx' "
+                               "reading knows Spyx 1.0.0's CubaLIF and LI nodes only")
+        decay, gain = 1.0 - dt_s / tau, 1.0
+        if not 0.0 < decay < 1.0:
+            raise NetworkError(f"from_nir: node {name!r}: tau {tau} s gives beta = 1 - dt / "
+                               f"tau = {decay}; expected one in (0, 1)")
+        return decay, gain
     elif discretisation in ("euler", "norse"):
         decay, gain = 1.0 - dt_s / tau, r * dt_s / tau
         if not 0.0 < decay <= 1.0:
@@ -111,6 +120,15 @@ def _cuba(name: str, node, meta: dict, dt_s, discretisation: str, tau_scale: flo
     dt / tau_mem`` a step. A node eventsim wrote carries its decays (and Euler's values)."""
     tau_syn = _tau(name, node, "tau_syn", dt_s, tau_scale)
     tau_mem = _tau(name, node, "tau_mem", dt_s, tau_scale)
+    if discretisation == "spyx" and "eventsim_decay" not in meta:
+        # Spyx 1.0.0's RCuBaLIF: I = alpha I + x, V = beta V + I, alpha = 1 - dt / tau_syn,
+        # beta = 1 - dt / tau_mem; it writes r = beta and w_in = 1, which it ignores on reading
+        syn_decay, decay = 1.0 - dt_s / tau_syn, 1.0 - dt_s / tau_mem
+        for field, value in (("tau_syn", syn_decay), ("tau_mem", decay)):
+            if not 0.0 < value < 1.0:
+                raise NetworkError(f"from_nir: node {name!r}: field '{field}' gives 1 - dt / "
+                                   f"tau = {value}; expected a decay in (0, 1)")
+        return decay, syn_decay, 1.0
     r = positive_r(node, name)
     w_in = uniform(node.w_in, name, "w_in")
     if not w_in > 0:

@@ -132,3 +132,57 @@ def test_export_writes_cubalif_li_and_i_nodes():
     again = as_graph(eventsim.from_nir(foreign, dt_us=1000, discretisation="euler"))
     np.testing.assert_allclose([p.syn_decay for p in again.populations[:1]], [0.5])
     np.testing.assert_allclose([again.populations[0].decay], [0.9])
+
+
+def test_sinabs_drops_the_current_it_ran():
+    """Sinabs 3.1.3 (tests/data/make_sinabs_cuba.py): Linear - LIF(tau_mem 5, tau_syn 2,
+    SingleSpike, MembraneSubtract) - Linear - ExpLeak(tau 8) exports a plain ``LIF`` (no
+    ``tau_syn``, no ``norm_input``) and an ``LI``. Read as Sinabs writes (zoh, a step of
+    1 s), the file runs as what it says: Sinabs' run of the same weights without the current,
+    spike for spike, and its readout with ``norm_input=True`` (NIR's LI gain ``1 - a``;
+    Sinabs' default ExpLeak adds the input whole, a constant factor on every readout neuron,
+    the same decision). The current Sinabs ran is not in the file: its spikes differ."""
+    io = np.load(DATA / "sinabs_cuba_io.npz")
+    net = _read("sinabs_cuba.nir", dt_us=1_000_000, discretisation="zoh", reset="subtract")
+    assert [getattr(layer, "syn_decay", 0.0) for layer in net.layers] == [0.0] * len(net.layers)
+    x = io["x"].astype(np.uint8)
+    r = eventsim.simulate(net, x, dtype="float64")
+    np.testing.assert_array_equal(r.spikes[0], np.argwhere(io["nosyn_spikes0"]))
+    assert not np.array_equal(r.spikes[0], np.argwhere(io["spikes0"]))
+    np.testing.assert_allclose(r.membrane_max[-1], io["nosyn_v1_norm_input"].max(0),
+                               atol=FLOAT32_RUN)
+    np.testing.assert_allclose(r.membrane_mean[-1], io["nosyn_v1_norm_input"].mean(0),
+                               atol=FLOAT32_RUN)
+    assert r.predicted == int(np.argmax(io["nosyn_v1"].max(0)))
+
+
+def test_spyx_recurrent_cuba_with_an_li_readout_runs_as_spyx():
+    """Spyx 1.0.0 (tests/data/make_spyx_cuba.py): Linear - RCuBaLIF (alpha 0.8, beta 0.9,
+    autapses) - Linear - LI (beta 0.85; Spyx's exporter drops it, so the script adds the node
+    Spyx writes for the same membrane). Read as Spyx steps (``"spyx"``: decays ``1 - dt /
+    tau``, gain 1, subtract reset, the recurrent subgraph's input into the current): the
+    hidden spikes are Spyx's one step earlier (Spyx emits a spike the step after its
+    membrane crossed: the readout's input is delayed a step here), the readout's membrane
+    Spyx's within float32 rounding."""
+    io = np.load(DATA / "spyx_cuba_io.npz")
+    g = _read("spyx_cuba.nir", dt_us=1_000_000, discretisation="spyx")
+    hidden, out = g.populations
+    np.testing.assert_allclose([hidden.syn_decay, hidden.decay, out.decay],
+                               [io["alpha"], io["beta"], io["beta_out"]], rtol=1e-6)
+    assert hidden.reset == "subtract" and out.is_readout
+    assert [(p.source, p.target, int(np.max(p.delay)), g.closes_cycle(k))
+            for k, p in enumerate(g.projections)] == [
+        ("input", hidden.name, 0, False), (hidden.name, hidden.name, 0, True),
+        (hidden.name, out.name, 1, False)]
+    x = io["x"].astype(np.uint8)
+    r = eventsim.simulate(g, x, dtype="float64")
+    spyx = np.argwhere(io["spikes0"])
+    ours = r.spikes[0][r.spikes[0][:, 0] < len(x) - 1]  # Spyx never emits the last step's
+    np.testing.assert_array_equal(ours + [1, 0], spyx)
+    assert len(spyx) > 80
+    np.testing.assert_allclose(r.membrane_max[1], io["v1"].max(0), atol=FLOAT32_RUN)
+    np.testing.assert_allclose(r.membrane_mean[1], io["v1"].mean(0), atol=FLOAT32_RUN)
+    # read literally (NIR's Euler, the input through W_rec), it is another network
+    literal = _read("spyx_cuba.nir", dt_us=1_000_000, discretisation="euler", reset="subtract")
+    assert not np.array_equal(eventsim.simulate(literal, x, dtype="float64").spikes[0],
+                              r.spikes[0])
