@@ -172,7 +172,8 @@ def _parser() -> argparse.ArgumentParser:
                           "--discretisation euler; Sinabs --dt-us 1000000 --discretisation zoh "
                           "--reset subtract (tau in steps; or --dt-us D --tau-scale D*1e-6 on a "
                           "real step of D us); Norse 1.1.0 --dt-us 1000 --discretisation norse "
-                          "--tau-scale 1000 (its LIFBoxCell reads the same with euler).")
+                          "--tau-scale 1000 (its LIFBoxCell reads the same with euler); Spyx "
+                          "1.0.0 --dt-us 1000000 --discretisation spyx.")
     conv.add_argument("input", type=Path, help="NIR graph (.nir) or network file (.h5)")
     conv.add_argument("--out", type=Path, required=True, help="file to write (.h5 or .nir)")
     conv.add_argument("--dt-us", type=_whole(),
