@@ -120,7 +120,9 @@ EVENTS, QUEUE, PEAK_QUEUE = range(3)
 class State(NamedTuple):
     """What a run carries from step to step.
 
-    ``u``, ``adapt`` (an adaptive threshold's ``b``, after its last spike's jump), ``i_syn``
+    ``u``, ``adapt`` (an adaptive threshold's ``b``, after its last spike's jump),
+    ``threshold`` (each neuron's threshold where a population reads it per neuron: per channel
+    in an integer population, ``v_th + b`` at its last touch with adaptation), ``i_syn``
     (synaptic current; current-based populations), ``i_syn2`` and ``cur2``
     (a second current and its input of the step), ``ref_until`` (the last
     step the membrane is held after a spike; -1), ``ro_sum``, ``ro_max``
@@ -135,6 +137,7 @@ class State(NamedTuple):
 
     u: np.ndarray
     adapt: np.ndarray
+    threshold: np.ndarray
     i_syn: np.ndarray
     i_syn2: np.ndarray
     cur2: np.ndarray
@@ -265,7 +268,7 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
     (``n_neurons`` spikes, ``n_pop`` rows), so the caller can grow it and call again from the
     returned step. Queue entries are kept for steps < T only.
     """
-    lt, ft, et, st, bias, vth = net.lt, net.ft, net.et, net.st, net.bias, net.v_th
+    lt, ft, et, st, bias, vth = net.lt, net.ft, net.et, net.st, net.bias, state.threshold
     P, G, cap, conv = tables.P, tables.G, tables.cap, tables.conv
     sbias = net.syn_bias
     u, cur, t_last, version, pending = (state.u, state.cur, state.t_last, state.version,
@@ -330,7 +333,8 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
             integrator = P[l, 1] == 1  # decay 1: G[n] = n
             cuba = ft[l, SYN_DECAY] > 0  # current-based
             two = ft[l, SYN_DECAY2] > 0  # with a second current
-            adapt = ft[l, ADAPT_JUMP] > 0  # an adaptive threshold
+            adapt = ft[l, ADAPT_JUMP] > 0  # an adaptive threshold (read per neuron, own_th)
+            th_base = ft[l, V_TH]
             readout = v_th == np.inf  # a leaky integrator, its membrane read out
             refr = lt[l, REFRACTORY]  # steps held after a spike
             # phase A: deliver what arrives now along every edge into l
@@ -385,7 +389,7 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
             # phase B.1: bring every touched neuron forward and add its input
             integer = lt[l, INTEGER] != 0
             if everyone and uniform[l] and not integer and not readout and not cuba \
-                    and refr == 0 and not adapt:
+                    and refr == 0 and not own_th:
                 # all last updated together: one factor, vectorised
                 nt = n_l
                 uu, cc, bb, tl = u[off:off + n_l], cur[off:off + n_l], bias[off:off + n_l], \
@@ -417,6 +421,7 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                     for i in range(nt):
                         g = off + i if everyone else touched[i]
                         adapt_b[g] *= R[l, min(s - t_last[g], cap_l)]
+                        vth[g] = th_base + adapt_b[g]
                 if readout:
                     readout_bring(net, tables, state, l, off, touched, nt, everyone, s)
                 elif refr > 0:
@@ -453,10 +458,9 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                     pending[g] = False
                     gstats[QUEUE] -= 1
                 v = u[g]
-                if own_th:  # thresholds per channel (integer layers)
+                if own_th:  # thresholds per channel (integer layers), or adapting
                     v_th = vth[g]
-                th = v_th + adapt_b[g] if adapt else v_th
-                if v >= th and (refr == 0 or s > ref_until[g]):  # held: it cannot fire
+                if v >= v_th and (refr == 0 or s > ref_until[g]):  # held: it cannot fire
                     spk[n_spk] = g - off
                     n_spk += 1
                     counts[g] += 1
@@ -464,7 +468,7 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                         out_step[n_out] = s
                         out_gid[n_out] = g
                         n_out += 1
-                    v = v - th if subtract else 0.0
+                    v = v - v_th if subtract else 0.0
                     if v_reset != 0.0:  # apart: as one expression the chain ran 10% slower
                         v = v_reset
                     u[g] = v
@@ -473,8 +477,10 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                     if adapt:
                         adapt_b[g] += ft[l, ADAPT_JUMP]
                 # next crossing without input: only a bias, a subtract reset that leaves u
-                # high enough for the next step, or a current can cause one
-                if not can_self or (bias[g] <= 0 and P[l, 1] * v < v_th and (
+                # high enough for the next step, a current, or a falling threshold (from
+                # above v_th, the least it falls to) can cause one
+                th0 = th_base if adapt else v_th
+                if not can_self or (bias[g] <= 0 and P[l, 1] * v < th0 and (
                         not cuba or (i_syn[g] <= 0 and sbias[g] <= 0
                                      and (not two or i_syn2[g] <= 0)))):
                     continue
@@ -482,10 +488,10 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                 j0 = i_syn2[g] if two else 0.0
                 b0 = adapt_b[g] if adapt else 0.0
                 if refr > 0:  # held until ref_until: the crossing counts from there
-                    n = held_crossing(lt, ft, l, v, i0, j0, bias[g], sbias[g], tables, v_th,
+                    n = held_crossing(lt, ft, l, v, i0, j0, bias[g], sbias[g], tables, th0,
                                       decay, b0, max(ref_until[g] - s, 0), T - 1 - s)
                 else:
-                    n = crossing(lt, ft, l, v, i0, j0, bias[g], sbias[g], tables, v_th, decay,
+                    n = crossing(lt, ft, l, v, i0, j0, bias[g], sbias[g], tables, th0, decay,
                                  b0, 0, T - 1 - s)
                 if n > 0:
                     if hstate[SIZE] == hkey.shape[0]:  # room: at most one live entry a neuron

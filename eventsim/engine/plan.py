@@ -376,7 +376,8 @@ def build_plan(net: Network | Graph, dtype: np.dtype, continuous: bool = False) 
         lt[l, [N, OFF]] = sizes[l], offsets[l]
         lt[l, SUBTRACT] = pop.reset == "subtract"
         lt[l, INTEGER], lt[l, DECAY_NUM] = pop.integer, pop.decay_num
-        lt[l, OWN_TH] = np.ndim(pop.v_th) > 0  # per channel: read per neuron
+        # per channel, or adapting (v_th + b): read per neuron (the run's ``threshold``)
+        lt[l, OWN_TH] = np.ndim(pop.v_th) > 0 or pop.adaptive
         lt[l, REFRACTORY] = pop.refractory_steps
         lt[l, SYN_NUM] = pop.syn_decay_num
         ft[l, DECAY], ft[l, V_TH] = pop.decay, float(np.max(pop.v_th))

@@ -73,7 +73,8 @@ class DiscreteRun:
         # state of the other models only where a population has them (arrays of 1 else)
         self.currents, self.held, self.readouts, two, adapt = plan.models
         self.state = discrete.State(
-            u=plan.rest(), adapt=np.zeros(n if adapt else 1, dtype), i_syn=np.zeros(n if self.currents else 1, dtype),
+            u=plan.rest(), adapt=np.zeros(n if adapt else 1, dtype),
+            threshold=plan.arrays.v_th.copy(), i_syn=np.zeros(n if self.currents else 1, dtype),
             i_syn2=np.zeros(n if two else 1, dtype), cur2=np.zeros(n if two else 1, dtype),
             ref_until=np.full(n if self.held else 1, -1, np.int64),
             ro_sum=np.zeros(n if self.readouts else 1),
