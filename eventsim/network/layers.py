@@ -31,9 +31,9 @@ layer below *at the same step* (input spikes for the first layer), its bias ``b`
   or by forward Euler, as NIR's ``LIF`` and Norse's cells (which start at ``v_leak``) have
   it. ``v_leak = 0`` is the STBP LIF, starting at 0.
 
-In continuous time (``mode="continuous"``; delta synapses, ``v_leak = 0``, spiking neurons
-without a refractory period only) ``u``
-decays as ``exp(-dt / tau_us)`` between arrivals, with ``tau_us`` given or derived from
+In continuous time (``mode="continuous"``; delta synapses, spiking neurons without a
+refractory period only) ``u`` decays towards ``v_leak`` as ``exp(-dt / tau_us)`` between
+arrivals, with ``tau_us`` given or derived from
 ``decay = exp(-dt_us / tau_us)``; the bias is a constant drive of ``b`` per ``dt_us``, and a
 spike reaches the next layer ``delay_us`` later.
 """
