@@ -43,9 +43,10 @@ import numpy as np
 import scipy.signal
 import scipy.sparse
 
+from eventsim.errors import NetworkError
 from eventsim.limits import check_memory
 from eventsim.network import ops
-from eventsim.network.graph import Graph, as_graph, projection_name
+from eventsim.network.graph import Graph, as_graph, population_label, projection_name
 from eventsim.network.layers import NeuNorm
 from eventsim.network.network import Network
 
@@ -384,6 +385,15 @@ def build_plan(net: Network | Graph, dtype: np.dtype, continuous: bool = False) 
         ft[l, V_RESET], ft[l, V_LEAK] = pop.v_reset, pop.v_leak
         ft[l, SYN_DECAY], ft[l, SYN_DECAY2] = pop.syn_decay, pop.syn_decay_2
         ft[l, ADAPT_DECAY], ft[l, ADAPT_JUMP] = pop.adapt_decay, pop.adapt_jump
+        if pop.syn_decay_2 > 0 or (pop.adaptive and pop.syn_decay > 0):
+            # the closed forms divide by the decays' differences, in the run's dtype
+            for f, col in (("syn_decay", SYN_DECAY), ("syn_decay_2", SYN_DECAY2)):
+                if getattr(pop, f) > 0 and ft[l, col] == ft[l, DECAY]:
+                    raise NetworkError(
+                        f"simulate: {population_label(net, g, l)}: field '{f}' "
+                        f"({getattr(pop, f)!r}) rounds to 'decay' ({pop.decay!r}) in "
+                        f"{dtype.name}; the closed-form crossing needs them to differ: run it "
+                        "in float64, or give decays further apart")
         thresholds.append(pop.neuron_thresholds())
     b = _Builder(dtype)
     rows, row_us = [], []

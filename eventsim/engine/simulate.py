@@ -383,6 +383,12 @@ class Simulator:
         step (whatever the projection's delay)."""
         image, T = analog_input(self.net, image, T)
         plan = self.plan
+        g = plan.graph
+        for k, proj in enumerate(g.projections):  # a constant current is a bias: port 0 only
+            if proj.source == INPUT and proj.port:
+                raise NetworkError(f"{projection_name(k, proj)}: an analog input is a constant "
+                                   "current, a bias, which the second current (port 1) does "
+                                   "not take: feed the image through a port 0 projection")
         current = np.zeros(plan.n_neurons, plan.ft.dtype)
         macs = np.zeros((plan.n_pop, N_STATS), np.int64)
         lt = plan.lt.copy()

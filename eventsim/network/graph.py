@@ -77,9 +77,10 @@ class Population(Neurons):
         1``) population that spikes, with one current at most whose decay differs from
         ``decay``; discrete mode.
     v_init : None, float or ndarray
-        The membrane potential at the start, ``u[0]`` of the recurrence (``None``: ``v_leak``):
-        one number or one per neuron, shape ``(size,)`` (as Brian2's ``G.v = ...`` and
-        NEST's ``V_m``); every sample starts from it. Discrete mode, float populations.
+        The membrane potential at the start (``None``: ``v_leak``): in discrete mode ``u[-1]``,
+        the potential before step 0's update (as Brian2's ``G.v = ...`` before its first
+        step, and NEST's ``V_m``); in continuous mode the potential at time 0. One number or
+        one per neuron, shape ``(size,)``; every sample starts from it. Float populations.
     """
 
     name: str
@@ -407,7 +408,8 @@ class Graph:
             if isinstance(proj.ops[0], NeuNorm) and np.any(proj.delay):
                 raise NetworkError(f"{where}: a projection starting with NeuNorm takes no "
                                    "delay")
-            if proj.port not in (0, 1) or isinstance(proj.port, bool):
+            if not isinstance(proj.port, (int, np.integer)) or isinstance(proj.port, bool) \
+                    or proj.port not in (0, 1):
                 raise NetworkError(f"{where}: field 'port' must be 0 or 1 (the target's first "
                                    f"or second current), got {proj.port!r}")
             if proj.port == 1:

@@ -46,11 +46,12 @@ A network with a population that resets to a nonzero ``v_reset`` or leaks toward
 population (absent: 0). Earlier eventsim versions refuse it rather than run it without.
 A network with a current-based population (``syn_decay > 0``) or a refractory period is
 written as ``format_version = 4``, the same with the attributes ``syn_decay`` and
-``refractory_steps`` (absent: 0). A graph with a second current or a start other than rest is
-written as ``format_version = 5``: the population attributes ``syn_decay_2``,
-``adapt_decay``, ``adapt_jump`` (absent: 0) and ``v_init`` (an attribute, or a float64 dataset of one per neuron; absent: ``v_leak``), and
-the projection attribute ``port`` (absent: 0); a readout decoded by its mean (a layer's or
-population's attribute ``readout = "mean"``; absent: ``"max"``) is version 5 too.
+``refractory_steps`` (absent: 0). A graph with a second current, an adaptive threshold or a
+start (``v_init`` given) is written as ``format_version = 5``: the population attributes
+``syn_decay_2``, ``adapt_decay``, ``adapt_jump`` (absent: 0) and ``v_init`` (an attribute,
+or a float64 dataset of one per neuron; absent: ``v_leak``), and the projection attribute
+``port`` (absent: 0); a readout decoded by its mean (a layer's or population's attribute
+``readout = "mean"``; absent: ``"max"``) is version 5 too.
 
 The root attribute ``eventsim_sha256`` holds the SHA-256 of everything else in the file
 (:func:`eventsim.h5io.content_digest`); :func:`load_network` checks it and refuses a file

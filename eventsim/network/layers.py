@@ -70,7 +70,8 @@ class Neurons:
         and ``CubaLI``) whose membrane is read out (:attr:`Result.membrane_max
         <eventsim.engine.result.Result.membrane_max>` and ``membrane_mean``).
     reset : {"zero", "subtract"}
-        To ``v_reset`` (``"zero"``, as it is 0 unless given), or by ``- v_th``.
+        To ``v_reset`` (``"zero"``, as it is 0 unless given), or by ``- v_th`` (``- (v_th +
+        b)`` with a graph population's adaptive threshold).
     v_reset : float
         The potential a ``"zero"`` reset sets, below ``v_th`` (0 with a subtract reset; a whole
         number in an integer layer).

@@ -396,6 +396,7 @@ def _network(graph, dt_us: int | None, discretisation: str, reset: str | None,
         for k, proj in enumerate(net.projections):
             if proj.source != INPUT and not net.closes_cycle(k):
                 proj.delay = proj.delay + 1
+                proj.delay_us = proj.delay_us + dt_s * 1e6  # (continuous mode: one step)
     layers = as_chain(net, st, nodes)
     if layers is not None:  # the chain API: a Network, as before graphs
         net = Network(layers, input_shape, **info)

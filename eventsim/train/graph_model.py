@@ -6,8 +6,12 @@ Forward, for ``t = 0 .. T-1`` and each population ``p`` in order::
 
     I_p[t] = sum_{k into p} F_k(s_k[t]),      s_k[t] = o_source(k)[t - e_k]  (0 before step 0)
     u_p[t] = k_p (u_p[t-1] (1 - o_p[t-1]) + v_reset o_p[t-1]) + I_p[t]     reset "zero"
-    u_p[t] = k_p (u_p[t-1] - v_th o_p[t-1]) + I_p[t]                       reset "subtract"
-    o_p[t] = spike(u_p[t] - v_th)
+    u_p[t] = k_p (u_p[t-1] - th_p[t-1] o_p[t-1]) + I_p[t]                  reset "subtract"
+    o_p[t] = spike(u_p[t] - th_p[t])
+
+with ``th_p[t] = v_th``, or ``v_th + b_p[t]`` with an adaptive threshold, ``b_p[t] = rho (b_p[t-1]
++ J o_p[t-1])`` (``b_p[-1] = 0``; its gradient ``g_b[t] = -g_o[t] h + rho g_b[t+1]`` (``- k o[t]
+g_u[t+1]`` subtracting), and ``g_o[t]`` takes ``rho J g_b[t+1]``),
 
 from ``u_p[-1] = v_init`` (else ``v_leak``, 0 unless given), ``I_p`` including the leak drive
 ``(1 - k_p) v_leak``. A current-based population (``syn_decay = a > 0``) filters its input

@@ -150,3 +150,31 @@ def test_a_start_alone_trains():
     r = eventsim.simulate(g, x, dtype="float64")
     assert len(r.spikes[0]) > 0 and r.spikes[0][0, 0] == 0  # the start over v_th fires at once
     np.testing.assert_array_equal(np.argwhere(cache.o[0][:, 0] > 0), r.spikes[0])
+
+
+def test_an_analog_input_into_the_second_current_is_refused():
+    """An analog image is a constant current, a bias, which port 1 does not take."""
+    g = Graph((1,), [Population("h", (1,), decay=0.9, v_th=1.0, syn_decay=0.5,
+                                syn_decay_2=0.95)],
+              [Projection(INPUT, "h", [ops.Dense(np.array([[0.1]]))], port=1)])
+    with pytest.raises(NetworkError, match=r"projection 0 \(input -> h\): an analog input is a "
+                                           r"constant current, a bias"):
+        eventsim.simulate(g, np.array([1.0]), T=30, analog=True)
+
+
+@pytest.mark.parametrize("fields", [{"syn_decay": 0.9000000001, "syn_decay_2": 0.5},
+                                    {"syn_decay": 0.5, "syn_decay_2": 0.9000000001},
+                                    {"syn_decay": 0.9000000001, "adapt_decay": 0.8,
+                                     "adapt_jump": 0.5}])
+def test_decays_equal_in_float32_are_named(fields):
+    """Decays that differ in float64 but not in the run's float32: the closed-form crossing
+    would divide by zero; the run is refused by name, and float64 runs."""
+    g = Graph((1,), [Population("h", (1,), decay=0.9, v_th=1.0, **fields)],
+              [Projection(INPUT, "h", [ops.Dense(np.array([[0.3]]))])])
+    x = np.zeros((30, 1), np.uint8)
+    x[0] = 1
+    assert eventsim.simulate(g, x, dtype="float64").T == 30
+    with pytest.raises(NetworkError, match=r"population 'h': field 'syn_decay(_2)?' "
+                                           r"\(0.9000000001\) rounds to 'decay' \(0.9\) in "
+                                           r"float32"):
+        eventsim.simulate(g, x, dtype="float32")
