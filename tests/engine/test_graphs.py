@@ -67,7 +67,7 @@ def test_image_graphs_equal_twin(case):
 
 
 @settings(max_examples=40, deadline=None)
-@given(vector_graphs(cuba=True))
+@given(vector_graphs(cuba=True, two=True, adapt=True))
 def test_float32_graphs_equal_twin_float32(case):
     assert_graph_same_as_twin(*case, dtype="float32")
 
