@@ -30,6 +30,10 @@ recurrent ones (those that close a cycle) marked. How each figure is counted:
     update there (two with a second current, ``syn_decay_2 > 0``), and 0 in a population
     with delta synapses (NeuroBench counts the neuron operations of each model; a CuBa
     neuron has two state variables).
+``threshold_updates``
+    Updates of an adaptive threshold (``adapt_jump > 0``): brought forward at every touch,
+    one per membrane update there, 0 elsewhere. Both are priced as neuron updates in the
+    energy estimate (:mod:`eventsim.metrics.energy`).
 ``activation_sparsity``  (*Activation Sparsity*)
     ``1 - spikes / (neurons * T)``: the share of (neuron, step) pairs without a spike.
 ``connection_sparsity``  (*Connection Sparsity*)
@@ -75,6 +79,7 @@ class LayerMetrics:
     silent_neurons: int       # summed over samples
     dt_us: float | None = None
     current_updates: int = 0
+    threshold_updates: int = 0
 
     @property
     def activation_sparsity(self) -> float:
@@ -181,8 +186,10 @@ def layer_metrics(net: Network | Graph, results: Result | list[Result],
     results = _discrete(results, "layer_metrics")
     counts = _structure or structure(net)
     steps = sum(r.T for r in results)
-    # currents per neuron: 0 (delta synapses), 1, or 2 (a second current)
-    cuba = [(pop.syn_decay > 0) + (pop.syn_decay_2 > 0) for pop in as_graph(net).populations]
+    # currents per neuron: 0 (delta synapses), 1, or 2 (a second current); an adaptive threshold
+    pops = as_graph(net).populations
+    cuba = [(pop.syn_decay > 0) + (pop.syn_decay_2 > 0) for pop in pops]
+    adaptive = [pop.adaptive for pop in pops]
     out = []
     for pop, (index, name, kind, n) in enumerate(population_kinds(net)):
         connections, nonzero = counts[pop]
@@ -198,7 +205,8 @@ def layer_metrics(net: Network | Graph, results: Result | list[Result],
             connection_sparsity=1.0 - nonzero / connections if connections else 0.0,
             silent_neurons=sum(int((r.spike_counts[pop] == 0).sum()) for r in results),
             dt_us=dt_us or net.dt_us,
-            current_updates=cuba[pop] * sum(int(r.neuron_updates[pop]) for r in results)))
+            current_updates=cuba[pop] * sum(int(r.neuron_updates[pop]) for r in results),
+            threshold_updates=adaptive[pop] * sum(int(r.neuron_updates[pop]) for r in results)))
     return out
 
 

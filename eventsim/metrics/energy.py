@@ -3,7 +3,7 @@
 Per layer::
 
     SNN = effective_acs * e_ac + effective_macs * e_mac
-          + (membrane_updates + current_updates) * e_update
+          + (membrane_updates + current_updates + threshold_updates) * e_update
     ANN = ann_macs * e_mac                       (the same layers, one dense pass per sample)
 
 plus, with ``memory=True``, one SRAM read per operation (a weight fetch) at the energy of the
@@ -147,7 +147,8 @@ def layer_energy(metrics: list[LayerMetrics], profile: Profile | str, memory: bo
     for m in metrics:
         acs = m.effective_acs * profile.e_ac_pj
         macs = m.effective_macs * (profile.e_mac_pj or 0.0)
-        updates = (m.membrane_updates + m.current_updates) * profile.e_update_pj
+        updates = (m.membrane_updates + m.current_updates + m.threshold_updates) \
+            * profile.e_update_pj
         ann = None if profile.e_mac_pj is None else m.ann_macs * profile.e_mac_pj
         mem, size = 0.0, None
         if memory:

@@ -140,3 +140,24 @@ def test_parts_without_an_adaptive_threshold_refuse(tmp_path):
     eventsim.save_network(g, tmp_path / "g.h5")
     back = eventsim.load_network(tmp_path / "g.h5")
     assert (back.populations[0].adapt_decay, back.populations[0].adapt_jump) == (0.8, 0.5)
+
+
+def test_threshold_updates_are_counted_apart_and_priced():
+    """One threshold update per touch of an adaptive neuron, 0 elsewhere; the energy estimate
+    prices them as neuron updates."""
+    from eventsim.metrics.counts import layer_metrics
+    from eventsim.metrics.energy import layer_energy, load_profile
+
+    rng = np.random.default_rng(2)
+    g = Graph((3,), [Population("h", (4,), decay=0.9, v_th=1.0, adapt_decay=0.8,
+                                adapt_jump=0.5),
+                     Population("o", (2,), decay=0.8, v_th=1.0)],
+              [Projection(INPUT, "h", [ops.Dense(rng.uniform(0.3, 0.9, (4, 3)))]),
+               Projection("h", "o", [ops.Dense(rng.uniform(0.3, 0.9, (2, 4)))])])
+    r = eventsim.simulate(g, (rng.random((30, 3)) < 0.5).astype(np.uint8), dtype="float64")
+    m = layer_metrics(g, r)
+    assert m[0].threshold_updates == m[0].membrane_updates == int(r.neuron_updates[0]) > 0
+    assert m[1].threshold_updates == 0 and m[0].current_updates == 0
+    profile = load_profile("loihi")
+    assert layer_energy(m, profile)[0].updates_pj == 2 * m[0].membrane_updates \
+        * profile.e_update_pj
