@@ -195,13 +195,14 @@ def _turn(al, be, ga, tables, third, l, lo, hi):
 @njit(cache=True)
 def three_turns(al, be, ga, k, a, q, tables, third, l, n_max):
     """Where ``u(n) = K + x k**n + y a**n + z q**n`` turns on ``1..n_max`` (``al = x (k - 1)``,
-    ``be = y (a - 1)``, ``ga = z (q - 1)``; ``third`` the table of ``q**n``): an array of 3,
+    ``be = y (a - 1)``, ``ga = z (q - 1)``; ``third`` the table of ``q**n``): three ``n``,
     ascending, -1 for none (at most two are real turns).
 
     Its step ``u(m + 1) - u(m) = al k**m + be a**m + ga q**m`` divided by ``q**m`` has one
     stationary point, where ``(k / a)**m = -be log(a / q) / (al log(k / q))``; on each side it
     is monotone, so the step changes sign at most once there (:func:`_turn` bisects it). With
-    two terms only (``ga = 0``, or ``be = 0``) it changes sign once at most anywhere.
+    two terms only (``ga = 0``, or ``be = 0``) it changes sign once at most anywhere. A tuple,
+    not an array: no allocation per call.
     """
     last = n_max - 1  # the steps m = 1 .. last cover u(1 .. n_max)
     split = 0  # the last whole m at or before the stationary point (0: none inside)
@@ -211,15 +212,13 @@ def three_turns(al, be, ga, k, a, q, tables, third, l, n_max):
             m_star = np.log(ratio) / np.log(k / a)
             if m_star >= 1.0:
                 split = int(min(m_star, np.float64(last)))
-    turns = np.full(3, -1, np.int64)
     if split == 0:
-        turns[0] = _turn(al, be, ga, tables, third, l, 1, last)
-    else:
-        turns[0] = _turn(al, be, ga, tables, third, l, 1, split)
-        if split < last:
-            turns[1] = _turn(al, be, ga, tables, third, l, split, split + 1)
-            turns[2] = _turn(al, be, ga, tables, third, l, split + 1, last)
-    return turns
+        return _turn(al, be, ga, tables, third, l, 1, last), -1, -1
+    if split >= last:
+        return _turn(al, be, ga, tables, third, l, 1, split), -1, -1
+    return (_turn(al, be, ga, tables, third, l, 1, split),
+            _turn(al, be, ga, tables, third, l, split, split + 1),
+            _turn(al, be, ga, tables, third, l, split + 1, last))
 
 
 @njit(cache=True)
