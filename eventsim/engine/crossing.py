@@ -9,7 +9,7 @@ it, so a crossing put on the queue is one the loop confirms. A current-based neu
 P u + c G + i H + b J`` (:func:`cuba_value`): no longer monotone, but with at most one
 turning point, which :func:`cuba_crossing` brackets before it refines the crossing. With a
 second current ``i2`` (:func:`two_value`), or an adaptive threshold, it has at most two,
-located in closed form by :func:`three_turns` (:func:`two_crossing`, :func:`adapt_crossing`).
+located in closed form by :func:`three_turns` (:func:`three_crossing`).
 """
 
 from __future__ import annotations
@@ -222,94 +222,53 @@ def three_turns(al, be, ga, k, a, q, tables, third, l, n_max):
 
 
 @njit(cache=True)
-def two_crossing(u0, i0, i2, c, b, tables, l, v_th, k, a, q, n_max):
-    """Smallest ``n`` in ``1..n_max`` with :func:`two_value` ``>= v_th``, else -1.
+def three_reaches(u0, i0, i2, c, b, theta, shift, tables, l, v_th, n):
+    """Whether a neuron left alone fires ``n`` steps on: :func:`two_value` against ``v_th +
+    theta * R[shift + n]``, the expressions the step loop evaluates. It serves both models
+    of three exponentials: two currents (``theta = 0``; ``R`` is 0 there) and an adaptive
+    threshold (``i2 = 0``, ``H2`` is 0; with delta synapses ``i0 = b = 0`` and ``H = J = 0``,
+    so the value is :func:`value_after`'s), ``theta`` the threshold's adaptation ``shift``
+    steps before the potential's ``n`` count from."""
+    return (two_value(u0, i0, i2, c, b, tables, l, n)
+            >= v_th + theta * tables.R[l, min(shift + n, tables.cap[l])])
 
-    In exact arithmetic ``u(n) = K + x k**n + y a**n + z q**n`` (``k``, ``a``, ``q`` the
-    membrane's and the two currents' decays, ``a != k != q``) with ``K = c / (1 - k) + b /
-    ((1 - a)(1 - k))``, ``y = (i - b / (1 - a)) a / (a - k)``, ``z = i2 q / (q - k)`` and
-    ``x = u0 - K - y - z``: at most two turning points (:func:`three_turns`). Between them
-    ``u`` is monotone, and the first segment whose end reaches ``v_th`` holds the crossing,
-    bisected on the engine's own expression.
+
+@njit(cache=True)
+def three_crossing(u0, i0, i2, c, b, theta, shift, tables, third, l, v_th, k, a, q, n_max):
+    """Smallest ``n`` in ``1..n_max`` where :func:`three_reaches`, else -1.
+
+    In exact arithmetic the potential less the threshold's adaptation is ``K + x k**n + y
+    a**n + z q**n - v_th`` (``k``, ``a`` the membrane's and the current's decays, ``a != k``;
+    ``q`` the second current's or the adaptation's, its powers in ``third``) with ``K = c / (1
+    - k) + b / ((1 - a)(1 - k))``, ``y = (i - b / (1 - a)) a / (a - k)`` (0 with delta
+    synapses: ``a = i = b = 0``), ``z = i2 q / (q - k) - theta q**shift`` and ``x = u0 - K -
+    y - i2 q / (q - k)``: at most two turning points (:func:`three_turns`). Between them it is
+    monotone, and the first stretch whose end reaches the threshold holds the crossing,
+    bisected on the engine's own expressions.
     """
     if n_max < 1:
         return -1
-    if two_value(u0, i0, i2, c, b, tables, l, 1) >= v_th:
+    if three_reaches(u0, i0, i2, c, b, theta, shift, tables, l, v_th, 1):
         return 1
     if n_max == 1:
         return -1
     k, a, q = np.float64(k), np.float64(a), np.float64(q)
     big_k = c / (1.0 - k) + b / ((1.0 - a) * (1.0 - k))
     y = (i0 - b / (1.0 - a)) * a / (a - k)
-    z = i2 * q / (q - k)
-    x = u0 - big_k - y - z
-    turns = three_turns(x * (k - 1.0), y * (a - 1.0), z * (q - 1.0), k, a, q, tables,
-                        tables.A2, l, n_max)
-    lo = 1  # u(lo) < v_th
+    in_u = i2 * q / (q - k) if i2 != 0.0 else 0.0  # the second current's part of u
+    z = in_u - theta * tables.R[l, min(shift, tables.cap[l])]
+    x = u0 - big_k - y - in_u
+    turns = three_turns(x * (k - 1.0), y * (a - 1.0), z * (q - 1.0), k, a, q, tables, third,
+                        l, n_max)
+    lo = 1  # below the threshold at lo
     for j in range(4):
         hi = turns[j] if j < 3 else n_max
         if hi <= lo:
             continue
-        if two_value(u0, i0, i2, c, b, tables, l, hi) >= v_th:  # monotone on lo..hi
+        if three_reaches(u0, i0, i2, c, b, theta, shift, tables, l, v_th, hi):  # monotone
             while hi - lo > 1:
                 mid = (lo + hi) // 2
-                if two_value(u0, i0, i2, c, b, tables, l, mid) >= v_th:
-                    hi = mid
-                else:
-                    lo = mid
-            return hi
-        lo = hi
-    return -1
-
-
-@njit(cache=True)
-def adapt_reaches(u0, i0, c, b, theta, tables, l, v_th, cuba, shift, n):
-    """Whether a neuron with an adaptive threshold, left alone, fires ``n`` steps on: its
-    potential (:func:`cuba_value`, or :func:`value_after` with delta synapses) against ``v_th
-    + theta * R[shift + n]``, the expressions the step loop evaluates (``theta`` the
-    threshold's adaptation ``shift`` steps before the potential's ``n`` count from)."""
-    u = cuba_value(u0, i0, c, b, tables, l, n) if cuba else value_after(u0, c, tables, l, n)
-    return u >= v_th + theta * tables.R[l, min(shift + n, tables.cap[l])]
-
-
-@njit(cache=True)
-def adapt_crossing(u0, i0, c, b, theta, tables, l, v_th, k, a, rho, cuba, shift, n_max):
-    """Smallest ``n`` in ``1..n_max`` where :func:`adapt_reaches`, else -1.
-
-    In exact arithmetic ``u(n) - v_th - b(n) = K + x k**n + y a**n - theta rho**(shift) rho**n
-    - v_th`` (``y = 0`` with delta synapses; ``K``, ``x``, ``y`` as in :func:`two_crossing`):
-    at most two turning points (:func:`three_turns`), then the first monotone stretch whose
-    end reaches the threshold holds the crossing, bisected on :func:`adapt_reaches`.
-    """
-    if n_max < 1:
-        return -1
-    if adapt_reaches(u0, i0, c, b, theta, tables, l, v_th, cuba, shift, 1):
-        return 1
-    if n_max == 1:
-        return -1
-    k, a, rho = np.float64(k), np.float64(a), np.float64(rho)
-    big_k = c / (1.0 - k)
-    y = 0.0
-    if cuba:
-        big_k += b / ((1.0 - a) * (1.0 - k))
-        y = (i0 - b / (1.0 - a)) * a / (a - k)
-    z = -theta * tables.R[l, min(shift, tables.cap[l])]
-    x = u0 - big_k - y
-    al, be, ga = x * (k - 1.0), y * (a - 1.0), z * (rho - 1.0)
-    if rho == k:  # one exponential: merged
-        al, ga = al + ga, 0.0
-    elif cuba and rho == a:
-        be, ga = be + ga, 0.0
-    turns = three_turns(al, be, ga, k, a, rho, tables, tables.R, l, n_max)
-    lo = 1
-    for j in range(4):
-        hi = turns[j] if j < 3 else n_max
-        if hi <= lo:
-            continue
-        if adapt_reaches(u0, i0, c, b, theta, tables, l, v_th, cuba, shift, hi):
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                if adapt_reaches(u0, i0, c, b, theta, tables, l, v_th, cuba, shift, mid):
+                if three_reaches(u0, i0, i2, c, b, theta, shift, tables, l, v_th, mid):
                     hi = mid
                 else:
                     lo = mid
@@ -380,15 +339,14 @@ def crossing(lt, ft, l, u0, i0, i2, c, b, tables, v_th, decay, theta, shift, n_m
     """The first crossing of a neuron of population ``l`` left alone (``u0``, currents ``i0``
     and ``i2``, drives ``c`` of the membrane and ``b`` of the current, adaptation ``theta`` of
     ``shift`` steps before): :func:`next_crossing`, :func:`int_crossing` for an integer
-    population, :func:`cuba_crossing` for a current-based one, :func:`two_crossing` for one
-    with two currents, :func:`adapt_crossing` for an adaptive threshold."""
-    if ft[l, ADAPT_JUMP] > 0:
-        return adapt_crossing(u0, i0, c, b, theta, tables, l, v_th, ft[l, DECAY],
-                              ft[l, SYN_DECAY], ft[l, ADAPT_DECAY], ft[l, SYN_DECAY] > 0,
-                              shift, n_max)
-    if ft[l, SYN_DECAY2] > 0:
-        return two_crossing(u0, i0, i2, c, b, tables, l, v_th, ft[l, DECAY], ft[l, SYN_DECAY],
-                            ft[l, SYN_DECAY2], n_max)
+    population, :func:`cuba_crossing` for a current-based one, :func:`three_crossing` for one
+    with two currents or an adaptive threshold."""
+    if ft[l, SYN_DECAY2] > 0:  # three exponentials: a second current
+        return three_crossing(u0, i0, i2, c, b, 0.0, 0, tables, tables.A2, l, v_th,
+                              ft[l, DECAY], ft[l, SYN_DECAY], ft[l, SYN_DECAY2], n_max)
+    if ft[l, ADAPT_JUMP] > 0:  # or an adaptive threshold
+        return three_crossing(u0, i0, 0.0, c, b, theta, shift, tables, tables.R, l, v_th,
+                              ft[l, DECAY], ft[l, SYN_DECAY], ft[l, ADAPT_DECAY], n_max)
     if ft[l, SYN_DECAY] > 0:
         if lt[l, INTEGER]:
             return int_cuba_crossing(u0, i0, lt[l, DECAY_NUM], lt[l, SYN_NUM], c, b, v_th,

@@ -66,7 +66,7 @@ class Population(Neurons):
         i[t] + i2[t]``, as Brian2's CUBA example (``ge``, ``gi``) and NEST's ``iaf_psc_exp``
         (``tau_syn_ex``, ``tau_syn_in``) have an excitatory and an inhibitory current. Needs
         ``syn_decay > 0``, both differing from ``decay`` (the closed-form crossing of
-        :func:`eventsim.engine.crossing.two_crossing`), a float population that spikes;
+        :func:`eventsim.engine.crossing.three_crossing`), a float population that spikes;
         discrete mode, no bias on a ``port=1`` projection.
     adapt_decay, adapt_jump : float
         An adaptive threshold (ALIF; Bellec et al. 2018's LSNN, Norse's ``LSNNCell``): the
@@ -168,7 +168,7 @@ class Population(Neurons):
                     raise NetworkError(
                         f"{where}: field '{f}' equals 'decay' ({self.decay!r}): with two "
                         "currents each current's decay must differ from the membrane's (the "
-                        "closed-form crossing, eventsim.engine.crossing.two_crossing)")
+                        "closed-form crossing, eventsim.engine.crossing.three_crossing)")
         self._check_adaptation(where)
         if self.v_init is None:
             return

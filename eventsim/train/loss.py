@@ -104,13 +104,7 @@ def cross_entropy_counts(out_spikes: np.ndarray, labels: np.ndarray) -> tuple[fl
         ``out_spikes`` (float64 for integer or bool spikes).
     """
     out_spikes, labels = _check(out_spikes, labels)
-    _, B, C = out_spikes.shape
-    counts = out_spikes.sum(axis=0, dtype=np.float64)
-    shifted = counts - counts.max(axis=1, keepdims=True)
-    log_z = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    log_p = shifted - log_z
-    loss = float(-log_p[np.arange(B), labels].mean())
-    g = (np.exp(log_p) - _one_hot(labels, C, np.float64)) / B
+    loss, g = _softmax_cross_entropy(out_spikes.sum(axis=0, dtype=np.float64), labels)
     return loss, np.broadcast_to(g.astype(out_spikes.dtype), out_spikes.shape).copy()
 
 
@@ -135,15 +129,11 @@ def cross_entropy_max_membrane(potential: np.ndarray,
         several are equal), 0 elsewhere, in the dtype of ``potential``.
     """
     potential, labels = _check(potential, labels)
-    _, B, C = potential.shape
     peak = potential.argmax(axis=0)  # (B, C): the first step of each maximum
     m = np.take_along_axis(potential, peak[None], axis=0)[0].astype(np.float64)
-    shifted = m - m.max(axis=1, keepdims=True)
-    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    loss = float(-log_p[np.arange(B), labels].mean())
+    loss, g_m = _softmax_cross_entropy(m, labels)
     g = np.zeros(potential.shape, potential.dtype)
-    np.put_along_axis(g, peak[None], ((np.exp(log_p) - _one_hot(labels, C, np.float64)) / B
-                                      ).astype(potential.dtype)[None], axis=0)
+    np.put_along_axis(g, peak[None], g_m.astype(potential.dtype)[None], axis=0)
     return loss, g
 
 
@@ -166,10 +156,16 @@ def cross_entropy_mean_membrane(potential: np.ndarray,
         ``dL/du = (softmax(m) - y) / (B T)`` at every step, in the dtype of ``potential``.
     """
     potential, labels = _check(potential, labels)
-    T, B, C = potential.shape
-    m = potential.mean(axis=0, dtype=np.float64)
-    shifted = m - m.max(axis=1, keepdims=True)
+    loss, g = _softmax_cross_entropy(potential.mean(axis=0, dtype=np.float64), labels)
+    g = g / len(potential)  # the mean over T steps
+    return loss, np.broadcast_to(g.astype(potential.dtype), potential.shape).copy()
+
+
+def _softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """``mean_b [log sum_c exp(z[b, c]) - z[b, label_b]]`` of logits ``z`` (B, C), float64,
+    and its gradient ``(softmax(z) - y) / B``."""
+    B, C = logits.shape
+    shifted = logits - logits.max(axis=1, keepdims=True)
     log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     loss = float(-log_p[np.arange(B), labels].mean())
-    g = (np.exp(log_p) - _one_hot(labels, C, np.float64)) / (B * T)
-    return loss, np.broadcast_to(g.astype(potential.dtype), potential.shape).copy()
+    return loss, (np.exp(log_p) - _one_hot(labels, C, np.float64)) / B

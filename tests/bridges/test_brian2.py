@@ -43,6 +43,12 @@ def test_random_networks_agree_spike_for_spike(case, seed, readout):
     if readout:
         net = as_graph(net)
         net.populations[-1].v_th = math.inf
+    _assert_agree(net, x, seed, readout)
+
+
+def _assert_agree(net, x, seed: int, readout: bool = False) -> None:
+    """``x`` and two more seeded samples of other lengths, as segments of one Brian2 run():
+    equal spikes, and readouts within :data:`eventsim.validate.READOUT_RTOL`."""
     rng = np.random.default_rng(seed)
     others = [(rng.random((rng.integers(1, 25), *x.shape[1:])) < 0.4).astype(np.uint8)
               for _ in range(2)]
@@ -69,15 +75,7 @@ def test_two_currents_adaptation_and_a_start_agree_spike_for_spike(case, seed):
     both resets among them: three samples in one run()."""
     net, x = case
     assume(any(p.syn_decay_2 or p.adaptive for p in net.populations))
-    rng = np.random.default_rng(seed)
-    samples = [x, *[(rng.random((rng.integers(1, 25), *x.shape[1:])) < 0.4).astype(np.uint8)
-                    for _ in range(2)]]
-    run = run_brian2(net, samples)
-    for k, sample in enumerate(samples):
-        ours = eventsim.simulate(net, sample, dtype="float64")
-        for pop, spikes in enumerate(ours.spikes):
-            np.testing.assert_array_equal(run.spikes[k][pop], spikes,
-                                          err_msg=f"sample {k}, population {pop}")
+    _assert_agree(net, x, seed)
 
 
 def _net(seed=0, n_in=6, reset="zero"):

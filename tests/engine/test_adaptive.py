@@ -14,7 +14,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import eventsim
-from eventsim.engine.crossing import adapt_crossing, adapt_reaches
+from eventsim.engine.crossing import three_crossing, three_reaches
 from eventsim.engine.plan import ADAPT_DECAY, ADAPT_JUMP, DECAY, FT_COLS, SYN_DECAY, decay_tables
 from eventsim.errors import NetworkError
 from eventsim.network import ops
@@ -44,11 +44,11 @@ def test_adaptive_crossing_is_the_first_step_that_fires(decay, syn_decay, adapt_
     tables = _tables(decay, syn_decay, adapt_decay, n_max + shift + 2)
     if not cuba:
         i0 = b = 0.0
-    fires = [adapt_reaches(u0, i0, c, b, theta, tables, 0, 1.0, cuba, shift, n)
+    fires = [three_reaches(u0, i0, 0.0, c, b, theta, shift, tables, 0, 1.0, n)
              for n in range(1, n_max + 1)]
     expect = fires.index(True) + 1 if any(fires) else -1
-    got = adapt_crossing(u0, i0, c, b, theta, tables, 0, 1.0, decay, syn_decay, adapt_decay,
-                         cuba, shift, n_max)
+    got = three_crossing(u0, i0, 0.0, c, b, theta, shift, tables, tables.R, 0, 1.0, decay,
+                         syn_decay, adapt_decay, n_max)
     assert got == expect
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from eventsim.engine.crossing import cuba_crossing, cuba_value, two_crossing, two_value
+from eventsim.engine.crossing import cuba_crossing, cuba_value, three_crossing, two_value
 from eventsim.engine.plan import DECAY, FT_COLS, SYN_DECAY, SYN_DECAY2, decay_tables
 from eventsim.engine.reference import simulate_dense
 from eventsim.engine.simulate import simulate
@@ -140,6 +140,11 @@ def test_input_during_the_hold_is_lost_and_a_current_runs_on():
         out, _ = simulate_dense(net, x)
         np.testing.assert_array_equal(np.argwhere(out[0]), expect)
         np.testing.assert_array_equal(r.spikes[0], expect)
+
+
+def two_crossing(u0, i0, i2, c, b, tables, l, v_th, k, a, q, n_max):
+    """:func:`three_crossing` of a neuron with two currents (no adaptation)."""
+    return three_crossing(u0, i0, i2, c, b, 0.0, 0, tables, tables.A2, l, v_th, k, a, q, n_max)
 
 
 def _two_tables(decay, syn_decay, syn_decay_2, T):
