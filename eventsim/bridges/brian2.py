@@ -58,12 +58,17 @@ their step (delays, cycles) or a refractory period outlasts the sample, each seg
 followed by as many steps as the longest delay or refractory period, in which no neuron may fire (a ``TimedArray`` gate in the threshold), so nothing a sample sent
 reaches the next.
 
-**Continuous mode.** Brian2 steps with a small ``dt`` (``dt_brian_us``): the drive ``b /
-dt_us + v_leak / tau`` is part of the equation, ``v`` starts at ``v0``, inputs arrive on the step their timestamp falls in, and
-synapses carry ``delay_us`` (one Brian2 step less on a projection that closes a cycle, whose
-slot reads the step before); one ``run()`` per sample (the network is stored once and
-restored), numpy and cython targets. Spike times then agree with the event-driven ones within
-about one Brian2 step.
+**Continuous mode.** Brian2 steps with a small ``dt`` (``dt_brian_us``) through the
+equations of :mod:`eventsim.engine.continuous_model`: the drive ``b / dt_us + v_leak / tau``
+is part of the equation, a current enters it as ``(isyn + isyn2) * per_step`` (``per_step =
+1 / dt_us``) with ``disyn/dt = -isyn / tau_syn + b_syn / dt_us``, each rate ``-ln(decay) /
+dt_us``; the adaptation's jump counts at once (``badapt += jump`` in the reset); a refractory
+period is ``refractory = r * dt_us`` with ``(unless refractory)``; ``v`` starts at ``v0``.
+Inputs arrive on the step their timestamp falls in, and synapses carry ``delay_us`` (one
+Brian2 step less on a projection that closes a cycle, whose slot reads the step before); one
+``run()`` per sample (the network is stored once and restored), numpy and cython targets.
+Spike times then agree with the event-driven ones within about one Brian2 step; a readout's
+``v`` is recorded every Brian2 step.
 
 NeuNorm layers have no Brian2 twin here (they raise).
 """
@@ -99,6 +104,12 @@ _MODEL_DRIVEN = """dv/dt = -v * rate + drive : 1
 rate : hertz (constant)
 v_th : 1 (constant)
 drive : hertz (constant)
+"""
+# continuous mode's current: di/dt = -i / tau_syn + syn_bias / dt_us, into v as i / dt_us
+_MODEL_DRIVEN_CURRENT = """disyn/dt = -isyn * rate_syn + drive_syn : 1
+rate_syn : hertz (constant)
+drive_syn : hertz (constant)
+per_step : hertz (constant)
 """
 # current-based: the current decays too, takes the synapses' weights and its bias, and is
 # added to v in the population's slot (see the module docstring)
@@ -149,7 +160,12 @@ class Brian2Run:
     membrane_max, membrane_mean : list of list of (ndarray or None)
         ``[sample][population]``: a leaky integrator's (``v_th = inf``) maximum and mean of
         ``v`` over the sample's steps, recorded every step by a ``StateMonitor`` in its slot
-        before the threshold (discrete mode); None for a spiking population.
+        before the threshold (in continuous mode every Brian2 step of the window, after the
+        arrivals); None for a spiking population.
+    readout_change : list of float
+        Continuous mode: per sample, the largest change of a readout's ``v`` between two
+        consecutive Brian2 samples (0.0 without readouts): how far a maximum between samples,
+        or the mean of samples against the integral, can be off.
     build_seconds, run_seconds : float
         Wall time to build the Brian2 objects (and compile, for cpp_standalone) and to run.
     target : str
@@ -168,6 +184,7 @@ class Brian2Run:
     target: str = "numpy"
     dt_us: float = 0.0
     steps: list[int] = field(default_factory=list)
+    readout_change: list[float] = field(default_factory=list)
 
 
 def _brian2():
@@ -290,11 +307,14 @@ def _populations(b2, net, g: Graph, source: list, dt: float, driven: bool, dt_us
     for p, pop in enumerate(g.populations):
         name = population_label(net, g, p)
         cuba = pop.syn_decay > 0
-        model = _MODEL_INTEGER if pop.integer else _MODEL_DRIVEN if driven else \
-            _MODEL_CUBA if cuba else _MODEL
+        two = pop.syn_decay_2 > 0
+        model = _MODEL_INTEGER if pop.integer else _MODEL_CUBA if cuba and not driven else \
+            _MODEL_DRIVEN if driven else _MODEL
+        if driven and cuba:  # the currents feed v continuously, i per dt_us
+            model = model.replace("+ drive : 1", "+ drive + ({}) * per_step : 1".format(
+                "isyn + isyn2" if two else "isyn")) + _MODEL_DRIVEN_CURRENT
         if pop.integer and cuba:
             model += _MODEL_INTEGER_CURRENT
-        two = pop.syn_decay_2 > 0
         if two:
             model += _MODEL_SECOND_CURRENT
         model += "v0 : 1 (constant)\n"  # the start (and restart) of v
@@ -308,9 +328,12 @@ def _populations(b2, net, g: Graph, source: list, dt: float, driven: bool, dt_us
                 "\nbadapt += jump"
         held = pop.refractory_steps > 0  # Brian2 holds v (unless refractory) after a spike
         if held:
-            model = model.replace("dv/dt = -v * rate : 1", "dv/dt = -v * rate : 1 (unless "
-                                  "refractory)")
-        refractory = (pop.refractory_steps + 1) * dt * b2.second if held else False
+            first, rest = model.split("\n", 1)
+            model = f"{first} (unless refractory)\n{rest}"
+        # discrete: not_refractory turns true r + 1 steps after the spike; continuous: the
+        # hold of r * dt_us us
+        refractory = ((pop.refractory_steps * dt_us * b2.us + dt * b2.second) if driven else
+                      (pop.refractory_steps + 1) * dt * b2.second) if held else False
         free = " * int(not_refractory)" if held else ""  # what a held membrane ignores
         group = b2.NeuronGroup(pop.size, model, threshold=own_threshold, reset=reset,
                                refractory=refractory,
@@ -331,22 +354,28 @@ def _populations(b2, net, g: Graph, source: list, dt: float, driven: bool, dt_us
             group.rate = (0.0 if not np.isfinite(tau_us) else 1e6 / tau_us) * b2.Hz
         else:
             group.rate = -np.log(pop.decay) / float(dt) * b2.Hz
+        step_s = dt_us * 1e-6 if driven else float(dt)  # the step the decays are per
         if cuba:
             if not pop.integer:
-                group.rate_syn = -np.log(pop.syn_decay) / float(dt) * b2.Hz
-            group.b_syn = syn_bias[p]
-            if syn_bias[p].any():
-                objects.append(group.run_regularly("isyn += b_syn", when="groups", order=1,
-                                                   name=f"eventsim_syn_bias{p}"))
+                group.rate_syn = -np.log(pop.syn_decay) / step_s * b2.Hz
             if two:
-                group.rate_syn2 = -np.log(pop.syn_decay_2) / float(dt) * b2.Hz
-            current = "(isyn + isyn2)" if two else "isyn"
-            objects.append(group.run_regularly(f"v += {current}" + free, when="thresholds",
-                                               order=5 * p + 2, name=f"eventsim_current{p}"))
+                group.rate_syn2 = -np.log(pop.syn_decay_2) / step_s * b2.Hz
+            if driven:  # the current's bias per second, and i per dt_us into v
+                group.drive_syn = syn_bias[p] / step_s * b2.Hz
+                group.per_step = 1.0 / step_s * b2.Hz
+            else:
+                group.b_syn = syn_bias[p]
+                if syn_bias[p].any():
+                    objects.append(group.run_regularly("isyn += b_syn", when="groups",
+                                                       order=1, name=f"eventsim_syn_bias{p}"))
+                current = "(isyn + isyn2)" if two else "isyn"
+                objects.append(group.run_regularly(f"v += {current}" + free, when="thresholds",
+                                                   order=5 * p + 2,
+                                                   name=f"eventsim_current{p}"))
         group.v_th = pop.neuron_thresholds()
         group.v0 = pop.start()  # v_init, else v_leak (at rest)
         if pop.adaptive:
-            group.rate_adapt = -np.log(pop.adapt_decay) / float(dt) * b2.Hz
+            group.rate_adapt = -np.log(pop.adapt_decay) / step_s * b2.Hz
             group.jump = pop.adapt_jump
         group.v = "v0"
         if driven:  # the bias per us, and the leak's v_leak / tau
@@ -508,9 +537,14 @@ def _run_continuous(net, inputs, dt_us, T, target, dt_brian_us) -> Brian2Run:
         monitors = [b2.SpikeMonitor(g, name=f"eventsim_spikes{p}") for p, g in enumerate(groups)]
         for p, m in enumerate(monitors):
             m.when, m.order = "thresholds", 5 * p + 5
-        network = b2.Network(*gens, *objects, *monitors)
+        readouts = {p: b2.StateMonitor(grp, "v", record=True, when="thresholds",
+                                       order=5 * p + 3, name=f"eventsim_readout{p}")
+                    for p, (grp, pop) in enumerate(zip(groups, g.populations))
+                    if pop.is_readout}
+        network = b2.Network(*gens, *objects, *monitors, *readouts.values())
         network.store()
         built = time.perf_counter()
+        tops, means, changes = [], [], []
         for (step, ch, t_end), rank in zip(samples, ranks):
             network.restore()
             for k, gen in enumerate(gens):
@@ -518,9 +552,16 @@ def _run_continuous(net, inputs, dt_us, T, target, dt_brian_us) -> Brian2Run:
                 gen.set_spikes(ch[sel], step[sel].astype(np.float64) * dt * b2.second)
             network.run(t_end * 1e-6 * b2.second)
             spikes.append([_continuous_spikes(m, t_end) for m in monitors])
+            v = {p: np.asarray(m.v, np.float64) for p, m in readouts.items()}
+            tops.append([v[p].max(1) if p in v and v[p].size else None for p in range(len(groups))])
+            means.append([v[p].mean(1) if p in v and v[p].size else None
+                          for p in range(len(groups))])
+            changes.append(max((float(np.abs(np.diff(x, axis=1)).max(initial=0.0))
+                                for x in v.values()), default=0.0))
         ran = time.perf_counter()
-    return Brian2Run(spikes, None, build_seconds=built - start, run_seconds=ran - built,
-                     target=target, dt_us=dt_brian_us, steps=[0] * len(inputs))
+    return Brian2Run(spikes, None, tops if readouts else [], means if readouts else [],
+                     build_seconds=built - start, run_seconds=ran - built, target=target,
+                     dt_us=dt_brian_us, steps=[0] * len(inputs), readout_change=changes)
 
 
 def _ranks(step: np.ndarray, channel: np.ndarray) -> np.ndarray:

@@ -1,10 +1,16 @@
 """Continuous-time mode: real-valued spike times from the events' timestamps.
 
-Between arrivals a neuron of population ``p`` follows ``du/dt = (v_leak - u) / tau + bias /
-dt_us`` exactly (``tau = tau_us``, or ``-dt_us / ln(decay)``; no leak when ``decay == 1``),
-from ``u = v_init`` (else ``v_leak``) at time 0::
+Between arrivals a neuron of population ``p`` follows its model's equations exactly, from
+``u = v_init`` (else ``v_leak``) at time 0. A delta-synapse LIF follows ``du/dt = (v_leak -
+u) / tau + bias / dt_us`` (``tau = tau_us``, or ``-dt_us / ln(decay)``; no leak when ``decay
+== 1``)::
 
     u(t0 + d) = L + (u(t0) - L) * exp(-d / tau),   L = v_leak + bias * tau / dt_us
+
+and current-based synapses (one or two currents), an adaptive threshold, a refractory hold
+and leaky-integrator readouts follow the equations of :mod:`.continuous_model`, each term's
+time constant ``-dt_us / ln(decay)`` of its decay per step. The state is float64 whatever
+the run's dtype (the weights keep it).
 
 All spikes that reach a population at the same instant are summed, then the threshold is
 checked once (as a clock-driven simulator does within a step, so simultaneous events do not
@@ -12,28 +18,54 @@ depend on their order); a spike resets ``u`` (to ``v_reset``, or by ``- v_th``) 
 along every projection from its population, reaching the target ``delay_us`` later (one per
 projection; in the same instant when it is 0). An input event travels along every
 projection from the input the same way. Populations of the same instant run in their order,
-so a spike reaches a population later in the order within the instant; a projection that closes a cycle needs
-``delay_us > 0`` somewhere on every cycle (the graph is refused otherwise: a zero-delay loop
-would fire forever in one instant), and unlike discrete mode it adds no step of its own. A
-neuron that its bias (or a subtract reset leaving ``u >= v_th``) drives over threshold without
-input gets its crossing time in closed form on the queue; new input makes that entry stale.
+so a spike reaches a population later in the order within the instant; a projection that
+closes a cycle needs ``delay_us > 0`` somewhere on every cycle (the graph is refused
+otherwise: a zero-delay loop would fire forever in one instant), and unlike discrete mode it
+adds no step of its own. A neuron that its drive (bias, leak, currents, a falling
+threshold, or a subtract reset leaving it above) takes over threshold without input gets its
+crossing time on the queue (closed form for the delta-synapse LIF, bisected to adjacent
+floats otherwise: :func:`~.continuous_model.first_reach`); new input makes that entry stale.
 The queue orders by (time, target population, edge, neuron, push order). Events at or after
 the end of the window (``T * dt_us``) are not processed.
+
+A readout population (``v_th = inf``) is touched only by its input; its membrane's maximum
+over ``[0, T * dt_us]`` and its time average there are exact (the maximum at an arrival, a
+turning point or the window's end: :func:`~.continuous_model.stretch_max`).
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
+from eventsim.engine.continuous_model import (
+    CP_COLS,
+    HOLD,
+    JUMP,
+    PLAIN,
+    READOUT,
+    TAU,
+    TAU_ADAPT,
+    TAU_SYN,
+    TAU_SYN2,
+    current_at,
+    decayed,
+    first_reach,
+    potential,
+    stretch_integral,
+    stretch_max,
+    terms,
+)
 from eventsim.engine.delivery import deliver_csr, deliver_spatial
 from eventsim.engine.inputs import check_stream, dense_input
 from eventsim.engine.plan import (
     K_DENSE,
     KIND,
     OFF,
+    PORT,
     SRC,
     SUBTRACT,
     TGT,
@@ -45,7 +77,7 @@ from eventsim.engine.plan import (
 )
 from eventsim.engine.queue import SIZE, grow_heap, heap_compact, heap_pop, heap_push, new_heap
 from eventsim.engine.result import N_STATS, SELF, SPIKES, UPDATES, Result, make_result
-from eventsim.errors import InputError
+from eventsim.errors import InputError, NetworkError
 from eventsim.events.binning import n_steps
 from eventsim.events.stream import EventStream
 from eventsim.limits import check_memory
@@ -54,18 +86,6 @@ from eventsim.network.network import Network
 
 EVENTS, QUEUE, PEAK_QUEUE, POS, BATCH = range(5)
 SPIKE_DTYPE = np.dtype([("t_us", "<f8"), ("neuron", "<i8")])
-
-
-@njit(cache=True)
-def _advance(u, t_from, t_to, tau, drive):
-    """``u`` after ``t_to - t_from`` us of leak with constant ``drive`` (= bias / dt_us)."""
-    d = t_to - t_from
-    if d <= 0.0:
-        return u
-    if math.isinf(tau):
-        return u + drive * d
-    limit = drive * tau
-    return limit + (u - limit) * math.exp(-d / tau)
 
 
 @njit(cache=True)
@@ -83,20 +103,95 @@ def _crossing(u, t, tau, drive, v_th):
     return t + tau * math.log((limit - u) / (limit - v_th))
 
 
+class CState(NamedTuple):
+    """What continuous mode keeps per neuron (all shape (n_neurons,) but ``spk``): the
+    potential, the two currents and the threshold's adaptation as of ``t_last`` (us); when a
+    refractory hold ends (us); the queued crossing's version and whether one is queued; the
+    arriving neuron; of one batch the summed input into the membrane or first current
+    (``cur``) and the second (``cur2``), the batch that last listed a neuron, the list, and
+    whether its own crossing is due; a readout's maximum and integral (us) so far."""
+
+    u: np.ndarray
+    i_syn: np.ndarray
+    i_syn2: np.ndarray
+    adapt: np.ndarray
+    t_last: np.ndarray
+    free_at: np.ndarray
+    version: np.ndarray
+    pending: np.ndarray
+    spk: np.ndarray
+    cur: np.ndarray
+    cur2: np.ndarray
+    mark: np.ndarray
+    touched: np.ndarray
+    due: np.ndarray
+    ro_max: np.ndarray
+    ro_sum: np.ndarray
+
+
 @njit(cache=True)
-def schedule_drive(lt, ft, tau, drive, u0, t_end, version, pending, heap, gstats, slot, tbuf):
+def next_crossing(st, g, l, t, cp, v_th, c, beta, dt_us, t_end):
+    """When neuron ``g`` (brought to ``t``) next reaches its threshold left alone: from the
+    end of its hold, its currents and adaptation brought there first (``inf`` if not before
+    ``t_end``)."""
+    if cp[l, PLAIN] != 0.0:
+        return _crossing(st.u[g], t, cp[l, TAU], c, v_th)
+    t0 = max(t, st.free_at[g])
+    h = t0 - t
+    i0 = current_at(st.i_syn[g], cp, l, beta, h)
+    j0 = decayed(st.i_syn2[g], cp[l, TAU_SYN2], h)
+    b0 = decayed(st.adapt[g], cp[l, TAU_ADAPT], h)
+    big_k, x, y, z, s = terms(st.u[g], i0, j0, cp, l, c, beta, dt_us)
+    return t0 + first_reach(big_k, x, y, z, s, b0, cp, l, v_th, t_end - t0)
+
+
+@njit(cache=True)
+def bring(st, g, l, t, cp, c, beta, dt_us):
+    """Neuron ``g`` brought forward to ``t`` (us) in closed form: its membrane held until its
+    hold ends, the currents and adaptation running on; its readout's maximum and integral
+    over the stretch added (a readout population)."""
+    t0 = st.t_last[g]
+    if not t > t0:
+        return
+    free = st.free_at[g]
+    if free > t0:  # held: u stays
+        t1 = min(t, free)
+        h = t1 - t0
+        st.i_syn[g] = current_at(st.i_syn[g], cp, l, beta, h)
+        st.i_syn2[g] = decayed(st.i_syn2[g], cp[l, TAU_SYN2], h)
+        st.adapt[g] = decayed(st.adapt[g], cp[l, TAU_ADAPT], h)
+        t0 = t1
+    d = t - t0
+    if d > 0.0:
+        big_k, x, y, z, s = terms(st.u[g], st.i_syn[g], st.i_syn2[g], cp, l, c, beta, dt_us)
+        if cp[l, READOUT] != 0.0:
+            st.ro_max[g] = max(st.ro_max[g], stretch_max(big_k, x, y, z, s, cp, l, d))
+            st.ro_sum[g] += stretch_integral(big_k, x, y, z, s, cp, l, d)
+        st.u[g] = potential(big_k, x, y, z, s, cp, l, d)
+        st.i_syn[g] = current_at(st.i_syn[g], cp, l, beta, d)
+        st.i_syn2[g] = decayed(st.i_syn2[g], cp[l, TAU_SYN2], d)
+        st.adapt[g] = decayed(st.adapt[g], cp[l, TAU_ADAPT], d)
+    st.t_last[g] = t
+
+
+@njit(cache=True)
+def schedule_drive(lt, ft, cp, st, drive, beta, dt_us, t_end, heap, gstats, slot, tbuf):
     """Queue the first crossing of every neuron that its drive alone (bias, leak) takes over
-    threshold from its start ``u0``."""
+    threshold from its start."""
     hkey, hkey2, hseq, hver, hstate = heap
     t_bits, bits = tbuf
     for l in range(lt.shape[0]):
+        if math.isinf(ft[l, V_TH]):
+            continue
         for i in range(lt[l, N]):
             g = lt[l, OFF] + i
-            t_x = _crossing(u0[g], 0.0, tau[l], drive[g], ft[l, V_TH])
+            t_x = next_crossing(st, g, l, 0.0, cp, ft[l, V_TH], drive[g], beta[g], dt_us,
+                                t_end)
             if t_x < t_end:
                 t_bits[0] = t_x
-                heap_push(hkey, hkey2, hseq, hver, hstate, bits[0], l * slot + i, version[g])
-                pending[g] = True
+                heap_push(hkey, hkey2, hseq, hver, hstate, bits[0], l * slot + i,
+                          st.version[g])
+                st.pending[g] = True
                 gstats[QUEUE] += 1
     gstats[PEAK_QUEUE] = max(gstats[PEAK_QUEUE], gstats[QUEUE])
 
@@ -124,8 +219,8 @@ def _send(src, j, t, t_end, et, csr_ptr, edge_delay, src_ptr, src_edges, heap, g
 
 
 @njit(cache=True)
-def run_events(net_arrays, tau, drive, edge_delay, src_ptr, src_edges, in_t, in_ch, t_end,
-               state, heap, out_t, out_gid, out_n, stats, edge_sops, gstats, stride, slot,
+def run_events(net_arrays, cp, drive, beta, dt_us, edge_delay, src_ptr, src_edges, in_t, in_ch,
+               t_end, st, heap, out_t, out_gid, out_n, stats, edge_sops, gstats, stride, slot,
                margin, tbuf):
     """Process input events from ``gstats[POS]`` and queue entries in time order until both
     are exhausted or past ``t_end``. Returns 0 when done, 1 when a buffer needs room (the
@@ -133,16 +228,18 @@ def run_events(net_arrays, tau, drive, edge_delay, src_ptr, src_edges, in_t, in_
 
     An input event (first at equal times) queues its arrivals along the input's edges. One
     *batch* is everything the queue holds for one population at one instant (arriving spikes,
-    the neurons' own crossings): their weights are summed into ``cur`` first; then each
-    touched neuron is advanced to the instant, given the sum, and tested once. Queue keys:
-    ``target * slot + (edge + 1) * stride + neuron`` for an arrival, ``population * slot +
-    neuron`` (version >= 0) for a crossing.
+    the neurons' own crossings): their weights are summed into ``cur`` (``cur2`` for a
+    ``port=1`` edge) first; then each touched neuron is brought to the instant
+    (:func:`bring`), given the sum, and tested once. Queue keys: ``target * slot + (edge + 1)
+    * stride + neuron`` for an arrival, ``population * slot + neuron`` (version >= 0) for a
+    crossing.
     """
     lt, ft, et, ef = net_arrays.lt, net_arrays.ft, net_arrays.et, net_arrays.ef
     csr_ptr, csr_idx, csr_w, conv_w, paths = (net_arrays.csr_ptr, net_arrays.csr_idx,
                                               net_arrays.csr_w, net_arrays.conv_w,
                                               net_arrays.paths)
-    u, t_last, version, pending, spk, cur, mark, touched, due = state
+    u, version, pending, cur, cur2, touched = (st.u, st.version, st.pending, st.cur, st.cur2,
+                                               st.touched)
     hkey, hkey2, hseq, hver, hstate = heap
     t_bits, bits = tbuf  # one float64 and an int64 view of it: times as heap keys
     while True:
@@ -180,46 +277,58 @@ def run_events(net_arrays, tau, drive, edge_delay, src_ptr, src_edges, in_t, in_
                 pending[g] = False
                 gstats[QUEUE] -= 1
                 stats[l, SELF] += 1
-                due[g] = True
-                if mark[g] != batch:
-                    mark[g] = batch
+                st.due[g] = True
+                if st.mark[g] != batch:
+                    st.mark[g] = batch
                     touched[nt] = g
                     nt += 1
             else:  # a spike of source neuron j arrives along edge e
                 gstats[QUEUE] -= 1
-                e, spk[0] = sub // stride - 1, sub % stride
+                e, st.spk[0] = sub // stride - 1, sub % stride
+                into = cur2 if et[e, PORT] else cur  # the current the edge feeds
                 if et[e, KIND] == K_DENSE:
-                    nt = deliver_csr(et, csr_ptr, csr_idx, csr_w, paths, e, l, off, spk, 1,
-                                     batch, cur, mark, touched, nt, stats, edge_sops)
+                    nt = deliver_csr(et, csr_ptr, csr_idx, csr_w, paths, e, l, off, st.spk, 1,
+                                     batch, into, st.mark, touched, nt, stats, edge_sops)
                 else:
-                    nt = deliver_spatial(et, ef, conv_w, e, l, off, spk, 1, batch, cur, mark,
-                                         touched, nt, stats, edge_sops)
+                    nt = deliver_spatial(et, ef, conv_w, e, l, off, st.spk, 1, batch, into,
+                                         st.mark, touched, nt, stats, edge_sops)
             gstats[EVENTS] += 1
         v_th = ft[l, V_TH]
-        for i in range(nt):
-            g = touched[i]
-            v = _advance(u[g], t_last[g], t, tau[l], drive[g])
-            t_last[g] = t
-            if due[g]:
-                v = max(v, v_th)  # it crosses now, by construction
-                due[g] = False
-            v += cur[g]
-            cur[g] = 0.0
+        for k in range(nt):
+            g = touched[k]
+            bring(st, g, l, t, cp, drive[g], beta[g], dt_us)
+            held = st.free_at[g] > t
+            theta = v_th + st.adapt[g]  # the threshold now
+            if st.due[g]:
+                u[g] = max(u[g], theta)  # it crosses now, by construction
+                st.due[g] = False
+            if cp[l, TAU_SYN] > 0.0:  # current-based: the input feeds the current
+                st.i_syn[g] += cur[g]
+            elif not held:  # a held membrane ignores its input
+                u[g] += cur[g]
+            st.i_syn2[g] += cur2[g]
+            cur[g] = cur2[g] = 0.0
             stats[l, UPDATES] += 1
+            if cp[l, READOUT] != 0.0:
+                st.ro_max[g] = max(st.ro_max[g], np.float64(u[g]))
             if pending[g]:
                 version[g] += 1
                 pending[g] = False
                 gstats[QUEUE] -= 1
-            if v >= v_th:
+            if not held and u[g] >= theta:
                 out_t[out_n[0]] = t
                 out_gid[out_n[0]] = g
                 out_n[0] += 1
                 stats[l, SPIKES] += 1
-                v = v - v_th if lt[l, SUBTRACT] != 0 else ft[l, V_RESET]
+                u[g] = u[g] - theta if lt[l, SUBTRACT] != 0 else ft[l, V_RESET]
+                st.adapt[g] += cp[l, JUMP]
+                if cp[l, HOLD] > 0.0:
+                    st.free_at[g] = t + cp[l, HOLD]
                 _send(l + 1, g - off, t, t_end, et, csr_ptr, edge_delay, src_ptr, src_edges,
                       heap, gstats, stride, slot, tbuf)
-            u[g] = v
-            t_x = _crossing(v, t, tau[l], drive[g], v_th)
+            if cp[l, READOUT] != 0.0:
+                continue
+            t_x = next_crossing(st, g, l, t, cp, v_th, drive[g], beta[g], dt_us, t_end)
             if t_x < t_end:
                 t_bits[0] = t_x
                 heap_push(hkey, hkey2, hseq, hver, hstate, bits[0], l * slot + g - off,
@@ -261,35 +370,81 @@ def _make_room(heap, version, offsets, slot, margin):
     return grow_heap(heap) if hstate[SIZE] + margin > len(hkey) // 2 else heap
 
 
+def population_table(net: Network | Graph, plan: Plan, dt_us: int) -> np.ndarray:
+    """The continuous population table ``cp`` (:mod:`.continuous_model`'s columns): each
+    population's time constants in us, from its decays per step of ``dt_us`` (the
+    membrane's from ``tau_us`` when given), its threshold's jump and its hold in us."""
+    g = plan.graph
+    cp = np.zeros((plan.n_pop, CP_COLS), np.float64)
+
+    def tau(decay: float) -> float:
+        return -dt_us / math.log(decay) if decay > 0 else 0.0
+
+    for l, p in enumerate(g.populations):
+        cp[l, TAU] = p.tau_for(dt_us, population_label(net, g, l))
+        cp[l, TAU_SYN], cp[l, TAU_SYN2] = tau(p.syn_decay), tau(p.syn_decay_2)
+        for f, col in (("syn_decay", TAU_SYN), ("syn_decay_2", TAU_SYN2)):
+            if cp[l, col] and math.isclose(cp[l, col], cp[l, TAU], rel_tol=1e-9):
+                raise NetworkError(f"{population_label(net, g, l)}: field '{f}' gives a time "
+                                   f"constant of {cp[l, col]:g} us, the membrane's "
+                                   f"({cp[l, TAU]:g} us); continuous mode needs them to differ")
+        if p.adaptive:
+            cp[l, TAU_ADAPT], cp[l, JUMP] = tau(p.adapt_decay), p.adapt_jump
+        cp[l, HOLD] = p.refractory_steps * dt_us
+        cp[l, READOUT] = p.is_readout
+        cp[l, PLAIN] = not (p.syn_decay or p.adaptive or p.refractory_steps or p.is_readout)
+    return cp
+
+
+def new_state(plan: Plan, readouts: bool) -> CState:
+    """A fresh :class:`CState` at time 0: every neuron at its start, float64."""
+    n = plan.n_neurons
+    zeros = np.zeros(n, np.float64)
+    return CState(u=plan.rest().astype(np.float64), i_syn=zeros.copy(), i_syn2=zeros.copy(),
+                  adapt=zeros.copy(), t_last=zeros.copy(), free_at=zeros.copy(),
+                  version=np.zeros(n, np.int64), pending=np.zeros(n, np.bool_),
+                  spk=np.zeros(1, np.int64), cur=np.zeros(n, plan.ft.dtype),
+                  cur2=np.zeros(n, plan.ft.dtype), mark=np.zeros(n, np.int64),
+                  touched=np.zeros(n, np.int64), due=np.zeros(n, np.bool_),
+                  ro_max=np.full(n if readouts else 1, -np.inf),
+                  ro_sum=np.zeros(n if readouts else 1))
+
+
+@njit(cache=True)
+def flush(lt, cp, st, drive, beta, dt_us, t_end):
+    """Every readout neuron brought to the end of the window (its maximum and integral
+    completed)."""
+    for l in range(lt.shape[0]):
+        if cp[l, READOUT] != 0.0:
+            for g in range(lt[l, OFF], lt[l, OFF] + lt[l, N]):
+                bring(st, g, l, t_end, cp, drive[g], beta[g], dt_us)
+
+
 def simulate_continuous(net: Network | Graph, plan: Plan, inputs, dt_us: int,
                         T: int | None) -> Result:
     """Continuous-mode simulation (see the module docstring) of a graph whose cycles have a
     delay; called by ``simulate``."""
-    dtype = plan.ft.dtype
     in_t, in_ch, t_end = input_events(net, inputs, dt_us, T)
     g = plan.graph
-    tau = np.array([p.tau_for(dt_us, population_label(net, g, i))
-                    for i, p in enumerate(g.populations)], np.float64)
+    cp = population_table(net, plan, dt_us)
     et = plan.et
     edge_delay = plan.delay_us
     src_edges = np.argsort(et[:, SRC], kind="stable").astype(np.int64)
     src_ptr = np.searchsorted(et[src_edges, SRC], np.arange(plan.n_pop + 2)).astype(np.int64)
     n = plan.n_neurons
     # the bias per us, and the leak towards v_leak as its drive v_leak / tau (in place of the
-    # discrete step's (1 - decay) v_leak, which the plan's bias holds)
+    # discrete step's (1 - decay) v_leak, which the plan's bias holds); a current's bias per us
     sizes = plan.lt[:, N]
     leak = np.repeat([p.leak_drive() for p in g.populations], sizes)
-    toward = np.repeat([p.v_leak / t if p.v_leak else 0.0 for p, t in zip(g.populations, tau)],
-                       sizes)
+    toward = np.repeat([p.v_leak / t if p.v_leak else 0.0
+                        for p, t in zip(g.populations, cp[:, TAU])], sizes)
     drive = (plan.bias.astype(np.float64) - leak) / dt_us + toward
+    beta = plan.syn_bias.astype(np.float64) / dt_us
     stride = int(max(net.n_inputs, plan.lt[:, N].max()))
     slot = (len(et) + 1) * stride
     fan_max = int(max(net.n_inputs, n))
-    # u, t_last (us), version, pending, the arriving neuron, and of one batch: the summed
-    # input, the batch that last listed a neuron, the list, and whether its own crossing is due
-    state = (plan.rest(), np.zeros(n, np.float64), np.zeros(n, np.int64),
-             np.zeros(n, np.bool_), np.zeros(1, np.int64), np.zeros(n, dtype),
-             np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.bool_))
+    readouts = bool(cp[:, READOUT].any())
+    st = new_state(plan, readouts)
     margin = fan_max * (len(et) + 2) + 2  # what one batch may push: each spike per edge
     check_memory(40 * margin, f"continuous mode: room in the queue for one instant's arrivals "
                  f"({fan_max} neurons x {len(et)} edges)")
@@ -303,16 +458,18 @@ def simulate_continuous(net: Network | Graph, plan: Plan, inputs, dt_us: int,
     net_arrays = plan.arrays
     t_bits = np.zeros(1, np.float64)
     tbuf = (t_bits, t_bits.view(np.int64))
-    schedule_drive(plan.lt, plan.ft, tau, drive, state[0], t_end, state[2], state[3], heap,
-                   gstats, slot, tbuf)
-    while run_events(net_arrays, tau, drive, edge_delay, src_ptr, src_edges, in_t, in_ch,
-                     t_end, state, heap, out_t, out_gid, out_n, stats, edge_sops, gstats,
-                     stride, slot, margin, tbuf):
+    schedule_drive(plan.lt, plan.ft, cp, st, drive, beta, float(dt_us), t_end, heap, gstats,
+                   slot, tbuf)
+    while run_events(net_arrays, cp, drive, beta, float(dt_us), edge_delay, src_ptr, src_edges,
+                     in_t, in_ch, t_end, st, heap, out_t, out_gid, out_n, stats, edge_sops,
+                     gstats, stride, slot, margin, tbuf):
         if out_n[0] + margin > len(out_t):
             check_memory(32 * len(out_t), f"continuous mode: {len(out_t)} output spikes "
                          "(growing the buffer that holds them)")
             out_t, out_gid = np.resize(out_t, 2 * len(out_t)), np.resize(out_gid, 2 * len(out_t))
-        heap = _make_room(heap, state[2], plan.lt[:, OFF], slot, margin)
+        heap = _make_room(heap, st.version, plan.lt[:, OFF], slot, margin)
+    if readouts:
+        flush(plan.lt, cp, st, drive, beta, float(dt_us), t_end)
     k = int(out_n[0])
     order = np.lexsort((out_gid[:k], out_t[:k]))
     t_sorted, g_sorted = out_t[:k][order], out_gid[:k][order]
@@ -324,5 +481,11 @@ def simulate_continuous(net: Network | Graph, plan: Plan, inputs, dt_us: int,
         rec["t_us"], rec["neuron"] = t_sorted[sel], g_sorted[sel] - off
         spikes.append(rec)
         counts.append(np.bincount(rec["neuron"], minlength=size).astype(np.int64))
-    return make_result(spikes, counts, stats, gstats[POS], gstats[EVENTS], gstats[PEAK_QUEUE],
-                       0, t_end, "continuous", plan, None, edge_sops)
+    result = make_result(spikes, counts, stats, gstats[POS], gstats[EVENTS], gstats[PEAK_QUEUE],
+                         0, t_end, "continuous", plan, None, edge_sops)
+    for l in np.flatnonzero(cp[:, READOUT]):  # leaky integrators: the membrane's max, mean
+        sl = slice(int(plan.lt[l, OFF]), int(plan.lt[l, OFF] + plan.lt[l, N]))
+        result.membrane_max[l] = st.ro_max[sl].copy()
+        result.membrane_mean[l] = st.ro_sum[sl] / t_end if t_end > 0 else st.u[sl].copy()
+    result.readout = g.output.readout
+    return result

@@ -212,9 +212,8 @@ _NO_PTR.setflags(write=False)
 
 
 def check_continuous(net: Network | Graph, graph: Graph) -> None:
-    """NetworkError for what continuous mode cannot run: NeuNorm, integer populations,
-    current-based synapses, refractory periods, adaptive thresholds, readouts, a cycle without
-    delay; ``graph`` is ``as_graph(net)``."""
+    """NetworkError for what continuous mode cannot run: NeuNorm, integer populations, a
+    cycle without delay; ``graph`` is ``as_graph(net)``."""
     if isinstance(net, Network):
         for i, layer in enumerate(net.layers):
             if isinstance(layer, NeuNorm):
@@ -224,23 +223,6 @@ def check_continuous(net: Network | Graph, graph: Graph) -> None:
         if pop.integer:
             raise NetworkError(f"{population_label(net, graph, p)}: integer layers run in "
                                "discrete mode only")
-        if pop.is_readout:
-            raise NetworkError(f"{population_label(net, graph, p)}: field 'v_th' is inf (a "
-                               "leaky integrator, read out by its membrane); continuous mode "
-                               "runs spiking populations only (for now: run it in discrete "
-                               "mode)")
-        if pop.refractory_steps:
-            raise NetworkError(f"{population_label(net, graph, p)}: field 'refractory_steps' "
-                               f"is {pop.refractory_steps}; continuous mode has no refractory "
-                               "period (for now: run it in discrete mode)")
-        if pop.syn_decay != 0.0:
-            raise NetworkError(f"{population_label(net, graph, p)}: field 'syn_decay' is "
-                               f"{pop.syn_decay}; continuous mode runs delta synapses only "
-                               "(for now: run it in discrete mode)")
-        if pop.adaptive:
-            raise NetworkError(f"{population_label(net, graph, p)}: field 'adapt_jump' is "
-                               f"{pop.adapt_jump}; continuous mode has no adaptive threshold "
-                               "(for now: run it in discrete mode)")
     for k, proj in enumerate(graph.projections):
         if any(isinstance(op, NeuNorm) for op in proj.ops):
             raise NetworkError(f"{projection_name(k, proj)}: NeuNorm runs in discrete mode "

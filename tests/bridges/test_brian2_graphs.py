@@ -152,3 +152,50 @@ def test_validate_a_cuba_network_with_a_readout_on_random_input(capsys, tmp_path
                            r"random input needs T \(--T, or a network that carries one\)")):
         assert main(argv) != 0
         assert re.search(message, capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_continuous_models_on_a_recurrent_graph_agree_with_brian2(seed):
+    """Continuous time with every model: a recurrent current-based population held 200 us
+    after each spike, an adaptive one, and a current-based readout fed by both, Brian2 at
+    0.1 us. Every
+    neuron spikes as often in both. Brian2 puts a spike on its next step, and the interval
+    that a reset or a hold starts carries that rounding on, so the k-th spike of a neuron may
+    be up to k of its steps late (and a spike it causes downstream with it): the times agree
+    within the largest spike count times the step. The readout's maximum and mean agree
+    within Brian2's largest change between two samples plus what those late arrivals move."""
+    rng = np.random.default_rng(seed)
+    g = Graph((4,), [Population("h", (6,), decay=0.8, syn_decay=0.6, v_th=0.5,
+                                refractory_steps=2, v_reset=-0.1),
+                     Population("a", (5,), decay=0.9, v_th=0.6, adapt_decay=0.7,
+                                adapt_jump=0.3),
+                     Population("o", (3,), decay=0.85, syn_decay=0.5, v_th=np.inf)],
+              [Projection(INPUT, "h", [ops.Dense(rng.normal(0.4, 0.3, (6, 4)))]),
+               Projection("h", "h", [ops.Dense(rng.normal(0, 0.3, (6, 6)))], delay_us=150.0),
+               Projection("h", "a", [ops.Dense(rng.normal(0.4, 0.3, (5, 6)))]),
+               Projection("a", "o", [ops.Dense(rng.normal(0.3, 0.3, (3, 5)))]),
+               Projection("h", "o", [ops.Dense(rng.normal(0.3, 0.3, (3, 6)))])], dt_us=100)
+    ev = np.zeros(60, EVENT_DTYPE)
+    ev["t"] = np.sort(rng.integers(0, 2000, 60))
+    ev["x"] = rng.integers(0, 4, 60)
+    sample = EventStream(ev, (4, 1, 1))
+    ours = eventsim.simulate(g, sample, mode="continuous", dtype="float64", T=20)
+    theirs = run_brian2(g, [sample], mode="continuous", dt_us=100, T=20, dt_brian_us=0.1)
+    most = max(int(c.max()) for c in ours.spike_counts)
+    assert most >= 5 and len(ours.spikes[1]) > 10
+    for p in range(2):
+        a, b = ours.spikes[p], theirs.spikes[0][p]
+        for n in range(g.populations[p].size):
+            x, y = a[a["neuron"] == n]["t_us"], b[b["neuron"] == n]["t_us"]
+            assert len(x) == len(y), (p, n, x, y)
+            assert np.all(np.abs(x - y) <= most * 0.1 + 1e-6), (p, n, x, y)
+    change = theirs.readout_change[0]
+    assert 0 < change < 0.2
+    # an arrival of weight w into the current, late by at most `late`, moves u by at most
+    # w * late / dt_us (u integrates i / dt_us)
+    late = most * 0.1
+    moved = sum(np.abs(g.projections[k].ops[0].weight[:, ours.spikes[p]["neuron"]]).sum(1)
+                for k, p in ((3, 1), (4, 0))) * late / 100
+    for ours_v, theirs_v in ((ours.membrane_max[2], theirs.membrane_max[0][2]),
+                             (ours.membrane_mean[2], theirs.membrane_mean[0][2])):
+        assert np.all(np.abs(ours_v - theirs_v) <= change + moved), (ours_v, theirs_v, moved)

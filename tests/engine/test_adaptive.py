@@ -130,9 +130,6 @@ def test_parts_without_an_adaptive_threshold_refuse(tmp_path):
     with pytest.raises(NetworkError, match="to_nir: population 'h': field 'adapt_jump' is "
                                            "given"):
         eventsim.to_nir(g, tmp_path / "g.nir")
-    with pytest.raises(NetworkError, match="population 'h': field 'adapt_jump' is 0.5; "
-                                           "continuous mode has no adaptive threshold"):
-        eventsim.simulate(g, np.zeros((3, 2), np.uint8), mode="continuous")
     from eventsim.network.quantize import quantize
     with pytest.raises(NetworkError, match="field 'adapt_jump' is 0.5; an integer population "
                                            "has a fixed threshold"):

@@ -100,11 +100,14 @@ def test_bad_syn_decay_is_named(kw, message):
               [Projection(INPUT, "h", [DenseOp(np.ones((1, 1)))])])
 
 
-def test_continuous_mode_refuses_a_current_based_population():
-    g = Graph((1,), [Population("h", (1,), decay=0.5, syn_decay=0.5)],
-              [Projection(INPUT, "h", [DenseOp(np.ones((1, 1)))])])
-    with pytest.raises(NetworkError, match=r"population 'h': field 'syn_decay' is 0.5; "
-                                           r"continuous mode runs delta synapses only"):
+def test_continuous_mode_refuses_equal_time_constants():
+    """Continuous mode's closed form needs the current's time constant to differ from the
+    membrane's (here both 1442.7 us: ``tau_us`` against ``syn_decay`` 0.5 of 1000 us)."""
+    g = Graph((1,), [Population("h", (1,), decay=0.9, tau_us=1000 / np.log(2), syn_decay=0.5)],
+              [Projection(INPUT, "h", [DenseOp(np.ones((1, 1)))])], dt_us=1000)
+    with pytest.raises(NetworkError, match=r"population 'h': field 'syn_decay' gives a time "
+                                           r"constant of 1442.7 us, the membrane's \(1442.7 "
+                                           r"us\); continuous mode needs them to differ"):
         simulate(g, np.ones((2, 1), np.uint8), mode="continuous")
 
 

@@ -128,8 +128,6 @@ def test_parts_that_cannot_hold_them_refuse(tmp_path):
     with pytest.raises(NetworkError, match="population 'exc': field 'syn_decay_2' is 0.9; an "
                                            "integer population has one current"):
         quantize(_graph(refractory_steps=0, v_leak=0.0))
-    with pytest.raises(NetworkError, match="'exc': field 'syn_decay' is 0.8; continuous mode"):
-        eventsim.simulate(_graph(refractory_steps=0), _input(), mode="continuous")
     from eventsim.train.graph_model import check_trainable
     with pytest.raises(NetworkError, match="train: population 'exc': field 'syn_decay_2' is "
                                            "0.9; a second synaptic current is not trained"):

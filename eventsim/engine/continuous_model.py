@@ -1,0 +1,230 @@
+"""The neuron models in continuous time: closed-form trajectories, crossings and readouts.
+
+A neuron of population ``l`` between inputs follows (times ``d`` in us since its last touch;
+``tau`` the membrane's time constant, ``tau_s``, ``tau_s2`` its currents', ``tau_a`` its
+threshold's, each ``-dt_us / ln(decay)`` of the per-step decay; ``c`` the membrane's drive,
+``bias / dt_us + v_leak / tau``; ``beta`` the first current's, ``syn_bias / dt_us``)::
+
+    du/dt  = -u / tau + c + (i + i2) / dt_us        (held at its reset while refractory)
+    di/dt  = -i / tau_s + beta,   di2/dt = -i2 / tau_s2,   db/dt = -b / tau_a
+
+so a current of ``i`` kept for one step adds about ``i`` to ``u``, as the discrete
+recurrence's ``u[t] = decay u[t-1] + i[t]`` does. Its solution is a constant and up to three
+exponentials (:func:`terms`)::
+
+    u(d) = K + x e^(-d/tau) + y e^(-d/tau_s) + z e^(-d/tau_s2)
+    K = tau (c + I / dt_us),  I = beta tau_s,  y = (i - I) / (dt_us (1/tau - 1/tau_s)),
+    z = i2 / (dt_us (1/tau - 1/tau_s2)),  x = u - K - y - z
+
+(``u(d) = u + c d`` for an integrator, ``tau = inf``, with delta synapses). It fires when
+``u >= v_th + b``; ``b(d) = b e^(-d/tau_a)``. An arriving spike of weight ``w`` adds ``w`` to
+``u`` (delta synapses; nothing while refractory), to ``i`` (a current-based population), or
+to ``i2`` (a projection with ``port=1``). A spike resets ``u`` (to ``v_reset``, or by ``-
+(v_th + b)``), then raises ``b`` by ``adapt_jump`` (at once: the discrete recurrence decays
+it one step first), and holds ``u`` for ``refractory_steps * dt_us`` us, the currents and
+``b`` running on.
+
+``u - b`` less ``v_th`` is a constant and at most three exponentials (a population with two
+currents has no adaptation); its slope, divided by the slowest-but-one term, has one
+stationary point in closed form, so it turns at most twice (:func:`turns`), and the first
+crossing is bisected to adjacent floats on the first monotone stretch that reaches the
+threshold (:func:`first_reach`). A readout's maximum over a stretch is at its ends or a
+turning point (:func:`stretch_max`); its integral is closed form (:func:`stretch_integral`).
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+# Columns of the continuous population table ``cp`` (float64): time constants in us (0: no
+# such term), the threshold's jump, the hold after a spike in us, PLAIN (1.0: a delta-synapse
+# LIF without hold or adaptation, whose crossing is the closed form of
+# :func:`eventsim.engine.continuous._crossing`) and READOUT (1.0: a leaky integrator).
+TAU, TAU_SYN, TAU_SYN2, TAU_ADAPT, JUMP, HOLD, PLAIN, READOUT = range(8)
+CP_COLS = 8
+
+
+@njit(cache=True)
+def terms(u0, i0, j0, cp, l, c, beta, dt_us):
+    """``(K, x, y, z, s)`` of ``u(d) = K + s d + x e^(-d/tau) + y e^(-d/tau_s) + z
+    e^(-d/tau_s2)`` from ``u0`` and currents ``i0``, ``j0`` (module docstring; ``s`` is the
+    integrator's slope, 0 otherwise)."""
+    tau = cp[l, TAU]
+    if math.isinf(tau):
+        return u0, 0.0, 0.0, 0.0, c
+    big_k = c * tau
+    y = 0.0
+    if cp[l, TAU_SYN] > 0.0:
+        ts = cp[l, TAU_SYN]
+        rest = beta * ts
+        big_k += tau * rest / dt_us
+        y = (i0 - rest) / (dt_us * (1.0 / tau - 1.0 / ts))
+    z = 0.0
+    if j0 != 0.0:
+        z = j0 / (dt_us * (1.0 / tau - 1.0 / cp[l, TAU_SYN2]))
+    return big_k, u0 - big_k - y - z, y, z, 0.0
+
+
+@njit(cache=True)
+def potential(big_k, x, y, z, s, cp, l, d):
+    """``u(d)`` of :func:`terms`'s coefficients."""
+    if s != 0.0 or math.isinf(cp[l, TAU]):
+        return big_k + s * d
+    v = big_k + x * math.exp(-d / cp[l, TAU])
+    if y != 0.0:
+        v += y * math.exp(-d / cp[l, TAU_SYN])
+    if z != 0.0:
+        v += z * math.exp(-d / cp[l, TAU_SYN2])
+    return v
+
+
+@njit(cache=True)
+def current_at(i0, cp, l, beta, d):
+    """The first current ``d`` us on: ``I + (i0 - I) e^(-d/tau_s)``, ``I = beta tau_s``."""
+    ts = cp[l, TAU_SYN]
+    if ts == 0.0:
+        return 0.0
+    rest = beta * ts
+    return rest + (i0 - rest) * math.exp(-d / ts)
+
+
+@njit(cache=True)
+def decayed(v, tau, d):
+    """``v e^(-d/tau)`` (0 stays 0)."""
+    return v * math.exp(-d / tau) if v != 0.0 else 0.0
+
+
+@njit(cache=True)
+def _gap(big_k, x, y, z, s, b0, cp, l, d):
+    """``u(d) - b(d)``: the potential less the threshold's adaptation."""
+    v = potential(big_k, x, y, z, s, cp, l, d)
+    if b0 != 0.0:
+        v -= b0 * math.exp(-d / cp[l, TAU_ADAPT])
+    return v
+
+
+@njit(cache=True)
+def _slope(x, y, z, b0, cp, l, d):
+    """``d/dd`` of :func:`_gap` (exponential terms only)."""
+    v = -x / cp[l, TAU] * math.exp(-d / cp[l, TAU])
+    if y != 0.0:
+        v -= y / cp[l, TAU_SYN] * math.exp(-d / cp[l, TAU_SYN])
+    if z != 0.0:
+        v -= z / cp[l, TAU_SYN2] * math.exp(-d / cp[l, TAU_SYN2])
+    if b0 != 0.0:
+        v += b0 / cp[l, TAU_ADAPT] * math.exp(-d / cp[l, TAU_ADAPT])
+    return v
+
+
+@njit(cache=True)
+def _sign_change(x, y, z, b0, cp, l, lo, hi):
+    """Where :func:`_slope` changes sign on ``[lo, hi]`` (at most once there), to adjacent
+    floats; -1.0 if it does not."""
+    r = _slope(x, y, z, b0, cp, l, lo) > 0.0
+    if not hi > lo or (_slope(x, y, z, b0, cp, l, hi) > 0.0) == r:
+        return -1.0
+    while True:
+        mid = 0.5 * (lo + hi)
+        if not lo < mid < hi:
+            return hi
+        if (_slope(x, y, z, b0, cp, l, mid) > 0.0) == r:
+            lo = mid
+        else:
+            hi = mid
+
+
+@njit(cache=True)
+def turns(x, y, z, b0, cp, l, horizon):
+    """Where :func:`_gap` turns on ``[0, horizon]``: two times, ascending, -1.0 for none.
+
+    Its slope is ``sum_j A_j e^(-r_j d)`` over at most three terms; divided by the third
+    term's exponential, it has one stationary point, where ``e^(-(r_1 - r_2) d) = -(r_2 -
+    r_3) A_2 / ((r_1 - r_3) A_1)``; on either side the slope changes sign at most once."""
+    rs = (1.0 / cp[l, TAU], 1.0 / cp[l, TAU_SYN] if y != 0.0 else 0.0,
+          1.0 / cp[l, TAU_SYN2] if z != 0.0 else 0.0,
+          1.0 / cp[l, TAU_ADAPT] if b0 != 0.0 else 0.0)
+    amps = (-x * rs[0], -y * rs[1], -z * rs[2], b0 * rs[3])
+    n = 0
+    r1 = r2 = r3 = a1 = a2 = 0.0
+    for j in range(4):
+        if amps[j] != 0.0:
+            if n == 0:
+                r1, a1 = rs[j], amps[j]
+            elif n == 1:
+                r2, a2 = rs[j], amps[j]
+            else:
+                r3 = rs[j]
+            n += 1
+    split = -1.0
+    if n == 3 and r1 != r2 and r1 != r3:
+        ratio = -(r2 - r3) * a2 / ((r1 - r3) * a1)
+        if ratio > 0.0:
+            d_star = -math.log(ratio) / (r1 - r2)
+            if 0.0 < d_star < horizon:
+                split = d_star
+    if split < 0.0:
+        return _sign_change(x, y, z, b0, cp, l, 0.0, horizon), -1.0
+    first = _sign_change(x, y, z, b0, cp, l, 0.0, split)
+    second = _sign_change(x, y, z, b0, cp, l, split, horizon)
+    return (first, second) if first >= 0.0 else (second, -1.0)
+
+
+@njit(cache=True)
+def first_reach(big_k, x, y, z, s, b0, cp, l, v_th, horizon):
+    """The smallest ``d`` in ``[0, horizon)`` with ``u(d) - b(d) >= v_th``, to adjacent
+    floats (``inf`` if none): the first monotone stretch between :func:`turns` whose end
+    reaches the threshold holds it, and it is bisected there."""
+    if _gap(big_k, x, y, z, s, b0, cp, l, 0.0) >= v_th:
+        return 0.0
+    if s != 0.0 or math.isinf(cp[l, TAU]):  # an integrator: linear
+        return (v_th - big_k) / s if s > 0.0 and (v_th - big_k) / s < horizon else math.inf
+    top = big_k + max(x, 0.0) + max(y, 0.0) + max(z, 0.0) + max(-b0, 0.0)
+    if top < v_th:  # every exponential is in (0, 1]: never
+        return math.inf
+    t1, t2 = turns(x, y, z, b0, cp, l, horizon)
+    lo = 0.0
+    for j in range(3):
+        hi = t1 if j == 0 else t2 if j == 1 else horizon
+        if not hi > lo:
+            continue
+        if _gap(big_k, x, y, z, s, b0, cp, l, hi) >= v_th:
+            while True:  # below at lo, at or above at hi, monotone between
+                mid = 0.5 * (lo + hi)
+                if not lo < mid < hi:
+                    return hi if hi < horizon else math.inf
+                if _gap(big_k, x, y, z, s, b0, cp, l, mid) >= v_th:
+                    hi = mid
+                else:
+                    lo = mid
+        lo = hi
+    return math.inf
+
+
+@njit(cache=True)
+def stretch_max(big_k, x, y, z, s, cp, l, span):
+    """The maximum of ``u`` on ``[0, span]``: at an end or a turning point."""
+    top = max(potential(big_k, x, y, z, s, cp, l, 0.0),
+              potential(big_k, x, y, z, s, cp, l, span))
+    if s != 0.0 or math.isinf(cp[l, TAU]):
+        return top
+    t1, t2 = turns(x, y, z, 0.0, cp, l, span)
+    if t1 > 0.0:
+        top = max(top, potential(big_k, x, y, z, s, cp, l, t1))
+    if t2 > 0.0:
+        top = max(top, potential(big_k, x, y, z, s, cp, l, t2))
+    return top
+
+
+@njit(cache=True)
+def stretch_integral(big_k, x, y, z, s, cp, l, span):
+    """``integral_0^span u(d) dd`` in closed form."""
+    if s != 0.0 or math.isinf(cp[l, TAU]):
+        return big_k * span + 0.5 * s * span * span
+    total = big_k * span - x * cp[l, TAU] * math.expm1(-span / cp[l, TAU])
+    if y != 0.0:
+        total -= y * cp[l, TAU_SYN] * math.expm1(-span / cp[l, TAU_SYN])
+    if z != 0.0:
+        total -= z * cp[l, TAU_SYN2] * math.expm1(-span / cp[l, TAU_SYN2])
+    return total
