@@ -95,12 +95,15 @@ def test_a_readout_output_predicts_by_its_maximum():
     assert r.predicted == 1
 
 
-def test_continuous_mode_and_integer_layers_refuse_a_readout():
+def test_a_continuous_readout_by_hand_and_integer_layers_refuse_one():
+    """Continuous mode: inputs of 1 at 0 and 1000 us into an LI of decay 0.5 per 1000 us
+    (tau = 1000 / ln 2): u = 1 at 0, 0.5 + 1 = 1.5 at 1000 us, 0.75 at the window's end;
+    its integral is tau (1 - 1/2) (1 + 1.5), so its mean over 2000 us is 1.25 / (2 ln 2)."""
     g = Graph((1,), [Population("out", (1,), decay=0.5, v_th=math.inf)],
-              [Projection(INPUT, "out", [DenseOp(np.ones((1, 1)))])])
-    with pytest.raises(NetworkError, match=r"population 'out': field 'v_th' is inf \(a leaky "
-                                           r"integrator, read out by its membrane\); continuous"):
-        simulate(g, np.ones((2, 1), np.uint8), mode="continuous")
+              [Projection(INPUT, "out", [DenseOp(np.ones((1, 1)))])], dt_us=1000)
+    r = simulate(g, np.ones((2, 1), np.uint8), mode="continuous")
+    assert r.membrane_max[0].tolist() == [1.5]
+    assert r.membrane_mean[0][0] == pytest.approx(1.25 / (2 * math.log(2)), rel=1e-12)
     with pytest.raises(NetworkError, match=r"field 'v_th' is inf \(a leaky integrator\); an "
                                            r"integer layer spikes"):
         Network([Dense(np.ones((1, 1)), decay=0.5, v_th=math.inf, integer=True)], (1,))
