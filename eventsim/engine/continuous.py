@@ -54,6 +54,7 @@ from eventsim.engine.continuous_model import (
     current_at,
     decayed,
     first_reach,
+    lif_after,
     potential,
     stretch_integral,
     stretch_max,
@@ -130,48 +131,50 @@ class CState(NamedTuple):
 
 
 @njit(cache=True)
-def next_crossing(st, g, l, t, cp, v_th, c, beta, dt_us, t_end):
-    """When neuron ``g`` (brought to ``t``) next reaches its threshold left alone: from the
-    end of its hold, its currents and adaptation brought there first (``inf`` if not before
-    ``t_end``)."""
+def next_crossing(u, i0, j0, b0, t, free, cp, l, v_th, c, beta, dt_us, t_end):
+    """When a neuron at ``t`` (potential ``u``, currents ``i0``, ``j0``, adaptation ``b0``,
+    held until ``free``) next reaches its threshold left alone: from the end of its hold,
+    its currents and adaptation brought there first (``inf`` if not before ``t_end``).
+    Scalars in and out: a call that takes the state costs per array in it."""
     if cp[l, PLAIN] != 0.0:
-        return _crossing(st.u[g], t, cp[l, TAU], c, v_th)
-    t0 = max(t, st.free_at[g])
+        return _crossing(u, t, cp[l, TAU], c, v_th)
+    t0 = max(t, free)
     h = t0 - t
-    i0 = current_at(st.i_syn[g], cp, l, beta, h)
-    j0 = decayed(st.i_syn2[g], cp[l, TAU_SYN2], h)
-    b0 = decayed(st.adapt[g], cp[l, TAU_ADAPT], h)
-    big_k, x, y, z, s = terms(st.u[g], i0, j0, cp, l, c, beta, dt_us)
-    return t0 + first_reach(big_k, x, y, z, s, b0, cp, l, v_th, t_end - t0)
+    i0 = current_at(i0, cp, l, beta, h)
+    j0 = decayed(j0, cp[l, TAU_SYN2], h)
+    b0 = decayed(b0, cp[l, TAU_ADAPT], h)
+    big_k, x, y, z, s = terms(u, i0, j0, cp, l, c, beta, dt_us)
+    tol = 4e-16 * t_end  # a few ulps of the times queued
+    return t0 + first_reach(big_k, x, y, z, s, b0, cp, l, v_th, t_end - t0, tol)
 
 
 @njit(cache=True)
-def bring(st, g, l, t, cp, c, beta, dt_us):
-    """Neuron ``g`` brought forward to ``t`` (us) in closed form: its membrane held until its
-    hold ends, the currents and adaptation running on; its readout's maximum and integral
-    over the stretch added (a readout population)."""
-    t0 = st.t_last[g]
+def brought(u, i0, j0, b0, t0, free, t, cp, l, c, beta, dt_us):
+    """A neuron's ``(u, i, i2, b)`` brought from ``t0`` to ``t`` (us) in closed form, its
+    membrane held until ``free``, the currents and adaptation running on; and, for a
+    readout population, its potential's maximum and integral over the stretch (``-inf``,
+    0 otherwise)."""
+    top, area = -math.inf, 0.0
     if not t > t0:
-        return
-    free = st.free_at[g]
+        return u, i0, j0, b0, top, area
     if free > t0:  # held: u stays
         t1 = min(t, free)
         h = t1 - t0
-        st.i_syn[g] = current_at(st.i_syn[g], cp, l, beta, h)
-        st.i_syn2[g] = decayed(st.i_syn2[g], cp[l, TAU_SYN2], h)
-        st.adapt[g] = decayed(st.adapt[g], cp[l, TAU_ADAPT], h)
+        i0 = current_at(i0, cp, l, beta, h)
+        j0 = decayed(j0, cp[l, TAU_SYN2], h)
+        b0 = decayed(b0, cp[l, TAU_ADAPT], h)
         t0 = t1
     d = t - t0
     if d > 0.0:
-        big_k, x, y, z, s = terms(st.u[g], st.i_syn[g], st.i_syn2[g], cp, l, c, beta, dt_us)
+        big_k, x, y, z, s = terms(u, i0, j0, cp, l, c, beta, dt_us)
         if cp[l, READOUT] != 0.0:
-            st.ro_max[g] = max(st.ro_max[g], stretch_max(big_k, x, y, z, s, cp, l, d))
-            st.ro_sum[g] += stretch_integral(big_k, x, y, z, s, cp, l, d)
-        st.u[g] = potential(big_k, x, y, z, s, cp, l, d)
-        st.i_syn[g] = current_at(st.i_syn[g], cp, l, beta, d)
-        st.i_syn2[g] = decayed(st.i_syn2[g], cp[l, TAU_SYN2], d)
-        st.adapt[g] = decayed(st.adapt[g], cp[l, TAU_ADAPT], d)
-    st.t_last[g] = t
+            top = stretch_max(big_k, x, y, z, s, cp, l, d)
+            area = stretch_integral(big_k, x, y, z, s, cp, l, d)
+        u = potential(big_k, x, y, z, s, cp, l, d)
+        i0 = current_at(i0, cp, l, beta, d)
+        j0 = decayed(j0, cp[l, TAU_SYN2], d)
+        b0 = decayed(b0, cp[l, TAU_ADAPT], d)
+    return u, i0, j0, b0, top, area
 
 
 @njit(cache=True)
@@ -185,8 +188,8 @@ def schedule_drive(lt, ft, cp, st, drive, beta, dt_us, t_end, heap, gstats, slot
             continue
         for i in range(lt[l, N]):
             g = lt[l, OFF] + i
-            t_x = next_crossing(st, g, l, 0.0, cp, ft[l, V_TH], drive[g], beta[g], dt_us,
-                                t_end)
+            t_x = next_crossing(st.u[g], 0.0, 0.0, 0.0, 0.0, 0.0, cp, l, ft[l, V_TH],
+                                drive[g], beta[g], dt_us, t_end)
             if t_x < t_end:
                 t_bits[0] = t_x
                 heap_push(hkey, hkey2, hseq, hver, hstate, bits[0], l * slot + i,
@@ -285,50 +288,78 @@ def run_events(net_arrays, cp, drive, beta, dt_us, edge_delay, src_ptr, src_edge
             else:  # a spike of source neuron j arrives along edge e
                 gstats[QUEUE] -= 1
                 e, st.spk[0] = sub // stride - 1, sub % stride
-                into = cur2 if et[e, PORT] else cur  # the current the edge feeds
-                if et[e, KIND] == K_DENSE:
+                # one call site per current: an array variable that may hold either costs
+                # per arrival (10% of a plain LIF's run, measured)
+                if et[e, KIND] == K_DENSE and et[e, PORT] == 0:
                     nt = deliver_csr(et, csr_ptr, csr_idx, csr_w, paths, e, l, off, st.spk, 1,
-                                     batch, into, st.mark, touched, nt, stats, edge_sops)
+                                     batch, cur, st.mark, touched, nt, stats, edge_sops)
+                elif et[e, KIND] == K_DENSE:
+                    nt = deliver_csr(et, csr_ptr, csr_idx, csr_w, paths, e, l, off, st.spk, 1,
+                                     batch, cur2, st.mark, touched, nt, stats, edge_sops)
+                elif et[e, PORT] == 0:
+                    nt = deliver_spatial(et, ef, conv_w, e, l, off, st.spk, 1, batch, cur,
+                                         st.mark, touched, nt, stats, edge_sops)
                 else:
-                    nt = deliver_spatial(et, ef, conv_w, e, l, off, st.spk, 1, batch, into,
+                    nt = deliver_spatial(et, ef, conv_w, e, l, off, st.spk, 1, batch, cur2,
                                          st.mark, touched, nt, stats, edge_sops)
             gstats[EVENTS] += 1
         v_th = ft[l, V_TH]
+        plain, readout, tau = cp[l, PLAIN] != 0.0, cp[l, READOUT] != 0.0, cp[l, TAU]
+        current = cp[l, TAU_SYN] > 0.0
         for k in range(nt):
             g = touched[k]
-            bring(st, g, l, t, cp, drive[g], beta[g], dt_us)
-            held = st.free_at[g] > t
-            theta = v_th + st.adapt[g]  # the threshold now
-            if st.due[g]:
-                u[g] = max(u[g], theta)  # it crosses now, by construction
-                st.due[g] = False
-            if cp[l, TAU_SYN] > 0.0:  # current-based: the input feeds the current
-                st.i_syn[g] += cur[g]
-            elif not held:  # a held membrane ignores its input
-                u[g] += cur[g]
-            st.i_syn2[g] += cur2[g]
-            cur[g] = cur2[g] = 0.0
+            if plain:  # scalars only: a call that takes the state costs per array in it
+                v = lif_after(u[g], t - st.t_last[g], tau, drive[g])
+                st.t_last[g] = t
+                if st.due[g]:
+                    v = max(v, v_th)  # it crosses now, by construction
+                    st.due[g] = False
+                v += cur[g]
+                cur[g] = 0.0
+                held, theta = False, v_th
+            else:
+                v, i0, j0, b0, top, area = brought(
+                    u[g], st.i_syn[g], st.i_syn2[g], st.adapt[g], st.t_last[g],
+                    st.free_at[g], t, cp, l, drive[g], beta[g], dt_us)
+                st.t_last[g] = t
+                held = st.free_at[g] > t
+                theta = v_th + b0
+                if st.due[g]:
+                    v = max(v, theta)  # it crosses now, by construction
+                    st.due[g] = False
+                if current:  # current-based: the input feeds the current
+                    i0 += cur[g]
+                elif not held:  # a held membrane ignores its input
+                    v += cur[g]
+                j0 += cur2[g]
+                cur[g] = cur2[g] = 0.0
+                if readout:
+                    st.ro_max[g] = max(st.ro_max[g], top, v)
+                    st.ro_sum[g] += area
             stats[l, UPDATES] += 1
-            if cp[l, READOUT] != 0.0:
-                st.ro_max[g] = max(st.ro_max[g], np.float64(u[g]))
             if pending[g]:
                 version[g] += 1
                 pending[g] = False
                 gstats[QUEUE] -= 1
-            if not held and u[g] >= theta:
+            if not held and v >= theta:
                 out_t[out_n[0]] = t
                 out_gid[out_n[0]] = g
                 out_n[0] += 1
                 stats[l, SPIKES] += 1
-                u[g] = u[g] - theta if lt[l, SUBTRACT] != 0 else ft[l, V_RESET]
-                st.adapt[g] += cp[l, JUMP]
-                if cp[l, HOLD] > 0.0:
-                    st.free_at[g] = t + cp[l, HOLD]
+                v = v - theta if lt[l, SUBTRACT] != 0 else ft[l, V_RESET]
+                if not plain:
+                    b0 += cp[l, JUMP]
+                    if cp[l, HOLD] > 0.0:
+                        st.free_at[g] = t + cp[l, HOLD]
                 _send(l + 1, g - off, t, t_end, et, csr_ptr, edge_delay, src_ptr, src_edges,
                       heap, gstats, stride, slot, tbuf)
-            if cp[l, READOUT] != 0.0:
+            u[g] = v
+            if not plain:
+                st.i_syn[g], st.i_syn2[g], st.adapt[g] = i0, j0, b0
+            if readout:
                 continue
-            t_x = next_crossing(st, g, l, t, cp, v_th, drive[g], beta[g], dt_us, t_end)
+            t_x = _crossing(v, t, tau, drive[g], v_th) if plain else next_crossing(
+                v, i0, j0, b0, t, st.free_at[g], cp, l, v_th, drive[g], beta[g], dt_us, t_end)
             if t_x < t_end:
                 t_bits[0] = t_x
                 heap_push(hkey, hkey2, hseq, hver, hstate, bits[0], l * slot + g - off,
@@ -412,12 +443,16 @@ def new_state(plan: Plan, readouts: bool) -> CState:
 
 @njit(cache=True)
 def flush(lt, cp, st, drive, beta, dt_us, t_end):
-    """Every readout neuron brought to the end of the window (its maximum and integral
-    completed)."""
+    """Every readout neuron's maximum and integral completed to the end of the window (the
+    state left as it is)."""
     for l in range(lt.shape[0]):
         if cp[l, READOUT] != 0.0:
             for g in range(lt[l, OFF], lt[l, OFF] + lt[l, N]):
-                bring(st, g, l, t_end, cp, drive[g], beta[g], dt_us)
+                v, _, _, _, top, area = brought(st.u[g], st.i_syn[g], st.i_syn2[g],
+                                                st.adapt[g], st.t_last[g], st.free_at[g],
+                                                t_end, cp, l, drive[g], beta[g], dt_us)
+                st.ro_max[g] = max(st.ro_max[g], top, v)
+                st.ro_sum[g] += area
 
 
 def simulate_continuous(net: Network | Graph, plan: Plan, inputs, dt_us: int,

@@ -25,10 +25,11 @@ it one step first), and holds ``u`` for ``refractory_steps * dt_us`` us, the cur
 ``b`` running on.
 
 ``u - b`` less ``v_th`` is a constant and at most three exponentials (a population with two
-currents has no adaptation); its slope, divided by the slowest-but-one term, has one
-stationary point in closed form, so it turns at most twice (:func:`turns`), and the first
-crossing is bisected to adjacent floats on the first monotone stretch that reaches the
-threshold (:func:`first_reach`). A readout's maximum over a stretch is at its ends or a
+currents has no adaptation); with two its one turning point is closed form, with three its
+slope, divided by one term, has one stationary point in closed form, so it turns at most
+twice (:func:`turns`), and the first crossing is refined on the first monotone stretch that
+reaches the threshold (:func:`first_reach`), to a few float64 ulps of the time it is
+queued at (``tol``: no finer time exists there). A readout's maximum over a stretch is at its ends or a
 turning point (:func:`stretch_max`); its integral is closed form (:func:`stretch_integral`).
 """
 
@@ -65,6 +66,18 @@ def terms(u0, i0, j0, cp, l, c, beta, dt_us):
     if j0 != 0.0:
         z = j0 / (dt_us * (1.0 / tau - 1.0 / cp[l, TAU_SYN2]))
     return big_k, u0 - big_k - y - z, y, z, 0.0
+
+
+@njit(cache=True)
+def lif_after(u0, d, tau, c):
+    """A delta-synapse LIF's ``u`` ``d`` us on: :func:`potential` of :func:`terms` without
+    currents, from scalars (``u0 + c d`` for an integrator; ``u0`` for ``d <= 0``)."""
+    if not d > 0.0:
+        return u0
+    if math.isinf(tau):
+        return u0 + c * d
+    big_k = c * tau
+    return big_k + (u0 - big_k) * math.exp(-d / tau)
 
 
 @njit(cache=True)
@@ -120,28 +133,32 @@ def _slope(x, y, z, b0, cp, l, d):
 
 @njit(cache=True)
 def _sign_change(x, y, z, b0, cp, l, lo, hi):
-    """Where :func:`_slope` changes sign on ``[lo, hi]`` (at most once there), to adjacent
-    floats; -1.0 if it does not."""
+    """Where :func:`_slope` changes sign on ``[lo, hi]`` (at most once there), bisected to
+    ``1e-9`` of ``hi`` (a turning point only splits monotone stretches); -1.0 if it does not."""
     r = _slope(x, y, z, b0, cp, l, lo) > 0.0
     if not hi > lo or (_slope(x, y, z, b0, cp, l, hi) > 0.0) == r:
         return -1.0
-    while True:
+    tol = 1e-9 * hi
+    while hi - lo > tol:
         mid = 0.5 * (lo + hi)
         if not lo < mid < hi:
-            return hi
+            break
         if (_slope(x, y, z, b0, cp, l, mid) > 0.0) == r:
             lo = mid
         else:
             hi = mid
+    return hi
 
 
 @njit(cache=True)
 def turns(x, y, z, b0, cp, l, horizon):
-    """Where :func:`_gap` turns on ``[0, horizon]``: two times, ascending, -1.0 for none.
+    """Where :func:`_gap` turns on ``(0, horizon)``: two times, ascending, -1.0 for none.
 
-    Its slope is ``sum_j A_j e^(-r_j d)`` over at most three terms; divided by the third
-    term's exponential, it has one stationary point, where ``e^(-(r_1 - r_2) d) = -(r_2 -
-    r_3) A_2 / ((r_1 - r_3) A_1)``; on either side the slope changes sign at most once."""
+    Its slope is ``sum_j A_j e^(-r_j d)`` over at most three terms. With two, it is zero once
+    at most, where ``e^(-(r_1 - r_2) d) = -A_2 / A_1``. With three, divided by the third
+    term's exponential it has one stationary point, where ``e^(-(r_1 - r_2) d) = -(r_2 -
+    r_3) A_2 / ((r_1 - r_3) A_1)``; on either side the slope changes sign at most once, and
+    is bisected there."""
     rs = (1.0 / cp[l, TAU], 1.0 / cp[l, TAU_SYN] if y != 0.0 else 0.0,
           1.0 / cp[l, TAU_SYN2] if z != 0.0 else 0.0,
           1.0 / cp[l, TAU_ADAPT] if b0 != 0.0 else 0.0)
@@ -157,13 +174,21 @@ def turns(x, y, z, b0, cp, l, horizon):
             else:
                 r3 = rs[j]
             n += 1
-    split = -1.0
-    if n == 3 and r1 != r2 and r1 != r3:
-        ratio = -(r2 - r3) * a2 / ((r1 - r3) * a1)
+    if n < 2:
+        return -1.0, -1.0
+    if n == 2:
+        ratio = -a2 / a1
         if ratio > 0.0:
-            d_star = -math.log(ratio) / (r1 - r2)
-            if 0.0 < d_star < horizon:
-                split = d_star
+            d = -math.log(ratio) / (r1 - r2)
+            if 0.0 < d < horizon:
+                return d, -1.0
+        return -1.0, -1.0
+    split = -1.0
+    ratio = -(r2 - r3) * a2 / ((r1 - r3) * a1)
+    if ratio > 0.0:
+        d_star = -math.log(ratio) / (r1 - r2)
+        if 0.0 < d_star < horizon:
+            split = d_star
     if split < 0.0:
         return _sign_change(x, y, z, b0, cp, l, 0.0, horizon), -1.0
     first = _sign_change(x, y, z, b0, cp, l, 0.0, split)
@@ -172,16 +197,69 @@ def turns(x, y, z, b0, cp, l, horizon):
 
 
 @njit(cache=True)
-def first_reach(big_k, x, y, z, s, b0, cp, l, v_th, horizon):
-    """The smallest ``d`` in ``[0, horizon)`` with ``u(d) - b(d) >= v_th``, to adjacent
-    floats (``inf`` if none): the first monotone stretch between :func:`turns` whose end
-    reaches the threshold holds it, and it is bisected there."""
+def _gap_slope(big_k, x, y, z, b0, cp, l, d):
+    """:func:`_gap` and :func:`_slope` at ``d``, sharing the exponentials."""
+    e = math.exp(-d / cp[l, TAU])
+    v, sl = big_k + x * e, -x / cp[l, TAU] * e
+    if y != 0.0:
+        e = math.exp(-d / cp[l, TAU_SYN])
+        v, sl = v + y * e, sl - y / cp[l, TAU_SYN] * e
+    if z != 0.0:
+        e = math.exp(-d / cp[l, TAU_SYN2])
+        v, sl = v + z * e, sl - z / cp[l, TAU_SYN2] * e
+    if b0 != 0.0:
+        e = math.exp(-d / cp[l, TAU_ADAPT])
+        v, sl = v - b0 * e, sl + b0 / cp[l, TAU_ADAPT] * e
+    return v, sl
+
+
+@njit(cache=True)
+def _rising_cross(big_k, x, y, z, s, b0, cp, l, v_th, lo, hi, tol):
+    """A ``d`` in ``(lo, hi]`` with :func:`_gap` ``>= v_th`` and none before ``d - tol``,
+    where the gap rises from below ``v_th`` at ``lo`` to at least ``v_th`` at ``hi``: Newton
+    steps kept inside the bracket (a bisection step where one would leave it or would not
+    halve it), until the bracket is ``tol`` wide."""
+    d = hi
+    step_before = hi - lo
+    while hi - lo > tol:
+        g, slope = _gap_slope(big_k, x, y, z, b0, cp, l, d)
+        if g - v_th >= 0.0:
+            hi = d
+        else:
+            lo = d
+        nxt = d - (g - v_th) / slope if slope > 0.0 else -1.0
+        if abs(nxt - d) < tol:  # converged: step past it by tol to close the bracket
+            nxt = d - tol if g >= v_th else d + tol
+        if not lo < nxt < hi or abs(nxt - d) > 0.5 * step_before:
+            nxt = 0.5 * (lo + hi)
+            if not lo < nxt < hi:
+                break
+        step_before = abs(nxt - d)
+        d = nxt
+    return hi
+
+
+@njit(cache=True)
+def first_reach(big_k, x, y, z, s, b0, cp, l, v_th, horizon, tol):
+    """The first ``d`` in ``[0, horizon)`` with ``u(d) - b(d) >= v_th`` (``inf`` if none),
+    to ``tol``: where it is reached, and not before ``d - tol``. The first monotone stretch
+    between :func:`turns` whose end reaches the threshold holds it, and it is refined there
+    (:func:`_rising_cross`). A bound first: each exponential term is at most its larger
+    end."""
     if _gap(big_k, x, y, z, s, b0, cp, l, 0.0) >= v_th:
         return 0.0
     if s != 0.0 or math.isinf(cp[l, TAU]):  # an integrator: linear
         return (v_th - big_k) / s if s > 0.0 and (v_th - big_k) / s < horizon else math.inf
-    top = big_k + max(x, 0.0) + max(y, 0.0) + max(z, 0.0) + max(-b0, 0.0)
-    if top < v_th:  # every exponential is in (0, 1]: never
+    if not horizon > 0.0:
+        return math.inf
+    top = big_k + max(x, x * math.exp(-horizon / cp[l, TAU]))
+    if y != 0.0:
+        top += max(y, y * math.exp(-horizon / cp[l, TAU_SYN]))
+    if z != 0.0:
+        top += max(z, z * math.exp(-horizon / cp[l, TAU_SYN2]))
+    if b0 != 0.0:
+        top += max(-b0, -b0 * math.exp(-horizon / cp[l, TAU_ADAPT]))
+    if top < v_th:
         return math.inf
     t1, t2 = turns(x, y, z, b0, cp, l, horizon)
     lo = 0.0
@@ -190,14 +268,8 @@ def first_reach(big_k, x, y, z, s, b0, cp, l, v_th, horizon):
         if not hi > lo:
             continue
         if _gap(big_k, x, y, z, s, b0, cp, l, hi) >= v_th:
-            while True:  # below at lo, at or above at hi, monotone between
-                mid = 0.5 * (lo + hi)
-                if not lo < mid < hi:
-                    return hi if hi < horizon else math.inf
-                if _gap(big_k, x, y, z, s, b0, cp, l, mid) >= v_th:
-                    hi = mid
-                else:
-                    lo = mid
+            hi = _rising_cross(big_k, x, y, z, s, b0, cp, l, v_th, lo, hi, tol)
+            return hi if hi < horizon else math.inf
         lo = hi
     return math.inf
 

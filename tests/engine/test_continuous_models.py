@@ -197,7 +197,7 @@ def test_first_reach_is_the_first_crossing_of_a_dense_scan(u0, i0, j0, b0, kind)
     first = above[0]
     expect = 0.0 if first == 0 else brentq(lambda t: gap(t) - v_th, d[first - 1], d[first],
                                             xtol=1e-12)
-    found = first_reach(big_k, x, y, z, s, b0, cp, 0, v_th, horizon)
+    found = first_reach(big_k, x, y, z, s, b0, cp, 0, v_th, horizon, 1e-9)
     assert found <= expect + 1e-6
     assert gap(found) >= v_th - 1e-12
     # nothing before it on the scan reached the threshold: a grazing crossing between two
