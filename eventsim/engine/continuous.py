@@ -23,8 +23,8 @@ closes a cycle needs ``delay_us > 0`` somewhere on every cycle (the graph is ref
 otherwise: a zero-delay loop would fire forever in one instant), and unlike discrete mode it
 adds no step of its own. A neuron that its drive (bias, leak, currents, a falling
 threshold, or a subtract reset leaving it above) takes over threshold without input gets its
-crossing time on the queue (closed form for the delta-synapse LIF, bisected to adjacent
-floats otherwise: :func:`~.continuous_model.first_reach`); new input makes that entry stale.
+crossing time on the queue (closed form for the delta-synapse LIF, refined to a few ulps
+otherwise: :func:`~.continuous_model.first_reach`); new input makes that entry stale.
 The queue orders by (time, target population, edge, neuron, push order). Events at or after
 the end of the window (``T * dt_us``) are not processed.
 
