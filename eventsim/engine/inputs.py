@@ -65,12 +65,18 @@ def dense_input(net: Network, spikes: np.ndarray, T: int | None) -> tuple[np.nda
             f"(T, *{net.input_shape}) for the network's input_shape {net.input_shape}"
         )
     spikes = spikes.reshape(spikes.shape[0], net.n_inputs)  # (T = 0 has no -1 to infer)
-    if spikes.dtype != np.bool_ and not np.all((spikes == 0) | (spikes == 1)):
-        bad = np.argwhere((spikes != 0) & (spikes != 1))[0]
-        raise InputError(
-            f"inputs: value {spikes[tuple(bad)]} at (step {bad[0]}, channel {bad[1]}); "
-            "expected 0/1 input spikes"
-        )
+    if spikes.dtype != np.bool_:
+        from eventsim.events.binning_kernel import first_not_binary
+
+        if spikes.dtype.kind not in "biuf":
+            raise InputError(f"inputs: array of dtype {spikes.dtype}; expected 0/1 input spikes")
+        bad = int(first_not_binary(spikes))
+        if bad >= 0:
+            step, channel = divmod(bad, net.n_inputs)
+            raise InputError(
+                f"inputs: value {spikes[step, channel]} at (step {step}, channel {channel}); "
+                "expected 0/1 input spikes"
+            )
     if T is not None and T != spikes.shape[0]:
         raise InputError(f"inputs: array has {spikes.shape[0]} steps but T={T} was given")
     return spikes, spikes.shape[0]

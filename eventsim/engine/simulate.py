@@ -34,9 +34,9 @@ from eventsim.engine.plan import (
     W_IN,
     N,
     Plan,
-    build_plan,
     plan_bytes,
 )
+from eventsim.engine.plan_cache import cached_plan
 from eventsim.engine.queue import new_heap
 from eventsim.engine.result import MACS, N_STATS, SELF, SPIKES, Result, make_result
 from eventsim.errors import EventsimWarning, InputError, NetworkError
@@ -311,7 +311,7 @@ class Simulator:
             f"simulate: the network's {net.n_neurons} neurons ("
             + ", ".join(f"{population_label(net, graph, i)}: {pop.size}"
                         for i, pop in enumerate(graph.populations)) + ")"))
-        self.plan = build_plan(graph, self.dtype, continuous=mode == "continuous")
+        self.plan = cached_plan(net, graph, self.dtype, mode == "continuous")
         self.rec_from = 0 if record == "all" else self.plan.n_pop - 1
         self.per_step = record == "all"
         self._room: dict = {}  # the most buffer room any run used so far (DiscreteRun)

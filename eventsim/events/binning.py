@@ -129,8 +129,8 @@ def bin_sparse(
 
 
 def dense_to_sparse(spikes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(T, n_channels)`` 0/1 array to ``(step_ptr, channel_idx)`` as in :func:`bin_sparse`."""
-    steps, chans = np.nonzero(spikes)
-    step_ptr = np.zeros(spikes.shape[0] + 1, np.int64)
-    np.cumsum(np.bincount(steps, minlength=spikes.shape[0]), out=step_ptr[1:])
-    return step_ptr, chans.astype(np.int64)
+    """``(T, n_channels)`` 0/1 array to ``(step_ptr, channel_idx)`` as in :func:`bin_sparse`
+    (one numba pass to count, one to list: no temporaries the size of the array)."""
+    from eventsim.events.binning_kernel import dense_sparse
+
+    return dense_sparse(spikes)
