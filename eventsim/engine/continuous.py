@@ -42,23 +42,17 @@ import numpy as np
 from numba import njit
 
 from eventsim.engine.continuous_model import (
-    CP_COLS,
     HOLD,
     JUMP,
     PLAIN,
     READOUT,
     TAU,
-    TAU_ADAPT,
     TAU_SYN,
-    TAU_SYN2,
-    current_at,
-    decayed,
-    first_reach,
+    brought,
     lif_after,
-    potential,
-    stretch_integral,
-    stretch_max,
-    terms,
+    lif_crossing,
+    next_crossing,
+    population_table,
 )
 from eventsim.engine.delivery import deliver_csr, deliver_spatial
 from eventsim.engine.inputs import check_stream, dense_input
@@ -78,30 +72,15 @@ from eventsim.engine.plan import (
 )
 from eventsim.engine.queue import SIZE, grow_heap, heap_compact, heap_pop, heap_push, new_heap
 from eventsim.engine.result import N_STATS, SELF, SPIKES, UPDATES, Result, make_result
-from eventsim.errors import InputError, NetworkError
+from eventsim.errors import InputError
 from eventsim.events.binning import n_steps
 from eventsim.events.stream import EventStream
 from eventsim.limits import check_memory
-from eventsim.network.graph import Graph, population_label
+from eventsim.network.graph import Graph
 from eventsim.network.network import Network
 
 EVENTS, QUEUE, PEAK_QUEUE, POS, BATCH = range(5)
 SPIKE_DTYPE = np.dtype([("t_us", "<f8"), ("neuron", "<i8")])
-
-
-@njit(cache=True)
-def _crossing(u, t, tau, drive, v_th):
-    """Time at which ``u`` reaches ``v_th`` without input (``inf`` if never)."""
-    if u >= v_th:
-        return t
-    if drive <= 0.0:
-        return math.inf
-    if math.isinf(tau):
-        return t + (v_th - u) / drive
-    limit = drive * tau
-    if limit <= v_th:
-        return math.inf
-    return t + tau * math.log((limit - u) / (limit - v_th))
 
 
 class CState(NamedTuple):
@@ -128,53 +107,6 @@ class CState(NamedTuple):
     due: np.ndarray
     ro_max: np.ndarray
     ro_sum: np.ndarray
-
-
-@njit(cache=True)
-def next_crossing(u, i0, j0, b0, t, free, cp, l, v_th, c, beta, dt_us, t_end):
-    """When a neuron at ``t`` (potential ``u``, currents ``i0``, ``j0``, adaptation ``b0``,
-    held until ``free``) next reaches its threshold left alone: from the end of its hold,
-    its currents and adaptation brought there first (``inf`` if not before ``t_end``).
-    Scalars in and out: a call that takes the state costs per array in it."""
-    if cp[l, PLAIN] != 0.0:
-        return _crossing(u, t, cp[l, TAU], c, v_th)
-    t0 = max(t, free)
-    h = t0 - t
-    i0 = current_at(i0, cp, l, beta, h)
-    j0 = decayed(j0, cp[l, TAU_SYN2], h)
-    b0 = decayed(b0, cp[l, TAU_ADAPT], h)
-    big_k, x, y, z, s = terms(u, i0, j0, cp, l, c, beta, dt_us)
-    tol = 4e-16 * t_end  # a few ulps of the times queued
-    return t0 + first_reach(big_k, x, y, z, s, b0, cp, l, v_th, t_end - t0, tol)
-
-
-@njit(cache=True)
-def brought(u, i0, j0, b0, t0, free, t, cp, l, c, beta, dt_us):
-    """A neuron's ``(u, i, i2, b)`` brought from ``t0`` to ``t`` (us) in closed form, its
-    membrane held until ``free``, the currents and adaptation running on; and, for a
-    readout population, its potential's maximum and integral over the stretch (``-inf``,
-    0 otherwise)."""
-    top, area = -math.inf, 0.0
-    if not t > t0:
-        return u, i0, j0, b0, top, area
-    if free > t0:  # held: u stays
-        t1 = min(t, free)
-        h = t1 - t0
-        i0 = current_at(i0, cp, l, beta, h)
-        j0 = decayed(j0, cp[l, TAU_SYN2], h)
-        b0 = decayed(b0, cp[l, TAU_ADAPT], h)
-        t0 = t1
-    d = t - t0
-    if d > 0.0:
-        big_k, x, y, z, s = terms(u, i0, j0, cp, l, c, beta, dt_us)
-        if cp[l, READOUT] != 0.0:
-            top = stretch_max(big_k, x, y, z, s, cp, l, d)
-            area = stretch_integral(big_k, x, y, z, s, cp, l, d)
-        u = potential(big_k, x, y, z, s, cp, l, d)
-        i0 = current_at(i0, cp, l, beta, d)
-        j0 = decayed(j0, cp[l, TAU_SYN2], d)
-        b0 = decayed(b0, cp[l, TAU_ADAPT], d)
-    return u, i0, j0, b0, top, area
 
 
 @njit(cache=True)
@@ -358,7 +290,7 @@ def run_events(net_arrays, cp, drive, beta, dt_us, edge_delay, src_ptr, src_edge
                 st.i_syn[g], st.i_syn2[g], st.adapt[g] = i0, j0, b0
             if readout:
                 continue
-            t_x = _crossing(v, t, tau, drive[g], v_th) if plain else next_crossing(
+            t_x = lif_crossing(v, t, tau, drive[g], v_th) if plain else next_crossing(
                 v, i0, j0, b0, t, st.free_at[g], cp, l, v_th, drive[g], beta[g], dt_us, t_end)
             if t_x < t_end:
                 t_bits[0] = t_x
@@ -399,32 +331,6 @@ def _make_room(heap, version, offsets, slot, margin):
     live = (ver < 0) | (ver == version[np.where(ver < 0, 0, g)])
     heap_compact(hkey, hkey2, hseq, hver, hstate, live)
     return grow_heap(heap) if hstate[SIZE] + margin > len(hkey) // 2 else heap
-
-
-def population_table(net: Network | Graph, plan: Plan, dt_us: int) -> np.ndarray:
-    """The continuous population table ``cp`` (:mod:`.continuous_model`'s columns): each
-    population's time constants in us, from its decays per step of ``dt_us`` (the
-    membrane's from ``tau_us`` when given), its threshold's jump and its hold in us."""
-    g = plan.graph
-    cp = np.zeros((plan.n_pop, CP_COLS), np.float64)
-
-    def tau(decay: float) -> float:
-        return -dt_us / math.log(decay) if decay > 0 else 0.0
-
-    for l, p in enumerate(g.populations):
-        cp[l, TAU] = p.tau_for(dt_us, population_label(net, g, l))
-        cp[l, TAU_SYN], cp[l, TAU_SYN2] = tau(p.syn_decay), tau(p.syn_decay_2)
-        for f, col in (("syn_decay", TAU_SYN), ("syn_decay_2", TAU_SYN2)):
-            if cp[l, col] and math.isclose(cp[l, col], cp[l, TAU], rel_tol=1e-9):
-                raise NetworkError(f"{population_label(net, g, l)}: field '{f}' gives a time "
-                                   f"constant of {cp[l, col]:g} us, the membrane's "
-                                   f"({cp[l, TAU]:g} us); continuous mode needs them to differ")
-        if p.adaptive:
-            cp[l, TAU_ADAPT], cp[l, JUMP] = tau(p.adapt_decay), p.adapt_jump
-        cp[l, HOLD] = p.refractory_steps * dt_us
-        cp[l, READOUT] = p.is_readout
-        cp[l, PLAIN] = not (p.syn_decay or p.adaptive or p.refractory_steps or p.is_readout)
-    return cp
 
 
 def new_state(plan: Plan, readouts: bool) -> CState:

@@ -28,16 +28,32 @@ it one step first), and holds ``u`` for ``refractory_steps * dt_us`` us, the cur
 currents has no adaptation); with two its one turning point is closed form, with three its
 slope, divided by one term, has one stationary point in closed form, so it turns at most
 twice (:func:`turns`), and the first crossing is refined on the first monotone stretch that
-reaches the threshold (:func:`first_reach`), to a few float64 ulps of the time it is
-queued at (``tol``: no finer time exists there). A readout's maximum over a stretch is at its ends or a
-turning point (:func:`stretch_max`); its integral is closed form (:func:`stretch_integral`).
+reaches the threshold (:func:`first_reach`), to a few float64 ulps of the time it is queued
+at (``tol``: no finer time exists there). A readout's maximum over a stretch is at its ends
+or a turning point (:func:`stretch_max`); its integral is closed form
+(:func:`stretch_integral`).
+
+Per neuron, on scalars (a numba call that takes the state costs per array in it):
+:func:`brought` brings a neuron forward, :func:`next_crossing` finds when it next fires left
+alone (:func:`lif_crossing` in closed form for the plain LIF); :func:`population_table`
+builds the table ``cp`` of each population's constants.
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
+import numpy as np
 from numba import njit
+
+from eventsim.errors import NetworkError
+from eventsim.network.graph import population_label
+
+if TYPE_CHECKING:
+    from eventsim.engine.plan import Plan
+    from eventsim.network.graph import Graph
+    from eventsim.network.network import Network
 
 # Columns of the continuous population table ``cp`` (float64): time constants in us (0: no
 # such term), the threshold's jump, the hold after a spike in us, PLAIN (1.0: a delta-synapse
@@ -300,3 +316,91 @@ def stretch_integral(big_k, x, y, z, s, cp, l, span):
     if z != 0.0:
         total -= z * cp[l, TAU_SYN2] * math.expm1(-span / cp[l, TAU_SYN2])
     return total
+
+
+@njit(cache=True)
+def lif_crossing(u, t, tau, drive, v_th):
+    """Time at which ``u`` reaches ``v_th`` without input (``inf`` if never)."""
+    if u >= v_th:
+        return t
+    if drive <= 0.0:
+        return math.inf
+    if math.isinf(tau):
+        return t + (v_th - u) / drive
+    limit = drive * tau
+    if limit <= v_th:
+        return math.inf
+    return t + tau * math.log((limit - u) / (limit - v_th))
+
+
+@njit(cache=True)
+def next_crossing(u, i0, j0, b0, t, free, cp, l, v_th, c, beta, dt_us, t_end):
+    """When a neuron at ``t`` (potential ``u``, currents ``i0``, ``j0``, adaptation ``b0``,
+    held until ``free``) next reaches its threshold left alone: from the end of its hold,
+    its currents and adaptation brought there first (``inf`` if not before ``t_end``).
+    Scalars in and out: a call that takes the state costs per array in it."""
+    if cp[l, PLAIN] != 0.0:
+        return lif_crossing(u, t, cp[l, TAU], c, v_th)
+    t0 = max(t, free)
+    h = t0 - t
+    i0 = current_at(i0, cp, l, beta, h)
+    j0 = decayed(j0, cp[l, TAU_SYN2], h)
+    b0 = decayed(b0, cp[l, TAU_ADAPT], h)
+    big_k, x, y, z, s = terms(u, i0, j0, cp, l, c, beta, dt_us)
+    tol = 4e-16 * t_end  # a few ulps of the times queued
+    return t0 + first_reach(big_k, x, y, z, s, b0, cp, l, v_th, t_end - t0, tol)
+
+
+@njit(cache=True)
+def brought(u, i0, j0, b0, t0, free, t, cp, l, c, beta, dt_us):
+    """A neuron's ``(u, i, i2, b)`` brought from ``t0`` to ``t`` (us) in closed form, its
+    membrane held until ``free``, the currents and adaptation running on; and, for a
+    readout population, its potential's maximum and integral over the stretch (``-inf``,
+    0 otherwise)."""
+    top, area = -math.inf, 0.0
+    if not t > t0:
+        return u, i0, j0, b0, top, area
+    if free > t0:  # held: u stays
+        t1 = min(t, free)
+        h = t1 - t0
+        i0 = current_at(i0, cp, l, beta, h)
+        j0 = decayed(j0, cp[l, TAU_SYN2], h)
+        b0 = decayed(b0, cp[l, TAU_ADAPT], h)
+        t0 = t1
+    d = t - t0
+    if d > 0.0:
+        big_k, x, y, z, s = terms(u, i0, j0, cp, l, c, beta, dt_us)
+        if cp[l, READOUT] != 0.0:
+            top = stretch_max(big_k, x, y, z, s, cp, l, d)
+            area = stretch_integral(big_k, x, y, z, s, cp, l, d)
+        u = potential(big_k, x, y, z, s, cp, l, d)
+        i0 = current_at(i0, cp, l, beta, d)
+        j0 = decayed(j0, cp[l, TAU_SYN2], d)
+        b0 = decayed(b0, cp[l, TAU_ADAPT], d)
+    return u, i0, j0, b0, top, area
+
+
+def population_table(net: Network | Graph, plan: Plan, dt_us: int) -> np.ndarray:
+    """The continuous population table ``cp`` (:mod:`.continuous_model`'s columns): each
+    population's time constants in us, from its decays per step of ``dt_us`` (the
+    membrane's from ``tau_us`` when given), its threshold's jump and its hold in us."""
+    g = plan.graph
+    cp = np.zeros((plan.n_pop, CP_COLS), np.float64)
+
+    def tau(decay: float) -> float:
+        return -dt_us / math.log(decay) if decay > 0 else 0.0
+
+    for l, p in enumerate(g.populations):
+        cp[l, TAU] = p.tau_for(dt_us, population_label(net, g, l))
+        cp[l, TAU_SYN], cp[l, TAU_SYN2] = tau(p.syn_decay), tau(p.syn_decay_2)
+        for f, col in (("syn_decay", TAU_SYN), ("syn_decay_2", TAU_SYN2)):
+            if cp[l, col] and math.isclose(cp[l, col], cp[l, TAU], rel_tol=1e-9):
+                raise NetworkError(f"{population_label(net, g, l)}: field '{f}' gives a time "
+                                   f"constant of {cp[l, col]:g} us, the membrane's "
+                                   f"({cp[l, TAU]:g} us); continuous mode needs them to differ")
+        if p.adaptive:
+            cp[l, TAU_ADAPT], cp[l, JUMP] = tau(p.adapt_decay), p.adapt_jump
+        cp[l, HOLD] = p.refractory_steps * dt_us
+        cp[l, READOUT] = p.is_readout
+        cp[l, PLAIN] = not (p.syn_decay or p.adaptive or p.refractory_steps or p.is_readout)
+    return cp
