@@ -19,6 +19,7 @@ from eventsim.engine.inputs import (
     check_steps,
     check_stream,
     dense_input,
+    not_binary,
 )
 from eventsim.engine.plan import (
     C_IN,
@@ -349,8 +350,10 @@ class Simulator:
             run.run_events(inputs.channels(), t, T)
             return run.result()
         if isinstance(inputs, np.ndarray):
-            spikes, T = dense_input(net, inputs, T)
-            return self.run_binned(*dense_to_sparse(spikes))
+            spikes, T = dense_input(net, inputs, T, values=False)
+            step_ptr, idx, bad = dense_to_sparse(spikes)
+            not_binary(spikes, int(bad))
+            return self.run_binned(step_ptr, idx)
         if isinstance(inputs, Iterable):
             if T is None:
                 raise InputError("simulate: streaming chunks needs 'T' (argument or net.T): the "

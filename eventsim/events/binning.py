@@ -128,9 +128,11 @@ def bin_sparse(
     return step_ptr, key % n_channels, T
 
 
-def dense_to_sparse(spikes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(T, n_channels)`` 0/1 array to ``(step_ptr, channel_idx)`` as in :func:`bin_sparse`
-    (one numba pass to count, one to list: no temporaries the size of the array)."""
+def dense_to_sparse(spikes: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(T, n_channels)`` array to ``(step_ptr, channel_idx)`` as in :func:`bin_sparse`, and
+    the flat index of its first value neither 0 nor 1 (-1 if none; the lists are then
+    empty): one numba pass to count and check, one to list, no temporaries the size of the
+    array."""
     from eventsim.events.binning_kernel import dense_sparse
 
     return dense_sparse(spikes)

@@ -98,27 +98,19 @@ def bin_active(steps, channels, n_channels):
 
 
 @njit(cache=True)
-def first_not_binary(spikes):
-    """The flat index of the first value of a 2-D array that is neither 0 nor 1, else -1."""
-    n = spikes.shape[1]
-    for t in range(spikes.shape[0]):
-        for c in range(n):
-            v = spikes[t, c]
-            if v != 0 and v != 1:
-                return t * n + c
-    return -1
-
-
-@njit(cache=True)
 def dense_sparse(spikes):
-    """``(step_ptr, channel_idx)`` of a 2-D 0/1 array ``(T, n_channels)``: two passes, one to
-    count each step's spikes, one to list their channels."""
+    """``(step_ptr, channel_idx, bad)`` of a 2-D 0/1 array ``(T, n_channels)``: one pass
+    counts each step's spikes and checks every value, one lists their channels. ``bad`` is
+    the flat index of the first value neither 0 nor 1 (the lists then empty), else -1."""
     T, n = spikes.shape
     step_ptr = np.zeros(T + 1, np.int64)
     for t in range(T):
         count = 0
         for c in range(n):
-            if spikes[t, c] != 0:
+            v = spikes[t, c]
+            if v != 0:
+                if v != 1:
+                    return np.zeros(T + 1, np.int64), np.zeros(0, np.int64), t * n + c
                 count += 1
         step_ptr[t + 1] = step_ptr[t] + count
     idx = np.empty(step_ptr[T], np.int64)
@@ -128,4 +120,4 @@ def dense_sparse(spikes):
             if spikes[t, c] != 0:
                 idx[k] = c
                 k += 1
-    return step_ptr, idx
+    return step_ptr, idx, -1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eventsim import Dense, Network, Simulator, simulate
 from eventsim.errors import InputError
@@ -59,3 +61,30 @@ def test_an_array_of_zero_steps_runs_an_empty_window():
     for x in (np.zeros((0, 4), np.uint8), np.zeros((0, 1, 2, 2), np.uint8)):
         r = simulate(net, x)
         assert r.T == 0 and r.n_spikes.tolist() == [0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 12), st.integers(1, 9), st.sampled_from(["uint8", "bool", "int64",
+                                                                 "float32"]),
+       st.floats(0.0, 1.0), st.data())
+def test_dense_input_is_listed_and_checked_as_numpy_sees_it(T, n, dtype, rate, data):
+    """The numba passes list the spikes of a 0/1 array as ``np.nonzero`` does, and name the
+    first value (C order) that is neither 0 nor 1, in discrete and continuous mode alike."""
+    from eventsim.events.binning import dense_to_sparse
+
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    x = (rng.random((T, n)) < rate).astype(dtype)
+    step_ptr, idx, bad = dense_to_sparse(x)
+    steps, chans = np.nonzero(x)
+    assert bad == -1 and idx.tolist() == chans.tolist()
+    assert step_ptr.tolist() == [0] + np.cumsum(np.bincount(steps, minlength=T)).tolist()
+    if T == 0 or dtype == "bool":
+        return
+    k = data.draw(st.integers(0, T * n - 1))
+    x.reshape(-1)[k:] = np.where(rng.random(T * n - k) < 0.5, 3, x.reshape(-1)[k:])
+    x.reshape(-1)[k] = 3
+    net = Network([Dense(np.ones((2, n)))], (n,))
+    for mode in ("discrete", "continuous"):
+        with pytest.raises(InputError, match=rf"value 3(\.0)? at \(step {k // n}, channel "
+                                             rf"{k % n}\); expected 0/1 input spikes"):
+            simulate(net, x, mode=mode)

@@ -255,7 +255,7 @@ def test_heap_compaction_keeps_spikes_exact():
         run = DiscreteRun(sim.plan, T, 1000)
         capacity = len(run.heap[0])
         assert capacity == 2 * 3 + 16
-        step_ptr, idx = dense_to_sparse(x)
+        step_ptr, idx, _ = dense_to_sparse(x)
         sizes = []
         for s in range(T):  # step by step, to watch the queue
             run.run(step_ptr[s:s + 2] - step_ptr[s], idx[step_ptr[s]:step_ptr[s + 1]], s, s + 1)
