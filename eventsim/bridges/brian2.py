@@ -327,8 +327,9 @@ def _populations(b2, net, g: Graph, source: list, dt: float, driven: bool, dt_us
             reset = ("v -= v_th + badapt" if pop.reset == "subtract" else reset) + \
                 "\nbadapt += jump"
         held = pop.refractory_steps > 0  # Brian2 holds v (unless refractory) after a spike
-        if held:
+        if held:  # on v's equation, the model's first line (a float population's)
             first, rest = model.split("\n", 1)
+            assert first.startswith("dv/dt"), first
             model = f"{first} (unless refractory)\n{rest}"
         # discrete: not_refractory turns true r + 1 steps after the spike; continuous: the
         # hold of r * dt_us us
