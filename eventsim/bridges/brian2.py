@@ -256,9 +256,8 @@ def _binned(net: Network, sample, dt_us: int, T: int | None) -> tuple[np.ndarray
                                       dt_us, T)
         return np.repeat(np.arange(T), np.diff(step_ptr)), idx, T
     if isinstance(sample, np.ndarray):
-        spikes, T = dense_input(net, sample, T)
-        steps, channels = np.nonzero(spikes)
-        return steps, channels, T
+        step_ptr, channels, T = dense_input(net, sample, T)
+        return np.repeat(np.arange(T), np.diff(step_ptr)), channels, T
     raise InputError(f"brian2: a sample must be an EventStream or a 0/1 array, got "
                      f"{type(sample).__name__}")
 

@@ -310,8 +310,8 @@ def input_events(net: Network | Graph, inputs, dt_us: int, T: int | None):
         if T is None:
             T = n_steps(int(inputs.events["t"].max()) if len(inputs) else None, dt_us)
     elif isinstance(inputs, np.ndarray):
-        spikes, T = dense_input(net, inputs, T)
-        steps, ch = np.nonzero(spikes)
+        step_ptr, ch, T = dense_input(net, inputs, T)
+        steps = np.repeat(np.arange(T), np.diff(step_ptr))
         t = steps.astype(np.float64) * dt_us
     else:
         raise InputError("simulate: continuous mode takes an EventStream or a 0/1 array; "

@@ -56,11 +56,11 @@ def check_not_path(inputs) -> None:
                          "eventsim.read_events (or iter_events to stream it)")
 
 
-def dense_input(net: Network, spikes: np.ndarray, T: int | None,
-                values: bool = True) -> tuple[np.ndarray, int]:
-    """A 0/1 array ``(T, n_inputs)`` or ``(T, *input_shape)`` as ``(T, n_inputs)``, checked
-    (its values too, unless ``values`` is False: the caller checks them with
-    :func:`not_binary` as it lists the spikes)."""
+def dense_input(net: Network, spikes: np.ndarray,
+                T: int | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """A 0/1 array ``(T, n_inputs)`` or ``(T, *input_shape)``, checked, as ``(step_ptr,
+    channel_idx, T)`` (:func:`~eventsim.events.binning.dense_to_sparse`: its values are
+    checked as they are counted)."""
     spikes = np.asarray(spikes)
     if spikes.ndim < 2 or int(np.prod(spikes.shape[1:])) != net.n_inputs or (
             spikes.ndim > 2 and spikes.shape[1:] != net.input_shape):
@@ -71,20 +71,14 @@ def dense_input(net: Network, spikes: np.ndarray, T: int | None,
     spikes = spikes.reshape(spikes.shape[0], net.n_inputs)  # (T = 0 has no -1 to infer)
     if spikes.dtype.kind not in "biuf":
         raise InputError(f"inputs: array of dtype {spikes.dtype}; expected 0/1 input spikes")
-    if values and spikes.dtype != np.bool_:
-        not_binary(spikes, int(dense_to_sparse(spikes)[2]))
     if T is not None and T != spikes.shape[0]:
         raise InputError(f"inputs: array has {spikes.shape[0]} steps but T={T} was given")
-    return spikes, spikes.shape[0]
-
-
-def not_binary(spikes: np.ndarray, bad: int) -> None:
-    """InputError naming the value at flat index ``bad`` of a ``(T, n_inputs)`` array (none
-    when ``bad`` is -1): it is neither 0 nor 1."""
+    step_ptr, idx, bad = dense_to_sparse(spikes)
     if bad >= 0:
-        step, channel = divmod(bad, spikes.shape[1])
+        step, channel = divmod(int(bad), spikes.shape[1])
         raise InputError(f"inputs: value {spikes[step, channel]} at (step {step}, channel "
                          f"{channel}); expected 0/1 input spikes")
+    return step_ptr, idx, spikes.shape[0]
 
 
 def analog_input(net: Network, image, T: int | None) -> tuple[np.ndarray, int]:

@@ -19,7 +19,6 @@ from eventsim.engine.inputs import (
     check_steps,
     check_stream,
     dense_input,
-    not_binary,
 )
 from eventsim.engine.plan import (
     C_IN,
@@ -41,7 +40,7 @@ from eventsim.engine.plan_cache import cached_plan
 from eventsim.engine.queue import new_heap
 from eventsim.engine.result import MACS, N_STATS, SELF, SPIKES, Result, make_result
 from eventsim.errors import EventsimWarning, InputError, NetworkError
-from eventsim.events.binning import dense_to_sparse, n_steps
+from eventsim.events.binning import n_steps
 from eventsim.events.stream import EventStream
 from eventsim.limits import check_memory, check_window
 from eventsim.network.graph import INPUT, Graph, as_graph, population_label, projection_name
@@ -350,9 +349,7 @@ class Simulator:
             run.run_events(inputs.channels(), t, T)
             return run.result()
         if isinstance(inputs, np.ndarray):
-            spikes, T = dense_input(net, inputs, T, values=False)
-            step_ptr, idx, bad = dense_to_sparse(spikes)
-            not_binary(spikes, int(bad))
+            step_ptr, idx, T = dense_input(net, inputs, T)
             return self.run_binned(step_ptr, idx)
         if isinstance(inputs, Iterable):
             if T is None:

@@ -73,7 +73,7 @@ class Twin:
                     d = brentq(f, 0.0, step, xtol=1e-12, rtol=1e-15) if f(0.0) < 0 else 0.0
                     x, t = expm(self.free * d) @ x, t + d
                     x[0] = max(x[0], x[3] + pop.v_th)
-                    t = self._fire(x, t, spikes)
+                    self._fire(x, t, spikes)
                     free_at = t + pop.refractory_steps * DT_US if pop.refractory_steps else -1
                     continue
                 x, t = nxt, t + step
@@ -97,7 +97,6 @@ class Twin:
         x[0] = x[0] - (self.pop.v_th + x[3]) if self.pop.reset == "subtract" else \
             self.pop.v_reset
         x[3] += self.pop.adapt_jump
-        return t
 
 
 def _ours(pop, arrivals, t_end, bias=0.0):
@@ -166,7 +165,6 @@ def test_a_readouts_maximum_and_mean(decay, q, arrivals, bias, v_leak):
     slope = abs(bias) / DT_US + (2 + abs(v_leak) + sum(abs(w) for _, w, _ in arrivals)) * (
         1 / _tau(decay) + 1 / DT_US)
     assert top - 1e-9 <= ours_top <= top + slope * 0.05 + 1e-9
-    assert r.readout == "max" and r.predicted == 0
 
 
 @settings(max_examples=200, deadline=None)
