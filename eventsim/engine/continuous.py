@@ -109,7 +109,7 @@ class CState(NamedTuple):
     ro_sum: np.ndarray
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def schedule_drive(lt, ft, cp, st, drive, beta, dt_us, t_end, heap, gstats, slot, tbuf):
     """Queue the first crossing of every neuron that its drive alone (bias, leak) takes over
     threshold from its start."""
@@ -131,7 +131,7 @@ def schedule_drive(lt, ft, cp, st, drive, beta, dt_us, t_end, heap, gstats, slot
     gstats[PEAK_QUEUE] = max(gstats[PEAK_QUEUE], gstats[QUEUE])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _send(src, j, t, t_end, et, csr_ptr, edge_delay, src_ptr, src_edges, heap, gstats, stride,
           slot, tbuf):
     """Queue the arrival of neuron ``j`` of source ``src`` (0: the input, ``p + 1``:
@@ -153,7 +153,7 @@ def _send(src, j, t, t_end, et, csr_ptr, edge_delay, src_ptr, src_edges, heap, g
             gstats[QUEUE] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def run_events(net_arrays, cp, drive, beta, dt_us, edge_delay, src_ptr, src_edges, in_t, in_ch,
                t_end, st, heap, out_t, out_gid, out_n, stats, edge_sops, gstats, stride, slot,
                margin, tbuf):
@@ -337,7 +337,7 @@ def new_state(plan: Plan, readouts: bool) -> CState:
     """A fresh :class:`CState` at time 0: every neuron at its start, float64."""
     n = plan.n_neurons
     zeros = np.zeros(n, np.float64)
-    return CState(u=plan.rest().astype(np.float64), i_syn=zeros.copy(), i_syn2=zeros.copy(),
+    return CState(u=plan.start.astype(np.float64), i_syn=zeros.copy(), i_syn2=zeros.copy(),
                   adapt=zeros.copy(), t_last=zeros.copy(), free_at=zeros.copy(),
                   version=np.zeros(n, np.int64), pending=np.zeros(n, np.bool_),
                   spk=np.zeros(1, np.int64), cur=np.zeros(n, plan.ft.dtype),
@@ -347,7 +347,7 @@ def new_state(plan: Plan, readouts: bool) -> CState:
                   ro_sum=np.zeros(n if readouts else 1))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def flush(lt, cp, st, drive, beta, dt_us, t_end):
     """Every readout neuron's maximum and integral completed to the end of the window (the
     state left as it is)."""

@@ -63,7 +63,7 @@ TAU, TAU_SYN, TAU_SYN2, TAU_ADAPT, JUMP, HOLD, PLAIN, READOUT = range(8)
 CP_COLS = 8
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def terms(u0, i0, j0, cp, l, c, beta, dt_us):
     """``(K, x, y, z, s)`` of ``u(d) = K + s d + x e^(-d/tau) + y e^(-d/tau_s) + z
     e^(-d/tau_s2)`` from ``u0`` and currents ``i0``, ``j0`` (module docstring; ``s`` is the
@@ -84,7 +84,7 @@ def terms(u0, i0, j0, cp, l, c, beta, dt_us):
     return big_k, u0 - big_k - y - z, y, z, 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def lif_after(u0, d, tau, c):
     """A delta-synapse LIF's ``u`` ``d`` us on: :func:`potential` of :func:`terms` without
     currents, from scalars (``u0 + c d`` for an integrator; ``u0`` for ``d <= 0``)."""
@@ -96,7 +96,7 @@ def lif_after(u0, d, tau, c):
     return big_k + (u0 - big_k) * math.exp(-d / tau)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def potential(big_k, x, y, z, s, cp, l, d):
     """``u(d)`` of :func:`terms`'s coefficients."""
     if s != 0.0 or math.isinf(cp[l, TAU]):
@@ -109,7 +109,7 @@ def potential(big_k, x, y, z, s, cp, l, d):
     return v
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def current_at(i0, cp, l, beta, d):
     """The first current ``d`` us on: ``I + (i0 - I) e^(-d/tau_s)``, ``I = beta tau_s``."""
     ts = cp[l, TAU_SYN]
@@ -119,13 +119,13 @@ def current_at(i0, cp, l, beta, d):
     return rest + (i0 - rest) * math.exp(-d / ts)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def decayed(v, tau, d):
     """``v e^(-d/tau)`` (0 stays 0)."""
     return v * math.exp(-d / tau) if v != 0.0 else 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _gap(big_k, x, y, z, s, b0, cp, l, d):
     """``u(d) - b(d)``: the potential less the threshold's adaptation."""
     v = potential(big_k, x, y, z, s, cp, l, d)
@@ -134,7 +134,7 @@ def _gap(big_k, x, y, z, s, b0, cp, l, d):
     return v
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _slope(x, y, z, b0, cp, l, d):
     """``d/dd`` of :func:`_gap` (exponential terms only)."""
     v = -x / cp[l, TAU] * math.exp(-d / cp[l, TAU])
@@ -147,7 +147,7 @@ def _slope(x, y, z, b0, cp, l, d):
     return v
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sign_change(x, y, z, b0, cp, l, lo, hi):
     """Where :func:`_slope` changes sign on ``[lo, hi]`` (at most once there), bisected to
     ``1e-9`` of ``hi`` (a turning point only splits monotone stretches); -1.0 if it does not."""
@@ -166,7 +166,7 @@ def _sign_change(x, y, z, b0, cp, l, lo, hi):
     return hi
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def turns(x, y, z, b0, cp, l, horizon):
     """Where :func:`_gap` turns on ``(0, horizon)``: two times, ascending, -1.0 for none.
 
@@ -212,7 +212,7 @@ def turns(x, y, z, b0, cp, l, horizon):
     return (first, second) if first >= 0.0 else (second, -1.0)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _gap_slope(big_k, x, y, z, b0, cp, l, d):
     """:func:`_gap` and :func:`_slope` at ``d``, sharing the exponentials."""
     e = math.exp(-d / cp[l, TAU])
@@ -229,7 +229,7 @@ def _gap_slope(big_k, x, y, z, b0, cp, l, d):
     return v, sl
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _rising_cross(big_k, x, y, z, s, b0, cp, l, v_th, lo, hi, tol):
     """A ``d`` in ``(lo, hi]`` with :func:`_gap` ``>= v_th`` and none before ``d - tol``,
     where the gap rises from below ``v_th`` at ``lo`` to at least ``v_th`` at ``hi``: Newton
@@ -255,7 +255,7 @@ def _rising_cross(big_k, x, y, z, s, b0, cp, l, v_th, lo, hi, tol):
     return hi
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def first_reach(big_k, x, y, z, s, b0, cp, l, v_th, horizon, tol):
     """The first ``d`` in ``[0, horizon)`` with ``u(d) - b(d) >= v_th`` (``inf`` if none),
     to ``tol``: where it is reached, and not before ``d - tol``. The first monotone stretch
@@ -290,7 +290,7 @@ def first_reach(big_k, x, y, z, s, b0, cp, l, v_th, horizon, tol):
     return math.inf
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def stretch_max(big_k, x, y, z, s, cp, l, span):
     """The maximum of ``u`` on ``[0, span]``: at an end or a turning point."""
     top = max(potential(big_k, x, y, z, s, cp, l, 0.0),
@@ -305,7 +305,7 @@ def stretch_max(big_k, x, y, z, s, cp, l, span):
     return top
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def stretch_integral(big_k, x, y, z, s, cp, l, span):
     """``integral_0^span u(d) dd`` in closed form."""
     if s != 0.0 or math.isinf(cp[l, TAU]):
@@ -318,7 +318,7 @@ def stretch_integral(big_k, x, y, z, s, cp, l, span):
     return total
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def lif_crossing(u, t, tau, drive, v_th):
     """Time at which ``u`` reaches ``v_th`` without input (``inf`` if never)."""
     if u >= v_th:
@@ -333,7 +333,7 @@ def lif_crossing(u, t, tau, drive, v_th):
     return t + tau * math.log((limit - u) / (limit - v_th))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def next_crossing(u, i0, j0, b0, t, free, cp, l, v_th, c, beta, dt_us, t_end):
     """When a neuron at ``t`` (potential ``u``, currents ``i0``, ``j0``, adaptation ``b0``,
     held until ``free``) next reaches its threshold left alone: from the end of its hold,
@@ -351,7 +351,7 @@ def next_crossing(u, i0, j0, b0, t, free, cp, l, v_th, c, beta, dt_us, t_end):
     return t0 + first_reach(big_k, x, y, z, s, b0, cp, l, v_th, t_end - t0, tol)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def brought(u, i0, j0, b0, t0, free, t, cp, l, c, beta, dt_us):
     """A neuron's ``(u, i, i2, b)`` brought from ``t0`` to ``t`` (us) in closed form, its
     membrane held until ``free``, the currents and adaptation running on; and, for a

@@ -29,7 +29,7 @@ from eventsim.engine.plan import (
 )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def value_after(u0, b, tables, l, n):
     """``u`` after ``n`` steps without input from ``u0``: the expression the kernel evaluates."""
     k = min(n, tables.cap[l])
@@ -40,7 +40,7 @@ def value_after(u0, b, tables, l, n):
     return tables.P[l, k] * u0 + b * g
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def next_crossing(u0, b, tables, l, v_th, decay, n_max):
     """Smallest ``n`` in ``1..n_max`` with :func:`value_after` ``>= v_th``, else -1.
 
@@ -84,7 +84,7 @@ def next_crossing(u0, b, tables, l, v_th, decay, n_max):
     return hi
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def cuba_value(u0, i0, c, b, tables, l, n):
     """A current-based neuron's ``u`` after ``n`` steps without input from ``u0`` and current
     ``i0``: the expression the kernel evaluates (same terms, same order)."""
@@ -92,7 +92,7 @@ def cuba_value(u0, i0, c, b, tables, l, n):
     return tables.P[l, k] * u0 + c * tables.G[l, k] + i0 * tables.H[l, k] + b * tables.J[l, k]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def current_after(i0, b, tables, l, n):
     """A current-based neuron's current after ``n`` steps without input from ``i0`` (its bias
     ``b``): ``A i0 + b GA``, read at ``min(n, cap)``; the input of a touched step is added to
@@ -101,14 +101,14 @@ def current_after(i0, b, tables, l, n):
     return tables.A[l, k] * i0 + b * tables.GA[l, k]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def current2_after(i2, tables, l, n):
     """The second current after ``n`` steps without input: ``A2 i2``, read at ``min(n,
     cap)``."""
     return tables.A2[l, min(n, tables.cap[l])] * i2
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def cuba_peak(u0, i0, c, b, tables, l, n_max):
     """Where :func:`cuba_value`, rising from ``n = 1`` (the caller checked), stops rising:
     the first ``n`` in ``1..n_max`` whose step to ``n + 1`` does not rise (``n_max`` if none),
@@ -124,7 +124,7 @@ def cuba_peak(u0, i0, c, b, tables, l, n_max):
     return hi
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def cuba_crossing(u0, i0, c, b, tables, l, v_th, n_max):
     """Smallest ``n`` in ``1..n_max`` with :func:`cuba_value` ``>= v_th``, else -1.
 
@@ -159,7 +159,7 @@ def cuba_crossing(u0, i0, c, b, tables, l, v_th, n_max):
     return hi
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def two_value(u0, i0, i2, c, b, tables, l, n):
     """:func:`cuba_value` of a neuron with a second current ``i2`` (no bias): plus ``i2 *
     H2``, the expression the kernel evaluates (same terms, same order)."""
@@ -168,7 +168,7 @@ def two_value(u0, i0, i2, c, b, tables, l, n):
             + b * tables.J[l, k] + i2 * tables.H2[l, k])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _rising(al, be, ga, tables, third, l, m):
     """Whether ``u(m + 1) > u(m)`` in exact arithmetic: ``al k**m + be a**m + ga q**m > 0``
     (the powers read from the tables: ``P``, ``A``, and ``third`` for ``q``)."""
@@ -176,7 +176,7 @@ def _rising(al, be, ga, tables, third, l, m):
     return al * tables.P[l, k] + be * tables.A[l, k] + ga * third[l, k] > 0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _turn(al, be, ga, tables, third, l, lo, hi):
     """The ``n`` in ``lo + 1 .. hi`` where :func:`_rising` changes (``u(n)`` is a peak or a
     trough), on a range where it changes at most once; -1 if it does not."""
@@ -192,7 +192,7 @@ def _turn(al, be, ga, tables, third, l, lo, hi):
     return hi
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def three_turns(al, be, ga, k, a, q, tables, third, l, n_max):
     """Where ``u(n) = K + x k**n + y a**n + z q**n`` turns on ``1..n_max`` (``al = x (k - 1)``,
     ``be = y (a - 1)``, ``ga = z (q - 1)``; ``third`` the table of ``q**n``): three ``n``,
@@ -221,7 +221,7 @@ def three_turns(al, be, ga, k, a, q, tables, third, l, n_max):
             _turn(al, be, ga, tables, third, l, split + 1, last))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def three_reaches(u0, i0, i2, c, b, theta, shift, tables, l, v_th, n):
     """Whether a neuron left alone fires ``n`` steps on: :func:`two_value` against ``v_th +
     theta * R[shift + n]``, the expressions the step loop evaluates. It serves both models
@@ -233,7 +233,7 @@ def three_reaches(u0, i0, i2, c, b, theta, shift, tables, l, v_th, n):
             >= v_th + theta * tables.R[l, min(shift + n, tables.cap[l])])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def three_crossing(u0, i0, i2, c, b, theta, shift, tables, third, l, v_th, k, a, q, n_max):
     """Smallest ``n`` in ``1..n_max`` where :func:`three_reaches`, else -1.
 
@@ -277,7 +277,7 @@ def three_crossing(u0, i0, i2, c, b, theta, shift, tables, third, l, v_th, k, a,
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def int_after(u, n, D, b):
     """An integer layer's ``u`` after ``n`` steps without input: ``u <- trunc(D * u / 4096) +
     b``, exact in float64 for whole numbers below 2**41. Stops at a fixed point."""
@@ -291,7 +291,7 @@ def int_after(u, n, D, b):
     return u
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def int_cuba_after(u, i, n, D, Du, c, b):
     """An integer current-based neuron's ``(u, i)`` after ``n`` steps without input:
     ``i <- trunc(Du * i / 4096) + b``, then ``u <- trunc(D * u / 4096) + i + c``, exact in
@@ -305,7 +305,7 @@ def int_cuba_after(u, i, n, D, Du, c, b):
     return u, i
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def int_cuba_crossing(u, i, D, Du, c, b, v_th, n_max):
     """Smallest ``n`` in ``1..n_max`` with :func:`int_cuba_after`'s ``u >= v_th``, else -1
     (stepping; a fixed point below threshold ends the search)."""
@@ -320,7 +320,7 @@ def int_cuba_crossing(u, i, D, Du, c, b, v_th, n_max):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def int_crossing(u, b, D, v_th, n_max):
     """Smallest ``n`` in ``1..n_max`` with :func:`int_after` ``>= v_th``, else -1 (stepping;
     a fixed point below threshold ends the search)."""
@@ -334,7 +334,7 @@ def int_crossing(u, b, D, v_th, n_max):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def crossing(lt, ft, l, u0, i0, i2, c, b, tables, v_th, decay, theta, shift, n_max):
     """The first crossing of a neuron of population ``l`` left alone (``u0``, currents ``i0``
     and ``i2``, drives ``c`` of the membrane and ``b`` of the current, adaptation ``theta`` of
@@ -357,7 +357,7 @@ def crossing(lt, ft, l, u0, i0, i2, c, b, tables, v_th, decay, theta, shift, n_m
     return next_crossing(u0, c, tables, l, v_th, decay, n_max)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def held_crossing(lt, ft, l, u0, i0, i2, c, b, tables, v_th, decay, theta, hold, n_max):
     """:func:`crossing` of a neuron whose membrane is held for the next ``hold`` steps (a
     refractory period): counted from the end of the hold, the currents brought there first

@@ -43,7 +43,7 @@ from eventsim.engine.plan import (
 from eventsim.engine.result import MACS, SOPS
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def deliver_csr(et, csr_ptr, csr_idx, csr_w, paths, e, l, off, spk, n_spk, s, cur, mark,
                 touched, nt, stats, edge_sops):
     """A sparse edge: each spike adds its CSR row."""
@@ -65,7 +65,7 @@ def deliver_csr(et, csr_ptr, csr_idx, csr_w, paths, e, l, off, spk, n_spk, s, cu
     return nt
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def deliver_rows(et, csr_ptr, csr_idx, dense_w, paths, e, l, off, n_l, spk, n_spk, s, cur,
                  mark, all_mark, touched, nt, stats, edge_sops):
     """An edge kept as dense rows: each spike adds one contiguous row (zeros included,
@@ -97,7 +97,7 @@ def deliver_rows(et, csr_ptr, csr_idx, dense_w, paths, e, l, off, n_l, spk, n_sp
     return nt
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def deliver_spatial(et, ef, conv_w, e, l, off, spk, n_spk, s, cur, mark, touched, nt, stats,
                     edge_sops):
     """A conv or pooling edge: implicit fan-out (:mod:`.fanout`); zero weights are no
@@ -134,7 +134,7 @@ def deliver_spatial(et, ef, conv_w, e, l, off, spk, n_spk, s, cur, mark, touched
     return nt
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def deliver_analog(net, e, l, off, a, n_in, cur, stats, tgt, wix):
     """Analog values ``a[:n_in]`` (one per source neuron of edge ``e``) through its weights:
     ``cur[g] += w * a[j]`` for every nonzero ``a[j]``; ``stats[l, MACS]`` counts the nonzero
@@ -173,7 +173,7 @@ def deliver_analog(net, e, l, off, a, n_in, cur, stats, tgt, wix):
     stats[l, MACS] += macs
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def neunorm_step(net, nn_x, e, spk, n_spk, tally, analog):
     """Step the auxiliary neurons of the NeuNorm op opening edge ``e`` with the source's
     spikes ``spk[:n_spk]``, ``x <- decay * x + coef * (spikes at the position)``, and write

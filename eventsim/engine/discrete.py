@@ -198,7 +198,7 @@ class Input(NamedTuple):
     in_idx: np.ndarray
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def schedule_bias(net, tables, T, state, heap, gstats):
     """Queue the first crossing of every neuron that its bias (leak drive included) alone
     drives over threshold from its rest ``state.u`` (``v_leak``, or 0), a current-based
@@ -220,7 +220,7 @@ def schedule_bias(net, tables, T, state, heap, gstats):
     gstats[PEAK_QUEUE] = max(gstats[PEAK_QUEUE], gstats[QUEUE])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def any_live(nn_live):
     """Whether a NeuNorm's auxiliary neurons are live (then every step must run)."""
     for e in range(nn_live.shape[0]):
@@ -229,7 +229,7 @@ def any_live(nn_live):
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def to_ring(st, src_delays, ring_idx, ring_n, ring_step, cal, cal_total, src, s, spk, n_spk, T):
     """Keep the spikes ``spk[:n_spk]`` (``n_spk > 0``) that source ``src`` (with a ring) fired
     at step ``s`` in its ring, and count their deliveries still to come in the calendar
@@ -249,7 +249,7 @@ def to_ring(st, src_delays, ring_idx, ring_n, ring_step, cal, cal_total, src, s,
             cal_total[0] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratch, rec):
     """Run steps ``s_begin .. s_end - 1``; return the first step not run.
 
@@ -527,7 +527,7 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
     return s_end
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def split_spikes(out_step, out_gid, n_out, pop_of, offsets, n_pop):
     """Split the spike record by population, keeping (step, neuron) order.
 

@@ -27,7 +27,7 @@ from eventsim.engine.plan import (
 )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def window(j, h_in, w_in, h_out, w_out, kh, kw, stride, pad):
     """Where input ``j = (ci * h_in + yi) * w_in + xi`` lands: ``(ci, ny, nx, yo_lo, yo_hi,
     xo_lo, xo_hi)``. Outputs ``(yo, xo)`` in those inclusive ranges hold the input, through
@@ -44,7 +44,7 @@ def window(j, h_in, w_in, h_out, w_out, kh, kw, stride, pad):
     return ci, ny, nx, yo_lo, yo_hi, xo_lo, xo_hi
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def spatial_targets(et, conv_w, e, j, tgt, wix):
     """Targets of source neuron ``j`` of conv/pool edge ``e`` (:mod:`.plan`).
 

@@ -24,7 +24,7 @@ from eventsim.engine.crossing import (
 from eventsim.engine.plan import DECAY_NUM, INTEGER, SYN_NUM
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def bring_cuba(net, tables, state, l, off, touched, nt, everyone, s):
     """Phase B.1 of a current-based population: each touched neuron brought forward from its
     last step in closed form and its input ``cur`` added to its current, ``u <- P u + bias G
@@ -52,7 +52,7 @@ def bring_cuba(net, tables, state, l, off, touched, nt, everyone, s):
         t_last[g] = s
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def bring_two(net, tables, state, l, off, touched, nt, everyone, s):
     """Phase B.1 of a population with two currents: :func:`bring_cuba` with the second
     current's term, ``u <- P u + bias G + i H + syn_bias J + i2 H2 + cur + cur2``, ``i <- A i
@@ -72,7 +72,7 @@ def bring_two(net, tables, state, l, off, touched, nt, everyone, s):
         t_last[g] = s
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def bring_held(net, tables, state, l, off, touched, nt, everyone, s, cuba, two):
     """Phase B.1 of a population with a refractory period: a neuron held at step ``s``
     (``s <= ref_until``) keeps its membrane (a delta synapse's input is dropped; a current

@@ -35,6 +35,7 @@ A NeuNorm op opening a projection (always the only projection into its target) k
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple
@@ -132,16 +133,25 @@ class Plan:
     max_delay: int
     delay_us: np.ndarray
     _tables: dict = field(default_factory=dict, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def tables(self, T: int) -> DecayTables:
-        """:func:`decay_tables` for a run of ``T`` steps: ``P``, ``G`` and ``cap`` built once
-        per ``T`` and shared (the kernels only read them; the last few ``T`` are kept),
-        ``conv`` new for each call (the kernels write it)."""
-        if T not in self._tables:
-            if len(self._tables) >= 8:
-                del self._tables[next(iter(self._tables))]
-            self._tables[T] = decay_tables(self.ft, T)
-        return self._tables[T]._replace(conv=np.zeros(1, self.ft.dtype))
+        """:func:`decay_tables` for a run of ``T`` steps, shared (the kernels only read them)
+        but for ``conv``, new for each call (the kernels write it).
+
+        Tables built for a longer window serve a shorter one: their values are the same
+        cumulative products and sums, one longer, and a run reads them at ``n <= T + 1``
+        only (``min(n, cap)``). So samples whose windows differ (each covering its own
+        recording) share the tables of the longest so far; the last few are kept."""
+        with self._lock:  # threads share a plan (eventsim.engine.threads)
+            longer = [t for t in self._tables if t >= T]
+            if longer:
+                tables = self._tables[min(longer)]
+            else:
+                if len(self._tables) >= 8:
+                    del self._tables[next(iter(self._tables))]
+                tables = self._tables[T] = decay_tables(self.ft, T)
+        return tables._replace(conv=np.zeros(1, self.ft.dtype))
 
     @cached_property
     def models(self) -> tuple[bool, bool, bool, bool, bool]:
@@ -153,11 +163,14 @@ class Plan:
                 bool((self.ft[:, SYN_DECAY2] > 0).any()),
                 bool((self.ft[:, ADAPT_JUMP] > 0).any()))
 
-    def rest(self) -> np.ndarray:
+    @cached_property
+    def start(self) -> np.ndarray:
         """Every neuron's potential at the start (its population's ``v_init``, else
-        ``v_leak``: 0 unless given), shape (n_neurons,), the run's dtype."""
-        return np.concatenate([p.start() for p in self.graph.populations]).astype(
+        ``v_leak``: 0 unless given), shape (n_neurons,), the run's dtype; read-only."""
+        start = np.concatenate([p.start() for p in self.graph.populations]).astype(
             self.ft.dtype)
+        start.setflags(write=False)
+        return start
 
     @property
     def lt(self) -> np.ndarray:

@@ -16,6 +16,7 @@ pickles and copies as empty: a network sent to a worker or saved carries no plan
 from __future__ import annotations
 
 import dataclasses
+import threading
 import zlib
 
 import numpy as np
@@ -27,7 +28,12 @@ KEEP = 4
 
 
 class PlanCache(dict):
-    """Plans by (dtype, continuous, fingerprint); empty when pickled or copied."""
+    """Plans by (dtype, continuous, fingerprint); empty when pickled or copied. ``lock``
+    serialises threads that look a plan up or build one."""
+
+    def __init__(self):
+        super().__init__()
+        self.lock = threading.Lock()
 
     def __reduce__(self):
         return PlanCache, ()
@@ -75,10 +81,11 @@ def cached_plan(net, graph, dtype: np.dtype, continuous: bool) -> Plan:
     if not isinstance(cache, PlanCache):
         cache = PlanCache()
         object.__setattr__(net, "_eventsim_plans", cache)
-    plan = cache.get(key)
-    if plan is None:
-        plan = build_plan(graph, dtype, continuous=continuous)
-        while len(cache) >= KEEP:
-            del cache[next(iter(cache))]
-        cache[key] = plan
+    with cache.lock:
+        plan = cache.get(key)
+        if plan is None:
+            plan = build_plan(graph, dtype, continuous=continuous)
+            while len(cache) >= KEEP:
+                del cache[next(iter(cache))]
+            cache[key] = plan
     return plan

@@ -21,7 +21,7 @@ from numba import njit
 SIZE, NEXT_SEQ = 0, 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _less(hkey, hkey2, hseq, a, b):
     if hkey[a] != hkey[b]:
         return hkey[a] < hkey[b]
@@ -30,7 +30,7 @@ def _less(hkey, hkey2, hseq, a, b):
     return hseq[a] < hseq[b]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _swap(hkey, hkey2, hseq, hver, a, b):
     hkey[a], hkey[b] = hkey[b], hkey[a]
     hkey2[a], hkey2[b] = hkey2[b], hkey2[a]
@@ -38,7 +38,7 @@ def _swap(hkey, hkey2, hseq, hver, a, b):
     hver[a], hver[b] = hver[b], hver[a]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sift_down(hkey, hkey2, hseq, hver, i, n):
     while True:
         left = 2 * i + 1
@@ -53,7 +53,7 @@ def _sift_down(hkey, hkey2, hseq, hver, i, n):
         i = child
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def heap_push(hkey, hkey2, hseq, hver, hstate, key, key2, ver):
     """Push ``(key, key2, next_seq, ver)``; the caller guarantees room."""
     i = hstate[SIZE]
@@ -71,7 +71,7 @@ def heap_push(hkey, hkey2, hseq, hver, hstate, key, key2, ver):
         i = parent
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def heap_pop(hkey, hkey2, hseq, hver, hstate):
     """Remove the smallest entry and return its ``(key, key2, ver)``."""
     key, key2, ver = hkey[0], hkey2[0], hver[0]
@@ -83,7 +83,7 @@ def heap_pop(hkey, hkey2, hseq, hver, hstate):
     return key, key2, ver
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def heap_compact(hkey, hkey2, hseq, hver, hstate, live):
     """Keep only the entries where ``live[i]`` is True and restore the heap order."""
     n = 0

@@ -33,7 +33,7 @@ from eventsim.engine.crossing import cuba_peak, cuba_value, current_after, value
 from eventsim.engine.plan import OFF, SYN_DECAY, V_TH, N
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _prefix(S, X, l, cap, m):
     """``sum_{j=1..m} X[l, j]`` from the prefix sums ``S``, the table read at ``min(j, cap)``."""
     if m <= cap:
@@ -41,14 +41,14 @@ def _prefix(S, X, l, cap, m):
     return S[l, cap] + (m - cap) * np.float64(X[l, cap])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _value(u0, i0, c, b, tables, l, j, cuba):
     if cuba:
         return cuba_value(u0, i0, c, b, tables, l, j)
     return value_after(u0, c, tables, l, j)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def idle(u0, i0, c, b, tables, l, m, cuba):
     """The sum and the maximum of ``f(1) .. f(m)`` (``m >= 1``): ``(sum, max)``, float64."""
     f1 = np.float64(_value(u0, i0, c, b, tables, l, 1, cuba))
@@ -67,7 +67,7 @@ def idle(u0, i0, c, b, tables, l, m, cuba):
     return total, max(f1, fm)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def bring(net, tables, state, l, off, touched, nt, everyone, s):
     """Phase B.1 of a readout population: each touched neuron's idle steps since its last
     touch added to its readout, the neuron brought forward in closed form with its input
@@ -96,7 +96,7 @@ def bring(net, tables, state, l, off, touched, nt, everyone, s):
         t_last[g] = s
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def flush(net, tables, state, T):
     """Add every readout neuron's idle steps from its last touch to step ``T - 1`` (once, at
     the end of the run: the state is left as it is)."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -39,8 +40,9 @@ from eventsim.engine.plan import (
 from eventsim.engine.plan_cache import cached_plan
 from eventsim.engine.queue import new_heap
 from eventsim.engine.result import MACS, N_STATS, SELF, SPIKES, Result, make_result
+from eventsim.engine.threads import check_threads, map_threads
 from eventsim.errors import EventsimWarning, InputError, NetworkError
-from eventsim.events.binning import n_steps
+from eventsim.events.binning import bin_active_steps
 from eventsim.events.stream import EventStream
 from eventsim.limits import check_memory, check_window
 from eventsim.network.graph import INPUT, Graph, as_graph, population_label, projection_name
@@ -61,55 +63,87 @@ class DiscreteRun:
     """
 
     def __init__(self, plan: Plan, T: int, dt_us: int, rec_from: int = 0,
-                 per_step: bool = True, room: dict | None = None):
+                 per_step: bool = True, room: dict | None = None,
+                 spares: list | None = None):
         self.plan, self.T, self.dt_us, self.rec_from = plan, T, dt_us, rec_from
+        # ``spares``: finished runs whose arrays a new run takes (reset, not allocated);
+        # :meth:`result` puts this run's there
+        self.spares = spares
+        spare = spares.pop() if spares else None
         # ``room``: the most earlier runs of the caller used ("spikes", "rows"), so a run like
         # them starts with buffers that need not grow; updated by :meth:`result`
         self.room = room if room is not None else {}
-        dtype = plan.ft.dtype
-        n, n_pop, et = plan.n_neurons, plan.n_pop, plan.et
-        n_edges = len(et)
         self.tables = plan.tables(T)
         # state of the other models only where a population has them (arrays of 1 else)
-        self.currents, self.held, self.readouts, two, adapt = plan.models
+        self.currents, self.held, self.readouts = plan.models[:3]
+        if spare is not None and spare.plan is plan and bool(len(spare.rec.step_rows)) \
+                == per_step:  # a finished run's arrays: reset, not allocated again
+            self.state, self.heap, self.scratch, self.rec = (spare.state, spare.heap,
+                                                             spare.scratch, spare.rec)
+        else:
+            self._allocate(T, per_step)
+        self._reset()
+        self.step = 0
+        discrete.schedule_bias(plan.arrays, self.tables, T, self.state, self.heap,
+                               self.rec.gstats)
+
+    def _allocate(self, T: int, per_step: bool) -> None:
+        """The state, queue, scratch and record arrays (values set by :meth:`_reset`)."""
+        plan = self.plan
+        dtype = plan.ft.dtype
+        n, n_pop, et = plan.n_neurons, plan.n_pop, plan.et
+        two, adapt = plan.models[3:]
+        some = {True: n, False: 1}
         self.state = discrete.State(
-            u=plan.rest(), adapt=np.zeros(n if adapt else 1, dtype),
-            threshold=plan.arrays.v_th.copy(), i_syn=np.zeros(n if self.currents else 1, dtype),
-            i_syn2=np.zeros(n if two else 1, dtype), cur2=np.zeros(n if two else 1, dtype),
-            ref_until=np.full(n if self.held else 1, -1, np.int64),
-            ro_sum=np.zeros(n if self.readouts else 1),
-            ro_max=np.full(n if self.readouts else 1, -np.inf), cur=np.zeros(n, dtype), t_last=np.full(n, -1, np.int64),
-            version=np.zeros(n, np.int64), pending=np.zeros(n, np.bool_),
-            mark=np.full(n, -1, np.int64), all_mark=np.full(n_pop, -1, np.int64),
-            uniform=np.ones(n_pop, np.bool_), nn_x=np.zeros(max(plan.n_aux, 1), dtype),
-            nn_live=np.zeros(n_edges, np.bool_),
-            ring_idx=np.zeros(max(plan.ring_spikes, 1), np.int64),
-            ring_n=np.zeros(max(plan.ring_slots, 1), np.int64),
-            ring_step=np.full(max(plan.ring_slots, 1), -1, np.int64),
-            cal=np.zeros(plan.max_delay + 1, np.int64), cal_total=np.zeros(1, np.int64))
+            u=np.empty(n, dtype), adapt=np.empty(some[adapt], dtype),
+            threshold=np.empty(n, dtype), i_syn=np.empty(some[self.currents], dtype),
+            i_syn2=np.empty(some[two], dtype), cur2=np.empty(some[two], dtype),
+            ref_until=np.empty(some[self.held], np.int64),
+            ro_sum=np.empty(some[self.readouts]), ro_max=np.empty(some[self.readouts]),
+            cur=np.empty(n, dtype), t_last=np.empty(n, np.int64),
+            version=np.empty(n, np.int64), pending=np.empty(n, np.bool_),
+            mark=np.empty(n, np.int64), all_mark=np.empty(n_pop, np.int64),
+            uniform=np.empty(n_pop, np.bool_), nn_x=np.empty(max(plan.n_aux, 1), dtype),
+            nn_live=np.empty(len(et), np.bool_),
+            ring_idx=np.empty(max(plan.ring_spikes, 1), np.int64),
+            ring_n=np.empty(max(plan.ring_slots, 1), np.int64),
+            ring_step=np.empty(max(plan.ring_slots, 1), np.int64),
+            cal=np.empty(plan.max_delay + 1, np.int64), cal_total=np.empty(1, np.int64))
         self.heap = new_heap(2 * n + 16)
         n_in = et[:, C_IN] * et[:, H_IN] * et[:, W_IN]
         has_nn = et[:, NN_ALPHA] >= 0
         fan_tgt, fan_wix = plan.fan_buffers()
         self.scratch = discrete.Scratch(
-            touched=np.zeros(n, np.int64), spk=np.zeros(int(plan.lt[:, N].max()), np.int64),
-            tally=np.zeros(int(et[has_nn, NN_HW].max(initial=1)), dtype),
-            analog=np.zeros(int(n_in[has_nn].max(initial=1)), dtype),
+            touched=np.empty(n, np.int64), spk=np.empty(int(plan.lt[:, N].max()), np.int64),
+            tally=np.empty(int(et[has_nn, NN_HW].max(initial=1)), dtype),
+            analog=np.empty(int(n_in[has_nn].max(initial=1)), dtype),
             fan_tgt=fan_tgt, fan_wix=fan_wix)
         # room for a few percent of neurons firing every step; grown (x4) when it fills
         spikes = min(n * T, max(16 * n, 1 << 16, self.room.get("spikes", 0) * 5 // 4)) + n
         # rows (step, population, counters) of the steps with activity; none when off
         rows = min(T * n_pop, max(1 << 12, self.room.get("rows", 0) * 5 // 4)) + n_pop \
             if per_step else 0
+        # the spike record and the rows are written before they are read: never cleared
         self.rec = discrete.Record(
-            out_step=np.zeros(spikes, np.int64), out_gid=np.zeros(spikes, np.int64),
-            out_n=np.zeros(1, np.int64), counts=np.zeros(n, np.int64),
-            stats=np.zeros((n_pop, N_STATS), np.int64), edge_sops=np.zeros(n_edges, np.int64),
-            gstats=np.zeros(3, np.int64), step_rows=np.zeros((rows, 2 + N_STATS), np.int64),
-            n_rows=np.zeros(1, np.int64))
-        self.step = 0
-        discrete.schedule_bias(plan.arrays, self.tables, T, self.state, self.heap,
-                               self.rec.gstats)
+            out_step=np.empty(spikes, np.int64), out_gid=np.empty(spikes, np.int64),
+            out_n=np.empty(1, np.int64), counts=np.empty(n, np.int64),
+            stats=np.empty((n_pop, N_STATS), np.int64), edge_sops=np.empty(len(et), np.int64),
+            gstats=np.empty(3, np.int64), step_rows=np.empty((rows, 2 + N_STATS), np.int64),
+            n_rows=np.empty(1, np.int64))
+
+    def _reset(self) -> None:
+        """Every array to its value at step 0: potentials at rest, thresholds as given,
+        nothing queued, held, delivered or counted."""
+        state = self.state
+        np.copyto(state.u, self.plan.start)
+        np.copyto(state.threshold, self.plan.arrays.v_th)
+        for name, value in _START.items():
+            getattr(state, name).fill(value)
+        self.heap.hstate.fill(0)
+        for array in self.scratch:
+            array.fill(0)
+        for name in ("out_n", "counts", "stats", "edge_sops", "gstats", "n_rows"):
+            getattr(self.rec, name).fill(0)
 
     def run(self, step_ptr: np.ndarray, channel_idx: np.ndarray, s_begin: int, s_end: int):
         """Run up to step ``s_end`` (exclusive) with the input spikes of steps ``s_begin ..
@@ -119,7 +153,7 @@ class DiscreteRun:
         if s_begin < self.step:
             raise InputError(f"inputs for step {s_begin} arrived after step {self.step} was run")
         active = np.flatnonzero(step_ptr[1:] != step_ptr[:-1])  # the steps with input
-        self._feed(active + s_begin, np.append(step_ptr[active], step_ptr[-1]), channel_idx,
+        self.feed(active + s_begin, np.append(step_ptr[active], step_ptr[-1]), channel_idx,
                    s_end)
 
     def run_events(self, channels: np.ndarray, t_us: np.ndarray, s_end: int) -> None:
@@ -137,7 +171,7 @@ class DiscreteRun:
         if len(steps) > 1 and np.any(steps[1:] < steps[:-1]):
             order = np.argsort(steps, kind="stable")
             channels, steps = channels[order], steps[order]
-        self._feed(*bin_active(steps, channels, self.n_inputs), s_end)
+        self.feed(*bin_active(steps, channels, self.n_inputs), s_end)
 
     @property
     def n_inputs(self) -> int:
@@ -147,11 +181,12 @@ class DiscreteRun:
     def idle(self, s_end: int) -> None:
         """Run the steps up to ``s_end`` (exclusive) without input (one jump to each queued
         crossing: no cost per step)."""
-        self._feed(_NONE, _NO_PTR, _NONE, s_end)
+        self.feed(_NONE, _NO_PTR, _NONE, s_end)
 
-    def _feed(self, in_steps, in_ptr, in_idx, s_end: int) -> None:
-        """Run to ``s_end`` with the input of the steps ``in_steps`` (see
-        :func:`discrete.run_steps`), growing the output buffers when the kernel asks."""
+    def feed(self, in_steps, in_ptr, in_idx, s_end: int) -> None:
+        """Run to ``s_end`` with the input of the steps ``in_steps`` (ascending, none before
+        the current step; see :func:`discrete.run_steps`), growing the output buffers when
+        the kernel asks."""
         s_end = min(s_end, self.T)
         inp = discrete.Input(in_steps, in_ptr, in_idx)
         while self.step < s_end:
@@ -187,7 +222,8 @@ class DiscreteRun:
         rows, ptr = discrete.split_spikes(rec.out_step, rec.out_gid, int(rec.out_n[0]),
                                           pop_of, offsets, p.n_pop)
         spikes = [rows[ptr[i]:ptr[i + 1]] for i in range(p.n_pop)]
-        counts = [rec.counts[offsets[i]:offsets[i] + p.lt[i, N]] for i in range(p.n_pop)]
+        counts = [rec.counts[offsets[i]:offsets[i] + p.lt[i, N]].copy()
+                  for i in range(p.n_pop)]
         stats = rec.stats
         events = int(rec.gstats[discrete.EVENTS])
         input_spikes = events - stats[:, SPIKES].sum() - stats[:, SELF].sum()
@@ -201,8 +237,16 @@ class DiscreteRun:
                 result.membrane_max[l] = self.state.ro_max[sl].copy()
                 result.membrane_mean[l] = self.state.ro_sum[sl] / max(self.T, 1)
         result.readout = p.graph.output.readout
+        if self.spares is not None and not self.spares:  # the result holds none of its arrays
+            self.spares.append(self)
         return result
 
+
+#: The value at step 0 of every state array but ``u`` and ``threshold``.
+_START = {"adapt": 0, "i_syn": 0, "i_syn2": 0, "cur2": 0, "ref_until": -1, "ro_sum": 0,
+          "ro_max": -np.inf, "cur": 0, "t_last": -1, "version": 0, "pending": False,
+          "mark": -1, "all_mark": -1, "uniform": True, "nn_x": 0, "nn_live": False,
+          "ring_idx": 0, "ring_n": 0, "ring_step": -1, "cal": 0, "cal_total": 0}
 
 #: No input: no steps with input, and their (empty) pointers.
 _NONE = np.zeros(0, np.int64)
@@ -315,6 +359,7 @@ class Simulator:
         self.rec_from = 0 if record == "all" else self.plan.n_pop - 1
         self.per_step = record == "all"
         self._room: dict = {}  # the most buffer room any run used so far (DiscreteRun)
+        self._spares = threading.local()  # per thread: a finished run's arrays (DiscreteRun)
 
     def run(self, inputs: np.ndarray | EventStream | Iterable[EventStream],
             T: int | None = None, analog: bool = False) -> Result:
@@ -334,19 +379,19 @@ class Simulator:
             return simulate_continuous(net, self.plan, inputs, self.dt_us, T)
         if isinstance(inputs, EventStream):
             check_stream(net, inputs)
-            t = inputs.events["t"]
-            if T is None and len(t):  # the window covers the recording
-                T = n_steps(int(t.max()), self.dt_us)
-                check_window(T, self.dt_us, self.plan.n_neurons, f"{inputs.source}: the window "
-                             f"that covers its events (to t={int(t.max())} us)")
-            T = T if T is not None else 0
-            if len(t) and int(t.min()) // self.dt_us >= T:
-                warnings.warn(f"{inputs.source}: none of its {len(t)} events falls in the window "
+            bins = bin_active_steps(inputs, self.dt_us, T)
+            n = len(inputs)
+            if T is None and n:  # the window covers the recording
+                check_window(bins.T, self.dt_us, self.plan.n_neurons, f"{inputs.source}: the "
+                             f"window that covers its events (to t={bins.t_max_us} us)")
+            T = bins.T
+            if n and bins.t_min_us // self.dt_us >= T:
+                warnings.warn(f"{inputs.source}: none of its {n} events falls in the window "
                               f"of T={T} steps of dt_us={self.dt_us} (0 to {T * self.dt_us} us); "
-                              f"the first is at t={int(t.min())} us", EventsimWarning,
+                              f"the first is at t={bins.t_min_us} us", EventsimWarning,
                               stacklevel=2)
             run = self._new_run(self.plan, T)
-            run.run_events(inputs.channels(), t, T)
+            run.feed(bins.steps, bins.ptr, bins.channels, T)
             return run.result()
         if isinstance(inputs, np.ndarray):
             step_ptr, idx, T = dense_input(net, inputs, T)
@@ -358,6 +403,34 @@ class Simulator:
             return _simulate_chunks(net, iter(inputs), self._new_run(self.plan, T))
         raise InputError(f"simulate: 'inputs' must be an array, an EventStream or an iterator "
                          f"of EventStream chunks, got {type(inputs).__name__}")
+
+    def run_many(self, inputs: Iterable, threads: int | None = None, T: int | None = None,
+                 analog: bool = False,
+                 progress: Callable[[int], None] | None = None) -> list[Result]:
+        """Simulate many samples on a pool of threads sharing this prepared network
+        (:mod:`eventsim.engine.threads`).
+
+        Parameters
+        ----------
+        inputs : iterable
+            Samples, each what :meth:`run` takes (an array, an EventStream, or with
+            ``analog`` an image); consumed as threads free up.
+        threads : int, optional
+            Threads to run on. Default: every core of this machine. 1 runs in the
+            caller's thread.
+        T, analog
+            As in :meth:`run`, for every sample.
+        progress : callable, optional
+            Called with 1 as each result is collected, in the caller's thread.
+
+        Returns
+        -------
+        list of Result
+            In the order of ``inputs``, equal to ``[self.run(x) for x in inputs]``. The
+            first error, in input order, is raised once the running samples finish.
+        """
+        threads = check_threads(threads)
+        return map_threads(lambda x: self.run(x, T, analog), inputs, threads, progress)
 
     def _run_analog(self, image, T: int | None) -> Result:
         """A static image as a constant current through every projection from the input:
@@ -413,7 +486,9 @@ class Simulator:
     def _new_run(self, plan: Plan, T: int) -> DiscreteRun:
         """A DiscreteRun of ``T`` steps, after the checks of the window."""
         check_window(T, self.dt_us, plan.n_neurons)
-        return DiscreteRun(plan, T, self.dt_us, self.rec_from, self.per_step, self._room)
+        spares = self._spares.__dict__.setdefault("runs", [])  # this thread's
+        return DiscreteRun(plan, T, self.dt_us, self.rec_from, self.per_step, self._room,
+                           spares)
 
 
 def simulate(

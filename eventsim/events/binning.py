@@ -12,6 +12,8 @@ Channels follow :func:`eventsim.events.stream.event_channels`: ``p*W*H + y*W + x
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from eventsim.errors import InputError
@@ -126,6 +128,42 @@ def bin_sparse(
     step_ptr = np.zeros(T + 1, np.int64)
     np.cumsum(np.bincount(key // n_channels, minlength=T), out=step_ptr[1:])
     return step_ptr, key % n_channels, T
+
+
+class ActiveBins(NamedTuple):
+    """A stream binned (binary) by the steps that hold events: the channels of step
+    ``steps[j]`` are ``channels[ptr[j]:ptr[j + 1]]``, each once, ascending. ``T``: the window
+    (given, else covering the recording); ``t_min_us``, ``t_max_us``: the first and last
+    event times of the whole stream (0 and -1 when empty)."""
+
+    steps: np.ndarray
+    ptr: np.ndarray
+    channels: np.ndarray
+    T: int
+    t_min_us: int
+    t_max_us: int
+
+
+def bin_active_steps(stream: EventStream, dt_us: int, T: int | None = None) -> ActiveBins:
+    """Binary binning of ``stream`` by the rule above (``t_start_us = 0``), keeping only the
+    steps that hold events: memory per event, not per step, and one pass over the events
+    (a numba kernel that releases the GIL). A stream whose times go backwards is sorted
+    first."""
+    from eventsim.events.binning_kernel import bin_stream
+
+    dt_us, T, _ = _check_binning(dt_us, T, 0)
+    w, h, p = stream.sensor_size
+    events = stream.events
+    s_end = T if T is not None else np.iinfo(np.int64).max
+    steps, ptr, channels, t_min, t_max, ordered = bin_stream(events, w, h, w * h * p, dt_us,
+                                                             s_end)
+    if not ordered:
+        events = events[np.argsort(events["t"], kind="stable")]
+        steps, ptr, channels, t_min, t_max, _ = bin_stream(events, w, h, w * h * p, dt_us,
+                                                           s_end)
+    if T is None:
+        T = n_steps(int(t_max) if len(events) else None, dt_us)
+    return ActiveBins(steps, ptr, channels, T, int(t_min), int(t_max))
 
 
 def dense_to_sparse(spikes: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:

@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def sort_prefix(a, n):
     """Sort ``a[:n]`` in place (heapsort): no allocation, unlike numba's ``ndarray.sort``."""
     for start in range(n // 2 - 1, -1, -1):
@@ -20,7 +20,7 @@ def sort_prefix(a, n):
         _sift_values(a, 0, end)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sift_values(a, i, n):
     while True:
         child = 2 * i + 1
@@ -34,7 +34,7 @@ def _sift_values(a, i, n):
         i = child
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def bin_sorted(steps, channels, keep, n_channels, T):
     """Binary binning of events whose ``steps`` are non-decreasing.
 
@@ -67,7 +67,7 @@ def bin_sorted(steps, channels, keep, n_channels, T):
     return step_ptr, idx[:n].copy()
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def bin_active(steps, channels, n_channels):
     """Binary binning of events whose ``steps`` are non-decreasing, by the steps that have
     events: ``(active_steps, ptr, channel_idx)``, the channels of ``active_steps[j]`` being
@@ -97,7 +97,38 @@ def bin_active(steps, channels, n_channels):
     return active[:k].copy(), ptr[:k + 1].copy(), idx[:n].copy()
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
+def bin_stream(events, w, h, n_channels, dt_us, s_end):
+    """:func:`bin_active` of the events (``EVENT_DTYPE``) of steps ``t // dt_us < s_end``,
+    with their channels ``p*W*H + y*W + x``, in one call: ``(active_steps, ptr, channel_idx,
+    t_min, t_max, ordered)`` (times over every event; 0 and -1 when there is none). When the
+    times go backwards (``ordered`` False) nothing is binned: sort the events first."""
+    n = events.shape[0]
+    steps = np.empty(n, np.int64)
+    channels = np.empty(n, np.int64)
+    k = 0
+    t_min, t_max, ordered = 0, -1, True
+    for i in range(n):
+        t = np.int64(events[i].t)
+        if i == 0:
+            t_min = t
+        elif t < t_max:
+            ordered = False
+        t_max = max(t, t_max)
+        t_min = min(t, t_min)
+        s = t // dt_us
+        if s < s_end:
+            steps[k] = s
+            channels[k] = np.int64(events[i].p) * (w * h) + np.int64(events[i].y) * w \
+                + np.int64(events[i].x)
+            k += 1
+    if not ordered:
+        k = 0
+    active, ptr, idx = bin_active(steps[:k], channels[:k], n_channels)
+    return active, ptr, idx, t_min, t_max, ordered
+
+
+@njit(cache=True, nogil=True)
 def dense_sparse(spikes):
     """``(step_ptr, channel_idx, bad)`` of a 2-D 0/1 array ``(T, n_channels)``: one pass
     counts each step's spikes and checks every value, one lists their channels. ``bad`` is

@@ -94,21 +94,13 @@ def decode_atis(buffer: bytes, overflows_before: int = 0) -> tuple[np.ndarray, i
     overflows : int
         Overflow records seen up to the end of ``buffer``.
     """
+    from eventsim.events.decode_kernel import decode_atis_records
+
     rec = np.frombuffer(buffer, np.uint8).reshape(-1, ATIS_RECORD_BYTES)
-    overflow = rec[:, 1] == ATIS_OVERFLOW_Y
-    n_overflow = np.cumsum(overflow) + overflows_before
-    t = (
-        (rec[:, 2].astype(np.int64) & 0x7F) << 16
-        | rec[:, 3].astype(np.int64) << 8
-        | rec[:, 4]
-    ) + ATIS_OVERFLOW_US * n_overflow
-    keep = ~overflow
-    events = np.empty(int(keep.sum()), EVENT_DTYPE)
-    events["x"] = rec[keep, 0]
-    events["y"] = rec[keep, 1]
-    events["t"] = t[keep]
-    events["p"] = rec[keep, 2] >= 0x80
-    return events, int(n_overflow[-1]) if len(rec) else overflows_before
+    events = np.empty(len(rec), EVENT_DTYPE)
+    n, overflows = decode_atis_records(rec, overflows_before, ATIS_OVERFLOW_Y,
+                                       ATIS_OVERFLOW_US, events)
+    return (events if n == len(rec) else events[:n].copy()), int(overflows)
 
 
 def infer_atis_sensor_size(extent: SensorSize) -> SensorSize:

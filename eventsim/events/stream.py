@@ -186,7 +186,11 @@ def check_events(events: np.ndarray, sensor_size: tuple[int, int, int], source: 
     ``first_record``: for a chunk of a file, the file's record number of ``events[0]``, so
     messages give the file's record numbers and count the chunk's bad records as such.
     """
+    from eventsim.events.decode_kernel import events_valid  # numba: loaded on first use
+
     w, h, p = sensor_size
+    if events.dtype == EVENT_DTYPE and events_valid(events, w, h, p == 1):
+        return
     first = first_record or 0
     for field, limit in (("x", w), ("y", h)):
         values = events[field]
