@@ -101,6 +101,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     run.add_argument("--chunk-events", type=_whole(),
                      help="stream each file in chunks of this many events (bounded memory)")
+    run.add_argument("--threads", type=_whole(),
+                     help="run the samples on N threads of this process (default: every core)")
     run.add_argument("--workers", type=_whole(), default=1,
                      help="run the samples in parallel on a local Dask cluster of N processes")
     run.add_argument("--scheduler", metavar="ADDRESS",
@@ -240,35 +242,17 @@ def _sensor_size(net):
     return None
 
 
-def _tally(frame: np.ndarray | None, stream):
-    """Add the events of ``stream`` per input channel to ``frame`` (the report's input frame,
-    shape (n_inputs,)), if given; return ``stream``."""
-    if frame is not None:
+def _input_frame(net, path: Path | None, chunk_events: int | None) -> np.ndarray:
+    """The events of the sample at ``path`` (None: the example's saccades) per input
+    channel, shape (n_inputs,): the report's input frame. Read in chunks, bounded memory."""
+    from eventsim import iter_events, saccade_events
+
+    frame = np.zeros(net.n_inputs, np.int64)
+    streams = [saccade_events()] if path is None else iter_events(
+        path, chunk_events or 1_000_000, _sensor_size(net))
+    for stream in streams:
         frame += np.bincount(stream.channels(), minlength=len(frame))[:len(frame)]
-    return stream
-
-
-def _run_file(sim, path: Path, args, dt_us: int, frame: np.ndarray | None = None):
-    """Run one file; with ``frame``, :func:`_tally` its events as they pass (no second read)."""
-    from eventsim import iter_events, read_events
-    from eventsim.events.binning import n_steps
-
-    net = sim.net
-    size = _sensor_size(net)
-
-    def tally(stream):
-        return _tally(frame, stream)
-
-    if not args.chunk_events:
-        return sim.run(tally(read_events(path, size)))
-    T = args.T or net.T
-    if T is None:  # cover the recording: one bounded-memory pass for its last timestamp
-        t_last = max((c.t_last_us for c in iter_events(path, args.chunk_events, size) if len(c)),
-                     default=None)
-        T = n_steps(t_last, dt_us)
-        check_window(T, dt_us, sim.plan.n_neurons,
-                     f"{path}: the window that covers its events (to t={t_last} us)")
-    return sim.run((tally(c) for c in iter_events(path, args.chunk_events, size)), T=T)
+    return frame
 
 
 def _table(net, results, mode: str, dt_us: int) -> tuple[str, list[dict]]:
@@ -358,13 +342,16 @@ def _with_file(net_name: str, err: EventsimError) -> EventsimError:
 def cmd_run(args) -> int:
     from tqdm import tqdm
 
-    from eventsim import Simulator, load_network, random_mlp, read_events, saccade_events
-    from eventsim.parallel import Failed  # no Dask: that comes with run_files
+    from eventsim import Simulator, load_network, random_mlp, saccade_events
+    from eventsim.runs import Failed, run_files
 
     parallel = args.workers > 1 or args.scheduler is not None
     if args.workers > 1 and args.scheduler is not None:
         raise InputError("eventsim run: --workers starts a local cluster, --scheduler uses a "
                          "running one (its workers): give one of them")
+    if parallel and args.threads is not None:
+        raise InputError("eventsim run: --threads runs on this machine, --workers/--scheduler "
+                         "on a Dask cluster: give one of them")
     if parallel and (args.example or args.chunk_events is not None):
         raise InputError("eventsim run: --workers/--scheduler run sample files in parallel; "
                          "not with --example or --chunk-events")
@@ -402,47 +389,27 @@ def cmd_run(args) -> int:
         sim = Simulator(net, args.mode, args.dtype, dt_us, args.T)
     except EventsimError as err:
         raise _with_file(net_name, err) from None
-    results, samples, failed = [], [], []
     report = args.mode == "discrete" and (args.json or args.report)
-    frame = np.zeros(net.n_inputs, np.int64) if report else None  # input events of sample 0
     start = time.perf_counter()
-    if parallel:
-        from eventsim.parallel import run_files
-
+    if args.example:
+        done = [sim.run(saccade_events())]
+    else:  # one file: its error is the run's error
         with tqdm(total=len(files), disable=len(files) <= 1, file=sys.stderr,
                   unit="sample") as bar:
-            done = run_files(net, files, args.workers, args.scheduler, _sensor_size(net),
-                             bar.update, mode=args.mode, dtype=args.dtype, dt_us=dt_us,
-                             T=args.T)
-        failed = [r for r in done if isinstance(r, Failed)]
-        ran = [(p, r) for p, r in zip(files, done) if not isinstance(r, Failed)]
-    else:
-        ran = ((p, None) for p in files)
-    for path, result in tqdm(ran, disable=len(files) <= 1 or parallel, total=len(files),
-                             file=sys.stderr, unit="sample"):
-        tally = frame if not results else None
-        if result is None:
-            try:
-                if path is None:
-                    result = sim.run(_tally(tally, saccade_events()))
-                else:
-                    result = _run_file(sim, path, args, dt_us, tally)
-            except (EventsimError, OSError) as err:
-                if len(files) == 1 or args.debug:  # one file: its error is the run's error
-                    raise
-                if tally is not None:
-                    tally[:] = 0
-                failed.append(Failed(str(path), str(err)))  # as a parallel run reports it
-                continue
-        elif tally is not None:  # parallel: the driver reads the first sample for its frame
-            _tally(tally, read_events(path, _sensor_size(net)))
-        label = _label_of(path, net.labels) if path is not None else None
-        results.append(result)
-        samples.append({"path": str(path) if path else "<synthetic saccades seed=0>",
-                        "label": label, "predicted": result.predicted, "T": result.T,
-                        "spikes": result.n_spikes.tolist(), "sops": result.sops.tolist(),
-                        "macs": result.macs.tolist()})
+            done = run_files(sim, files, args.threads, _sensor_size(net), args.chunk_events,
+                             bar.update, args.workers, args.scheduler,
+                             strict=len(files) == 1 or args.debug)
+    failed = [r for r in done if isinstance(r, Failed)]
+    ran = [(p, r) for p, r in zip(files, done) if not isinstance(r, Failed)]
+    results = [r for _, r in ran]
+    samples = [{"path": str(path) if path else "<synthetic saccades seed=0>",
+                "label": _label_of(path, net.labels) if path is not None else None,
+                "predicted": r.predicted, "T": r.T, "spikes": r.n_spikes.tolist(),
+                "sops": r.sops.tolist(), "macs": r.macs.tolist()} for path, r in ran]
     elapsed = time.perf_counter() - start
+    frame = None  # the report's input events per channel, of the first sample run
+    if report and ran:
+        frame = _input_frame(net, ran[0][0], args.chunk_events)
     for f in failed:
         print(f"eventsim: error: sample not run: {f.error}", file=sys.stderr)
     if not results:

@@ -13,46 +13,24 @@ its error message, the others are kept. Dask is imported here only.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from eventsim.engine.result import Result
-from eventsim.errors import EventsimError, InputError, quoted
+from eventsim.errors import EventsimError, InputError
 from eventsim.network.network import Network
+from eventsim.runs import Failed, try_file
 
 #: Batches per worker: enough for load balance and progress, few enough to amortise a task.
 BATCHES_PER_WORKER = 4
-
-
-@dataclass
-class Failed:
-    """A sample that could not be run."""
-
-    path: str
-    error: str
 
 
 def _run_batch(net: Network, sim_kwargs: dict, items: list[tuple[int, str]],
                sensor_size) -> list[tuple[int, Result | Failed]]:
     """On a worker: one Simulator, the batch's files in order."""
     from eventsim.engine.simulate import Simulator
-    from eventsim.events.readers import read_events
 
     sim = Simulator(net, **sim_kwargs)
-    out = []
-    for index, path in items:
-        try:
-            out.append((index, sim.run(read_events(path, sensor_size))))
-        except (EventsimError, OSError) as err:
-            out.append((index, Failed(path, str(err))))
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except Exception:  # a bug: Dask carries it to the caller, who sees the traceback
-            raise
-        except BaseException as err:  # noqa: BLE001 - not an Exception (a Rust panic): Dask
-            # would swallow it and the run wait for ever; report the sample instead
-            out.append((index, Failed(path, f"{path}: {type(err).__name__}: {quoted(err)}")))
-    return out
+    return [(index, try_file(sim, path, sensor_size)) for index, path in items]
 
 
 def run_files(net: Network, files: list[Path], workers: int = 2, scheduler: str | None = None,

@@ -1,4 +1,5 @@
-"""Dataset-parallel runs on Dask: identical to serial, in order, failures reported by name."""
+"""Dataset-parallel runs on threads and on Dask: identical to serial, in order, failures
+reported by name."""
 
 from __future__ import annotations
 
@@ -155,3 +156,52 @@ def test_dask_run_with_a_damaged_aedat4_file_ends(capsys, tmp_path):
     assert code == 1 and "samples: 1 (1 not run)" in out
     assert (f"eventsim: error: sample not run: {folder / 'b_damaged.aedat4'}: damaged AEDAT 4 "
             "header: the description is not UTF-8 text") in err
+
+
+def _same(a, b, what):
+    assert len(a.spikes) == len(b.spikes), what
+    for x, y in zip(a.spikes, b.spikes):
+        np.testing.assert_array_equal(x, y, err_msg=what)
+    np.testing.assert_array_equal(a.sops, b.sops, err_msg=what)
+    np.testing.assert_array_equal(a.step_counters, b.step_counters, err_msg=what)
+
+
+@pytest.mark.parametrize("chunk_events", [None, 700])
+def test_threads_equal_a_serial_loop_and_report_a_damaged_file(folder, tmp_path, chunk_events):
+    from eventsim.runs import run_files as run_on_threads
+
+    files = sorted(folder.rglob("*.bin"))
+    cut = tmp_path / "cut.bin"
+    cut.write_bytes(files[3].read_bytes()[:-2])
+    files.insert(5, cut)
+    sim = eventsim.Simulator(_net(), T=None)
+    counted = []
+    out = run_on_threads(sim, files, threads=2, sensor_size=SENSOR, chunk_events=chunk_events,
+                         progress=counted.append)
+    assert len(out) == len(files) == sum(counted)
+    failed = out.pop(5)
+    assert isinstance(failed, Failed) and failed.path == str(cut)
+    assert failed.error.startswith(f"{cut}: file cut mid-record at byte offset"), failed.error
+    fresh = eventsim.Simulator(_net())
+    for f, r in zip(files[:5] + files[6:], out):
+        _same(r, fresh.run(eventsim.read_events(f, SENSOR)), str(f))
+    with pytest.raises(eventsim.errors.FormatError, match="file cut mid-record"):
+        run_on_threads(sim, files, threads=2, sensor_size=SENSOR, strict=True)
+
+
+def test_cli_threads_print_what_one_thread_prints(capsys, tmp_path, folder):
+    net_path = str(eventsim.__path__[0]) + "/../networks/nmnist-mlp.h5"
+    outs = []
+    for threads in ("1", "2"):
+        path = tmp_path / f"t{threads}.json"
+        assert main(["run", net_path, str(folder), "--threads", threads,
+                     "--json", str(path)]) == 0
+        outs.append(json.loads(path.read_text()))
+    assert "accuracy:" in capsys.readouterr().out
+    assert outs[0]["samples"] == outs[1]["samples"] and len(outs[0]["samples"]) == 24
+    assert outs[0]["metrics"] == outs[1]["metrics"]
+    assert main(["run", net_path, str(folder), "--threads", "2", "--workers", "2"]) == 1
+    assert "--threads runs on this machine, --workers/--scheduler on a Dask cluster" in \
+        capsys.readouterr().err
+    assert main(["run", net_path, str(folder), "--threads", "0"]) == 1
+    assert "argument --threads: 0 is out of range" in capsys.readouterr().err

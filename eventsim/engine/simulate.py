@@ -394,8 +394,7 @@ class Simulator:
             run.feed(bins.steps, bins.ptr, bins.channels, T)
             return run.result()
         if isinstance(inputs, np.ndarray):
-            step_ptr, idx, T = dense_input(net, inputs, T)
-            return self.run_binned(step_ptr, idx)
+            return self._run_binned(*dense_input(net, inputs, T))
         if isinstance(inputs, Iterable):
             if T is None:
                 raise InputError("simulate: streaming chunks needs 'T' (argument or net.T): the "
@@ -478,7 +477,10 @@ class Simulator:
         """Discrete mode on input already binned by :func:`~eventsim.events.binning.bin_sparse`
         (``T = len(step_ptr) - 1``)."""
         step_ptr, channel_idx = check_binned(step_ptr, channel_idx, self.net.n_inputs)
-        T = len(step_ptr) - 1
+        return self._run_binned(step_ptr, channel_idx, len(step_ptr) - 1)
+
+    def _run_binned(self, step_ptr: np.ndarray, channel_idx: np.ndarray, T: int) -> Result:
+        """:meth:`run_binned` of arrays known to be valid."""
         run = self._new_run(self.plan, T)
         run.run(step_ptr, channel_idx, 0, T)
         return run.result()

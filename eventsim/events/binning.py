@@ -171,6 +171,10 @@ def dense_to_sparse(spikes: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     the flat index of its first value neither 0 nor 1 (-1 if none; the lists are then
     empty): one numba pass to count and check, one to list, no temporaries the size of the
     array."""
-    from eventsim.events.binning_kernel import dense_sparse
+    from eventsim.events.binning_kernel import dense_sparse, dense_sparse_bytes
 
+    if spikes.ndim == 2 and spikes.dtype.itemsize == 1 and spikes.dtype.kind in "bu" \
+            and spikes.flags.c_contiguous:  # eight values at a time
+        T, n = spikes.shape
+        return dense_sparse_bytes(spikes.reshape(-1).view(np.uint8), T, n)
     return dense_sparse(spikes)

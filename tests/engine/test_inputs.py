@@ -64,16 +64,22 @@ def test_an_array_of_zero_steps_runs_an_empty_window():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(0, 12), st.integers(1, 9), st.sampled_from(["uint8", "bool", "int64",
-                                                                 "float32"]),
-       st.floats(0.0, 1.0), st.data())
-def test_dense_input_is_listed_and_checked_as_numpy_sees_it(T, n, dtype, rate, data):
+@given(st.integers(0, 12), st.integers(1, 20), st.sampled_from(["uint8", "bool", "int64",
+                                                                  "float32"]),
+       st.floats(0.0, 1.0), st.booleans(), st.data())
+def test_dense_input_is_listed_and_checked_as_numpy_sees_it(T, n, dtype, rate, strided, data):
     """The numba passes list the spikes of a 0/1 array as ``np.nonzero`` does, and name the
-    first value (C order) that is neither 0 nor 1, in discrete and continuous mode alike."""
+    first value (C order) that is neither 0 nor 1, in discrete and continuous mode alike:
+    one-byte arrays eight values at a time (whole words and the bytes after them), others
+    and strided views value by value."""
     from eventsim.events.binning import dense_to_sparse
 
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     x = (rng.random((T, n)) < rate).astype(dtype)
+    if strided:  # not C-contiguous: the value-by-value pass
+        wide = np.zeros((T, 2 * n), dtype)
+        wide[:, ::2] = x
+        x = wide[:, ::2]
     step_ptr, idx, bad = dense_to_sparse(x)
     steps, chans = np.nonzero(x)
     assert bad == -1 and idx.tolist() == chans.tolist()
@@ -81,8 +87,10 @@ def test_dense_input_is_listed_and_checked_as_numpy_sees_it(T, n, dtype, rate, d
     if T == 0 or dtype == "bool":
         return
     k = data.draw(st.integers(0, T * n - 1))
-    x.reshape(-1)[k:] = np.where(rng.random(T * n - k) < 0.5, 3, x.reshape(-1)[k:])
-    x.reshape(-1)[k] = 3
+    flat = x.reshape(-1).copy()  # (a copy of a strided view: written back below)
+    flat[k:] = np.where(rng.random(T * n - k) < 0.5, 3, flat[k:])
+    flat[k] = 3
+    x[...] = flat.reshape(T, n)
     net = Network([Dense(np.ones((2, n)))], (n,))
     for mode in ("discrete", "continuous"):
         with pytest.raises(InputError, match=rf"value 3(\.0)? at \(step {k // n}, channel "

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventsim.events.binning import bin_events, bin_sparse
+from eventsim.events.binning import bin_active_steps, bin_events, bin_sparse
 from eventsim.events.stream import EVENT_DTYPE, EventStream
 
 SENSOR = (5, 3, 2)  # W != H, so a transposed frame cannot pass
@@ -160,3 +160,30 @@ def test_sort_prefix_sorts_in_place_and_leaves_the_rest(values, data):
     sort_prefix(a, n)
     np.testing.assert_array_equal(a[:n], np.sort(before[:n]))
     np.testing.assert_array_equal(a[n:], before[n:])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, SENSOR[0] - 1), st.integers(0, SENSOR[1] - 1),
+                          st.integers(0, 5000), st.integers(0, 1)), max_size=60),
+       st.booleans(), st.sampled_from([1, 7, 1000]), st.one_of(st.none(), st.integers(0, 12)))
+def test_active_steps_are_the_frames_steps_with_events(events, ordered, dt_us, T):
+    """The one pass (numba) against the dense frames: the same spikes, steps with none left
+    out, each channel once and ascending; times going backwards are sorted first."""
+    if ordered:
+        events = sorted(events, key=lambda e: e[2])
+    s = stream_of(*events)
+    bins = bin_active_steps(s, dt_us, T)
+    frames = bin_events(s, dt_us=dt_us, T=T) if events or T is not None else None
+    expected_T = T if T is not None else (max(e[2] for e in events) // dt_us + 1
+                                          if events else 0)
+    assert bins.T == expected_T
+    dense = np.zeros((bins.T, s.n_channels), bool)
+    for j, step in enumerate(bins.steps):
+        channels = bins.channels[bins.ptr[j]:bins.ptr[j + 1]]
+        assert len(channels) and np.all(np.diff(channels) > 0)
+        dense[step, channels] = True
+    assert np.all(np.diff(bins.steps) > 0)
+    if frames is not None:
+        np.testing.assert_array_equal(dense, frames.reshape(len(frames), s.n_channels) > 0)
+    times = [e[2] for e in events]
+    assert (bins.t_min_us, bins.t_max_us) == ((min(times), max(times)) if times else (0, -1))
