@@ -2,7 +2,8 @@
 
 The data folder is ``$EVENTSIM_DATA`` or ``../shared/data`` beside the checkout. Without it,
 tests that need real recordings skip with the reason; under ``CI=true`` a missing data folder
-fails them instead.
+fails them instead. Tests that run folders of N-MNIST recordings (``nmnist_test``) take the
+few-KB cuts of ``tests/data/nmnist_mini`` when the data folder is not there.
 """
 
 from __future__ import annotations
@@ -34,3 +35,14 @@ def data_dir() -> Path:
             pytest.fail(msg)
         pytest.skip(msg)
     return d
+
+
+@pytest.fixture(scope="session")
+def nmnist_test() -> Path:
+    """A folder ``<digit>/<file>.bin`` of real N-MNIST test recordings: the data folder's
+    ``nmnist/Test``, else the first 600 records of a few of them (at least 8 recordings of
+    digits 1, 4 and 7 and 3 of 3 and 8; ``tests/data/make_cuts.py``)."""
+    d = find_data_dir()
+    if d is None and os.environ.get("CI", "").lower() == "true":
+        pytest.fail("real recordings not found: set EVENTSIM_DATA or put them in ../shared/data")
+    return d / "nmnist" / "Test" if d is not None else ROOT / "tests" / "data" / "nmnist_mini" / "Test"

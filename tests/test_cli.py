@@ -42,12 +42,12 @@ def net_file(tmp_path_factory, net) -> Path:
 
 
 @pytest.fixture(scope="module")
-def nmnist(tmp_path_factory, data_dir) -> Path:
+def nmnist(tmp_path_factory, nmnist_test) -> Path:
     """A folder <digit>/<file>.bin with a few real N-MNIST test recordings of two digits."""
     root = tmp_path_factory.mktemp("nmnist")
     for digit, n in DIGITS.items():
         (root / digit).mkdir()
-        for src in sorted((data_dir / "nmnist" / "Test" / digit).glob("*.bin"))[:n]:
+        for src in sorted((nmnist_test / digit).glob("*.bin"))[:n]:
             shutil.copy(src, root / digit / src.name)
     return root
 
@@ -170,14 +170,14 @@ def test_single_file_input(capsys, tmp_path, net, net_file, nmnist):
     assert json.loads(out_json.read_text())["samples"] == [expected_sample(path, result)]
 
 
-def test_class_named_folders_give_labels(capsys, tmp_path, data_dir):
+def test_class_named_folders_give_labels(capsys, tmp_path, nmnist_test):
     names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
     net = make_net(labels=names)
     path = tmp_path / "labelled.h5"
     eventsim.save_network(net, path)
     for digit in ("1", "7"):
         (tmp_path / "in" / names[int(digit)]).mkdir(parents=True)
-        src = min((data_dir / "nmnist" / "Test" / digit).glob("*.bin"))
+        src = min((nmnist_test / digit).glob("*.bin"))
         shutil.copy(src, tmp_path / "in" / names[int(digit)] / src.name)
     out_json = tmp_path / "out.json"
     code, out, err = run(capsys, path, tmp_path / "in", "--json", out_json)
@@ -254,8 +254,8 @@ def test_chunk_events_network_binning(capsys, tmp_path, nmnist):
 # --- bad input: one line on stderr naming the file, no traceback, exit 1 ---------------------
 
 
-def _truncated(tmp_path, data_dir):
-    src = min((data_dir / "nmnist" / "Test" / "1").glob("*.bin"))
+def _truncated(tmp_path, nmnist_test):
+    src = min((nmnist_test / "1").glob("*.bin"))
     path = tmp_path / "trunc.bin"
     path.write_bytes(src.read_bytes()[:5 * 200 + 3])  # 200 records and 3 bytes of the next
     return path
@@ -287,18 +287,21 @@ def _folder(tmp_path, name, files=()):
     return path
 
 
-def _folder_with_bad_file(tmp_path, data_dir, name="zz_trunc.bin"):
+def _folder_with_bad_file(tmp_path, nmnist_test, name="zz_trunc.bin"):
     """Two good N-MNIST samples and a truncated one, ``name`` (by default sorted last)."""
     root = tmp_path / "mixed"
     (root / "1").mkdir(parents=True)
-    for src in sorted((data_dir / "nmnist" / "Test" / "1").glob("*.bin"))[:2]:
+    for src in sorted((nmnist_test / "1").glob("*.bin"))[:2]:
         shutil.copy(src, root / "1" / src.name)
-    bad = _truncated(tmp_path, data_dir)
+    bad = _truncated(tmp_path, nmnist_test)
     shutil.move(bad, root / "1" / name)
     return root, root / "1" / name
 
 
-# Each case: (tmp_path, data_dir, net_file) -> (argv after "run", text naming the file,
+#: A DVS Gesture recording's first 400 records (128 x 128 pixels: off an N-MNIST sensor).
+GESTURE_CUT = Path(__file__).resolve().parent / "data" / "dvsgesture_cut.bs2"
+
+# Each case: (tmp_path, nmnist_test, net_file) -> (argv after "run", text naming the file,
 # further expected text, exception type under --debug)
 BAD_INPUTS = {
     "missing-net": lambda t, d, n: (
@@ -329,11 +332,9 @@ BAD_INPUTS = {
         [n, _text(t, "events.txt", "1 2 3 1\n")], str(t / "events.txt"), "unknown extension",
         FormatError),
     "dvsgesture-on-nmnist-net": lambda t, d, n: (
-        [n, d / "dvsgesture_slayer" / "1.bs2"], str(d / "dvsgesture_slayer" / "1.bs2"),
-        r"x=", EventError),
+        [n, GESTURE_CUT], str(GESTURE_CUT), r"x=", EventError),
     "dvsgesture-chunked": lambda t, d, n: (
-        [n, d / "dvsgesture_slayer" / "1.bs2", "--chunk-events", 1000],
-        str(d / "dvsgesture_slayer" / "1.bs2"), r"x=", EventError),
+        [n, GESTURE_CUT, "--chunk-events", 100], str(GESTURE_CUT), r"x=", EventError),
     "no-net-no-input": lambda t, d, n: ([], "", "give NET and INPUT", InputError),
     "net-without-input": lambda t, d, n: ([n], "", "give NET and INPUT", InputError),
     "dt-us-zero": lambda t, d, n: ([n, _folder(t, "in"), "--dt-us", 0], "--dt-us",
@@ -359,21 +360,21 @@ BAD_INPUTS = {
 }
 
 
-def _bad(case, tmp_path, data_dir, net_file):
-    argv, names, text, exc = BAD_INPUTS[case](tmp_path, data_dir, net_file)
+def _bad(case, tmp_path, nmnist_test, net_file):
+    argv, names, text, exc = BAD_INPUTS[case](tmp_path, nmnist_test, net_file)
     out_json = tmp_path / "result.json"
     if "--json" not in argv:
         argv = [*argv, "--json", out_json]
     # the input folders must hold an event file, so the error is the one under test
     if (tmp_path / "in").is_dir():
-        src = min((data_dir / "nmnist" / "Test" / "1").glob("*.bin"))
+        src = min((nmnist_test / "1").glob("*.bin"))
         shutil.copy(src, tmp_path / "in" / src.name)
     return argv, names, text, exc, out_json
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
-def test_bad_input_one_line_no_traceback(capsys, tmp_path, data_dir, net_file, case):
-    argv, names, text, _, out_json = _bad(case, tmp_path, data_dir, net_file)
+def test_bad_input_one_line_no_traceback(capsys, tmp_path, nmnist_test, net_file, case):
+    argv, names, text, _, out_json = _bad(case, tmp_path, nmnist_test, net_file)
     code, _out, err = run(capsys, *argv)
     assert code == 1
     assert "Traceback" not in err
@@ -386,8 +387,8 @@ def test_bad_input_one_line_no_traceback(capsys, tmp_path, data_dir, net_file, c
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
-def test_bad_input_debug_raises(capsys, tmp_path, data_dir, net_file, case):
-    argv, _names, text, exc, _ = _bad(case, tmp_path, data_dir, net_file)
+def test_bad_input_debug_raises(capsys, tmp_path, nmnist_test, net_file, case):
+    argv, _names, text, exc, _ = _bad(case, tmp_path, nmnist_test, net_file)
     with pytest.raises(exc) as info:
         main(["run", *map(str, argv), "--debug"])
     assert text in str(info.value)
@@ -395,11 +396,11 @@ def test_bad_input_debug_raises(capsys, tmp_path, data_dir, net_file, case):
 
 @pytest.mark.parametrize("name", ["zz_trunc.bin", "0000-trunc.bin"])  # the last, the first
 def test_a_damaged_sample_among_good_ones_is_named_and_the_others_kept(capsys, tmp_path,
-                                                                      data_dir, net_file, name):
+                                                                      nmnist_test, net_file, name):
     """As a parallel run does: the damaged file is reported by name, the others run, the JSON
     (with the metrics, which read the first sample that ran) lists what ran and what did not,
     and the exit status is 1."""
-    folder, bad = _folder_with_bad_file(tmp_path, data_dir, name)
+    folder, bad = _folder_with_bad_file(tmp_path, nmnist_test, name)
     out_json = tmp_path / "out.json"
     code, out, err = run(capsys, net_file, folder, "--json", out_json)
     assert code == 1
@@ -421,8 +422,8 @@ def test_a_damaged_sample_among_good_ones_is_named_and_the_others_kept(capsys, t
         main(["run", str(net_file), str(folder), "--debug"])
 
 
-def test_when_no_sample_runs_nothing_is_written(capsys, tmp_path, data_dir, net_file):
-    folder, bad = _folder_with_bad_file(tmp_path, data_dir)
+def test_when_no_sample_runs_nothing_is_written(capsys, tmp_path, nmnist_test, net_file):
+    folder, bad = _folder_with_bad_file(tmp_path, nmnist_test)
     for good in sorted((folder / "1").glob("0*.bin")):
         good.unlink()
     (folder / "1" / "empty.bin").write_bytes(b"")

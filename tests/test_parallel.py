@@ -18,12 +18,12 @@ SENSOR = (34, 34, 2)
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory, data_dir):
+def folder(tmp_path_factory, nmnist_test):
     """24 real N-MNIST test recordings of three digits, and the MLP."""
     root = tmp_path_factory.mktemp("par")
     for digit in ("1", "4", "7"):
         (root / digit).mkdir()
-        for src in sorted((data_dir / "nmnist" / "Test" / digit).glob("*.bin"))[:8]:
+        for src in sorted((nmnist_test / digit).glob("*.bin"))[:8]:
             shutil.copy(src, root / digit / src.name)
     return root
 

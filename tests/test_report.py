@@ -16,12 +16,12 @@ SENSOR = (34, 34, 2)
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, data_dir):
+def run_dir(tmp_path_factory, nmnist_test):
     """A report of the shipped MLP on 6 real test recordings of two digits."""
     root = tmp_path_factory.mktemp("report")
     for digit in ("3", "8"):
         (root / "in" / digit).mkdir(parents=True)
-        for src in sorted((data_dir / "nmnist" / "Test" / digit).glob("*.bin"))[:3]:
+        for src in sorted((nmnist_test / digit).glob("*.bin"))[:3]:
             shutil.copy(src, root / "in" / digit / src.name)
     return root
 

@@ -24,6 +24,10 @@ events_cut.npy         the events of nmnist_cut.bin as a structured .npy
 events_cut.h5          the same through eventsim.write_events (Fletcher-32 checksums)
 tiny_net.h5            a seeded random 128-8-4 network (eventsim.save_network, checksummed)
 tiny_net.nir           the same network through eventsim.to_nir (dt 1 ms)
+nmnist_mini/Test/D/F   nmnist/Test/D/F, its first 600 5-byte records: the first 8 recordings
+                       of digits 1, 4 and 7 and the first 3 of 3 and 8, for the tests that run
+                       folders of N-MNIST recordings (CLI, report, threads, Dask) when the
+                       shared recordings are not there (tests/conftest.py: ``nmnist_test``)
 =====================  =========================================================================
 """
 
@@ -36,6 +40,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+#: Digit folder -> recordings in ``nmnist_mini``.
+MINI_NMNIST = {"1": 8, "3": 3, "4": 8, "7": 8, "8": 3}
 DATA = HERE.parents[1].parent / "shared" / "data"
 
 
@@ -97,6 +103,11 @@ def main() -> None:
     net.dt_us = 1000
     eventsim.save_network(net, HERE / "tiny_net.h5")
     eventsim.to_nir(net, HERE / "tiny_net.nir")
+    for digit, n in MINI_NMNIST.items():
+        folder = HERE / "nmnist_mini" / "Test" / digit
+        folder.mkdir(parents=True, exist_ok=True)
+        for src in sorted((DATA / "nmnist" / "Test" / digit).glob("*.bin"))[:n]:
+            (folder / src.name).write_bytes(src.read_bytes()[:600 * 5])
     for p in sorted(HERE.glob("*_cut.*")) + [HERE / "tiny_net.h5", HERE / "tiny_net.nir"]:
         print(f"{p.name:22s} {p.stat().st_size:7d} bytes")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -77,6 +78,29 @@ def test_atis_equals_tonic(data_dir, name):
         np.testing.assert_array_equal(stream.events, expected, err_msg=str(f))
         assert stream.sensor_size == sensor
         assert stream.source == str(f)
+
+
+CUTS = Path(__file__).resolve().parents[1] / "data"
+
+
+@pytest.mark.parametrize(("name", "sensor"), [("nmnist_cut.bin", (34, 34, 2)),
+                                              ("dvsgesture_cut.bs2", (128, 128, 2)),
+                                              ("davis346_cut.aedat4", (346, 260, 2))])
+def test_the_shipped_cuts_read_as_tonic_reads_them(name, sensor):
+    """The few-KB cuts of real recordings in tests/data (no data folder needed), against
+    tonic's own readers, whole and in chunks."""
+    path = CUTS / name
+    stream = read_events(path)
+    if path.suffix == ".aedat4":
+        expected = tonic.io.read_aedat4(str(path))  # aedat's dtype: t, x, y, on
+        expected = np.array(list(zip(expected["x"], expected["y"], expected["t"],
+                                     expected["on"])), EVENT_DTYPE)
+    else:
+        expected = tonic.io.read_mnist_file(str(path), dtype=tonic.io.events_struct)
+    assert len(expected) > 100
+    np.testing.assert_array_equal(stream.events, expected)
+    assert stream.sensor_size == sensor
+    np.testing.assert_array_equal(concat(iter_events(path, 97)), expected)
 
 
 def test_atis_overflow_records_as_tonic(tmp_path):
