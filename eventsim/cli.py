@@ -8,11 +8,8 @@ import math
 import os
 import signal
 import sys
-import time
 import warnings
 from pathlib import Path
-
-import numpy as np
 
 from eventsim import fileio
 from eventsim.errors import (
@@ -212,14 +209,6 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _label_of(path: Path, labels: list[str] | None) -> int | None:
-    """A numeric parent folder gives the label; so does one named as a class of the network."""
-    name = path.parent.name
-    if labels and name in labels:
-        return labels.index(name)
-    return int(name) if name.isdigit() else None
-
-
 def _samples(input_path: str) -> list[Path]:
     from eventsim.events.readers import SUPPORTED_EXTENSIONS
 
@@ -231,64 +220,6 @@ def _samples(input_path: str) -> list[Path]:
     if not files:
         raise InputError(f"{path}: no event files ({', '.join(SUPPORTED_EXTENSIONS)}) in the folder")
     return files
-
-
-def _sensor_size(net):
-    if net.sensor_size is not None:
-        return net.sensor_size
-    if len(net.input_shape) == 3:
-        p, h, w = net.input_shape
-        return (w, h, p)
-    return None
-
-
-def _input_frame(net, path: Path | None, chunk_events: int | None) -> np.ndarray:
-    """The events of the sample at ``path`` (None: the example's saccades) per input
-    channel, shape (n_inputs,): the report's input frame. Read in chunks, bounded memory."""
-    from eventsim import iter_events, saccade_events
-
-    frame = np.zeros(net.n_inputs, np.int64)
-    streams = [saccade_events()] if path is None else iter_events(
-        path, chunk_events or 1_000_000, _sensor_size(net))
-    for stream in streams:
-        frame += np.bincount(stream.channels(), minlength=len(frame))[:len(frame)]
-    return frame
-
-
-def _table(net, results, mode: str, dt_us: int) -> tuple[str, list[dict]]:
-    from eventsim.metrics.counts import population_kinds
-
-    rows = []
-    for i, (li, _, kind, n) in enumerate(population_kinds(net)):
-        spikes = int(sum(len(r.spikes[i]) for r in results))
-        if mode == "discrete":
-            steps = sum(r.T for r in results)
-            rate, unit = spikes / max(n * steps, 1), "/neuron/step"
-        else:
-            seconds = sum(r.duration_us for r in results) / 1e6 if results else 0
-            rate, unit = spikes / max(n * seconds, 1e-12), "Hz"
-        if not hasattr(net, "layers"):  # a graph: its populations by name
-            li = net.populations[i].name
-        rows.append({"layer": li, "kind": kind, "neurons": n,
-                     "spikes": spikes, "sops": int(sum(int(r.sops[i]) for r in results)),
-                     "macs": int(sum(int(r.macs[i]) for r in results)),
-                     "neuron_updates": int(sum(int(r.neuron_updates[i]) for r in results)),
-                     "rate": rate, "rate_unit": unit})
-    macs = any(r["macs"] for r in rows)  # analog inputs (NeuNorm): a column of their own
-    mac_head = f"{'MACs':>15}" if macs else ""
-    wl = max(5, *(len(str(r["layer"])) for r in rows))  # graph populations have names
-    wk = max(10, *(len(r["kind"]) + 2 for r in rows))
-    head = f"{'layer':>{wl}}  {'kind':<{wk}}{'neurons':>9}{'spikes':>12}{'SOPs':>15}{mac_head}"
-    lines = [f"{head}  rate ({unit})"]
-    for r in rows:
-        mac = f"{r['macs']:>15}" if macs else ""
-        lines.append(f"{r['layer']:>{wl}}  {r['kind']:<{wk}}{r['neurons']:>9}{r['spikes']:>12}"
-                     f"{r['sops']:>15}{mac}  {r['rate']:.4g}")
-    mac_total = f"{sum(r['macs'] for r in rows):>15}" if macs else ""
-    lines.append(f"{'total':>{wl}}  {'':<{wk}}{sum(r['neurons'] for r in rows):>9}"
-                 f"{sum(r['spikes'] for r in rows):>12}{sum(r['sops'] for r in rows):>15}"
-                 f"{mac_total}")
-    return "\n".join(lines), rows
 
 
 def _check_json_path(path: Path, inputs: list) -> None:
@@ -343,7 +274,7 @@ def cmd_run(args) -> int:
     from tqdm import tqdm
 
     from eventsim import Simulator, load_network, random_mlp, saccade_events
-    from eventsim.runs import Failed, run_files
+    from eventsim.runs import run_dataset
 
     parallel = args.workers > 1 or args.scheduler is not None
     if args.workers > 1 and args.scheduler is not None:
@@ -385,67 +316,42 @@ def cmd_run(args) -> int:
         check_window(args.T, dt_us, net.n_neurons, "eventsim run", ("--T", "--dt-us"))
     if args.workers > 1:
         _check_workers(args.workers, net)
-    try:
-        sim = Simulator(net, args.mode, args.dtype, dt_us, args.T)
+    samples = [saccade_events()] if args.example else files
+    try:  # the network is checked before any sample runs
+        Simulator(net, args.mode, args.dtype, dt_us, args.T)
     except EventsimError as err:
         raise _with_file(net_name, err) from None
-    report = args.mode == "discrete" and (args.json or args.report)
-    start = time.perf_counter()
-    if args.example:
-        done = [sim.run(saccade_events())]
-    else:  # one file: its error is the run's error
-        with tqdm(total=len(files), disable=len(files) <= 1, file=sys.stderr,
-                  unit="sample") as bar:
-            done = run_files(sim, files, args.threads, _sensor_size(net), args.chunk_events,
-                             bar.update, args.workers, args.scheduler,
-                             strict=len(files) == 1 or args.debug)
-    failed = [r for r in done if isinstance(r, Failed)]
-    ran = [(p, r) for p, r in zip(files, done) if not isinstance(r, Failed)]
-    results = [r for _, r in ran]
-    samples = [{"path": str(path) if path else "<synthetic saccades seed=0>",
-                "label": _label_of(path, net.labels) if path is not None else None,
-                "predicted": r.predicted, "T": r.T, "spikes": r.n_spikes.tolist(),
-                "sops": r.sops.tolist(), "macs": r.macs.tolist()} for path, r in ran]
-    elapsed = time.perf_counter() - start
-    frame = None  # the report's input events per channel, of the first sample run
-    if report and ran:
-        frame = _input_frame(net, ran[0][0], args.chunk_events)
-    for f in failed:
+    with tqdm(total=len(samples), disable=len(samples) <= 1, file=sys.stderr,
+              unit="sample") as bar:
+        run = run_dataset(net, samples, name=net_name, input_name=args.input, mode=args.mode,
+                          dtype=args.dtype, dt_us=dt_us, T=args.T, threads=args.threads,
+                          workers=args.workers, scheduler=args.scheduler,
+                          chunk_events=args.chunk_events, profiles=profiles,
+                          metrics=bool(args.json or args.report), progress=bar.update,
+                          strict=len(samples) == 1 or args.debug)
+    for f in run.not_run:
         print(f"eventsim: error: sample not run: {f.error}", file=sys.stderr)
-    if not results:
-        print(f"eventsim: error: no sample ran ({len(failed)} not run); nothing written",
+    if not run.samples:
+        print(f"eventsim: error: no sample ran ({len(run.not_run)} not run); nothing written",
               file=sys.stderr)
         return 1
-    table, rows = _table(net, results, args.mode, dt_us)
-    labelled = [s for s in samples if s["label"] is not None]
-    accuracy = (sum(s["label"] == s["predicted"] for s in labelled) / len(labelled)
-                if labelled else None)
-    not_run = f" ({len(failed)} not run)" if failed else ""
+    n = len(run.samples)
+    not_run = f" ({len(run.not_run)} not run)" if run.not_run else ""
     print(f"network: {net_name}  mode: {args.mode}  dtype: {args.dtype}  dt_us: {dt_us}  "
-          f"samples: {len(samples)}{not_run}")
-    print(table)
-    print(f"time: {elapsed:.3f} s ({elapsed / len(samples) * 1e3:.2f} ms per sample, "
+          f"samples: {n}{not_run}")
+    print(run.table())
+    print(f"time: {run.seconds:.3f} s ({run.seconds / n * 1e3:.2f} ms per sample, "
           "including reading the files)")
-    if accuracy is not None:
-        correct = sum(s["label"] == s["predicted"] for s in labelled)
-        print(f"accuracy: {accuracy:.2%} ({correct}/{len(labelled)})")
-    payload = {"network": net_name, "input": args.input, "mode": args.mode,
-               "dtype": args.dtype, "dt_us": dt_us, "T": args.T or net.T,
-               "samples": samples, "accuracy": accuracy, "layers": rows,
-               "not_run": [{"path": f.path, "error": f.error} for f in failed]}
-    if report:
-        from eventsim.metrics.summary import summarize
-
-        payload["metrics"] = summarize(net, results, [s["label"] for s in samples],
-                                       profiles=profiles, input_counts=frame)
+    if run.accuracy is not None:
+        print(f"accuracy: {run.accuracy:.2%} ({run.correct}/{run.labelled})")
     if args.json:
-        _write_json(args.json, payload)
+        _write_json(args.json, run.to_json())
         print(f"wrote {args.json}")
     if args.report:
         from eventsim.report import write_report
 
-        print(f"report: {write_report(payload, args.report)}")
-    return 1 if failed else 0
+        print(f"report: {write_report(run.to_json(), args.report)}")
+    return 1 if run.not_run else 0
 
 
 def cmd_validate(args) -> int:
@@ -453,6 +359,7 @@ def cmd_validate(args) -> int:
 
     from eventsim import load_network, read_events
     from eventsim.bridges.brian2 import check_bridgeable
+    from eventsim.runs import sensor_size_of
     from eventsim.validate import random_samples, report_lines, validate
 
     if args.target == "cpp_standalone" and args.mode == "continuous":
@@ -474,7 +381,7 @@ def cmd_validate(args) -> int:
     if args.random_input is not None:
         samples, paths = random_samples(net, args.random_input, args.T, args.rate, args.seed)
     else:
-        samples = [read_events(f, _sensor_size(net)) for f in files]
+        samples = [read_events(f, sensor_size_of(net)) for f in files]
         paths = [str(f) for f in files]
     with tqdm(total=2 * len(samples), disable=len(samples) <= 1, file=sys.stderr,
               unit="sample") as bar:

@@ -65,10 +65,11 @@ def _tiny_network(streams, labels, log):
 
 def run_demo(out: str | Path = "eventsim-demo", samples: int = 20, net_path=None,
              log=print) -> dict:
-    """Run the demo (module docstring); returns the run's JSON payload (with ``"metrics"``)."""
-    from eventsim import Simulator, load_network
-    from eventsim.metrics.summary import summarize
+    """Run the demo (module docstring); returns the run's JSON payload (with ``"metrics"``,
+    :meth:`eventsim.runs.RunSummary.to_json`)."""
+    from eventsim import load_network
     from eventsim.report import write_report
+    from eventsim.runs import run_dataset
 
     start = time.perf_counter()
     images, labels = digits()
@@ -88,16 +89,11 @@ def run_demo(out: str | Path = "eventsim-demo", samples: int = 20, net_path=None
         train = [digit_stream(images[k], seed=k) for k in range(20, len(images))]
         net = _tiny_network(train, labels[20:], log)
         name = "<tiny network trained on the spot>"
-    sim = Simulator(net)
-    results = [sim.run(s) for s in test]
-    predicted = [r.predicted for r in results]
-    correct = int(np.sum(np.array(predicted) == labels[:samples]))
-    accuracy = correct / samples
-    payload = {"network": name, "input": "<shipped digits, emulated DVS>", "mode": "discrete",
-               "dtype": "float32", "dt_us": net.dt_us, "T": net.T, "accuracy": accuracy,
-               "samples": [{"label": int(y), "predicted": int(p)}
-                           for y, p in zip(labels[:samples], predicted)]}
-    payload["metrics"] = m = summarize(net, results, list(labels[:samples]), test[0])
+    run = run_dataset(net, test, list(labels[:samples]), name=name,
+                      input_name="<shipped digits, emulated DVS>", metrics=True)
+    payload = run.to_json()
+    m = run.metrics
+    correct, accuracy = run.correct, run.accuracy
     log(f"accuracy: {accuracy:.0%} ({correct}/{samples})")
     log(f"{'layer':<16}{'SOPs/sample':>14}{'spikes/sample':>15}{'sparsity':>10}"
         f"{'SNN pJ':>12}{'ANN pJ':>12}   (45 nm fp32)")

@@ -41,7 +41,7 @@ def data_dir() -> Path:
 def nmnist_test() -> Path:
     """A folder ``<digit>/<file>.bin`` of real N-MNIST test recordings: the data folder's
     ``nmnist/Test``, else the first 600 records of a few of them (at least 8 recordings of
-    digits 1, 4 and 7 and 3 of 3 and 8; ``tests/data/make_cuts.py``)."""
+    digits 1, 4 and 7, 3 of 3 and 2 of 8; ``tests/data/make_cuts.py``)."""
     d = find_data_dir()
     if d is None and os.environ.get("CI", "").lower() == "true":
         pytest.fail("real recordings not found: set EVENTSIM_DATA or put them in ../shared/data")
