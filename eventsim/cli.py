@@ -69,6 +69,17 @@ def _positive(text: str) -> float:
     return value
 
 
+def _speed(text: str) -> float:
+    """An argparse type: a number > 0, or inf."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0 or inf, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0 or inf, got {text!r}")
+    return value
+
+
 def _brian_step(text: str) -> float:
     """An argparse type: Brian2's step in us, at least 1 ns (Brian2 steps every neuron every
     step: a step of 1e-15 us would never end)."""
@@ -104,6 +115,14 @@ def _parser() -> argparse.ArgumentParser:
                      help="run the samples in parallel on a local Dask cluster of N processes")
     run.add_argument("--scheduler", metavar="ADDRESS",
                      help="run the samples on an existing Dask cluster (tcp://host:8786)")
+    run.add_argument("--realtime", action="store_true",
+                     help="replay one recording at its own pace, deciding after every chunk: "
+                     "prints the decisions, their latency and whether the engine keeps up")
+    run.add_argument("--chunk-us", type=_whole(), default=10_000,
+                     help="--realtime: chunk length in us of the recording (default 10000)")
+    run.add_argument("--speed", type=_speed, default=1.0,
+                     help="--realtime: replay this many times faster than real time "
+                     "(default 1; inf: no waiting)")
     run.add_argument("--json", type=Path, help="write the results to this JSON file")
     run.add_argument("--report", type=Path, metavar="DIR",
                      help="write an HTML report with figures into DIR (discrete mode)")
@@ -294,6 +313,8 @@ def cmd_run(args) -> int:
                          f"got --mode {args.mode}")
     if args.chunk_events is not None and args.example:
         raise InputError("eventsim run: --chunk-events streams files; --example reads none")
+    if args.realtime:
+        return _run_realtime(args)
     profiles = _profiles(args.profile)
     if not args.example and (not args.net or not args.input):
         raise InputError("eventsim run: give NET and INPUT, or --example")
@@ -352,6 +373,57 @@ def cmd_run(args) -> int:
 
         print(f"report: {write_report(run.to_json(), args.report)}")
     return 1 if run.not_run else 0
+
+
+def _run_realtime(args) -> int:
+    """``eventsim run NET FILE --realtime``: :func:`eventsim.realtime.replay`, printed."""
+    import numpy as np
+
+    from eventsim import Simulator, load_network, read_events
+    from eventsim.realtime import replay
+    from eventsim.runs import label_of, sensor_size_of
+
+    others = [flag for flag, given in (("--example", args.example), ("--json", args.json),
+                                       ("--report", args.report),
+                                       ("--threads", args.threads is not None),
+                                       ("--workers", args.workers > 1),
+                                       ("--scheduler", args.scheduler),
+                                       ("--chunk-events", args.chunk_events)) if given]
+    if others or args.mode != "discrete":
+        raise InputError("eventsim run: --realtime replays one recording in discrete mode; "
+                         f"not with {', '.join(others) or '--mode ' + args.mode}")
+    if not args.net or not args.input:
+        raise InputError("eventsim run: --realtime needs NET and one event FILE")
+    files = _samples(args.input)
+    if len(files) != 1:
+        raise InputError(f"eventsim run: --realtime replays one recording; {args.input} holds "
+                         f"{len(files)}")
+    net = load_network(args.net)
+    try:
+        sim = Simulator(net, "discrete", args.dtype, args.dt_us or net.dt_us, args.T)
+    except EventsimError as err:
+        raise _with_file(args.net, err) from None
+    stream = read_events(files[0], sensor_size_of(net))
+    print(f"network: {args.net}  replaying {files[0]} ({len(stream)} events) in chunks of "
+          f"{args.chunk_us} us at {args.speed:g}x real time, dt_us {sim.dt_us}")
+
+    def show(t_us: int, decision: int) -> None:
+        print(f"t={t_us / 1e3:10.1f} ms  decision: {decision}")
+
+    run = replay(sim, stream, args.chunk_us, args.speed, on_decision=show)
+    label = label_of(files[0], net.labels)
+    known = f" (label {label})" if label is not None else ""
+    print(f"decision at the end: {run.result.predicted}{known}")
+    undecided = int(np.isnan(run.latency_s).sum())
+    after = f" ({undecided} after the window's end, never decided)" if undecided else ""
+    print(f"latency from an event to the first decision that includes it: median "
+          f"{run.latency_percentile(50) * 1e3:.2f} ms, p99 {run.latency_percentile(99) * 1e3:.2f} "
+          f"ms over {run.events - undecided} events{after}")
+    verdict = "keeps up" if run.keeps_up else "falls behind"
+    pace = args.speed if math.isfinite(args.speed) else 1  # inf: against real time
+    print(f"engine: {run.sustained_rate:.4g} events/s sustained (busy {run.busy_s * 1e3:.1f} ms) "
+          f"against the recording's {run.recording_rate:.4g} events/s x{pace:g}: {verdict}")
+    return 0
 
 
 def cmd_validate(args) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from eventsim.engine.inputs import (
     check_stream,
     dense_input,
 )
+from eventsim.engine.live import LiveRun
 from eventsim.engine.plan import (
     C_IN,
     CAN_SELF,
@@ -44,12 +45,15 @@ from eventsim.engine.threads import check_threads, map_threads
 from eventsim.errors import EventsimWarning, InputError, NetworkError
 from eventsim.events.binning import bin_active_steps
 from eventsim.events.stream import EventStream
-from eventsim.limits import check_memory, check_window
+from eventsim.limits import INT64_MAX, check_memory, check_window
 from eventsim.network.graph import INPUT, Graph, as_graph, population_label, projection_name
 from eventsim.network.layers import NeuNorm
 from eventsim.network.network import Network, layer_name
 
 DEFAULT_DT_US = 1000
+#: The window of a stream whose end is not known (:meth:`Simulator.stream`): 2**40 steps.
+#: Its queue keeps no entry beyond, and the window ends at the last step run when closed.
+OPEN_STEPS = 1 << 40
 RECORDS = ("all", "output")
 
 
@@ -396,10 +400,10 @@ class Simulator:
         if isinstance(inputs, np.ndarray):
             return self._run_binned(*dense_input(net, inputs, T))
         if isinstance(inputs, Iterable):
-            if T is None:
-                raise InputError("simulate: streaming chunks needs 'T' (argument or net.T): the "
-                                 "window cannot cover a recording whose end is not yet known")
-            return _simulate_chunks(net, iter(inputs), self._new_run(self.plan, T))
+            live = self.stream(T)
+            for chunk in inputs:
+                live.feed(chunk)
+            return live.close()
         raise InputError(f"simulate: 'inputs' must be an array, an EventStream or an iterator "
                          f"of EventStream chunks, got {type(inputs).__name__}")
 
@@ -430,6 +434,20 @@ class Simulator:
         """
         threads = check_threads(threads)
         return map_threads(lambda x: self.run(x, T, analog), inputs, threads, progress)
+
+    def stream(self, T: int | None = None) -> LiveRun:
+        """A run fed chunk by chunk while the events arrive (:mod:`eventsim.engine.live`):
+        ``feed(chunk)``, ``decision()`` so far, ``close()`` for the Result. ``T`` (else the
+        simulator's) bounds the window; without one it ends at the last event. Discrete
+        mode."""
+        if self.mode != "discrete":
+            raise InputError("stream: chunks run in discrete mode only; got mode "
+                             f"{self.mode!r}")
+        T = check_steps(T, "T", minimum=0)
+        T = T if T is not None else self.T
+        open_T = min(OPEN_STEPS, INT64_MAX // self.dt_us - 1,
+                     INT64_MAX // max(self.plan.n_neurons, 1) - 2)
+        return LiveRun(self._new_run(self.plan, T if T is not None else open_T), self.net, T)
 
     def _run_analog(self, image, T: int | None) -> Result:
         """A static image as a constant current through every projection from the input:
@@ -511,9 +529,10 @@ def simulate(
     inputs : ndarray, EventStream, or iterable of EventStream
         A 0/1 array of input spikes, shape ``(T, n_inputs)`` or ``(T, *input_shape)``; or an
         event stream, binned (binary) by the one rule of :mod:`eventsim.events.binning`; or an
-        iterator of consecutive chunks of one recording (state carries across chunks; the
-        result equals the whole stream at once; ``T`` must then be given or set on ``net``;
-        discrete mode only).
+        iterator of consecutive chunks of one recording (state carries across chunks, the
+        result equals the whole stream at once, and without ``T`` the window ends at the
+        last event's step; discrete mode only; :meth:`Simulator.stream` feeds them one by
+        one).
     mode : {"discrete", "continuous"}
         ``"discrete"``: the STBP recurrence exactly (see :mod:`eventsim.network.layers`).
         ``"continuous"``: real-valued time from the events' timestamps
@@ -540,37 +559,3 @@ def simulate(
     To run many samples, build a :class:`Simulator` once and call its ``run``.
     """
     return Simulator(net, mode, dtype, dt_us, T).run(inputs, analog=analog)
-
-
-def _simulate_chunks(net: Network, chunks: Iterator[EventStream], run: DiscreteRun) -> Result:
-    """Stream chunks: each chunk's last (possibly incomplete) step waits for the next chunk.
-
-    The closed steps of a chunk run through :meth:`DiscreteRun.run_events` (binned in windows
-    that hold events), the open step is held as its distinct channels, so memory is bounded
-    by the chunk, not by the recording or the steps it spans.
-    """
-    dt_us, T = run.dt_us, run.T
-    held = np.zeros(0, np.int64), np.zeros(0, np.int64)  # (channels, t_us) of the open step
-
-    for chunk in chunks:
-        if not isinstance(chunk, EventStream):
-            raise InputError(f"simulate: chunks must be EventStream, got {type(chunk).__name__}")
-        check_stream(net, chunk)
-        if len(chunk) == 0:
-            continue
-        late = np.flatnonzero(chunk.events["t"] < run.step * dt_us)
-        if len(late):  # its step has run: binning would drop it silently
-            i, t_i = int(late[0]), int(chunk.events["t"][late[0]])
-            raise InputError(
-                f"{chunk.source}: record {i} has t={t_i} us (step {t_i // dt_us}), but earlier "
-                f"chunks already ran up to step {run.step}; chunks must follow each other in time")
-        ch = np.concatenate([held[0], chunk.channels()])
-        t = np.concatenate([held[1], chunk.events["t"]])
-        open_step = int(t.max()) // dt_us
-        closed = t < open_step * dt_us
-        run.run_events(ch[closed], t[closed], min(open_step, T))
-        # binary binning: the open step needs only its distinct channels
-        held_ch = np.unique(ch[~closed])
-        held = held_ch, np.full(len(held_ch), open_step * dt_us, np.int64)
-    run.run_events(held[0], held[1], T)
-    return run.result()

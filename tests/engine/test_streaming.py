@@ -186,10 +186,16 @@ def test_event_in_a_closed_step_raises():
         simulate(net, iter(chunks), dt_us=1000, T=5)
 
 
-def test_streaming_needs_T():
-    net = Network([Dense([[1.0]])], (1,))
-    with pytest.raises(InputError, match="needs 'T'"):
-        simulate(net, iter([EventStream(np.zeros(1, EVENT_DTYPE), (1, 1, 1))]))
+def test_streaming_without_T_ends_at_the_last_event():
+    net = Network([Dense([[1.0]], bias=[0.3], v_th=0.5)], (1,))  # fires on its own too
+    events = np.zeros(3, EVENT_DTYPE)
+    events["t"] = [0, 2100, 6999]
+    whole = EventStream(events, (1, 1, 1))
+    chunks = [EventStream(events[:1], (1, 1, 1)), EventStream(events[1:], (1, 1, 1))]
+    streamed = simulate(net, iter(chunks), dt_us=1000)
+    assert streamed.T == 7
+    assert_same_result(streamed, simulate(net, whole, dt_us=1000))
+    assert simulate(net, iter([]), dt_us=1000).T == 0
 
 
 # --- a real recording, read back in chunks from HDF5 ---------------------------------------
