@@ -28,6 +28,7 @@ from eventsim.engine.simulate import DEFAULT_DT_US, Simulator
 from eventsim.engine.threads import check_threads, map_threads
 from eventsim.errors import EventsimError, InputError, quoted
 from eventsim.events.stream import EventStream
+from eventsim.limits import check_window
 
 
 @dataclass
@@ -43,14 +44,23 @@ def run_file(sim: Simulator, path: str | os.PathLike, sensor_size=None,
     """Read ``path`` and run it on ``sim``.
 
     With ``chunk_events`` the file is streamed in chunks of that many events (bounded
-    memory, :func:`~eventsim.events.readers.iter_events`). ``sensor_size`` is passed to the
-    reader.
+    memory, :func:`~eventsim.events.readers.iter_events`); the window is the simulator's
+    ``T``, else one first pass finds the recording's last timestamp (and checks the window
+    that covers it). ``sensor_size`` is passed to the reader.
     """
+    from eventsim.events.binning import n_steps
     from eventsim.events.readers import iter_events, read_events
 
     if not chunk_events:
         return sim.run(read_events(path, sensor_size))
-    return sim.run(iter_events(path, chunk_events, sensor_size))
+    T = sim.T
+    if T is None:
+        t_last = max((c.t_last_us for c in iter_events(path, chunk_events, sensor_size)
+                      if len(c)), default=None)
+        T = n_steps(t_last, sim.dt_us)
+        check_window(T, sim.dt_us, sim.plan.n_neurons,
+                     f"{path}: the window that covers its events (to t={t_last} us)")
+    return sim.run(iter_events(path, chunk_events, sensor_size), T=T)
 
 
 def try_file(sim: Simulator, path: str | os.PathLike, sensor_size=None,

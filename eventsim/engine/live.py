@@ -34,8 +34,9 @@ import numpy as np
 from eventsim.engine.inputs import check_stream
 from eventsim.engine.plan import OFF, N
 from eventsim.engine.result import Result
-from eventsim.errors import InputError
+from eventsim.errors import InputError, ResourceError
 from eventsim.events.stream import EventStream
+from eventsim.limits import check_window
 
 
 class LiveRun:
@@ -97,6 +98,14 @@ class LiveRun:
                                         np.int64), t])
             self._t_last = max(self._t_last, int(t.max()))
             self._open = self._t_last // dt_us
+            if self._T_end is None and self._open >= run.T:  # past the open window's end
+                check_window(self._open + 1, dt_us, run.plan.n_neurons,
+                             f"{chunk.source}: the window that covers its events (to "
+                             f"t={self._t_last} us)")
+                raise ResourceError(
+                    f"{chunk.source}: the window that covers its events (to t={self._t_last} "
+                    f"us) has {self._open + 1} steps, more than a stream without T holds "
+                    f"({run.T}); give T")
             closed = t < self._open * dt_us
             self._run_to(ch[closed], t[closed], self._open)
             self._held = np.unique(ch[~closed])  # binary binning: its distinct channels

@@ -4,6 +4,8 @@ Formats, chosen by extension and checked against the content:
 
 ===============  ==============================================================================
 ``.bin .bs2``    Orchard's ATIS 5-byte records (N-MNIST, N-Caltech101, slayer's DVS Gesture)
+``.aedat``       AEDAT 2.0 (jAER: DVS128, DAVIS240, DAVIS346) and 3.1 (cAER; the original DVS
+                 Gesture release), decoded here (:mod:`.aedat`)
 ``.aedat4``      AEDAT 4.0 (iniVation cameras), through the ``aedat`` package (:mod:`.aedat4`)
 ``.raw``         Prophesee EVT 2.0 / EVT 3.0, through ``expelliarmus`` (:mod:`.prophesee`)
 ``.dat``         Prophesee DAT event records (N-CARS), through ``expelliarmus``
@@ -14,7 +16,8 @@ Formats, chosen by extension and checked against the content:
 ===============  ==============================================================================
 
 Sensor size: a ``sensor_size`` given by the caller wins, and every event is checked against it.
-Otherwise it is the one stored in the file (AEDAT4 stream width/height, the HDF5 attribute), or
+Otherwise it is the one stored in the file (AEDAT4 stream width/height, the camera an AEDAT 2.0
+or 3.1 header names, the HDF5 attribute), or
 else inferred from the largest coordinates (:func:`infer_atis_sensor_size` for ATIS files, the
 smallest sensor holding every event, with two polarities, for the others).
 
@@ -45,7 +48,7 @@ from eventsim.errors import (
     ResourceError,
     quoted,
 )
-from eventsim.events import aedat4, cochlea, prophesee, tactile
+from eventsim.events import aedat, aedat4, cochlea, prophesee, tactile
 from eventsim.events.hdf5 import h5_blocks, h5_sensor_size
 from eventsim.events.stream import (
     EVENT_DTYPE,
@@ -219,6 +222,8 @@ _HDF5 = _Format("HDF5", b"\x89HDF\r\n\x1a\n", h5_sensor_size, h5_blocks)
 _FORMATS = {
     ".bin": _ATIS,
     ".bs2": _ATIS,
+    # no magic for .aedat: "#!AER-DAT" also starts AEDAT 4 files (its probe names versions)
+    ".aedat": _Format("AEDAT 2.0/3.1", None, aedat.probe, aedat.blocks),
     ".aedat4": _Format("AEDAT 4", b"#!AER-DAT4", aedat4.probe, aedat4.blocks),
     ".npy": _Format("NumPy .npy", b"\x93NUMPY", _npy_probe, _npy_blocks),
     ".raw": _Format("Prophesee EVT", None, prophesee.probe, prophesee.blocks),

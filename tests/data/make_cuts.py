@@ -24,6 +24,10 @@ events_cut.npy         the events of nmnist_cut.bin as a structured .npy
 events_cut.h5          the same through eventsim.write_events (Fletcher-32 checksums)
 tiny_net.h5            a seeded random 128-8-4 network (eventsim.save_network, checksummed)
 tiny_net.nir           the same network through eventsim.to_nir (dt 1 ms)
+davis240c_cut.aedat    believeinlain/PyAedatTools (commit ec4290ee) example_data/IMU_translBoxes.aedat,
+                       a jAER AEDAT 2.0 recording of a DAVIS240C (DVS and IMU words): its
+                       first 7 header lines (the preferences XML dropped) and its first 600
+                       records; written with ``--davis240c PATH`` (not in the shared data)
 nmnist_mini/Test/D/F   nmnist/Test/D/F, its first 600 5-byte records: the first 8 recordings
                        of digits 1, 4 and 7, 3 of 3 and 2 of 8 (all it has), for the tests that run
                        folders of N-MNIST recordings (CLI, report, threads, Dask) when the
@@ -73,11 +77,25 @@ def _aedat_cut(data: bytes, limit: int) -> bytes:
     return bytes(out)
 
 
+def davis240c_cut(source: Path) -> None:
+    """tests/data/davis240c_cut.aedat from the PyAedatTools recording (see the table)."""
+    data = source.read_bytes()
+    lines, offset = [], 0
+    while data.startswith(b"#", offset):  # the header: lines starting with '#'
+        end = data.index(b"\n", offset) + 1
+        lines.append(data[offset:end])
+        offset = end
+    (HERE / "davis240c_cut.aedat").write_bytes(b"".join(lines[:7]) + data[offset:offset + 4800])
+
+
 def main() -> None:
     import scipy.io
 
     import eventsim
 
+    if len(sys.argv) == 3 and sys.argv[1] == "--davis240c":
+        davis240c_cut(Path(sys.argv[2]))
+        return
     if not DATA.is_dir():
         sys.exit(f"{DATA}: not found (the shared recordings)")
     records = {"nmnist_cut.bin": DATA / "nmnist" / "extra" / "tonic_sample_nmnist.bin",

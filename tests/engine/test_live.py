@@ -78,3 +78,18 @@ def test_time_passing_closes_steps_and_a_late_chunk_is_refused():
         live.decision()
     with pytest.raises(InputError, match="discrete mode only"):
         Simulator(net, mode="continuous").stream()
+
+
+def test_a_stream_without_T_refuses_events_past_its_open_window():
+    from eventsim.engine.simulate import OPEN_STEPS
+    from eventsim.errors import ResourceError
+
+    sim = Simulator(Network([Dense([[1.0]], v_th=0.5)], (1,)), dt_us=DT)
+    events = np.zeros(1, EVENT_DTYPE)
+    events["t"] = OPEN_STEPS * DT  # the first step past the window
+    with pytest.raises(ResourceError, match=r"far: .*more than a stream without T holds"):
+        sim.stream().feed(EventStream(events, (1, 1, 1), "far"))
+    events["t"] = OPEN_STEPS * DT - 1
+    live = sim.stream()
+    live.feed(EventStream(events, (1, 1, 1), "near"))
+    assert live.close().T == OPEN_STEPS

@@ -303,7 +303,7 @@ def test_unknown_extension(tmp_path):
     path.write_text("1 2 3 4")
     with pytest.raises(FormatError, match=named(path, r"unknown extension '\.txt'; supported: ")):
         read_events(path)
-    assert set(SUPPORTED_EXTENSIONS) == {".bin", ".bs2", ".aedat4", ".raw", ".dat", ".bs1",
+    assert set(SUPPORTED_EXTENSIONS) == {".bin", ".bs2", ".aedat", ".aedat4", ".raw", ".dat", ".bs1",
                                          ".mat", ".npy", ".h5", ".hdf5"}
 
 
