@@ -20,6 +20,7 @@ from eventsim.errors import (
     OutputError,
     ResourceError,
 )
+from eventsim.events.binning import DEFAULT_DT_US
 from eventsim.limits import INT64_MAX, check_window
 from eventsim.network.nir import DISCRETISATIONS
 
@@ -332,7 +333,7 @@ def cmd_run(args) -> int:
         net_name = "<example network>"
     else:
         net, net_name = load_network(args.net), args.net
-    dt_us = args.dt_us or net.dt_us or 1000
+    dt_us = args.dt_us or net.dt_us or DEFAULT_DT_US
     if args.T is not None:
         check_window(args.T, dt_us, net.n_neurons, "eventsim run", ("--T", "--dt-us"))
     if args.workers > 1:
@@ -447,7 +448,7 @@ def cmd_validate(args) -> int:
     reference = load_network(args.reference) if args.reference else net
     check_bridgeable(reference)
     if args.T is not None:
-        check_window(args.T, args.dt_us or net.dt_us or 1000,
+        check_window(args.T, args.dt_us or net.dt_us or DEFAULT_DT_US,
                      net.n_neurons,
                      "eventsim validate", ("--T", "--dt-us"))
     if args.random_input is not None:

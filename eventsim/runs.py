@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from eventsim.engine.result import Result
-from eventsim.engine.simulate import DEFAULT_DT_US, Simulator
+from eventsim.engine.simulate import Simulator
 from eventsim.engine.threads import check_threads, map_threads
 from eventsim.errors import EventsimError, InputError, quoted
+from eventsim.events.binning import DEFAULT_DT_US
 from eventsim.events.stream import EventStream
 from eventsim.limits import check_window
 

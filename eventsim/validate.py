@@ -35,7 +35,7 @@ from eventsim.bridges.brian2 import run_brian2
 from eventsim.engine.reference import simulate_dense
 from eventsim.engine.simulate import Simulator
 from eventsim.errors import InputError, NetworkError
-from eventsim.events.binning import bin_sparse
+from eventsim.events.binning import DEFAULT_DT_US, bin_sparse
 from eventsim.limits import check_memory
 from eventsim.network.graph import Graph, as_graph, population_label
 from eventsim.network.network import Network
@@ -150,7 +150,7 @@ def validate(net: Network | Graph, samples: list, paths: list[str], mode: str = 
         raise NetworkError("validate: the reference network's populations differ in shape "
                            "from the network's")
     progress = progress or (lambda n: None)
-    dt_us = dt_us or net.dt_us or 1000
+    dt_us = dt_us or net.dt_us or DEFAULT_DT_US
     T = T if T is not None else net.T
     tolerance = None
     if mode == "continuous":

@@ -86,7 +86,7 @@ from eventsim.engine.continuous import SPIKE_DTYPE, input_events
 from eventsim.engine.inputs import check_stream, dense_input
 from eventsim.engine.simulate import check_continuous
 from eventsim.errors import EventsimError, InputError, NetworkError
-from eventsim.events.binning import bin_sparse
+from eventsim.events.binning import DEFAULT_DT_US, bin_sparse
 from eventsim.events.stream import EventStream
 from eventsim.network.graph import INPUT, Graph, as_graph, population_label, projection_name
 from eventsim.network.layers import NeuNorm
@@ -235,7 +235,7 @@ def run_brian2(net: Network | Graph, inputs: list, mode: str = "discrete", dt_us
     if target not in TARGETS:
         raise InputError(f"brian2: field 'target' must be one of {TARGETS}, got {target!r}")
     check_bridgeable(net)
-    dt_us = dt_us or net.dt_us or 1000
+    dt_us = dt_us or net.dt_us or DEFAULT_DT_US
     T = T if T is not None else net.T
     if mode == "continuous":
         if target == "cpp_standalone":

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from eventsim.errors import InputError
 from eventsim.limits import check_memory
 
 # Columns of the per-population counters the kernels fill: ``stats[l, SOPS]`` ...
@@ -137,7 +138,7 @@ class Result:
 
     def _column(self, column: int) -> np.ndarray:
         if self.active_steps is None:
-            raise ValueError("no per-step counters: they are kept in discrete mode with "
+            raise InputError("no per-step counters: they are kept in discrete mode with "
                              "record='all'")
         return self._spread(self.step_counters[:, :, column])
 

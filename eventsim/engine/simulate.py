@@ -43,14 +43,13 @@ from eventsim.engine.queue import new_heap
 from eventsim.engine.result import MACS, N_STATS, SELF, SPIKES, Result, make_result
 from eventsim.engine.threads import check_threads, map_threads
 from eventsim.errors import EventsimWarning, InputError, NetworkError
-from eventsim.events.binning import bin_active_steps
+from eventsim.events.binning import DEFAULT_DT_US, bin_active_steps
 from eventsim.events.stream import EventStream
 from eventsim.limits import INT64_MAX, check_memory, check_window
 from eventsim.network.graph import INPUT, Graph, as_graph, population_label, projection_name
 from eventsim.network.layers import NeuNorm
 from eventsim.network.network import Network, layer_name
 
-DEFAULT_DT_US = 1000
 #: The window of a stream whose end is not known (:meth:`Simulator.stream`): 2**40 steps.
 #: Its queue keeps no entry beyond, and the window ends at the last step run when closed.
 OPEN_STEPS = 1 << 40

@@ -19,6 +19,10 @@ import numpy as np
 from eventsim.errors import InputError
 from eventsim.events.stream import EventStream, event_channels
 
+#: The bin width, us, where neither the caller nor the network gives one (the engine, the
+#: trainer's data, the Brian2 bridge, validate and the CLI all take it from here).
+DEFAULT_DT_US = 1000
+
 
 def _check_binning(dt_us, T, t_start_us) -> tuple[int, int | None, int]:
     if isinstance(dt_us, bool) or not isinstance(dt_us, (int, np.integer)) or dt_us <= 0:

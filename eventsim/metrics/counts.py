@@ -51,6 +51,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from eventsim.engine.result import Result
+from eventsim.errors import InputError
 from eventsim.network import ops
 from eventsim.network.graph import Graph, as_graph
 from eventsim.network.layers import NeuNorm
@@ -228,9 +229,9 @@ def projection_metrics(graph: Graph, results: Result | list[Result],
 def _discrete(results, what: str) -> list[Result]:
     results = [results] if isinstance(results, Result) else list(results)
     if not results:
-        raise ValueError(f"{what}: no results")
+        raise InputError(f"{what}: no results")
     if any(r.mode != "discrete" for r in results):
-        raise ValueError(f"{what}: per-step metrics need discrete-mode results")
+        raise InputError(f"{what}: per-step metrics need discrete-mode results")
     return results
 
 
@@ -239,7 +240,7 @@ def per_step(results: Result | list[Result]) -> dict[str, np.ndarray]:
     equal ``T`` (each recorded with ``record="all"``): arrays of shape (T, n_pop)."""
     results = [results] if isinstance(results, Result) else list(results)
     if len({r.T for r in results}) != 1:
-        raise ValueError("per_step: results of different lengths T")
+        raise InputError("per_step: results of different lengths T")
     return {
         "effective_acs": sum(r.sops_per_step for r in results),
         "spikes": sum(r.spikes_per_step for r in results),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from eventsim.engine.result import Result
+from eventsim.errors import InputError
 from eventsim.limits import check_memory
 
 
@@ -21,11 +22,11 @@ def _changes(result: Result) -> tuple[np.ndarray, np.ndarray]:
     spikes sorted by step, as results hold them): memory and time per such step, not per
     step of ``T``."""
     if result.mode != "discrete":
-        raise ValueError("decisions: needs a discrete-mode result (steps)")
+        raise InputError("decisions: needs a discrete-mode result (steps)")
     n_out = len(result.spike_counts[-1])
     out = result.spikes[-1]
     if len(out) != int(result.spike_counts[-1].sum()):
-        raise ValueError("decisions: the output layer's spikes were not recorded")
+        raise InputError("decisions: the output layer's spikes were not recorded")
     if not len(out):
         return np.zeros(1, np.int64), np.full(1, -1, np.int64)
     steps, at = np.unique(out[:, 0], return_inverse=True)  # the steps with output spikes
@@ -71,7 +72,7 @@ def accuracy_vs_steps(results: list[Result], labels) -> np.ndarray:
     """Accuracy when stopping after ``1..T`` steps, shape (T,) (results of equal ``T``)."""
     labels = np.asarray(labels)
     if len(results) != len(labels) or not results:
-        raise ValueError("accuracy_vs_steps: one label per result needed")
+        raise InputError("accuracy_vs_steps: one label per result needed")
     correct = np.zeros(results[0].T, np.int64)  # one result at a time: memory of T, not n * T
     for r, y in zip(results, labels):
         correct += decisions(r) == y

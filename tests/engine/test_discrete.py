@@ -9,6 +9,7 @@ from netgen import conv_networks, dense_networks, integer_networks
 
 from eventsim.engine.reference import dense_matrix, simulate_dense
 from eventsim.engine.simulate import Simulator, simulate
+from eventsim.errors import InputError
 from eventsim.network.layers import Conv2d, Dense
 from eventsim.network.network import Network
 
@@ -181,7 +182,7 @@ def test_per_step_counters_only_with_record_all():
     assert full.spikes_per_step[:, 0].tolist() == [2, 2, 2, 2]
     bounded = Simulator(net, record="output").run(x)
     assert bounded.per_step is None
-    with pytest.raises(ValueError, match="no per-step counters"):
+    with pytest.raises(InputError, match="no per-step counters"):
         _ = bounded.sops_per_step
 
 

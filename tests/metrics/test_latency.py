@@ -71,3 +71,19 @@ def test_the_report_omits_per_step_sections_beyond_its_bound(data_dir):
     assert "per_step" not in m and "accuracy_vs_steps" not in m
     assert m["per_step_omitted"] == (f"T={PER_STEP_MAX + 1} steps per sample: the per-step "
                                      f"sections are written for at most {PER_STEP_MAX} steps")
+
+
+def test_metrics_refuse_what_they_cannot_measure_with_eventsim_errors():
+    from eventsim import simulate
+    from eventsim.errors import InputError
+    from eventsim.metrics.counts import per_step
+    from eventsim.metrics.latency import accuracy_vs_steps
+    from eventsim.network.layers import Dense
+    from eventsim.network.network import Network
+
+    net = Network([Dense(np.ones((2, 3)), v_th=0.5)], (3,))
+    x = np.ones((4, 3), np.uint8)
+    with pytest.raises(InputError, match="accuracy_vs_steps: one label per result needed"):
+        accuracy_vs_steps([simulate(net, x)], [1, 0])
+    with pytest.raises(InputError, match="per_step: results of different lengths T"):
+        per_step([simulate(net, x), simulate(net, x[:2])])
