@@ -100,10 +100,65 @@ def bench(streams, dt_us, T, dense_samples):
             "sops": sops / len(streams), "updates": updates / len(streams)}
 
 
+def bench_quantized(streams, dt_us, T, trials):
+    """ms per sample and SOP/s of the float32 network and of its post-training quantized int8
+    and int4 versions (:func:`eventsim.network.quantize.quantize`, per layer), the int8 one
+    also with its weights held as float64 (what the engine did before integer weights were
+    kept narrow), against the dense float32 batch-64 reference; samples interleaved across
+    the variants, ``trials`` passes, medians of the per-pass medians."""
+    import eventsim.engine.plan as plan_module
+    from eventsim.network.quantize import quantize
+
+    std1 = calibrate(streams, dt_us, T)
+    net = eventsim.random_mlp([2312, 800, 10], (2, 34, 34), weight_std=[std1, 0.15], seed=1)
+    nets = {"float32": net, "int8": quantize(net, 8), "int4": quantize(net, 4)}
+    sims = {name: eventsim.Simulator(n, dtype="float32", dt_us=dt_us, T=T)
+            for name, n in nets.items()}
+    narrow = plan_module.narrowest_whole
+    plan_module.narrowest_whole = lambda weights: weights  # the int8 net, float64 weights
+    try:
+        sims["int8, float64 weights"] = eventsim.Simulator(
+            eventsim.network.network.Network(list(nets["int8"].layers), net.input_shape),
+            dt_us=dt_us, T=T)
+    finally:
+        plan_module.narrowest_whole = narrow
+    binned = [bin_sparse(s.channels(), s.events["t"], 2312, dt_us, T)[:2] for s in streams]
+    W1T = np.ascontiguousarray(net.layers[0].weight.T, np.float32)
+    W2T = np.ascontiguousarray(net.layers[1].weight.T, np.float32)
+    for sim in sims.values():
+        sim.run_binned(*binned[0])
+    passes = {name: [] for name in [*sims, "dense batch 64"]}
+    sop_s = {name: [] for name in sims}
+    for _ in range(trials):
+        times = {name: [] for name in sims}
+        sops = {name: 0 for name in sims}
+        for k, (step_ptr, idx) in enumerate(binned):
+            names = list(sims) if k % 2 == 0 else list(reversed(sims))
+            for name in names:
+                t0 = time.perf_counter()
+                r = sims[name].run_binned(step_ptr, idx)
+                times[name].append(time.perf_counter() - t0)
+                sops[name] += int(r.sops.sum())
+        dense = []
+        for b in range(0, len(streams), BATCH):
+            X = frames(streams[b:b + BATCH], dt_us, T)
+            t0 = time.perf_counter()
+            dense_run(W1T, W2T, X)
+            dense.append((time.perf_counter() - t0) / X.shape[1])
+        for name in sims:
+            passes[name].append(float(np.median(times[name])))
+            sop_s[name].append(sops[name] / sum(times[name]))
+        passes["dense batch 64"].append(float(np.median(dense)))
+    return passes, sop_s
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=256, help="N-MNIST samples (<= 1100)")
     parser.add_argument("--dense-samples-t3000", type=int, default=128)
+    parser.add_argument("--quantized", type=int, metavar="TRIALS",
+                        help="instead: float32, int8 and int4 networks at T=300 (SOP/s), "
+                        "TRIALS interleaved passes")
     args = parser.parse_args()
     files = sorted((data_dir() / "nmnist").glob("T*/*/*.bin"))[:args.samples]
     streams = [eventsim.read_events(f, (34, 34, 2)) for f in files]
@@ -111,6 +166,24 @@ def main() -> None:
     streams = streams[:n]
     print(command_line())
     print(machine_line())
+    if args.quantized:
+        passes, sop_s = bench_quantized(streams, 1_000, 300, args.quantized)
+        ref = float(np.median(passes["dense batch 64"]))
+        print(f"{n} N-MNIST samples, network 2312-800-10 and its quantized versions, T=300, "
+              f"dt_us 1000; {args.quantized} interleaved passes: medians (range of the passes)")
+        print(f"{'network':<24}{'ms per sample':>24}{'x dense':>9}{'SOP/s':>26}"
+              f"{'SOP/s x float32':>17}")
+        f32 = float(np.median(sop_s["float32"]))
+        for name, values in passes.items():
+            ms = float(np.median(values)) * 1e3
+            line = f"{name:<24}{ms:>9.3f} ({min(values) * 1e3:.3f}-{max(values) * 1e3:.3f})"
+            line += f"{ms / (ref * 1e3):>9.2f}"
+            if name in sop_s:
+                s = float(np.median(sop_s[name]))
+                line += (f"{s:>12.3e} ({min(sop_s[name]):.2e}-{max(sop_s[name]):.2e})"
+                         f"{s / f32:>10.2f}")
+            print(line)
+        return
     print(f"{n} N-MNIST samples, network 2312-800-10, float32; dense reference: numpy batch {BATCH}")
     header = (f"{'T':>5} {'dt_us':>6} {'in spikes':>10} {'hidden rate':>11} {'SOPs':>9} "
               f"{'updates':>9} {'event ms':>9} {'dense ms':>9} {'ratio':>7} {'SOP/s':>9} "

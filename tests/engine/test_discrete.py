@@ -209,3 +209,26 @@ def test_integer_decay_truncates_towards_zero():
         x[0] = 1
         _, _, trace = simulate_dense(net, x, probe=(0, 0))
         assert trace.tolist() == [7 * sign, 3 * sign, 1 * sign, 0]
+
+
+def test_integer_weights_are_held_in_the_narrowest_exact_type():
+    """int8 rows for 8-bit weights, int16 beyond; a network with a float layer keeps its
+    float weights (the twin comparisons of integer networks run on these plans)."""
+    from eventsim.engine.plan import build_plan
+    from eventsim.network.graph import as_graph
+
+    def plan_of(w1, w2, integer2=True):
+        net = Network([Dense(w1, v_th=3.0, decay=0.5, integer=True),
+                       Dense(w2, v_th=3.0, decay=0.5, integer=integer2)], (3,))
+        return build_plan(as_graph(net), np.dtype(np.float64)).arrays
+
+    small, big = np.array([[127.0, -5, 0], [1, 2, 3]]), np.array([[300.0, -2], [1, 0]])
+    arrays = plan_of(small, np.array([[1.0, -127]]))
+    assert {arrays.csr_w.dtype, arrays.dense_w.dtype, arrays.conv_w.dtype} == {np.dtype(np.int8)}
+    assert plan_of(small, big).dense_w.dtype == np.int16
+    assert plan_of(small, np.array([[1.5, 2.0]]), integer2=False).dense_w.dtype == np.float64
+    x = np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1], [1, 0, 1]], np.uint8)
+    net = Network([Dense(small, v_th=3.0, decay=0.5, integer=True),
+                   Dense(np.array([[300.0, -2]]), v_th=3.0,
+                         decay=0.5, integer=True)], (3,))
+    assert_same_as_twin(net, x)
