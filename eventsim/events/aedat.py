@@ -135,7 +135,7 @@ def _unsupported(path: Path, camera: str | None) -> FormatError:
 
 
 def _packets(path: Path, offset: int) -> Iterator[tuple[int, int, int, int, int]]:
-    """``(type, event size, overflow, number, data offset)`` of each AEDAT 3.1 packet, its
+    """``(type, event size, overflow, capacity, data offset)`` of each AEDAT 3.1 packet, its
     header and events checked to lie inside the file."""
     end = path.stat().st_size
     with open(path, "rb") as f:
