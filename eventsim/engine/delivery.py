@@ -70,7 +70,9 @@ def deliver_rows(et, csr_ptr, csr_idx, dense_w, paths, e, l, off, n_l, spk, n_sp
                  mark, all_mark, touched, nt, stats, edge_sops):
     """An edge kept as dense rows: each spike adds one contiguous row (zeros included,
     harmless) and lists its nonzero targets. A full row touches every neuron:
-    ``all_mark[l] = s`` then stands for the list."""
+    ``all_mark[l] = s`` then stands for the list; so does a list that has come to hold
+    every neuron of ``l`` (rows with a few zeros, as quantized weights have), after which
+    the rows of this step are no longer listed."""
     base, d_off, p_off = et[e, W_OFF], et[e, DW_OFF], et[e, PATHS]
     dst = cur[off:off + n_l]
     sops = 0
@@ -84,13 +86,15 @@ def deliver_rows(et, csr_ptr, csr_idx, dense_w, paths, e, l, off, n_l, spk, n_sp
             dst[i] += row_w[i]
         if end - begin == n_l:
             all_mark[l] = s
-        else:
+        elif all_mark[l] != s:
             for p in range(begin, end):
                 g = off + csr_idx[p]
                 if mark[g] != s:
                     mark[g] = s
                     touched[nt] = g
                     nt += 1
+            if nt == n_l:  # every neuron listed (nt counts l's distinct ones this step)
+                all_mark[l] = s
         sops += end - begin if p_off < 0 else paths[p_off + j]
     stats[l, SOPS] += sops
     edge_sops[e] += sops
