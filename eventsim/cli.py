@@ -401,7 +401,7 @@ def _run_realtime(args) -> int:
                          f"{len(files)}")
     net = load_network(args.net)
     try:
-        sim = Simulator(net, "discrete", args.dtype, args.dt_us or net.dt_us, args.T)
+        sim = Simulator(net, "discrete", args.dtype, args.dt_us, args.T)
     except EventsimError as err:
         raise _with_file(args.net, err) from None
     stream = read_events(files[0], sensor_size_of(net))

@@ -277,13 +277,11 @@ def input_frame(net, sample: str | os.PathLike | EventStream,
     """The events of ``sample`` (a file, read in chunks, or a stream) per input channel,
     shape (n_inputs,): the report's input frame."""
     from eventsim.events.readers import iter_events
+    from eventsim.metrics.summary import input_counts
 
-    frame = np.zeros(net.n_inputs, np.int64)
     streams = [sample] if isinstance(sample, EventStream) else iter_events(
         sample, chunk_events or 1_000_000, sensor_size_of(net))
-    for stream in streams:
-        frame += np.bincount(stream.channels(), minlength=len(frame))[:len(frame)]
-    return frame
+    return sum((input_counts(net, s) for s in streams), np.zeros(net.n_inputs, np.int64))
 
 
 def run_dataset(net, samples: Sequence, labels: Sequence[int | None] | None = None, *,
@@ -347,12 +345,12 @@ def run_dataset(net, samples: Sequence, labels: Sequence[int | None] | None = No
                           None if y is None else int(y), r.predicted, r.T,
                           r.n_spikes.tolist(), r.sops.tolist(), r.macs.tolist())
             for s, y, r in ran]
-    known = [x for x in rows if x.label is not None]
     summary = RunSummary(
         name, input_name, mode, str(np.dtype(dtype)), dt_us, T if T is not None else net.T,
-        rows, sum(x.label == x.predicted for x in known) / len(known) if known else None,
-        layer_rows(net, results, mode) if results else [],
+        rows, None, layer_rows(net, results, mode) if results else [],
         [r for r in done if isinstance(r, Failed)], seconds)
+    if summary.labelled:
+        summary.accuracy = summary.correct / summary.labelled
     if metrics and results and mode == "discrete":
         from eventsim.metrics.summary import DEFAULT_PROFILES, summarize
 

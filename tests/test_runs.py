@@ -6,7 +6,6 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import eventsim
@@ -84,4 +83,3 @@ def test_a_summary_read_back_names_what_is_missing():
     ("x/seven/1.bin", None, None), ("00012.bin", None, None)])
 def test_labels_from_folders(path, labels, label):
     assert label_of(path, labels) == label
-    assert np.isscalar(label) or label is None

@@ -94,8 +94,7 @@ class LiveRun:
                     f"earlier chunks already ran up to step {run.step}; chunks must follow "
                     "each other in time")
             ch = np.concatenate([self._held, chunk.channels()])
-            t = np.concatenate([np.full(len(self._held), max(self._open, 0) * dt_us,
-                                        np.int64), t])
+            t = np.concatenate([self._held_t(), t])
             self._t_last = max(self._t_last, int(t.max()))
             self._open = self._t_last // dt_us
             if self._T_end is None and self._open >= run.T:  # past the open window's end
@@ -110,9 +109,12 @@ class LiveRun:
             self._run_to(ch[closed], t[closed], self._open)
             self._held = np.unique(ch[~closed])  # binary binning: its distinct channels
         if until_us is not None and until_us // dt_us > max(self._open, self.step):
-            self._run_to(self._held, np.full(len(self._held), max(self._open, 0) * dt_us,
-                                             np.int64), until_us // dt_us)
+            self._run_to(self._held, self._held_t(), until_us // dt_us)
             self._held, self._open = np.zeros(0, np.int64), -1
+
+    def _held_t(self) -> np.ndarray:
+        """The held channels' time: the open step's start, us."""
+        return np.full(len(self._held), max(self._open, 0) * self._run.dt_us, np.int64)
 
     def _run_to(self, channels: np.ndarray, t_us: np.ndarray, s_end: int) -> None:
         """Run to step ``s_end`` (exclusive) with these events; no further than the window."""
@@ -144,8 +146,7 @@ class LiveRun:
         self._check_open()
         run = self._run
         end = self._T_end if self._T_end is not None else max(self._open + 1, run.step)
-        self._run_to(self._held, np.full(len(self._held), max(self._open, 0) * run.dt_us,
-                                         np.int64), end)
+        self._run_to(self._held, self._held_t(), end)
         run.T = end  # the window ends here: the queue's later entries are never reached
         self._closed = True
         return run.result()

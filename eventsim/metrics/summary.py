@@ -92,11 +92,15 @@ def summarize(net: Network | Graph, results: list[Result], labels: list[int | No
     return out
 
 
+def input_counts(net: Network | Graph, sample) -> np.ndarray:
+    """Input spikes of a sample (events, or 0/1 spikes ``(T, n_inputs)``) per input channel,
+    shape (n_inputs,)."""
+    if isinstance(sample, EventStream):
+        return np.bincount(sample.channels(), minlength=net.n_inputs)[:net.n_inputs]
+    return np.asarray(sample).reshape(len(sample), -1).sum(axis=0)
+
+
 def _frame(net: Network | Graph, sample) -> np.ndarray:
     """Input spikes of a sample summed over time, shape (P, H, W) (or (1, 1, n))."""
     shape = net.input_shape if len(net.input_shape) == 3 else (1, 1, net.n_inputs)
-    if isinstance(sample, EventStream):
-        counts = np.bincount(sample.channels(), minlength=net.n_inputs)[:net.n_inputs]
-    else:
-        counts = np.asarray(sample).reshape(len(sample), -1).sum(axis=0)
-    return counts.reshape(shape)
+    return input_counts(net, sample).reshape(shape)
