@@ -7,6 +7,8 @@ tells the user what to fix.
 
 from __future__ import annotations
 
+import numbers
+
 
 def quoted(text: object, limit: int = 300) -> str:
     """``text`` as one printable line for a message: a library's error text may carry bytes of
@@ -48,3 +50,26 @@ class OutputError(EventsimError):
 
 class EventsimWarning(UserWarning):
     """Warnings about input eventsim could repair (for example unsorted timestamps)."""
+
+
+def whole(value, where: str, field: str, minimum: int | None = 1, maximum: int | None = None,
+          error: type[EventsimError] = InputError) -> int:
+    """``value`` as an ``int``, if it is a whole number (a Python or numpy integer, not a bool)
+    in ``minimum..maximum`` (None: unbounded); otherwise ``error`` naming ``where`` and
+    ``field``.
+
+    The one integer check of eventsim: arguments (``dt_us``, ``T``, ``threads``), spec and
+    network fields, and the CLI's flags once parsed all go through it.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
+            or (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        if minimum is None:
+            expected = "an integer"
+        elif maximum is not None:
+            expected = f"an integer in {minimum}..{maximum}"
+        elif minimum in (0, 1):
+            expected = ("a non-negative", "a positive")[minimum] + " integer"
+        else:
+            expected = f"an integer >= {minimum}"
+        raise error(f"{where}: field '{field}' must be {expected}, got {value!r}")
+    return int(value)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from eventsim.engine.result import Result
-from eventsim.errors import EventsimError, InputError
+from eventsim.errors import EventsimError, InputError, whole
 from eventsim.network.network import Network
 from eventsim.runs import Failed, try_file
 
@@ -73,9 +73,8 @@ def run_files(net: Network, files: list[Path], workers: int = 2, scheduler: str 
     except ImportError:  # pragma: no cover - a dependency
         raise EventsimError("parallel runs need dask.distributed: pip install "
                             "'dask[distributed]'") from None
-    if scheduler is None and (isinstance(workers, bool) or not isinstance(workers, int)
-                              or workers < 1):
-        raise InputError(f"parallel: field 'workers' must be a positive integer, got {workers!r}")
+    if scheduler is None:
+        workers = whole(workers, "parallel", "workers")
     progress = progress or (lambda n: None)
     cluster = client = None
     try:

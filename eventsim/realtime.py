@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from eventsim.engine.result import Result
-from eventsim.errors import InputError
+from eventsim.errors import InputError, whole
 from eventsim.events.stream import EVENT_DTYPE, EventStream
 from eventsim.runs import sensor_size_of
 
@@ -111,8 +111,7 @@ def replay(sim, source: EventStream | Iterable[EventStream], chunk_us: int = 10_
     clock, sleep
         The wall clock and the wait (tests pass their own).
     """
-    if isinstance(chunk_us, bool) or not isinstance(chunk_us, int) or chunk_us < 1:
-        raise InputError(f"replay: field 'chunk_us' must be a positive integer, got {chunk_us!r}")
+    chunk_us = whole(chunk_us, "replay", "chunk_us")
     if not speed > 0:
         raise InputError(f"replay: field 'speed' must be positive, got {speed!r}")
     _warm_up(sim)

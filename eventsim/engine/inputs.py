@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from eventsim.errors import InputError
+from eventsim.errors import InputError, whole
 from eventsim.events.binning import dense_to_sparse
 from eventsim.events.stream import EventStream
 from eventsim.network.graph import Graph
@@ -32,14 +32,9 @@ def check_dtype(dtype) -> np.dtype:
     raise InputError(f"simulate: field 'dtype' must be 'float32' or 'float64', got {dtype!r}")
 
 
-def check_steps(value, field: str, allow_none: bool = True, minimum: int = 1) -> int | None:
-    """A positive integer (``dt_us``, ``T``), or None where allowed."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InputError(f"simulate: field '{field}' must be an integer >= {minimum}, "
-                         f"got {value!r}")
-    return int(value)
+def check_steps(value, field: str, minimum: int = 1) -> int | None:
+    """A whole number of steps or us (``dt_us``, ``T``) >= ``minimum``, or None."""
+    return None if value is None else whole(value, "simulate", field, minimum)
 
 
 def check_stream(net: Network, stream: EventStream) -> None:

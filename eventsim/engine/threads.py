@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
-from eventsim.errors import InputError
+from eventsim.errors import whole
 
 Item = TypeVar("Item")
 Out = TypeVar("Out")
@@ -39,9 +39,7 @@ def check_threads(threads: int | None, where: str = "run_many") -> int:
     """``threads``, or every core for None; InputError unless a positive integer."""
     if threads is None:
         return cores()
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise InputError(f"{where}: field 'threads' must be a positive integer, got {threads!r}")
-    return threads
+    return whole(threads, where, "threads")
 
 
 def map_threads(fn: Callable[[Item], Out], items: Iterable[Item], threads: int,

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from eventsim.errors import InputError
+from eventsim.errors import whole
 from eventsim.events.stream import EventStream, event_channels
 
 #: The bin width, us, where neither the caller nor the network gives one (the engine, the
@@ -25,15 +25,8 @@ DEFAULT_DT_US = 1000
 
 
 def _check_binning(dt_us, T, t_start_us) -> tuple[int, int | None, int]:
-    if isinstance(dt_us, bool) or not isinstance(dt_us, (int, np.integer)) or dt_us <= 0:
-        raise InputError(f"binning: field 'dt_us' must be a positive integer (us), got {dt_us!r}")
-    if T is not None and (
-        isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 0
-    ):
-        raise InputError(f"binning: field 'T' must be a non-negative integer or None, got {T!r}")
-    if not isinstance(t_start_us, (int, np.integer)):
-        raise InputError(f"binning: field 't_start_us' must be an integer (us), got {t_start_us!r}")
-    return int(dt_us), (None if T is None else int(T)), int(t_start_us)
+    return (whole(dt_us, "binning", "dt_us"), None if T is None else whole(T, "binning", "T", 0),
+            whole(t_start_us, "binning", "t_start_us", None))
 
 
 def n_steps(t_last_us: int | None, dt_us: int, t_start_us: int = 0) -> int:

@@ -44,9 +44,9 @@ from eventsim.errors import (
     EventError,
     EventsimError,
     FormatError,
-    InputError,
     ResourceError,
     quoted,
+    whole,
 )
 from eventsim.events import aedat, aedat4, cochlea, prophesee, tactile
 from eventsim.events.hdf5 import h5_blocks, h5_sensor_size
@@ -403,9 +403,7 @@ def iter_events(
     EventStream
         Consecutive chunks of the recording, each with the full recording's sensor size.
     """
-    n = chunk_events
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise InputError(f"iter_events: field 'chunk_events' must be a positive integer, got {n!r}")
+    n = whole(chunk_events, "iter_events", "chunk_events")
     path, fmt, stored = _locate(path)
     # a chunk, and its copy while it is regrouped (no file holds more than 8 events a byte)
     check_memory(4 * EVENT_DTYPE.itemsize * min(int(n), 8 * path.stat().st_size),

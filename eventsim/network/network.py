@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from eventsim.errors import NetworkError
+from eventsim.errors import NetworkError, whole
 from eventsim.network.layers import LAYER_TYPES, NeuNorm, has_neurons
 
 
@@ -46,10 +46,8 @@ def check_metadata(net) -> None:
             f"got {net.input_shape}"
         )
     for f in ("dt_us", "T"):
-        v = getattr(net, f)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer))
-                              or v < 1):
-            raise NetworkError(f"network: field '{f}' must be a positive integer, got {v!r}")
+        if getattr(net, f) is not None:
+            whole(getattr(net, f), "network", f, error=NetworkError)
     if net.sensor_size is not None:
         size = _int_tuple(net.sensor_size, "sensor_size", "(W, H, P) integers")
         if len(size) != 3:

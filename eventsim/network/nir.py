@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from eventsim.errors import EventsimError, FormatError, InputError, NetworkError
+from eventsim.errors import EventsimError, FormatError, InputError, NetworkError, whole
 from eventsim.fileio import atomic_path, deferred_signals, input_path
 from eventsim.h5io import (
     add_digest,
@@ -65,10 +65,10 @@ from eventsim.network.nir_graph import (
 )
 from eventsim.network.nir_nodes import (
     graph_number,
+    near_whole,
     neuron_params,
     provenance_of,
     shape_of,
-    whole,
 )
 
 if TYPE_CHECKING:  # imported by the functions that need it, not with eventsim
@@ -225,8 +225,7 @@ def _jsonable(value):
 
 
 def _check_dt_us(where: str, dt_us) -> None:
-    if not (isinstance(dt_us, numbers.Integral) and not isinstance(dt_us, bool) and dt_us > 0):
-        raise NetworkError(f"{where}: field 'dt_us' must be a positive integer, got {dt_us!r}")
+    whole(dt_us, where, "dt_us", error=NetworkError)
 
 
 def _read(nir, path: Path):
@@ -366,7 +365,7 @@ def _network(graph, dt_us: int | None, discretisation: str, reset: str | None,
     if dt_s is not None and not (math.isfinite(dt_s) and dt_s > 0):
         raise NetworkError(f"from_nir: graph metadata field 'dt_s' is {dt_s}; expected a "
                            "positive step in seconds")
-    if dt_s is not None and not dt_us and not whole(dt_s * 1e6):
+    if dt_s is not None and not dt_us and not near_whole(dt_s * 1e6):
         raise NetworkError(f"from_nir: graph metadata field 'dt_s' is {dt_s} s, not a whole "
                            "number of microseconds; give dt_us")
     nodes, edges = flat_graph(graph)
@@ -440,7 +439,7 @@ def _sensor(meta: dict) -> tuple[int, int, int] | None:
     if "eventsim_sensor_size" not in meta:
         return None
     size = graph_number(meta, "eventsim_sensor_size", scalar=False)
-    if not (size.size == 3 and all(whole(v) and v > 0 for v in size)):
+    if not (size.size == 3 and all(near_whole(v) and v > 0 for v in size)):
         raise NetworkError(f"from_nir: graph metadata field 'eventsim_sensor_size' is "
                            f"{meta['eventsim_sensor_size']!r}; expected (W, H, P), "
                            "positive whole numbers")

@@ -58,9 +58,9 @@ from eventsim.network.nir_nodes import (
     WEIGHTED_NODES,
     check_flatten,
     check_neuron_shape,
+    near_whole,
     nir_op,
     scale_ops,
-    whole,
     without_batch,
 )
 
@@ -324,7 +324,7 @@ def _delay(nodes: dict, p: Path, shapes: dict, dt_s: float | None):
                                "step to count them in)")
         seconds = np.asarray(nodes[name].delay, np.float64)
         steps = seconds / dt_s
-        if not all(np.isfinite(v) and v >= 0 and whole(v) for v in np.ravel(steps)) \
+        if not all(np.isfinite(v) and v >= 0 and near_whole(v) for v in np.ravel(steps)) \
                 or steps.size == 0:
             raise NetworkError(f"from_nir: node {name!r}: field 'delay' is not whole steps of "
                                f"{dt_s * 1e6:g} us >= 0 ({np.ravel(seconds)[:4].tolist()} s)")

@@ -198,7 +198,7 @@ def scale_ops(op_list: list, gain: float, neuron: str) -> list:
                        "pooling; eventsim pooling weights are fixed")
 
 
-def whole(x: float) -> bool:
+def near_whole(x: float) -> bool:
     """``x`` is a whole number up to rounding (``1e-4 * 1e6`` is 100.00000000000001)."""
     return math.isfinite(x) and abs(x - round(x)) <= 1e-9 * max(1.0, abs(x))
 
@@ -341,7 +341,7 @@ def square(value, name: str, field: str) -> int:
     if np.any(arr != arr[0]):
         raise NetworkError(f"from_nir: node {name!r}: field '{field}' is {value!r}; eventsim "
                            "needs the same value in both dimensions")
-    if not whole(float(arr[0])):
+    if not near_whole(float(arr[0])):
         raise NetworkError(f"from_nir: node {name!r}: field '{field}' is {value!r}; expected "
                            "whole numbers")
     return int(arr[0])

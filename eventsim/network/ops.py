@@ -28,7 +28,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from eventsim.errors import NetworkError
+from eventsim.errors import NetworkError, whole
 
 
 def finite_array(value, name: str, field_name: str, ndim: int) -> np.ndarray:
@@ -58,9 +58,7 @@ def finite_array(value, name: str, field_name: str, ndim: int) -> np.ndarray:
 
 
 def positive_int(value, name: str, field_name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise NetworkError(f"{name}: field '{field_name}' must be a positive integer, got {value!r}")
-    return int(value)
+    return whole(value, name, field_name, error=NetworkError)
 
 
 def _check_bias(op, name: str, shape: tuple[int, ...]) -> None:

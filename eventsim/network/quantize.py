@@ -40,7 +40,7 @@ import copy
 
 import numpy as np
 
-from eventsim.errors import NetworkError
+from eventsim.errors import NetworkError, whole
 from eventsim.network import ops
 from eventsim.network.graph import Graph, Population, Projection, projection_name
 from eventsim.network.layers import (
@@ -104,10 +104,7 @@ def quantize(net: Network | Graph, bits: int = 8, per_channel: bool = False
     Returns a new network (a Graph for a Graph); its provenance records the source's, the
     bits and every layer's (population's) scale or scales (``quantization``).
     """
-    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or \
-            not BITS[0] <= bits <= BITS[1]:
-        raise NetworkError(f"quantize: field 'bits' must be an integer in {BITS[0]}..{BITS[1]}, "
-                           f"got {bits!r}")
+    bits = whole(bits, "quantize", "bits", BITS[0], BITS[1], NetworkError)
     q_max = 2 ** (int(bits) - 1) - 1
     if isinstance(net, Graph):
         return _quantize_graph(net, int(bits), q_max, per_channel)

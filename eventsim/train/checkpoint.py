@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from eventsim.errors import InputError
+from eventsim.errors import InputError, whole
 from eventsim.h5io import (
     check_format,
     fail,
@@ -131,10 +131,7 @@ def save_checkpoint(
             f"{type(rng).__name__}"
         )
     rng_json = json.dumps(rng.bit_generator.state, default=_json_default)
-    if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
-        raise InputError(
-            f"save_checkpoint: field 'epoch' must be a non-negative integer, got {epoch!r}"
-        )
+    epoch = whole(epoch, "save_checkpoint", "epoch", 0)
     if extra is None:
         extra = {}
     if not isinstance(extra, dict):

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from eventsim.errors import FormatError, InputError
+from eventsim.errors import FormatError, InputError, whole
 from eventsim.events.binning import bin_events
 from eventsim.events.readers import read_events
 from eventsim.limits import check_memory
@@ -171,18 +171,10 @@ def load_nmnist_folder(
     EventError
         A sample has events off ``sensor_size``.
     """
-    for name, value in (("dt_us", dt_us), ("T", T)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise InputError(
-                f"load_nmnist_folder: field '{name}' must be a positive integer, got {value!r}"
-            )
-    if limit is not None and (
-        isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 0
-    ):
-        raise InputError(
-            f"load_nmnist_folder: field 'limit' must be a non-negative integer or None, "
-            f"got {limit!r}"
-        )
+    dt_us = whole(dt_us, "load_nmnist_folder", "dt_us")
+    T = whole(T, "load_nmnist_folder", "T")
+    if limit is not None:
+        limit = whole(limit, "load_nmnist_folder", "limit", 0)
     samples = nmnist_files(root, split)
     y = np.array([label for _, label in samples], dtype=np.int64)
     if limit is not None:
@@ -420,10 +412,7 @@ def random_shift(frames: np.ndarray, max_shift: int, rng: np.random.Generator) -
     -------
     ndarray, shape and dtype of ``frames``
     """
-    if isinstance(max_shift, bool) or not isinstance(max_shift, (int, np.integer)) or max_shift < 0:
-        raise InputError(
-            f"random_shift: field 'max_shift' must be a non-negative integer, got {max_shift!r}"
-        )
+    max_shift = whole(max_shift, "random_shift", "max_shift", 0)
     _check_rng("random_shift", rng)
     frames = np.asarray(frames)
     shifts = rng.integers(-int(max_shift), int(max_shift) + 1, size=(frames.shape[0], 2))
@@ -456,9 +445,8 @@ def batches(
     -------
     list of ndarray, each shape (batch_size,) (the last may be shorter), int64
     """
-    for name, value, low in (("n", n, 0), ("batch_size", batch_size, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise InputError(f"batches: field '{name}' must be an integer >= {low}, got {value!r}")
+    n = whole(n, "batches", "n", 0)
+    batch_size = whole(batch_size, "batches", "batch_size")
     if shuffle:
         _check_rng("batches", rng)
         order = rng.permutation(int(n)).astype(np.int64)

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from eventsim.errors import InputError
+from eventsim.errors import InputError, whole
 
 StateDict = dict[str, "np.ndarray | float | int"]
 
@@ -332,9 +332,7 @@ class SGD(_Optimizer):
 
 
 def _epoch(owner: str, epoch) -> int:
-    if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
-        raise InputError(f"{owner}: field 'epoch' must be a non-negative integer, got {epoch!r}")
-    return int(epoch)
+    return whole(epoch, owner, "epoch", 0)
 
 
 def step_lr(epoch: int, lr0: float, step_size: int, gamma: float) -> float:
@@ -352,10 +350,7 @@ def step_lr(epoch: int, lr0: float, step_size: int, gamma: float) -> float:
         Factor applied at each decay.
     """
     epoch = _epoch("step_lr", epoch)
-    if isinstance(step_size, bool) or not isinstance(step_size, (int, np.integer)) or step_size < 1:
-        raise InputError(
-            f"step_lr: field 'step_size' must be a positive integer, got {step_size!r}"
-        )
+    step_size = whole(step_size, "step_lr", "step_size")
     lr0 = _number("step_lr", "lr0", lr0, 0.0)
     gamma = _number("step_lr", "gamma", gamma, 0.0)
     return lr0 * gamma ** (epoch // int(step_size))
@@ -373,8 +368,7 @@ def cosine_lr(epoch: int, lr0: float, epochs: int) -> float:
         Length of the schedule (positive).
     """
     epoch = _epoch("cosine_lr", epoch)
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise InputError(f"cosine_lr: field 'epochs' must be a positive integer, got {epochs!r}")
+    epochs = whole(epochs, "cosine_lr", "epochs")
     if epoch > epochs:
         raise InputError(f"cosine_lr: field 'epoch' is {epoch}, past the schedule's {epochs}")
     lr0 = _number("cosine_lr", "lr0", lr0, 0.0)

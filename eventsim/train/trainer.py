@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from eventsim.errors import InputError, NetworkError
+from eventsim.errors import InputError, NetworkError, whole
 from eventsim.network import ops
 from eventsim.network.graph import Graph, as_graph
 from eventsim.network.layers import Conv2d, Dense, NeuNorm
@@ -78,9 +78,7 @@ class TrainConfig:
                 raise InputError(f"train: field '{key}' must be one of {allowed}, "
                                  f"got {getattr(self, key)!r}")
         for key in ("epochs", "batch_size"):
-            v = getattr(self, key)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InputError(f"train: field '{key}' must be a positive integer, got {v!r}")
+            whole(getattr(self, key), "train", key)
         if not self.lr > 0:
             raise InputError(f"train: field 'lr' must be > 0, got {self.lr!r}")
 
