@@ -1,7 +1,8 @@
 """eventsim: event-driven simulation of spiking networks on event-camera data.
 
-The public API. The engine (numba) is imported on first use of :func:`simulate` or
-:class:`Result`, so ``import eventsim`` stays light.
+The public API. The engine and the DVS emulator (numba) are imported on first use of what
+needs them (:func:`simulate`, :class:`Result`, :func:`run_dataset`, :func:`emulate_dvs`...),
+so ``import eventsim`` stays light.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from typing import TYPE_CHECKING
 from eventsim import errors
 from eventsim.errors import EventError, EventsimError, FormatError, InputError, NetworkError
 from eventsim.events.binning import bin_events
-from eventsim.events.emulator import emulate_dvs, saccade_video
 from eventsim.events.hdf5 import EventWriter, write_events
 from eventsim.events.readers import iter_events, read_events
 from eventsim.events.stream import EVENT_DTYPE, EventStream
@@ -28,6 +28,10 @@ from eventsim.network.random import random_mlp
 if TYPE_CHECKING:
     from eventsim.engine.result import Result
     from eventsim.engine.simulate import Simulator, simulate
+    from eventsim.events.emulator import emulate_dvs, saccade_video
+    from eventsim.metrics.report import write_report
+    from eventsim.realtime import replay
+    from eventsim.runs import RunSummary, load_run, run_dataset
 
 try:
     __version__ = _metadata.version("eventsim")
@@ -35,7 +39,10 @@ except _metadata.PackageNotFoundError:  # running from a source tree that is not
     __version__ = "0+unknown"
 
 _LAZY = {"simulate": "eventsim.engine.simulate", "Simulator": "eventsim.engine.simulate",
-         "Result": "eventsim.engine.result"}
+         "Result": "eventsim.engine.result", "emulate_dvs": "eventsim.events.emulator",
+         "saccade_video": "eventsim.events.emulator", "run_dataset": "eventsim.runs",
+         "RunSummary": "eventsim.runs", "load_run": "eventsim.runs",
+         "write_report": "eventsim.metrics.report", "replay": "eventsim.realtime"}
 
 
 def __getattr__(name: str):
@@ -49,8 +56,9 @@ def __getattr__(name: str):
 __all__ = [
     "EVENT_DTYPE", "AvgPool2d", "Conv2d", "Dense", "EventError", "EventStream", "EventWriter",
     "EventsimError", "Flatten", "FormatError", "Graph", "InputError", "Network", "NetworkError",
-    "NeuNorm", "Population", "Projection", "Result", "Simulator", "SumPool2d", "__version__",
-    "as_graph", "bin_events", "emulate_dvs", "errors", "from_nir", "iter_events",
-    "load_network", "ops", "random_mlp", "read_events", "saccade_events", "saccade_video",
-    "save_network", "simulate", "to_nir", "write_events",
+    "NeuNorm", "Population", "Projection", "Result", "RunSummary", "Simulator", "SumPool2d",
+    "__version__", "as_graph", "bin_events", "emulate_dvs", "errors", "from_nir",
+    "iter_events", "load_network", "load_run", "ops", "random_mlp", "read_events", "replay",
+    "run_dataset", "saccade_events", "saccade_video", "save_network", "simulate", "to_nir",
+    "write_events", "write_report",
 ]

@@ -255,7 +255,7 @@ def _check_report_path(path: Path, inputs: list) -> None:
     """Fail before the run unless the report folder ``path`` can be made (its parent exists;
     only the folder itself is created) and neither it nor a file the report writes is one of
     the run's ``inputs``."""
-    from eventsim.report import REPORT_FILES
+    from eventsim.metrics.report import REPORT_FILES
 
     for target in (path, *(path / name for name in REPORT_FILES)):
         fileio.check_output(target, inputs, "report")
@@ -370,7 +370,7 @@ def cmd_run(args) -> int:
         _write_json(args.json, run.to_json())
         print(f"wrote {args.json}")
     if args.report:
-        from eventsim.report import write_report
+        from eventsim.metrics.report import write_report
 
         print(f"report: {write_report(run.to_json(), args.report)}")
     return 1 if run.not_run else 0
@@ -571,7 +571,8 @@ def cmd_demo(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from eventsim.report import load_run, write_report
+    from eventsim.metrics.report import write_report
+    from eventsim.runs import load_run
 
     _check_report_path(args.out, [args.result])
     print(f"report: {write_report(load_run(args.result), args.out, source=args.result)}")

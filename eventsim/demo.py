@@ -68,7 +68,7 @@ def run_demo(out: str | Path = "eventsim-demo", samples: int = 20, net_path=None
     """Run the demo (module docstring); returns the run's JSON payload (with ``"metrics"``,
     :meth:`eventsim.runs.RunSummary.to_json`)."""
     from eventsim import load_network
-    from eventsim.report import write_report
+    from eventsim.metrics.report import write_report
     from eventsim.runs import run_dataset
 
     start = time.perf_counter()

@@ -10,11 +10,13 @@ files and equal to a serial loop's, whatever the threads or workers.
 :func:`run_dataset` is what ``eventsim run`` and ``eventsim demo`` do: run the samples,
 label them, and sum them up in a :class:`RunSummary` (per sample and per layer, accuracy,
 the samples not run, and on request the report's metrics), whose :meth:`RunSummary.to_json`
-is the JSON ``eventsim run --json`` writes and ``eventsim report`` draws.
+is the JSON ``eventsim run --json`` writes and ``eventsim report`` draws; :func:`load_run`
+reads such a JSON back, checked.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +31,7 @@ from eventsim.engine.threads import check_threads, map_threads
 from eventsim.errors import EventsimError, InputError, quoted
 from eventsim.events.binning import DEFAULT_DT_US
 from eventsim.events.stream import EventStream
+from eventsim.fileio import input_path
 from eventsim.limits import check_window
 
 
@@ -358,3 +361,20 @@ def run_dataset(net, samples: Sequence, labels: Sequence[int | None] | None = No
                                     profiles=profiles or DEFAULT_PROFILES,
                                     input_counts=input_frame(net, ran[0][0], chunk_events))
     return summary
+
+
+def load_run(path: str | Path) -> dict:
+    """The JSON written by ``eventsim run --json``, checked for its ``metrics`` section."""
+    path = input_path(path, "JSON file", "eventsim report")
+    try:
+        run = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: not a JSON file ({quoted(err)})") from None
+    if not isinstance(run, dict) or not isinstance(run.get("metrics"), dict):
+        raise InputError(f"{path}: field 'metrics' is missing; expected the JSON of "
+                         "`eventsim run ... --json` (eventsim 0.1 or later)")
+    for key in ("layers", "energy", "samples"):
+        if key not in run["metrics"]:
+            raise InputError(f"{path}: field 'metrics.{key}' is missing")
+    RunSummary.from_json(run, str(path))  # every other field a run writes
+    return run

@@ -4,7 +4,7 @@ divergence. What ``eventsim validate`` runs and prints.
 Discrete mode compares spike trains exactly, float64: a *mismatching spike* is a
 ``(step, neuron)`` that one simulator has and the other has not. At the first one (earliest
 sample, then step, then layer, then neuron) both membrane potentials are reported: the
-runtime's from its dense numpy twin (:func:`~eventsim.engine.reference.simulate_dense`, equal
+runtime's from its dense numpy twin (:func:`~eventsim.network.reference.simulate_dense`, equal
 to the engine in float64) and Brian2's from a probe re-run of that sample.
 
 A leaky-integrator readout (``v_th = inf``) is compared by its membrane maximum and mean over
@@ -32,13 +32,13 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from eventsim.bridges.brian2 import run_brian2
-from eventsim.engine.reference import simulate_dense
 from eventsim.engine.simulate import Simulator
 from eventsim.errors import InputError, NetworkError
 from eventsim.events.binning import DEFAULT_DT_US, bin_sparse
 from eventsim.limits import check_memory
 from eventsim.network.graph import Graph, as_graph, population_label
 from eventsim.network.network import Network
+from eventsim.network.reference import simulate_dense
 
 #: Samples per Brian2 run() (one build per chunk; cpp_standalone builds once for all).
 CHUNK = 25

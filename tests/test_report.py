@@ -10,7 +10,7 @@ import pytest
 
 import eventsim
 from eventsim.cli import main
-from eventsim.report import FIGURES
+from eventsim.metrics.report import FIGURES
 
 SENSOR = (34, 34, 2)
 

@@ -82,13 +82,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from eventsim.engine.continuous import SPIKE_DTYPE, input_events
-from eventsim.engine.inputs import check_stream, dense_input
-from eventsim.engine.simulate import check_continuous
 from eventsim.errors import EventsimError, InputError, NetworkError
 from eventsim.events.binning import DEFAULT_DT_US, bin_sparse
 from eventsim.events.stream import EventStream
+from eventsim.network.continuous import SPIKE_DTYPE, check_continuous, input_events
 from eventsim.network.graph import INPUT, Graph, as_graph, population_label, projection_name
+from eventsim.network.inputs import check_stream, dense_input
 from eventsim.network.layers import NeuNorm
 from eventsim.network.network import Network, layer_name
 from eventsim.network.synapses import projection_synapses

@@ -55,7 +55,6 @@ from eventsim.engine.continuous_model import (
     population_table,
 )
 from eventsim.engine.delivery import deliver_csr, deliver_spatial
-from eventsim.engine.inputs import check_stream, dense_input
 from eventsim.engine.plan import (
     K_DENSE,
     KIND,
@@ -72,15 +71,12 @@ from eventsim.engine.plan import (
 )
 from eventsim.engine.queue import SIZE, grow_heap, heap_compact, heap_pop, heap_push, new_heap
 from eventsim.engine.result import N_STATS, SELF, SPIKES, UPDATES, Result, make_result
-from eventsim.errors import InputError
-from eventsim.events.binning import n_steps
-from eventsim.events.stream import EventStream
 from eventsim.limits import check_memory
+from eventsim.network.continuous import SPIKE_DTYPE, input_events
 from eventsim.network.graph import Graph
 from eventsim.network.network import Network
 
 EVENTS, QUEUE, PEAK_QUEUE, POS, BATCH = range(5)
-SPIKE_DTYPE = np.dtype([("t_us", "<f8"), ("neuron", "<i8")])
 
 
 class CState(NamedTuple):
@@ -299,25 +295,6 @@ def run_events(net_arrays, cp, drive, beta, dt_us, edge_delay, src_ptr, src_edge
                 pending[g] = True
                 gstats[QUEUE] += 1
         gstats[PEAK_QUEUE] = max(gstats[PEAK_QUEUE], gstats[QUEUE])
-
-
-def input_events(net: Network | Graph, inputs, dt_us: int, T: int | None):
-    """Times (us, float64), channels (int64) and the window end of the input."""
-    if isinstance(inputs, EventStream):
-        check_stream(net, inputs)
-        t = inputs.events["t"].astype(np.float64)
-        ch = inputs.channels()
-        if T is None:
-            T = n_steps(int(inputs.events["t"].max()) if len(inputs) else None, dt_us)
-    elif isinstance(inputs, np.ndarray):
-        step_ptr, ch, T = dense_input(net, inputs, T)
-        steps = np.repeat(np.arange(T), np.diff(step_ptr))
-        t = steps.astype(np.float64) * dt_us
-    else:
-        raise InputError("simulate: continuous mode takes an EventStream or a 0/1 array; "
-                         "streaming chunks is supported in discrete mode only")
-    order = np.argsort(t, kind="stable")
-    return t[order], ch[order].astype(np.int64), float(T * dt_us)
 
 
 def _make_room(heap, version, offsets, slot, margin):

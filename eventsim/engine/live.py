@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from eventsim.engine.inputs import check_stream
 from eventsim.engine.plan import OFF, N
 from eventsim.engine.result import Result
 from eventsim.errors import InputError, ResourceError
 from eventsim.events.stream import EventStream
 from eventsim.limits import check_window
+from eventsim.network.inputs import check_stream
 
 
 class LiveRun:

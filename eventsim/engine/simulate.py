@@ -11,16 +11,6 @@ import numpy as np
 
 from eventsim.engine import discrete, readout
 from eventsim.engine.delivery import deliver_analog
-from eventsim.engine.inputs import (
-    analog_input,
-    check_binned,
-    check_dtype,
-    check_network,
-    check_not_path,
-    check_steps,
-    check_stream,
-    dense_input,
-)
 from eventsim.engine.live import LiveRun
 from eventsim.engine.plan import (
     C_IN,
@@ -46,9 +36,19 @@ from eventsim.errors import EventsimWarning, InputError, NetworkError
 from eventsim.events.binning import DEFAULT_DT_US, bin_active_steps
 from eventsim.events.stream import EventStream
 from eventsim.limits import INT64_MAX, check_memory, check_window
+from eventsim.network.continuous import check_continuous
 from eventsim.network.graph import INPUT, Graph, as_graph, population_label, projection_name
-from eventsim.network.layers import NeuNorm
-from eventsim.network.network import Network, layer_name
+from eventsim.network.inputs import (
+    analog_input,
+    check_binned,
+    check_dtype,
+    check_network,
+    check_not_path,
+    check_steps,
+    check_stream,
+    dense_input,
+)
+from eventsim.network.network import Network
 
 #: The window of a stream whose end is not known (:meth:`Simulator.stream`): 2**40 steps.
 #: Its queue keeps no entry beyond, and the window ends at the last step run when closed.
@@ -256,60 +256,6 @@ _NONE = np.zeros(0, np.int64)
 _NO_PTR = np.zeros(1, np.int64)
 _NONE.setflags(write=False)
 _NO_PTR.setflags(write=False)
-
-
-def check_continuous(net: Network | Graph, graph: Graph) -> None:
-    """NetworkError for what continuous mode cannot run: NeuNorm, integer populations, a
-    cycle without delay; ``graph`` is ``as_graph(net)``."""
-    if isinstance(net, Network):
-        for i, layer in enumerate(net.layers):
-            if isinstance(layer, NeuNorm):
-                raise NetworkError(f"{layer_name(i, layer)}: NeuNorm runs in discrete mode "
-                                   "only (its auxiliary neurons step with dt_us)")
-    for p, pop in enumerate(graph.populations):
-        if pop.integer:
-            raise NetworkError(f"{population_label(net, graph, p)}: integer layers run in "
-                               "discrete mode only")
-    for k, proj in enumerate(graph.projections):
-        if any(isinstance(op, NeuNorm) for op in proj.ops):
-            raise NetworkError(f"{projection_name(k, proj)}: NeuNorm runs in discrete mode "
-                               "only (its auxiliary neurons step with dt_us)")
-    loop = zero_delay_cycle(graph)
-    if loop:
-        raise NetworkError(f"populations {' -> '.join(repr(n) for n in loop)} form a cycle "
-                           "whose projections all have delay_us 0: in continuous time its "
-                           "spikes would return in the same instant; give one of them "
-                           "delay_us > 0")
-
-
-def zero_delay_cycle(graph: Graph) -> list[str]:
-    """The populations of a cycle of projections with ``delay_us == 0`` (for some synapse;
-    first and last the same), or [] if there is none."""
-    succ: dict[int, list[int]] = {}
-    for proj in graph.projections:
-        if proj.source != INPUT and np.min(proj.delay_us) == 0:
-            succ.setdefault(graph.index(proj.source), []).append(graph.index(proj.target))
-    state: dict[int, int] = {}  # 1 on the path, 2 done
-    for start in range(len(graph.populations)):
-        stack, path = [(start, iter(succ.get(start, [])))], [start]
-        if state.get(start):
-            continue
-        state[start] = 1
-        while stack:
-            node, it = stack[-1]
-            nxt = next(it, None)
-            if nxt is None:
-                state[node] = 2
-                stack.pop()
-                path.pop()
-            elif state.get(nxt) == 1:
-                cycle = path[path.index(nxt):] + [nxt]
-                return [graph.populations[i].name for i in cycle]
-            elif not state.get(nxt):
-                state[nxt] = 1
-                stack.append((nxt, iter(succ.get(nxt, []))))
-                path.append(nxt)
-    return []
 
 
 def _grown(buffer: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ v_leak`` (``v_reset`` and ``v_leak`` 0 unless given: the STBP LIF, ``k * u[t-1] 
 o[t-1])`` bit for bit when the spikes are 0 or 1),
 
 with ``f`` the spike function's forward pass (the Heaviside step, or a smooth stand-in), written
-in exactly the order of :func:`eventsim.engine.reference.simulate_dense` so that float64 spikes
+in exactly the order of :func:`eventsim.network.reference.simulate_dense` so that float64 spikes
 are identical to it.
 
 Backward (Wu et al. 2018, eqs. 7-10, with the reset gate kept): let ``g_u[t] = dL/du[t]``,

@@ -6,7 +6,7 @@ Forward, for spikes ``o[t]`` of shape (B, C, H, W) and ``x[-1] = 0``
     x[t] = decay * x[t-1] + coef * sum_c o[t]            (B, H, W), coef = scale / C
     s[t] = o[t] - alpha * x[t]                            (B, C, H, W)
 
-written in the order of :func:`eventsim.engine.reference.neunorm_dense`. Backward, with
+written in the order of :func:`eventsim.network.reference.neunorm_dense`. Backward, with
 ``g[t] = dL/ds[t]`` and ``g_x[T] = 0``, going back in time::
 
     g_x[t]     = -sum_c alpha * g[t] + decay * g_x[t+1]

@@ -2,7 +2,7 @@
 
 A projection has no memory across steps, so the trainer applies it to all ``N = T * B`` inputs
 of a batch at once. Each forward equals ``dense_matrix(net, i) @ x`` of
-:mod:`eventsim.engine.reference` (the layer written out as a matrix); each backward returns
+:mod:`eventsim.network.reference` (the layer written out as a matrix); each backward returns
 ``M.T @ grad`` for the input and the gradient of the weights.
 
 Convolution is im2col: a strided window view of the zero-padded input, one matmul against the

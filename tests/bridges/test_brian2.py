@@ -19,12 +19,12 @@ from netgen import conv_networks, dense_networks
 import eventsim
 from eventsim.bridges.brian2 import run_brian2
 from eventsim.cli import main
-from eventsim.engine.reference import simulate_dense
 from eventsim.errors import InputError, NetworkError
 from eventsim.events.stream import EVENT_DTYPE, EventStream
 from eventsim.network.graph import as_graph
 from eventsim.network.layers import Conv2d, Dense, Flatten, NeuNorm
 from eventsim.network.network import Network
+from eventsim.network.reference import simulate_dense
 from eventsim.validate import READOUT_RTOL, validate
 
 

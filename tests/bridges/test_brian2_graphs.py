@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 import eventsim
 from eventsim.bridges.brian2 import run_brian2
 from eventsim.cli import main
-from eventsim.engine.reference import simulate_dense
 from eventsim.errors import NetworkError
 from eventsim.events.stream import EVENT_DTYPE, EventStream
 from eventsim.network import ops
 from eventsim.network.graph import INPUT, Graph, Population, Projection
+from eventsim.network.reference import simulate_dense
 from eventsim.validate import validate
 
 

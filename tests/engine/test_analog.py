@@ -8,11 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from netgen import conv_networks, dense_networks
 
-from eventsim.engine.reference import simulate_dense
 from eventsim.engine.simulate import Simulator, simulate
 from eventsim.errors import InputError, NetworkError
 from eventsim.network.layers import Conv2d, Dense, Flatten, NeuNorm
 from eventsim.network.network import Network
+from eventsim.network.reference import simulate_dense
 
 
 def _image_case(case, seed):

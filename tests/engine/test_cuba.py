@@ -10,13 +10,13 @@ from hypothesis import strategies as st
 
 from eventsim.engine.crossing import cuba_crossing, cuba_value, three_crossing, two_value
 from eventsim.engine.plan import DECAY, FT_COLS, SYN_DECAY, SYN_DECAY2, decay_tables
-from eventsim.engine.reference import simulate_dense
 from eventsim.engine.simulate import simulate
 from eventsim.errors import NetworkError
 from eventsim.network.graph import INPUT, Graph, Population, Projection
 from eventsim.network.layers import Dense
 from eventsim.network.network import Network
 from eventsim.network.ops import Dense as DenseOp
+from eventsim.network.reference import simulate_dense
 
 
 def _tables(decay, syn_decay, T, dtype=np.float64):

@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from netgen import conv_networks, dense_networks, integer_networks
 
-from eventsim.engine.reference import dense_matrix, simulate_dense
 from eventsim.engine.simulate import Simulator, simulate
 from eventsim.errors import InputError
 from eventsim.network.layers import Conv2d, Dense
 from eventsim.network.network import Network
+from eventsim.network.reference import dense_matrix, simulate_dense
 
 
 def assert_same_as_twin(net, x, dtype="float64"):
@@ -200,7 +200,7 @@ def test_integer_networks_equal_twin_in_every_dtype(case):
 
 def test_integer_decay_truncates_towards_zero():
     """One neuron, D = 2048 (0.5): 7 -> 3 -> 1 -> 0, and -7 -> -3 -> -1 -> 0."""
-    from eventsim.engine.reference import simulate_dense
+    from eventsim.network.reference import simulate_dense
 
     for sign in (1, -1):
         net = Network([Dense([[7.0 * sign], [1.0]], decay=0.5, v_th=100.0, integer=True),

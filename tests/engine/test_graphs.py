@@ -9,11 +9,11 @@ from graphgen import image_graphs, vector_graphs
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from eventsim.engine.reference import simulate_dense
 from eventsim.engine.simulate import Simulator, simulate
 from eventsim.errors import NetworkError
 from eventsim.network import ops
 from eventsim.network.graph import Graph, Population, Projection
+from eventsim.network.reference import simulate_dense
 
 
 def assert_graph_same_as_twin(g, x, dtype="float64"):

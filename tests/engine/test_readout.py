@@ -12,13 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from netgen import dense_networks
 
-from eventsim.engine.reference import simulate_dense
 from eventsim.engine.simulate import simulate
 from eventsim.errors import NetworkError
 from eventsim.network.graph import INPUT, Graph, Population, Projection, as_graph
 from eventsim.network.layers import Dense
 from eventsim.network.network import Network
 from eventsim.network.ops import Dense as DenseOp
+from eventsim.network.reference import simulate_dense
 
 
 def _as_readout(net):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import eventsim
-from eventsim.engine.reference import simulate_dense
 from eventsim.events.binning import bin_events
+from eventsim.network.reference import simulate_dense
 
 CONFIGS = {"dt10ms-T30": (10_000, 30), "dt1ms-T300": (1_000, 300)}
 BATCH = 25  # samples per dense-twin batch

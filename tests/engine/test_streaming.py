@@ -14,13 +14,13 @@ from netgen import dense_networks
 
 import eventsim
 from eventsim.engine.queue import NEXT_SEQ, SIZE
-from eventsim.engine.reference import simulate_dense
 from eventsim.engine.simulate import DiscreteRun, Simulator, simulate
 from eventsim.errors import InputError
 from eventsim.events.binning import bin_events, dense_to_sparse
 from eventsim.events.stream import EVENT_DTYPE, EventStream
 from eventsim.network.layers import Dense
 from eventsim.network.network import Network
+from eventsim.network.reference import simulate_dense
 
 
 def assert_same_result(a, b, what=""):

@@ -13,11 +13,11 @@ from netgen import conv_networks, dense_networks
 
 import eventsim
 from eventsim.cli import main
-from eventsim.engine.reference import simulate_dense
 from eventsim.metrics import layer_metrics, projection_metrics, structure
 from eventsim.metrics.summary import summarize
 from eventsim.network import ops
 from eventsim.network.graph import INPUT, Graph, Population, Projection, as_graph
+from eventsim.network.reference import simulate_dense
 
 
 @settings(max_examples=40, deadline=None)

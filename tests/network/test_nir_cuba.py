@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import eventsim
-from eventsim.engine.reference import simulate_dense
 from eventsim.errors import EventsimWarning, NetworkError
 from eventsim.network.graph import Graph, as_graph
+from eventsim.network.reference import simulate_dense
 
 DATA = Path(__file__).parents[1] / "data"
 #: snnTorch and Norse step in float32; eventsim's twin in float64. Membranes of magnitude

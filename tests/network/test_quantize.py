@@ -247,7 +247,7 @@ def test_a_current_based_network_quantizes_to_loihis_cuba():
     """A current's decay becomes ``Du / 4096`` (the nearest; at least 1/4096), the rest as
     for any layer; the integer network runs as its twin steps Loihi's truncating CUBA. A
     refractory period has no integer form yet: refused by name."""
-    from eventsim.engine.reference import simulate_dense
+    from eventsim.network.reference import simulate_dense
 
     rng = np.random.default_rng(0)
     net = Network([Dense(rng.normal(0.4, 0.5, (6, 5)), decay=0.9, syn_decay=0.6),

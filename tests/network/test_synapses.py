@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventsim.engine.reference import dense_matrix
 from eventsim.network.layers import Dense, Flatten
 from eventsim.network.network import Network
+from eventsim.network.reference import dense_matrix
 from eventsim.network.synapses import connection_counts, synapse_lists
 
 

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventsim.engine.reference import simulate_dense
 from eventsim.errors import InputError
 from eventsim.network.layers import AvgPool2d, Conv2d, Dense, Flatten
 from eventsim.network.network import Network
+from eventsim.network.reference import simulate_dense
 from eventsim.train.model import backward, forward
 
 

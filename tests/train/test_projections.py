@@ -6,9 +6,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventsim.engine.reference import dense_matrix
 from eventsim.network.layers import AvgPool2d, Conv2d, Dense, SumPool2d
 from eventsim.network.network import Network
+from eventsim.network.reference import dense_matrix
 from eventsim.train.projections import (
     conv2d_backward,
     conv2d_forward,

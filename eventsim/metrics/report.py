@@ -16,26 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from eventsim.errors import InputError, quoted
-from eventsim.fileio import atomic_folder, input_path
-
-
-def load_run(path: str | Path) -> dict:
-    """The JSON written by ``eventsim run --json``, checked for its ``metrics`` section."""
-    path = input_path(path, "JSON file", "eventsim report")
-    try:
-        run = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: not a JSON file ({quoted(err)})") from None
-    from eventsim.runs import RunSummary
-
-    if not isinstance(run, dict) or not isinstance(run.get("metrics"), dict):
-        raise InputError(f"{path}: field 'metrics' is missing; expected the JSON of "
-                         "`eventsim run ... --json` (eventsim 0.1 or later)")
-    for key in ("layers", "energy", "samples"):
-        if key not in run["metrics"]:
-            raise InputError(f"{path}: field 'metrics.{key}' is missing")
-    RunSummary.from_json(run, str(path))  # every other field a run writes
-    return run
+from eventsim.fileio import atomic_folder
 
 
 def write_report(run: dict, out: str | Path, source: str | Path | None = None) -> Path:
