@@ -12,6 +12,7 @@ see :mod:`.plan` for composed edges) go to ``stats[l, SOPS]`` and ``edge_sops[e]
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from eventsim.engine.fanout import spatial_targets, window
@@ -66,15 +67,17 @@ def deliver_csr(et, csr_ptr, csr_idx, csr_w, paths, e, l, off, spk, n_spk, s, cu
 
 
 @njit(cache=True, nogil=True)
-def deliver_rows(et, csr_ptr, csr_idx, dense_w, paths, e, l, off, n_l, spk, n_spk, s, cur,
-                 mark, all_mark, touched, nt, stats, edge_sops):
+def deliver_rows(et, csr_ptr, dense_w, paths, e, l, off, n_l, spk, n_spk, s, cur, all_mark,
+                 hit, stats, edge_sops):
     """An edge kept as dense rows: each spike adds one contiguous row (zeros included,
-    harmless) and lists its nonzero targets. A full row touches every neuron:
-    ``all_mark[l] = s`` then stands for the list; so does a list that has come to hold
-    every neuron of ``l`` (rows with a few zeros, as quantized weights have), after which
-    the rows of this step are no longer listed."""
+    harmless). A full row touches every neuron: ``all_mark[l] = s`` then stands for the
+    list of touched neurons. A row with zeros (quantized or pruned weights) sets ``hit`` (one
+    byte per neuron, 0 between steps) where it is nonzero, in the same pass as its add;
+    :func:`gather_hits` lists those neurons once per step, not once per spike (a nonzero in
+    the dense row is a synapse: the CSR of the same weights has dropped exactly its zeros)."""
     base, d_off, p_off = et[e, W_OFF], et[e, DW_OFF], et[e, PATHS]
     dst = cur[off:off + n_l]
+    reached = hit[off:off + n_l]
     sops = 0
     for k in range(n_spk):
         j = spk[k]
@@ -82,22 +85,35 @@ def deliver_rows(et, csr_ptr, csr_idx, dense_w, paths, e, l, off, n_l, spk, n_sp
         if end == begin:
             continue
         row_w = dense_w[d_off + j * n_l:d_off + (j + 1) * n_l]
-        for i in range(n_l):  # contiguous: vectorised
-            dst[i] += row_w[i]
-        if end - begin == n_l:
+        if end - begin == n_l or all_mark[l] == s:
+            for i in range(n_l):  # contiguous: vectorised
+                dst[i] += row_w[i]
             all_mark[l] = s
-        elif all_mark[l] != s:
-            for p in range(begin, end):
-                g = off + csr_idx[p]
-                if mark[g] != s:
-                    mark[g] = s
-                    touched[nt] = g
-                    nt += 1
-            if nt == n_l:  # every neuron listed (nt counts l's distinct ones this step)
-                all_mark[l] = s
+        else:
+            for i in range(n_l):  # vectorised too
+                dst[i] += row_w[i]
+                reached[i] |= np.uint8(row_w[i] != 0)
         sops += end - begin if p_off < 0 else paths[p_off + j]
     stats[l, SOPS] += sops
     edge_sops[e] += sops
+
+
+@njit(cache=True, nogil=True)
+def gather_hits(hit, mark, all_mark, touched, nt, l, off, n_l, s):
+    """List the neurons of population ``l`` that rows reached in step ``s`` (``hit``, set by
+    :func:`deliver_rows`) and are not listed yet, and clear ``hit``; every neuron listed is
+    ``all_mark[l] = s``. Returns the new length of ``touched``."""
+    reached = hit[off:off + n_l]
+    if all_mark[l] != s:
+        for i in range(n_l):
+            if reached[i] != 0 and mark[off + i] != s:
+                mark[off + i] = s
+                touched[nt] = off + i
+                nt += 1
+        if nt == n_l:
+            all_mark[l] = s
+    for i in range(n_l):
+        reached[i] = 0
     return nt
 
 

@@ -72,6 +72,7 @@ from eventsim.engine.delivery import (
     deliver_csr,
     deliver_rows,
     deliver_spatial,
+    gather_hits,
     neunorm_step,
 )
 from eventsim.engine.neurons import bring_cuba, bring_held, bring_two
@@ -128,7 +129,8 @@ class State(NamedTuple):
     step the membrane is held after a spike; -1), ``ro_sum``, ``ro_max``
     (a readout population's membrane summed and its maximum, float64, :mod:`.readout`),
     ``cur`` (input of the step), ``t_last``, ``version`` and ``pending`` (its queue
-    entry is live), ``mark`` (step it was last listed): per neuron. ``all_mark`` (step in which
+    entry is live), ``mark`` (step it was last listed), ``hit`` (uint8: a dense row reached it this step, 0
+    between steps; :func:`.delivery.deliver_rows`): per neuron. ``all_mark`` (step in which
     every neuron was touched), ``uniform`` (``t_last`` all equal): per population. ``nn_x``
     (NeuNorm auxiliary neurons), ``nn_live``: per edge. The rings: ``ring_idx`` (spikes),
     ``ring_n`` and ``ring_step`` (count and step of each slot). ``cal`` (spikes to deliver,
@@ -149,6 +151,7 @@ class State(NamedTuple):
     version: np.ndarray
     pending: np.ndarray
     mark: np.ndarray
+    hit: np.ndarray
     all_mark: np.ndarray
     uniform: np.ndarray
     nn_x: np.ndarray
@@ -275,7 +278,7 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                                         state.pending)
     i_syn, ref_until = state.i_syn, state.ref_until
     i_syn2, cur2, adapt_b = state.i_syn2, state.cur2, state.adapt
-    mark, all_mark, uniform = state.mark, state.all_mark, state.uniform
+    mark, all_mark, uniform, hit = state.mark, state.all_mark, state.uniform, state.hit
     hkey, hkey2, hseq, hver, hstate = heap.hkey, heap.hkey2, heap.hseq, heap.hver, heap.hstate
     touched, spk = scratch.touched, scratch.spk
     stats, gstats, edge_sops = rec.stats, rec.gstats, rec.edge_sops
@@ -339,6 +342,7 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
             refr = lt[l, REFRACTORY]  # steps held after a spike
             # phase A: deliver what arrives now along every edge into l
             nt = 0
+            rows_in = False
             for e in range(lt[l, IN_FIRST], lt[l, IN_END]):
                 src, t_src = et[e, SRC], s - et[e, DELAY]
                 w = st[src, S_W]
@@ -357,9 +361,9 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                     nt = deliver_spatial(et, ef, conv_w, e, l, off, arriving, n_spk, s, into,
                                          mark, touched, nt, stats, edge_sops)
                 elif et[e, DW_OFF] >= 0:
-                    nt = deliver_rows(et, csr_ptr, csr_idx, dense_w, paths, e, l, off, n_l,
-                                      arriving, n_spk, s, into, mark, all_mark, touched, nt,
-                                      stats, edge_sops)
+                    deliver_rows(et, csr_ptr, dense_w, paths, e, l, off, n_l, arriving, n_spk,
+                                 s, into, all_mark, hit, stats, edge_sops)
+                    rows_in = True
                 else:
                     nt = deliver_csr(et, csr_ptr, csr_idx, csr_w, paths, e, l, off, arriving,
                                      n_spk, s, into, mark, touched, nt, stats, edge_sops)
@@ -372,6 +376,8 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                                        et[e, C_IN] * et[e, H_IN] * et[e, W_IN], into, stats,
                                        scratch.fan_tgt, scratch.fan_wix)
                         all_mark[l] = s
+            if rows_in:  # the neurons dense rows reached, listed once
+                nt = gather_hits(hit, mark, all_mark, touched, nt, l, off, n_l, s)
             end_key = s * n_total + off + n_l
             while hstate[SIZE] > 0 and hkey[0] < end_key:  # this population's crossings due now
                 key, _, ver = heap_pop(hkey, hkey2, hseq, hver, hstate)
@@ -388,22 +394,29 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
             everyone = all_mark[l] == s
             # phase B.1: bring every touched neuron forward and add its input
             integer = lt[l, INTEGER] != 0
-            if everyone and uniform[l] and not integer and not readout and not cuba \
-                    and refr == 0 and not own_th:
-                # all last updated together: one factor, vectorised
+            if everyone and uniform[l] and not readout and not cuba and refr == 0 \
+                    and not adapt and (not integer or s - t_last[off] == 1):
+                # all last updated together: one factor (an integer layer: one step), vectorised
                 nt = n_l
                 uu, cc, bb, tl = u[off:off + n_l], cur[off:off + n_l], bias[off:off + n_l], \
                     t_last[off:off + n_l]
-                dn = s - tl[0]
-                k = min(dn, cap_l)
-                pn, gn = P[l, k], G[l, k]
-                if integrator:
-                    conv[0] = dn
-                    gn = conv[0]
-                for i in range(n_l):
-                    uu[i] = pn * uu[i] + bb[i] * gn + cc[i]
-                    cc[i] = 0.0
-                    tl[i] = s
+                if integer:
+                    D = lt[l, DECAY_NUM]
+                    for i in range(n_l):  # int_after for one step
+                        uu[i] = np.trunc(uu[i] * D / 4096.0) + bb[i] + cc[i]
+                        cc[i] = 0.0
+                        tl[i] = s
+                else:
+                    dn = s - tl[0]
+                    k = min(dn, cap_l)
+                    pn, gn = P[l, k], G[l, k]
+                    if integrator:
+                        conv[0] = dn
+                        gn = conv[0]
+                    for i in range(n_l):
+                        uu[i] = pn * uu[i] + bb[i] * gn + cc[i]
+                        cc[i] = 0.0
+                        tl[i] = s
             else:
                 if everyone:
                     nt = n_l

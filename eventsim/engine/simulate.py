@@ -105,7 +105,8 @@ class DiscreteRun:
             ro_sum=np.empty(some[self.readouts]), ro_max=np.empty(some[self.readouts]),
             cur=np.empty(n, dtype), t_last=np.empty(n, np.int64),
             version=np.empty(n, np.int64), pending=np.empty(n, np.bool_),
-            mark=np.empty(n, np.int64), all_mark=np.empty(n_pop, np.int64),
+            mark=np.empty(n, np.int64), hit=np.empty(n, np.uint8),
+            all_mark=np.empty(n_pop, np.int64),
             uniform=np.empty(n_pop, np.bool_), nn_x=np.empty(max(plan.n_aux, 1), dtype),
             nn_live=np.empty(len(et), np.bool_),
             ring_idx=np.empty(max(plan.ring_spikes, 1), np.int64),
@@ -248,7 +249,7 @@ class DiscreteRun:
 #: The value at step 0 of every state array but ``u`` and ``threshold``.
 _START = {"adapt": 0, "i_syn": 0, "i_syn2": 0, "cur2": 0, "ref_until": -1, "ro_sum": 0,
           "ro_max": -np.inf, "cur": 0, "t_last": -1, "version": 0, "pending": False,
-          "mark": -1, "all_mark": -1, "uniform": True, "nn_x": 0, "nn_live": False,
+          "mark": -1, "hit": 0, "all_mark": -1, "uniform": True, "nn_x": 0, "nn_live": False,
           "ring_idx": 0, "ring_n": 0, "ring_step": -1, "cal": 0, "cal_total": 0}
 
 #: No input: no steps with input, and their (empty) pointers.

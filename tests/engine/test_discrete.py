@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from netgen import conv_networks, dense_networks, integer_networks
 
 from eventsim.engine.simulate import Simulator, simulate
@@ -196,6 +197,20 @@ def test_integer_networks_equal_twin_in_every_dtype(case):
     b = simulate(net, x, dtype="float32")
     for sa, sb in zip(a.spikes, b.spikes):
         np.testing.assert_array_equal(sa, sb)
+
+
+@settings(max_examples=100, deadline=None)
+@given(integer_networks(), st.data())
+def test_integer_networks_driven_every_step_equal_twin(case, data):
+    """Every input spiking over a run of steps: rows reach every neuron in consecutive steps,
+    so whole populations step together (the one-step vectorised update of an integer layer,
+    and rows with zeros gathered once a step)."""
+    net, x = case
+    x = x.copy()
+    a = data.draw(st.integers(0, x.shape[0] - 1))
+    b = data.draw(st.integers(a + 1, x.shape[0]))
+    x[a:b] = 1
+    assert_same_as_twin(net, x, "float64")
 
 
 def test_integer_decay_truncates_towards_zero():
