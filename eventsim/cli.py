@@ -214,6 +214,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, required=True, help="network file to write (.h5)")
     train.add_argument("--epochs", type=_whole(), help="override the spec's number of epochs")
     train.add_argument("--resume", type=Path, help="checkpoint to continue from")
+    train.add_argument("--qat-bits", type=_whole(2, 16), metavar="BITS",
+                       help="quantization-aware training: the forward pass runs the network "
+                       "quantized to BITS (overrides the spec's qat_bits); writes the integer "
+                       "network")
+    train.add_argument("--qat-per-channel", action="store_true",
+                       help="with --qat-bits: one scale per output channel")
     train.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
@@ -223,6 +229,10 @@ def cmd_train(args) -> int:
     from eventsim.train.spec import load_spec
 
     spec = load_spec(args.spec)
+    if args.qat_bits is not None:
+        spec.config.qat_bits = args.qat_bits
+    if args.qat_per_channel:
+        spec.config.qat_per_channel = True
     provenance = fit(spec, args.out, args.epochs, args.resume)
     print(f"wrote {args.out} (trainer test accuracy {provenance['trainer_test_accuracy']:.2%}); "
           f"checkpoint {args.out}.ckpt.h5")

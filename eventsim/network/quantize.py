@@ -110,45 +110,49 @@ def quantize(net: Network | Graph, bits: int = 8, per_channel: bool = False
         return _quantize_graph(net, int(bits), q_max, per_channel)
     layers, scales = [], []
     for i, layer in enumerate(net.layers):
-        name = layer_name(i, layer)
-        if isinstance(layer, Flatten):
-            layers.append(Flatten())
-            continue
-        if not isinstance(layer, (Dense, Conv2d, AvgPool2d, SumPool2d)):
-            raise NetworkError(f"{name}: {type(layer).__name__} carries analog values and has "
-                               "no integer form")
-        lif = {"decay": max(1, round(layer.decay * DECAY_ONE)) / DECAY_ONE,
-               "reset": layer.reset, "integer": True,
-               "syn_decay": _int_syn_decay(layer.syn_decay)}
-        if isinstance(layer, (AvgPool2d, SumPool2d)):
-            scale = layer.pool_weight  # pooling weights become 1
-            v_th = float(max(1, round(layer.v_th / scale)))
-            layers.append(SumPool2d(layer.kernel_size, stride=layer.stride, v_th=v_th,
-                                    v_reset=_int_reset(layer, scale, v_th, name), **lif))
-            scales.append(scale)
-            continue
-        axes = tuple(range(1, layer.weight.ndim)) if per_channel else None
-        top = np.abs(layer.weight).max(axis=axes)
-        scale = np.where(top > 0, top / q_max, 1.0)  # one per channel, or a 0-d array
-        shape = (-1,) + (1,) * (layer.weight.ndim - 1) if per_channel else ()
-        weight = np.clip(np.round(layer.weight / scale.reshape(shape)), -q_max, q_max)
-        bias = None if layer.bias is None else np.round(layer.bias / scale)
-        v_th = np.maximum(1.0, np.round(layer.v_th / scale))
-        v_th = v_th if per_channel else float(v_th)
-        lif["v_reset"] = _int_reset(layer, scale, v_th, name)
-        scale = scale.tolist()
-        if isinstance(layer, Dense):
-            layers.append(Dense(weight, bias=bias, v_th=v_th, **lif))
-        else:
-            layers.append(Conv2d(weight, stride=layer.stride, padding=layer.padding, bias=bias,
-                                 v_th=v_th, **lif))
-        scales.append(scale)
+        int_layer, scale = quantize_layer(layer, q_max, per_channel, layer_name(i, layer))
+        layers.append(int_layer)
+        if scale is not None:
+            scales.append(np.asarray(scale).tolist())
     provenance = {"source": copy.deepcopy(net.provenance),
                   "quantization": {"bits": int(bits), "scheme": "symmetric, per "
                                    + ("output channel" if per_channel else "layer"),
                                    "scales": scales}}
     return Network(layers, net.input_shape, dt_us=net.dt_us, T=net.T,
                    sensor_size=net.sensor_size, labels=net.labels, provenance=provenance)
+
+
+def quantize_layer(layer, q_max: int, per_channel: bool, name: str):
+    """One layer of a chain as :func:`quantize` makes it (the module docstring's rules):
+    ``(integer layer, scale)``; the scale is the float value of one integer unit, a float, or
+    an array of one per output channel (shape ``(c_out,)``), None for Flatten. What
+    quantization-aware training (:mod:`eventsim.train.qat`) runs in its forward pass."""
+    if isinstance(layer, Flatten):
+        return Flatten(), None
+    if not isinstance(layer, (Dense, Conv2d, AvgPool2d, SumPool2d)):
+        raise NetworkError(f"{name}: {type(layer).__name__} carries analog values and has "
+                           "no integer form")
+    lif = {"decay": max(1, round(layer.decay * DECAY_ONE)) / DECAY_ONE,
+           "reset": layer.reset, "integer": True,
+           "syn_decay": _int_syn_decay(layer.syn_decay)}
+    if isinstance(layer, (AvgPool2d, SumPool2d)):
+        scale = layer.pool_weight  # pooling weights become 1
+        v_th = float(max(1, round(layer.v_th / scale)))
+        return SumPool2d(layer.kernel_size, stride=layer.stride, v_th=v_th,
+                         v_reset=_int_reset(layer, scale, v_th, name), **lif), scale
+    axes = tuple(range(1, layer.weight.ndim)) if per_channel else None
+    top = np.abs(layer.weight).max(axis=axes)
+    scale = np.where(top > 0, top / q_max, 1.0)  # one per channel, or a 0-d array
+    shape = (-1,) + (1,) * (layer.weight.ndim - 1) if per_channel else ()
+    weight = np.clip(np.round(layer.weight / scale.reshape(shape)), -q_max, q_max)
+    bias = None if layer.bias is None else np.round(layer.bias / scale)
+    v_th = np.maximum(1.0, np.round(layer.v_th / scale))
+    v_th = v_th if per_channel else float(v_th)
+    lif["v_reset"] = _int_reset(layer, scale, v_th, name)
+    if isinstance(layer, Dense):
+        return Dense(weight, bias=bias, v_th=v_th, **lif), scale
+    return Conv2d(weight, stride=layer.stride, padding=layer.padding, bias=bias, v_th=v_th,
+                  **lif), scale
 
 
 def _quantize_graph(g: Graph, bits: int, q_max: int, per_channel: bool) -> Graph:

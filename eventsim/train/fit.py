@@ -95,7 +95,10 @@ def check_outputs(spec: Spec, out: Path, resume: Path | None = None) -> Path:
 
 def fit(spec: Spec, out: Path, epochs: int | None = None, resume: Path | None = None,
         progress: bool = True, log=print) -> dict:
-    """Train the spec's network, checkpoint every epoch (``<out>.ckpt.h5``), save ``out``.
+    """Train the spec's network, checkpoint every epoch (``<out>.ckpt.h5``), save ``out``:
+    the trained network, or with quantization-aware training (``qat_bits``) the integer
+    network its forward pass ran (:meth:`~eventsim.train.trainer.Trainer.integer_network`;
+    the checkpoint keeps the float weights).
 
     The outputs are checked before the data is loaded (:func:`check_outputs`). Resuming a
     checkpoint that already holds every epoch trains nothing: the network is evaluated and
@@ -131,7 +134,7 @@ def fit(spec: Spec, out: Path, epochs: int | None = None, resume: Path | None = 
         log(f"the checkpoint holds all {trainer.epoch} epochs (the spec asks for "
             f"{spec.config.epochs}): nothing left to train; evaluating and saving")
         test_acc = trainer.evaluate(xte, yte)
-    spec.net.provenance = {
+    provenance = {
         "dataset": spec.data.dataset, "data_path": str(spec.data.path),
         "input_encoding": "current" if spec.data.encoding == "current" else "spikes",
         "train_samples": len(xtr), "test_samples": len(xte), "epochs": trainer.epoch,
@@ -139,5 +142,11 @@ def fit(spec: Spec, out: Path, epochs: int | None = None, resume: Path | None = 
         "history": trainer.history, "spec": spec.source, "eventsim_version": __version__,
         "train_seconds_this_run": round(time.perf_counter() - start, 1),
     }
-    save_network(spec.net, out)
-    return spec.net.provenance
+    trained = spec.net
+    if spec.config.qat_bits is not None:  # the integer network, as the forward pass ran it
+        trained = trainer.integer_network()
+        provenance["quantization"] = trained.provenance["quantization"]
+        provenance["quantization"]["training"] = "quantization-aware (STE)"
+    trained.provenance = provenance
+    save_network(trained, out)
+    return provenance

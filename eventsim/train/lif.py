@@ -8,14 +8,18 @@ Forward, for step ``t = 0..T-1`` with ``o[-1] = 0`` (DESIGN.md, "Discrete-time L
 
 adding the leak drive ``(1 - k) * v_leak`` after ``b`` when ``v_leak != 0``, from ``u[-1] =
 v_leak`` (``v_reset`` and ``v_leak`` 0 unless given: the STBP LIF, ``k * u[t-1] * (1 -
-o[t-1])`` bit for bit when the spikes are 0 or 1),
+o[t-1])`` bit for bit when the spikes are 0 or 1); in an integer layer (quantization-aware
+training, :mod:`eventsim.train.qat`) ``k * (...)`` is ``trunc(D * (...) / 4096)`` for its
+decay ``k = D / 4096``, as the engine and the twin compute it,
 
 with ``f`` the spike function's forward pass (the Heaviside step, or a smooth stand-in), written
 in exactly the order of :func:`eventsim.network.reference.simulate_dense` so that float64 spikes
 are identical to it.
 
 Backward (Wu et al. 2018, eqs. 7-10, with the reset gate kept): let ``g_u[t] = dL/du[t]``,
-``h[t] = f'(u[t] - v_th)`` (the surrogate for the step), ``grad_o[t]`` the gradient arriving from
+``h[t] = f'(u[t] - v_th)`` (the surrogate for the step; ``s * f'(s * (u[t] - v_th))`` for a
+layer whose unit is worth ``s`` (``LIFParams.scale``: an integer layer in training, its
+surrogate as wide as the float layer's; truncation passes as ``k``, straight through), ``grad_o[t]`` the gradient arriving from
 the layer above (the spatial path) and ``g_u[T] = 0``. Going back in time::
 
     zero reset:     g_o[t] = grad_o[t] + k * (v_reset - u[t]) * g_u[t+1]
@@ -59,6 +63,11 @@ class LIFParams:
         The leak's constant drive ``(1 - decay) * v_leak`` (computed in float64,
         :meth:`~eventsim.network.layers.Neurons.leak_drive`), added every step after the
         bias.
+    decay_num : int or None
+        An integer layer's ``D`` (``decay = D / 4096``): the decay truncates.
+    scale : float, ndarray or None
+        What one unit of ``u`` is worth in the float layer it was quantized from (per output
+        channel: shaped like ``bias``); widens the surrogate to the float layer's.
     """
 
     decay: np.floating
@@ -68,21 +77,30 @@ class LIFParams:
     v_reset: float | np.floating = 0.0
     v_leak: np.floating | None = None   # the rest u starts at, when not 0
     leak: np.floating | None = None     # its drive (1 - decay) * v_leak, computed in float64
+    decay_num: int | None = None
+    scale: float | np.ndarray | None = None
 
     @classmethod
-    def from_layer(cls, layer, dtype: np.dtype | str = np.float32) -> LIFParams:
-        """Parameters of ``layer`` (Dense, Conv2d, AvgPool2d or SumPool2d) cast to ``dtype``."""
+    def from_layer(cls, layer, dtype: np.dtype | str = np.float32,
+                   scale: float | np.ndarray | None = None) -> LIFParams:
+        """Parameters of ``layer`` (Dense, Conv2d, AvgPool2d or SumPool2d) cast to ``dtype``;
+        ``scale``: what one unit of an integer layer is worth (a float, or one per output
+        channel)."""
         dtype = np.dtype(dtype)
+        per_channel = (-1, 1, 1) if isinstance(layer, Conv2d) else (-1,)
         bias = getattr(layer, "bias", None)
         if bias is not None:
-            bias = np.asarray(bias, dtype)
-            if isinstance(layer, Conv2d):
-                bias = bias.reshape(-1, 1, 1)
+            bias = np.asarray(bias, dtype).reshape(per_channel)
+        v_th = np.asarray(layer.v_th, dtype)  # one per channel in an integer layer
+        v_th = v_th.reshape(per_channel) if v_th.ndim else dtype.type(v_th)
+        if scale is not None and np.ndim(scale):
+            scale = np.asarray(scale, dtype).reshape(per_channel)
         v_reset = dtype.type(layer.v_reset)
         v_leak = dtype.type(layer.v_leak) if layer.v_leak != 0.0 else None
         leak = dtype.type(layer.leak_drive()) if layer.v_leak != 0.0 else None
-        return cls(dtype.type(layer.decay), dtype.type(layer.v_th), layer.reset, bias, v_reset,
-                   v_leak, leak)
+        decay_num = round(layer.decay * 4096) if layer.integer else None
+        return cls(dtype.type(layer.decay), v_th, layer.reset, bias, v_reset, v_leak, leak,
+                   decay_num, scale)
 
 
 def lif_forward(
@@ -110,17 +128,19 @@ def lif_forward(
     o = np.empty_like(I)
     u_prev = np.zeros_like(I[0]) if params.v_leak is None else np.full_like(I[0], params.v_leak)
     o_prev = np.zeros_like(I[0])
+    D, s = params.decay_num, params.scale
     for t in range(I.shape[0]):
         if params.reset == "zero":
-            u_t = k * (u_prev * (1 - o_prev) + params.v_reset * o_prev) + I[t]
+            kept = u_prev * (1 - o_prev) + params.v_reset * o_prev
         else:
-            u_t = k * (u_prev - v_th * o_prev) + I[t]
+            kept = u_prev - v_th * o_prev
+        u_t = (k * kept if D is None else np.trunc(kept * D / 4096.0)) + I[t]
         if b is not None:
             u_t += b
         if params.leak is not None:
             u_t += params.leak
         u[t] = u_t
-        o[t] = spike_fn.forward(u_t - v_th)
+        o[t] = spike_fn.forward(u_t - v_th if s is None else s * (u_t - v_th))
         u_prev, o_prev = u[t], o[t]
     return u, o
 
@@ -147,8 +167,8 @@ def lif_backward(
     grad_bias : ndarray or None
         ``dL/db``, shape (n,) for a Dense layer, (c_out,) for Conv2d; None without bias.
     """
-    k, v_th = params.decay, params.v_th
-    h = spike_fn.grad(u - v_th)
+    k, v_th, s = params.decay, params.v_th, params.scale
+    h = spike_fn.grad(u - v_th) if s is None else s * spike_fn.grad(s * (u - v_th))
     grad_I = np.empty_like(grad_o)
     g_next = np.zeros_like(grad_o[0])  # g_u[t+1]
     for t in range(grad_o.shape[0] - 1, -1, -1):

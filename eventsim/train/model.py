@@ -84,7 +84,8 @@ def _as_input(net: Network, x: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def forward(
-    net: Network, x: np.ndarray, spike_fn: SpikeFn | None = None, dtype: np.dtype | str = "float32"
+    net: Network, x: np.ndarray, spike_fn: SpikeFn | None = None,
+    dtype: np.dtype | str = "float32", scales: list | None = None,
 ) -> tuple[Cache, np.ndarray]:
     """Run the network on a batch of inputs over ``T`` steps.
 
@@ -99,6 +100,10 @@ def forward(
     dtype : numpy dtype
         Computation dtype; weights are cast to it (no copy when they already have it).
         float32 for training, float64 to agree spike for spike with the reference.
+    scales : list, optional
+        Per layer, what one unit of an integer layer is worth in the float layer it was
+        quantized from (:mod:`eventsim.train.qat`), or None: widens its surrogate
+        (:class:`~eventsim.train.lif.LIFParams`).
 
     Returns
     -------
@@ -133,7 +138,7 @@ def forward(
             current = pool2d_forward(flat, layer.kernel_size, layer.stride, layer.pool_weight)
         else:
             raise TypeError(f"layer {i}: no training rule for {type(layer).__name__}")
-        entry.params = LIFParams.from_layer(layer, dtype)
+        entry.params = LIFParams.from_layer(layer, dtype, None if scales is None else scales[i])
         entry.u, entry.o = lif_forward(current.reshape(T, B, *net.shapes[i]), entry.params,
                                        spike_fn)
         x = entry.o

@@ -51,6 +51,13 @@ class TrainConfig:
     seed : int
         Seeds batching, augmentation and rate coding.
     dtype : {"float32", "float64"}
+        The float weights' dtype, and the computation's (but with ``qat_bits``).
+    qat_bits : int or None
+        Quantization-aware training (:mod:`eventsim.train.qat`): every forward pass runs the
+        network quantized to this many bits (2..16), in float64 (whole numbers, exact), and
+        the gradients reach the float weights straight through the rounding. None: off.
+    qat_per_channel : bool
+        With ``qat_bits``: one scale per output channel instead of per layer.
     """
 
     epochs: int = 10
@@ -68,6 +75,8 @@ class TrainConfig:
     max_shift: int = 0
     seed: int = 0
     dtype: str = "float32"
+    qat_bits: int | None = None
+    qat_per_channel: bool = False
     history: list = field(default_factory=list, repr=False)
 
     def check(self) -> None:
@@ -81,6 +90,13 @@ class TrainConfig:
             whole(getattr(self, key), "train", key)
         if not self.lr > 0:
             raise InputError(f"train: field 'lr' must be > 0, got {self.lr!r}")
+        if self.qat_bits is not None:
+            from eventsim.network.quantize import BITS
+
+            whole(self.qat_bits, "train", "qat_bits", *BITS)
+        if not isinstance(self.qat_per_channel, bool):
+            raise InputError(f"train: field 'qat_per_channel' must be true or false, got "
+                             f"{self.qat_per_channel!r}")
 
 
 def trainable(net: Network | Graph) -> list[tuple[str, np.ndarray]]:
@@ -154,6 +170,10 @@ class Trainer:
                                    "and the network has NeuNorm, which trains in STBP LIF "
                                    "chains only")
             self.model = graph_model
+        if config.qat_bits is not None and self.model is not model:
+            raise InputError("train: quantization-aware training ('qat_bits') runs chains of "
+                             "STBP LIF layers (a Network) for now; this network trains as a "
+                             "graph: train it in float, then `eventsim quantize` it")
         self.readout = bool(pops) and pops[-1].is_readout
         self.mean_readout = self.readout and pops[-1].readout == "mean"
         if self.readout and config.loss != "ce":
@@ -170,8 +190,11 @@ class Trainer:
             elif isinstance(layer, NeuNorm):
                 layer.alpha = np.ascontiguousarray(layer.alpha, self.dtype)
         # what forward and backward step: the network, or the graph of a chain (its arrays,
-        # made after the dtype conversion above)
+        # made after the dtype conversion above); with QAT the integer network of each batch
         self.stepped = as_graph(net) if self.model is graph_model else net
+        self.compute_dtype = np.dtype(np.float64) if config.qat_bits else self.dtype
+        if config.qat_bits is not None:
+            self._integer()  # a layer with no integer form fails here, before any batch
         self.spike_fn = surrogate(config.surrogate, config.surrogate_a)
         opt = Adam if config.optimizer == "adam" else SGD
         kwargs = {"weight_decay": config.weight_decay}
@@ -181,6 +204,32 @@ class Trainer:
         self.rng = np.random.default_rng(config.seed)
         self.epoch = 0
         self.history: list[dict] = []
+
+    def _integer(self):
+        """``(network stepped, scales)``: with QAT the integer network of the current
+        weights and its layers' scales, else the network and None."""
+        if self.config.qat_bits is None:
+            return self.stepped, None
+        from eventsim.train.qat import integer_chain
+
+        return integer_chain(self.net, self.config.qat_bits, self.config.qat_per_channel)
+
+    def _forward(self, inputs: np.ndarray):
+        """``(network stepped, scales, cache, out)`` of a batch: the float network's forward
+        pass, or with QAT the integer network's (its scales widening the surrogates)."""
+        stepped, scales = self._integer()
+        if scales is None:
+            cache, out = self.model.forward(stepped, inputs, self.spike_fn, self.dtype)
+        else:
+            cache, out = model.forward(stepped, inputs, self.spike_fn, self.compute_dtype, scales)
+        return stepped, scales, cache, out
+
+    def integer_network(self) -> Network:
+        """With QAT: the integer network of the current weights (what is exported), its
+        provenance naming the bits and scales (:func:`eventsim.network.quantize.quantize`)."""
+        from eventsim.network.quantize import quantize
+
+        return quantize(self.net, self.config.qat_bits, self.config.qat_per_channel)
 
     def decide(self, out: np.ndarray) -> np.ndarray:
         """The runtime's decision on a batch's output (T, B, C): :func:`predict` on spikes, the
@@ -214,10 +263,15 @@ class Trainer:
         order = list(batches(len(x), c.batch_size, self.rng))
         for idx in tqdm(order, disable=not progress, desc=f"epoch {self.epoch + 1}",
                         unit="batch", leave=False):
-            inputs = self.make_input(x[idx], self.rng, True).astype(self.dtype, copy=False)
-            cache, out = self.model.forward(self.stepped, inputs, self.spike_fn, self.dtype)
+            inputs = self.make_input(x[idx], self.rng, True).astype(self.compute_dtype,
+                                                                    copy=False)
+            stepped, scales, cache, out = self._forward(inputs)
             value, grad_out = loss_fn(out, y[idx])
-            grads = self.model.backward(self.stepped, cache, grad_out, self.spike_fn)
+            grads = self.model.backward(stepped, cache, grad_out, self.spike_fn)
+            if scales is not None:
+                from eventsim.train.qat import float_grads
+
+                grads = float_grads(self.net, grads, scales)
             flat = [g[key] for g in grads if g is not None
                     for key in ("weight", "bias", "alpha") if g.get(key) is not None]
             self.optimizer.step(params, flat)
@@ -235,8 +289,8 @@ class Trainer:
         correct = 0
         for start in range(0, len(x), self.config.batch_size):
             sl = slice(start, start + self.config.batch_size)
-            inputs = self.make_input(x[sl], rng, False).astype(self.dtype, copy=False)
-            _, out = self.model.forward(self.stepped, inputs, self.spike_fn, self.dtype)
+            inputs = self.make_input(x[sl], rng, False).astype(self.compute_dtype, copy=False)
+            out = self._forward(inputs)[-1]
             correct += int((self.decide(out) == y[sl]).sum())
         return correct / len(x)
 
