@@ -218,6 +218,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="quantization-aware training: the forward pass runs the network "
                        "quantized to BITS (overrides the spec's qat_bits); writes the integer "
                        "network")
+    train.add_argument("--init", type=Path, metavar="NET",
+                       help="start from the weights of this network file (fine-tuning; "
+                       "overrides the spec's init)")
     train.add_argument("--qat-per-channel", action="store_true",
                        help="with --qat-bits: one scale per output channel")
     train.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -233,6 +236,8 @@ def cmd_train(args) -> int:
         spec.config.qat_bits = args.qat_bits
     if args.qat_per_channel:
         spec.config.qat_per_channel = True
+    if args.init is not None:
+        spec.config.init = str(fileio.input_path(args.init, "network file", "eventsim train"))
     provenance = fit(spec, args.out, args.epochs, args.resume)
     print(f"wrote {args.out} (trainer test accuracy {provenance['trainer_test_accuracy']:.2%}); "
           f"checkpoint {args.out}.ckpt.h5")

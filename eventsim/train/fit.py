@@ -93,6 +93,25 @@ def check_outputs(spec: Spec, out: Path, resume: Path | None = None) -> Path:
     return checkpoint
 
 
+def start_from(net, path) -> None:
+    """Copy the trained arrays of the network file ``path`` into ``net`` (fine-tuning): the
+    same parameters (:func:`~eventsim.train.trainer.trainable`), of the same shapes."""
+    from eventsim import load_network
+    from eventsim.errors import NetworkError
+    from eventsim.train.trainer import trainable
+
+    source = dict(trainable(load_network(path)))
+    target = dict(trainable(net))
+    if set(source) != set(target):
+        raise NetworkError(f"{path}: field 'init' holds the parameters {sorted(source)}; the "
+                           f"spec's network has {sorted(target)}")
+    for name, array in target.items():
+        if source[name].shape != array.shape:
+            raise NetworkError(f"{path}: parameter '{name}' has shape {source[name].shape}; "
+                               f"the spec's network's is {array.shape}")
+        array[...] = source[name]
+
+
 def fit(spec: Spec, out: Path, epochs: int | None = None, resume: Path | None = None,
         progress: bool = True, log=print) -> dict:
     """Train the spec's network, checkpoint every epoch (``<out>.ckpt.h5``), save ``out``:
@@ -116,6 +135,8 @@ def fit(spec: Spec, out: Path, epochs: int | None = None, resume: Path | None = 
         from eventsim.train.checkpoint import load_checkpoint
 
         load_checkpoint(resume)
+    if spec.config.init is not None and resume is None:
+        start_from(spec.net, spec.config.init)
     xtr, ytr, xte, yte, make_input = load_data(spec, progress)
     trainer = Trainer(spec.net, spec.config, make_input)
     if resume is not None:
@@ -139,6 +160,7 @@ def fit(spec: Spec, out: Path, epochs: int | None = None, resume: Path | None = 
         "input_encoding": "current" if spec.data.encoding == "current" else "spikes",
         "train_samples": len(xtr), "test_samples": len(xte), "epochs": trainer.epoch,
         "seed": spec.config.seed, "trainer_test_accuracy": test_acc,
+        **({"init": spec.config.init} if spec.config.init else {}),
         "history": trainer.history, "spec": spec.source, "eventsim_version": __version__,
         "train_seconds_this_run": round(time.perf_counter() - start, 1),
     }

@@ -206,6 +206,8 @@ def load_spec(path: str | Path) -> Spec:
         config.check()
     except InputError as err:
         raise InputError(f"{path} [train]: {err}") from None
+    if config.init is not None and not Path(config.init).is_absolute():
+        config.init = str((path.parent / config.init).resolve())
     n = doc["network"]
     where = f"{path} [network]"
     lif = {"decay": _get(n, "decay", float, where, 0.2), "v_th": _get(n, "v_th", float, where, 0.5),

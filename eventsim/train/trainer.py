@@ -58,6 +58,10 @@ class TrainConfig:
         the gradients reach the float weights straight through the rounding. None: off.
     qat_per_channel : bool
         With ``qat_bits``: one scale per output channel instead of per layer.
+    init : str or None
+        A network file (``.h5``) of the same architecture whose weights the training starts
+        from (fine-tuning, e.g. a float network trained on quantization-aware); in a spec,
+        relative to the spec's folder. None: the spec's seeded initialisation.
     """
 
     epochs: int = 10
@@ -77,6 +81,7 @@ class TrainConfig:
     dtype: str = "float32"
     qat_bits: int | None = None
     qat_per_channel: bool = False
+    init: str | None = None
     history: list = field(default_factory=list, repr=False)
 
     def check(self) -> None:
@@ -94,6 +99,9 @@ class TrainConfig:
             from eventsim.network.quantize import BITS
 
             whole(self.qat_bits, "train", "qat_bits", *BITS)
+        if self.init is not None and not isinstance(self.init, str):
+            raise InputError(f"train: field 'init' must be a network file's path, got "
+                             f"{self.init!r}")
         if not isinstance(self.qat_per_channel, bool):
             raise InputError(f"train: field 'qat_per_channel' must be true or false, got "
                              f"{self.qat_per_channel!r}")

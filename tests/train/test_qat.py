@@ -11,7 +11,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from netgen import conv_networks, dense_networks
+from test_trainer import write_spec
 
+import eventsim
+from eventsim.cli import main
 from eventsim.engine.simulate import simulate
 from eventsim.errors import InputError, NetworkError
 from eventsim.network.layers import Conv2d, Dense, Flatten, NeuNorm
@@ -130,3 +133,45 @@ def test_qat_refuses_what_has_no_integer_form():
     with pytest.raises(InputError, match="field 'qat_bits' must be an integer in 2..16, got 1"):
         Trainer(Network([Dense(np.ones((2, 2)))], (2,)), TrainConfig(qat_bits=1),
                 lambda *a: None)
+
+
+def test_cli_fine_tunes_quantization_aware_and_writes_what_the_engine_runs(tmp_path, data_dir):
+    """``eventsim train SPEC --init FLOAT.h5 --qat-bits 4``: the file written is the integer
+    network; on the 100 real test recordings its spikes in the engine equal the trainer's
+    integer forward pass, layer by layer, and so does the accuracy the trainer reported."""
+    spec = write_spec(tmp_path, data_dir, T=30, n=64, epochs=1)
+    assert main(["train", str(spec), "--out", str(tmp_path / "float.h5")]) == 0
+    assert main(["train", str(spec), "--out", str(tmp_path / "q.h5"), "--qat-bits", "4",
+                 "--init", str(tmp_path / "float.h5")]) == 0
+    net = eventsim.load_network(tmp_path / "q.h5")
+    assert all(layer.integer for layer in net.layers)
+    quantization = net.provenance["quantization"]
+    assert quantization["bits"] == 4 and quantization["training"].startswith("quantization-aware")
+    assert net.provenance["init"] == str(tmp_path / "float.h5")
+    assert np.abs(net.layers[0].weight).max() == 7
+    files = sorted((data_dir / "nmnist" / "Test").glob("*/*.bin"))
+    streams = [eventsim.read_events(f, net.sensor_size) for f in files]
+    frames = np.stack([eventsim.bin_events(s, net.dt_us, net.T) for s in streams], axis=1)
+    cache, _ = model.forward(net, frames, dtype="float64")
+    sim = eventsim.Simulator(net)
+    correct, spikes = 0, 0
+    for b, (stream, f) in enumerate(zip(streams, files, strict=True)):
+        result = sim.run(stream)
+        for pop, li in enumerate(result.layer_index):
+            expected = np.argwhere(cache.layers[li].o[:, b].reshape(net.T, -1))
+            np.testing.assert_array_equal(result.spikes[pop], expected, err_msg=f.name)
+            spikes += len(expected)
+        correct += result.predicted == int(f.parent.name)
+    assert spikes > 1000
+    assert correct / len(files) == net.provenance["trainer_test_accuracy"]
+
+
+def test_init_must_match_the_spec(tmp_path, data_dir, capsys):
+    spec = write_spec(tmp_path, data_dir, T=10, n=16, epochs=1)
+    other = Network([Dense(np.ones((5, 2312)))], (2, 34, 34))
+    eventsim.save_network(other, tmp_path / "other.h5")
+    assert main(["train", str(spec), "--out", str(tmp_path / "q.h5"), "--init",
+                 str(tmp_path / "other.h5")]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'other.h5'}: field 'init' holds the parameters ['0.weight']; the " \
+           "spec's network has ['0.bias', '0.weight', '1.bias', '1.weight']" in err
