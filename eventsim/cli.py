@@ -142,6 +142,17 @@ def _parser() -> argparse.ArgumentParser:
                        help="one scale (and threshold) per output channel instead of per layer")
     quant.add_argument("--out", type=Path, required=True, help="network file to write (.h5)")
     quant.add_argument("--debug", action="store_true", help="show tracebacks")
+    dep = sub.add_parser("deploy", help="check a network against a neuromorphic chip",
+                         description="Map NET onto a chip target (its cores, memories, "
+                         "precisions, neuron models; every limit with its source) and print "
+                         "the mapping, or every violation with what would fix it. Exit status "
+                         "1 when it does not fit.")
+    dep.add_argument("net", help="network file (.h5)")
+    dep.add_argument("--target", required=True, metavar="TARGET",
+                     help="a shipped target (loihi2, speck, xylo) or a TOML file of limits")
+    dep.add_argument("--report", type=Path, metavar="DIR",
+                     help="also write deploy.md and deploy.json into DIR")
+    dep.add_argument("--debug", action="store_true", help="show tracebacks")
     demo = sub.add_parser("demo", help="the whole pipeline on shipped digits, no data needed",
                           description="Emulate N-MNIST-like recordings of digits shipped with "
                           "the package, run the trained N-MNIST network on them, print "
@@ -266,13 +277,13 @@ def _check_json_path(path: Path, inputs: list) -> None:
     fileio.check_writable_folder(path.resolve().parent, "JSON file", path)
 
 
-def _check_report_path(path: Path, inputs: list) -> None:
+def _check_report_path(path: Path, inputs: list, files: tuple | None = None) -> None:
     """Fail before the run unless the report folder ``path`` can be made (its parent exists;
-    only the folder itself is created) and neither it nor a file the report writes is one of
-    the run's ``inputs``."""
+    only the folder itself is created) and neither it nor a file the report writes
+    (``files``: the run report's by default) is one of the run's ``inputs``."""
     from eventsim.metrics.report import REPORT_FILES
 
-    for target in (path, *(path / name for name in REPORT_FILES)):
+    for target in (path, *(path / name for name in (files or REPORT_FILES))):
         fileio.check_output(target, inputs, "report")
     if path.exists() and not path.is_dir():
         raise OutputError(f"{path}: is a file; expected a folder for the report")
@@ -515,6 +526,27 @@ def cmd_quantize(args) -> int:
     return 0
 
 
+def cmd_deploy(args) -> int:
+    from eventsim import load_network
+    from eventsim.deploy import deploy, load_target
+
+    target = load_target(args.target)
+    net = load_network(args.net)
+    if args.report is not None:
+        _check_report_path(args.report, [args.net, args.target], ("deploy.md", "deploy.json"))
+    mapping = deploy(net, target)
+    print(f"{args.net} on {target.name} ({target.description})")
+    print(mapping.table())
+    if args.report is not None:
+        with fileio.atomic_folder(args.report, "deployment report") as tmp:
+            (tmp / "deploy.md").write_text(f"# {args.net} on {target.name}\n\n```\n"
+                                           f"{mapping.table()}\n```\n", encoding="utf-8")
+            (tmp / "deploy.json").write_text(json.dumps(mapping.to_json(), indent=1),
+                                             encoding="utf-8")
+        print(f"report: {args.report}")
+    return 0 if mapping.fits else 1
+
+
 def cmd_convert(args) -> int:
     from eventsim import from_nir, load_network, save_network, to_nir
 
@@ -701,7 +733,7 @@ def _main(argv: list[str] | None) -> int:
     try:
         commands = {"run": cmd_run, "train": cmd_train, "validate": cmd_validate,
                     "report": cmd_report, "demo": cmd_demo, "quantize": cmd_quantize,
-                    "convert": cmd_convert}
+                    "convert": cmd_convert, "deploy": cmd_deploy}
         return commands[args.command](args)
     except (EventsimError, OSError, MemoryError) as err:
         if getattr(args, "debug", False):

@@ -1,13 +1,14 @@
-"""Accuracy, operations, energy and size of the shipped networks, float32 against int8 and int4.
+"""Accuracy, operations, energy and size of the shipped networks, float32 against 8, 4 and 2
+bits, quantized after training (PTQ) and trained quantization-aware (QAT).
 
 For each network in ``networks/`` (the N-MNIST ones on the 100 test recordings, the MNIST one
 on the first ``--mnist`` test images rate-coded as the trainer evaluates them): the float32
-network and its post-training quantizations (``eventsim.network.quantize``, symmetric, per
-layer and per output channel, "/ch"), each run event by event. Energy per sample from the
-run's counts: float32 under the
-45 nm fp32 profile, the integer networks under the 45 nm int8 profile (no 4-bit figures are
-in Horowitz's table: int4 is costed as int8, an upper bound). The reference is the float32
-network in the same run (ratio columns).
+network, its post-training quantizations (``eventsim.network.quantize``, symmetric, per
+layer and per output channel, "/ch"), and the quantization-aware networks shipped beside it
+(``networks/<name>-qat<bits>.h5``, "qat<bits>"), each run event by event. Energy per sample
+from the run's counts: float32 under the 45 nm fp32 profile, the integer networks under the
+45 nm int8 profile (no 4- or 2-bit figures are in Horowitz's table: they are costed as int8,
+an upper bound). The reference is the float32 network in the same run (ratio columns).
 
     python tools/quantize_tradeoff.py [--mnist 2000]
 """
@@ -62,8 +63,12 @@ def main() -> None:
         samples, labels = nmnist if name.startswith("nmnist") else mnist_samples(args.mnist,
                                                                                  net.T)
         reference = None
-        for bits, per_channel in ((None, False), (8, False), (4, False), (8, True), (4, True)):
-            q = net if bits is None else quantize(net, bits, per_channel)
+        variants = [(None, False, net)] + [
+            (bits, per_channel, None) for per_channel in (False, True) for bits in (8, 4, 2)]
+        variants += [(bits, "qat", eventsim.load_network(NETWORKS / f"{name}-qat{bits}.h5"))
+                     for bits in (8, 4, 2) if (NETWORKS / f"{name}-qat{bits}.h5").exists()]
+        for bits, per_channel, q in variants:
+            q = q if q is not None else quantize(net, bits, per_channel)
             sim = eventsim.Simulator(q)
             results = [sim.run(s) for s in samples]
             accuracy = np.mean([r.predicted == y for r, y in zip(results, labels)])
@@ -73,7 +78,8 @@ def main() -> None:
             size = model_bytes(q, bits) / 1e3
             sops = sum(m.effective_acs for m in metrics) / len(results)
             reference = reference or (energy, size)
-            label = "float32" if bits is None else f"int{bits}" + ("/ch" if per_channel else "")
+            label = "float32" if bits is None else f"qat{bits}" if per_channel == "qat" else \
+                f"int{bits}" + ("/ch" if per_channel else "")
             print(f"{name:<12}{label:>9}{accuracy:>10.2%}{sops:>13.3g}{energy:>11.1f}"
                   f"{profile:>13}{size:>10.1f}{energy / reference[0]:>14.3f}"
                   f"{size / reference[1]:>12.3f}")

@@ -214,7 +214,8 @@ def mlp():
     return Path(__file__).resolve().parents[2] / "networks" / "nmnist-mlp.h5"
 
 
-@pytest.mark.parametrize("name", ["nmnist-mlp.h5", "nmnist-cnn.h5", "nmnist-rsnn.h5"])
+@pytest.mark.parametrize("name", ["nmnist-mlp.h5", "nmnist-cnn.h5", "nmnist-rsnn.h5",
+                                  "nmnist-mlp-qat4.h5", "nmnist-cnn-qat4.h5"])
 def test_shipped_networks_validate_on_the_100_test_recordings(capsys, tmp_path, data_dir, mlp,
                                                               name):
     out_json = tmp_path / "report.json"
