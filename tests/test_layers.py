@@ -19,7 +19,7 @@ PACKAGE = Path(eventsim.__file__).parent
 #: the top-most library layer, which call each other).
 LAYERS = {
     "errors": 0, "limits": 1, "fileio": 1, "h5io": 2, "events": 3, "network": 4,
-    "engine": 5, "train": 5, "metrics": 6, "bridges": 6,
+    "engine": 5, "train": 5, "metrics": 6, "bridges": 6, "deploy": 6,
     "validate": 7, "runs": 7, "parallel": 7, "realtime": 7, "demo": 7, "cli": 8,
 }
 RUNNERS = {"validate", "runs", "parallel", "realtime", "demo"}

@@ -199,8 +199,9 @@ class _Checker:
             kind = "zero" if pop.reset == "zero" else "subtract"
             if resets is not None and not pop.is_readout:
                 if kind not in resets:
-                    self.bad(p, "reset", f"reset {kind!r}", f"{t.name} resets by "
-                             + " or ".join(resets), f"retrain with reset = {resets[0]!r}")
+                    self.bad(p, "reset", f"reset {kind!r}", f"{t.name} resets "
+                             + " or ".join(_RESETS[r] for r in resets),
+                             f"retrain with reset = {resets[0]!r}")
                 elif kind == "zero" and pop.v_reset != 0:
                     self.bad(p, "reset", f"reset to v_reset {pop.v_reset:g}", f"{t.name} "
                              "resets to 0", "retrain with v_reset = 0")
@@ -408,6 +409,7 @@ class _Checker:
                 "neuron": f * _pow2(h_out) * _pow2(w_out), "bias": bias}
 
 
+_RESETS = {"zero": "to zero", "subtract": "by subtracting the threshold"}
 _BIG_KERNEL = "a smaller kernel (a Dense on a feature map is a kernel as large as the map: pool first)"
 
 
