@@ -122,9 +122,10 @@ def deploy(net: Network | Graph, target: Target) -> Mapping:
     check.common()
     placement = {"dynapcnn": check.dynapcnn, "neuron_cores": check.neuron_cores,
                  "xylo": check.xylo}[target.mapper]()
+    if check.violations:  # no placement of a network that does not fit
+        return Mapping(target.name, 0, [], check.violations, check.unchecked)
     used = len({c for p in placement for c in p.cores})
-    return Mapping(target.name, used, placement if not check.violations else [],
-                   check.violations, check.unchecked)
+    return Mapping(target.name, used, placement, [], check.unchecked)
 
 
 def _pow2(x: int) -> int:

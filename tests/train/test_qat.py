@@ -175,3 +175,16 @@ def test_init_must_match_the_spec(tmp_path, data_dir, capsys):
     err = capsys.readouterr().err
     assert f"{tmp_path / 'other.h5'}: field 'init' holds the parameters ['0.weight']; the " \
            "spec's network has ['0.bias', '0.weight', '1.bias', '1.weight']" in err
+
+
+def test_qat_refuses_graphs_for_now():
+    from eventsim.network import ops
+    from eventsim.network.graph import INPUT, Graph, Population, Projection
+
+    g = Graph((2,), [Population("h", (2,), v_th=1.0), Population("o", (2,), v_th=1.0)],
+              [Projection(INPUT, "h", [ops.Dense(np.ones((2, 2)))]),
+               Projection("h", "h", [ops.Dense(np.ones((2, 2)))]),
+               Projection("h", "o", [ops.Dense(np.ones((2, 2)))])])
+    with pytest.raises(InputError, match=r"quantization-aware training \('qat_bits'\) runs "
+                                         "chains of STBP LIF layers"):
+        Trainer(g, TrainConfig(qat_bits=4), lambda *a: None)
