@@ -17,6 +17,8 @@ import eventsim
 from eventsim.cli import main
 from eventsim.engine.simulate import simulate
 from eventsim.errors import InputError, NetworkError
+from eventsim.network import ops
+from eventsim.network.graph import INPUT, Graph, Population, Projection
 from eventsim.network.layers import Conv2d, Dense, Flatten, NeuNorm
 from eventsim.network.network import Network
 from eventsim.network.quantize import quantize
@@ -178,9 +180,6 @@ def test_init_must_match_the_spec(tmp_path, data_dir, capsys):
 
 
 def test_qat_refuses_graphs_for_now():
-    from eventsim.network import ops
-    from eventsim.network.graph import INPUT, Graph, Population, Projection
-
     g = Graph((2,), [Population("h", (2,), v_th=1.0), Population("o", (2,), v_th=1.0)],
               [Projection(INPUT, "h", [ops.Dense(np.ones((2, 2)))]),
                Projection("h", "h", [ops.Dense(np.ones((2, 2)))]),
