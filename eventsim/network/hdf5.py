@@ -233,7 +233,18 @@ def _write_op(group, op) -> None:
         group.attrs[name] = np.int64(getattr(op, name))
     for name in _ARRAYS.get(kind, ()):
         if getattr(op, name) is not None:
-            group.create_dataset(name, data=np.asarray(getattr(op, name), dtype=np.float64))
+            group.create_dataset(name, data=_stored(np.asarray(getattr(op, name), np.float64)))
+
+
+def _stored(a: np.ndarray) -> np.ndarray:
+    """A weight or bias as written: whole numbers (an integer layer's) in the narrowest integer
+    type that holds them exactly, read back as the same float64 values (an int8 network's file
+    is an eighth of its float64 one); anything else as float64."""
+    if a.size and np.isfinite(a).all() and np.array_equal(a, np.round(a)):
+        for kind in (np.int8, np.int16, np.int32):
+            if np.iinfo(kind).min <= a.min() and a.max() <= np.iinfo(kind).max:
+                return a.astype(kind)
+    return a
 
 
 def _write_neurons(group, layer, floats) -> None:

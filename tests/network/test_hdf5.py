@@ -148,7 +148,7 @@ def test_layout(tmp_path):
         g = f["layers/000"]
         assert g.attrs["kind"] == "Conv2d"
         assert (g.attrs["stride"], g.attrs["padding"], g.attrs["tau_us"]) == (2, 1, 5e3)
-        assert g["weight"].dtype == np.float64 and g["weight"].shape == (2, 1, 2, 2)
+        assert g["weight"].dtype == np.int8 and g["weight"].shape == (2, 1, 2, 2)  # whole numbers
         assert g["bias"].shape == (2,)
         assert f["layers/001"].attrs["kernel_size"] == 2
         assert "tau_us" not in f["layers/001"].attrs
@@ -304,13 +304,14 @@ def test_save_overwrites_existing(tmp_path):
 
 @pytest.fixture
 def saved(tmp_path) -> Path:
-    """A good file: Conv2d (with bias), AvgPool2d, Flatten, Dense."""
+    """A good file: Conv2d (with bias), AvgPool2d, Flatten, Dense; weights not whole numbers
+    (kept float64 in the file, so the edits below can write NaN into them)."""
     net = Network(
         [
-            Conv2d(np.ones((2, 1, 2, 2)), bias=np.zeros(2)),
+            Conv2d(np.full((2, 1, 2, 2), 0.5), bias=np.full(2, 0.25)),
             AvgPool2d(2),
             Flatten(),
-            Dense(np.ones((3, 8))),
+            Dense(np.full((3, 8), 0.5)),
         ],
         (1, 5, 5),
         dt_us=1000,
@@ -579,3 +580,25 @@ def test_a_dataset_claiming_1e9_weights_is_refused_before_reading(tmp_path):
         del f.attrs[DIGEST_ATTR]  # an older file: no checksum, the claim still checked
     with pytest.warns(EventsimWarning), _raises(FormatError, path, "holds only 0 of its 1526"):
         load_network(path)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from([(127, "int8"), (128, "int16"), (-128, "int8"), (-129, "int16"),
+                        (32767, "int16"), (32768, "int32"), (2**31, "float64"),
+                        (0.5, "float64")]), st.integers(0, 2**32 - 1))
+def test_whole_weights_are_stored_in_the_narrowest_exact_type(edge, seed):
+    """An integer layer's weights take 1 byte each in the file when they fit int8 (2 beyond,
+    4 beyond that), and read back as the same float64 values; other weights stay float64."""
+    value, kind = edge
+    rng = np.random.default_rng(seed)
+    w = rng.integers(-3, 4, (3, 4)).astype(np.float64)
+    w[rng.integers(3), rng.integers(4)] = value
+    net = Network([Dense(w, v_th=1.0)], (4,))
+    with tempfile.TemporaryDirectory() as d:
+        save_network(net, Path(d) / "net.h5")
+        with h5py.File(Path(d) / "net.h5") as f:
+            stored = [layer["weight"].dtype.name for layer in f["layers"].values()]
+        back = load_network(Path(d) / "net.h5")
+    assert stored == [kind]
+    np.testing.assert_array_equal(back.layers[0].weight, w)
+    assert back.layers[0].weight.dtype == np.float64
