@@ -60,8 +60,8 @@ class TrainConfig:
         With ``qat_bits``: one scale per output channel instead of per layer.
     init : str or None
         A network file (``.h5``) of the same architecture whose weights the training starts
-        from (fine-tuning, e.g. a float network trained on quantization-aware); in a spec,
-        relative to the spec's folder. None: the spec's seeded initialisation.
+        from (fine-tuning, e.g. a trained float network to fine-tune quantization-aware); in a
+        spec, relative to the spec's folder. None: the spec's seeded initialisation.
     """
 
     epochs: int = 10
@@ -200,7 +200,7 @@ class Trainer:
         # what forward and backward step: the network, or the graph of a chain (its arrays,
         # made after the dtype conversion above); with QAT the integer network of each batch
         self.stepped = as_graph(net) if self.model is graph_model else net
-        self.compute_dtype = np.dtype(np.float64) if config.qat_bits else self.dtype
+        self.compute_dtype = np.dtype(np.float64) if config.qat_bits is not None else self.dtype
         if config.qat_bits is not None:
             self._integer()  # a layer with no integer form fails here, before any batch
         self.spike_fn = surrogate(config.surrogate, config.surrogate_a)
@@ -226,10 +226,9 @@ class Trainer:
         """``(network stepped, scales, cache, out)`` of a batch: the float network's forward
         pass, or with QAT the integer network's (its scales widening the surrogates)."""
         stepped, scales = self._integer()
-        if scales is None:
-            cache, out = self.model.forward(stepped, inputs, self.spike_fn, self.dtype)
-        else:
-            cache, out = model.forward(stepped, inputs, self.spike_fn, self.compute_dtype, scales)
+        widen = () if scales is None else (scales,)  # QAT trains chains: self.model is model
+        cache, out = self.model.forward(stepped, inputs, self.spike_fn, self.compute_dtype,
+                                        *widen)
         return stepped, scales, cache, out
 
     def integer_network(self) -> Network:
