@@ -239,3 +239,15 @@ def test_cli_prints_the_mapping_or_the_violations(tmp_path, capsys):
     assert main(["deploy", str(tmp_path / "net.h5"), "--target", "tpu"]) == 1
     assert "tpu: not a shipped target (loihi2, speck, xylo) nor a TOML file" in \
         capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["loihi2", "speck", "xylo"])
+def test_neunorm_runs_on_no_target(name):
+    from eventsim.network.layers import Flatten, NeuNorm
+
+    net = Network([Conv2d(np.ones((1, 1, 1, 1)), v_th=1.0), NeuNorm(np.zeros((1, 2, 2))),
+                   Flatten(), Dense(np.ones((2, 4)), v_th=1.0)], (1, 2, 2))
+    m = deploy(net, load_target(name))
+    assert f"layer 3 (Dense): neuron_models: NeuNorm (analog auxiliary neurons); {name} runs " \
+           "spiking neurons and integer weights only. Fix: train without NeuNorm" in \
+           [str(v) for v in m.violations]

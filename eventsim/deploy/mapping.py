@@ -12,7 +12,8 @@ within the signed ``state_bits`` range; the decay (and a current's) as the targe
 (``"none"``: 1; ``"shift"``: ``1 - 2**-k`` for ``1 <= k < 2**decay_shift_bits``;
 ``"fraction12"``: ``D / 4096``); the reset among the target's (a zero reset to ``v_reset != 0``
 is not a reset to zero); currents, refractory periods, convolutions and recurrent
-projections only where supported; delays up to ``delay_steps_max`` steps.
+projections only where supported; delays up to ``delay_steps_max`` steps; no NeuNorm (analog
+auxiliary neurons, which no target runs).
 
 **dynapcnn** (Speck; sinabs' mapper). Each population takes one core. Its one weighted op
 is a convolution of ``c`` input channels, ``f`` output channels and a ``kh x kw`` kernel (a
@@ -48,6 +49,7 @@ import numpy as np
 from eventsim.deploy.target import Target
 from eventsim.network import ops
 from eventsim.network.graph import INPUT, Graph, as_graph, population_label
+from eventsim.network.layers import NeuNorm
 from eventsim.network.network import Network
 
 
@@ -208,6 +210,9 @@ class _Checker:
                              "resets to 0", "retrain with v_reset = 0")
         for k, proj in enumerate(g.projections):
             p = g.index(proj.target)
+            if any(isinstance(op, NeuNorm) for op in proj.ops):
+                self.bad(p, "neuron_models", "NeuNorm (analog auxiliary neurons)", f"{t.name} "
+                         "runs spiking neurons and integer weights only", "train without NeuNorm")
             if any(isinstance(op, ops.Conv2d) for op in proj.ops) and self.known("conv") is False:
                 self.bad(p, "conv", "a convolution", f"{t.name} has no convolution hardware",
                          "use Dense layers")
