@@ -251,3 +251,20 @@ def test_neunorm_runs_on_no_target(name):
     assert f"layer 3 (Dense): neuron_models: NeuNorm (analog auxiliary neurons); {name} runs " \
            "spiking neurons and integer weights only. Fix: train without NeuNorm" in \
            [str(v) for v in m.violations]
+
+
+def test_the_speck_cnn_fits_speck_and_the_qat_networks_loihi2():
+    """As the README's table says: the integrate-and-fire CNN takes five Speck cores (each
+    layer one, charged by sinabs' formulas), the quantization-aware networks fit Loihi 2."""
+    from pathlib import Path
+
+    from eventsim import load_network
+
+    networks = Path(__file__).resolve().parents[1] / "networks"
+    m = deploy(load_network(networks / "nmnist-cnn-speck.h5"), load_target("speck"))
+    assert m.fits and m.cores_used == 5, m.table()
+    conv0 = m.placement[0]
+    assert conv0.used["kernel"][0] == 2 * 16 * 16  # c * 2**ceil(log2 9) * 2**ceil(log2 16)
+    assert conv0.used["neuron"][0] == 16 * 64 * 64  # f * 2**ceil(log2 34) squared
+    for name in ("nmnist-mlp-qat4", "nmnist-cnn-qat4"):
+        assert deploy(load_network(networks / f"{name}.h5"), load_target("loihi2")).fits

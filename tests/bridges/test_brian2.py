@@ -215,7 +215,7 @@ def mlp():
 
 
 @pytest.mark.parametrize("name", ["nmnist-mlp.h5", "nmnist-cnn.h5", "nmnist-rsnn.h5",
-                                  "nmnist-mlp-qat4.h5", "nmnist-cnn-qat4.h5"])
+                                  "nmnist-mlp-qat4.h5", "nmnist-cnn-qat4.h5", "nmnist-cnn-speck.h5"])
 def test_shipped_networks_validate_on_the_100_test_recordings(capsys, tmp_path, data_dir, mlp,
                                                               name):
     out_json = tmp_path / "report.json"

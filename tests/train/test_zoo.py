@@ -111,16 +111,18 @@ def test_nmnist_cuba_runtime_equals_trainer_on_the_test_recordings(data_dir):
         assert np.mean(predicted == labels) == 0.98
 
 
-@pytest.mark.parametrize("name", ["nmnist-mlp-qat4", "nmnist-cnn-qat4"])
-def test_qat_networks_run_as_the_trainer_ran_them(data_dir, name):
-    """The quantization-aware networks (networks/<name>.toml): integer layers of 4-bit weights
-    whose spikes event by event equal the trainer's integer forward pass on every test
-    recording, layer by layer, and whose accuracy is the trainer's, within 1 point of the
-    float32 network (the issue's target; networks/README.md)."""
+@pytest.mark.parametrize("name, bits, least", [
+    ("nmnist-mlp-qat4", 4, 0.97), ("nmnist-cnn-qat4", 4, 0.97), ("nmnist-mlp-qat8", 8, 0.97),
+    ("nmnist-mlp-qat2", 2, 0.74), ("nmnist-cnn-speck", 8, 0.95)])
+def test_qat_networks_run_as_the_trainer_ran_them(data_dir, name, bits, least):
+    """The quantization-aware networks (networks/<name>.toml): integer layers whose spikes
+    event by event equal the trainer's integer forward pass on every test recording, layer by
+    layer, and whose accuracy is the trainer's; at 4 and 8 bits within 1 point of the float32
+    networks' 98% (the issue's target; networks/README.md)."""
     from eventsim.train import model
 
     net = eventsim.load_network(NETWORKS / f"{name}.h5")
-    assert net.provenance["quantization"]["bits"] == 4
+    assert net.provenance["quantization"]["bits"] == bits
     assert all(getattr(layer, "integer", True) for layer in net.layers)
     files, labels, streams, frames = _test_recordings(net, data_dir)
     cache, _ = model.forward(net, frames.reshape(net.T, len(files), *net.input_shape),
@@ -136,4 +138,4 @@ def test_qat_networks_run_as_the_trainer_ran_them(data_dir, name):
         predicted.append(result.predicted)
     accuracy = np.mean(np.array(predicted) == labels)
     assert accuracy == net.provenance["trainer_test_accuracy"]
-    assert accuracy >= 0.98 - 0.01
+    assert accuracy >= least
