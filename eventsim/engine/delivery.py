@@ -74,11 +74,13 @@ def deliver_rows(et, csr_ptr, dense_w, paths, e, l, off, n_l, spk, n_spk, s, cur
     list of touched neurons. A row with zeros (quantized or pruned weights) sets ``hit`` (one
     byte per neuron, 0 between steps) where it is nonzero, in the same pass as its add;
     :func:`gather_hits` lists those neurons once per step, not once per spike (a nonzero in
-    the dense row is a synapse: the CSR of the same weights has dropped exactly its zeros)."""
+    the dense row is a synapse: the CSR of the same weights has dropped exactly its zeros).
+    Returns whether it set any ``hit`` (full rows alone leave nothing to gather)."""
     base, d_off, p_off = et[e, W_OFF], et[e, DW_OFF], et[e, PATHS]
     dst = cur[off:off + n_l]
     reached = hit[off:off + n_l]
     sops = 0
+    any_hit = False
     for k in range(n_spk):
         j = spk[k]
         begin, end = csr_ptr[base + j], csr_ptr[base + j + 1]
@@ -93,9 +95,11 @@ def deliver_rows(et, csr_ptr, dense_w, paths, e, l, off, n_l, spk, n_spk, s, cur
             for i in range(n_l):  # vectorised too
                 dst[i] += row_w[i]
                 reached[i] |= np.uint8(row_w[i] != 0)
+            any_hit = True
         sops += end - begin if p_off < 0 else paths[p_off + j]
     stats[l, SOPS] += sops
     edge_sops[e] += sops
+    return any_hit
 
 
 @njit(cache=True, nogil=True)

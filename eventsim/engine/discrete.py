@@ -342,7 +342,7 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
             refr = lt[l, REFRACTORY]  # steps held after a spike
             # phase A: deliver what arrives now along every edge into l
             nt = 0
-            rows_in = False
+            rows_in = False  # a row with zeros set hit: gather_hits lists and clears them
             for e in range(lt[l, IN_FIRST], lt[l, IN_END]):
                 src, t_src = et[e, SRC], s - et[e, DELAY]
                 w = st[src, S_W]
@@ -361,9 +361,9 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                     nt = deliver_spatial(et, ef, conv_w, e, l, off, arriving, n_spk, s, into,
                                          mark, touched, nt, stats, edge_sops)
                 elif et[e, DW_OFF] >= 0:
-                    deliver_rows(et, csr_ptr, dense_w, paths, e, l, off, n_l, arriving, n_spk,
-                                 s, into, all_mark, hit, stats, edge_sops)
-                    rows_in = True
+                    if deliver_rows(et, csr_ptr, dense_w, paths, e, l, off, n_l, arriving,
+                                    n_spk, s, into, all_mark, hit, stats, edge_sops):
+                        rows_in = True
                 else:
                     nt = deliver_csr(et, csr_ptr, csr_idx, csr_w, paths, e, l, off, arriving,
                                      n_spk, s, into, mark, touched, nt, stats, edge_sops)
@@ -376,7 +376,7 @@ def run_steps(net, tables, inp, s_begin, s_end, T, rec_from, state, heap, scratc
                                        et[e, C_IN] * et[e, H_IN] * et[e, W_IN], into, stats,
                                        scratch.fan_tgt, scratch.fan_wix)
                         all_mark[l] = s
-            if rows_in:  # the neurons dense rows reached, listed once
+            if rows_in:  # the neurons rows with zeros reached, listed once
                 nt = gather_hits(hit, mark, all_mark, touched, nt, l, off, n_l, s)
             end_key = s * n_total + off + n_l
             while hstate[SIZE] > 0 and hkey[0] < end_key:  # this population's crossings due now

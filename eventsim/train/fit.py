@@ -98,18 +98,9 @@ def start_from(net, path) -> None:
     same parameters (:func:`~eventsim.train.trainer.trainable`), of the same shapes."""
     from eventsim import load_network
     from eventsim.errors import NetworkError
-    from eventsim.train.trainer import trainable
+    from eventsim.train.trainer import copy_trainable, trainable
 
-    source = dict(trainable(load_network(path)))
-    target = dict(trainable(net))
-    if set(source) != set(target):
-        raise NetworkError(f"{path}: field 'init' holds the parameters {sorted(source)}; the "
-                           f"spec's network has {sorted(target)}")
-    for name, array in target.items():
-        if source[name].shape != array.shape:
-            raise NetworkError(f"{path}: parameter '{name}' has shape {source[name].shape}; "
-                               f"the spec's network's is {array.shape}")
-        array[...] = source[name]
+    copy_trainable(net, dict(trainable(load_network(path))), str(path), "init", NetworkError)
 
 
 def fit(spec: Spec, out: Path, epochs: int | None = None, resume: Path | None = None,

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from eventsim.errors import InputError, NetworkError, whole
+from eventsim.errors import EventsimError, InputError, NetworkError, whole
 from eventsim.network import ops
 from eventsim.network.graph import Graph, as_graph
 from eventsim.network.layers import Conv2d, Dense, NeuNorm
@@ -121,6 +121,24 @@ def trainable(net: Network | Graph) -> list[tuple[str, np.ndarray]]:
         elif isinstance(layer, NeuNorm):
             params.append((f"{i}.alpha", layer.alpha))
     return params
+
+
+def copy_trainable(net: Network | Graph, arrays: dict, source: str, field: str,
+                   error: type[EventsimError]) -> None:
+    """Copy ``arrays`` (name -> array, as :func:`trainable` names them) into ``net``'s own
+    trained arrays, once both hold the same parameters of the same shapes; otherwise
+    ``error`` naming ``source`` and ``field`` (a checkpoint's weights, a network to start
+    from)."""
+    params = dict(trainable(net))
+    if set(arrays) != set(params):
+        raise error(f"{source}: field '{field}' holds {sorted(arrays)}; the network has "
+                    f"{sorted(params)}")
+    for name, value in arrays.items():
+        if value.shape != params[name].shape:
+            raise error(f"{source}: parameter '{name}' has shape {value.shape}; the "
+                        f"network's is {params[name].shape}")
+    for name, value in arrays.items():
+        params[name][...] = value
 
 
 def predict(out_spikes: np.ndarray) -> np.ndarray:
@@ -316,15 +334,7 @@ class Trainer:
         from eventsim.train.checkpoint import load_checkpoint
 
         ckpt = load_checkpoint(path)
-        params = dict(trainable(self.net))
-        if set(ckpt["weights"]) != set(params):
-            raise FormatError(f"{path}: field 'weights' holds {sorted(ckpt['weights'])}; the "
-                              f"network has {sorted(params)}")
-        for name, value in ckpt["weights"].items():
-            if value.shape != params[name].shape:
-                raise FormatError(f"{path}: weight '{name}' has shape {value.shape}; the "
-                                  f"network's is {params[name].shape}")
-            params[name][...] = value
+        copy_trainable(self.net, ckpt["weights"], str(path), "weights", FormatError)
         self.optimizer.load_state_dict(ckpt["optimizer_state"])
         self.rng = ckpt["rng"]
         self.epoch = int(ckpt["epoch"])

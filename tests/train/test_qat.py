@@ -175,8 +175,8 @@ def test_init_must_match_the_spec(tmp_path, data_dir, capsys):
     assert main(["train", str(spec), "--out", str(tmp_path / "q.h5"), "--init",
                  str(tmp_path / "other.h5")]) == 1
     err = capsys.readouterr().err
-    assert f"{tmp_path / 'other.h5'}: field 'init' holds the parameters ['0.weight']; the " \
-           "spec's network has ['0.bias', '0.weight', '1.bias', '1.weight']" in err
+    assert f"{tmp_path / 'other.h5'}: field 'init' holds ['0.weight']; the network has " \
+           "['0.bias', '0.weight', '1.bias', '1.weight']" in err
 
 
 def test_qat_refuses_graphs_for_now():
